@@ -1,0 +1,54 @@
+import { createHash } from "node:crypto";
+import { ContentHashMismatch, ContentLengthMismatch } from "./errors.js";
+import type { ByteSource, StoreStreamOptions } from "./types.js";
+
+/** Reads a whole source into one buffer (for backends without native streaming). */
+export async function collectBytes(source: ByteSource): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of source) {
+    chunks.push(chunk);
+    total += chunk.byteLength;
+  }
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+/** A source of one buffer. */
+export async function* bytesSource(data: Uint8Array): ByteSource {
+  if (data.byteLength > 0) yield data;
+}
+
+/**
+ * Passes bytes through and, after the last chunk but before the consumer sees the end, checks the
+ * announced size and SHA-256. A backend that makes an object visible only after fully consuming its
+ * source therefore never publishes bytes that fail the check.
+ */
+export async function* verifiedSource(source: ByteSource, options: StoreStreamOptions): ByteSource {
+  const { size, sha256 } = options;
+  const hash = sha256 === undefined ? undefined : createHash("sha256");
+  let total = 0;
+  for await (const chunk of source) {
+    total += chunk.byteLength;
+    if (size !== undefined && total > size)
+      throw new ContentLengthMismatch(`received more than the announced ${size} bytes`);
+    hash?.update(chunk);
+    yield chunk;
+  }
+  if (size !== undefined && total !== size)
+    throw new ContentLengthMismatch(`received ${total} of the announced ${size} bytes`);
+  if (hash && hash.digest("hex") !== sha256) throw new ContentHashMismatch();
+}
+
+/** Normalises whatever a caller passes as a value into a Uint8Array view (no copy). */
+export function asBytes(value: Uint8Array | ArrayBufferView | ArrayBuffer): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return new Uint8Array(value);
+}

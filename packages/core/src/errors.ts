@@ -1,0 +1,136 @@
+/**
+ * Error classes mirroring the Python reference's hierarchy. Every error carries a stable,
+ * upper-case `code` that is part of the public API (messages may change, codes never do).
+ */
+
+export const ErrorCodes = {
+  BACKEND_ERROR: "BACKEND_ERROR",
+  BACKEND_URL_INVALID: "BACKEND_URL_INVALID",
+  BACKEND_DOES_NOT_EXIST: "BACKEND_DOES_NOT_EXIST",
+  BACKEND_ALREADY_EXISTS: "BACKEND_ALREADY_EXISTS",
+  BACKEND_MUST_BE_OPEN: "BACKEND_MUST_BE_OPEN",
+  BACKEND_MUST_NOT_BE_OPEN: "BACKEND_MUST_NOT_BE_OPEN",
+  BACKEND_CONNECTION_ERROR: "BACKEND_CONNECTION_ERROR",
+  BACKEND_NOT_INSTALLED: "BACKEND_NOT_INSTALLED",
+  NO_BACKEND_GIVEN: "NO_BACKEND_GIVEN",
+  OBJECT_NOT_FOUND: "OBJECT_NOT_FOUND",
+  PERMISSION_DENIED: "PERMISSION_DENIED",
+  QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
+  READ_RANGE_ERROR: "READ_RANGE_ERROR",
+  INVALID_NAME: "INVALID_NAME",
+  INVALID_ARGUMENT: "INVALID_ARGUMENT",
+  UNSUPPORTED_HASH_ALGORITHM: "UNSUPPORTED_HASH_ALGORITHM",
+  CONTENT_HASH_MISMATCH: "CONTENT_HASH_MISMATCH",
+  CONTENT_LENGTH_MISMATCH: "CONTENT_LENGTH_MISMATCH",
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface BorgStoreErrorOptions {
+  cause?: unknown;
+}
+
+/** Base of every error this project throws on purpose. */
+export class BorgStoreError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: BorgStoreErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Reference: BackendError. Any storage failure without a more specific class. */
+export class BackendError extends BorgStoreError {
+  constructor(message: string, options?: BorgStoreErrorOptions, code: ErrorCode = ErrorCodes.BACKEND_ERROR) {
+    super(code, message, options);
+  }
+}
+
+function backendErrorClass(code: ErrorCode) {
+  return class extends BackendError {
+    constructor(message = "", options?: BorgStoreErrorOptions) {
+      super(message, options, code);
+    }
+  };
+}
+
+/** Reference: BackendURLInvalid. */
+export class BackendURLInvalid extends backendErrorClass(ErrorCodes.BACKEND_URL_INVALID) {}
+/** Reference: BackendDoesNotExist. Also thrown when a scheme's package is not installed (see BackendNotInstalled). */
+export class BackendDoesNotExist extends backendErrorClass(ErrorCodes.BACKEND_DOES_NOT_EXIST) {}
+/** Reference: BackendAlreadyExists. */
+export class BackendAlreadyExists extends backendErrorClass(ErrorCodes.BACKEND_ALREADY_EXISTS) {}
+/** Reference: BackendMustBeOpen. */
+export class BackendMustBeOpen extends backendErrorClass(ErrorCodes.BACKEND_MUST_BE_OPEN) {}
+/** Reference: BackendMustNotBeOpen. */
+export class BackendMustNotBeOpen extends backendErrorClass(ErrorCodes.BACKEND_MUST_NOT_BE_OPEN) {}
+/** Reference: BackendConnectionError. The connection was lost; retryable. */
+export class BackendConnectionError extends backendErrorClass(ErrorCodes.BACKEND_CONNECTION_ERROR) {}
+/** Reference: ObjectNotFound. The message is the name that was not found. */
+export class ObjectNotFound extends backendErrorClass(ErrorCodes.OBJECT_NOT_FOUND) {}
+/** Reference: PermissionDenied. */
+export class PermissionDenied extends backendErrorClass(ErrorCodes.PERMISSION_DENIED) {}
+/** Reference: QuotaExceeded. */
+export class QuotaExceeded extends backendErrorClass(ErrorCodes.QUOTA_EXCEEDED) {}
+/** Reference: ReadRangeError. */
+export class ReadRangeError extends backendErrorClass(ErrorCodes.READ_RANGE_ERROR) {}
+
+/** A URL scheme is known but its package is not installed. Subclass of BackendDoesNotExist, as the reference raises that. */
+export class BackendNotInstalled extends BackendDoesNotExist {
+  readonly packageName: string;
+  constructor(packageName: string, scheme: string, options?: BorgStoreErrorOptions) {
+    super(`URL scheme "${scheme}" needs the package ${packageName}: install it with "npm install ${packageName}"`, options);
+    (this as { code: ErrorCode }).code = ErrorCodes.BACKEND_NOT_INSTALLED;
+    this.packageName = packageName;
+  }
+}
+
+/** Reference: NoBackendGiven (Store got neither url nor backend). */
+export class NoBackendGiven extends BorgStoreError {
+  constructor(message = "No backend given", options?: BorgStoreErrorOptions) {
+    super(ErrorCodes.NO_BACKEND_GIVEN, message, options);
+  }
+}
+
+/** Reference: ValueError / TypeError for bad arguments. Servers map it to 400. */
+export class InvalidArgument extends BorgStoreError {
+  constructor(message: string, options?: BorgStoreErrorOptions, code: ErrorCode = ErrorCodes.INVALID_ARGUMENT) {
+    super(code, message, options);
+  }
+}
+
+/** A name failed validation (reference: ValueError/TypeError from validate_name). */
+export class InvalidName extends InvalidArgument {
+  constructor(message: string, options?: BorgStoreErrorOptions) {
+    super(message, options, ErrorCodes.INVALID_NAME);
+  }
+}
+
+/** Reference: ValueError("Unsupported hash algorithm: NAME"). */
+export class UnsupportedHashAlgorithm extends InvalidArgument {
+  readonly algorithm: string;
+  constructor(algorithm: string, options?: BorgStoreErrorOptions) {
+    super(`Unsupported hash algorithm: ${algorithm}`, options, ErrorCodes.UNSUPPORTED_HASH_ALGORITHM);
+    this.algorithm = algorithm;
+  }
+}
+
+/** A streamed upload's bytes did not match the expected SHA-256 (REST: 422). Nothing was stored. */
+export class ContentHashMismatch extends BorgStoreError {
+  constructor(message = "Content hash verification failed, please retry", options?: BorgStoreErrorOptions) {
+    super(ErrorCodes.CONTENT_HASH_MISMATCH, message, options);
+  }
+}
+
+/** A streamed upload delivered more or fewer bytes than announced. Nothing was stored. */
+export class ContentLengthMismatch extends BorgStoreError {
+  constructor(message: string, options?: BorgStoreErrorOptions) {
+    super(ErrorCodes.CONTENT_LENGTH_MISMATCH, message, options);
+  }
+}
+
+export function isBorgStoreError(err: unknown, code?: ErrorCode): err is BorgStoreError {
+  return err instanceof BorgStoreError && (code === undefined || err.code === code);
+}

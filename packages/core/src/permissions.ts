@@ -1,0 +1,89 @@
+import { InvalidArgument, PermissionDenied } from "./errors.js";
+import type { Permissions } from "./types.js";
+
+/** Letters any one of which allows an operation (spec §10). */
+export const Required = {
+  create: "wW",
+  destroy: "D",
+  mkdir: "w",
+  rmdir: "wD",
+  list: "l",
+  info: "lr",
+  read: "r",
+  storeNew: "wW",
+  overwrite: "W",
+  delete: "D",
+  moveSource: "D",
+} as const;
+
+const LETTERS = /^[lrwWD]*$/;
+
+/** The reference's server shortcuts (--permissions NAME). */
+export const PERMISSION_SHORTCUTS: Readonly<Record<string, Permissions | undefined>> = {
+  "borgbackup-all": undefined,
+  "borgbackup-no-delete": {
+    "": "lr",
+    archives: "lrw",
+    cache: "lrwWD",
+    config: "lrW",
+    data: "lrw",
+    keys: "lr",
+    locks: "lrwD",
+  },
+  "borgbackup-write-only": {
+    "": "l",
+    archives: "lw",
+    cache: "lrwWD",
+    config: "lrW",
+    data: "lw",
+    keys: "lr",
+    locks: "lrwD",
+  },
+  "borgbackup-read-only": { "": "lr", locks: "lrwD" },
+};
+
+/** Parses a shortcut name or a JSON object string into a permissions mapping (undefined = unrestricted). */
+export function parsePermissions(text: string): Permissions | undefined {
+  if (Object.hasOwn(PERMISSION_SHORTCUTS, text)) return PERMISSION_SHORTCUTS[text];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new InvalidArgument(
+      `Invalid permissions: ${text} (use one of ${Object.keys(PERMISSION_SHORTCUTS).join(", ")} or a JSON object)`,
+      { cause },
+    );
+  }
+  return checkPermissions(parsed);
+}
+
+/** Validates a permissions mapping: an object of path → letters from "lrwWD". */
+export function checkPermissions(value: unknown): Permissions | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    throw new InvalidArgument("permissions must be an object mapping paths to letters from lrwWD");
+  for (const [path, letters] of Object.entries(value)) {
+    if (typeof letters !== "string" || !LETTERS.test(letters))
+      throw new InvalidArgument(`permissions for '${path}' must be letters from lrwWD, but got: ${String(letters)}`);
+  }
+  return Object.keys(value).length === 0 ? undefined : (value as Permissions);
+}
+
+/**
+ * The most specific entry decides: the full name, then each parent, down to "". No entry → denied.
+ * Throws PermissionDenied with the reference's text.
+ */
+export function checkPermission(permissions: Permissions | undefined, name: string, required: string): void {
+  if (!permissions || Object.keys(permissions).length === 0) return;
+  let path = name;
+  for (;;) {
+    if (Object.hasOwn(permissions, path)) {
+      const granted = permissions[path] ?? "";
+      if ([...required].some((letter) => granted.includes(letter))) return;
+      break;
+    }
+    if (path === "") break;
+    const slash = path.lastIndexOf("/");
+    path = slash < 0 ? "" : path.slice(0, slash);
+  }
+  throw new PermissionDenied(`One of permissions '${required}' required for '${name}'`);
+}

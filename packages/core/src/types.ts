@@ -1,0 +1,63 @@
+/** What info() and list() report about one item. `atime` is seconds since the epoch (0 when unknown). */
+export interface ItemInfo {
+  name: string;
+  exists: boolean;
+  size: number;
+  directory: boolean;
+  atime: number;
+}
+
+/**
+ * Which part of a value to load. A negative `offset` counts from the end (offset -4 = last 4 bytes);
+ * `size` undefined means "to the end".
+ */
+export interface LoadOptions {
+  offset?: number;
+  size?: number;
+}
+
+/** Bytes arriving over time: a Node Readable, a web ReadableStream's iterator, an async generator. */
+export type ByteSource = AsyncIterable<Uint8Array>;
+
+export interface StoreStreamOptions {
+  /** Exact number of bytes the source will deliver; a different count aborts the store (ContentLengthMismatch). */
+  size?: number;
+  /** Lowercase hex SHA-256 the bytes must have; a mismatch aborts the store (ContentHashMismatch). */
+  sha256?: string;
+}
+
+/** One defrag source: [name, offset, size]. */
+export type DefragSource = readonly [name: string, offset: number, size: number];
+
+export interface DefragOptions {
+  target?: string;
+  algorithm?: string;
+  namespace?: string;
+  levels?: number;
+}
+
+export interface QuotaInfo {
+  /** Bytes allowed, or -1 without a quota. */
+  limit: number;
+  /** Bytes used, or -1 without a quota. */
+  usage: number;
+}
+
+/**
+ * What a backend can do, declared by its author; the conformance kit adapts its tests to it.
+ */
+export interface BackendCapabilities {
+  /** info/list report real access times. */
+  atime: boolean;
+  /** quota() reports a limit and usage when the backend was configured with one. */
+  quota: boolean;
+  /** Directories exist on their own (mkdir of an empty namespace is visible in list/info). */
+  directories: boolean;
+  /** loadStream/storeStream move bytes without holding the whole value in memory. */
+  streaming: boolean;
+  /** Hash algorithms computed next to the data (others are streamed to the client by core). */
+  serverSideHash: readonly string[];
+}
+
+/** Permission letters: l list, r read, w write new, W overwrite, D delete. */
+export type Permissions = Readonly<Record<string, string>>;

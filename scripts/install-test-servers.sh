@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the real servers the tests run against, from Debian's packages. Idempotent and quiet
+# when everything is already there. Needs root (as on CI and the developers' machines).
+set -euo pipefail
+packages=(openssh-server openssh-client rclone nginx-light radosgw ceph-mon ceph-osd ceph-common systemd)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing test servers: ${missing[*]}" >&2
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

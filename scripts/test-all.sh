@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite (`pnpm test`, also run by .ci/run): builds, typechecks and lints, starts the
+# real test servers on loopback, runs every package's tests against them, and checks that every
+# package installs from its tarball.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pnpm turbo run build --output-logs=errors-only
+pnpm turbo run typecheck --output-logs=errors-only
+pnpm lint
+bash scripts/with-test-servers.sh pnpm turbo run test --concurrency=1
+bash scripts/check-packs.sh
