@@ -7,3 +7,4 @@ export * from "./permissions.js";
 export * from "./hashing.js";
 export * from "./byte-source.js";
 export * from "./backend.js";
+export * from "./plugin.js";
