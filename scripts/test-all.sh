@@ -4,8 +4,13 @@
 # package installs from its tarball.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+rm -f packages/*/test-results.json
 pnpm turbo run build --output-logs=errors-only
 pnpm turbo run typecheck --output-logs=errors-only
 pnpm lint
-bash scripts/with-test-servers.sh pnpm turbo run test --concurrency=1
-bash scripts/check-packs.sh
+status=0
+bash scripts/with-test-servers.sh \
+  pnpm turbo run test --concurrency=1 -- --reporter=default --reporter=json --outputFile=test-results.json || status=$?
+bash scripts/check-packs.sh || status=$?
+node scripts/summarize-tests.mjs
+exit "$status"
