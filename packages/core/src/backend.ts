@@ -83,8 +83,10 @@ export abstract class Backend {
   /**
    * Default: collect, then _store. Backends override to stream to a temp object, and must consume
    * `source` completely before making the object visible (core's size/hash checks throw at the end).
+   * `options` are the caller's announced size/sha256 (already enforced on `source` by core); a
+   * backend may use them, e.g. to send a Content-Length up front.
    */
-  protected async _storeStream(name: string, source: ByteSource): Promise<void> {
+  protected async _storeStream(name: string, source: ByteSource, _options: StoreStreamOptions = {}): Promise<void> {
     await this._store(name, await collectBytes(source));
   }
 
@@ -169,7 +171,7 @@ export abstract class Backend {
       throw new InvalidArgument(`size must be a non-negative integer, but got: ${options.size}`);
     await this.#checkStorePermission(name);
     const checked = options.size === undefined && options.sha256 === undefined ? source : verifiedSource(source, options);
-    await this._storeStream(name, checked);
+    await this._storeStream(name, checked, options);
   }
 
   async delete(name: string): Promise<void> {
