@@ -1,0 +1,123 @@
+import { constants } from "node:fs";
+import { type FileHandle, mkdir, open, rename, unlink } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { ByteSource } from "@borgstore/core";
+import { errnoOf } from "./errors.js";
+import { tempName } from "./temp-names.js";
+
+const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+
+/** A temp file next to its final path, written but not yet visible under the final name. */
+export interface TempFile {
+  readonly path: string;
+  readonly size: number;
+}
+
+/**
+ * Creates a fresh temp file (mode 0600) in `dir`. Tries first and creates missing directories
+ * only after ENOENT, as the directory usually exists.
+ */
+async function createTemp(dir: string): Promise<{ path: string; handle: FileHandle }> {
+  let madeDir = false;
+  for (;;) {
+    const path = `${dir}/${tempName()}`;
+    try {
+      return { path, handle: await open(path, CREATE_EXCLUSIVE, 0o600) };
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === "EEXIST") continue;
+      if (code === "ENOENT" && !madeDir) {
+        await mkdir(dir, { recursive: true });
+        madeDir = true;
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < data.byteLength) {
+    const { bytesWritten } = await handle.write(data, done, data.byteLength - done, null);
+    done += bytesWritten;
+  }
+}
+
+async function discard(path: string): Promise<void> {
+  await unlink(path).catch(() => undefined);
+}
+
+/** Writes `value` to a temp file next to `finalPath`. */
+export async function writeTemp(finalPath: string, value: Uint8Array, fsync: boolean): Promise<TempFile> {
+  const { path, handle } = await createTemp(dirname(finalPath));
+  try {
+    await writeAll(handle, value);
+    if (fsync) await handle.sync();
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await discard(path);
+    throw err;
+  }
+  try {
+    await handle.close();
+  } catch (err) {
+    await discard(path);
+    throw err;
+  }
+  return { path, size: value.byteLength };
+}
+
+/**
+ * Streams `source` into a temp file next to `finalPath`. The source is consumed completely
+ * before this returns; if it (or a write) fails, the temp file is removed and the error rethrown.
+ */
+export async function streamToTemp(finalPath: string, source: ByteSource, fsync: boolean): Promise<TempFile> {
+  const { path, handle } = await createTemp(dirname(finalPath));
+  let size = 0;
+  try {
+    for await (const chunk of source) {
+      await writeAll(handle, chunk);
+      size += chunk.byteLength;
+    }
+    if (fsync) await handle.sync();
+    await handle.close();
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await discard(path);
+    throw err;
+  }
+  return { path, size };
+}
+
+/** Atomically replaces `finalPath` with the temp file; on failure the temp file is removed. */
+export async function publish(temp: TempFile, finalPath: string, fsync: boolean): Promise<void> {
+  try {
+    await rename(temp.path, finalPath);
+  } catch (err) {
+    await discard(temp.path);
+    throw err;
+  }
+  if (fsync) await syncDirectory(dirname(finalPath));
+}
+
+/** Drops a temp file that will not be published (e.g. the quota refused it). */
+export async function abandon(temp: TempFile): Promise<void> {
+  await discard(temp.path);
+}
+
+/** fsync of a directory makes a rename in it durable. */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Plain write of a small file through a temp file + rename (used for quota.hid). */
+export async function replaceFile(finalPath: string, text: string, fsync: boolean): Promise<void> {
+  const temp = await writeTemp(finalPath, new TextEncoder().encode(text), fsync);
+  await publish(temp, finalPath, fsync);
+}

@@ -1,0 +1,22 @@
+import { BackendError, ObjectNotFound } from "@borgstore/core";
+
+/** The errno code of a Node system error, if it is one. */
+export function errnoOf(err: unknown): string | undefined {
+  return typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined;
+}
+
+export function isMissing(err: unknown): boolean {
+  const code = errnoOf(err);
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/** ENOENT → ObjectNotFound(name); anything else → BackendError keeping the OS error as cause. */
+export function fsError(err: unknown, name: string): Error {
+  if (isMissing(err)) return new ObjectNotFound(name, { cause: err });
+  return asBackendError(err);
+}
+
+export function asBackendError(err: unknown): Error {
+  if (err instanceof BackendError) return err;
+  return new BackendError(err instanceof Error ? err.message : String(err), { cause: err });
+}

@@ -1,0 +1,339 @@
+import type { Stats } from "node:fs";
+import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { isAbsolute } from "node:path";
+import {
+  Backend,
+  BackendAlreadyExists,
+  BackendDoesNotExist,
+  BackendError,
+  type BackendCapabilities,
+  type BackendOptions,
+  type ByteSource,
+  InvalidArgument,
+  type ItemInfo,
+  type LoadOptions,
+  type QuotaInfo,
+  createHasher,
+  isValidName,
+  isWholeValue,
+  resolveRange,
+  supportedHashAlgorithms,
+} from "@borgstore/core";
+import { abandon, publish, streamToTemp, writeTemp } from "./atomic-file.js";
+import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
+import { QuotaTracker } from "./quota.js";
+
+export interface PosixFsOptions extends BackendOptions {
+  /** Absolute path of the store's base directory. */
+  path: string;
+  /** Byte limit on the sum of all stored files, tracked in `<path>/quota.hid`. Absent = no quota. */
+  quota?: number;
+  /** fsync each written file and its directory before a store returns (default false: much faster). */
+  fsync?: boolean;
+}
+
+/** How many stat calls a list keeps in flight while it fills in sizes and atimes. */
+const LIST_STAT_WINDOW = 64;
+/** Read size for hashing and streaming loads. */
+const READ_CHUNK = 1024 * 1024;
+
+function itemFromStats(name: string, st: Stats): ItemInfo {
+  const directory = st.isDirectory();
+  return { name, exists: true, size: st.size, directory, atime: st.atimeMs / 1000 };
+}
+
+function basename(name: string): string {
+  return name.slice(name.lastIndexOf("/") + 1);
+}
+
+/**
+ * A store in a local directory, in the Python reference's on-disk format (spec §11): each name is
+ * a file path below the base directory holding exactly the value's bytes, written to a 0600 temp
+ * file in the same directory and renamed into place.
+ */
+export class PosixFsBackend extends Backend {
+  readonly capabilities: BackendCapabilities = {
+    atime: true,
+    quota: true,
+    directories: true,
+    streaming: true,
+    serverSideHash: supportedHashAlgorithms(),
+  };
+  readonly base: string;
+  readonly quotaLimit: number | undefined;
+  readonly fsync: boolean;
+  #quota: QuotaTracker | undefined;
+
+  constructor(pathOrOptions: string | PosixFsOptions, options: Omit<PosixFsOptions, "path"> = {}) {
+    const all = typeof pathOrOptions === "string" ? { ...options, path: pathOrOptions } : pathOrOptions;
+    super(all);
+    if (typeof all.path !== "string" || !isAbsolute(all.path))
+      throw new BackendError(`path must be an absolute path: ${all.path}`);
+    if (all.quota !== undefined && all.quota !== null && !(Number.isSafeInteger(all.quota) && all.quota >= 0))
+      throw new InvalidArgument(`quota must be a non-negative integer number of bytes, but got: ${all.quota}`);
+    this.base = all.path.length > 1 ? all.path.replace(/\/+$/, "") : all.path;
+    this.quotaLimit = all.quota ?? undefined;
+    this.fsync = all.fsync ?? false;
+  }
+
+  override get location(): string {
+    return this.base;
+  }
+
+  #path(name: string): string {
+    return name === "" ? this.base : `${this.base}/${name}`;
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  protected async _create(): Promise<void> {
+    try {
+      await mkdir(this.base, { recursive: true });
+      const contents = await readdir(this.base);
+      if (contents.length > 0) throw new BackendAlreadyExists(`posixfs storage base path is not empty: ${this.base}`);
+    } catch (err) {
+      throw asBackendError(err);
+    }
+  }
+
+  protected async _destroy(): Promise<void> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.base);
+    } catch (err) {
+      if (isMissing(err))
+        throw new BackendDoesNotExist(`posixfs storage base path does not exist: ${this.base}`, { cause: err });
+      throw asBackendError(err);
+    }
+    try {
+      for (const entry of entries) await rm(`${this.base}/${entry}`, { recursive: true, force: true });
+    } catch (err) {
+      throw asBackendError(err);
+    }
+    // create() accepts an existing empty base directory, so one we may not remove can stay.
+    await rmdir(this.base).catch(() => undefined);
+  }
+
+  protected async _open(): Promise<void> {
+    let st: Stats | undefined;
+    try {
+      st = await stat(this.base);
+    } catch {
+      st = undefined;
+    }
+    if (!st?.isDirectory())
+      throw new BackendDoesNotExist(`posixfs storage base path does not exist or is not a directory: ${this.base}`);
+    try {
+      if (this.quotaLimit === undefined) await QuotaTracker.forget(this.base);
+      else this.#quota = await QuotaTracker.open(this.base, this.quotaLimit);
+    } catch (err) {
+      throw asBackendError(err);
+    }
+  }
+
+  protected async _close(): Promise<void> {
+    const quota = this.#quota;
+    this.#quota = undefined;
+    if (quota) await quota.persist().catch((err) => Promise.reject(asBackendError(err)));
+  }
+
+  protected override async _quota(): Promise<QuotaInfo> {
+    return this.#quota ? { limit: this.#quota.limit, usage: this.#quota.usage } : { limit: -1, usage: -1 };
+  }
+
+  // ---- directories ------------------------------------------------------------------------
+
+  protected async _mkdir(name: string): Promise<void> {
+    try {
+      await mkdir(this.#path(name), { recursive: true });
+    } catch (err) {
+      throw asBackendError(err);
+    }
+  }
+
+  protected async _rmdir(name: string): Promise<void> {
+    try {
+      await rmdir(this.#path(name));
+    } catch (err) {
+      throw errnoOf(err) === "ENOENT" ? fsError(err, name) : asBackendError(err);
+    }
+  }
+
+  // ---- items ------------------------------------------------------------------------------
+
+  protected async _info(name: string): Promise<ItemInfo> {
+    try {
+      return itemFromStats(basename(name), await stat(this.#path(name)));
+    } catch (err) {
+      if (isMissing(err)) return { name: basename(name), exists: false, size: 0, directory: false, atime: 0 };
+      throw asBackendError(err);
+    }
+  }
+
+  protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
+    const path = this.#path(name);
+    try {
+      if (isWholeValue(options)) return await readFile(path);
+      const handle = await open(path, "r");
+      try {
+        const { start, end } = resolveRange(options, (await handle.stat()).size);
+        const buffer = Buffer.allocUnsafeSlow(end - start);
+        let got = 0;
+        while (got < buffer.byteLength) {
+          const { bytesRead } = await handle.read(buffer, got, buffer.byteLength - got, start + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        return got === buffer.byteLength ? buffer : buffer.subarray(0, got);
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      throw fsError(err, name);
+    }
+  }
+
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
+    let handle: import("node:fs/promises").FileHandle;
+    let range: { start: number; end: number };
+    try {
+      handle = await open(this.#path(name), "r");
+    } catch (err) {
+      throw fsError(err, name);
+    }
+    try {
+      range = resolveRange(options, (await handle.stat()).size);
+    } catch (err) {
+      await handle.close();
+      throw asBackendError(err);
+    }
+    if (range.end <= range.start) {
+      await handle.close();
+      return (async function* () {})();
+    }
+    // `end` of a read stream is inclusive.
+    return handle.createReadStream({ start: range.start, end: range.end - 1, highWaterMark: READ_CHUNK, autoClose: true });
+  }
+
+  protected async _store(name: string, value: Uint8Array): Promise<void> {
+    const path = this.#path(name);
+    const quota = this.#quota;
+    try {
+      if (!quota) {
+        await publish(await writeTemp(path, value, this.fsync), path, this.fsync);
+        return;
+      }
+      const delta = value.byteLength - (await this.#sizeOf(path));
+      quota.reserve(delta);
+      try {
+        await publish(await writeTemp(path, value, this.fsync), path, this.fsync);
+      } catch (err) {
+        quota.adjust(-delta);
+        throw err;
+      }
+      await quota.maybePersist();
+    } catch (err) {
+      throw asBackendError(err);
+    }
+  }
+
+  protected override async _storeStream(name: string, source: ByteSource): Promise<void> {
+    const path = this.#path(name);
+    const quota = this.#quota;
+    try {
+      const temp = await streamToTemp(path, source, this.fsync);
+      if (!quota) {
+        await publish(temp, path, this.fsync);
+        return;
+      }
+      const delta = temp.size - (await this.#sizeOf(path));
+      try {
+        quota.reserve(delta);
+      } catch (err) {
+        await abandon(temp);
+        throw err;
+      }
+      try {
+        await publish(temp, path, this.fsync);
+      } catch (err) {
+        quota.adjust(-delta);
+        throw err;
+      }
+      await quota.maybePersist();
+    } catch (err) {
+      throw asBackendError(err);
+    }
+  }
+
+  protected async _delete(name: string): Promise<void> {
+    const path = this.#path(name);
+    const quota = this.#quota;
+    try {
+      const size = quota ? (await stat(path)).size : 0;
+      await unlink(path);
+      if (quota) {
+        quota.adjust(-size);
+        await quota.maybePersist();
+      }
+    } catch (err) {
+      throw fsError(err, name);
+    }
+  }
+
+  protected async _move(currentName: string, newName: string): Promise<void> {
+    const from = this.#path(currentName);
+    const to = this.#path(newName);
+    try {
+      await rename(from, to);
+    } catch (err) {
+      if (errnoOf(err) !== "ENOENT") throw asBackendError(err);
+      try {
+        await mkdir(to.slice(0, to.lastIndexOf("/")), { recursive: true });
+        await rename(from, to);
+      } catch (retryErr) {
+        throw fsError(retryErr, currentName);
+      }
+    }
+  }
+
+  protected async *_list(name: string): AsyncIterable<ItemInfo> {
+    const dir = this.#path(name);
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter(isValidName).sort();
+    } catch (err) {
+      throw fsError(err, name);
+    }
+    for (let at = 0; at < names.length; at += LIST_STAT_WINDOW) {
+      const window = names.slice(at, at + LIST_STAT_WINDOW);
+      const stats = await Promise.all(window.map((entry) => stat(`${dir}/${entry}`).catch(skipVanished)));
+      for (let i = 0; i < window.length; i++) {
+        const st = stats[i];
+        if (st) yield itemFromStats(window[i] as string, st);
+      }
+    }
+  }
+
+  protected override async _hash(name: string, algorithm: string): Promise<string> {
+    const hasher = await createHasher(algorithm);
+    for await (const chunk of await this._loadStream(name, {})) hasher.update(chunk as Uint8Array);
+    return hasher.hexdigest();
+  }
+
+  /** Size of the file at `path`, 0 when there is none (quota accounting of overwrites). */
+  async #sizeOf(path: string): Promise<number> {
+    try {
+      const st = await stat(path);
+      return st.isFile() ? st.size : 0;
+    } catch (err) {
+      if (isMissing(err)) return 0;
+      throw err;
+    }
+  }
+}
+
+/** Entries removed between readdir and stat are skipped (spec §11). */
+function skipVanished(err: unknown): undefined {
+  if (isMissing(err)) return undefined;
+  throw err;
+}
