@@ -8,3 +8,6 @@ export * from "./hashing.js";
 export * from "./byte-source.js";
 export * from "./backend.js";
 export * from "./plugin.js";
+export * from "./backends/memory.js";
+export * from "./url.js";
+export * from "./store/index.js";

@@ -1,0 +1,253 @@
+import { Backend, type BackendOptions } from "../backend.js";
+import {
+  BackendAlreadyExists,
+  BackendDoesNotExist,
+  BackendError,
+  BackendURLInvalid,
+  InvalidArgument,
+  ObjectNotFound,
+} from "../errors.js";
+import { isValidName } from "../names.js";
+import type { BackendPlugin, UrlOptions } from "../plugin.js";
+import { resolveRange } from "../range.js";
+import type { BackendCapabilities, ItemInfo, LoadOptions } from "../types.js";
+
+interface FileNode {
+  kind: "file";
+  data: Uint8Array;
+  /** Seconds since the epoch (fractional), updated on store and load like a filesystem with atime. */
+  atime: number;
+}
+
+interface DirNode {
+  kind: "dir";
+  children: Map<string, Node>;
+  atime: number;
+}
+
+type Node = FileNode | DirNode;
+
+/** The contents of one in-memory store; shared by every backend opened on the same `memory://NAME`. */
+export interface MemoryVolume {
+  root: DirNode | undefined;
+}
+
+const namedVolumes = new Map<string, MemoryVolume>();
+
+function now(): number {
+  return Date.now() / 1000;
+}
+
+function newDir(): DirNode {
+  return { kind: "dir", children: new Map(), atime: now() };
+}
+
+function segments(name: string): string[] {
+  return name === "" ? [] : name.split("/");
+}
+
+function basename(name: string): string {
+  return name.slice(name.lastIndexOf("/") + 1);
+}
+
+export interface MemoryBackendOptions extends BackendOptions {
+  /** Process-wide store name: every backend with the same name sees the same data, across close/open. */
+  name?: string;
+}
+
+/**
+ * A Backend keeping everything in this process's memory, with directories emulated so it behaves
+ * like posixfs (create/destroy/mkdir/rmdir/list semantics). For tests, caches and benchmarks.
+ */
+export class MemoryBackend extends Backend {
+  readonly capabilities: BackendCapabilities = {
+    atime: true,
+    quota: false,
+    directories: true,
+    streaming: false,
+    serverSideHash: [],
+  };
+  readonly name: string | undefined;
+  readonly #volume: MemoryVolume;
+
+  constructor(options: MemoryBackendOptions = {}) {
+    super(options);
+    this.name = options.name;
+    if (options.name === undefined) {
+      this.#volume = { root: undefined };
+    } else {
+      let volume = namedVolumes.get(options.name);
+      if (!volume) namedVolumes.set(options.name, (volume = { root: undefined }));
+      this.#volume = volume;
+    }
+  }
+
+  override get location(): string {
+    return this.name === undefined ? "memory:" : `memory://${this.name}`;
+  }
+
+  /** Forgets a named store (tests use it to start from nothing). */
+  static forget(name: string): void {
+    namedVolumes.delete(name);
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  protected async _create(): Promise<void> {
+    const root = this.#volume.root;
+    if (root && root.children.size > 0) throw new BackendAlreadyExists(`${this.location} already exists`);
+    this.#volume.root = root ?? newDir();
+  }
+
+  protected async _destroy(): Promise<void> {
+    if (!this.#volume.root) throw new BackendDoesNotExist(`${this.location} does not exist`);
+    this.#volume.root = undefined;
+  }
+
+  protected async _open(): Promise<void> {
+    if (!this.#volume.root) throw new BackendDoesNotExist(`${this.location} does not exist`);
+  }
+
+  protected async _close(): Promise<void> {}
+
+  // ---- directories ------------------------------------------------------------------------
+
+  protected async _mkdir(name: string): Promise<void> {
+    this.#ensureDir(segments(name), name);
+  }
+
+  protected async _rmdir(name: string): Promise<void> {
+    const parts = segments(name);
+    const node = this.#lookup(parts);
+    if (!node) throw new ObjectNotFound(name);
+    if (node.kind !== "dir") throw new BackendError(`Not a directory: ${name}`);
+    if (node.children.size > 0) throw new BackendError(`Directory not empty: ${name}`);
+    if (parts.length === 0) return; // the root itself stays, as a filesystem's base dir would
+    this.#parentOf(parts)?.children.delete(parts[parts.length - 1] as string);
+  }
+
+  // ---- items ------------------------------------------------------------------------------
+
+  protected async _info(name: string): Promise<ItemInfo> {
+    const node = this.#lookup(segments(name));
+    if (!node) return { name: basename(name), exists: false, size: 0, directory: false, atime: 0 };
+    return infoOf(basename(name), node);
+  }
+
+  protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
+    const node = this.#file(name);
+    const { start, end } = resolveRange(options, node.data.byteLength);
+    node.atime = now();
+    return node.data.slice(start, end);
+  }
+
+  protected async _store(name: string, value: Uint8Array): Promise<void> {
+    const parts = segments(name);
+    if (parts.length === 0) throw new BackendError("cannot store a value at the store root");
+    const dir = this.#ensureDir(parts.slice(0, -1), name);
+    const key = parts[parts.length - 1] as string;
+    if (dir.children.get(key)?.kind === "dir") throw new BackendError(`Is a directory: ${name}`);
+    // A copy: the caller may reuse its buffer as soon as store() returns.
+    dir.children.set(key, { kind: "file", data: value.slice(), atime: now() });
+  }
+
+  protected async _delete(name: string): Promise<void> {
+    const parts = segments(name);
+    const node = this.#lookup(parts);
+    if (!node) throw new ObjectNotFound(name);
+    if (node.kind === "dir") throw new BackendError(`Is a directory: ${name}`);
+    this.#parentOf(parts)?.children.delete(parts[parts.length - 1] as string);
+  }
+
+  protected async _move(currentName: string, newName: string): Promise<void> {
+    const from = segments(currentName);
+    const node = this.#lookup(from);
+    if (!node || from.length === 0) throw new ObjectNotFound(currentName);
+    const to = segments(newName);
+    if (to.length === 0) throw new BackendError("cannot move onto the store root");
+    if (currentName === newName) return;
+    const target = this.#ensureDir(to.slice(0, -1), newName);
+    const key = to[to.length - 1] as string;
+    const existing = target.children.get(key);
+    if (existing && existing.kind !== node.kind) throw new BackendError(`cannot move ${currentName} onto ${newName}`);
+    if (existing?.kind === "dir" && existing.children.size > 0) throw new BackendError(`Directory not empty: ${newName}`);
+    this.#parentOf(from)?.children.delete(from[from.length - 1] as string);
+    target.children.set(key, node);
+  }
+
+  protected async *_list(name: string): AsyncIterable<ItemInfo> {
+    const dir = this.#lookup(segments(name));
+    if (!dir) throw new ObjectNotFound(name);
+    if (dir.kind !== "dir") throw new BackendError(`Not a directory: ${name}`);
+    const names = [...dir.children.keys()].filter((child) => isValidName(child)).sort();
+    for (const child of names) {
+      // Entries removed while the listing is under way are skipped, as posixfs does.
+      const node = dir.children.get(child);
+      if (node) yield infoOf(child, node);
+    }
+  }
+
+  // ---- tree walking -----------------------------------------------------------------------
+
+  #root(): DirNode {
+    const root = this.#volume.root;
+    if (!root) throw new BackendDoesNotExist(`${this.location} does not exist`);
+    return root;
+  }
+
+  #lookup(parts: readonly string[]): Node | undefined {
+    let node: Node = this.#root();
+    for (const part of parts) {
+      if (node.kind !== "dir") return undefined;
+      const child: Node | undefined = node.children.get(part);
+      if (!child) return undefined;
+      node = child;
+    }
+    return node;
+  }
+
+  #parentOf(parts: readonly string[]): DirNode | undefined {
+    const parent = this.#lookup(parts.slice(0, -1));
+    return parent?.kind === "dir" ? parent : undefined;
+  }
+
+  #file(name: string): FileNode {
+    const node = this.#lookup(segments(name));
+    if (!node) throw new ObjectNotFound(name);
+    if (node.kind !== "file") throw new BackendError(`Is a directory: ${name}`);
+    return node;
+  }
+
+  /** mkdir -p: every missing directory of `parts` is created. */
+  #ensureDir(parts: readonly string[], name: string): DirNode {
+    let dir = this.#root();
+    for (const part of parts) {
+      let child = dir.children.get(part);
+      if (!child) dir.children.set(part, (child = newDir()));
+      if (child.kind !== "dir") throw new BackendError(`Not a directory: ${part} in ${name}`);
+      dir = child;
+    }
+    return dir;
+  }
+}
+
+function infoOf(name: string, node: Node): ItemInfo {
+  return node.kind === "file"
+    ? { name, exists: true, size: node.data.byteLength, directory: false, atime: node.atime }
+    : { name, exists: true, size: 0, directory: true, atime: node.atime };
+}
+
+/** `memory:` → a fresh store; `memory://NAME` → the process-wide store NAME. */
+export function memoryBackendFromUrl(url: string, options: UrlOptions = {}): MemoryBackend | undefined {
+  const match = /^memory:(?:\/\/([^/?#]*))?$/i.exec(url);
+  if (!match) return undefined;
+  if (options.quota !== undefined) throw new InvalidArgument("The memory backend does not support a quota.");
+  const name = match[1] === undefined || match[1] === "" ? undefined : decodeURIComponent(match[1]);
+  if (name?.includes("/")) throw new BackendURLInvalid(`Invalid memory URL: ${url}`);
+  return new MemoryBackend({ name, permissions: options.permissions });
+}
+
+export const memoryPlugin: BackendPlugin = {
+  schemes: ["memory"],
+  fromUrl: memoryBackendFromUrl,
+};

@@ -1,0 +1,5 @@
+export * from "./config.js";
+export * from "./emulation.js";
+export * from "./levels.js";
+export * from "./stats.js";
+export * from "./store.js";

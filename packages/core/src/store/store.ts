@@ -1,0 +1,416 @@
+import { asBytes } from "../byte-source.js";
+import type { Backend, StorableValue } from "../backend.js";
+import { BackendMustBeOpen, InvalidArgument, NoBackendGiven } from "../errors.js";
+import { checkHashAlgorithm } from "../hashing.js";
+import { DEL_SUFFIX } from "../names.js";
+import { nest, splitKey } from "../nesting.js";
+import type { ByteSource, DefragSource, ItemInfo, Permissions, QuotaInfo, StoreStreamOptions } from "../types.js";
+import { backendFromUrl } from "../url.js";
+import { CacheMode, type NamespaceConfig, type NamespacePolicy, type StoreConfig, checkLevels, parseStoreConfig, policyFor } from "./config.js";
+import { Emulation } from "./emulation.js";
+import { levelDirectories } from "./levels.js";
+import { StoreStats, type TimedOperation } from "./stats.js";
+
+export interface StoreOptions {
+  /** Backend URL, resolved on the first create/destroy/open (or use Store.fromUrl to resolve now). */
+  url?: string;
+  /** A backend instance; wins over `url`. */
+  backend?: Backend;
+  /** Namespace prefix → configuration. */
+  config: StoreConfig;
+  /** Passed to URL resolution (enforced by core for every backend). */
+  permissions?: Permissions;
+  /** Cache backend URL (see the cache tier); resolved like `url`. */
+  cacheUrl?: string;
+  /** Cache backend instance; giving both cacheUrl and cacheBackend is an error. */
+  cacheBackend?: Backend;
+  /** Emulated latency per primary call in µs; default: BORGSTORE_LATENCY at construction. */
+  latency?: number;
+  /** Emulated bandwidth in bit/s; default: BORGSTORE_BANDWIDTH at construction. */
+  bandwidth?: number;
+}
+
+export interface FindOptions {
+  /** Look for the soft-deleted item (name + ".del"). */
+  deleted?: boolean;
+}
+
+export interface StoreLoadOptions extends FindOptions {
+  offset?: number;
+  size?: number;
+}
+
+export interface MoveOptions {
+  /** Target name of a generic move (required unless delete / undelete / changeLevel). */
+  newName?: string;
+  /** Soft delete: rename to name + ".del". Wins over every other option. */
+  delete?: boolean;
+  /** Undo a soft delete. Wins over changeLevel and newName. */
+  undelete?: boolean;
+  /** Move the item to the namespace's last (current) nesting level. Wins over newName. */
+  changeLevel?: boolean;
+  /** Operate on the soft-deleted item (changeLevel and generic moves). */
+  deleted?: boolean;
+}
+
+export interface HashOptions extends FindOptions {
+  /** Default sha256. */
+  algorithm?: string;
+}
+
+export interface StoreDefragOptions extends FindOptions {
+  /** Key (without namespace) of the result; default: its digest with `algorithm`. */
+  target?: string;
+  algorithm?: string;
+  /** Namespace of the sources and of the result. */
+  namespace?: string;
+}
+
+/**
+ * A key/value store over a Backend: per-namespace nesting levels, soft delete, recursive sorted
+ * listing, statistics and latency/bandwidth emulation (spec §13).
+ */
+export class Store {
+  readonly url: string | undefined;
+  #backend: Backend | undefined;
+  #resolving: Promise<Backend> | undefined;
+  readonly #permissions: Permissions | undefined;
+  #policies: NamespacePolicy[];
+  readonly #stats = new StoreStats();
+  readonly #emulation: Emulation;
+
+  constructor(options: StoreOptions) {
+    const { url, backend, config, cacheUrl, cacheBackend } = options;
+    if (!backend && url === undefined) throw new NoBackendGiven("You need to give a backend instance or a backend url.");
+    this.url = url;
+    this.#backend = backend;
+    this.#permissions = options.permissions;
+    this.#policies = parseStoreConfig(config);
+    if (cacheUrl !== undefined && cacheBackend !== undefined)
+      throw new InvalidArgument("Give either cacheUrl or cacheBackend, not both.");
+    const cached = this.#policies.filter((p) => p.cache !== CacheMode.OFF);
+    if (cached.length > 0 && cacheUrl === undefined && cacheBackend === undefined)
+      throw new InvalidArgument(
+        `Cache mode ${cached[0]?.cache} for namespace '${cached[0]?.namespace}' needs a cacheUrl or cacheBackend.`,
+      );
+    const fromEnv = Emulation.fromEnv();
+    this.#emulation = new Emulation(
+      options.latency ?? fromEnv.latency * 1e6,
+      options.bandwidth ?? fromEnv.bandwidth * 8,
+    );
+  }
+
+  /** A Store whose URL is resolved now, so a bad URL or a missing backend package fails here. */
+  static async fromUrl(url: string, options: Omit<StoreOptions, "url" | "backend">): Promise<Store> {
+    const backend = await backendFromUrl(url, { permissions: options.permissions });
+    const store = new Store({ ...options, backend, permissions: undefined });
+    (store as { url: string | undefined }).url = url;
+    return store;
+  }
+
+  /** The primary backend, once given or resolved. */
+  get backend(): Backend | undefined {
+    return this.#backend;
+  }
+
+  /** The validated namespace configurations, longest namespace first. */
+  get policies(): readonly NamespacePolicy[] {
+    return this.#policies;
+  }
+
+  /** The reference's statistics, every key always present, every time in seconds. */
+  get stats(): Record<string, number | boolean> {
+    return this.#stats.snapshot();
+  }
+
+  // ---- configuration ----------------------------------------------------------------------
+
+  /**
+   * Replaces the nesting levels (cache policies of namespaces that stay are kept); with
+   * `create`, runs createLevels.
+   */
+  async setLevels(levels: Readonly<Record<string, readonly number[] | NamespaceConfig>>, create = false): Promise<void> {
+    if (levels === null || typeof levels !== "object" || Object.keys(levels).length === 0)
+      throw new InvalidArgument("No or invalid levels configuration given.");
+    const next = Object.entries(levels).map(([namespace, value]): NamespacePolicy => {
+      const list = checkLevels(namespace, Array.isArray(value) ? value : (value as NamespaceConfig).levels);
+      const old = this.#policies.find((p) => p.namespace === namespace);
+      return old ? { ...old, levels: list } : { namespace, levels: list, cache: CacheMode.OFF, maxAge: undefined, size: undefined };
+    });
+    this.#policies = next.sort((a, b) => b.namespace.length - a.namespace.length);
+    if (create) await this.createLevels();
+  }
+
+  /** Creates every namespace directory (and the deepest nesting directories) up front; opens the backend when closed. */
+  async createLevels(): Promise<void> {
+    const backend = await this.#resolve();
+    const wasOpen = backend.opened;
+    if (!wasOpen) await backend.open();
+    try {
+      for (const policy of this.#policies) for (const dir of levelDirectories(policy)) await backend.mkdir(dir);
+    } finally {
+      if (!wasOpen) await backend.close();
+    }
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  async create(): Promise<void> {
+    const backend = await this.#resolve();
+    await backend.create();
+    if (backend.precreateDirs) await this.createLevels();
+  }
+
+  async destroy(): Promise<void> {
+    const backend = await this.#resolve();
+    await backend.destroy();
+  }
+
+  async open(): Promise<void> {
+    const backend = await this.#resolve();
+    await backend.open();
+  }
+
+  async close(): Promise<void> {
+    await this.#require().close();
+  }
+
+  // ---- names ------------------------------------------------------------------------------
+
+  /**
+   * The nested backend name of `name`: with one level pure computation; with several, the first
+   * level where the item exists, else the last level (where new items go).
+   */
+  async find(name: string, options: FindOptions = {}): Promise<string> {
+    const levels = policyFor(this.#policies, name).levels;
+    const suffix = options.deleted ? DEL_SUFFIX : undefined;
+    if (levels.length === 1) return nest(name, levels[0] as number, suffix);
+    const backend = this.#require();
+    let nested = "";
+    for (const level of levels) {
+      nested = nest(name, level, suffix);
+      if ((await backend.info(nested)).exists) break;
+    }
+    return nested;
+  }
+
+  // ---- operations -------------------------------------------------------------------------
+
+  async info(name: string, options: FindOptions = {}): Promise<ItemInfo> {
+    return this.#timed("info", async () => {
+      const nested = await this.find(name, options);
+      return this.#paced(0, () => this.#require().info(nested));
+    });
+  }
+
+  async load(name: string, options: StoreLoadOptions = {}): Promise<Uint8Array> {
+    return this.#timed("load", async () => {
+      const nested = await this.find(name, options);
+      const range = { offset: options.offset, size: options.size };
+      const data = await this.#pacedVolume(() => this.#require().load(nested, range));
+      this.#stats.backendLoadCalls += 1;
+      this.#stats.backendLoadVolume += data.byteLength;
+      this.#stats.loadVolume += data.byteLength;
+      return data;
+    });
+  }
+
+  /**
+   * Like load, as a stream (for big values). Counted as a load; emulation applies the latency
+   * only, as the volume is not known up front.
+   */
+  async loadStream(name: string, options: StoreLoadOptions = {}): Promise<ByteSource> {
+    return this.#timed("load", async () => {
+      const nested = await this.find(name, options);
+      const source = await this.#paced(0, () => this.#require().loadStream(nested, { offset: options.offset, size: options.size }));
+      this.#stats.backendLoadCalls += 1;
+      return this.#countLoaded(source);
+    });
+  }
+
+  /** Stores `value` under `name`: an existing item is overwritten where it is, a new one goes to the last level. */
+  async store(name: string, value: StorableValue): Promise<void> {
+    const bytes = asBytes(value);
+    await this.#timed("store", async () => {
+      const nested = await this.find(name);
+      await this.#paced(bytes.byteLength, () => this.#require().store(nested, bytes));
+      this.#countStored(bytes.byteLength);
+    });
+  }
+
+  /** Like store, from a stream; with options.size/sha256 a mismatch stores nothing. */
+  async storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
+    await this.#timed("store", async () => {
+      const nested = await this.find(name);
+      let volume = 0;
+      const counted = async function* () {
+        for await (const chunk of source) {
+          volume += chunk.byteLength;
+          yield chunk;
+        }
+      };
+      const start = performance.now();
+      await this.#require().storeStream(nested, counted(), options);
+      await this.#emulation.pace(start, volume);
+      this.#countStored(volume);
+    });
+  }
+
+  /** Deletes the item for good (see move with `delete: true` for a soft delete). */
+  async delete(name: string, options: FindOptions = {}): Promise<void> {
+    await this.#timed("delete", async () => {
+      const nested = await this.find(name, options);
+      await this.#paced(0, () => this.#require().delete(nested));
+      this.#stats.backendDeleteCalls += 1;
+    });
+  }
+
+  /**
+   * Soft delete, undelete, change of nesting level or a generic rename, in that order of
+   * precedence when several options are given.
+   */
+  async move(name: string, options: MoveOptions = {}): Promise<void> {
+    const [from, to] = await this.#moveNames(name, options);
+    await this.#timed("move", () => this.#paced(0, () => this.#require().move(from, to)));
+  }
+
+  async #moveNames(name: string, options: MoveOptions): Promise<[string, string]> {
+    const deleted = options.deleted ?? false;
+    if (options.delete) {
+      const from = await this.find(name);
+      return [from, from + DEL_SUFFIX];
+    }
+    if (options.undelete) {
+      const from = await this.find(name, { deleted: true });
+      return [from, from.slice(0, -DEL_SUFFIX.length)];
+    }
+    if (options.changeLevel) {
+      const levels = policyFor(this.#policies, name).levels;
+      const from = await this.find(name, { deleted });
+      return [from, nest(name, levels[levels.length - 1] as number, deleted ? DEL_SUFFIX : undefined)];
+    }
+    if (!options.newName) throw new InvalidArgument("Generic move requires new_name to be given.");
+    return [await this.find(name, { deleted }), await this.find(options.newName, { deleted })];
+  }
+
+  /**
+   * Every item below `name`, recursively through the nesting directories, as leaf ItemInfos
+   * (sorted when all items sit on one level). Without `deleted` only live items; with it only
+   * soft-deleted ones, named without ".del". Lazy: directories are read as the caller iterates.
+   */
+  async *list(name: string, options: FindOptions = {}): AsyncIterable<ItemInfo> {
+    const backend = this.#require();
+    this.#stats.calls.list += 1;
+    yield* this.#listTree(backend, name.replace(/\/+$/, ""), options.deleted ?? false);
+  }
+
+  async *#listTree(backend: Backend, name: string, deleted: boolean): AsyncGenerator<ItemInfo> {
+    let start = performance.now();
+    const items = backend.list(name)[Symbol.asyncIterator]();
+    await this.#emulation.listPause();
+    this.#stats.addTime("list", (performance.now() - start) / 1000);
+    for (;;) {
+      start = performance.now();
+      let step: IteratorResult<ItemInfo>;
+      try {
+        step = await items.next();
+      } finally {
+        this.#stats.addTime("list", (performance.now() - start) / 1000);
+      }
+      if (step.done) return;
+      const info = step.value;
+      if (info.directory) {
+        yield* this.#listTree(backend, name ? `${name}/${info.name}` : info.name, deleted);
+      } else if (info.name.endsWith(DEL_SUFFIX)) {
+        if (deleted) yield { ...info, name: info.name.slice(0, -DEL_SUFFIX.length) };
+      } else if (!deleted) {
+        yield info;
+      }
+    }
+  }
+
+  /** Hex digest of the item (computed by the backend where it can). */
+  async hash(name: string, options: HashOptions = {}): Promise<string> {
+    const algorithm = options.algorithm ?? "sha256";
+    checkHashAlgorithm(algorithm);
+    return this.#timed("hash", async () => {
+      const nested = await this.find(name, options);
+      return this.#paced(0, () => this.#require().hash(nested, algorithm));
+    });
+  }
+
+  /**
+   * Concatenates [key, offset, size] ranges of items of `namespace` into one new item and returns
+   * its key (without namespace and nesting). Sources stay; not counted in stats.
+   */
+  async defrag(sources: readonly DefragSource[], options: StoreDefragOptions = {}): Promise<string> {
+    const namespace = (options.namespace ?? "").replace(/\/+$/, "");
+    const full = (key: string) => (namespace ? `${namespace}/${key}` : key);
+    const mapped: DefragSource[] = [];
+    for (const [key, offset, size] of sources) mapped.push([await this.find(full(key), options), offset, size]);
+    const target = options.target ? await this.find(full(options.target)) : undefined;
+    const policy = this.#policies.find((p) => (namespace ? `${namespace}/` : "").startsWith(p.namespace));
+    const levels = policy ? (policy.levels[policy.levels.length - 1] as number) : 0;
+    const result = await this.#require().defrag(mapped, { target, algorithm: options.algorithm, namespace, levels });
+    return splitKey(result)[1];
+  }
+
+  async quota(): Promise<QuotaInfo> {
+    return this.#require().quota();
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------
+
+  async #resolve(): Promise<Backend> {
+    if (this.#backend) return this.#backend;
+    this.#resolving ??= backendFromUrl(this.url as string, { permissions: this.#permissions });
+    try {
+      this.#backend = await this.#resolving;
+    } finally {
+      this.#resolving = undefined;
+    }
+    return this.#backend;
+  }
+
+  #require(): Backend {
+    if (!this.#backend) throw new BackendMustBeOpen("backend must be open");
+    return this.#backend;
+  }
+
+  /** Counts a Store call and its duration (failed calls are not counted, as in the reference). */
+  async #timed<T>(operation: TimedOperation, work: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    const result = await work();
+    this.#stats.record(operation, (performance.now() - start) / 1000);
+    return result;
+  }
+
+  /** One primary backend call, stretched to the emulated latency + volume / bandwidth. */
+  async #paced<T>(volume: number, call: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    const result = await call();
+    await this.#emulation.pace(start, volume);
+    return result;
+  }
+
+  async #pacedVolume(call: () => Promise<Uint8Array>): Promise<Uint8Array> {
+    const start = performance.now();
+    const result = await call();
+    await this.#emulation.pace(start, result.byteLength);
+    return result;
+  }
+
+  #countStored(volume: number): void {
+    this.#stats.backendStoreCalls += 1;
+    this.#stats.backendStoreVolume += volume;
+    this.#stats.storeVolume += volume;
+  }
+
+  async *#countLoaded(source: ByteSource): ByteSource {
+    for await (const chunk of source) {
+      this.#stats.loadVolume += chunk.byteLength;
+      this.#stats.backendLoadVolume += chunk.byteLength;
+      yield chunk;
+    }
+  }
+}

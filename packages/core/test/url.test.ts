@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  Backend,
+  BackendNotInstalled,
+  type BackendPlugin,
+  BackendURLInvalid,
+  BUILTIN_SCHEMES,
+  ErrorCodes,
+  InvalidArgument,
+  MemoryBackend,
+  backendFromUrl,
+  redactUrl,
+  registerBackend,
+  unregisterBackend,
+} from "../src/index.js";
+
+class TaggedMemory extends MemoryBackend {
+  constructor(readonly url: string) {
+    super();
+  }
+}
+
+const demoPlugin: BackendPlugin = {
+  schemes: ["demo"],
+  fromUrl: (url) => (url.startsWith("demo:ok") ? new TaggedMemory(url) : undefined),
+};
+
+afterEach(() => {
+  unregisterBackend("demo");
+  unregisterBackend("file");
+});
+
+describe("backendFromUrl", () => {
+  it("gives a fresh in-memory backend for memory:", async () => {
+    const a = await backendFromUrl("memory:");
+    const b = await backendFromUrl("memory:");
+    expect(a).toBeInstanceOf(MemoryBackend);
+    await a.create();
+    await b.create(); // a separate store: not "already exists"
+    expect(a.location).toBe("memory:");
+  });
+
+  it("gives the same process-wide store for memory://NAME across instances and reopen", async () => {
+    MemoryBackend.forget("url-shared");
+    const a = await backendFromUrl("memory://url-shared");
+    await a.create();
+    await a.open();
+    await a.store("x", new Uint8Array([1, 2, 3]));
+    await a.close();
+    const b = await backendFromUrl("memory://url-shared");
+    await b.open();
+    expect([...(await b.load("x"))]).toEqual([1, 2, 3]);
+    await b.close();
+    expect(b.location).toBe("memory://url-shared");
+  });
+
+  it("rejects unknown schemes and non-URLs with BackendURLInvalid", async () => {
+    for (const url of ["nope://x", "just-a-path", "/abs/path", "", "memory:/x", "memory://a/b"]) {
+      await expect(backendFromUrl(url)).rejects.toBeInstanceOf(BackendURLInvalid);
+    }
+  });
+
+  it("never shows credentials in error messages", async () => {
+    expect(redactUrl("nope://user:secret@host/x")).toBe("nope://***@host/x");
+    expect(redactUrl("s3:key:secret@http://h:9000/b/p")).toBe("s3:***@http://h:9000/b/p");
+    const err = await backendFromUrl("nope://user:secret@host/x").catch((e) => e);
+    expect(err.message).not.toContain("secret");
+  });
+
+  it("rejects a quota for a backend that cannot enforce one with InvalidArgument", async () => {
+    await expect(backendFromUrl("memory:", { quota: 1000 })).rejects.toBeInstanceOf(InvalidArgument);
+  });
+
+  it("passes permissions to the backend, which core enforces", async () => {
+    const backend = await backendFromUrl("memory:", { permissions: { "": "l" } });
+    await expect(backend.create()).rejects.toMatchObject({ code: ErrorCodes.PERMISSION_DENIED });
+  });
+
+  it.each(
+    Object.entries(BUILTIN_SCHEMES).filter(([scheme]) => scheme !== "file"),
+  )("names the package to install for %s: URLs when it is missing (%s)", async (scheme, packageName) => {
+    // core does not depend on the backend packages, so Node resolution from here must fail for real.
+    const url = scheme === "rclone" || scheme === "s3" || scheme === "b2" ? `${scheme}:/bucket/path` : `${scheme}://host/path`;
+    const err = await backendFromUrl(url).catch((e) => e);
+    expect(err).toBeInstanceOf(BackendNotInstalled);
+    expect(err.code).toBe(ErrorCodes.BACKEND_NOT_INSTALLED);
+    expect(err.packageName).toBe(packageName);
+    expect(err.message).toContain(`npm install ${packageName}`);
+  });
+
+  it("names @borgstore/backend-posixfs for file: URLs when it is missing", async () => {
+    const err = await backendFromUrl("file:///tmp/x").catch((e) => e);
+    expect(err).toBeInstanceOf(BackendNotInstalled);
+    expect(err.message).toContain("npm install @borgstore/backend-posixfs");
+  });
+});
+
+describe("registerBackend", () => {
+  it("lets a community package serve its own scheme", async () => {
+    registerBackend(demoPlugin);
+    const backend = await backendFromUrl("demo:ok/1");
+    expect(backend).toBeInstanceOf(TaggedMemory);
+    expect((backend as TaggedMemory).url).toBe("demo:ok/1");
+  });
+
+  it("treats a URL the plugin returns undefined for as BackendURLInvalid", async () => {
+    registerBackend(demoPlugin);
+    await expect(backendFromUrl("demo:bad")).rejects.toBeInstanceOf(BackendURLInvalid);
+  });
+
+  it("lets a registration override a built-in scheme, until it is unregistered", async () => {
+    const own: BackendPlugin = { schemes: ["FILE"], fromUrl: (url) => new TaggedMemory(url) };
+    registerBackend(own);
+    expect(await backendFromUrl("file:///x")).toBeInstanceOf(TaggedMemory);
+    unregisterBackend("file", own);
+    await expect(backendFromUrl("file:///x")).rejects.toBeInstanceOf(BackendNotInstalled);
+  });
+
+  it("rejects a plugin without schemes", () => {
+    expect(() => registerBackend({ schemes: [], fromUrl: () => undefined })).toThrow(InvalidArgument);
+  });
+
+  it("returns Backend instances", async () => {
+    expect(await backendFromUrl("memory:")).toBeInstanceOf(Backend);
+  });
+});
