@@ -22,6 +22,8 @@ export function nameProblem(name: unknown): string | undefined {
   if (name.length > MAX_NAME_LENGTH) return `name is too long (max: ${MAX_NAME_LENGTH}): ${name}`;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII range check
   if (!/^[\x00-\x7f]*$/.test(name)) return `name must encode to plain ascii, but failed with: ${name}`;
+  // The reference fails on NUL only later, in the OS ("embedded null byte"); no storage can hold it.
+  if (name.includes("\0")) return `name must not contain NUL characters, but got: ${JSON.stringify(name)}`;
   if (name.startsWith("/") || name.endsWith("/") || name.includes(".."))
     return `name must be relative and not contain '..', but got: ${name}`;
   if (name.includes("\\")) return `name must not contain backslashes, but got: ${name}`;
