@@ -1,21 +1,38 @@
-import type { Backend, BackendCapabilities } from "@borgstore/core";
+import { describe } from "vitest";
+import { Suite } from "./harness.js";
+import { type ConformanceOptions, resolveOptions } from "./options.js";
+import { registerDefragTests } from "./suites/defrag.js";
+import { registerFlatTests } from "./suites/flat.js";
+import { registerHashTests } from "./suites/hash.js";
+import { registerLifecycleTests } from "./suites/lifecycle.js";
+import { registerListTests } from "./suites/list.js";
+import { registerNamespacedTests } from "./suites/namespaced.js";
+import { registerNameTests } from "./suites/names.js";
+import { registerPartialLoadTests } from "./suites/partial-loads.js";
+import { registerSizeTests } from "./suites/sizes.js";
 
-/** Makes a fresh backend whose location does not exist yet or is empty; the suite calls create(). */
-export type BackendFactory = () => Promise<Backend> | Backend;
+export type { BackendFactory, ConformanceOptions, QuotaBackendFactory } from "./options.js";
 
-export interface ConformanceOptions {
-  /** Shown in test titles: "posixfs", "rest over stdio", … */
-  name: string;
-  factory: BackendFactory;
-  /** Overrides of what the backend declares in `backend.capabilities`. */
-  capabilities?: Partial<BackendCapabilities>;
-  /** Largest value in the size round-trip tests (default 100 MB, as the reference). */
-  maxValueSize?: number;
-  /** Called after each test with the backend it used (e.g. to remove temp dirs). */
-  cleanup?: (backend: Backend) => Promise<void> | void;
-}
+/** The topics in the order they run: basics first, so the first failure is the simplest one. */
+const TOPICS: ReadonlyArray<(suite: Suite) => void> = [
+  registerLifecycleTests,
+  registerFlatTests,
+  registerNamespacedTests,
+  registerNameTests,
+  registerListTests,
+  registerSizeTests,
+  registerPartialLoadTests,
+  registerHashTests,
+  registerDefragTests,
+];
 
-/** Registers the conformance tests with vitest (describe/it). Implemented in a following change. */
-export function runConformanceSuite(_options: ConformanceOptions): void {
-  throw new Error("not implemented yet");
+/**
+ * Registers the conformance tests for one backend with vitest (describe/it), inside
+ * `describe("<name> conformance")`. Call it at the top level of a test file.
+ */
+export function runConformanceSuite(options: ConformanceOptions): void {
+  const suite = new Suite(resolveOptions(options));
+  describe(`${options.name} conformance`, () => {
+    for (const register of TOPICS) register(suite);
+  });
 }

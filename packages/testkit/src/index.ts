@@ -1,2 +1,20 @@
 export { requireTestServer } from "./test-servers.js";
-export { runConformanceSuite, type ConformanceOptions, type BackendFactory } from "./conformance.js";
+export {
+  runConformanceSuite,
+  type ConformanceOptions,
+  type BackendFactory,
+  type QuotaBackendFactory,
+} from "./conformance.js";
+export {
+  key,
+  randomBytes,
+  filledBytes,
+  bytesOf,
+  textOf,
+  listItems,
+  listNames,
+  collect,
+  chunkedSource,
+  failingSource,
+} from "./helpers.js";
+export { expectCode, expectSameBytes, type CodedError } from "./assertions.js";

@@ -1,0 +1,77 @@
+import { randomFillSync } from "node:crypto";
+import type { Backend, ByteSource, ItemInfo } from "@borgstore/core";
+
+/** The reference's key helper: `n` as 4 big-endian bytes in hex, `key(1) === "00000001"`. */
+export function key(n: number): string {
+  return (n >>> 0).toString(16).padStart(8, "0");
+}
+
+/** `n` bytes of random data (not for cryptography: values that catch truncation and mix-ups). */
+export function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  // randomFillSync refuses more than 2**31-1 bytes at once; fill in slices to stay general.
+  const slice = 1 << 30;
+  for (let at = 0; at < n; at += slice) randomFillSync(out, at, Math.min(slice, n - at));
+  return out;
+}
+
+/** `n` bytes all equal to `byte`: a value whose every byte says which writer wrote it. */
+export function filledBytes(n: number, byte: number): Uint8Array {
+  return new Uint8Array(n).fill(byte);
+}
+
+/** UTF-8 bytes of `text`. */
+export function bytesOf(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/** `bytes` as UTF-8 text (for readable assertions on small values). */
+export function textOf(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+/** Every item `backend.list(name)` yields, in the order it yields them. */
+export async function listItems(backend: Backend, name: string): Promise<ItemInfo[]> {
+  const items: ItemInfo[] = [];
+  for await (const item of backend.list(name)) items.push(item);
+  return items;
+}
+
+/** The names `backend.list(name)` yields, in the order it yields them (the suite checks they are sorted). */
+export async function listNames(backend: Backend, name: string): Promise<string[]> {
+  return (await listItems(backend, name)).map((item) => item.name);
+}
+
+/** Reads a whole byte source into one buffer. */
+export async function collect(source: ByteSource): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of source) {
+    chunks.push(chunk);
+    total += chunk.byteLength;
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+/**
+ * `data` as a source of `chunkSize`-byte chunks that yields to the event loop between chunks, so
+ * several streams in flight really interleave.
+ */
+export async function* chunkedSource(data: Uint8Array, chunkSize = 64 * 1024): ByteSource {
+  for (let at = 0; at < data.byteLength; at += chunkSize) {
+    await new Promise((resolve) => setImmediate(resolve));
+    yield data.subarray(at, Math.min(at + chunkSize, data.byteLength));
+  }
+}
+
+/** A source that delivers `data` in chunks and then throws `error` instead of ending. */
+export async function* failingSource(data: Uint8Array, error: Error, chunkSize = 64 * 1024): ByteSource {
+  yield* chunkedSource(data, chunkSize);
+  throw error;
+}
