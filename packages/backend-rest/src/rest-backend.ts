@@ -1,0 +1,357 @@
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  Backend,
+  BackendError,
+  BackendMustBeOpen,
+  type BackendCapabilities,
+  type BackendOptions,
+  BackendURLInvalid,
+  type ByteSource,
+  type DefragOptions,
+  type DefragSource,
+  InvalidArgument,
+  type ItemInfo,
+  type LoadOptions,
+  ObjectNotFound,
+  type QuotaInfo,
+  type StoreStreamOptions,
+  checkHashAlgorithm,
+  isValidName,
+  supportedHashAlgorithms,
+} from "@borgstore/core";
+import { HttpTransport } from "./http-transport.js";
+import { type RangePlan, planRange, truncated } from "./range-plan.js";
+import { spool, withheldEnd } from "./spool.js";
+import { StdioTransport } from "./stdio-transport.js";
+import { isConnectionLost, statusError } from "./status.js";
+import type { RestRequest, RestResponse, Transport } from "./transport.js";
+import { type RestTarget, describeTarget, parseRestUrl } from "./url.js";
+
+export interface RestBackendOptions extends BackendOptions {
+  /** `http(s)://[user:pass@]host[:port]/base/path`, `rest:///path` or `rest://[user@]host[:port]/path`. */
+  url: string;
+  /**
+   * Requests in flight at once over HTTP (default: URL query `?concurrency=N`, then
+   * BORGSTORE_REST_CONCURRENCY, then 16). Use 1 against the Python reference server. Stdio is always 1.
+   */
+  concurrency?: number;
+  /** Connect timeout and longest wait for response bytes over HTTP; child exit wait at close (ms, default 30000). */
+  timeout?: number;
+  /** Reconnect attempts after a lost connection (default 3). */
+  retries?: number;
+  /** Pause before each reconnect attempt (ms, default 5000). */
+  retryDelay?: number;
+  /** Environment for credentials, BORGSTORE_RSH, … and the stdio child (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+const DEFAULT_CONCURRENCY = 16;
+const DEFAULT_TIMEOUT = 30_000;
+
+/** Options a call passes to the retry wrapper. */
+interface CallOptions {
+  /** delete/move: ObjectNotFound on a retry means the lost attempt already did it (spec §15). */
+  notFoundOnRetryIsSuccess?: boolean;
+  /** false for requests whose body cannot be sent twice. */
+  retry?: boolean;
+}
+
+/**
+ * A borgstore backend talking to a borgstore REST server (ours or the Python reference) over
+ * HTTP(S), or over the stdin/stdout of `borgstore-server-rest --stdio` run locally or via ssh.
+ */
+export class RestBackend extends Backend {
+  readonly capabilities: BackendCapabilities = {
+    atime: true,
+    quota: true,
+    directories: true,
+    streaming: true,
+    serverSideHash: supportedHashAlgorithms(),
+  };
+  readonly target: RestTarget;
+  readonly concurrency: number;
+  readonly #timeout: number;
+  readonly #retries: number;
+  readonly #retryDelay: number;
+  readonly #env: NodeJS.ProcessEnv;
+  #transport: Transport | undefined;
+
+  constructor(options: RestBackendOptions) {
+    super(options);
+    this.#env = options.env ?? process.env;
+    const target = parseRestUrl(options.url, this.#env);
+    if (!target) throw new BackendURLInvalid(`Invalid REST URL: ${options.url}`);
+    this.target = target;
+    this.#timeout = options.timeout ?? DEFAULT_TIMEOUT;
+    this.#retries = options.retries ?? 3;
+    this.#retryDelay = options.retryDelay ?? 5000;
+    const configured =
+      options.concurrency ??
+      (target.kind === "http" ? target.params.get("concurrency") : undefined) ??
+      this.#env.BORGSTORE_REST_CONCURRENCY ??
+      DEFAULT_CONCURRENCY;
+    const concurrency = Number(configured);
+    if (!(Number.isSafeInteger(concurrency) && concurrency >= 1))
+      throw new InvalidArgument(`concurrency must be a positive integer, but got: ${configured}`);
+    this.concurrency = target.kind === "stdio" ? 1 : concurrency;
+  }
+
+  override get location(): string {
+    return describeTarget(this.target);
+  }
+
+  #connect(concurrency = this.concurrency): Transport {
+    if (this.target.kind === "http") return new HttpTransport(this.target, { concurrency, timeout: this.#timeout });
+    return new StdioTransport(this.target.command, { timeout: this.#timeout, env: this.#env });
+  }
+
+  /** create/destroy run outside a session, on a connection (or child) of their own, never retried. */
+  async #oneShot(req: RestRequest): Promise<void> {
+    const transport = this.#connect(1);
+    let failure: unknown;
+    try {
+      await (await this.#exchange(transport, req, "")).discard();
+    } catch (err) {
+      failure = err;
+    }
+    try {
+      await transport.close();
+    } catch (err) {
+      failure ??= err;
+    }
+    if (failure) throw failure;
+  }
+
+  /** Sends `req`; a 2xx response is returned, any other status thrown as the matching error (spec §6.2). */
+  async #exchange(transport: Transport, req: RestRequest, name: string): Promise<RestResponse> {
+    const res = await transport.request(req);
+    if (res.status >= 200 && res.status < 300) return res;
+    const body = req.method === "HEAD" ? "" : await res.text();
+    throw statusError(res.status, body, name, this.location);
+  }
+
+  /**
+   * Runs `op` on the session; after a lost connection reconnects and reruns it up to `retries`
+   * times, `retryDelay` apart (spec §15). Any other error propagates at once.
+   */
+  async #call<T>(op: (transport: Transport) => Promise<T>, options: CallOptions = {}): Promise<T | undefined> {
+    const first = this.#session();
+    try {
+      return await op(first);
+    } catch (err) {
+      if (!isConnectionLost(err) || options.retry === false) throw err;
+      let last: unknown = err;
+      let broken = first;
+      for (let attempt = 1; attempt <= this.#retries; attempt++) {
+        await sleep(this.#retryDelay);
+        if (!this.#transport) throw last;
+        const transport = this.#reconnect(broken);
+        try {
+          return await op(transport);
+        } catch (retryErr) {
+          if (options.notFoundOnRetryIsSuccess && retryErr instanceof ObjectNotFound) return undefined;
+          if (!isConnectionLost(retryErr)) throw retryErr;
+          last = retryErr;
+          broken = transport;
+        }
+      }
+      throw new BackendError(`rest connection was lost and could not be reestablished: ${(last as Error).message}`, {
+        cause: last,
+      });
+    }
+  }
+
+  #session(): Transport {
+    if (!this.#transport) throw new BackendMustBeOpen("backend must be open");
+    return this.#transport;
+  }
+
+  /** A fresh session, unless a concurrent caller already replaced the broken one. */
+  #reconnect(broken: Transport): Transport {
+    if (this.#transport !== broken) return this.#session();
+    broken.destroy();
+    this.#transport = this.#connect();
+    return this.#transport;
+  }
+
+  async #simple(req: RestRequest, name: string, options?: CallOptions): Promise<void> {
+    await this.#call(async (t) => (await this.#exchange(t, req, name)).discard(), options);
+  }
+
+  // ---- primitives -------------------------------------------------------------------------
+
+  protected async _create(): Promise<void> {
+    await this.#oneShot({ method: "POST", target: `/?${query({ cmd: "create" })}` });
+  }
+
+  protected async _destroy(): Promise<void> {
+    await this.#oneShot({ method: "DELETE", target: `/?${query({ cmd: "destroy" })}` });
+  }
+
+  protected async _open(): Promise<void> {
+    this.#transport = this.#connect();
+  }
+
+  protected async _close(): Promise<void> {
+    const transport = this.#transport;
+    this.#transport = undefined;
+    await transport?.close();
+  }
+
+  protected async _mkdir(name: string): Promise<void> {
+    await this.#simple({ method: "POST", target: `/${name}?${query({ cmd: "mkdir" })}` }, name);
+  }
+
+  protected async _rmdir(name: string): Promise<void> {
+    await this.#simple({ method: "DELETE", target: `/${name}?${query({ cmd: "rmdir" })}` }, name);
+  }
+
+  protected async _info(name: string): Promise<ItemInfo> {
+    const info = await this.#call(async (t) => {
+      const res = await t.request({ method: "HEAD", target: `/${name}` });
+      await res.discard();
+      if (res.status === 404) return { name, exists: false, size: 0, directory: false, atime: 0 };
+      if (res.status !== 200) throw statusError(res.status, "", name, this.location);
+      return {
+        name,
+        exists: true,
+        size: Number(res.headers["content-length"] ?? 0),
+        directory: res.headers["x-borgstore-is-directory"] === "true",
+        atime: Number(res.headers["x-borgstore-atime"] ?? 0) || 0,
+      };
+    });
+    return info as ItemInfo;
+  }
+
+  async #plan(name: string, options: LoadOptions): Promise<RangePlan> {
+    return planRange(options, () => this._info(name).then((i) => (i.exists ? i.size : 0)));
+  }
+
+  protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
+    const plan = await this.#plan(name, options);
+    if (plan.empty) return new Uint8Array(0);
+    const headers = plan.range ? { range: plan.range } : undefined;
+    const bytes = await this.#call(async (t) => (await this.#exchange(t, { method: "GET", target: `/${name}`, headers }, name)).bytes());
+    const value = bytes as Uint8Array;
+    return plan.keep !== undefined && value.byteLength > plan.keep ? value.subarray(0, plan.keep) : value;
+  }
+
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
+    const plan = await this.#plan(name, options);
+    if (plan.empty) return (async function* () {})();
+    const headers = plan.range ? { range: plan.range } : undefined;
+    const res = (await this.#call((t) => this.#exchange(t, { method: "GET", target: `/${name}`, headers }, name))) as RestResponse;
+    return plan.keep === undefined ? res.body : truncated(res.body, plan.keep);
+  }
+
+  protected async _store(name: string, value: Uint8Array): Promise<void> {
+    const sha256 = createHash("sha256").update(value).digest("hex");
+    await this.#simple({ method: "POST", target: `/${name}`, headers: { "x-content-hash-sha256": sha256 }, body: value }, name);
+  }
+
+  protected override async _storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
+    if (options.size === undefined) {
+      // Unknown length: read it all first (memory, or a temp file when large), then send it
+      // with Content-Length and hash, re-sendable after a lost connection.
+      const spooled = await spool(source);
+      try {
+        await this.#call(async (t) => {
+          const content = spooled.content();
+          const body = content instanceof Uint8Array ? content : { length: spooled.length, source: content };
+          const req: RestRequest = { method: "POST", target: `/${name}`, headers: { "x-content-hash-sha256": spooled.sha256 }, body };
+          await (await this.#exchange(t, req, name)).discard();
+        });
+      } finally {
+        await spooled.dispose();
+      }
+      return;
+    }
+    // Known length: stream it through. A one-shot source cannot be sent twice, so no retry.
+    let sourceError: unknown;
+    const tracked = async function* () {
+      try {
+        yield* withheldEnd(source);
+      } catch (err) {
+        sourceError = err;
+        throw err;
+      }
+    };
+    const headers: Record<string, string> = {};
+    if (options.sha256) headers["x-content-hash-sha256"] = options.sha256;
+    const req: RestRequest = { method: "POST", target: `/${name}`, headers, body: { length: options.size, source: tracked() } };
+    try {
+      await this.#simple(req, name, { retry: false });
+    } catch (err) {
+      throw sourceError ?? err;
+    }
+    if (sourceError) throw sourceError;
+  }
+
+  protected async _delete(name: string): Promise<void> {
+    await this.#simple({ method: "DELETE", target: `/${name}` }, name, { notFoundOnRetryIsSuccess: true });
+  }
+
+  protected async _move(currentName: string, newName: string): Promise<void> {
+    const target = `/?${query({ cmd: "move", current: currentName, new: newName })}`;
+    await this.#simple({ method: "POST", target }, currentName, { notFoundOnRetryIsSuccess: true });
+  }
+
+  protected async *_list(name: string): AsyncIterable<ItemInfo> {
+    const entries = (await this.#call(async (t) => {
+      const res = await this.#exchange(t, { method: "GET", target: name ? `/${name}/` : "/" }, name);
+      return JSON.parse(await res.text()) as unknown;
+    })) as ListEntry[];
+    if (!Array.isArray(entries)) throw new BackendError(`list of ${name || "the root"}: the server sent no JSON array`);
+    for (const e of entries) {
+      if (!isValidName(e.name)) continue;
+      yield { name: e.name, exists: true, size: e.size, directory: e.directory ?? false, atime: e.atime ?? 0 };
+    }
+  }
+
+  protected override async _hash(name: string, algorithm: string): Promise<string> {
+    const target = `/${name}?${query({ cmd: "hash", algorithm })}`;
+    const text = await this.#call(async (t) => (await this.#exchange(t, { method: "POST", target }, name)).text());
+    return (text as string).trim();
+  }
+
+  protected override async _quota(): Promise<QuotaInfo> {
+    const quota = await this.#call(async (t) => JSON.parse(await (await this.#exchange(t, { method: "POST", target: `/?${query({ cmd: "quota" })}` }, "")).text()));
+    const { limit, usage } = quota as QuotaInfo;
+    return { limit, usage };
+  }
+
+  /** Server-side defrag (one request, no bytes travel) unless client-side permissions need core's checks. */
+  override async defrag(sources: readonly DefragSource[], options: DefragOptions = {}): Promise<string> {
+    if (this.permissions) return super.defrag(sources, options);
+    if (!this.opened) throw new BackendMustBeOpen("backend must be open");
+    const { target, algorithm, namespace, levels = 0 } = options;
+    if (!target && !algorithm) throw new InvalidArgument("Either target or algorithm must be given for defrag");
+    if (algorithm && !target) checkHashAlgorithm(algorithm);
+    const params: Record<string, string> = { cmd: "defrag" };
+    if (target) params.target = target;
+    if (algorithm) params.algorithm = algorithm;
+    if (namespace) params.namespace = namespace;
+    if (levels) params.levels = String(levels);
+    const body = Buffer.from(pythonJson(sources));
+    const name = await this.#call(async (t) => (await this.#exchange(t, { method: "POST", target: `/?${query(params)}`, body }, target ?? "")).text());
+    return (name as string).trim();
+  }
+}
+
+interface ListEntry {
+  name: string;
+  size: number;
+  directory?: boolean;
+  atime?: number;
+}
+
+/** The JSON the reference client sends for defrag sources (Python's json.dumps spacing). */
+function pythonJson(sources: readonly DefragSource[]): string {
+  return `[${sources.map(([n, o, s]) => `[${JSON.stringify(n)}, ${o}, ${s}]`).join(", ")}]`;
+}
+
+/** Form-encoded query (`/` → %2F, blank → +), as the reference client sends it. */
+function query(params: Record<string, string>): string {
+  return new URLSearchParams(params).toString();
+}

@@ -1,0 +1,105 @@
+import {
+  BackendAlreadyExists,
+  BackendConnectionError,
+  BackendDoesNotExist,
+  BackendError,
+  BackendMustBeOpen,
+  BackendMustNotBeOpen,
+  type BorgStoreError,
+  InvalidArgument,
+  ObjectNotFound,
+  PermissionDenied,
+  QuotaExceeded,
+  ReadRangeError,
+  UnsupportedHashAlgorithm,
+} from "@borgstore/core";
+
+/** An HTTP status the protocol gives no BorgStore meaning (401, 406, 422, 5xx, …). */
+export class HttpStatusError extends BackendError {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(`HTTP ${status}: ${message}`);
+    this.status = status;
+  }
+}
+
+/**
+ * The message of an error response: servers answer with CPython's HTML error page
+ * ("<p>Message: TEXT.</p>", only & < > escaped) or with plain text.
+ */
+export function errorMessage(body: string): string {
+  const page = /<p>Message: ([\s\S]*?)\.<\/p>/.exec(body);
+  if (!page) return body.trim();
+  return (page[1] ?? "").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#x27;/g, "'").replace(/&amp;/g, "&");
+}
+
+/**
+ * Maps a non-2xx status to the error the reference client raises (spec §6.2). `name` is the item
+ * the request was about (ObjectNotFound carries it), `location` the target without credentials.
+ */
+export function statusError(status: number, body: string, name: string, location: string): BorgStoreError {
+  const message = errorMessage(body);
+  switch (status) {
+    case 404:
+      return new ObjectNotFound(name);
+    case 410:
+      return new BackendDoesNotExist(message || location);
+    case 409:
+      return new BackendAlreadyExists(message || location);
+    case 412:
+      if (message.includes("must not be open")) return new BackendMustNotBeOpen(message);
+      if (message.includes("must be open")) return new BackendMustBeOpen(message);
+      return new BackendError(message || `HTTP 412 from ${location}`);
+    case 403:
+      return new PermissionDenied(message || name || location);
+    case 507:
+      return new QuotaExceeded(message);
+    case 416:
+      return new ReadRangeError(message);
+    case 400: {
+      const unsupported = /^Unsupported hash algorithm: (.*)$/.exec(message);
+      if (unsupported) return new UnsupportedHashAlgorithm(unsupported[1] ?? "");
+      return new InvalidArgument(message);
+    }
+    default:
+      return new HttpStatusError(status, message);
+  }
+}
+
+// Error codes of Node sockets and undici that mean "the connection broke or stalled", i.e. a
+// fresh connection may well succeed (spec §15: ConnectionError, Timeout, ChunkedEncodingError).
+const CONNECTION_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTCONN",
+  "EAI_AGAIN",
+  "ERR_STREAM_PREMATURE_CLOSE",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+]);
+
+/** True when `err` (or a cause of it) is a lost connection that a reconnect may cure. */
+export function isConnectionLost(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof BackendConnectionError) return true;
+    if (e instanceof BackendError) return false;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && CONNECTION_CODES.has(code)) return true;
+  }
+  return false;
+}
+
+/** Wraps a transport failure as BackendConnectionError when it is one; other errors pass unchanged. */
+export function asConnectionError(err: unknown, what: string): unknown {
+  if (err instanceof BackendConnectionError || !isConnectionLost(err)) return err;
+  return new BackendConnectionError(`${what}: ${(err as Error).message ?? err}`, { cause: err });
+}
