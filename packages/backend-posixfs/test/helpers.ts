@@ -1,0 +1,49 @@
+import { mkdtempSync } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { PosixFsBackend, type PosixFsOptions } from "@borgstore/backend-posixfs";
+import { afterAll } from "vitest";
+
+const roots: string[] = [];
+afterAll(async () => {
+  await Promise.all(roots.map((root) => rm(root, { recursive: true, force: true })));
+});
+
+/** A fresh temp directory removed after the test file. */
+export function tempDir(prefix = "borgstore-posixfs-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  roots.push(dir);
+  return dir;
+}
+
+/** A backend on a not yet existing base path inside a fresh temp directory. */
+export function newBackend(options: Omit<PosixFsOptions, "path"> = {}): PosixFsBackend {
+  return new PosixFsBackend({ ...options, path: join(tempDir(), "store") });
+}
+
+/** A created and opened backend. */
+export async function openBackend(options: Omit<PosixFsOptions, "path"> = {}): Promise<PosixFsBackend> {
+  const backend = newBackend(options);
+  await backend.create();
+  await backend.open();
+  return backend;
+}
+
+export async function listNames(backend: PosixFsBackend, name = ""): Promise<string[]> {
+  const names: string[] = [];
+  for await (const item of backend.list(name)) names.push(item.name);
+  return names;
+}
+
+/** Every file below `dir` as a sorted relative path (directories left out). */
+export async function filesBelow(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .sort();
+}
+
+export const bytes = (n: number, fill = 0x61): Uint8Array => new Uint8Array(n).fill(fill);
+export const text = (s: string): Uint8Array => new TextEncoder().encode(s);

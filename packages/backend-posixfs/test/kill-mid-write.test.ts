@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PosixFsBackend } from "@borgstore/backend-posixfs";
+import { describe, expect, it } from "vitest";
+import { listNames, openBackend, text } from "./helpers.js";
+
+const writer = fileURLToPath(new URL("./fixtures/slow-writer.mjs", import.meta.url));
+const TEMP_NAME = /^tmp[a-z0-9_]{8}\.tmp$/;
+
+function startWriter(base: string, mode: string, mib: number): { child: ChildProcess; said: (word: string) => Promise<void> } {
+  const child = spawn(process.execPath, [writer, base, mode, String(mib)], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  const waiters: Array<() => void> = [];
+  child.stdout?.on("data", (d) => {
+    out += d;
+    for (const w of waiters.splice(0)) w();
+  });
+  const said = (word: string) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => (out.includes(word) ? resolve() : waiters.push(check));
+      child.on("exit", () => (out.includes(word) ? resolve() : reject(new Error(`writer exited before "${word}"`))));
+      check();
+    });
+  return { child, said };
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.on("exit", () => resolve());
+    child.kill("SIGKILL");
+  });
+}
+
+async function reopen(base: string): Promise<PosixFsBackend> {
+  const backend = new PosixFsBackend(base);
+  await backend.open();
+  return backend;
+}
+
+describe("a writer killed with SIGKILL mid-write", () => {
+  it("leaves the old value in place and only a hidden temp file behind (streamed 64 MiB value)", async () => {
+    const setup = await openBackend();
+    await setup.store("ns/big", text("old"));
+    await setup.close();
+    const { child, said } = startWriter(setup.base, "stream", 64);
+    await said("half");
+    const during = (await readdir(join(setup.base, "ns"))).filter((n) => TEMP_NAME.test(n));
+    expect(during).toHaveLength(1);
+    expect((await stat(join(setup.base, "ns", during[0] as string))).size).toBeGreaterThan(0);
+    await kill(child);
+    const backend = await reopen(setup.base);
+    expect(await backend.load("ns/big")).toEqual(text("old"));
+    expect(await listNames(backend, "ns")).toEqual(["big"]);
+    await backend.close();
+  });
+
+  it("never shows a partial object (one 256 MiB store() killed while its temp file grows)", async () => {
+    const setup = await openBackend();
+    await setup.mkdir("ns");
+    await setup.close();
+    const { child, said } = startWriter(setup.base, "store", 256);
+    await said("storing");
+    let killedMidWrite = false;
+    for (let i = 0; i < 5000 && child.exitCode === null; i++) {
+      const temps = (await readdir(join(setup.base, "ns"))).filter((n) => TEMP_NAME.test(n));
+      const size = temps[0] ? await stat(join(setup.base, "ns", temps[0])).then((s) => s.size, () => 0) : 0;
+      if (size > 0 && size < 256 * 1024 * 1024) {
+        await kill(child);
+        killedMidWrite = true;
+        break;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    if (!killedMidWrite) await kill(child);
+    const backend = await reopen(setup.base);
+    const info = await backend.info("ns/big");
+    // Either the rename had not happened (nothing visible) or it had (the whole value), never a part.
+    expect(killedMidWrite || child.exitCode !== null || child.signalCode !== null).toBe(true);
+    if (info.exists) expect(info.size).toBe(256 * 1024 * 1024);
+    expect(await listNames(backend, "ns")).toEqual(info.exists ? ["big"] : []);
+    await backend.close();
+  });
+});

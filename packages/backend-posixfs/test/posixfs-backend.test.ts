@@ -1,0 +1,291 @@
+import { spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PosixFsBackend } from "@borgstore/backend-posixfs";
+import { BackendAlreadyExists, BackendDoesNotExist, BackendError, ObjectNotFound, collectBytes } from "@borgstore/core";
+import { describe, expect, it } from "vitest";
+import { bytes, filesBelow, listNames, newBackend, openBackend, tempDir, text } from "./helpers.js";
+
+const TEMP_NAME = /^tmp[a-z0-9_]{8}\.tmp$/;
+
+describe("PosixFsBackend lifecycle", () => {
+  it("rejects a relative base path", () => {
+    expect(() => new PosixFsBackend("relative/path")).toThrow(/path must be an absolute path: relative\/path/);
+  });
+
+  it("accepts the path as first argument or in the options, and exposes it as location", () => {
+    const dir = tempDir();
+    expect(new PosixFsBackend(dir).location).toBe(dir);
+    expect(new PosixFsBackend({ path: `${dir}/` }).location).toBe(dir);
+  });
+
+  it("creates missing parent directories of the base path, then stores", async () => {
+    const path = join(tempDir(), "a", "b", "c", "store");
+    const backend = new PosixFsBackend({ path });
+    await backend.create();
+    await backend.open();
+    await backend.store("key", text("value"));
+    expect(await backend.load("key")).toEqual(text("value"));
+    await backend.close();
+  });
+
+  it("accepts an existing empty base directory but refuses a non-empty one, with the reference's text", async () => {
+    const path = tempDir();
+    await new PosixFsBackend(path).create();
+    await writeFile(join(path, "quota.hid"), "0");
+    const err = await new PosixFsBackend(path).create().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendAlreadyExists);
+    expect((err as Error).message).toBe(`posixfs storage base path is not empty: ${path}`);
+  });
+
+  it("refuses to open a missing or non-directory base path, with the reference's text", async () => {
+    const backend = newBackend();
+    await expect(backend.open()).rejects.toThrow(
+      new BackendDoesNotExist(`posixfs storage base path does not exist or is not a directory: ${backend.base}`),
+    );
+    const file = join(tempDir(), "file");
+    writeFileSync(file, "x");
+    await expect(new PosixFsBackend(file).open()).rejects.toBeInstanceOf(BackendDoesNotExist);
+  });
+
+  it("destroys recursively, and a second destroy fails with BackendDoesNotExist", async () => {
+    const backend = await openBackend();
+    await backend.store("ns/a/b", text("x"));
+    await backend.close();
+    await backend.destroy();
+    await expect(stat(backend.base)).rejects.toThrow();
+    await expect(backend.destroy()).rejects.toThrow(
+      new BackendDoesNotExist(`posixfs storage base path does not exist: ${backend.base}`),
+    );
+    await backend.create();
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "destroy empties an existing base path whose read-only parent keeps it from being removed (run as nobody)",
+    () => {
+      // Root ignores mode bits, so a child process runs as nobody against a root-owned 0555 parent.
+      const parent = join(tempDir(), "readonly-parent");
+      const base = join(parent, "store");
+      mkdirSync(base, { recursive: true });
+      chownSync(base, 65534, 65534);
+      chmodSync(parent, 0o555);
+      chmodSync(join(parent, ".."), 0o755);
+      const script = fileURLToPath(new URL("./fixtures/create-destroy.mjs", import.meta.url));
+      const run = spawnSync(process.execPath, [script, base], { uid: 65534, gid: 65534, encoding: "utf8" });
+      expect(run.stderr).toBe("");
+      expect(run.stdout.trim()).toBe("destroyed");
+      expect(spawnSync("ls", ["-A", base], { encoding: "utf8" }).stdout).toBe("");
+    },
+  );
+});
+
+describe("PosixFsBackend on-disk format", () => {
+  it("stores each value as a file holding exactly its bytes, mode 0600, at the name's path", async () => {
+    const backend = await openBackend();
+    const value = Uint8Array.from({ length: 256 }, (_, i) => i);
+    await backend.store("data/00/01/0001", value);
+    await backend.store("config", new Uint8Array(0));
+    const file = join(backend.base, "data/00/01/0001");
+    expect(new Uint8Array(await import("node:fs/promises").then((fs) => fs.readFile(file)))).toEqual(value);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(backend.base, "config"))).size).toBe(0);
+    expect(await filesBelow(backend.base)).toEqual(["config", "data/00/01/0001"]);
+    await backend.close();
+  });
+
+  it("writes a streamed value to a hidden 0600 temp file (tmp + 8 of [a-z0-9_] + .tmp) and renames it when the source ends", async () => {
+    const backend = await openBackend();
+    await backend.mkdir("ns");
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let firstWritten!: () => void;
+    const written = new Promise<void>((resolve) => (firstWritten = resolve));
+    async function* slowSource() {
+      yield bytes(1000);
+      firstWritten();
+      await gate;
+      yield bytes(24);
+    }
+    const storing = backend.storeStream("ns/key", slowSource());
+    await written;
+    await new Promise((r) => setTimeout(r, 20));
+    const during = await readdir(join(backend.base, "ns"));
+    expect(during).toHaveLength(1);
+    expect(during[0]).toMatch(TEMP_NAME);
+    expect((await stat(join(backend.base, "ns", during[0] as string))).mode & 0o777).toBe(0o600);
+    expect(await listNames(backend, "ns")).toEqual([]);
+    expect((await backend.info("ns/key")).exists).toBe(false);
+    release();
+    await storing;
+    expect(await readdir(join(backend.base, "ns"))).toEqual(["key"]);
+    expect((await backend.info("ns/key")).size).toBe(1024);
+    await backend.close();
+  });
+
+  it("removes the temp file and publishes nothing when the streamed source fails", async () => {
+    const backend = await openBackend();
+    await backend.store("ns/key", text("old"));
+    async function* failing() {
+      yield bytes(5000);
+      throw new Error("source broke");
+    }
+    await expect(backend.storeStream("ns/key", failing())).rejects.toThrow("source broke");
+    expect(await readdir(join(backend.base, "ns"))).toEqual(["key"]);
+    expect(await backend.load("ns/key")).toEqual(text("old"));
+    await backend.close();
+  });
+
+  it("removes the temp file and publishes nothing when a size check fails at the end of the source", async () => {
+    const backend = await openBackend();
+    async function* source() {
+      yield bytes(10);
+    }
+    await expect(backend.storeStream("key", source(), { size: 11 })).rejects.toThrow();
+    await expect(backend.storeStream("key", source(), { sha256: "0".repeat(64) })).rejects.toThrow();
+    expect(await readdir(backend.base)).toEqual([]);
+    await backend.close();
+  });
+
+  it("removes the temp file when the rename fails (target is a non-empty directory)", async () => {
+    const backend = await openBackend();
+    await backend.store("dir/inner", text("x"));
+    await expect(backend.store("dir", text("y"))).rejects.toBeInstanceOf(BackendError);
+    expect(await readdir(backend.base)).toEqual(["dir"]);
+    await backend.close();
+  });
+
+  it("creates missing nesting directories on store and move", async () => {
+    const backend = await openBackend();
+    await backend.store("a/b/c/d", text("1"));
+    await backend.move("a/b/c/d", "x/y/z");
+    expect(await backend.load("x/y/z")).toEqual(text("1"));
+    expect((await backend.info("a/b/c/d")).exists).toBe(false);
+    await expect(backend.move("missing", "q/r/s")).rejects.toBeInstanceOf(ObjectNotFound);
+    await backend.close();
+  });
+
+  it("move overwrites the destination", async () => {
+    const backend = await openBackend();
+    await backend.store("a", text("new"));
+    await backend.store("b", text("old"));
+    await backend.move("a", "b");
+    expect(await listNames(backend)).toEqual(["b"]);
+    expect(await backend.load("b")).toEqual(text("new"));
+    await backend.close();
+  });
+
+  it("stores with fsync on", async () => {
+    const backend = await openBackend({ fsync: true });
+    await backend.store("ns/key", text("durable"));
+    await backend.storeStream("ns/streamed", (async function* () {
+      yield text("durable too");
+    })());
+    expect(await backend.load("ns/key")).toEqual(text("durable"));
+    expect(await backend.load("ns/streamed")).toEqual(text("durable too"));
+    await backend.close();
+  });
+
+  it("mkdir is recursive and idempotent; rmdir removes only empty directories", async () => {
+    const backend = await openBackend();
+    await backend.mkdir("a/b");
+    await backend.mkdir("a/b");
+    expect((await backend.info("a/b")).directory).toBe(true);
+    await backend.store("a/b/x", text("1"));
+    await expect(backend.rmdir("a/b")).rejects.toBeInstanceOf(BackendError);
+    await backend.delete("a/b/x");
+    await backend.rmdir("a/b");
+    await expect(backend.rmdir("a/b")).rejects.toBeInstanceOf(ObjectNotFound);
+    await backend.close();
+  });
+});
+
+describe("PosixFsBackend info, list and load", () => {
+  it("reports basename, size, directory and a real atime in seconds", async () => {
+    const backend = await openBackend();
+    const before = Date.now() / 1000 - 5;
+    await backend.store("ns/key", bytes(42));
+    const info = await backend.info("ns/key");
+    expect(info).toMatchObject({ name: "key", exists: true, size: 42, directory: false });
+    expect(info.atime).toBeGreaterThan(before);
+    expect(info.atime).toBeLessThan(Date.now() / 1000 + 5);
+    expect(await backend.info("ns/missing")).toEqual({ name: "missing", exists: false, size: 0, directory: false, atime: 0 });
+    expect(await backend.info("ns")).toMatchObject({ name: "ns", exists: true, directory: true });
+    await backend.close();
+  });
+
+  it("lists sorted and skips names failing validation (.tmp, .hid, uppercase, blanks, too long)", async () => {
+    const backend = await openBackend();
+    for (const name of ["b", "a.del", "c", "Upper", "with blank", "x.tmp", "y.hid", "z".repeat(101)])
+      await writeFile(join(backend.base, name), "v");
+    await mkdir(join(backend.base, "dir"));
+    const items = [];
+    for await (const item of backend.list("")) items.push(item);
+    expect(items.map((i) => i.name)).toEqual(["a.del", "b", "c", "dir"]);
+    expect(items.map((i) => i.directory)).toEqual([false, false, false, true]);
+    await expect(listNames(backend, "missing")).rejects.toBeInstanceOf(ObjectNotFound);
+    await backend.close();
+  });
+
+  it("skips entries that vanish while the list is read", async () => {
+    const backend = await openBackend();
+    const names = Array.from({ length: 150 }, (_, i) => `k${String(i).padStart(3, "0")}`);
+    for (const name of names) await writeFile(join(backend.base, name), "v");
+    const seen: string[] = [];
+    for await (const item of backend.list("")) {
+      if (seen.length === 0) await backend.delete("k140");
+      seen.push(item.name);
+    }
+    expect(seen).toEqual(names.filter((n) => n !== "k140"));
+    await backend.close();
+  });
+
+  it("loads ranges: offset, size, both, negative offset, past the end", async () => {
+    const backend = await openBackend();
+    const value = Uint8Array.from({ length: 100 }, (_, i) => i);
+    await backend.store("v", value);
+    expect(await backend.load("v", { offset: 10 })).toEqual(value.subarray(10));
+    expect(await backend.load("v", { size: 10 })).toEqual(value.subarray(0, 10));
+    expect(await backend.load("v", { offset: 90, size: 20 })).toEqual(value.subarray(90));
+    expect(await backend.load("v", { offset: -10, size: 4 })).toEqual(value.subarray(90, 94));
+    expect(await backend.load("v", { offset: -10 })).toEqual(value.subarray(90));
+    expect(await backend.load("v", { offset: 200 })).toEqual(new Uint8Array(0));
+    await expect(backend.load("missing")).rejects.toBeInstanceOf(ObjectNotFound);
+    await backend.close();
+  });
+
+  it("streams loads natively with offset, size and negative offset; missing names fail before streaming", async () => {
+    const backend = await openBackend();
+    const value = Uint8Array.from({ length: 3 * 1024 * 1024 }, (_, i) => i % 251);
+    await backend.store("big", value);
+    const whole = await collectBytes(await backend.loadStream("big"));
+    expect(Buffer.compare(whole, value)).toBe(0);
+    expect(await collectBytes(await backend.loadStream("big", { offset: 5, size: 7 }))).toEqual(value.subarray(5, 12));
+    expect(await collectBytes(await backend.loadStream("big", { offset: -3 }))).toEqual(value.subarray(value.length - 3));
+    expect(await collectBytes(await backend.loadStream("big", { offset: value.length }))).toEqual(new Uint8Array(0));
+    await expect(backend.loadStream("missing")).rejects.toBeInstanceOf(ObjectNotFound);
+    await backend.close();
+  });
+
+  it("hashes by streaming the file, for OpenSSL and wasm algorithms", async () => {
+    const backend = await openBackend();
+    await backend.store("h", text("hash me"));
+    expect(await backend.hash("h", "blake3")).toBe("e02b7e4520e277d4ef287f09c74fec4dd1df095b8b41a4d61dd4ed1589c4a281");
+    expect(await backend.hash("h")).toBe(
+      (await import("node:crypto")).createHash("sha256").update("hash me").digest("hex"),
+    );
+    await expect(backend.hash("missing")).rejects.toBeInstanceOf(ObjectNotFound);
+    await backend.close();
+  });
+
+  it("refuses the internal quota.hid name for every operation", async () => {
+    const backend = await openBackend({ quota: 1000 });
+    await expect(backend.store("x.hid", text("1"))).rejects.toThrow(/must not end with .hid/);
+    await expect(backend.load("quota.hid")).rejects.toThrow(/must not end with .hid/);
+    await expect(backend.delete("quota.hid")).rejects.toThrow(/must not end with .hid/);
+    await expect(backend.info("quota.hid")).rejects.toThrow(/must not end with .hid/);
+    expect(await listNames(backend)).toEqual([]);
+    await backend.close();
+  });
+});
