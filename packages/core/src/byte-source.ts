@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { ContentHashMismatch, ContentLengthMismatch } from "./errors.js";
+import { ContentHashMismatch, ContentLengthMismatch, InvalidArgument } from "./errors.js";
 import type { ByteSource, StoreStreamOptions } from "./types.js";
 
 /** Reads a whole source into one buffer (for backends without native streaming). */
@@ -50,5 +50,7 @@ export async function* verifiedSource(source: ByteSource, options: StoreStreamOp
 export function asBytes(value: Uint8Array | ArrayBufferView | ArrayBuffer): Uint8Array {
   if (value instanceof Uint8Array) return value;
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  return new Uint8Array(value);
+  if (value instanceof ArrayBuffer || (value as unknown) instanceof SharedArrayBuffer) return new Uint8Array(value);
+  // new Uint8Array("text") would silently be empty: refuse what is not bytes, as the reference does.
+  throw new InvalidArgument(`value must be bytes (a typed array, DataView or ArrayBuffer), but got: ${typeof value}`);
 }
