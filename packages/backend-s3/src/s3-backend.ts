@@ -1,0 +1,410 @@
+import { Readable } from "node:stream";
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  AbortMultipartUploadCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type ListObjectsV2CommandOutput,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import {
+  Backend,
+  type BackendCapabilities,
+  BackendAlreadyExists,
+  type BackendOptions,
+  BackendDoesNotExist,
+  BackendError,
+  type ByteSource,
+  type ItemInfo,
+  type LoadOptions,
+  ObjectNotFound,
+  collectBytes,
+  resolveRange,
+} from "@borgstore/core";
+import { type S3ConnectionOptions, createS3Client } from "./client.js";
+import { isInvalidRange, isNotFound, translateError } from "./errors.js";
+import { DELIMITER, KeyLayout } from "./layout.js";
+import { parseS3Url, redact } from "./url.js";
+
+export interface S3BackendOptions extends BackendOptions, S3ConnectionOptions {
+  bucket: string;
+  /** Key prefix of the store inside the bucket ("borg/repo1"); a trailing "/" is added. */
+  path: string;
+  /** Values larger than this go up as a multipart upload (parallel parts). Default 16 MiB. */
+  multipartThreshold?: number;
+  /** Part size of multipart uploads (≥ 5 MiB). Default 8 MiB. */
+  partSize?: number;
+  /** Parts of one upload in flight at once. Default 4. */
+  partsInFlight?: number;
+  /** Use this client instead of creating one (the backend then never destroys it). */
+  client?: S3Client;
+}
+
+const MiB = 1024 * 1024;
+/** A tail load may fetch this many bytes too many in one suffix GET rather than pay a HEAD first. */
+const TAIL_SLACK = 64 * 1024;
+const LIST_PAGE = 1000;
+
+/** What a ranged GET should ask for, and how much of the answer to keep. */
+interface GetPlan {
+  range?: string;
+  /** Keep only the first `keep` bytes of the body (suffix fetch of a tail load with a size). */
+  keep?: number;
+}
+
+/**
+ * borgstore on S3-compatible object storage (AWS, Backblaze B2, Ceph radosgw, MinIO, …), with the
+ * reference's object layout (see layout.ts).
+ */
+export class S3Backend extends Backend {
+  readonly capabilities: BackendCapabilities = {
+    atime: false,
+    quota: false,
+    directories: true,
+    streaming: true,
+    serverSideHash: [],
+  };
+
+  readonly bucket: string;
+  readonly #layout: KeyLayout;
+  readonly #connection: S3ConnectionOptions;
+  readonly #ownClient: boolean;
+  #client: S3Client | undefined;
+  readonly #multipartThreshold: number;
+  readonly #partSize: number;
+  readonly #partsInFlight: number;
+
+  constructor(options: S3BackendOptions) {
+    super(options);
+    if (!options.bucket) throw new BackendError("S3: a bucket is required");
+    if (!options.path || options.path.replace(/\/+$/, "") === "")
+      throw new BackendError("S3: a non-empty path inside the bucket is required");
+    this.bucket = options.bucket;
+    this.#layout = new KeyLayout(`${options.path.replace(/\/+$/, "")}/`);
+    this.#connection = options;
+    this.#client = options.client;
+    this.#ownClient = options.client === undefined;
+    this.#partSize = Math.max(5 * MiB, options.partSize ?? 8 * MiB);
+    this.#multipartThreshold = options.multipartThreshold ?? 16 * MiB;
+    this.#partsInFlight = options.partsInFlight ?? 4;
+  }
+
+  /** A backend for an `s3:`/`b2:` URL (spec §14); `options` add or override connection settings. */
+  static fromUrl(url: string, options: Partial<S3BackendOptions> = {}): S3Backend {
+    const loc = parseS3Url(url);
+    const fromUrl: S3BackendOptions = { bucket: loc.bucket, path: loc.basePath, flavour: loc.flavour };
+    if (loc.endpoint) fromUrl.endpoint = loc.endpoint;
+    if (loc.profile) fromUrl.profile = loc.profile;
+    if (loc.accessKeyId !== undefined && loc.secretAccessKey !== undefined)
+      fromUrl.credentials = { accessKeyId: loc.accessKeyId, secretAccessKey: loc.secretAccessKey };
+    return new S3Backend({ ...fromUrl, ...options });
+  }
+
+  override get location(): string {
+    return redact(`${this.#connection.flavour ?? "s3"}:${this.#connection.endpoint ?? ""}/${this.bucket}/${this.#layout.basePath}`);
+  }
+
+  get basePath(): string {
+    return this.#layout.basePath;
+  }
+
+  get #s3(): S3Client {
+    this.#client ??= createS3Client(this.#connection);
+    return this.#client;
+  }
+
+  #releaseClient(): void {
+    if (this.#ownClient && this.#client) {
+      this.#client.destroy();
+      this.#client = undefined;
+    }
+  }
+
+  async #send<T = unknown>(command: object, what: string, name?: string): Promise<T> {
+    try {
+      return (await this.#s3.send(command as never)) as T;
+    } catch (err) {
+      throw translateError(err, what, name === undefined ? { bucket: this.bucket } : { bucket: this.bucket, name });
+    }
+  }
+
+  async #listPage(prefix: string, options: { delimiter?: boolean; maxKeys?: number; token?: string }, what: string) {
+    return this.#send<ListObjectsV2CommandOutput>(
+      new ListObjectsV2Command({
+        Bucket: this.bucket,
+        Prefix: prefix,
+        Delimiter: options.delimiter === false ? undefined : DELIMITER,
+        MaxKeys: options.maxKeys ?? LIST_PAGE,
+        ContinuationToken: options.token,
+      }),
+      what,
+    );
+  }
+
+  /** True when any key (object, marker or deeper item) lives under `prefix`. */
+  async #anyKeyUnder(prefix: string, what: string): Promise<boolean> {
+    const page = await this.#listPage(prefix, { maxKeys: 1 }, what);
+    return (page.Contents?.length ?? 0) + (page.CommonPrefixes?.length ?? 0) > 0;
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  protected async _create(): Promise<void> {
+    try {
+      if (await this.#anyKeyUnder(this.#layout.basePath, "create"))
+        throw new BackendAlreadyExists(`Backend already exists: ${this.location}`);
+      await this.#putMarker("", "create");
+    } finally {
+      this.#releaseClient();
+    }
+  }
+
+  protected async _destroy(): Promise<void> {
+    try {
+      const base = this.#layout.basePath;
+      if (!(await this.#anyKeyUnder(base, "destroy"))) throw new BackendDoesNotExist(`Backend does not exist: ${this.location}`);
+      await this.#abortUploadsUnder(base);
+      // Deleting changes what a continuation token refers to, so start each round afresh.
+      for (;;) {
+        const page = await this.#listPage(base, { delimiter: false }, "destroy");
+        const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key as string }));
+        if (keys.length === 0) break;
+        const result = await this.#send<{ Errors?: { Key?: string; Code?: string; Message?: string }[] }>(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
+          "destroy",
+        );
+        const failed = result.Errors?.[0];
+        if (failed) throw new BackendError(`S3 error (destroy): could not delete ${failed.Key}: ${failed.Code} ${failed.Message ?? ""}`);
+      }
+    } finally {
+      this.#releaseClient();
+    }
+  }
+
+  protected async _open(): Promise<void> {
+    if (!(await this.#anyKeyUnder(this.#layout.basePath, "open"))) {
+      this.#releaseClient();
+      throw new BackendDoesNotExist(`Backend does not exist: ${this.location}`);
+    }
+  }
+
+  protected async _close(): Promise<void> {
+    this.#releaseClient();
+  }
+
+  // ---- directories ------------------------------------------------------------------------
+
+  async #putMarker(name: string, what: string): Promise<void> {
+    await this.#send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: this.#layout.markerKey(name), Body: new Uint8Array(0), ContentLength: 0 }),
+      what,
+    );
+  }
+
+  protected async _mkdir(name: string): Promise<void> {
+    await this.#putMarker(name, `mkdir ${name}`);
+  }
+
+  protected async _rmdir(name: string): Promise<void> {
+    const prefix = this.#layout.dirPrefix(name);
+    const page = await this.#listPage(prefix, { maxKeys: 2 }, `rmdir ${name}`);
+    const marker = this.#layout.markerKey(name);
+    const keys = (page.Contents ?? []).map((o) => o.Key);
+    const others = keys.filter((k) => k !== marker).length + (page.CommonPrefixes?.length ?? 0);
+    if (keys.length === 0 && others === 0) throw new ObjectNotFound(name);
+    if (others > 0) throw new BackendError(`Directory not empty: ${name}`);
+    await this.#send(new DeleteObjectCommand({ Bucket: this.bucket, Key: marker }), `rmdir ${name}`);
+  }
+
+  // ---- items ------------------------------------------------------------------------------
+
+  protected async _info(name: string): Promise<ItemInfo> {
+    if (name !== "") {
+      try {
+        const head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name) }));
+        return { name, exists: true, directory: false, size: head.ContentLength ?? 0, atime: 0 };
+      } catch (err) {
+        if (!isNotFound(err)) throw translateError(err, `info ${name}`, { bucket: this.bucket });
+      }
+    }
+    // A directory is a marker or any key below its prefix (stores into nested dirs create no markers).
+    const isDir = await this.#anyKeyUnder(this.#layout.dirPrefix(name), `info ${name}`);
+    return { name, exists: isDir, directory: isDir, size: 0, atime: 0 };
+  }
+
+  /** Plans the GET for a load: whole object, absolute range, or a suffix range for tails. */
+  async #plan(name: string, options: LoadOptions): Promise<GetPlan | "empty"> {
+    const { offset = 0, size } = options;
+    if (size === 0) {
+      const info = await this._info(name);
+      if (!info.exists || info.directory) throw new ObjectNotFound(name);
+      return "empty";
+    }
+    if (offset >= 0) {
+      if (offset === 0 && size === undefined) return {};
+      return { range: `bytes=${offset}-${size === undefined ? "" : offset + size - 1}` };
+    }
+    const tail = -offset;
+    if (size === undefined || size >= tail) return { range: `bytes=-${tail}` };
+    if (tail - size <= TAIL_SLACK) return { range: `bytes=-${tail}`, keep: size };
+    // A short piece far from the end: learn the length first, then fetch exactly that piece.
+    const info = await this._info(name);
+    if (!info.exists || info.directory) throw new ObjectNotFound(name);
+    const { start, end } = resolveRange(options, info.size);
+    if (end <= start) return "empty";
+    return { range: `bytes=${start}-${end - 1}` };
+  }
+
+  /** The body of a (ranged) GET; ObjectNotFound is thrown here, before any byte is read. */
+  async #openBody(name: string, options: LoadOptions): Promise<ByteSource> {
+    const plan = await this.#plan(name, options);
+    if (plan === "empty") return emptySource();
+    let body: Readable;
+    try {
+      const res = await this.#s3.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name), Range: plan.range }),
+      );
+      body = res.Body as Readable;
+    } catch (err) {
+      // 416: the range starts at or past the end (or the object is empty): the object exists.
+      if (plan.range && isInvalidRange(err)) return emptySource();
+      throw translateError(err, `load ${name}`, { bucket: this.bucket, name });
+    }
+    return plan.keep === undefined ? body : firstBytes(body, plan.keep);
+  }
+
+  protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
+    try {
+      return await collectBytes(await this.#openBody(name, options));
+    } catch (err) {
+      throw translateError(err, `load ${name}`, { bucket: this.bucket });
+    }
+  }
+
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
+    const body = await this.#openBody(name, options);
+    const bucket = this.bucket;
+    return (async function* () {
+      try {
+        yield* body;
+      } catch (err) {
+        throw translateError(err, `load ${name}`, { bucket });
+      }
+    })();
+  }
+
+  protected async _store(name: string, value: Uint8Array): Promise<void> {
+    if (value.byteLength <= this.#multipartThreshold) {
+      // One PUT: S3 makes the object visible only once the whole body has arrived.
+      await this.#send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name), Body: value, ContentLength: value.byteLength }),
+        `store ${name}`,
+      );
+      return;
+    }
+    await this.#upload(name, value);
+  }
+
+  protected override async _storeStream(name: string, source: ByteSource): Promise<void> {
+    await this.#upload(name, Readable.from(source, { objectMode: false }));
+  }
+
+  /**
+   * lib-storage's Upload: one PUT when the body fits in a part, else a multipart upload that
+   * completes only after the last part, and is aborted on any failure (including the source
+   * throwing), so no half-written object ever becomes visible.
+   */
+  async #upload(name: string, body: Uint8Array | Readable): Promise<void> {
+    const upload = new Upload({
+      client: this.#s3,
+      params: { Bucket: this.bucket, Key: this.#layout.objectKey(name), Body: body },
+      partSize: this.#partSize,
+      queueSize: this.#partsInFlight,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (err) {
+      if (body instanceof Readable) body.destroy();
+      throw translateError(err, `store ${name}`, { bucket: this.bucket });
+    }
+  }
+
+  protected async _delete(name: string): Promise<void> {
+    const key = this.#layout.objectKey(name);
+    // S3 deletes a missing key without complaint; borgstore reports ObjectNotFound.
+    await this.#send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), `delete ${name}`, name);
+    await this.#send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), `delete ${name}`);
+  }
+
+  protected async _move(currentName: string, newName: string): Promise<void> {
+    const source = this.#layout.objectKey(currentName);
+    await this.#send(
+      new CopyObjectCommand({
+        Bucket: this.bucket,
+        Key: this.#layout.objectKey(newName),
+        CopySource: `${this.bucket}/${source.split("/").map(encodeURIComponent).join("/")}`,
+      }),
+      `move ${currentName}`,
+      currentName,
+    );
+    await this.#send(new DeleteObjectCommand({ Bucket: this.bucket, Key: source }), `move ${currentName}`);
+  }
+
+  protected async *_list(name: string): AsyncIterable<ItemInfo> {
+    const prefix = this.#layout.dirPrefix(name);
+    const items: ItemInfo[] = [];
+    let seenKeys = 0;
+    let token: string | undefined;
+    do {
+      const page = await this.#listPage(prefix, { token }, `list ${name}`);
+      for (const obj of page.Contents ?? []) {
+        seenKeys++;
+        const child = this.#layout.childName(prefix, obj.Key ?? "");
+        if (child !== undefined) items.push({ name: child, exists: true, directory: false, size: obj.Size ?? 0, atime: 0 });
+      }
+      for (const common of page.CommonPrefixes ?? []) {
+        seenKeys++;
+        const child = this.#layout.childName(prefix, common.Prefix ?? "");
+        if (child !== undefined) items.push({ name: child, exists: true, directory: true, size: 0, atime: 0 });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    if (seenKeys === 0) throw new ObjectNotFound(name);
+    // S3 orders keys, not names: "a/" (directory a) sorts after "a-b", the name "a" before it.
+    items.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+    yield* items;
+  }
+
+  async #abortUploadsUnder(prefix: string): Promise<void> {
+    const uploads = await this.#send<{ Uploads?: { Key?: string; UploadId?: string }[] }>(
+      new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix }),
+      "destroy",
+    );
+    for (const u of uploads.Uploads ?? [])
+      await this.#send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }), "destroy");
+  }
+}
+
+async function* emptySource(): ByteSource {}
+
+/** The first `limit` bytes of `body`; the rest of the response is dropped. */
+async function* firstBytes(body: Readable, limit: number): ByteSource {
+  let left = limit;
+  try {
+    for await (const chunk of body as AsyncIterable<Uint8Array>) {
+      if (left <= 0) break;
+      const piece = chunk.byteLength <= left ? chunk : chunk.subarray(0, left);
+      left -= piece.byteLength;
+      yield piece;
+    }
+  } finally {
+    body.destroy();
+  }
+}
