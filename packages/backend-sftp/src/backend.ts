@@ -1,0 +1,430 @@
+import { randomInt } from "node:crypto";
+import { posix } from "node:path";
+import {
+  Backend,
+  type BackendCapabilities,
+  type BackendOptions,
+  BackendAlreadyExists,
+  BackendDoesNotExist,
+  BackendError,
+  type ByteSource,
+  type ItemInfo,
+  type LoadOptions,
+  isValidName,
+  resolveRange,
+} from "@borgstore/core";
+import { type ConnectionTimeouts, SftpConnection } from "./connection.js";
+import { type RetryPolicy, withReconnect } from "./retry.js";
+import { isNoSuchFile, toBackendError } from "./sftp-errors.js";
+import { type SshOptions, type SshSettings, resolveSshSettings } from "./ssh-settings.js";
+import { PipelinedWriter, type TransferTuning, readRange, readRangeStream, writeSource } from "./transfer.js";
+import type { SftpLocation } from "./url.js";
+
+export interface SftpBackendOptions extends BackendOptions, SshOptions, Partial<ConnectionTimeouts>, Partial<TransferTuning> {
+  /** Reconnect attempts after a lost connection (default 3). */
+  reconnectAttempts?: number;
+  /** Pause before each reconnect, ms (default 5000). */
+  reconnectDelay?: number;
+}
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_";
+
+/**
+ * Stores each item as a file below a base directory on an SFTP server, in the same layout as
+ * posixfs (spec §11): a store written here opens with posixfs on the server's disk and the reverse.
+ */
+export class SftpBackend extends Backend {
+  readonly capabilities: BackendCapabilities = {
+    atime: true,
+    quota: false,
+    directories: true,
+    streaming: true,
+    serverSideHash: [],
+  };
+  readonly target: SftpLocation;
+  readonly #options: SftpBackendOptions;
+  readonly #timeouts: ConnectionTimeouts;
+  readonly #tuning: TransferTuning;
+  readonly #retry: RetryPolicy;
+  #conn: SftpConnection | undefined;
+  #reconnecting: Promise<void> | undefined;
+  /** Absolute base path on the server, resolved at open. */
+  #root = "";
+
+  constructor(location: SftpLocation, options: SftpBackendOptions = {}) {
+    super(options);
+    this.target = location;
+    this.#options = options;
+    this.#timeouts = {
+      connectTimeout: options.connectTimeout ?? 30_000,
+      keepaliveInterval: options.keepaliveInterval ?? 30_000,
+      operationTimeout: options.operationTimeout ?? 120_000,
+    };
+    this.#tuning = { chunkSize: options.chunkSize ?? 256 * 1024, requestsInFlight: options.requestsInFlight ?? 32 };
+    this.#retry = { attempts: options.reconnectAttempts ?? 3, delay: options.reconnectDelay ?? 5000 };
+  }
+
+  override get location(): string {
+    const { username, hostname, port, path } = this.target;
+    return `sftp://${username ? `${encodeURIComponent(username)}@` : ""}${hostname}${port ? `:${port}` : ""}/${path}`;
+  }
+
+  /** Where and how this backend connects, after ssh config (for diagnostics). */
+  get sshSettings(): SshSettings {
+    return resolveSshSettings(this.target, this.#options);
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  async #connect(): Promise<SftpConnection> {
+    return SftpConnection.connect(this.sshSettings, this.#timeouts);
+  }
+
+  /** create and destroy use their own short-lived connection and are never retried (§15). */
+  async #oneShot<T>(run: (conn: SftpConnection) => Promise<T>): Promise<T> {
+    const conn = await this.#connect();
+    try {
+      return await run(conn);
+    } finally {
+      conn.close();
+    }
+  }
+
+  protected async _create(): Promise<void> {
+    await this.#oneShot(async (conn) => {
+      const base = this.target.path;
+      try {
+        await mkdirs(conn, base);
+        const entries = await conn.readdir(base);
+        if (entries.length > 0) throw new BackendAlreadyExists(`sftp storage base path is not empty: ${base}`);
+      } catch (err) {
+        throw toBackendError(err, base, "create");
+      }
+    });
+  }
+
+  protected async _destroy(): Promise<void> {
+    await this.#oneShot(async (conn) => {
+      const base = this.target.path;
+      try {
+        await conn.stat(base);
+      } catch (err) {
+        if (isNoSuchFile(err)) throw new BackendDoesNotExist(`sftp storage base path does not exist: ${base}`, { cause: err });
+        throw toBackendError(err, base, "destroy");
+      }
+      try {
+        await removeTree(conn, base, true);
+      } catch (err) {
+        throw toBackendError(err, base, "destroy");
+      }
+    });
+  }
+
+  protected async _open(): Promise<void> {
+    const conn = await this.#connect();
+    try {
+      this.#root = await this.#resolveRoot(conn);
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+    this.#conn = conn;
+  }
+
+  protected async _close(): Promise<void> {
+    this.#conn?.close();
+    this.#conn = undefined;
+  }
+
+  async #resolveRoot(conn: SftpConnection): Promise<string> {
+    const base = this.target.path;
+    let stats: { mode: number };
+    try {
+      stats = await conn.stat(base);
+    } catch (err) {
+      if (isNoSuchFile(err)) throw new BackendDoesNotExist(`sftp storage base path does not exist: ${base}`, { cause: err });
+      throw toBackendError(err, base, "open");
+    }
+    if ((stats.mode & S_IFMT) !== S_IFDIR) throw new BackendDoesNotExist(`sftp storage base path is not a directory: ${base}`);
+    // SFTP has no chdir: remember the absolute path, so a reconnect lands in the same place.
+    return base.startsWith("/") ? base : await conn.realpath(base);
+  }
+
+  /** One reconnect shared by every operation that saw the same connection die. */
+  async #reconnect(dead: SftpConnection | undefined): Promise<void> {
+    if (this.#conn !== dead && this.#conn && !this.#conn.lost) return;
+    this.#reconnecting ??= (async () => {
+      try {
+        this.#conn?.destroy();
+        const conn = await this.#connect();
+        try {
+          this.#root = await this.#resolveRoot(conn);
+        } catch (err) {
+          conn.close();
+          throw err;
+        }
+        this.#conn = conn;
+      } finally {
+        this.#reconnecting = undefined;
+      }
+    })();
+    await this.#reconnecting;
+  }
+
+  /** Runs `op` on the current connection, reconnecting and retrying per spec §15 while open. */
+  async #run<T>(
+    what: string,
+    name: string,
+    op: (conn: SftpConnection) => Promise<T>,
+    options: { notFoundOnRetryIsDone?: boolean; beforeRetry?: (conn: SftpConnection) => Promise<void> } = {},
+  ): Promise<T> {
+    let used: SftpConnection | undefined;
+    const attempt = async () => {
+      used = this.#current();
+      try {
+        return await op(used);
+      } catch (err) {
+        throw toBackendError(err, name, what);
+      }
+    };
+    return withReconnect(attempt, () => this.#reconnect(used), this.#retry, {
+      notFoundOnRetryIsDone: options.notFoundOnRetryIsDone,
+      beforeRetry: options.beforeRetry && (() => (options.beforeRetry as (c: SftpConnection) => Promise<void>)(this.#current())),
+    });
+  }
+
+  #current(): SftpConnection {
+    if (!this.#conn) throw new BackendError("sftp backend has no connection");
+    return this.#conn;
+  }
+
+  #path(name: string): string {
+    return name === "" ? this.#root : `${this.#root}/${name}`;
+  }
+
+  // ---- operations -------------------------------------------------------------------------
+
+  protected async _mkdir(name: string): Promise<void> {
+    await this.#run("mkdir", name, (conn) => mkdirs(conn, this.#path(name)));
+  }
+
+  protected async _rmdir(name: string): Promise<void> {
+    await this.#run("rmdir", name, (conn) => conn.rmdir(this.#path(name)));
+  }
+
+  protected async _info(name: string): Promise<ItemInfo> {
+    const basename = posix.basename(name);
+    return this.#run("info", name, async (conn) => {
+      try {
+        const st = await conn.stat(this.#path(name));
+        const directory = (st.mode & S_IFMT) === S_IFDIR;
+        return { name: basename, exists: true, size: st.size, directory, atime: st.atime ?? 0 };
+      } catch (err) {
+        if (isNoSuchFile(err)) return { name: basename, exists: false, size: 0, directory: false, atime: 0 };
+        throw err;
+      }
+    });
+  }
+
+  protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
+    return this.#run("load", name, async (conn) => {
+      const handle = await conn.open(this.#path(name), "r");
+      try {
+        const offset = options.offset ?? 0;
+        if (offset >= 0 && options.size !== undefined && options.size !== null)
+          // The range is known without the size: no fstat round trip.
+          return await readRange(conn, handle, offset, offset + options.size, this.#tuning);
+        if (offset >= 0) {
+          // Read the first chunk while asking for the size: small values take one round trip.
+          const chunk = Math.min(this.#tuning.chunkSize, conn.maxChunk);
+          const [{ size }, head] = await Promise.all([
+            conn.fstat(handle),
+            readRange(conn, handle, offset, offset + chunk, { chunkSize: chunk, requestsInFlight: 1 }),
+          ]);
+          if (head.length < chunk || offset + chunk >= size) return head;
+          const whole = Buffer.allocUnsafe(size - offset);
+          head.copy(whole, 0);
+          const tail = await readRange(conn, handle, offset + chunk, size, this.#tuning);
+          tail.copy(whole, chunk);
+          return tail.length === size - offset - chunk ? whole : whole.subarray(0, chunk + tail.length);
+        }
+        const { size } = await conn.fstat(handle);
+        const { start, end } = resolveRange(options, size);
+        return await readRange(conn, handle, start, end, this.#tuning);
+      } finally {
+        // Nothing waits for the answer: a read handle's close cannot lose data.
+        conn.closeHandle(handle).catch(() => {});
+      }
+    });
+  }
+
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
+    return this.#run("load", name, async (conn) => {
+      const handle = await conn.open(this.#path(name), "r");
+      const release = () => void conn.closeHandle(handle).catch(() => {});
+      try {
+        const { size } = await conn.fstat(handle);
+        const { start, end } = resolveRange(options, size);
+        return readRangeStream(conn, handle, start, end, this.#tuning, release);
+      } catch (err) {
+        release();
+        throw err;
+      }
+    });
+  }
+
+  protected async _store(name: string, value: Uint8Array): Promise<void> {
+    let temp: string | undefined;
+    await this.#run(
+      "store",
+      name,
+      async (conn) => {
+        const opened = await this.#openTemp(conn, name);
+        temp = opened.temp;
+        const writer = new PipelinedWriter(conn, opened.handle, this.#tuning);
+        await this.#finishTemp(conn, opened, name, async () => {
+          await writer.write(value);
+          await writer.finish();
+        }, () => writer.drain());
+      },
+      // A lost attempt may have left its temp file (invisible: *.tmp is never listed).
+      { beforeRetry: async (conn) => void (temp && (await conn.unlink(temp).catch(() => {}))) },
+    );
+  }
+
+  /**
+   * Streams to a temp file and renames it only after the whole source was consumed (core's size
+   * and hash checks throw at its end). Not retried: the source cannot be replayed.
+   */
+  protected override async _storeStream(name: string, source: ByteSource): Promise<void> {
+    const conn = this.#current();
+    try {
+      const opened = await this.#openTemp(conn, name);
+      // writeSource waits for its own outstanding requests when it fails.
+      await this.#finishTemp(conn, opened, name, async () => void (await writeSource(conn, opened.handle, source, this.#tuning)), async () => {});
+    } catch (err) {
+      throw toBackendError(err, name, "store");
+    }
+  }
+
+  /** Opens `tmpXXXXXXXX.tmp` next to `name` (0600, like posixfs), creating missing directories. */
+  async #openTemp(conn: SftpConnection, name: string): Promise<{ temp: string; handle: Buffer }> {
+    const dir = posix.dirname(this.#path(name));
+    const temp = `${dir}/tmp${Array.from({ length: 8 }, () => TEMP_CHARS[randomInt(TEMP_CHARS.length)]).join("")}.tmp`;
+    try {
+      return { temp, handle: await conn.open(temp, "wx", 0o600) };
+    } catch (err) {
+      if (!isNoSuchFile(err)) throw err;
+      await mkdirs(conn, dir);
+      return { temp, handle: await conn.open(temp, "wx", 0o600) };
+    }
+  }
+
+  /** Writes, closes, then renames the temp file over `name`; on any failure removes the temp file. */
+  async #finishTemp(
+    conn: SftpConnection,
+    opened: { temp: string; handle: Buffer },
+    name: string,
+    write: () => Promise<void>,
+    drain: () => Promise<void>,
+  ): Promise<void> {
+    let closed = false;
+    try {
+      await write();
+      closed = true;
+      await conn.closeHandle(opened.handle);
+      await conn.rename(opened.temp, this.#path(name));
+    } catch (err) {
+      if (!conn.lost) {
+        await drain();
+        if (!closed) await conn.closeHandle(opened.handle).catch(() => {});
+        await conn.unlink(opened.temp).catch(() => {});
+      }
+      throw err;
+    }
+  }
+
+  protected async _delete(name: string): Promise<void> {
+    await this.#run("delete", name, (conn) => conn.unlink(this.#path(name)), { notFoundOnRetryIsDone: true });
+  }
+
+  protected async _move(currentName: string, newName: string): Promise<void> {
+    await this.#run(
+      "move",
+      currentName,
+      async (conn) => {
+        const from = this.#path(currentName);
+        const to = this.#path(newName);
+        try {
+          await conn.rename(from, to);
+        } catch (err) {
+          if (!isNoSuchFile(err)) throw err;
+          // Either the source is missing or the target's directory is: create it, try once more.
+          await mkdirs(conn, posix.dirname(to));
+          await conn.rename(from, to);
+        }
+      },
+      { notFoundOnRetryIsDone: true },
+    );
+  }
+
+  protected async *_list(name: string): AsyncIterable<ItemInfo> {
+    const entries = await this.#run("list", name, (conn) => conn.readdir(this.#path(name)));
+    const items: ItemInfo[] = [];
+    for (const { filename, attrs } of entries) {
+      if (!isValidName(filename)) continue; // not ours, or still uploading (*.tmp)
+      items.push({
+        name: filename,
+        exists: true,
+        size: attrs.size,
+        directory: (attrs.mode & S_IFMT) === S_IFDIR,
+        atime: attrs.atime ?? 0,
+      });
+    }
+    items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    yield* items;
+  }
+}
+
+/** mkdir -p over SFTP: try the directory, create missing parents on demand. */
+async function mkdirs(conn: SftpConnection, path: string): Promise<void> {
+  try {
+    await conn.mkdir(path);
+  } catch (err) {
+    if (isNoSuchFile(err)) {
+      const parent = posix.dirname(path);
+      if (parent === path || parent === "." || parent === "/") throw err;
+      await mkdirs(conn, parent);
+      try {
+        await conn.mkdir(path);
+      } catch (again) {
+        if (!(await isDirectory(conn, path))) throw again;
+      }
+    } else if (!(await isDirectory(conn, path))) throw err;
+  }
+}
+
+async function isDirectory(conn: SftpConnection, path: string): Promise<boolean> {
+  try {
+    return ((await conn.stat(path)).mode & S_IFMT) === S_IFDIR;
+  } catch {
+    return false;
+  }
+}
+
+/** Deletes a directory tree; a base directory that cannot be removed itself is left (like posixfs). */
+async function removeTree(conn: SftpConnection, path: string, isBase: boolean): Promise<void> {
+  const entries = await conn.readdir(path);
+  await Promise.all(
+    entries.map(({ filename, attrs }) =>
+      (attrs.mode & S_IFMT) === S_IFDIR ? removeTree(conn, `${path}/${filename}`, false) : conn.unlink(`${path}/${filename}`),
+    ),
+  );
+  try {
+    await conn.rmdir(path);
+  } catch (err) {
+    if (!isBase) throw err;
+  }
+}

@@ -1,0 +1,257 @@
+import { readFileSync } from "node:fs";
+import { BackendConnectionError, BackendError, PermissionDenied } from "@borgstore/core";
+import ssh2, { type AnyAuthMethod, type AuthHandlerMiddleware, type SFTPWrapper, type Stats } from "ssh2";
+import { type HostKeyVerificationFailed, KnownHosts, algorithmsForKeyType } from "./known-hosts.js";
+import { messageOf } from "./sftp-errors.js";
+
+// ssh2 is CommonJS: named imports of its values do not resolve under Node's ESM loader.
+const { Client, utils } = ssh2;
+type Client = InstanceType<typeof Client>;
+import type { SshSettings } from "./ssh-settings.js";
+
+export interface ConnectionTimeouts {
+  /** Connect + ssh handshake + authentication (ms). */
+  connectTimeout: number;
+  /** ssh keepalive interval (ms); the connection is dropped after 3 unanswered ones. */
+  keepaliveInterval: number;
+  /** A single SFTP request without an answer for this long drops the connection (ms). */
+  operationTimeout: number;
+}
+
+/** A directory entry as the server reports it. */
+export interface RemoteEntry {
+  filename: string;
+  attrs: Stats;
+}
+
+/** Host key types we may negotiate when known_hosts knows none for the host (ssh2's defaults, strongest first). */
+const DEFAULT_HOST_KEY_ALGORITHMS = [
+  "ssh-ed25519",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  "rsa-sha2-512",
+  "rsa-sha2-256",
+  "ssh-rsa",
+];
+
+/**
+ * One ssh connection with its SFTP channel, as promises. Every request has a timeout; when the
+ * connection dies, pending and later requests fail with errors isConnectionLost recognises.
+ */
+export class SftpConnection {
+  readonly #client: Client;
+  readonly #sftp: SFTPWrapper;
+  readonly #operationTimeout: number;
+  #lost: Error | undefined;
+
+  private constructor(client: Client, sftp: SFTPWrapper, operationTimeout: number) {
+    this.#client = client;
+    this.#sftp = sftp;
+    this.#operationTimeout = operationTimeout;
+    const lose = (why: string) => (err?: Error) => {
+      this.#lost ??= new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err });
+    };
+    client.on("error", lose("error"));
+    client.on("close", lose("closed"));
+    client.on("end", lose("ended"));
+    sftp.on("close", lose("sftp channel closed"));
+    sftp.on("error", lose("sftp channel error"));
+  }
+
+  /** Largest payload of one READ/WRITE request the server accepts (OpenSSH: ~256 KiB via limits@openssh.com). */
+  get maxChunk(): number {
+    const s = this.#sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
+    return Math.max(32 * 1024, Math.min(s._maxReadLen ?? 32 * 1024, s._maxWriteLen ?? 32 * 1024));
+  }
+
+  /** SFTP extensions the server announced (name → version). */
+  get extensions(): Readonly<Record<string, string>> {
+    return (this.#sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
+  }
+
+  get lost(): boolean {
+    return this.#lost !== undefined;
+  }
+
+  static async connect(settings: SshSettings, timeouts: ConnectionTimeouts): Promise<SftpConnection> {
+    const knownHosts = KnownHosts.load(settings.knownHostsFiles);
+    const knownTypes = knownHosts.keyTypesFor(settings.knownHostsName);
+    // Negotiate a host key type known_hosts has, as OpenSSH does, so a known host is not refused
+    // just because the server prefers another key type.
+    const hostKeyAlgorithms = knownTypes.length
+      ? [...new Set(knownTypes.flatMap(algorithmsForKeyType))].filter((a) => DEFAULT_HOST_KEY_ALGORITHMS.includes(a))
+      : DEFAULT_HOST_KEY_ALGORITHMS;
+    const client = new Client();
+    let refusal: HostKeyVerificationFailed | undefined;
+    return new Promise<SftpConnection>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        client.end();
+        client.destroy();
+        reject(err);
+      };
+      client.once("error", (err: Error & { level?: string }) => {
+        if (refusal) return fail(refusal);
+        if (err.level === "client-authentication")
+          return fail(
+            new PermissionDenied(
+              `ssh authentication as ${settings.username}@${settings.host}:${settings.port} failed (tried: ${describeAuth(settings)})`,
+              { cause: err },
+            ),
+          );
+        fail(new BackendConnectionError(`cannot connect to ${settings.host}:${settings.port} over ssh: ${err.message}`, { cause: err }));
+      });
+      client.once("close", () => fail(refusal ?? new BackendConnectionError(`ssh connection to ${settings.host}:${settings.port} closed during setup`)));
+      client.once("ready", () => {
+        client.sftp((err, sftp) => {
+          if (err) return fail(new BackendError(`ssh server ${settings.host} refused the sftp subsystem: ${err.message}`, { cause: err }));
+          settled = true;
+          resolve(new SftpConnection(client, sftp, timeouts.operationTimeout));
+        });
+      });
+      client.connect({
+        host: settings.host,
+        port: settings.port,
+        username: settings.username,
+        readyTimeout: timeouts.connectTimeout,
+        keepaliveInterval: timeouts.keepaliveInterval,
+        keepaliveCountMax: 3,
+        algorithms: { serverHostKey: hostKeyAlgorithms as never },
+        hostVerifier: (key: Buffer) => {
+          try {
+            knownHosts.verify(settings.knownHostsName, key);
+            return true;
+          } catch (e) {
+            refusal = e as HostKeyVerificationFailed;
+            return false;
+          }
+        },
+        authHandler: authMethods(settings),
+      });
+    });
+  }
+
+  /** Ends the connection; never throws. */
+  close(): void {
+    this.#lost ??= new BackendConnectionError("sftp connection closed");
+    try {
+      this.#sftp.end();
+    } catch {}
+    this.#client.end();
+    // Make sure nothing keeps the process alive if the server does not answer the close.
+    setTimeout(() => this.#client.destroy(), 1000).unref();
+  }
+
+  /** Drops the connection at once (after a timeout or when it is known to be dead). */
+  destroy(): void {
+    this.#lost ??= new BackendConnectionError("sftp connection dropped");
+    this.#client.destroy();
+  }
+
+  // ---- requests ---------------------------------------------------------------------------
+
+  #request<T>(what: string, start: (cb: (err: Error | undefined | null, value?: T) => void) => void): Promise<T> {
+    if (this.#lost) return Promise.reject(this.#lost);
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const err = new BackendConnectionError(`sftp ${what}: no answer within ${this.#operationTimeout} ms`);
+        this.#lost ??= err;
+        reject(err);
+        this.#client.destroy();
+      }, this.#operationTimeout);
+      try {
+        start((err, value) => {
+          clearTimeout(timer);
+          if (err) reject(this.#lost && !(typeof (err as { code?: unknown }).code === "number") ? this.#lost : err);
+          else resolve(value as T);
+        });
+      } catch (err) {
+        clearTimeout(timer);
+        reject(this.#lost ?? err);
+      }
+    });
+  }
+
+  open(path: string, flags: "r" | "w" | "wx", mode?: number): Promise<Buffer> {
+    return this.#request("open", (cb) =>
+      mode === undefined ? this.#sftp.open(path, flags, cb) : this.#sftp.open(path, flags, { mode }, cb),
+    );
+  }
+
+  closeHandle(handle: Buffer): Promise<void> {
+    return this.#request("close", (cb) => this.#sftp.close(handle, cb));
+  }
+
+  /** Reads up to `length` bytes at `position` into `buffer[offset…]`; 0 at end of file. */
+  read(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+    return this.#request<number>("read", (cb) =>
+      this.#sftp.read(handle, buffer, offset, length, position, (err, bytesRead) => cb(err, bytesRead)),
+    );
+  }
+
+  write(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number): Promise<void> {
+    return this.#request("write", (cb) => this.#sftp.write(handle, buffer, offset, length, position, (err) => cb(err)));
+  }
+
+  fstat(handle: Buffer): Promise<Stats> {
+    return this.#request("fstat", (cb) => this.#sftp.fstat(handle, cb));
+  }
+
+  stat(path: string): Promise<Stats> {
+    return this.#request("stat", (cb) => this.#sftp.stat(path, cb));
+  }
+
+  realpath(path: string): Promise<string> {
+    return this.#request("realpath", (cb) => this.#sftp.realpath(path, cb));
+  }
+
+  mkdir(path: string): Promise<void> {
+    return this.#request("mkdir", (cb) => this.#sftp.mkdir(path, cb));
+  }
+
+  rmdir(path: string): Promise<void> {
+    return this.#request("rmdir", (cb) => this.#sftp.rmdir(path, cb));
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.#request("unlink", (cb) => this.#sftp.unlink(path, cb));
+  }
+
+  /** Overwriting rename (posix-rename@openssh.com); plain SFTP rename refuses an existing target. */
+  rename(from: string, to: string): Promise<void> {
+    if (this.extensions["posix-rename@openssh.com"] === undefined)
+      return Promise.reject(new BackendError("the sftp server lacks posix-rename@openssh.com, needed for atomic overwrite"));
+    return this.#request("rename", (cb) => this.#sftp.ext_openssh_rename(from, to, cb));
+  }
+
+  readdir(path: string): Promise<RemoteEntry[]> {
+    return this.#request("readdir", (cb) => this.#sftp.readdir(path, cb));
+  }
+}
+
+/** Agent first (not with IdentitiesOnly), then each usable key file, as ssh tries them. */
+function authMethods(settings: SshSettings): AuthHandlerMiddleware {
+  const queue: AnyAuthMethod[] = [];
+  if (settings.agent && !settings.identitiesOnly) queue.push({ type: "agent", username: settings.username, agent: settings.agent });
+  for (const file of settings.privateKeys) {
+    let data: Buffer;
+    try {
+      data = readFileSync(file);
+    } catch {
+      continue;
+    }
+    const parsed = utils.parseKey(data, settings.passphrase);
+    if (parsed instanceof Error) continue; // encrypted without passphrase, or not a key
+    queue.push({ type: "publickey", username: settings.username, key: data, passphrase: settings.passphrase } as AnyAuthMethod);
+  }
+  // ssh2 stops authenticating when handed `false` (its types do not say so).
+  return (_left, _partial, next) => next(queue.shift() ?? (false as never));
+}
+
+function describeAuth(settings: SshSettings): string {
+  const parts = [...(settings.agent ? [`agent ${settings.agent}`] : []), ...settings.privateKeys];
+  return parts.length ? parts.join(", ") : "no agent and no private key found";
+}

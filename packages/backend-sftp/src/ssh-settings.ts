@@ -1,0 +1,147 @@
+import { existsSync, readFileSync } from "node:fs";
+import { homedir, userInfo } from "node:os";
+import { join } from "node:path";
+import SSHConfig from "ssh-config";
+import type { SftpLocation } from "./url.js";
+
+/** How to reach and authenticate to the ssh server; every field defaults to what `ssh` would use. */
+export interface SshOptions {
+  /** ssh_config files, first value wins (default: ~/.ssh/config, then /etc/ssh/ssh_config). [] reads none. */
+  sshConfigFiles?: readonly string[];
+  /** known_hosts files (default: UserKnownHostsFile from ssh config, else ~/.ssh/known_hosts and ~/.ssh/known_hosts2, plus /etc/ssh/ssh_known_hosts). */
+  knownHostsFiles?: readonly string[];
+  /** Private key files to try (default: IdentityFile from ssh config, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa). */
+  privateKeys?: readonly string[];
+  /** Passphrase for encrypted private keys (keys that cannot be decrypted are skipped). */
+  passphrase?: string;
+  /** ssh agent socket (default: IdentityAgent from ssh config, else SSH_AUTH_SOCK); false disables the agent. */
+  agent?: string | false;
+}
+
+/** Everything needed to open the ssh connection, resolved from URL, options and ssh config. */
+export interface SshSettings {
+  host: string;
+  port: number;
+  username: string;
+  /** The name looked up in known_hosts. */
+  knownHostsName: string;
+  knownHostsFiles: string[];
+  privateKeys: string[];
+  passphrase: string | undefined;
+  agent: string | undefined;
+  /** Only the configured keys, not every agent key (IdentitiesOnly yes). */
+  identitiesOnly: boolean;
+}
+
+type HostConfig = Record<string, string | string[]>;
+
+/**
+ * Resolves host, port, user, keys, agent and known_hosts the way OpenSSH does: values in the URL
+ * win, then ssh config (first match wins, user file before the system file), then defaults.
+ */
+export function resolveSshSettings(location: SftpLocation, options: SshOptions = {}): SshSettings {
+  const home = homedir();
+  const configFiles = options.sshConfigFiles ?? [join(home, ".ssh", "config"), "/etc/ssh/ssh_config"];
+  const config = lookupHost(configFiles, location.hostname);
+  const localUser = safeLocalUser();
+  const first = (key: string): string | undefined => {
+    const v = config[key];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const all = (key: string): string[] => {
+    const v = config[key];
+    return v === undefined ? [] : Array.isArray(v) ? v : [v];
+  };
+
+  const host = first("hostname") ?? location.hostname;
+  const port = location.port || Number(first("port") ?? 22) || 22;
+  const username = location.username ?? first("user") ?? localUser;
+  const expand = (p: string) => expandPath(p, { home, host, port, localUser, remoteUser: username });
+
+  const configuredKnownHosts = all("userknownhostsfile").flatMap((v) => v.split(/\s+/)).filter((v) => v && v !== "none");
+  const knownHostsFiles = options.knownHostsFiles
+    ? [...options.knownHostsFiles]
+    : [
+        ...(configuredKnownHosts.length
+          ? configuredKnownHosts.map(expand)
+          : [join(home, ".ssh", "known_hosts"), join(home, ".ssh", "known_hosts2")]),
+        "/etc/ssh/ssh_known_hosts",
+      ];
+
+  const configuredKeys = all("identityfile").map(expand);
+  const defaultKeys = ["id_ed25519", "id_ecdsa", "id_rsa"].map((k) => join(home, ".ssh", k));
+  const privateKeys = options.privateKeys
+    ? [...options.privateKeys]
+    : (configuredKeys.length ? configuredKeys : defaultKeys).filter((k) => existsSync(k));
+
+  const identityAgent = first("identityagent");
+  let agent: string | undefined;
+  if (options.agent === false) agent = undefined;
+  else if (typeof options.agent === "string") agent = options.agent;
+  else if (identityAgent && identityAgent.toLowerCase() !== "none")
+    agent = identityAgent === "SSH_AUTH_SOCK" ? process.env.SSH_AUTH_SOCK : expand(identityAgent);
+  else if (identityAgent?.toLowerCase() !== "none") agent = process.env.SSH_AUTH_SOCK || undefined;
+
+  const hostKeyAlias = first("hostkeyalias");
+  return {
+    host,
+    port,
+    username,
+    knownHostsName: knownHostsNameFor(hostKeyAlias ?? host, port),
+    knownHostsFiles,
+    privateKeys,
+    passphrase: options.passphrase,
+    agent,
+    identitiesOnly: (first("identitiesonly") ?? "no").toLowerCase() === "yes",
+  };
+}
+
+function knownHostsNameFor(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
+/** The merged Host/Match settings for `host` from the config files (first value wins). */
+function lookupHost(files: readonly string[], host: string): HostConfig {
+  const merged: HostConfig = {};
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    // matchExec false: never run shell commands from a config file while resolving a URL.
+    const computed = SSHConfig.parse(text).compute(host, { ignoreCase: true, matchExec: false }) as HostConfig;
+    for (const [key, value] of Object.entries(computed)) {
+      if (key === "identityfile" || key === "userknownhostsfile") {
+        const prev = merged[key];
+        merged[key] = [...(prev === undefined ? [] : Array.isArray(prev) ? prev : [prev]), ...([] as string[]).concat(value)];
+      } else if (merged[key] === undefined) merged[key] = value;
+    }
+  }
+  return merged;
+}
+
+interface Expansion {
+  home: string;
+  host: string;
+  port: number;
+  localUser: string;
+  remoteUser: string;
+}
+
+/** ssh_config's `~` and %-tokens in file names (%d home, %h host, %p port, %u local user, %r remote user). */
+export function expandPath(path: string, e: Expansion): string {
+  const tilde = path === "~" ? e.home : path.startsWith("~/") ? join(e.home, path.slice(2)) : path;
+  return tilde.replace(/%([%dhpur])/g, (_, t: string) =>
+    t === "%" ? "%" : t === "d" ? e.home : t === "h" ? e.host : t === "p" ? String(e.port) : t === "u" ? e.localUser : e.remoteUser,
+  );
+}
+
+function safeLocalUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? process.env.LOGNAME ?? "root";
+  }
+}

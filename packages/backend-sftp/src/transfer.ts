@@ -1,0 +1,179 @@
+import type { ByteSource } from "@borgstore/core";
+import type { SftpConnection } from "./connection.js";
+
+/** How a transfer is cut into SFTP requests and how many of them are outstanding at once. */
+export interface TransferTuning {
+  /** Bytes per READ/WRITE request; capped by what the server accepts. */
+  chunkSize: number;
+  /** READ/WRITE requests in flight per transfer. */
+  requestsInFlight: number;
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * Writes to an open handle with many WRITE requests outstanding, instead of one round trip per
+ * chunk. `write` waits only while the window is full; `finish` waits for every acknowledgement
+ * and rethrows the first failure.
+ */
+export class PipelinedWriter {
+  readonly #conn: SftpConnection;
+  readonly #handle: Buffer;
+  readonly #chunk: number;
+  readonly #window: number;
+  #position = 0;
+  #inFlight = 0;
+  #failure: unknown;
+  #wake: (() => void) | undefined;
+
+  constructor(conn: SftpConnection, handle: Buffer, tuning: TransferTuning) {
+    this.#conn = conn;
+    this.#handle = handle;
+    this.#chunk = Math.min(tuning.chunkSize, conn.maxChunk);
+    this.#window = Math.max(1, tuning.requestsInFlight);
+  }
+
+  get position(): number {
+    return this.#position;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    const buffer = asBuffer(data);
+    for (let at = 0; at < buffer.length; at += this.#chunk) {
+      while (this.#inFlight >= this.#window && this.#failure === undefined) await this.#waitForSlot();
+      if (this.#failure !== undefined) throw this.#failure;
+      const length = Math.min(this.#chunk, buffer.length - at);
+      this.#inFlight++;
+      this.#conn.write(this.#handle, buffer, at, length, this.#position).then(
+        () => this.#settle(),
+        (err) => {
+          this.#failure ??= err;
+          this.#settle();
+        },
+      );
+      this.#position += length;
+    }
+  }
+
+  async finish(): Promise<void> {
+    while (this.#inFlight > 0) await this.#waitForSlot();
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Waits for the outstanding requests without caring about their outcome (for cleanup after a failure). */
+  async drain(): Promise<void> {
+    while (this.#inFlight > 0) await this.#waitForSlot();
+  }
+
+  #settle(): void {
+    this.#inFlight--;
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #waitForSlot(): Promise<void> {
+    return new Promise((resolve) => {
+      const previous = this.#wake;
+      this.#wake = () => {
+        previous?.();
+        resolve();
+      };
+    });
+  }
+}
+
+/** Writes a whole source through a PipelinedWriter; returns the byte count. */
+export async function writeSource(conn: SftpConnection, handle: Buffer, source: ByteSource, tuning: TransferTuning): Promise<number> {
+  const writer = new PipelinedWriter(conn, handle, tuning);
+  try {
+    for await (const chunk of source) await writer.write(chunk);
+    await writer.finish();
+  } catch (err) {
+    await writer.drain();
+    throw err;
+  }
+  return writer.position;
+}
+
+/**
+ * Reads [start, end) of an open file with parallel READ requests into one buffer. Short answers
+ * (the server may send less than asked) are followed up; reading stops early at end of file.
+ * `first` is an already-received read of [start, start + first.length) to reuse.
+ */
+export async function readRange(
+  conn: SftpConnection,
+  handle: Buffer,
+  start: number,
+  end: number,
+  tuning: TransferTuning,
+): Promise<Buffer> {
+  const total = Math.max(0, end - start);
+  const out = Buffer.allocUnsafe(total);
+  if (total === 0) return out;
+  const chunk = Math.min(tuning.chunkSize, conn.maxChunk);
+  let next = 0; // next offset (relative to start) not yet requested
+  let eofAt = total; // first offset known to be past the end of the file
+  const fill = async (from: number, to: number): Promise<void> => {
+    let at = from;
+    while (at < to && at < eofAt) {
+      const n = await conn.read(handle, out, at, to - at, start + at);
+      if (n === 0) {
+        eofAt = Math.min(eofAt, at);
+        return;
+      }
+      at += n;
+    }
+  };
+  const worker = async (): Promise<void> => {
+    while (next < total && next < eofAt) {
+      const from = next;
+      const to = Math.min(total, from + chunk);
+      next = to;
+      await fill(from, to);
+    }
+  };
+  const workers = Math.max(1, Math.min(tuning.requestsInFlight, Math.ceil(total / chunk)));
+  await Promise.all(Array.from({ length: workers }, worker));
+  return eofAt < total ? out.subarray(0, eofAt) : out;
+}
+
+/**
+ * Streams [start, end) of an open file in order, keeping up to `requestsInFlight` READ requests
+ * ahead of the consumer. `onDone` runs when the stream ends, fails or is abandoned.
+ */
+export async function* readRangeStream(
+  conn: SftpConnection,
+  handle: Buffer,
+  start: number,
+  end: number,
+  tuning: TransferTuning,
+  onDone: () => void,
+): ByteSource {
+  const chunk = Math.min(tuning.chunkSize, conn.maxChunk);
+  const pending: Promise<Buffer>[] = [];
+  let next = start;
+  const schedule = () => {
+    while (pending.length < tuning.requestsInFlight && next < end) {
+      const from = next;
+      const to = Math.min(end, from + chunk);
+      next = to;
+      const p = readRange(conn, handle, from, to, { chunkSize: chunk, requestsInFlight: 1 });
+      p.catch(() => {}); // observed when awaited; avoids an unhandled rejection if abandoned
+      pending.push(p);
+    }
+  };
+  try {
+    schedule();
+    while (pending.length > 0) {
+      const data = await (pending.shift() as Promise<Buffer>);
+      if (data.length === 0) break;
+      yield data;
+      schedule();
+    }
+  } finally {
+    onDone();
+  }
+}
