@@ -25,7 +25,7 @@ export function nameProblem(name: unknown): string | undefined {
   // The reference fails on NUL only later, in the OS ("embedded null byte"); no storage can hold it.
   if (name.includes("\0")) return `name must not contain NUL characters, but got: ${JSON.stringify(name)}`;
   if (name.startsWith("/") || name.endsWith("/") || name.includes(".."))
-    return `name must be relative and not contain '..', but got: ${name}`;
+    return `name must be relative and not contain '..': ${name}`;
   if (name.includes("\\")) return `name must not contain backslashes, but got: ${name}`;
   if (name.includes(" ")) return `name must not contain blanks, but got: ${name}`;
   if (name !== name.toLowerCase()) return `name must be lowercase, but got: ${name}`;
