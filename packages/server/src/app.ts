@@ -1,0 +1,96 @@
+import type { HttpBindings } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import type { Backend } from "@borgstore/core";
+import { Hono } from "hono";
+import { type Credentials, isAuthorized } from "./auth.js";
+import { BackendHost } from "./backend-host.js";
+import { errorReply } from "./error-status.js";
+import { HttpError } from "./http-error.js";
+import { type Operation, del, get, head, post } from "./operations.js";
+import { type ReplyContext, sendBody, sendErrorPage, sendUnauthorized } from "./reply.js";
+import { parseRequestTarget } from "./request-target.js";
+
+export const BORGSTORE_MEDIA_TYPE = "application/vnd.x.borgstore.rest.v1";
+
+export interface AppOptions {
+  /** Basic auth; only enforced when both parts are non-empty (as the reference). */
+  credentials?: Credentials;
+  /** Stores larger than this many bytes get 413. */
+  maxObjectSize?: number;
+  /** Stdio mode: the one stream must survive error responses (no Connection: close). */
+  keepStreamOpen?: boolean;
+  /** Called with unexpected errors (500s), for the log. */
+  onInternalError?: (err: unknown) => void;
+}
+
+type Env = { Bindings: HttpBindings; Variables: { reply: ReplyContext } };
+
+const HANDLERS: Readonly<Record<string, (op: Operation) => Promise<void>>> = {
+  GET: get,
+  HEAD: head,
+  POST: post,
+  DELETE: del,
+};
+
+/**
+ * The REST protocol of the Python reference as a Hono app for @hono/node-server (it needs Node's
+ * request and response objects: bodies stream through them without copies, and response header
+ * names keep the casing the Python client reads). `backend` may be a Backend (opened on first
+ * use, kept open) or a BackendHost shared with the caller (who then closes it).
+ */
+export function createApp(backend: Backend | BackendHost, options: AppOptions = {}): Hono<Env> {
+  const host = backend instanceof BackendHost ? backend : new BackendHost(backend);
+  const credentials =
+    options.credentials?.username && options.credentials.password ? options.credentials : undefined;
+  const app = new Hono<Env>();
+
+  // Order of the reference's checks: method (501, no other check), Accept (406), auth (401).
+  app.use(async (c, next) => {
+    const reply: ReplyContext = {
+      incoming: c.env.incoming,
+      outgoing: c.env.outgoing,
+      keepStreamOpen: options.keepStreamOpen ?? false,
+    };
+    c.set("reply", reply);
+    const method = reply.incoming.method ?? "";
+    if (!Object.hasOwn(HANDLERS, method)) throw new HttpError(501, `Unsupported method (${pyRepr(method)})`);
+    if (reply.incoming.headers.accept !== BORGSTORE_MEDIA_TYPE)
+      throw new HttpError(406, "Not Acceptable: unsupported or missing Accept header");
+    if (credentials && !isAuthorized(reply.incoming.headers.authorization, credentials)) {
+      sendUnauthorized(reply);
+      return RESPONSE_ALREADY_SENT;
+    }
+    await next();
+  });
+
+  app.all("*", async (c) => {
+    const reply = c.get("reply");
+    const handler = HANDLERS[reply.incoming.method ?? ""] as (op: Operation) => Promise<void>;
+    const target = parseRequestTarget(collapseLeadingSlashes(reply.incoming.url ?? "/"));
+    await handler({ host, reply, target, maxObjectSize: options.maxObjectSize });
+    return RESPONSE_ALREADY_SENT;
+  });
+
+  app.onError(async (err, c) => {
+    const reply = c.get("reply") ?? { incoming: c.env.incoming, outgoing: c.env.outgoing, keepStreamOpen: false };
+    const { status, message, plain } =
+      err instanceof HttpError ? { status: err.status, message: err.message, plain: false } : errorReply(err, host.backend.location);
+    if (status === 500 && !(err instanceof HttpError)) options.onInternalError?.(err);
+    if (reply.outgoing.headersSent) reply.outgoing.destroy();
+    else if (plain) sendBody(reply, status, message);
+    else await sendErrorPage(reply, status, message);
+    return RESPONSE_ALREADY_SENT;
+  });
+
+  return app;
+}
+
+/** CPython turns a leading run of "/" into one before anything else looks at the path. */
+function collapseLeadingSlashes(target: string): string {
+  return target.startsWith("//") ? `/${target.replace(/^\/+/, "")}` : target;
+}
+
+/** Python's repr() of a short ASCII string, for the reference's 501 text. */
+function pyRepr(text: string): string {
+  return `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+}

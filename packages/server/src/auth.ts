@@ -1,0 +1,32 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+/**
+ * Basic auth as the reference checks it (spec §4.1, §7): scheme case-insensitive, lenient base64,
+ * split at the first ":". Both parts are compared in constant time over fixed-length digests, and
+ * both comparisons always run, so timing tells nothing about which part or how much matched.
+ */
+export function isAuthorized(header: string | undefined, expected: Credentials): boolean {
+  const given = parseBasic(header);
+  const userOk = timingSafeEqual(digest(given?.username ?? ""), digest(expected.username));
+  const passOk = timingSafeEqual(digest(given?.password ?? ""), digest(expected.password));
+  return given !== undefined && userOk && passOk;
+}
+
+function parseBasic(header: string | undefined): Credentials | undefined {
+  if (!header) return undefined;
+  const space = header.indexOf(" ");
+  if (space < 0 || header.slice(0, space).toLowerCase() !== "basic") return undefined;
+  const decoded = Buffer.from(header.slice(space + 1).trim(), "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 0) return undefined;
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}

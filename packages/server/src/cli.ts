@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { ErrorCodes, type Permissions, isBorgStoreError, parsePermissions, redactUrl } from "@borgstore/core";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { backendFromServerUrl } from "./backend-url.js";
+import { LOG_LEVELS, type LogLevel, Logger } from "./logger.js";
+import { RestServer } from "./server.js";
+
+interface CliOptions {
+  host: string;
+  port: number;
+  backend: string;
+  username?: string;
+  password?: string;
+  passwordFile?: string;
+  permissions?: string;
+  quota?: number;
+  stdio?: boolean;
+  socketActivation?: boolean;
+  create?: boolean;
+  logLevel: LogLevel;
+  maxObjectSize?: number;
+  idleTimeout: number;
+  shutdownTimeout: number;
+}
+
+function integer(min: number) {
+  return (text: string): number => {
+    const value = Number(text);
+    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min)
+      throw new InvalidArgumentError(`expected an integer ≥ ${min}, got: ${text}`);
+    return value;
+  };
+}
+
+const program = new Command("borgstore-server-rest")
+  .description("Serve a borgstore backend over HTTP (the REST protocol of the Python borgstore server)")
+  .addOption(new Option("--host <address>", "address to listen on").default("127.0.0.1"))
+  .addOption(new Option("--port <port>", "TCP port (0 picks a free one)").default(5618).argParser(integer(0)))
+  .addOption(
+    new Option("--backend <url>", "backend URL, e.g. file:///srv/store or FILE:relative/or/~/path")
+      .env("BORGSTORE_SERVER_BACKEND")
+      .makeOptionMandatory(),
+  )
+  .addOption(new Option("--username <name>", "Basic auth user name").env("BORGSTORE_SERVER_USERNAME"))
+  .addOption(
+    new Option("--password <secret>", "Basic auth password (visible in ps: prefer the env var or --password-file)").env(
+      "BORGSTORE_SERVER_PASSWORD",
+    ),
+  )
+  .addOption(
+    new Option("--password-file <path>", "read the Basic auth password from this file (first line)").env(
+      "BORGSTORE_SERVER_PASSWORD_FILE",
+    ),
+  )
+  .addOption(
+    new Option(
+      "--permissions <spec>",
+      "borgbackup-all | borgbackup-no-delete | borgbackup-write-only | borgbackup-read-only, or a JSON object",
+    ),
+  )
+  .addOption(new Option("--quota <bytes>", "storage quota in bytes (posixfs)").argParser(integer(0)))
+  .addOption(new Option("--stdio", "serve one HTTP session on stdin/stdout (logs on stderr)"))
+  .addOption(new Option("--socket-activation", "serve the listening socket passed by systemd (LISTEN_FDS=1, fd 3)"))
+  .addOption(new Option("--create", "create the store at startup if it does not exist yet"))
+  .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
+  .addOption(new Option("--max-object-size <bytes>", "refuse larger uploads with 413").argParser(integer(0)))
+  .addOption(
+    new Option("--idle-timeout <seconds>", "close connections idle for this long (slow clients)")
+      .default(120)
+      .argParser(integer(1)),
+  )
+  .addOption(
+    new Option("--shutdown-timeout <seconds>", "on SIGTERM, wait this long for running requests")
+      .default(30)
+      .argParser(integer(0)),
+  );
+
+async function main(): Promise<void> {
+  program.parse();
+  const options = program.opts<CliOptions>();
+  const logger = new Logger(options.logLevel);
+  const fail = (message: string): never => {
+    logger.error(`borgstore-server-rest: ${message}`);
+    logger.flush();
+    process.exit(2);
+  };
+
+  if (program.getOptionValueSource("password") === "cli")
+    logger.warning("warning: --password is visible to every user in the process list; prefer BORGSTORE_SERVER_PASSWORD or --password-file");
+  let password = options.password;
+  if (options.passwordFile !== undefined) {
+    try {
+      password = readFileSync(options.passwordFile, "utf8").split(/\r?\n/)[0];
+    } catch (err) {
+      fail(`cannot read the password file: ${(err as Error).message}`);
+    }
+  }
+
+  let permissions: Permissions | undefined;
+  try {
+    permissions = options.permissions === undefined ? undefined : parsePermissions(options.permissions);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+
+  let backend: Awaited<ReturnType<typeof backendFromServerUrl>>;
+  try {
+    backend = await backendFromServerUrl(options.backend, { permissions, quota: options.quota });
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  if (options.create) {
+    try {
+      await backend.create();
+      logger.info(`created the store at ${redactUrl(options.backend)}`);
+    } catch (err) {
+      if (!isBorgStoreError(err, ErrorCodes.BACKEND_ALREADY_EXISTS)) fail(`cannot create the store: ${(err as Error).message}`);
+    }
+  }
+
+  const server = new RestServer(backend, {
+    logger,
+    credentials: options.username && password ? { username: options.username, password } : undefined,
+    maxObjectSize: options.maxObjectSize,
+    idleTimeoutMs: options.idleTimeout * 1000,
+    stdio: options.stdio,
+  });
+
+  const stop = (signal: string) => {
+    logger.info(`${signal}: finishing running requests, then exiting`);
+    server.shutdown(options.shutdownTimeout * 1000).then(
+      () => process.exit(0),
+      (err) => {
+        logger.error(`shutdown failed: ${(err as Error).message}`);
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+
+  if (options.stdio) {
+    await server.serveStreams(process.stdin, process.stdout);
+    await server.shutdown(options.shutdownTimeout * 1000);
+    process.exit(0);
+  }
+  if (options.socketActivation) {
+    const fds = process.env.LISTEN_FDS;
+    if (fds === undefined || fds === "0") fail("socket activation: no sockets were passed (LISTEN_FDS is not set)");
+    if (fds !== "1") fail(`socket activation: expected exactly one socket, but LISTEN_FDS=${fds}`);
+    await server.listenFd(3);
+    logger.info(`serving ${redactUrl(options.backend)} on the socket passed by systemd`);
+    return;
+  }
+  try {
+    const address = await server.listenTcp(options.port, options.host);
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    logger.info(`serving ${redactUrl(options.backend)} on http://${host}:${address.port}/`);
+  } catch (err) {
+    fail(`cannot listen on ${options.host}:${options.port}: ${(err as Error).message}`);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`borgstore-server-rest: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,8 @@
+export { createApp, BORGSTORE_MEDIA_TYPE, type AppOptions } from "./app.js";
+export { BackendHost } from "./backend-host.js";
+export { RestServer, type RestServerOptions } from "./server.js";
+export { backendFromServerUrl, fileUrlFromPath } from "./backend-url.js";
+export { Logger, LOG_LEVELS, type LogLevel } from "./logger.js";
+export { errorReply, redact, type ErrorReply } from "./error-status.js";
+export { parseRange } from "./range-header.js";
+export type { Credentials } from "./auth.js";

@@ -1,0 +1,175 @@
+import type { IncomingMessage } from "node:http";
+import { type DefragSource, InvalidArgument, ObjectNotFound, collectBytes, resolveRange } from "@borgstore/core";
+import type { BackendHost } from "./backend-host.js";
+import { HttpError } from "./http-error.js";
+import { listJson, pythonFloat, quotaJson } from "./python-json.js";
+import { parseRange } from "./range-header.js";
+import { type ReplyContext, sendBody, sendHead, sendStream } from "./reply.js";
+import { type RequestTarget, queryValue } from "./request-target.js";
+
+/** Everything one request's operation needs. */
+export interface Operation {
+  host: BackendHost;
+  reply: ReplyContext;
+  target: RequestTarget;
+  /** Largest object a store may upload (413 above), if limited. */
+  maxObjectSize?: number;
+}
+
+/** Loads at most this size are read whole (exact Content-Length even if the object changes). */
+const WHOLE_LOAD_LIMIT = 1024 * 1024;
+/** Largest JSON source list a defrag request may send. */
+const DEFRAG_BODY_LIMIT = 16 * 1024 * 1024;
+
+const OCTETS = "application/octet-stream";
+
+/** POST dispatch, in the reference's order (spec §4.2). */
+export async function post(op: Operation): Promise<void> {
+  const { host, reply, target } = op;
+  const { name, query } = target;
+  const cmd = queryValue(query, "cmd");
+  if (cmd === "create") {
+    await host.alone((b) => b.create());
+    return sendBody(reply, 200, undefined);
+  }
+  if (cmd === "move") {
+    const current = queryValue(query, "current");
+    const next = queryValue(query, "new");
+    if (current === undefined || next === undefined) throw new HttpError(400, "Missing current or new name for move");
+    await host.use((b) => b.move(current, next));
+    return sendBody(reply, 200, undefined);
+  }
+  if (cmd === "mkdir") {
+    await host.use((b) => b.mkdir(name));
+    return sendBody(reply, 200, undefined);
+  }
+  if (cmd === "hash") {
+    if (name === "") throw new HttpError(400, "Missing name for hash");
+    const algorithm = queryValue(query, "algorithm") ?? "sha256";
+    const digest = await host.use((b) => b.hash(name, algorithm));
+    return sendBody(reply, 200, digest, "text/plain");
+  }
+  if (cmd === "quota") {
+    const quota = await host.use((b) => b.quota());
+    return sendBody(reply, 200, quotaJson(quota.limit, quota.usage), "application/json");
+  }
+  if (cmd === "defrag") return defrag(op);
+  if (name !== "") return store(op);
+  throw new HttpError(400, "Bad Request");
+}
+
+/** Streams the body into the backend; size and X-Content-hash-sha256 are checked before it becomes visible. */
+async function store(op: Operation): Promise<void> {
+  const { incoming } = op.reply;
+  const size = announcedLength(incoming);
+  if (op.maxObjectSize !== undefined && size > op.maxObjectSize)
+    throw new HttpError(413, `Object too large: ${size} > ${op.maxObjectSize} bytes`);
+  const expected = incoming.headers["x-content-hash-sha256"];
+  const sha256 = typeof expected === "string" && expected !== "" ? expected : undefined;
+  await op.host.use((b) => b.storeStream(op.target.name, incoming, { size, sha256 }));
+  sendBody(op.reply, 200, undefined);
+}
+
+async function defrag(op: Operation): Promise<void> {
+  const { query } = op.target;
+  const levelsText = queryValue(query, "levels") ?? "0";
+  if (!/^\s*[+-]?\d+\s*$/.test(levelsText)) throw new HttpError(400, `invalid literal for int() with base 10: '${levelsText}'`);
+  const levels = Number.parseInt(levelsText, 10);
+  const target = queryValue(query, "target");
+  const algorithm = queryValue(query, "algorithm");
+  const namespace = queryValue(query, "namespace");
+  if (target === undefined && algorithm === undefined) throw new HttpError(400, "Missing target or algorithm for defrag");
+  const sources = parseDefragSources(await readSmallBody(op.reply.incoming, DEFRAG_BODY_LIMIT));
+  const result = await op.host.use((b) => b.defrag(sources, { target, algorithm, namespace, levels }));
+  sendBody(op.reply, 200, result, "text/plain");
+}
+
+function parseDefragSources(body: Uint8Array): DefragSource[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body).toString("utf8"));
+  } catch (cause) {
+    throw new InvalidArgument(cause instanceof Error ? cause.message : "invalid JSON", { cause });
+  }
+  const valid =
+    Array.isArray(parsed) &&
+    parsed.every(
+      (s) =>
+        Array.isArray(s) &&
+        s.length === 3 &&
+        typeof s[0] === "string" &&
+        Number.isSafeInteger(s[1]) &&
+        Number.isSafeInteger(s[2]) &&
+        s[2] >= 0,
+    );
+  if (!valid) throw new InvalidArgument("defrag sources must be a JSON array of [name, offset, size] triples");
+  return parsed as DefragSource[];
+}
+
+/** DELETE dispatch (spec §4.2). */
+export async function del(op: Operation): Promise<void> {
+  const { host, reply, target } = op;
+  const cmd = queryValue(target.query, "cmd");
+  if (cmd === "rmdir") await host.use((b) => b.rmdir(target.name));
+  else if (cmd === "destroy") await host.alone((b) => b.destroy());
+  else if (target.name === "") throw new HttpError(400, "Bad Request");
+  else await host.use((b) => b.delete(target.name));
+  sendBody(reply, 200, undefined);
+}
+
+/** HEAD: info as headers; 404 page headers for a missing item. */
+export async function head(op: Operation): Promise<void> {
+  const { name } = op.target;
+  const info = await op.host.use((b) => b.info(name));
+  if (!info.exists) throw new ObjectNotFound(name);
+  sendHead(op.reply, {
+    "Content-Length": info.size,
+    "X-BorgStore-Is-Directory": info.directory ? "true" : "false",
+    "X-BorgStore-Atime": pythonFloat(info.atime),
+  });
+}
+
+/** GET: list for a path ending in "/", else load (206 whenever a Range header came). */
+export async function get(op: Operation): Promise<void> {
+  const { host, reply, target } = op;
+  if (target.isDirectory) {
+    const body = await host.use((b) => listJson(b.list(target.name)));
+    return sendBody(reply, 200, body, "application/json");
+  }
+  if (target.name === "") throw new HttpError(400, "Bad Request");
+  const rangeHeader = reply.incoming.headers.range;
+  const options = parseRange(rangeHeader);
+  const status = rangeHeader === undefined ? 200 : 206;
+  await host.use(async (b) => {
+    // loadStream first: its errors (404, 403 for 'r') are the reference's; then the size.
+    const source = await b.loadStream(target.name, options);
+    let length: number;
+    try {
+      const { start, end } = resolveRange(options, (await b.info(target.name)).size);
+      length = end - start;
+    } catch (err) {
+      await closeSource(source);
+      throw err;
+    }
+    if (length <= WHOLE_LOAD_LIMIT) return sendBody(reply, status, await collectBytes(source), OCTETS);
+    await sendStream(reply, status, length, source, OCTETS);
+  });
+}
+
+async function closeSource(source: AsyncIterable<Uint8Array>): Promise<void> {
+  await source[Symbol.asyncIterator]().return?.();
+}
+
+/** Content-Length of the request (absent → 0, as the reference treats a POST without one). */
+function announcedLength(incoming: IncomingMessage): number {
+  if (incoming.headers["transfer-encoding"] !== undefined)
+    throw new HttpError(411, "Length Required: send the body with a Content-Length (chunked bodies are not accepted)");
+  const text = incoming.headers["content-length"];
+  return text === undefined ? 0 : Number(text);
+}
+
+async function readSmallBody(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
+  const size = announcedLength(incoming);
+  if (size > limit) throw new HttpError(413, `Request body too large: ${size} > ${limit} bytes`);
+  return collectBytes(incoming);
+}

@@ -1,0 +1,143 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
+import type { ByteSource } from "@borgstore/core";
+import { errorPageHtml, reasonPhrase, standardReason } from "./error-page.js";
+
+/**
+ * Writes responses straight to Node's ServerResponse: header names keep the exact casing the
+ * Python client reads case-sensitively (X-BorgStore-Is-Directory, X-BorgStore-Atime,
+ * Content-Length), which a fetch `Response` would lowercase, and bodies go out without copies.
+ */
+
+export const CACHE_CONTROL = "no-store, no-cache, must-revalidate, max-age=0";
+
+export interface ReplyContext {
+  incoming: IncomingMessage;
+  outgoing: ServerResponse;
+  /** Stdio: one stream for the whole session, so error pages must not close it. */
+  keepStreamOpen: boolean;
+}
+
+/** A 200-family reply from the reference's `respond` path: Cache-Control, Content-Length always. */
+export function sendBody(
+  ctx: ReplyContext,
+  status: number,
+  body: Uint8Array | string | undefined,
+  contentType?: string,
+  extraHeaders?: OutgoingHttpHeaders,
+): void {
+  const bytes = typeof body === "string" ? Buffer.from(body, "latin1") : body;
+  const headers: OutgoingHttpHeaders = {};
+  if (contentType) headers["Content-Type"] = contentType;
+  headers["Cache-Control"] = CACHE_CONTROL;
+  if (extraHeaders) Object.assign(headers, extraHeaders);
+  headers["Content-Length"] = bytes ? bytes.byteLength : 0;
+  ctx.outgoing.writeHead(status, reasonFor(status), headers);
+  if (bytes && bytes.byteLength > 0 && ctx.incoming.method !== "HEAD") ctx.outgoing.end(bytes);
+  else ctx.outgoing.end();
+}
+
+function reasonFor(status: number): string {
+  return status === 200 ? "OK" : status === 206 ? "Partial Content" : standardReason(status);
+}
+
+/** HEAD reply: headers describe the object, no body follows. */
+export function sendHead(ctx: ReplyContext, headers: OutgoingHttpHeaders): void {
+  ctx.outgoing.writeHead(200, "OK", { "Cache-Control": CACHE_CONTROL, ...headers });
+  ctx.outgoing.end();
+}
+
+/**
+ * Streams `source` as the body with a known Content-Length. Should the source deliver a different
+ * count (the object changed underneath), the connection is destroyed rather than mis-framed.
+ */
+export async function sendStream(
+  ctx: ReplyContext,
+  status: number,
+  length: number,
+  source: ByteSource,
+  contentType: string,
+): Promise<void> {
+  ctx.outgoing.writeHead(status, reasonFor(status), {
+    "Content-Type": contentType,
+    "Cache-Control": CACHE_CONTROL,
+    "Content-Length": length,
+  });
+  let sent = 0;
+  async function* counted(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of source) {
+      sent += chunk.byteLength;
+      if (sent > length) throw new Error("object grew while it was being sent");
+      yield chunk;
+    }
+    if (sent !== length) throw new Error("object shrank while it was being sent");
+  }
+  try {
+    await pipeline(counted(), ctx.outgoing);
+  } catch {
+    ctx.outgoing.destroy();
+  }
+}
+
+const DRAIN_LIMIT = 4 * 1024 * 1024;
+const DRAIN_TIMEOUT_MS = 10_000;
+
+/**
+ * An error page (spec §4.5): reason = message, Connection: close, HTML body (omitted for HEAD).
+ * An unread request body is read first when small, so closing does not reset the connection
+ * before the client has read our answer.
+ */
+export async function sendErrorPage(ctx: ReplyContext, status: number, message: string): Promise<void> {
+  const { incoming, outgoing } = ctx;
+  if (outgoing.headersSent) {
+    outgoing.destroy();
+    return;
+  }
+  if (!ctx.keepStreamOpen) await drainSmallBody(incoming);
+  const html = Buffer.from(errorPageHtml(status, message), "utf8");
+  const headers: OutgoingHttpHeaders = {};
+  if (!ctx.keepStreamOpen) headers.Connection = "close";
+  headers["Content-Type"] = "text/html;charset=utf-8";
+  headers["Content-Length"] = html.byteLength;
+  outgoing.writeHead(status, reasonPhrase(message, status), headers);
+  if (incoming.method === "HEAD") outgoing.end();
+  else outgoing.end(html);
+}
+
+/** The reference's 401: short plain body, kept alive (Node discards the unread body). */
+export function sendUnauthorized(ctx: ReplyContext): void {
+  const body = Buffer.from("Unauthorized");
+  const headers: OutgoingHttpHeaders = {
+    "Cache-Control": CACHE_CONTROL,
+    "WWW-Authenticate": 'Basic realm="BorgStore REST Server"',
+    "Content-Length": body.byteLength,
+  };
+  // Discarding a huge unread body would let an unauthenticated client make us read it all.
+  if (!ctx.keepStreamOpen && !bodyIsSmall(ctx.incoming)) headers.Connection = "close";
+  ctx.outgoing.writeHead(401, "Unauthorized", headers);
+  ctx.outgoing.end(ctx.incoming.method === "HEAD" ? undefined : body);
+}
+
+export function bodyIsSmall(incoming: IncomingMessage): boolean {
+  if (incoming.headers["transfer-encoding"] !== undefined) return false;
+  const length = Number(incoming.headers["content-length"] ?? 0);
+  return Number.isFinite(length) && length <= DRAIN_LIMIT;
+}
+
+function drainSmallBody(incoming: IncomingMessage): Promise<void> {
+  if (incoming.readableEnded || incoming.destroyed || !bodyIsSmall(incoming)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      incoming.off("end", done);
+      incoming.off("error", done);
+      incoming.off("close", done);
+      resolve();
+    };
+    const timer = setTimeout(done, DRAIN_TIMEOUT_MS);
+    incoming.on("end", done);
+    incoming.on("error", done);
+    incoming.on("close", done);
+    incoming.resume();
+  });
+}

@@ -1,0 +1,43 @@
+import { InvalidName } from "@borgstore/core";
+
+/** The parts of a request target the protocol uses (spec §4.1). */
+export interface RequestTarget {
+  /** Path with leading and trailing slashes stripped, NOT percent-decoded (as the reference). */
+  name: string;
+  /** The path ended with "/" (GET → list). */
+  isDirectory: boolean;
+  query: URLSearchParams;
+}
+
+/** Percent-encoded ".", "/", "\" or NUL: a legitimate client never sends them inside a name. */
+const ENCODED_SEPARATOR = /%(2e|2f|5c|00)/i;
+
+/**
+ * Splits a raw request target. Names are used without percent-decoding, like the reference;
+ * encoded dots/slashes/backslashes/NUL and control characters are refused outright so that no
+ * decoding layer in front of or behind us can turn them into a path.
+ */
+export function parseRequestTarget(rawTarget: string): RequestTarget {
+  if (!rawTarget.startsWith("/")) throw new InvalidName(`request target must be an absolute path, but got: ${rawTarget}`);
+  const q = rawTarget.indexOf("?");
+  const path = q < 0 ? rawTarget : rawTarget.slice(0, q);
+  const queryText = q < 0 ? "" : rawTarget.slice(q + 1);
+  const name = path.replace(/^\/+/, "").replace(/\/+$/, "");
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
+  if (/[\x00-\x1f\x7f]/.test(name)) throw new InvalidName(`name must not contain control characters, but got: ${escapeControl(name)}`);
+  if (ENCODED_SEPARATOR.test(name))
+    throw new InvalidName(`name must not contain percent-encoded '.', '/', '\\' or NUL, but got: ${name}`);
+  return { name, isDirectory: path.endsWith("/"), query: new URLSearchParams(queryText) };
+}
+
+/** First non-blank value of a form field (Python's parse_qs drops blank values). */
+export function queryValue(query: URLSearchParams, key: string): string | undefined {
+  for (const value of query.getAll(key)) if (value !== "") return value;
+  return undefined;
+}
+
+/** `\xNN` for control characters, backslash doubled (the reference's log escaping). */
+export function escapeControl(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we escape
+  return text.replace(/[\\\x00-\x1f\x7f-\x9f]/g, (c) => (c === "\\" ? "\\\\" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`));
+}

@@ -1,0 +1,187 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Duplex } from "node:stream";
+import type { Backend } from "@borgstore/core";
+import { type Http2Bindings, type HttpBindings, getRequestListener } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import { type AppOptions, createApp } from "./app.js";
+import { BackendHost } from "./backend-host.js";
+import { redact } from "./error-status.js";
+import { Logger, logTime } from "./logger.js";
+
+export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "onInternalError"> {
+  logger?: Logger;
+  /** A connection that sends and receives nothing for this long is closed (slow clients). Default 120 s. */
+  idleTimeoutMs?: number;
+  /** Time a client has to send the request headers. Default 20 s (at most the idle timeout). */
+  headersTimeoutMs?: number;
+  /** At most this many open connections; more are refused. Default 1024. */
+  maxConnections?: number;
+}
+
+/**
+ * The HTTP/1.1 server around the app: TCP, an inherited listening socket (systemd), or one
+ * session over a pair of streams (stdio); access log; graceful shutdown.
+ */
+export class RestServer {
+  readonly host: BackendHost;
+  readonly http: Server;
+  readonly logger: Logger;
+  #stdio: boolean;
+  #user: string;
+  #inflight = new Set<Promise<void>>();
+  #responses = new Set<ServerResponse>();
+  #shuttingDown = false;
+  #shutdown: Promise<void> | undefined;
+
+  constructor(backend: Backend | BackendHost, options: RestServerOptions & { stdio?: boolean } = {}) {
+    this.host = backend instanceof BackendHost ? backend : new BackendHost(backend);
+    this.logger = options.logger ?? new Logger("info");
+    this.#stdio = options.stdio ?? false;
+    this.#user = options.credentials?.username || "-";
+    const app = createApp(this.host, {
+      ...options,
+      keepStreamOpen: this.#stdio,
+      onInternalError: (err) => this.logger.error(`internal error: ${describe(err, this.host.backend.location)}`),
+    });
+    // Hono answers HEAD by running the route as GET and rebuilding the Response, which would
+    // replace the "already sent" marker: whatever the app wrote itself stays the answer.
+    const listener = getRequestListener(
+      async (request: Request, bindings: HttpBindings | Http2Bindings) => {
+        const env = bindings as HttpBindings;
+        const response = await app.fetch(request, env);
+        return env.outgoing.headersSent ? RESPONSE_ALREADY_SENT : response;
+      },
+      { autoCleanupIncoming: false },
+    );
+    const idle = options.idleTimeoutMs ?? 120_000;
+    this.http = createServer(
+      {
+        noDelay: true,
+        keepAlive: true,
+        // Uploads may take long; slow ones are cut by the idle timeout instead.
+        requestTimeout: 0,
+        headersTimeout: this.#stdio ? 0 : Math.min(options.headersTimeoutMs ?? 20_000, idle),
+        keepAliveTimeout: this.#stdio ? 0 : Math.min(60_000, idle),
+        connectionsCheckingInterval: 1_000,
+      },
+      (req, res) => this.#handle(listener, req, res),
+    );
+    if (!this.#stdio) {
+      this.http.setTimeout(idle);
+      this.http.maxConnections = options.maxConnections ?? 1024;
+    } else {
+      // Requests already received when stdin ends still get their answers.
+      (this.http as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    }
+  }
+
+  #handle(
+    listener: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): void {
+    if (this.#shuttingDown) res.shouldKeepAlive = false;
+    this.#responses.add(res);
+    const peer = this.#stdio ? "stdio-client" : (req.socket.remoteAddress ?? "unix");
+    res.once("close", () => {
+      this.#responses.delete(res);
+      this.#accessLog(peer, req, res);
+      if (this.#shuttingDown) setImmediate(() => this.http.closeIdleConnections());
+    });
+    const done: Promise<void> = listener(req, res)
+      .catch((err) => {
+        this.logger.error(`request failed: ${describe(err, this.host.backend.location)}`);
+        res.destroy();
+      })
+      .finally(() => this.#inflight.delete(done));
+    this.#inflight.add(done);
+  }
+
+  #accessLog(peer: string, req: IncomingMessage, res: ServerResponse): void {
+    if (!this.logger.enabled("info")) return;
+    const status = res.headersSent ? String(res.statusCode) : "-";
+    this.logger.info(
+      `${peer} - ${this.#user} [${logTime()}] "${req.method} ${req.url} HTTP/${req.httpVersion}" ${status} -`,
+    );
+  }
+
+  /** Listens on TCP; resolves with the bound address (port 0 picks a free port). */
+  listenTcp(port: number, hostname: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.http.once("error", reject);
+      this.http.listen(port, hostname, () => {
+        this.http.off("error", reject);
+        resolve(this.http.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Serves an inherited, already listening socket (systemd socket activation: fd 3). */
+  listenFd(fd: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.http.once("error", reject);
+      this.http.listen({ fd }, () => {
+        this.http.off("error", reject);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Serves one HTTP session over `input`/`output` (stdio mode). Resolves at end of input, once the
+   * requests already received are answered.
+   */
+  serveStreams(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> {
+    const session = Duplex.from({ readable: input, writable: output });
+    return new Promise((resolve) => {
+      let ended = false;
+      const finish = () => {
+        if (ended) return;
+        ended = true;
+        Promise.allSettled([...this.#inflight]).then(() => resolve());
+      };
+      input.once("end", finish);
+      input.once("close", finish);
+      session.once("error", (err) => {
+        this.logger.debug(`stdio session error: ${String(err)}`);
+        finish();
+      });
+      this.http.emit("connection", session);
+    });
+  }
+
+  /**
+   * Stops accepting connections, lets running requests finish (idle keep-alive connections are
+   * closed, busy ones after their response), cuts whatever is still running after `graceMs`,
+   * then closes the backend (which persists posixfs quota). Aborted uploads leave no temp file:
+   * the backend removes it when the body stream fails.
+   */
+  shutdown(graceMs = 30_000): Promise<void> {
+    this.#shutdown ??= this.#doShutdown(graceMs);
+    return this.#shutdown;
+  }
+
+  async #doShutdown(graceMs: number): Promise<void> {
+    this.#shuttingDown = true;
+    for (const res of this.#responses) if (!res.headersSent) res.shouldKeepAlive = false;
+    const closed = new Promise<void>((resolve) => {
+      if (!this.http.listening) return resolve();
+      this.http.close(() => resolve());
+    });
+    this.http.closeIdleConnections();
+    const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
+    timer.unref();
+    await Promise.all([closed, Promise.allSettled([...this.#inflight])]);
+    // Requests that came in on connections accepted before close() may have added more.
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    clearTimeout(timer);
+    await this.host.close();
+    this.logger.flush();
+  }
+}
+
+function describe(err: unknown, location: string | undefined): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}${err.cause ? ` (cause: ${String(err.cause)})` : ""}` : String(err);
+  return redact(text, location);
+}

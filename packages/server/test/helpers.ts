@@ -1,0 +1,193 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+export const ACCEPT = "application/vnd.x.borgstore.rest.v1";
+export const AUTH = `Basic ${Buffer.from("testuser:testpass").toString("base64")}`;
+
+export function tempDir(prefix = "borgstore-server-test-"): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A real child process of the CLI, listening on a free loopback port. */
+export interface ServerProcess {
+  port: number;
+  child: ChildProcess;
+  stderr(): string;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, "--port", "0", ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let err = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+      const m = /on http:\/\/127\.0\.0\.1:(\d+)\//.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+    exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${err}`)));
+  });
+  return {
+    port,
+    child,
+    stderr: () => err,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+export interface RawResponse {
+  status: number;
+  reason: string;
+  headers: [string, string][];
+  body: Buffer;
+}
+
+export function header(res: RawResponse, name: string): string | undefined {
+  return res.headers.find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
+}
+
+/** A raw HTTP/1.1 connection: exact request bytes out, responses parsed by Content-Length. */
+export class RawConnection {
+  readonly #write: (data: string | Buffer) => void;
+  readonly #destroy: () => void;
+  #buffer = Buffer.alloc(0);
+  #closed = false;
+  #waiters: Array<() => void> = [];
+
+  private constructor(input: NodeJS.EventEmitter, write: (data: string | Buffer) => void, destroy: () => void) {
+    this.#write = write;
+    this.#destroy = destroy;
+    input.on("data", (d: Buffer) => {
+      this.#buffer = Buffer.concat([this.#buffer, d]);
+      this.#wake();
+    });
+    const onClose = () => {
+      this.#closed = true;
+      this.#wake();
+    };
+    input.on("close", onClose);
+    input.on("end", onClose);
+    input.on("error", () => {});
+  }
+
+  static open(port: number, host = "127.0.0.1"): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket: Socket = connect(port, host, () =>
+        resolve(new RawConnection(socket, (d) => socket.write(d), () => socket.destroy())),
+      );
+      socket.once("error", reject);
+    });
+  }
+
+  /** A child's stdout (responses) and stdin (requests) as one connection. */
+  static fromStreams(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): RawConnection {
+    return new RawConnection(input, (d) => output.write(d), () => output.end());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(data: string | Buffer): void {
+    this.#write(data);
+  }
+
+  /** Resolves once the peer closed, or `ms` passed (false then). */
+  async waitClosed(ms = 2000): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!this.#closed && Date.now() < deadline) await this.#wait(deadline - Date.now());
+    return this.#closed;
+  }
+
+  async response(options: { head?: boolean; timeoutMs?: number } = {}): Promise<RawResponse> {
+    const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+    for (;;) {
+      const end = this.#buffer.indexOf("\r\n\r\n");
+      if (end >= 0) {
+        const lines = this.#buffer.subarray(0, end).toString("latin1").split("\r\n");
+        const statusLine = lines.shift() ?? "";
+        const m = /^HTTP\/1\.1 (\d{3}) ?(.*)$/.exec(statusLine);
+        if (!m) throw new Error(`bad status line: ${JSON.stringify(statusLine)}`);
+        const headers = lines.map((l) => {
+          const i = l.indexOf(":");
+          return [l.slice(0, i), l.slice(i + 1).trim()] as [string, string];
+        });
+        const length = options.head ? 0 : Number(headers.find(([k]) => k.toLowerCase() === "content-length")?.[1] ?? 0);
+        while (this.#buffer.length < end + 4 + length) {
+          if (this.#closed) throw new Error("connection closed inside a response body");
+          if (Date.now() > deadline) throw new Error("timeout reading a response body");
+          await this.#wait(deadline - Date.now());
+        }
+        const body = this.#buffer.subarray(end + 4, end + 4 + length);
+        this.#buffer = this.#buffer.subarray(end + 4 + length);
+        return { status: Number(m[1]), reason: m[2] ?? "", headers, body: Buffer.from(body) };
+      }
+      if (this.#closed) throw new Error(`connection closed before a response (got ${JSON.stringify(this.#buffer.toString("latin1"))})`);
+      if (Date.now() > deadline) throw new Error("timeout waiting for a response");
+      await this.#wait(deadline - Date.now());
+    }
+  }
+
+  close(): void {
+    this.#destroy();
+  }
+
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, Math.max(1, ms));
+      this.#waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+/** Request bytes: request line, headers in the given order and casing, body. */
+export function rawRequest(method: string, target: string, headers: [string, string][], body: Buffer | string = ""): Buffer {
+  const head = `${method} ${target} HTTP/1.1\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
+  return Buffer.concat([Buffer.from(head, "latin1"), Buffer.isBuffer(body) ? body : Buffer.from(body)]);
+}
+
+/** One request on a fresh connection, with the protocol's Accept and the test credentials. */
+export async function request(
+  port: number,
+  method: string,
+  target: string,
+  options: { headers?: [string, string][]; body?: Buffer | string; auth?: boolean } = {},
+): Promise<RawResponse> {
+  const conn = await RawConnection.open(port);
+  try {
+    const headers: [string, string][] = [["Host", "127.0.0.1"], ["Accept", ACCEPT]];
+    if (options.auth !== false) headers.push(["Authorization", AUTH]);
+    const body = options.body ?? "";
+    if (method === "POST" || method === "DELETE" || body.length > 0) headers.push(["Content-Length", String(Buffer.byteLength(body))]);
+    headers.push(...(options.headers ?? []));
+    conn.send(rawRequest(method, target, headers, body));
+    return await conn.response({ head: method === "HEAD" });
+  } finally {
+    conn.close();
+  }
+}
