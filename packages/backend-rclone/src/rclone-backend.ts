@@ -1,0 +1,421 @@
+import { randomBytes } from "node:crypto";
+import {
+  Backend,
+  BackendAlreadyExists,
+  type BackendCapabilities,
+  BackendConnectionError,
+  BackendDoesNotExist,
+  BackendError,
+  type BackendOptions,
+  type ByteSource,
+  BorgStoreError,
+  type ItemInfo,
+  type LoadOptions,
+  ObjectNotFound,
+  type StoreStreamOptions,
+  bytesSource,
+  isValidName,
+  resolveRange,
+} from "@borgstore/core";
+import type { Dispatcher } from "undici";
+import { rcloneHashType, serverSideAlgorithms } from "./hash-names.js";
+import { RcClient, RcloneCallFailed, isConnectionError } from "./rc-client.js";
+import { type RunningRcd, startRcd } from "./rcd.js";
+import { normalizeRemote } from "./url.js";
+
+export interface RcloneBackendOptions extends BackendOptions {
+  /**
+   * rclone remote spec, as rclone takes it: `remote:path`, `remote:`, `:local:/dir`,
+   * `:sftp,host=…:path`, or a local path. `/` is appended unless it ends with `:` or `/`.
+   */
+  remote: string;
+  /** rclone executable. Default: env RCLONE_BINARY, else `rclone` on PATH. */
+  binary?: string;
+  /** Pass rclone's DEBUG log to stderr. Default: env BORGSTORE_RCLONE_DEBUG is 1/true/yes/y/on. */
+  debug?: boolean;
+  /** Keep-alive connections to rcd, i.e. operations in flight at once (default 32). */
+  connections?: number;
+  /** Attempts for operations that fail transiently: HTTP 500 from rclone, lost connections (default 3). */
+  tries?: number;
+  /** First pause before a retry in ms, growing 4× per retry (default 200). */
+  backoffMs?: number;
+  /** Longest wait for rclone's answer or for the next piece of a body, in ms (default 300000). */
+  timeoutMs?: number;
+  /** Longest wait for rcd to start listening, in ms (default 30000). */
+  startTimeoutMs?: number;
+  /** More flags for `rclone rcd`, e.g. ["--config", "/etc/rclone.conf"]. */
+  rcloneArgs?: readonly string[];
+}
+
+/** Oldest rclone whose rc API has all this backend uses (as the reference requires). */
+export const MIN_RCLONE_VERSION = [1, 57, 0] as const;
+
+const NO_DETAILS = { noModTime: true, noMimeType: true };
+
+interface RcloneItem {
+  Name: string;
+  Size: number;
+  IsDir: boolean;
+  Hashes?: Record<string, string>;
+}
+
+/** What operations/fsinfo says about the remote, as far as this backend cares. */
+interface RemoteFeatures {
+  hashes: string[];
+  /** Empty directories exist on their own (false on bucket stores). */
+  emptyDirectories: boolean;
+  /** Several files may share one name (Google Drive): a move must not skip the existing target. */
+  duplicateFiles: boolean;
+}
+
+function envFlag(value: string | undefined): boolean {
+  return ["1", "true", "yes", "y", "on"].includes((value ?? "").toLowerCase());
+}
+
+function basename(name: string): string {
+  return name.slice(name.lastIndexOf("/") + 1);
+}
+
+function dirname(name: string): string {
+  const at = name.lastIndexOf("/");
+  return at < 0 ? "" : name.slice(0, at);
+}
+
+function join(dir: string, name: string): string {
+  return dir ? `${dir}/${name}` : name;
+}
+
+/** An upload's name until it is complete: invalid as a borgstore name, so list never shows it. */
+function tempName(): string {
+  return `tmp${randomBytes(8).toString("hex")}.tmp`;
+}
+
+function missing(name: string): ItemInfo {
+  return { name: basename(name), exists: false, size: 0, directory: false, atime: 0 };
+}
+
+function itemInfo(item: RcloneItem): ItemInfo {
+  return { name: item.Name, exists: true, size: item.IsDir ? 0 : Math.max(0, item.Size), directory: item.IsDir, atime: 0 };
+}
+
+/** Our error for a failure talking to rclone; a 404 about `name` is ObjectNotFound(name). */
+function asBackendError(err: unknown, name?: string): Error {
+  if (err instanceof BorgStoreError) return err;
+  if (err instanceof RcloneCallFailed) {
+    if (err.status === 404 && name !== undefined) return new ObjectNotFound(name, { cause: err });
+    return new BackendError(err.message, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  if (isConnectionError(err)) return new BackendConnectionError(`lost the connection to rclone rcd: ${message}`, { cause: err });
+  return new BackendError(`rclone: ${message}`, { cause: err });
+}
+
+/**
+ * A borgstore backend on any rclone remote. It starts its own `rclone rcd` (loopback, random port
+ * and credentials) while open, or briefly for create/destroy, and drives it over rclone's rc HTTP
+ * API; values are read through rcd's file serving (`--rc-serve`) with HTTP ranges.
+ */
+export class RcloneBackend extends Backend {
+  /** The rclone fs spec names are joined onto (the remote with a trailing `/` or `:`). */
+  readonly remote: string;
+  readonly #options: RcloneBackendOptions;
+  #rcd: RunningRcd | undefined;
+  #rc: RcClient | undefined;
+  #features: RemoteFeatures | undefined;
+
+  constructor(options: RcloneBackendOptions) {
+    super(options);
+    this.remote = normalizeRemote(options.remote);
+    this.#options = options;
+  }
+
+  get capabilities(): BackendCapabilities {
+    return {
+      atime: false,
+      quota: false,
+      directories: this.#features?.emptyDirectories ?? true,
+      streaming: true,
+      serverSideHash: serverSideAlgorithms(this.#features?.hashes ?? []),
+    };
+  }
+
+  override get location(): string {
+    return this.remote;
+  }
+
+  /** rclone's pid while open (for diagnostics and tests). */
+  get rclonePid(): number | undefined {
+    return this.#rcd?.pid;
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  protected async _create(): Promise<void> {
+    await this.#session(async (rc) => {
+      let entries: RcloneItem[] = [];
+      try {
+        ({ list: entries } = await rc.call<{ list: RcloneItem[] }>("operations/list", { fs: this.remote, remote: "", opt: NO_DETAILS }));
+      } catch (err) {
+        if (!(err instanceof RcloneCallFailed && err.status === 404)) throw asBackendError(err);
+      }
+      if (entries.length > 0) throw new BackendAlreadyExists(`rclone storage base path exists and isn't empty: ${this.remote}`);
+      await rc.call("operations/mkdir", { fs: this.remote, remote: "" }).catch((err) => Promise.reject(asBackendError(err)));
+    });
+  }
+
+  protected async _destroy(): Promise<void> {
+    await this.#session(async (rc) => {
+      if (!(await this.#stat(rc, "")))
+        throw new BackendDoesNotExist(`rclone storage base path does not exist: ${this.remote}`);
+      await rc.call("operations/purge", { fs: this.remote, remote: "" }).catch((err) => Promise.reject(asBackendError(err)));
+    });
+  }
+
+  protected async _open(): Promise<void> {
+    const rc = await this.#connect();
+    try {
+      // Bucket stores have no directory until something is stored in it: only check where one exists.
+      if (this.#features?.emptyDirectories && !(await this.#stat(rc, "")))
+        throw new BackendDoesNotExist(`rclone storage base path does not exist: ${this.remote}`);
+    } catch (err) {
+      await this.#disconnect();
+      throw err;
+    }
+  }
+
+  protected async _close(): Promise<void> {
+    await this.#disconnect();
+  }
+
+  /** Runs `fn` with the open connection, or with a daemon started just for it (create, destroy). */
+  async #session<T>(fn: (rc: RcClient) => Promise<T>): Promise<T> {
+    if (this.#rc) return fn(this.#rc);
+    const rc = await this.#connect();
+    try {
+      return await fn(rc);
+    } finally {
+      await this.#disconnect();
+    }
+  }
+
+  async #connect(): Promise<RcClient> {
+    const o = this.#options;
+    const binary = o.binary ?? process.env.RCLONE_BINARY ?? "rclone";
+    const rcd = await startRcd({
+      binary,
+      debug: o.debug ?? envFlag(process.env.BORGSTORE_RCLONE_DEBUG),
+      startTimeoutMs: o.startTimeoutMs ?? 30_000,
+      extraArgs: o.rcloneArgs ?? [],
+    });
+    const rc = new RcClient(rcd, {
+      connections: o.connections ?? 32,
+      tries: o.tries ?? 3,
+      backoffMs: o.backoffMs ?? 200,
+      timeoutMs: o.timeoutMs ?? 300_000,
+    });
+    this.#rcd = rcd;
+    this.#rc = rc;
+    try {
+      const version = await rc.call<{ version: string; decomposed: number[] }>("core/version", {});
+      if (compareVersions(version.decomposed, MIN_RCLONE_VERSION) < 0)
+        throw new BackendDoesNotExist(
+          `rclone version must be at least v${MIN_RCLONE_VERSION.join(".")} - found ${version.version} (${binary})`,
+        );
+      const info = await rc.call<{ Hashes?: string[]; Features?: Record<string, boolean> }>("operations/fsinfo", {
+        fs: this.remote,
+      });
+      this.#features = {
+        hashes: info.Hashes ?? [],
+        emptyDirectories: info.Features?.CanHaveEmptyDirectories ?? true,
+        duplicateFiles: info.Features?.DuplicateFiles ?? false,
+      };
+    } catch (err) {
+      await this.#disconnect();
+      throw asBackendError(err);
+    }
+    return rc;
+  }
+
+  async #disconnect(): Promise<void> {
+    const rc = this.#rc;
+    const rcd = this.#rcd;
+    this.#rc = undefined;
+    this.#rcd = undefined;
+    await rc?.close().catch(() => {});
+    await rcd?.stop();
+  }
+
+  get #client(): RcClient {
+    if (!this.#rc) throw new BackendError("rclone rcd is not running");
+    return this.#rc;
+  }
+
+  /** The item at `name`, or undefined when nothing is there. */
+  async #stat(rc: RcClient, name: string, opt: object = NO_DETAILS): Promise<RcloneItem | undefined> {
+    try {
+      const { item } = await rc.call<{ item: RcloneItem | null }>("operations/stat", { fs: this.remote, remote: name, opt });
+      return item ?? undefined;
+    } catch (err) {
+      // A missing base directory is 404; a path through a file "is not a directory".
+      if (err instanceof RcloneCallFailed && (err.status === 404 || /not a directory/i.test(err.rcloneError))) return undefined;
+      throw asBackendError(err, name);
+    }
+  }
+
+  // ---- directories ------------------------------------------------------------------------
+
+  protected async _mkdir(name: string): Promise<void> {
+    await this.#client.call("operations/mkdir", { fs: this.remote, remote: name }).catch((err) => Promise.reject(asBackendError(err)));
+  }
+
+  protected async _rmdir(name: string): Promise<void> {
+    const rc = this.#client;
+    // rclone's rmdir on a local remote would remove a file as well: check what is there first.
+    const item = await this.#stat(rc, name);
+    if (!item) throw new ObjectNotFound(name);
+    if (!item.IsDir) throw new BackendError(`not a directory: ${name}`);
+    await rc.call("operations/rmdir", { fs: this.remote, remote: name }).catch((err) => Promise.reject(asBackendError(err, name)));
+  }
+
+  // ---- items ------------------------------------------------------------------------------
+
+  protected async _info(name: string): Promise<ItemInfo> {
+    const item = await this.#stat(this.#client, name);
+    return item ? { ...itemInfo(item), name: basename(name) } : missing(name);
+  }
+
+  protected async *_list(name: string): AsyncIterable<ItemInfo> {
+    let list: RcloneItem[];
+    try {
+      ({ list } = await this.#client.call<{ list: RcloneItem[] }>("operations/list", { fs: this.remote, remote: name, opt: NO_DETAILS }));
+    } catch (err) {
+      if (err instanceof RcloneCallFailed && /not a directory/i.test(err.rcloneError)) throw new ObjectNotFound(name, { cause: err });
+      throw asBackendError(err, name);
+    }
+    const items = list.filter((item) => isValidName(item.Name)).sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+    for (const item of items) yield itemInfo(item);
+  }
+
+  protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
+    const read = await this.#read(name, options);
+    if (!read) return new Uint8Array(0);
+    const bytes = new Uint8Array(await read.res.body.arrayBuffer());
+    return read.slice ? bytes.subarray(...read.slice(bytes.byteLength)) : bytes;
+  }
+
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
+    const read = await this.#read(name, options);
+    if (!read) return bytesSource(new Uint8Array(0));
+    if (read.slice) {
+      const bytes = new Uint8Array(await read.res.body.arrayBuffer());
+      return bytesSource(bytes.subarray(...read.slice(bytes.byteLength)));
+    }
+    return read.res.body;
+  }
+
+  /**
+   * Opens a read of the requested range. rclone's file serving mishandles ranges that reach past
+   * the end (a suffix longer than the file is a 404), so a read from the end or of zero bytes
+   * first asks for the size and then requests an exact range. Undefined = nothing to read.
+   */
+  async #read(
+    name: string,
+    options: LoadOptions,
+  ): Promise<{ res: Dispatcher.ResponseData; slice?: (total: number) => [number, number] } | undefined> {
+    const rc = this.#client;
+    const { offset = 0, size } = options;
+    let range: string | undefined;
+    if (offset >= 0 && size === undefined) range = offset > 0 ? `bytes=${offset}-` : undefined;
+    else if (offset >= 0 && size !== undefined && size > 0) range = `bytes=${offset}-${offset + size - 1}`;
+    else {
+      const item = await this.#stat(rc, name);
+      if (!item || item.IsDir) throw new ObjectNotFound(name);
+      const { start, end } = resolveRange(options, item.Size);
+      if (end <= start) return undefined;
+      range = `bytes=${start}-${end - 1}`;
+    }
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await rc.serve(this.remote, name, range);
+    } catch (err) {
+      throw asBackendError(err, name);
+    }
+    // A server that ignored the Range header sent everything: cut the range out here.
+    if (range && res.statusCode === 200)
+      return {
+        res,
+        slice: (total) => {
+          const { start, end } = resolveRange(options, total);
+          return [start, end];
+        },
+      };
+    return { res };
+  }
+
+  protected async _store(name: string, value: Uint8Array): Promise<void> {
+    await this.#storeVia(name, (rc, dir, temp) => rc.upload(this.remote, dir, temp, value));
+  }
+
+  protected override async _storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
+    await this.#storeVia(name, (rc, dir, temp) => rc.upload(this.remote, dir, temp, source, options.size));
+  }
+
+  /** Uploads to a temp name in the target's directory, then moves it over the target. */
+  async #storeVia(name: string, upload: (rc: RcClient, dir: string, temp: string) => Promise<void>): Promise<void> {
+    const rc = this.#client;
+    const dir = dirname(name);
+    const temp = join(dir, tempName());
+    try {
+      await upload(rc, dir, basename(temp));
+      await this.#moveFile(rc, temp, name);
+    } catch (err) {
+      await rc.call("operations/deletefile", { fs: this.remote, remote: temp }, { retry: false }).catch(() => {});
+      throw asBackendError(err);
+    }
+  }
+
+  protected async _delete(name: string): Promise<void> {
+    await this.#client
+      .call("operations/deletefile", { fs: this.remote, remote: name }, { notFoundOnRetryIsSuccess: true })
+      .catch((err) => Promise.reject(asBackendError(err, name)));
+  }
+
+  protected async _move(currentName: string, newName: string): Promise<void> {
+    await this.#moveFile(this.#client, currentName, newName).catch((err) => Promise.reject(asBackendError(err, currentName)));
+  }
+
+  /**
+   * operations/movefile, told not to compare with an existing target: by default rclone deletes
+   * the target first (a moment without any value) and even skips the move, keeping the old value,
+   * when size and modification time match. Where names may repeat (Google Drive) an unchecked
+   * move would add a second file, so there it only turns the comparison off.
+   */
+  async #moveFile(rc: RcClient, from: string, to: string): Promise<void> {
+    const config = this.#features?.duplicateFiles ? { IgnoreTimes: true } : { NoCheckDest: true };
+    await rc.call(
+      "operations/movefile",
+      { srcFs: this.remote, srcRemote: from, dstFs: this.remote, dstRemote: to, _config: config },
+      { notFoundOnRetryIsSuccess: true },
+    );
+  }
+
+  protected override async _hash(name: string, algorithm: string): Promise<string> {
+    const type = rcloneHashType(algorithm);
+    if (type && this.#features?.hashes.includes(type)) {
+      const item = await this.#stat(this.#client, name, { ...NO_DETAILS, showHash: true, hashTypes: [type] });
+      if (!item || item.IsDir) throw new ObjectNotFound(name);
+      const digest = item.Hashes?.[type];
+      if (digest) return digest.toLowerCase();
+    }
+    // The remote cannot hash this (or gave no value): stream the object through a local hasher.
+    return super._hash(name, algorithm);
+  }
+}
+
+function compareVersions(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
