@@ -1,8 +1,9 @@
 import { constants } from "node:fs";
-import { type FileHandle, mkdir, open, rename, unlink } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ByteSource } from "@borgstore/core";
 import { errnoOf } from "./errors.js";
+import { closeFile, openFile, renamePath, syncFile, unlinkPath, writeAll } from "./fs-calls.js";
 import { tempName } from "./temp-names.js";
 
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
@@ -17,12 +18,12 @@ export interface TempFile {
  * Creates a fresh temp file (mode 0600) in `dir`. Tries first and creates missing directories
  * only after ENOENT, as the directory usually exists.
  */
-async function createTemp(dir: string): Promise<{ path: string; handle: FileHandle }> {
+async function createTemp(dir: string): Promise<{ path: string; fd: number }> {
   let madeDir = false;
   for (;;) {
     const path = `${dir}/${tempName()}`;
     try {
-      return { path, handle: await open(path, CREATE_EXCLUSIVE, 0o600) };
+      return { path, fd: await openFile(path, CREATE_EXCLUSIVE, 0o600) };
     } catch (err) {
       const code = errnoOf(err);
       if (code === "EEXIST") continue;
@@ -36,31 +37,24 @@ async function createTemp(dir: string): Promise<{ path: string; handle: FileHand
   }
 }
 
-async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < data.byteLength) {
-    const { bytesWritten } = await handle.write(data, done, data.byteLength - done, null);
-    done += bytesWritten;
-  }
-}
-
 async function discard(path: string): Promise<void> {
-  await unlink(path).catch(() => undefined);
+  await unlinkPath(path).catch(() => undefined);
 }
 
 /** Writes `value` to a temp file next to `finalPath`. */
 export async function writeTemp(finalPath: string, value: Uint8Array, fsync: boolean): Promise<TempFile> {
-  const { path, handle } = await createTemp(dirname(finalPath));
+  const { path, fd } = await createTemp(dirname(finalPath));
   try {
-    await writeAll(handle, value);
-    if (fsync) await handle.sync();
+    await writeAll(fd, value);
+    if (fsync) await syncFile(fd);
   } catch (err) {
-    await handle.close().catch(() => undefined);
+    await closeFile(fd).catch(() => undefined);
     await discard(path);
     throw err;
   }
   try {
-    await handle.close();
+    // Awaited before the rename: on network filesystems close() reports deferred write errors.
+    await closeFile(fd);
   } catch (err) {
     await discard(path);
     throw err;
@@ -73,17 +67,19 @@ export async function writeTemp(finalPath: string, value: Uint8Array, fsync: boo
  * before this returns; if it (or a write) fails, the temp file is removed and the error rethrown.
  */
 export async function streamToTemp(finalPath: string, source: ByteSource, fsync: boolean): Promise<TempFile> {
-  const { path, handle } = await createTemp(dirname(finalPath));
+  const { path, fd } = await createTemp(dirname(finalPath));
   let size = 0;
+  let open = true;
   try {
     for await (const chunk of source) {
-      await writeAll(handle, chunk);
+      await writeAll(fd, chunk);
       size += chunk.byteLength;
     }
-    if (fsync) await handle.sync();
-    await handle.close();
+    if (fsync) await syncFile(fd);
+    open = false;
+    await closeFile(fd);
   } catch (err) {
-    await handle.close().catch(() => undefined);
+    if (open) await closeFile(fd).catch(() => undefined);
     await discard(path);
     throw err;
   }
@@ -93,7 +89,7 @@ export async function streamToTemp(finalPath: string, source: ByteSource, fsync:
 /** Atomically replaces `finalPath` with the temp file; on failure the temp file is removed. */
 export async function publish(temp: TempFile, finalPath: string, fsync: boolean): Promise<void> {
   try {
-    await rename(temp.path, finalPath);
+    await renamePath(temp.path, finalPath);
   } catch (err) {
     await discard(temp.path);
     throw err;
@@ -108,11 +104,11 @@ export async function abandon(temp: TempFile): Promise<void> {
 
 /** fsync of a directory makes a rename in it durable. */
 export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  const fd = await openFile(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    await handle.sync();
+    await syncFile(fd);
   } finally {
-    await handle.close();
+    await closeFile(fd);
   }
 }
 

@@ -1,4 +1,4 @@
-import { BackendError, ObjectNotFound } from "@borgstore/core";
+import { BackendError, BorgStoreError, ObjectNotFound } from "@borgstore/core";
 
 /** The errno code of a Node system error, if it is one. */
 export function errnoOf(err: unknown): string | undefined {
@@ -11,12 +11,16 @@ export function isMissing(err: unknown): boolean {
 }
 
 /** ENOENT → ObjectNotFound(name); anything else → BackendError keeping the OS error as cause. */
-export function fsError(err: unknown, name: string): Error {
+export function fsError(err: unknown, name: string): unknown {
   if (isMissing(err)) return new ObjectNotFound(name, { cause: err });
   return asBackendError(err);
 }
 
-export function asBackendError(err: unknown): Error {
-  if (err instanceof BackendError) return err;
+/**
+ * Operating-system errors become BackendError (cause kept); our own errors and whatever a caller's
+ * source threw pass through unchanged.
+ */
+export function asBackendError(err: unknown): unknown {
+  if (err instanceof BorgStoreError || errnoOf(err) === undefined) return err;
   return new BackendError(err instanceof Error ? err.message : String(err), { cause: err });
 }

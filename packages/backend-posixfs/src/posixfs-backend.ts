@@ -1,5 +1,5 @@
 import type { Stats } from "node:fs";
-import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, rm, rmdir, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import {
   Backend,
@@ -21,6 +21,7 @@ import {
 } from "@borgstore/core";
 import { abandon, publish, streamToTemp, writeTemp } from "./atomic-file.js";
 import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
+import { closeQuietly, fileStats, openFile, pathStats, readSome, renamePath, unlinkPath } from "./fs-calls.js";
 import { QuotaTracker } from "./quota.js";
 
 export interface PosixFsOptions extends BackendOptions {
@@ -36,6 +37,38 @@ export interface PosixFsOptions extends BackendOptions {
 const LIST_STAT_WINDOW = 64;
 /** Read size for hashing and streaming loads. */
 const READ_CHUNK = 1024 * 1024;
+/** A whole load first reads this much without asking the size: most values fit, saving an fstat. */
+const FIRST_READ = 64 * 1024;
+
+/** Reads up to `length` bytes at `position`, fewer only at the end of the file. */
+async function readAt(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  let got = 0;
+  while (got < length) {
+    const n = await readSome(fd, buffer, offset + got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+async function readWhole(fd: number): Promise<Uint8Array> {
+  const first = Buffer.allocUnsafeSlow(FIRST_READ);
+  const got = await readAt(fd, first, 0, FIRST_READ, 0);
+  if (got < FIRST_READ) return first.slice(0, got);
+  // Large value: size it, then read the rest (up to what is there by then).
+  const size = Math.max((await fileStats(fd)).size, FIRST_READ);
+  const whole = Buffer.allocUnsafeSlow(size);
+  whole.set(first);
+  const rest = await readAt(fd, whole, FIRST_READ, size - FIRST_READ, FIRST_READ);
+  return FIRST_READ + rest === size ? whole : whole.subarray(0, FIRST_READ + rest);
+}
+
+async function readRange(fd: number, options: LoadOptions): Promise<Uint8Array> {
+  const { start, end } = resolveRange(options, (await fileStats(fd)).size);
+  const buffer = Buffer.allocUnsafeSlow(end - start);
+  const got = await readAt(fd, buffer, 0, end - start, start);
+  return got === buffer.byteLength ? buffer : buffer.subarray(0, got);
+}
 
 function itemFromStats(name: string, st: Stats): ItemInfo {
   const directory = st.isDirectory();
@@ -180,7 +213,7 @@ export class PosixFsBackend extends Backend {
 
   protected async _info(name: string): Promise<ItemInfo> {
     try {
-      return itemFromStats(basename(name), await stat(this.#path(name)));
+      return itemFromStats(basename(name), await pathStats(this.#path(name)));
     } catch (err) {
       if (isMissing(err)) return { name: basename(name), exists: false, size: 0, directory: false, atime: 0 };
       throw asBackendError(err);
@@ -188,25 +221,18 @@ export class PosixFsBackend extends Backend {
   }
 
   protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
-    const path = this.#path(name);
+    let fd: number;
     try {
-      if (isWholeValue(options)) return plain(await readFile(path));
-      const handle = await open(path, "r");
-      try {
-        const { start, end } = resolveRange(options, (await handle.stat()).size);
-        const buffer = Buffer.allocUnsafeSlow(end - start);
-        let got = 0;
-        while (got < buffer.byteLength) {
-          const { bytesRead } = await handle.read(buffer, got, buffer.byteLength - got, start + got);
-          if (bytesRead === 0) break;
-          got += bytesRead;
-        }
-        return plain(got === buffer.byteLength ? buffer : buffer.subarray(0, got));
-      } finally {
-        await handle.close();
-      }
+      fd = await openFile(this.#path(name), "r");
     } catch (err) {
       throw fsError(err, name);
+    }
+    try {
+      return plain(isWholeValue(options) ? await readWhole(fd) : await readRange(fd, options));
+    } catch (err) {
+      throw asBackendError(err);
+    } finally {
+      closeQuietly(fd);
     }
   }
 
@@ -288,8 +314,8 @@ export class PosixFsBackend extends Backend {
     const path = this.#path(name);
     const quota = this.#quota;
     try {
-      const size = quota ? (await stat(path)).size : 0;
-      await unlink(path);
+      const size = quota ? (await pathStats(path)).size : 0;
+      await unlinkPath(path);
       if (quota) {
         quota.adjust(-size);
         await quota.maybePersist();
@@ -303,12 +329,12 @@ export class PosixFsBackend extends Backend {
     const from = this.#path(currentName);
     const to = this.#path(newName);
     try {
-      await rename(from, to);
+      await renamePath(from, to);
     } catch (err) {
       if (errnoOf(err) !== "ENOENT") throw asBackendError(err);
       try {
         await mkdir(to.slice(0, to.lastIndexOf("/")), { recursive: true });
-        await rename(from, to);
+        await renamePath(from, to);
       } catch (retryErr) {
         throw fsError(retryErr, currentName);
       }
@@ -325,7 +351,7 @@ export class PosixFsBackend extends Backend {
     }
     for (let at = 0; at < names.length; at += LIST_STAT_WINDOW) {
       const window = names.slice(at, at + LIST_STAT_WINDOW);
-      const stats = await Promise.all(window.map((entry) => stat(`${dir}/${entry}`).catch(skipVanished)));
+      const stats = await Promise.all(window.map((entry) => pathStats(`${dir}/${entry}`).catch(skipVanished)));
       for (let i = 0; i < window.length; i++) {
         const st = stats[i];
         if (st) yield itemFromStats(window[i] as string, st);
@@ -342,7 +368,7 @@ export class PosixFsBackend extends Backend {
   /** Size of the file at `path`, 0 when there is none (quota accounting of overwrites). */
   async #sizeOf(path: string): Promise<number> {
     try {
-      const st = await stat(path);
+      const st = await pathStats(path);
       return st.isFile() ? st.size : 0;
     } catch (err) {
       if (isMissing(err)) return 0;

@@ -1,0 +1,116 @@
+// Store over posixfs and over memory: ops/s for store / load / info / delete at 1 KiB, 64 KiB and
+// 4 MiB with 1 and 16 operations in flight, and a list of 100,000 items in a 2-level namespace.
+// Reference figures: the Python reference's sequential Store over posixfs on the same kind of
+// machine (issue 2, section 6). Target: 16 in flight at least the reference everywhere, store ≥ 1.5×
+// at 1 KiB.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PosixFsBackend } from "@borgstore/backend-posixfs";
+import { MemoryBackend, Store } from "@borgstore/core";
+import { KiB, MiB, countFor, measure } from "../../../scripts/bench/lib.mjs";
+
+const CONFIG = { "data/": { levels: [2] } };
+const SIZES = [
+  { size: KiB, label: "1 KiB" },
+  { size: 64 * KiB, label: "64 KiB" },
+  { size: 4 * MiB, label: "4 MiB" },
+];
+const IN_FLIGHT = [1, 16];
+const LIST_ITEMS = Number(process.env.BORGSTORE_BENCH_LIST_ITEMS ?? 100_000);
+
+/** Reference rates (sequential Python Store over posixfs), in ops/s, by size and operation. */
+const REFERENCE = {
+  [KiB]: { store: 9_200, load: 47_000, info: 67_000, delete: 44_000 },
+  [4 * MiB]: { store: 320e6 / (4 * MiB), load: 9.8e9 / (4 * MiB) },
+};
+const REFERENCE_LIST = 69_000;
+
+const keyOf = (i) => createHash("sha256").update(String(i)).digest("hex");
+
+function backends() {
+  return [
+    {
+      kind: "posixfs",
+      make() {
+        const dir = mkdtempSync(join(tmpdir(), "borgstore-bench-"));
+        return { backend: new PosixFsBackend({ path: join(dir, "store") }), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+      },
+    },
+    { kind: "memory", make: () => ({ backend: new MemoryBackend(), cleanup: () => {} }) },
+  ];
+}
+
+async function openStore(make) {
+  const { backend, cleanup } = make();
+  const store = new Store({ backend, config: CONFIG, latency: 0, bandwidth: 0 });
+  await store.create();
+  await store.open();
+  return {
+    store,
+    async dispose() {
+      await store.close();
+      await store.destroy().catch(() => {});
+      cleanup();
+    },
+  };
+}
+
+export default async function bench(ctx) {
+  for (const { kind, make } of backends()) {
+    for (const { size, label } of SIZES) {
+      const value = randomBytes(size);
+      const count = countFor(size, { small: 4000, large: 60 });
+      const keys = Array.from({ length: count }, (_, i) => `data/${keyOf(i)}`);
+      for (const inFlight of IN_FLIGHT) {
+        const { store, dispose } = await openStore(make);
+        const ops = {
+          store: (i) => store.store(keys[i], value),
+          load: (i) => store.load(keys[i]),
+          info: (i) => store.info(keys[i]),
+          delete: (i) => store.delete(keys[i]),
+        };
+        for (const [op, run] of Object.entries(ops)) {
+          const r = await measure(run, { count, inFlight, bytesPerOp: size });
+          const reference = kind === "posixfs" ? REFERENCE[size]?.[op] : undefined;
+          const target =
+            kind === "posixfs" && inFlight === 16 && reference
+              ? `≥ ${op === "store" && size === KiB ? "1.5×" : "1×"} reference`
+              : undefined;
+          const moves = size >= MiB && (op === "store" || op === "load");
+          ctx.report({
+            case: `${kind} ${op} ${label} ×${inFlight}`,
+            value: moves ? r.mbPerSec : r.opsPerSec,
+            unit: moves ? "MB/s" : "ops/s",
+            reference: reference === undefined ? undefined : moves ? (reference * size) / 1e6 : reference,
+            referenceLabel: "Python reference, sequential",
+            target,
+          });
+        }
+        await dispose();
+      }
+    }
+
+    const { store, dispose } = await openStore(make);
+    const small = randomBytes(16);
+    await measure((i) => store.store(`data/${keyOf(i)}`, small), { count: LIST_ITEMS, inFlight: 16 });
+    let listed = 0;
+    const r = await measure(
+      async () => {
+        for await (const _item of store.list("data")) listed++;
+      },
+      { count: 1 },
+    );
+    if (listed !== LIST_ITEMS) throw new Error(`list returned ${listed} of ${LIST_ITEMS} items`);
+    ctx.report({
+      case: `${kind} list ${LIST_ITEMS.toLocaleString("en")} items (data/, 2 levels)`,
+      value: LIST_ITEMS / r.seconds,
+      unit: "items/s",
+      reference: kind === "posixfs" ? REFERENCE_LIST : undefined,
+      referenceLabel: "Python reference, sequential",
+      target: kind === "posixfs" ? "≥ 1× reference" : undefined,
+    });
+    await dispose();
+  }
+}
