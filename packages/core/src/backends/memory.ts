@@ -34,12 +34,8 @@ export interface MemoryVolume {
 
 const namedVolumes = new Map<string, MemoryVolume>();
 
-function now(): number {
+function systemClock(): number {
   return Date.now() / 1000;
-}
-
-function newDir(): DirNode {
-  return { kind: "dir", children: new Map(), atime: now() };
 }
 
 function segments(name: string): string[] {
@@ -53,6 +49,8 @@ function basename(name: string): string {
 export interface MemoryBackendOptions extends BackendOptions {
   /** Process-wide store name: every backend with the same name sees the same data, across close/open. */
   name?: string;
+  /** Seconds since the epoch for atimes; default the system clock (tests of cache expiry pass their own). */
+  clock?: () => number;
 }
 
 /**
@@ -69,10 +67,12 @@ export class MemoryBackend extends Backend {
   };
   readonly name: string | undefined;
   readonly #volume: MemoryVolume;
+  readonly #clock: () => number;
 
   constructor(options: MemoryBackendOptions = {}) {
     super(options);
     this.name = options.name;
+    this.#clock = options.clock ?? systemClock;
     if (options.name === undefined) {
       this.#volume = { root: undefined };
     } else {
@@ -96,7 +96,7 @@ export class MemoryBackend extends Backend {
   protected async _create(): Promise<void> {
     const root = this.#volume.root;
     if (root && root.children.size > 0) throw new BackendAlreadyExists(`${this.location} already exists`);
-    this.#volume.root = root ?? newDir();
+    this.#volume.root = root ?? this.#newDir();
   }
 
   protected async _destroy(): Promise<void> {
@@ -137,7 +137,7 @@ export class MemoryBackend extends Backend {
   protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
     const node = this.#file(name);
     const { start, end } = resolveRange(options, node.data.byteLength);
-    node.atime = now();
+    node.atime = this.#clock();
     return node.data.slice(start, end);
   }
 
@@ -148,7 +148,7 @@ export class MemoryBackend extends Backend {
     const key = parts[parts.length - 1] as string;
     if (dir.children.get(key)?.kind === "dir") throw new BackendError(`Is a directory: ${name}`);
     // A copy: the caller may reuse its buffer as soon as store() returns.
-    dir.children.set(key, { kind: "file", data: value.slice(), atime: now() });
+    dir.children.set(key, { kind: "file", data: value.slice(), atime: this.#clock() });
   }
 
   protected async _delete(name: string): Promise<void> {
@@ -189,6 +189,10 @@ export class MemoryBackend extends Backend {
 
   // ---- tree walking -----------------------------------------------------------------------
 
+  #newDir(): DirNode {
+    return { kind: "dir", children: new Map(), atime: this.#clock() };
+  }
+
   #root(): DirNode {
     const root = this.#volume.root;
     if (!root) throw new BackendDoesNotExist(`${this.location} does not exist`);
@@ -223,7 +227,7 @@ export class MemoryBackend extends Backend {
     let dir = this.#root();
     for (const part of parts) {
       let child = dir.children.get(part);
-      if (!child) dir.children.set(part, (child = newDir()));
+      if (!child) dir.children.set(part, (child = this.#newDir()));
       if (child.kind !== "dir") throw new BackendError(`Not a directory: ${part} in ${name}`);
       dir = child;
     }

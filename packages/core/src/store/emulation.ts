@@ -33,12 +33,17 @@ export class Emulation {
   async pace(startMs: number, volume: number): Promise<void> {
     if (!this.active) return;
     const target = this.latency + (this.bandwidth > 0 ? volume / this.bandwidth : 0);
-    const remainingMs = target * 1000 - (performance.now() - startMs);
-    if (remainingMs > 0) await sleep(remainingMs);
+    await sleepUntil(startMs + target * 1000);
   }
 
   /** The once-per-directory latency of a list. */
   async listPause(): Promise<void> {
-    if (this.latency > 0) await sleep(this.latency * 1000);
+    if (this.latency > 0) await sleepUntil(performance.now() + this.latency * 1000);
   }
+}
+
+/** Timers may fire up to a millisecond early (the event loop's cached clock): wait again until really due. */
+async function sleepUntil(deadlineMs: number): Promise<void> {
+  for (let remaining = deadlineMs - performance.now(); remaining > 0; remaining = deadlineMs - performance.now())
+    await sleep(Math.max(1, remaining));
 }

@@ -1,4 +1,4 @@
-import { asBytes } from "../byte-source.js";
+import { asBytes, bytesSource } from "../byte-source.js";
 import type { Backend, StorableValue } from "../backend.js";
 import { BackendMustBeOpen, InvalidArgument, NoBackendGiven } from "../errors.js";
 import { checkHashAlgorithm } from "../hashing.js";
@@ -7,6 +7,7 @@ import { nest, splitKey } from "../nesting.js";
 import type { ByteSource, DefragSource, ItemInfo, Permissions, QuotaInfo, StoreStreamOptions } from "../types.js";
 import { backendFromUrl } from "../url.js";
 import { CacheMode, type NamespaceConfig, type NamespacePolicy, type StoreConfig, checkLevels, parseStoreConfig, policyFor } from "./config.js";
+import { type CacheLogger, CacheTier } from "./cache.js";
 import { Emulation } from "./emulation.js";
 import { levelDirectories } from "./levels.js";
 import { StoreStats, type TimedOperation } from "./stats.js";
@@ -28,6 +29,10 @@ export interface StoreOptions {
   latency?: number;
   /** Emulated bandwidth in bit/s; default: BORGSTORE_BANDWIDTH at construction. */
   bandwidth?: number;
+  /** Where cache failures are reported (they never fail an operation); default: console. */
+  logger?: CacheLogger;
+  /** Current time in seconds, for the cache's max_age; default: the system clock. */
+  clock?: () => number;
 }
 
 export interface FindOptions {
@@ -78,6 +83,7 @@ export class Store {
   #policies: NamespacePolicy[];
   readonly #stats = new StoreStats();
   readonly #emulation: Emulation;
+  readonly #cache: CacheTier | undefined;
 
   constructor(options: StoreOptions) {
     const { url, backend, config, cacheUrl, cacheBackend } = options;
@@ -92,6 +98,13 @@ export class Store {
     if (cached.length > 0 && cacheUrl === undefined && cacheBackend === undefined)
       throw new InvalidArgument(
         `Cache mode ${cached[0]?.cache} for namespace '${cached[0]?.namespace}' needs a cacheUrl or cacheBackend.`,
+      );
+    if (cacheUrl !== undefined || cacheBackend !== undefined)
+      this.#cache = new CacheTier(
+        { url: cacheUrl, backend: cacheBackend },
+        this.#stats,
+        options.logger ?? console,
+        options.clock ?? (() => Date.now() / 1000),
       );
     const fromEnv = Emulation.fromEnv();
     this.#emulation = new Emulation(
@@ -111,6 +124,11 @@ export class Store {
   /** The primary backend, once given or resolved. */
   get backend(): Backend | undefined {
     return this.#backend;
+  }
+
+  /** The cache backend, once given or resolved. */
+  get cacheBackend(): Backend | undefined {
+    return this.#cache?.backend;
   }
 
   /** The validated namespace configurations, longest namespace first. */
@@ -151,6 +169,7 @@ export class Store {
     } finally {
       if (!wasOpen) await backend.close();
     }
+    await this.#cache?.createLevels(this.#policies);
   }
 
   // ---- lifecycle --------------------------------------------------------------------------
@@ -158,21 +177,30 @@ export class Store {
   async create(): Promise<void> {
     const backend = await this.#resolve();
     await backend.create();
+    await this.#cache?.create();
     if (backend.precreateDirs) await this.createLevels();
   }
 
   async destroy(): Promise<void> {
     const backend = await this.#resolve();
     await backend.destroy();
+    await this.#cache?.destroy();
   }
 
+  /** Opens the backend, then the cache (a cache that fails to open is disabled) and cleans the cache up. */
   async open(): Promise<void> {
     const backend = await this.#resolve();
     await backend.open();
+    await this.#cache?.open(this.#policies);
   }
 
+  /** Closes the backend, then cleans the cache up and closes it (cache errors are only logged). */
   async close(): Promise<void> {
-    await this.#require().close();
+    try {
+      await this.#require().close();
+    } finally {
+      await this.#cache?.close(this.#policies);
+    }
   }
 
   // ---- names ------------------------------------------------------------------------------
@@ -207,12 +235,21 @@ export class Store {
     return this.#timed("load", async () => {
       const nested = await this.find(name, options);
       const range = { offset: options.offset, size: options.size };
-      const data = await this.#pacedVolume(() => this.#require().load(nested, range));
-      this.#stats.backendLoadCalls += 1;
-      this.#stats.backendLoadVolume += data.byteLength;
+      const mode = this.#cacheMode(name);
+      const data =
+        mode === CacheMode.OFF
+          ? await this.#primaryLoad(nested, range)
+          : await (this.#cache as CacheTier).load(nested, mode, range, () => this.#primaryLoad(nested, {}));
       this.#stats.loadVolume += data.byteLength;
       return data;
     });
+  }
+
+  async #primaryLoad(nested: string, range: { offset?: number; size?: number }): Promise<Uint8Array> {
+    const data = await this.#pacedVolume(() => this.#require().load(nested, range));
+    this.#stats.backendLoadCalls += 1;
+    this.#stats.backendLoadVolume += data.byteLength;
+    return data;
   }
 
   /**
@@ -220,6 +257,7 @@ export class Store {
    * only, as the volume is not known up front.
    */
   async loadStream(name: string, options: StoreLoadOptions = {}): Promise<ByteSource> {
+    if (this.#cacheMode(name) !== CacheMode.OFF) return bytesSource(await this.load(name, options));
     return this.#timed("load", async () => {
       const nested = await this.find(name, options);
       const source = await this.#paced(0, () => this.#require().loadStream(nested, { offset: options.offset, size: options.size }));
@@ -235,6 +273,7 @@ export class Store {
       const nested = await this.find(name);
       await this.#paced(bytes.byteLength, () => this.#require().store(nested, bytes));
       this.#countStored(bytes.byteLength);
+      if (this.#cacheMode(name) !== CacheMode.OFF) await this.#cache?.stored(nested, bytes);
     });
   }
 
@@ -253,6 +292,8 @@ export class Store {
       await this.#require().storeStream(nested, counted(), options);
       await this.#emulation.pace(start, volume);
       this.#countStored(volume);
+      // The value was never whole in memory: drop the cached copy, the next load fills it.
+      if (this.#cacheMode(name) !== CacheMode.OFF) await this.#cache?.invalidate({ key: nested });
     });
   }
 
@@ -262,6 +303,7 @@ export class Store {
       const nested = await this.find(name, options);
       await this.#paced(0, () => this.#require().delete(nested));
       this.#stats.backendDeleteCalls += 1;
+      if (this.#cacheMode(name) !== CacheMode.OFF) await this.#cache?.deleted(nested);
     });
   }
 
@@ -271,7 +313,10 @@ export class Store {
    */
   async move(name: string, options: MoveOptions = {}): Promise<void> {
     const [from, to] = await this.#moveNames(name, options);
-    await this.#timed("move", () => this.#paced(0, () => this.#require().move(from, to)));
+    await this.#timed("move", async () => {
+      await this.#paced(0, () => this.#require().move(from, to));
+      if (this.#cacheMode(name) !== CacheMode.OFF) await this.#cache?.moved(from, to);
+    });
   }
 
   async #moveNames(name: string, options: MoveOptions): Promise<[string, string]> {
@@ -359,6 +404,20 @@ export class Store {
     return this.#require().quota();
   }
 
+  /**
+   * Drops cached copies (never primary data): "" → everything cached; a cached namespace
+   * ("data" or "data/") → all of its items; else the one item `name` (soft-deleted with `deleted`).
+   */
+  async cacheInvalidate(name: string, options: FindOptions = {}): Promise<void> {
+    if (typeof name !== "string") throw new InvalidArgument("cacheInvalidate needs a name (\"\" for everything)");
+    if (!this.#cache) return;
+    if (name === "") return this.#cache.invalidate({ directory: "" });
+    const bare = name.replace(/\/+$/, "");
+    const namespace = this.#policies.find((p) => p.cache !== CacheMode.OFF && p.namespace.replace(/\/+$/, "") === bare);
+    if (namespace) return this.#cache.invalidate({ directory: bare });
+    await this.#cache.invalidate({ key: await this.find(name, options) });
+  }
+
   // ---- plumbing ---------------------------------------------------------------------------
 
   async #resolve(): Promise<Backend> {
@@ -370,6 +429,10 @@ export class Store {
       this.#resolving = undefined;
     }
     return this.#backend;
+  }
+
+  #cacheMode(name: string): CacheMode {
+    return this.#cache ? policyFor(this.#policies, name).cache : CacheMode.OFF;
   }
 
   #require(): Backend {
