@@ -246,6 +246,41 @@ describe.each(["writethrough", "mirror"])("%s keeps cache entries in sync", (mod
   });
 });
 
+describe("moves across cached and uncached namespaces", () => {
+  it("drops the copy when an item leaves a cached namespace, and a stale copy when one enters it", async () => {
+    const { store, cache } = await setup({
+      "hot/": { levels: [0], cache: "writethrough" },
+      "cold/": { levels: [0] },
+    });
+    await store.store("hot/a", bytes("a1"));
+    await store.move("hot/a", { newName: "cold/a" });
+    expect((await cache.info("hot/a")).exists).toBe(false);
+    expect((await cache.info("cold/a")).exists).toBe(false);
+    await store.store("hot/b", bytes("old"));
+    await store.store("cold/b", bytes("new"));
+    await store.move("cold/b", { newName: "hot/b" });
+    expect(text(await store.load("hot/b"))).toBe("new");
+    await store.close();
+  });
+
+  it("invalidates an overwritten defrag target", async () => {
+    const { store } = await setup({ "hot/": { levels: [0], cache: "writethrough" } });
+    await store.store("hot/src", bytes("fresh"));
+    await store.store("hot/t", bytes("stale"));
+    await store.defrag([["src", 0, 5]], { namespace: "hot", target: "t" });
+    expect(text(await store.load("hot/t"))).toBe("fresh");
+    await store.close();
+  });
+
+  it("destroys quietly when the cache was never created", async () => {
+    const primary = new MemoryBackend();
+    const store = new Store({ backend: primary, cacheBackend: new MemoryBackend(), config: layout("writethrough"), logger });
+    await primary.create();
+    await store.destroy();
+    expect(store.stats.cache_errors).toBe(0);
+  });
+});
+
 describe("cache failures", () => {
   it("never fail the Store's store, move, load or delete; they are counted and logged", async () => {
     const { store, cache, primary } = await setup(layout("writethrough"));

@@ -1,5 +1,5 @@
 import type { Backend } from "../backend.js";
-import { BackendAlreadyExists, ObjectNotFound, isBorgStoreError } from "../errors.js";
+import { BackendAlreadyExists, BackendDoesNotExist, ObjectNotFound, isBorgStoreError } from "../errors.js";
 import { resolveRange } from "../range.js";
 import type { ItemInfo, LoadOptions } from "../types.js";
 import { backendFromUrl } from "../url.js";
@@ -75,7 +75,7 @@ export class CacheTier {
     try {
       await cache.destroy();
     } catch (err) {
-      this.#failed("destroy", err);
+      if (!(err instanceof BackendDoesNotExist)) this.#failed("destroy", err); // never created: nothing to do
     }
   }
 

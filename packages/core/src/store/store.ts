@@ -315,8 +315,19 @@ export class Store {
     const [from, to] = await this.#moveNames(name, options);
     await this.#timed("move", async () => {
       await this.#paced(0, () => this.#require().move(from, to));
-      if (this.#cacheMode(name) !== CacheMode.OFF) await this.#cache?.moved(from, to);
+      await this.#cacheMoved(name, options.newName ?? name, from, to);
     });
+  }
+
+  /** Keeps the cache right when a move may cross from a cached namespace to an uncached one or back. */
+  async #cacheMoved(name: string, newName: string, from: string, to: string): Promise<void> {
+    const cache = this.#cache;
+    if (!cache) return;
+    const fromCached = this.#cacheMode(name) !== CacheMode.OFF;
+    const toCached = this.#cacheMode(newName) !== CacheMode.OFF;
+    if (fromCached && toCached) await cache.moved(from, to);
+    else if (fromCached) await cache.deleted(from);
+    else if (toCached) await cache.invalidate({ key: to });
   }
 
   async #moveNames(name: string, options: MoveOptions): Promise<[string, string]> {
@@ -397,6 +408,8 @@ export class Store {
     const policy = this.#policies.find((p) => (namespace ? `${namespace}/` : "").startsWith(p.namespace));
     const levels = policy ? (policy.levels[policy.levels.length - 1] as number) : 0;
     const result = await this.#require().defrag(mapped, { target, algorithm: options.algorithm, namespace, levels });
+    // An older cached copy of an overwritten target would be stale.
+    if (this.#cacheMode(result) !== CacheMode.OFF) await this.#cache?.invalidate({ key: result });
     return splitKey(result)[1];
   }
 
