@@ -116,9 +116,7 @@ export class Store {
   /** A Store whose URL is resolved now, so a bad URL or a missing backend package fails here. */
   static async fromUrl(url: string, options: Omit<StoreOptions, "url" | "backend">): Promise<Store> {
     const backend = await backendFromUrl(url, { permissions: options.permissions });
-    const store = new Store({ ...options, backend, permissions: undefined });
-    (store as { url: string | undefined }).url = url;
-    return store;
+    return new Store({ ...options, url, backend });
   }
 
   /** The primary backend, once given or resolved. */
