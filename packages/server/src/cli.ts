@@ -142,6 +142,8 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
 
   if (options.stdio) {
+    // stdout carries the protocol: anything a library prints goes to stderr.
+    console.log = console.info = console.warn = console.error;
     await server.serveStreams(process.stdin, process.stdout);
     await server.shutdown(options.shutdownTimeout * 1000);
     process.exit(0);

@@ -80,12 +80,12 @@ export async function sendStream(
 }
 
 const DRAIN_LIMIT = 4 * 1024 * 1024;
-const DRAIN_TIMEOUT_MS = 10_000;
+const DRAIN_TIMEOUT_MS = 5_000;
 
 /**
  * An error page (spec §4.5): reason = message, Connection: close, HTML body (omitted for HEAD).
- * An unread request body is read first when small, so closing does not reset the connection
- * before the client has read our answer.
+ * An unread request body is read first when small (as the reference reads every body before
+ * answering), so closing does not reset the connection before the client has read our answer.
  */
 export async function sendErrorPage(ctx: ReplyContext, status: number, message: string): Promise<void> {
   const { incoming, outgoing } = ctx;
@@ -93,7 +93,8 @@ export async function sendErrorPage(ctx: ReplyContext, status: number, message: 
     outgoing.destroy();
     return;
   }
-  if (!ctx.keepStreamOpen) await drainSmallBody(incoming);
+  // 411/413 refuse the body itself: no point reading it.
+  if (!ctx.keepStreamOpen && status !== 411 && status !== 413) await drainSmallBody(incoming);
   const html = Buffer.from(errorPageHtml(status, message), "utf8");
   const headers: OutgoingHttpHeaders = {};
   if (!ctx.keepStreamOpen) headers.Connection = "close";

@@ -6,6 +6,7 @@ import { type Http2Bindings, type HttpBindings, getRequestListener } from "@hono
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { type AppOptions, createApp } from "./app.js";
 import { BackendHost } from "./backend-host.js";
+import { errorPageHtml } from "./error-page.js";
 import { redact } from "./error-status.js";
 import { Logger, logTime } from "./logger.js";
 
@@ -31,6 +32,7 @@ export class RestServer {
   #user: string;
   #inflight = new Set<Promise<void>>();
   #responses = new Set<ServerResponse>();
+  #lastOnConnection = new WeakMap<object, Promise<void>>();
   #shuttingDown = false;
   #shutdown: Promise<void> | undefined;
 
@@ -52,12 +54,27 @@ export class RestServer {
         const response = await app.fetch(request, env);
         return env.outgoing.headersSent ? RESPONSE_ALREADY_SENT : response;
       },
-      { autoCleanupIncoming: false },
+      {
+        autoCleanupIncoming: false,
+        // Stdio clients send no Host; the app never reads the URL built from it anyway.
+        hostname: "localhost",
+        // The adapter refuses some targets and Host values before the app runs (backslash in
+        // the path, a Host that is no host): answer those with the protocol's error page too.
+        errorHandler: (err) => {
+          const message = err instanceof Error ? err.message : "Bad Request";
+          return new Response(errorPageHtml(400, message), {
+            status: 400,
+            headers: { "Content-Type": "text/html;charset=utf-8", Connection: this.#stdio ? "keep-alive" : "close" },
+          });
+        },
+      },
     );
     const idle = options.idleTimeoutMs ?? 120_000;
     this.http = createServer(
       {
         noDelay: true,
+        // The Python stdio client sends no Host header (and nginx always does).
+        requireHostHeader: false,
         keepAlive: true,
         // Uploads may take long; slow ones are cut by the idle timeout instead.
         requestTimeout: 0,
@@ -89,13 +106,21 @@ export class RestServer {
       this.#accessLog(peer, req, res);
       if (this.#shuttingDown) setImmediate(() => this.http.closeIdleConnections());
     });
-    const done: Promise<void> = listener(req, res)
+    // Pipelined requests on one connection run one after the other, as a client expects
+    // (a HEAD sent right behind a store must see the stored object).
+    const previous = this.#lastOnConnection.get(req.socket);
+    const run = () => listener(req, res);
+    const done: Promise<void> = (previous ? previous.then(run) : run())
       .catch((err) => {
         this.logger.error(`request failed: ${describe(err, this.host.backend.location)}`);
         res.destroy();
       })
-      .finally(() => this.#inflight.delete(done));
+      .finally(() => {
+        this.#inflight.delete(done);
+        if (this.#lastOnConnection.get(req.socket) === done) this.#lastOnConnection.delete(req.socket);
+      });
     this.#inflight.add(done);
+    this.#lastOnConnection.set(req.socket, done);
   }
 
   #accessLog(peer: string, req: IncomingMessage, res: ServerResponse): void {
@@ -135,17 +160,31 @@ export class RestServer {
   serveStreams(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> {
     const session = Duplex.from({ readable: input, writable: output });
     return new Promise((resolve) => {
-      let ended = false;
+      let done = false;
+      const settle = (): Promise<void> =>
+        this.#inflight.size === 0 ? Promise.resolve() : Promise.allSettled([...this.#inflight]).then(settle);
       const finish = () => {
-        if (ended) return;
-        ended = true;
-        Promise.allSettled([...this.#inflight]).then(() => resolve());
+        if (done) return;
+        done = true;
+        settle().then(() => resolve());
       };
-      input.once("end", finish);
-      input.once("close", finish);
+      // Node answers pipelined requests one after the other and ends its side of the session
+      // after the last answer once input has ended: that is the end of the session.
+      session.once("finish", finish);
+      session.once("close", finish);
       session.once("error", (err) => {
         this.logger.debug(`stdio session error: ${String(err)}`);
         finish();
+      });
+      // Safety net: input ended and nothing has been running for a while.
+      session.once("end", () => {
+        const poll = setInterval(() => {
+          if (this.#inflight.size === 0 && this.#responses.size === 0) {
+            clearInterval(poll);
+            setTimeout(finish, 200);
+          }
+        }, 200);
+        poll.unref();
       });
       this.http.emit("connection", session);
     });

@@ -86,11 +86,12 @@ export class RawConnection {
     input.on("error", () => {});
   }
 
-  static open(port: number, host = "127.0.0.1"): Promise<RawConnection> {
+  /** TCP to `port` on loopback, or a unix socket when given a path. */
+  static open(port: number | string, host = "127.0.0.1"): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
-      const socket: Socket = connect(port, host, () =>
-        resolve(new RawConnection(socket, (d) => socket.write(d), () => socket.destroy())),
-      );
+      const onConnect = () =>
+        resolve(new RawConnection(socket, (d) => socket.write(d), () => socket.destroy()));
+      const socket: Socket = typeof port === "string" ? connect(port, onConnect) : connect(port, host, onConnect);
       socket.once("error", reject);
     });
   }
@@ -173,7 +174,7 @@ export function rawRequest(method: string, target: string, headers: [string, str
 
 /** One request on a fresh connection, with the protocol's Accept and the test credentials. */
 export async function request(
-  port: number,
+  port: number | string,
   method: string,
   target: string,
   options: { headers?: [string, string][]; body?: Buffer | string; auth?: boolean } = {},
