@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import { CommanderError } from "commander";
+import { GENERIC_EXIT_CODE, USAGE_EXIT_CODE, exitCodeFor } from "./exit-codes.js";
+import { buildProgram, splitUrl } from "./program.js";
+
+const { url, rest } = splitUrl(process.argv.slice(2), process.env);
+const program = buildProgram(url);
+try {
+  await program.parseAsync(rest, { from: "user" });
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
+  } else {
+    const e = err as { code?: string; message?: string };
+    process.stderr.write(`borgstore: ${e.code ? `${e.code}: ` : ""}${e.message ?? String(err)}\n`);
+    process.exitCode = exitCodeFor(err) || GENERIC_EXIT_CODE;
+  }
+}

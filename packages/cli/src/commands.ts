@@ -1,0 +1,170 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { Readable, type Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { ErrorCodes, type ItemInfo, type Store, type StoreConfig, isBorgStoreError } from "@borgstore/core";
+import { type Output, formatAtime, formatSize, longLine } from "./output.js";
+import { byteProgress, countProgress } from "./progress.js";
+
+/** What every command gets: an open (or, for create/destroy, closed) Store and where to print. */
+export interface CommandContext {
+  store: Store;
+  config: StoreConfig;
+  out: Output;
+  progress: boolean;
+}
+
+export async function infoCommand(ctx: CommandContext, name: string, opts: { deleted?: boolean }): Promise<void> {
+  const info = await ctx.store.info(name, { deleted: opts.deleted });
+  if (ctx.out.json) return ctx.out.value({ ...info, name });
+  if (!info.exists) {
+    ctx.out.line(`${name}: does not exist`);
+    return;
+  }
+  ctx.out.line(`name:      ${name}`);
+  ctx.out.line(`type:      ${info.directory ? "directory" : "object"}`);
+  ctx.out.line(`size:      ${info.size} (${formatSize(info.size)})`);
+  ctx.out.line(`atime:     ${formatAtime(info.atime)}`);
+}
+
+export interface LsOptions {
+  recursive?: boolean;
+  long?: boolean;
+  deleted?: boolean;
+}
+
+/**
+ * Lists a namespace's keys (nesting directories hidden, as Store.list does), or the raw entries of
+ * the root and other directories; -r descends into every directory.
+ */
+export async function lsCommand(ctx: CommandContext, ns: string | undefined, opts: LsOptions): Promise<void> {
+  const start = (ns ?? "").replace(/\/+$/, "");
+  const counter = countProgress("listing", ctx.progress);
+  let first = true;
+  if (ctx.out.json) process.stdout.write("[");
+  const emit = (item: ItemInfo, fullName: string) => {
+    counter.tick();
+    if (ctx.out.json) {
+      process.stdout.write(`${first ? "\n" : ",\n"}  ${JSON.stringify({ ...item, name: fullName })}`);
+    } else {
+      ctx.out.line(opts.long ? longLine(item, fullName) : `${fullName}${item.directory ? "/" : ""}`);
+    }
+    first = false;
+  };
+  try {
+    await walk(ctx, start, opts, emit);
+  } finally {
+    counter.stop();
+    if (ctx.out.json) process.stdout.write(first ? "]\n" : "\n]\n");
+  }
+}
+
+function isConfiguredNamespace(config: StoreConfig, dir: string): boolean {
+  return dir !== "" && Object.hasOwn(config, `${dir}/`);
+}
+
+async function walk(
+  ctx: CommandContext,
+  dir: string,
+  opts: LsOptions,
+  emit: (item: ItemInfo, fullName: string) => void,
+): Promise<void> {
+  const prefix = dir === "" ? "" : `${dir}/`;
+  if (isConfiguredNamespace(ctx.config, dir) || opts.deleted) {
+    try {
+      for await (const item of ctx.store.list(dir, { deleted: opts.deleted })) emit(item, prefix + item.name);
+    } catch (err) {
+      // A configured namespace nothing was stored in yet has no directory on most backends: empty.
+      if (!isBorgStoreError(err, ErrorCodes.OBJECT_NOT_FOUND)) throw err;
+    }
+    return;
+  }
+  const backend = ctx.store.backend;
+  if (!backend) throw new Error("store backend is not resolved");
+  for await (const item of backend.list(dir)) {
+    const fullName = prefix + item.name;
+    if (item.directory && opts.recursive) {
+      emit(item, fullName);
+      await walk(ctx, fullName, opts, emit);
+    } else {
+      emit(item, fullName);
+    }
+  }
+}
+
+export async function getCommand(
+  ctx: CommandContext,
+  name: string,
+  file: string | undefined,
+  opts: { offset?: number; size?: number; deleted?: boolean },
+): Promise<void> {
+  const total = ctx.progress && file ? (await ctx.store.info(name, { deleted: opts.deleted })).size : undefined;
+  const source = await ctx.store.loadStream(name, opts);
+  const sink: Writable = file && file !== "-" ? createWriteStream(file) : process.stdout;
+  await pipeline(Readable.from(source), byteProgress(`get ${name}`, total, ctx.progress && !!file), sink, {
+    end: sink !== process.stdout,
+  });
+}
+
+export async function putCommand(ctx: CommandContext, name: string, file: string | undefined): Promise<void> {
+  const fromStdin = !file || file === "-";
+  const size = fromStdin ? undefined : (await stat(file)).size;
+  const input = fromStdin ? process.stdin : createReadStream(file);
+  const counted = input.pipe(byteProgress(`put ${name}`, size, ctx.progress));
+  input.on("error", (err: Error) => counted.destroy(err));
+  await ctx.store.storeStream(name, counted, size === undefined ? {} : { size });
+  if (ctx.out.json) ctx.out.value({ name, stored: true, size: size ?? null });
+}
+
+export async function hashCommand(
+  ctx: CommandContext,
+  name: string,
+  opts: { algorithm?: string; deleted?: boolean },
+): Promise<void> {
+  const digest = await ctx.store.hash(name, { algorithm: opts.algorithm ?? "sha256", deleted: opts.deleted });
+  if (ctx.out.json) ctx.out.value({ name, algorithm: opts.algorithm ?? "sha256", digest });
+  else ctx.out.line(digest);
+}
+
+export async function quotaCommand(ctx: CommandContext): Promise<void> {
+  const quota = await ctx.store.quota();
+  if (ctx.out.json) return ctx.out.value(quota);
+  if (quota.limit < 0) ctx.out.line(`no quota${quota.usage >= 0 ? `, usage ${formatSize(quota.usage)}` : ""}`);
+  else ctx.out.line(`usage ${quota.usage} of ${quota.limit} bytes (${formatSize(quota.usage)} of ${formatSize(quota.limit)})`);
+}
+
+/** Counts items and bytes per configured namespace (walking the store), then the Store's own stats. */
+export async function statsCommand(ctx: CommandContext): Promise<void> {
+  const namespaces = Object.keys(ctx.config)
+    .filter((ns) => ns !== "")
+    .sort();
+  const rows: { namespace: string; items: number; bytes: number; deletedItems: number; deletedBytes: number }[] = [];
+  const counter = countProgress("counting", ctx.progress);
+  for (const ns of namespaces) {
+    const dir = ns.replace(/\/+$/, "");
+    const row = { namespace: ns, items: 0, bytes: 0, deletedItems: 0, deletedBytes: 0 };
+    const exists = (await ctx.store.backend?.info(dir))?.exists ?? false;
+    if (exists) {
+      for await (const item of ctx.store.list(dir)) {
+        row.items++;
+        row.bytes += item.size;
+        counter.tick();
+      }
+      for await (const item of ctx.store.list(dir, { deleted: true })) {
+        row.deletedItems++;
+        row.deletedBytes += item.size;
+        counter.tick();
+      }
+    }
+    rows.push(row);
+  }
+  counter.stop();
+  if (ctx.out.json) return ctx.out.value({ namespaces: rows, store: ctx.store.stats });
+  ctx.out.line(`${"namespace".padEnd(12)} ${"items".padStart(10)} ${"size".padStart(12)} ${"deleted".padStart(10)}`);
+  for (const r of rows)
+    ctx.out.line(
+      `${r.namespace.padEnd(12)} ${String(r.items).padStart(10)} ${formatSize(r.bytes).padStart(12)} ${String(r.deletedItems).padStart(10)}`,
+    );
+  const s = ctx.store.stats;
+  ctx.out.line(`\n${s.list_calls} list calls in ${Number(s.list_time).toFixed(3)} s`);
+}

@@ -1,0 +1,32 @@
+import { type ErrorCode, ErrorCodes, isBorgStoreError } from "@borgstore/core";
+
+/** One exit code per error code, so scripts can tell failures apart. Documented in the README. */
+export const EXIT_CODES: Readonly<Partial<Record<ErrorCode, number>>> = {
+  [ErrorCodes.OBJECT_NOT_FOUND]: 3,
+  [ErrorCodes.BACKEND_DOES_NOT_EXIST]: 4,
+  [ErrorCodes.BACKEND_ALREADY_EXISTS]: 5,
+  [ErrorCodes.PERMISSION_DENIED]: 6,
+  [ErrorCodes.QUOTA_EXCEEDED]: 7,
+  [ErrorCodes.INVALID_NAME]: 8,
+  [ErrorCodes.INVALID_ARGUMENT]: 8,
+  [ErrorCodes.UNSUPPORTED_HASH_ALGORITHM]: 8,
+  [ErrorCodes.BACKEND_URL_INVALID]: 9,
+  [ErrorCodes.BACKEND_NOT_INSTALLED]: 9,
+  [ErrorCodes.NO_BACKEND_GIVEN]: 9,
+  [ErrorCodes.BACKEND_CONNECTION_ERROR]: 10,
+  [ErrorCodes.READ_RANGE_ERROR]: 11,
+  [ErrorCodes.CONTENT_HASH_MISMATCH]: 12,
+  [ErrorCodes.CONTENT_LENGTH_MISMATCH]: 12,
+  [ErrorCodes.BACKEND_MUST_BE_OPEN]: 13,
+  [ErrorCodes.BACKEND_MUST_NOT_BE_OPEN]: 13,
+};
+
+/** Bad command line. */
+export const USAGE_EXIT_CODE = 2;
+/** Any other failure. */
+export const GENERIC_EXIT_CODE = 1;
+
+export function exitCodeFor(err: unknown): number {
+  if (isBorgStoreError(err)) return EXIT_CODES[err.code] ?? GENERIC_EXIT_CODE;
+  return GENERIC_EXIT_CODE;
+}

@@ -1,0 +1,205 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { InvalidArgument, Store, type StoreConfig } from "@borgstore/core";
+import { registerBackendFor } from "./backends.js";
+import { BENCH_HEADER, parseSize, printBenchRow, runBench } from "./bench.js";
+import {
+  type CommandContext,
+  getCommand,
+  hashCommand,
+  infoCommand,
+  lsCommand,
+  putCommand,
+  quotaCommand,
+  statsCommand,
+} from "./commands.js";
+import { resolveLayout } from "./layout.js";
+import { createOutput } from "./output.js";
+import { progressWanted } from "./progress.js";
+
+const COMMANDS = ["create", "destroy", "info", "ls", "get", "put", "rm", "mv", "delete", "undelete", "hash", "quota", "stats", "bench", "help"];
+
+const EXAMPLES = `
+The store URL comes first, or from BORGSTORE_URL:
+  borgstore file:///srv/backup/repo1 ls
+  BORGSTORE_URL=sftp://backup@nas//srv/repo1 borgstore ls data -l
+
+Examples:
+  borgstore file:///tmp/s create
+  borgstore file:///tmp/s put config/main ./main.cfg
+  echo hello | borgstore file:///tmp/s put data/0123456789abcdef -
+  borgstore file:///tmp/s get data/0123456789abcdef - --offset 1 --size 3
+  borgstore file:///tmp/s ls -r -l
+  borgstore file:///tmp/s ls data --json
+  borgstore file:///tmp/s delete --soft data/0123456789abcdef
+  borgstore file:///tmp/s ls data --deleted
+  borgstore file:///tmp/s undelete data/0123456789abcdef
+  borgstore file:///tmp/s hash data/0123456789abcdef -a blake3
+  borgstore file:///tmp/s mv config/main config/main.old
+  borgstore file:///tmp/s quota
+  borgstore file:///tmp/s stats --json
+  borgstore bench file:///tmp/bench-here --sizes 1k,4m --in-flight 1,16
+`;
+
+interface GlobalOptions {
+  json?: boolean;
+  quiet?: boolean;
+  layout?: string;
+  levels: string[];
+}
+
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError("not an integer");
+  return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Splits `URL command args…` (or `command args…` with BORGSTORE_URL) into the URL and the rest. */
+export function splitUrl(argv: readonly string[], env: NodeJS.ProcessEnv): { url: string | undefined; rest: string[] } {
+  const first = argv[0];
+  if (first === undefined || first.startsWith("-") || COMMANDS.includes(first))
+    return { url: env.BORGSTORE_URL || undefined, rest: [...argv] };
+  return { url: first, rest: argv.slice(1) };
+}
+
+/**
+ * Builds the commander program for one store URL. Each action opens the store, runs, closes it;
+ * errors propagate to the caller, which maps them to exit codes.
+ */
+export function buildProgram(url: string | undefined): Command {
+  const program = new Command("borgstore")
+    .usage("[URL] <command> [options]")
+    .description("Look into, repair and benchmark a borgstore store (any backend URL).")
+    .option("--json", "machine-readable output")
+    .option("-q, --quiet", "no progress output")
+    .option("--layout <file>", "namespace layout JSON file (default: borg 2's layout)")
+    .option("--levels <ns=levels>", "nesting levels of a namespace, e.g. data/=2 (repeatable)", collect, [])
+    .addHelpText("after", EXAMPLES)
+    .showHelpAfterError()
+    .exitOverride();
+
+  const globals = () => program.opts<GlobalOptions>();
+  const needUrl = (): string => {
+    if (!url) throw new InvalidArgument("no store URL: give it before the command or set BORGSTORE_URL");
+    return url;
+  };
+  const context = async (open: boolean): Promise<CommandContext> => {
+    const g = globals();
+    const config: StoreConfig = resolveLayout(g.layout, g.levels);
+    await registerBackendFor(needUrl());
+    const store = await Store.fromUrl(needUrl(), { config });
+    if (open) await store.open();
+    return { store, config, out: createOutput(Boolean(g.json)), progress: progressWanted(Boolean(g.quiet)) };
+  };
+  const withStore =
+    <A extends unknown[]>(fn: (ctx: CommandContext, ...args: A) => Promise<void>) =>
+    async (...args: A) => {
+      const ctx = await context(true);
+      try {
+        await fn(ctx, ...args);
+      } finally {
+        await ctx.store.close();
+      }
+    };
+
+  program
+    .command("create")
+    .description("create a new, empty store at URL")
+    .action(async () => (await context(false)).store.create());
+  program
+    .command("destroy")
+    .description("destroy the store at URL and everything in it")
+    .action(async () => (await context(false)).store.destroy());
+  program
+    .command("info <name>")
+    .description("show whether NAME exists, its size, type and access time")
+    .option("--deleted", "the soft-deleted item")
+    .action(withStore((ctx, name: string, opts: { deleted?: boolean }) => infoCommand(ctx, name, opts)));
+  program
+    .command("ls [namespace]")
+    .description("list a namespace's keys (nesting hidden) or the store's root")
+    .option("-r, --recursive", "descend into every directory")
+    .option("-l, --long", "size and access time")
+    .option("--deleted", "soft-deleted items only")
+    .action(withStore((ctx, ns: string | undefined, opts) => lsCommand(ctx, ns, opts)));
+  program
+    .command("get <name> [file]")
+    .description("write NAME's value to FILE (default: stdout)")
+    .option("--offset <n>", "start at byte N (negative: from the end)", integer)
+    .option("--size <n>", "at most N bytes", integer)
+    .option("--deleted", "the soft-deleted item")
+    .action(withStore((ctx, name: string, file: string | undefined, opts) => getCommand(ctx, name, file, opts)));
+  program
+    .command("put <name> [file]")
+    .description("store FILE (or stdin, '-') as NAME, streamed")
+    .action(withStore((ctx, name: string, file: string | undefined) => putCommand(ctx, name, file)));
+  program
+    .command("rm <name>")
+    .description("delete NAME for good")
+    .option("--deleted", "the soft-deleted item")
+    .action(withStore((ctx, name: string, opts: { deleted?: boolean }) => ctx.store.delete(name, opts)));
+  program
+    .command("mv <from> <to>")
+    .description("rename an item (across namespaces and nesting levels too)")
+    .action(withStore((ctx, from: string, to: string) => ctx.store.move(from, { newName: to })));
+  program
+    .command("delete <name>")
+    .description("delete NAME: with --soft it can be undeleted, without it is gone")
+    .option("--soft", "soft delete (rename to NAME.del)")
+    .option("--deleted", "hard-delete the soft-deleted item")
+    .action(
+      withStore((ctx, name: string, opts: { soft?: boolean; deleted?: boolean }) =>
+        opts.soft ? ctx.store.move(name, { delete: true }) : ctx.store.delete(name, { deleted: opts.deleted }),
+      ),
+    );
+  program
+    .command("undelete <name>")
+    .description("undo a soft delete")
+    .action(withStore((ctx, name: string) => ctx.store.move(name, { undelete: true })));
+  program
+    .command("hash <name>")
+    .description("hash NAME's value (next to the data where the backend can)")
+    .option("-a, --algorithm <alg>", "sha256, sha3_256, blake2b, blake3, xxh64, xxh3, …", "sha256")
+    .option("--deleted", "the soft-deleted item")
+    .action(withStore((ctx, name: string, opts: { algorithm?: string; deleted?: boolean }) => hashCommand(ctx, name, opts)));
+  program
+    .command("quota")
+    .description("show quota limit and usage")
+    .action(withStore((ctx) => quotaCommand(ctx)));
+  program
+    .command("stats")
+    .description("count items and bytes per namespace")
+    .action(withStore((ctx) => statsCommand(ctx)));
+  program
+    .command("bench [url]")
+    .description("measure a store: ops/s and MB/s (the URL must be an empty location)")
+    .option("--sizes <list>", "value sizes", "1k,64k,4m")
+    .option("--in-flight <list>", "operations in flight", "1,16")
+    .option("--seconds <n>", "seconds per case", "2")
+    .option("--max-count <n>", "operations per case at most", "5000")
+    .addOption(new Option("--latency <us>", "emulated latency per call, µs").argParser(integer))
+    .addOption(new Option("--bandwidth <bits>", "emulated bandwidth, bit/s").argParser(integer))
+    .action(async (benchUrl: string | undefined, opts) => {
+      const target = benchUrl ?? needUrl();
+      await registerBackendFor(target);
+      const out = createOutput(Boolean(globals().json));
+      if (!out.json) out.line(BENCH_HEADER);
+      const rows = await runBench(
+        target,
+        {
+          sizes: String(opts.sizes).split(",").map(parseSize),
+          inFlight: String(opts.inFlight).split(",").map(Number),
+          seconds: Number(opts.seconds),
+          maxCount: Number(opts.maxCount),
+          latency: opts.latency,
+          bandwidth: opts.bandwidth,
+        },
+        (r) => printBenchRow(out, r),
+      );
+      if (out.json) out.value(rows);
+    });
+  return program;
+}
