@@ -150,7 +150,7 @@ async function main(): Promise<void> {
   }
   if (options.socketActivation) {
     const fds = process.env.LISTEN_FDS;
-    if (fds === undefined || fds === "0") fail("socket activation: no sockets were passed (LISTEN_FDS is not set)");
+    if (!fds || fds === "0") fail("socket activation: no sockets were passed (LISTEN_FDS is not set)");
     if (fds !== "1") fail(`socket activation: expected exactly one socket, but LISTEN_FDS=${fds}`);
     await server.listenFd(3);
     logger.info(`serving ${redactUrl(options.backend)} on the socket passed by systemd`);
