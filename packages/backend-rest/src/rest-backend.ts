@@ -19,6 +19,7 @@ import {
   checkHashAlgorithm,
   isValidName,
   supportedHashAlgorithms,
+  validateName,
 } from "@borgstore/core";
 import { HttpTransport } from "./http-transport.js";
 import { type RangePlan, planRange, truncated } from "./range-plan.js";
@@ -189,8 +190,21 @@ export class RestBackend extends Backend {
     await this.#oneShot({ method: "DELETE", target: `/?${query({ cmd: "destroy" })}` });
   }
 
+  /**
+   * Connects (spawns the stdio child) and asks for the root once, so a missing store or server
+   * fails here with BackendDoesNotExist / a connection error, as every other backend's open does.
+   */
   protected async _open(): Promise<void> {
-    this.#transport = this.#connect();
+    const transport = this.#connect();
+    try {
+      const res = await transport.request({ method: "HEAD", target: "/" });
+      await res.discard();
+      if (res.status !== 200) throw statusError(res.status, "", "", this.location);
+    } catch (err) {
+      transport.destroy();
+      throw err;
+    }
+    this.#transport = transport;
   }
 
   protected async _close(): Promise<void> {
@@ -280,9 +294,13 @@ export class RestBackend extends Backend {
     const headers: Record<string, string> = {};
     if (options.sha256) headers["x-content-hash-sha256"] = options.sha256;
     const req: RestRequest = { method: "POST", target: `/${name}`, headers, body: { length: options.size, source: tracked() } };
+    const transport = this.#session();
     try {
-      await this.#simple(req, name, { retry: false });
+      await (await this.#exchange(transport, req, name)).discard();
     } catch (err) {
+      // A stdio child left waiting for the rest of the body is out of step: replace it now
+      // rather than on the next call after a retry delay.
+      if (transport instanceof StdioTransport && this.#transport === transport) this.#reconnect(transport);
       throw sourceError ?? err;
     }
     if (sourceError) throw sourceError;
@@ -328,6 +346,8 @@ export class RestBackend extends Backend {
     const { target, algorithm, namespace, levels = 0 } = options;
     if (!target && !algorithm) throw new InvalidArgument("Either target or algorithm must be given for defrag");
     if (algorithm && !target) checkHashAlgorithm(algorithm);
+    if (target) validateName(target);
+    for (const [source] of sources) validateName(source);
     const params: Record<string, string> = { cmd: "defrag" };
     if (target) params.target = target;
     if (algorithm) params.algorithm = algorithm;

@@ -7,6 +7,7 @@ import {
   BackendMustNotBeOpen,
   type BorgStoreError,
   InvalidArgument,
+  InvalidName,
   ObjectNotFound,
   PermissionDenied,
   QuotaExceeded,
@@ -59,6 +60,7 @@ export function statusError(status: number, body: string, name: string, location
     case 400: {
       const unsupported = /^Unsupported hash algorithm: (.*)$/.exec(message);
       if (unsupported) return new UnsupportedHashAlgorithm(unsupported[1] ?? "");
+      if (/^name (must|is too long)/.test(message)) return new InvalidName(message);
       return new InvalidArgument(message);
     }
     default:

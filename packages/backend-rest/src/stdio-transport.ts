@@ -91,6 +91,9 @@ export class StdioTransport implements Transport {
         },
       };
     } catch (err) {
+      // The exchange broke off half-way: the byte stream is out of step, so this child is done
+      // for; later requests fail as a lost connection and the session reconnects.
+      this.destroy();
       release();
       throw err;
     }
@@ -179,7 +182,10 @@ export class StdioTransport implements Transport {
       while (left > 0) {
         if (this.#pending.length === 0) {
           const chunk = await this.#more();
-          if (!chunk) throw new BackendConnectionError(`stdio server: EOF while reading response body${this.#tail()}`);
+          if (!chunk) {
+            this.destroy();
+            throw new BackendConnectionError(`stdio server: EOF while reading response body${this.#tail()}`);
+          }
           this.#pending = chunk;
         }
         const piece = this.#pending.subarray(0, left);
