@@ -112,6 +112,8 @@ mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
 osd crush chooseleaf type = 0
+debug ms = 0
+debug rgw = 0
 
 [mon]
 mon data = $dir/mon/\$cluster-\$id
@@ -125,8 +127,10 @@ osd crush update on start = false
 [client]
 ms mon client mode = crc
 
+# tcp_nodelay: without it every small GET waits ~40 ms (Nagle against delayed ACK): 21 → ~300 loads/s.
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
+rgw thread pool size = 64
 rgw data = $dir/rgw
 EOF
   echo "$rgw_port" >"$dir/rgw.port"
