@@ -1,4 +1,4 @@
-import { type Stats, readdirSync, statSync } from "node:fs";
+import { type Stats, closeSync, openSync, readdirSync, statSync } from "node:fs";
 import { mkdir, open, readdir, rm, rmdir, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
@@ -22,7 +22,8 @@ import {
 } from "@borgstore/core";
 import { abandon, publish, streamToTemp, writeTemp } from "./atomic-file.js";
 import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
-import { closeQuietly, fileStats, openFile, pathStats, readSome, renamePath, unlinkPath } from "./fs-calls.js";
+import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
+import { readRange, readWhole } from "./reads.js";
 import { QuotaTracker } from "./quota.js";
 
 export interface PosixFsOptions extends BackendOptions {
@@ -32,44 +33,19 @@ export interface PosixFsOptions extends BackendOptions {
   quota?: number;
   /** fsync each written file and its directory before a store returns (default false: much faster). */
   fsync?: boolean;
+  /**
+   * Run info, list and the first 64 KiB of each load as synchronous calls on the main thread
+   * (default true): on a local filesystem they take microseconds, less than a thread-pool round
+   * trip. Set false where a stat or read may wait long (network filesystems, spinning disks under
+   * load), so that the event loop never waits on storage.
+   */
+  syncReads?: boolean;
 }
 
-/** Entries a list stats between two turns of the event loop. */
+/** Entries a list stats at a time (between two turns of the event loop when synchronous). */
 const LIST_BATCH = 256;
 /** Read size for hashing and streaming loads. */
 const READ_CHUNK = 1024 * 1024;
-/** A whole load first reads this much without asking the size: most values fit, saving an fstat. */
-const FIRST_READ = 64 * 1024;
-
-/** Reads up to `length` bytes at `position`, fewer only at the end of the file. */
-async function readAt(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-  let got = 0;
-  while (got < length) {
-    const n = await readSome(fd, buffer, offset + got, length - got, position + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got;
-}
-
-async function readWhole(fd: number): Promise<Uint8Array> {
-  const first = Buffer.allocUnsafeSlow(FIRST_READ);
-  const got = await readAt(fd, first, 0, FIRST_READ, 0);
-  if (got < FIRST_READ) return first.slice(0, got);
-  // Large value: size it, then read the rest (up to what is there by then).
-  const size = Math.max((await fileStats(fd)).size, FIRST_READ);
-  const whole = Buffer.allocUnsafeSlow(size);
-  whole.set(first);
-  const rest = await readAt(fd, whole, FIRST_READ, size - FIRST_READ, FIRST_READ);
-  return FIRST_READ + rest === size ? whole : whole.subarray(0, FIRST_READ + rest);
-}
-
-async function readRange(fd: number, options: LoadOptions): Promise<Uint8Array> {
-  const { start, end } = resolveRange(options, (await fileStats(fd)).size);
-  const buffer = Buffer.allocUnsafeSlow(end - start);
-  const got = await readAt(fd, buffer, 0, end - start, start);
-  return got === buffer.byteLength ? buffer : buffer.subarray(0, got);
-}
 
 function itemFromStats(name: string, st: Stats): ItemInfo {
   const directory = st.isDirectory();
@@ -105,6 +81,7 @@ export class PosixFsBackend extends Backend {
   readonly base: string;
   readonly quotaLimit: number | undefined;
   readonly fsync: boolean;
+  readonly syncReads: boolean;
   #quota: QuotaTracker | undefined;
 
   constructor(pathOrOptions: string | PosixFsOptions, options: Omit<PosixFsOptions, "path"> = {}) {
@@ -117,6 +94,7 @@ export class PosixFsBackend extends Backend {
     this.base = all.path.length > 1 ? all.path.replace(/\/+$/, "") : all.path;
     this.quotaLimit = all.quota ?? undefined;
     this.fsync = all.fsync ?? false;
+    this.syncReads = all.syncReads ?? true;
   }
 
   override get location(): string {
@@ -213,27 +191,34 @@ export class PosixFsBackend extends Backend {
   // ---- items ------------------------------------------------------------------------------
 
   protected async _info(name: string): Promise<ItemInfo> {
+    const path = this.#path(name);
+    let st: Stats | undefined;
     try {
-      return itemFromStats(basename(name), await pathStats(this.#path(name)));
+      st = this.syncReads ? statSync(path, { throwIfNoEntry: false }) : await pathStats(path);
     } catch (err) {
-      if (isMissing(err)) return { name: basename(name), exists: false, size: 0, directory: false, atime: 0 };
-      throw asBackendError(err);
+      if (!isMissing(err)) throw asBackendError(err);
     }
+    return st
+      ? itemFromStats(basename(name), st)
+      : { name: basename(name), exists: false, size: 0, directory: false, atime: 0 };
   }
 
   protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
+    const path = this.#path(name);
+    const sync = this.syncReads;
     let fd: number;
     try {
-      fd = await openFile(this.#path(name), "r");
+      fd = sync ? openSync(path, "r") : await openFile(path, "r");
     } catch (err) {
       throw fsError(err, name);
     }
     try {
-      return plain(isWholeValue(options) ? await readWhole(fd) : await readRange(fd, options));
+      return plain(isWholeValue(options) ? await readWhole(fd, sync) : await readRange(fd, options, sync));
     } catch (err) {
       throw asBackendError(err);
     } finally {
-      closeQuietly(fd);
+      if (sync) closeSync(fd);
+      else closeQuietly(fd);
     }
   }
 
@@ -342,34 +327,27 @@ export class PosixFsBackend extends Backend {
     }
   }
 
-  /**
-   * Metadata only, so the calls run synchronously in batches: a cached readdir or stat takes a
-   * microsecond or two, while a thread-pool round trip costs 10–80 µs, and a Store list of a nested
-   * namespace reads one tiny directory per item (measured 3–4× faster). Between batches the event
-   * loop gets a turn, so a long list does not starve other work.
-   */
+  /** Direct children, sorted, in batches of stats (see `syncReads` for why synchronous by default). */
   protected async *_list(name: string): AsyncIterable<ItemInfo> {
     const dir = this.#path(name);
+    const sync = this.syncReads;
     let names: string[];
     try {
-      names = readdirSync(dir).filter(isValidName).sort();
+      names = (sync ? readdirSync(dir) : await readdir(dir)).filter(isValidName).sort();
     } catch (err) {
       throw fsError(err, name);
     }
     for (let at = 0; at < names.length; at += LIST_BATCH) {
-      if (at > 0) await yieldToEventLoop();
-      const batch: ItemInfo[] = [];
-      for (const entry of names.slice(at, at + LIST_BATCH)) {
-        let st: Stats | undefined;
-        try {
-          st = statSync(`${dir}/${entry}`, { throwIfNoEntry: false });
-        } catch (err) {
-          // Entries that vanish (or whose directory vanishes) during the list are skipped (spec §11).
-          if (!isMissing(err)) throw asBackendError(err);
-        }
-        if (st) batch.push(itemFromStats(entry, st));
+      // A turn of the event loop between synchronous batches, so a long list starves nothing.
+      if (sync && at > 0) await yieldToEventLoop();
+      const batch = names.slice(at, at + LIST_BATCH);
+      const stats = sync
+        ? batch.map((entry) => statOrSkip(() => statSync(`${dir}/${entry}`, { throwIfNoEntry: false })))
+        : await Promise.all(batch.map((entry) => pathStats(`${dir}/${entry}`).catch(skipVanished)));
+      for (let i = 0; i < batch.length; i++) {
+        const st = stats[i];
+        if (st) yield itemFromStats(batch[i] as string, st);
       }
-      yield* batch;
     }
   }
 
@@ -391,3 +369,16 @@ export class PosixFsBackend extends Backend {
   }
 }
 
+/** Entries that vanish (or whose directory vanishes) while a list runs are skipped (spec §11). */
+function skipVanished(err: unknown): undefined {
+  if (isMissing(err)) return undefined;
+  throw asBackendError(err);
+}
+
+function statOrSkip(stat: () => Stats | undefined): Stats | undefined {
+  try {
+    return stat();
+  } catch (err) {
+    return skipVanished(err);
+  }
+}

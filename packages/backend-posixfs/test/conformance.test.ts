@@ -7,9 +7,13 @@ import { runConformanceSuite } from "@borgstore/testkit";
 
 const root = mkdtempSync(join(tmpdir(), "borgstore-posixfs-conformance-"));
 let n = 0;
+const cleanup = (backend: unknown) => rm((backend as PosixFsBackend).base, { recursive: true, force: true });
 
+runConformanceSuite({ name: "posixfs", factory: () => new PosixFsBackend(join(root, `s${n++}`)), cleanup });
+
+// The same suite with every read in the thread pool (the option for network filesystems).
 runConformanceSuite({
-  name: "posixfs",
-  factory: () => new PosixFsBackend({ path: join(root, `store-${n++}`) }),
-  cleanup: (backend) => rm((backend as PosixFsBackend).base, { recursive: true, force: true }),
+  name: "posixfs (syncReads: false)",
+  factory: () => new PosixFsBackend(join(root, `s${n++}`), { syncReads: false }),
+  cleanup,
 });

@@ -228,8 +228,8 @@ describe("PosixFsBackend info, list and load", () => {
     await backend.close();
   });
 
-  it("skips entries that vanish while the list is read", async () => {
-    const backend = await openBackend();
+  it.each([true, false])("skips entries that vanish while the list is read (syncReads: %s)", async (syncReads) => {
+    const backend = await openBackend({ syncReads });
     const names = Array.from({ length: 600 }, (_, i) => `k${String(i).padStart(3, "0")}`);
     for (const name of names) await writeFile(join(backend.base, name), "v");
     const seen: string[] = [];

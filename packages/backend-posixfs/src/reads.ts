@@ -1,0 +1,55 @@
+import { fstatSync, readSync } from "node:fs";
+import { type LoadOptions, resolveRange } from "@borgstore/core";
+import { fileStats, readSome } from "./fs-calls.js";
+
+/** A whole load first reads this much without asking the size: most values fit, saving an fstat. */
+export const FIRST_READ = 64 * 1024;
+
+/** Reads up to `length` bytes at `position`; fewer only at the end of the file. */
+async function readAt(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  let got = 0;
+  while (got < length) {
+    const n = await readSome(fd, buffer, offset + got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+function readAtSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number {
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buffer, offset + got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+/**
+ * The whole file. The first FIRST_READ bytes are read (synchronously with `sync`); only a value
+ * that fills them is sized with fstat and read on, always in the thread pool.
+ */
+export async function readWhole(fd: number, sync: boolean): Promise<Uint8Array> {
+  const first = Buffer.allocUnsafeSlow(FIRST_READ);
+  const got = sync ? readAtSync(fd, first, 0, FIRST_READ, 0) : await readAt(fd, first, 0, FIRST_READ, 0);
+  if (got < FIRST_READ) return first.slice(0, got);
+  const size = Math.max((await fileStats(fd)).size, FIRST_READ);
+  const whole = Buffer.allocUnsafeSlow(size);
+  whole.set(first);
+  const rest = await readAt(fd, whole, FIRST_READ, size - FIRST_READ, FIRST_READ);
+  return FIRST_READ + rest === size ? whole : whole.subarray(0, FIRST_READ + rest);
+}
+
+/** The byte range `options` selects (negative offset from the end), small ranges synchronously with `sync`. */
+export async function readRange(fd: number, options: LoadOptions, sync: boolean): Promise<Uint8Array> {
+  const size = sync ? fstatSync(fd).size : (await fileStats(fd)).size;
+  const { start, end } = resolveRange(options, size);
+  const buffer = Buffer.allocUnsafeSlow(end - start);
+  const length = end - start;
+  const got =
+    sync && length <= FIRST_READ
+      ? readAtSync(fd, buffer, 0, length, start)
+      : await readAt(fd, buffer, 0, length, start);
+  return got === length ? buffer : buffer.subarray(0, got);
+}
