@@ -79,7 +79,9 @@ export class StdioTransport implements Transport {
       await this.#send(req);
       const head = await this.#readHead();
       const length = req.method === "HEAD" ? 0 : Number(head.headers["content-length"] ?? 0);
-      const body = this.#readBody(length, release);
+      // Without a body the next exchange may start at once; otherwise once the body was read.
+      if (length === 0) release();
+      const body = length === 0 ? (async function* () {})() : this.#readBody(length, release);
       return {
         status: head.status,
         headers: head.headers,

@@ -26,6 +26,8 @@ export class RawResponder {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   connections = 0;
+  /** When set, requests are read but never answered (a hung server). */
+  silent = false;
 
   private constructor() {
     this.#server = createServer((socket) => this.#serve(socket));
@@ -70,6 +72,7 @@ export class RawResponder {
         const [method = "", target = ""] = line.split(" ");
         this.requests.push({ method, target, headers, body: buf.subarray(end + 4, end + 4 + length) });
         buf = buf.subarray(end + 4 + length);
+        if (this.silent) continue;
         const res = this.#queue.shift() ?? { status: 599, reason: "Nothing queued", headers: [["Content-Length", "0"]], body: Buffer.alloc(0) };
         const head = [`HTTP/1.1 ${res.status} ${res.reason}`, ...res.headers.map(([k, v]) => `${k}: ${v}`)].join("\r\n");
         socket.write(Buffer.concat([Buffer.from(`${head}\r\n\r\n`, "latin1"), method === "HEAD" ? Buffer.alloc(0) : res.body]));

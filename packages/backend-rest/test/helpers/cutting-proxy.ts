@@ -1,0 +1,81 @@
+import { type AddressInfo, type Server, type Socket, connect, createServer } from "node:net";
+
+/**
+ * A TCP proxy in front of a real server that can break connections on purpose: cut a response
+ * after some bytes (the request reached the server, its answer is lost), or drop every new
+ * connection at once (the server is unreachable).
+ */
+export class CuttingProxy {
+  connections = 0;
+  /** Responses still to cut, and after how many of their bytes. */
+  #cuts: number[] = [];
+  #dropAll = false;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+
+  private constructor(targetPort: number) {
+    this.#server = createServer((client) => this.#handle(client, targetPort));
+  }
+
+  static async start(targetPort: number): Promise<CuttingProxy> {
+    const p = new CuttingProxy(targetPort);
+    await new Promise<void>((resolve) => p.#server.listen(0, "127.0.0.1", resolve));
+    return p;
+  }
+
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  /** The next `count` responses are cut after `afterBytes` of their bytes (with their connection). */
+  cutResponses(count: number, afterBytes = 0): void {
+    this.#cuts.push(...Array(count).fill(afterBytes));
+  }
+
+  dropAll(on: boolean): void {
+    this.#dropAll = on;
+  }
+
+  #track(s: Socket): void {
+    this.#sockets.add(s);
+    s.on("close", () => this.#sockets.delete(s));
+    s.on("error", () => undefined);
+  }
+
+  #handle(client: Socket, targetPort: number): void {
+    this.connections++;
+    this.#track(client);
+    if (this.#dropAll) {
+      client.destroy();
+      return;
+    }
+    let cut: number | undefined;
+    const upstream = connect(targetPort, "127.0.0.1");
+    this.#track(upstream);
+    client.pipe(upstream);
+    let forwarded = 0;
+    upstream.on("data", (data: Buffer) => {
+      // Armed cuts apply to the next response bytes on any connection (one request at a time).
+      if (cut === undefined) cut = this.#cuts.shift();
+      if (cut === undefined) {
+        client.write(data);
+        return;
+      }
+      const room = cut - forwarded;
+      if (room > 0) client.write(data.subarray(0, room));
+      forwarded += Math.min(room, data.length);
+      if (forwarded >= cut) {
+        client.destroy();
+        upstream.destroy();
+      }
+    });
+    upstream.on("end", () => client.end());
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
