@@ -1,7 +1,9 @@
 import { describe } from "vitest";
 import { Suite } from "./harness.js";
 import { type ConformanceOptions, resolveOptions } from "./options.js";
+import { registerConcurrencyTests } from "./suites/concurrency.js";
 import { registerDefragTests } from "./suites/defrag.js";
+import { registerErrorTests } from "./suites/errors.js";
 import { registerFlatTests } from "./suites/flat.js";
 import { registerHashTests } from "./suites/hash.js";
 import { registerLifecycleTests } from "./suites/lifecycle.js";
@@ -9,7 +11,9 @@ import { registerListTests } from "./suites/list.js";
 import { registerNamespacedTests } from "./suites/namespaced.js";
 import { registerNameTests } from "./suites/names.js";
 import { registerPartialLoadTests } from "./suites/partial-loads.js";
+import { registerQuotaTests } from "./suites/quota.js";
 import { registerSizeTests } from "./suites/sizes.js";
+import { registerStreamingTests } from "./suites/streaming.js";
 
 export type { BackendFactory, ConformanceOptions, QuotaBackendFactory } from "./options.js";
 
@@ -22,8 +26,12 @@ const TOPICS: ReadonlyArray<(suite: Suite) => void> = [
   registerListTests,
   registerSizeTests,
   registerPartialLoadTests,
+  registerStreamingTests,
   registerHashTests,
   registerDefragTests,
+  registerErrorTests,
+  registerConcurrencyTests,
+  registerQuotaTests,
 ];
 
 /**

@@ -1,4 +1,4 @@
 import { MemoryBackend } from "@borgstore/core";
-import { runConformanceSuite } from "@borgstore/testkit";
+import { runConformanceSuite } from "../src/index.js";
 
 runConformanceSuite({ name: "memory", factory: () => new MemoryBackend() });
