@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { type ByteSource, ContentHashMismatch, isBorgStoreError } from "@borgstore/core";
 import { afterAll, describe, expect, it } from "vitest";
-import { S3Backend } from "../src/index.js";
+import type { S3Backend } from "../src/index.js";
 import { freshBackend, location, rawClient, serverUrl } from "./server.js";
 
 const MiB = 1024 * 1024;
@@ -16,7 +16,10 @@ async function* generated(total: number, chunk = MiB, seed = 1): ByteSource {
   for (let i = 0; sent < total; i++) {
     const n = Math.min(chunk, total - sent);
     const out = Buffer.from(PATTERN.subarray(0, n));
-    if (n >= 8) out.writeUInt32BE(i, 0), out.writeUInt32BE(seed, 4);
+    if (n >= 8) {
+      out.writeUInt32BE(i, 0);
+      out.writeUInt32BE(seed, 4);
+    }
     sent += n;
     yield out;
   }
