@@ -42,7 +42,8 @@ export function statusError(status: number, body: string, name: string, location
   const message = errorMessage(body);
   switch (status) {
     case 404:
-      return new ObjectNotFound(name);
+      // The server names what is missing (for defrag, a source rather than the target).
+      return new ObjectNotFound(message || name);
     case 410:
       return new BackendDoesNotExist(message || location);
     case 409:
