@@ -61,7 +61,19 @@ export class Logger {
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /** The reference's access-log time: 21/Nov/2026 22:42:31 (local time, as Python's log_date_time_string). */
-export function logTime(date: Date = new Date()): string {
+let cachedSecond = -1;
+let cachedText = "";
+
+export function logTime(now: number = Date.now()): string {
+  const second = Math.floor(now / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedText = formatLogTime(new Date(second * 1000));
+  }
+  return cachedText;
+}
+
+function formatLogTime(date: Date): string {
   const two = (n: number) => String(n).padStart(2, "0");
   return `${two(date.getDate())}/${MONTHS[date.getMonth()]}/${date.getFullYear()} ${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
 }
