@@ -52,13 +52,38 @@ describe("latency and bandwidth emulation", () => {
 
   it("sleeps once per directory in list, not per item", async () => {
     process.env.BORGSTORE_LATENCY = "30000";
-    const store = await newStore({ "": { levels: [1] } });
+    const store = new Store({ backend: new MemoryBackend(), config: { "": { levels: [1] } }, listReadAhead: 1 });
+    await store.create();
+    await store.open();
     for (const k of ["00000001", "00000002", "00000003", "01000000"]) await store.store(k, bytes("x"));
-    // root + directories 00 and 01 = 3 backend lists
+    // root + directories 00 and 01 = 3 backend lists, one after the other
     const t = await timed(() => collect(store.list("")));
-    expect(t).toBeGreaterThanOrEqual(0.085);
+    expect(t).toBeGreaterThanOrEqual(0.089);
     expect(t).toBeLessThan(0.5);
+    expect(store.stats.list_time).toBeGreaterThanOrEqual(0.089);
     await store.close();
+  });
+
+  it("overlaps the per-directory latency of nesting directories with list read-ahead", async () => {
+    const backend = new MemoryBackend();
+    const writer = new Store({ backend, config: { "": { levels: [1] } } });
+    await writer.create();
+    await writer.open();
+    const keys = Array.from({ length: 20 }, (_, i) => `${i.toString(16).padStart(2, "0")}000000`);
+    for (const k of keys) await writer.store(k, bytes("x"));
+    const listing = async (listReadAhead: number) => {
+      const store = new Store({ backend, config: { "": { levels: [1] } }, latency: 20_000, listReadAhead });
+      let names: string[] = [];
+      const t = await timed(async () => (names = (await collect(store.list(""))).map((i) => i.name)));
+      return { t, names };
+    };
+    const sequential = await listing(1);
+    const ahead = await listing(16);
+    expect(sequential.names).toEqual(keys);
+    expect(ahead.names).toEqual(keys);
+    expect(sequential.t).toBeGreaterThanOrEqual(21 * 0.02); // root + 20 directories
+    expect(ahead.t).toBeLessThan(sequential.t / 3);
+    await writer.close();
   });
 
   it("limits throughput to BORGSTORE_BANDWIDTH (bit/s)", async () => {

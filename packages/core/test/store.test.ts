@@ -152,6 +152,39 @@ describe("Store basics", () => {
     expect(await listNames("one")).toHaveLength(10);
   });
 
+  it("lists the same with and without read-ahead, including the deleted filter", async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => key((i * 2654435761) >>> 0));
+    await Promise.all(keys.map((k) => store.store(`two/${k}`, bytes(k))));
+    for (const k of keys.slice(0, 50)) await store.move(`two/${k}`, { delete: true });
+    for (const listReadAhead of [1, 2, 16, 1000]) {
+      const s = new Store({ backend, config: CONFIG, listReadAhead });
+      expect(await names(s.list("two"))).toEqual(keys.slice(50).sort());
+      expect(await names(s.list("two", { deleted: true }))).toEqual(keys.slice(0, 50).sort());
+    }
+    expect(() => new Store({ backend, config: CONFIG, listReadAhead: 0 })).toThrow(InvalidArgument);
+  });
+
+  it("stops cleanly when the caller leaves a list early, even if a directory read ahead fails", async () => {
+    class BrokenDir extends MemoryBackend {
+      protected override async *_list(name: string) {
+        if (name === "two/ff") throw new Error("disk error in two/ff");
+        yield* super._list(name);
+      }
+    }
+    const b = new BrokenDir();
+    const s = new Store({ backend: b, config: CONFIG });
+    await s.create();
+    await s.open();
+    await s.store("two/00000000", bytes("a"));
+    await s.store("two/ff000000", bytes("b"));
+    for await (const item of s.list("two")) {
+      expect(item.name).toBe("00000000");
+      break;
+    }
+    await expect(collect(s.list("two"))).rejects.toThrow("disk error in two/ff");
+    await s.close();
+  });
+
   it("accepts a namespace with a trailing slash in list", async () => {
     await store.store("zero/a", bytes("1"));
     expect(await listNames("zero/")).toEqual(["a"]);

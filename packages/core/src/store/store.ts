@@ -33,6 +33,11 @@ export interface StoreOptions {
   logger?: CacheLogger;
   /** Current time in seconds, for the cache's max_age; default: the system clock. */
   clock?: () => number;
+  /**
+   * How many entries list() reads ahead of the caller; the nesting directories among them are
+   * listed meanwhile, concurrently. Default 16; 1 lists one directory at a time, as the reference.
+   */
+  listReadAhead?: number;
 }
 
 export interface FindOptions {
@@ -84,6 +89,7 @@ export class Store {
   readonly #stats = new StoreStats();
   readonly #emulation: Emulation;
   readonly #cache: CacheTier | undefined;
+  readonly #listReadAhead: number;
 
   constructor(options: StoreOptions) {
     const { url, backend, config, cacheUrl, cacheBackend } = options;
@@ -106,6 +112,10 @@ export class Store {
         options.logger ?? console,
         options.clock ?? (() => Date.now() / 1000),
       );
+    const readAhead = options.listReadAhead ?? 16;
+    if (!Number.isSafeInteger(readAhead) || readAhead < 1)
+      throw new InvalidArgument(`listReadAhead must be an integer >= 1, but got: ${readAhead}`);
+    this.#listReadAhead = readAhead;
     const fromEnv = Emulation.fromEnv();
     this.#emulation = new Emulation(
       options.latency ?? fromEnv.latency * 1e6,
@@ -358,28 +368,75 @@ export class Store {
     yield* this.#listTree(backend, name.replace(/\/+$/, ""), options.deleted ?? false);
   }
 
-  async *#listTree(backend: Backend, name: string, deleted: boolean): AsyncGenerator<ItemInfo> {
-    let start = performance.now();
-    const items = backend.list(name)[Symbol.asyncIterator]();
+  async *#listTree(
+    backend: Backend,
+    dir: string,
+    deleted: boolean,
+    readAhead?: Promise<ItemInfo[]>,
+  ): AsyncGenerator<ItemInfo> {
+    // A nesting directory read ahead is an array (walked without awaiting); the top one a stream.
+    const entries = readAhead ? await this.#listTimed(readAhead) : undefined;
+    const stream = entries ? undefined : await this.#openDir(backend, dir);
+    let at = 0;
+    // Entries read but not yet handed out; the listings of the directories among them are already
+    // under way (a bounded read-ahead that hides per-directory round trips of nested namespaces).
+    const window: Array<{ info: ItemInfo; listing?: Promise<ItemInfo[]> }> = [];
+    let exhausted = false;
+    try {
+      for (;;) {
+        while (!exhausted && window.length < this.#listReadAhead) {
+          let info: ItemInfo | undefined;
+          if (entries) info = entries[at++];
+          else {
+            const step = await this.#listTimed((stream as AsyncIterator<ItemInfo>).next());
+            info = step.done ? undefined : step.value;
+          }
+          if (info === undefined) {
+            exhausted = true;
+            break;
+          }
+          const listing = info.directory ? this.#readDir(backend, childOf(dir, info.name)) : undefined;
+          listing?.catch(() => undefined); // awaited when reached; a caller that stops early never reaches it
+          window.push({ info, listing });
+        }
+        const next = window.shift();
+        if (!next) return;
+        const { info, listing } = next;
+        if (listing) {
+          yield* this.#listTree(backend, childOf(dir, info.name), deleted, listing);
+        } else if (info.name.endsWith(DEL_SUFFIX)) {
+          if (deleted) yield { ...info, name: info.name.slice(0, -DEL_SUFFIX.length) };
+        } else if (!deleted) {
+          yield info;
+        }
+      }
+    } finally {
+      await stream?.return?.();
+    }
+  }
+
+  /** The top directory of a list, streamed (a flat namespace may be huge). */
+  async #openDir(backend: Backend, dir: string): Promise<AsyncIterator<ItemInfo>> {
+    const items = backend.list(dir)[Symbol.asyncIterator]();
+    await this.#listTimed(this.#emulation.listPause());
+    return items;
+  }
+
+  /** A nesting directory, read whole (they hold a fraction of a namespace each). */
+  async #readDir(backend: Backend, dir: string): Promise<ItemInfo[]> {
+    const items: ItemInfo[] = [];
+    for await (const info of backend.list(dir)) items.push(info);
     await this.#emulation.listPause();
-    this.#stats.addTime("list", (performance.now() - start) / 1000);
-    for (;;) {
-      start = performance.now();
-      let step: IteratorResult<ItemInfo>;
-      try {
-        step = await items.next();
-      } finally {
-        this.#stats.addTime("list", (performance.now() - start) / 1000);
-      }
-      if (step.done) return;
-      const info = step.value;
-      if (info.directory) {
-        yield* this.#listTree(backend, name ? `${name}/${info.name}` : info.name, deleted);
-      } else if (info.name.endsWith(DEL_SUFFIX)) {
-        if (deleted) yield { ...info, name: info.name.slice(0, -DEL_SUFFIX.length) };
-      } else if (!deleted) {
-        yield info;
-      }
+    return items;
+  }
+
+  /** Time the list spends waiting for the backend (not the caller's time between items). */
+  async #listTimed<T>(pending: Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      return await pending;
+    } finally {
+      this.#stats.addTime("list", (performance.now() - start) / 1000);
     }
   }
 
@@ -487,4 +544,8 @@ export class Store {
       yield chunk;
     }
   }
+}
+
+function childOf(dir: string, name: string): string {
+  return dir ? `${dir}/${name}` : name;
 }
