@@ -1,4 +1,4 @@
-import { BackendURLInvalid, InvalidArgument, isBorgStoreError } from "@borgstore/core";
+import { BackendURLInvalid, InvalidArgument, backendFromUrl, isBorgStoreError, registerBackend, unregisterBackend } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 import { S3Backend, parseS3Url, plugin } from "../src/index.js";
 import { resolveRegion } from "../src/client.js";
@@ -101,6 +101,17 @@ describe("plugin", () => {
     expect((backend as S3Backend).bucket).toBe("bucket");
     expect((backend as S3Backend).basePath).toBe("repo/");
     expect(plugin.fromUrl("b2:id:key@https://s3.us-west-004.backblazeb2.com/b/p")).toBeInstanceOf(S3Backend);
+  });
+
+  it("core's backendFromUrl resolves s3: and b2: through it", async () => {
+    registerBackend(plugin);
+    try {
+      expect(await backendFromUrl("s3:id:secret@http://127.0.0.1:1/bucket/repo")).toBeInstanceOf(S3Backend);
+      expect(await backendFromUrl("b2:id:key@https://s3.us-west-004.backblazeb2.com/b/p")).toBeInstanceOf(S3Backend);
+    } finally {
+      unregisterBackend("s3", plugin);
+      unregisterBackend("b2", plugin);
+    }
   });
 
   it("leaves other schemes to other plugins", () => {
