@@ -1,0 +1,69 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer, request } from "node:http";
+import { type AddressInfo, type Socket, createServer as createTcpServer } from "node:net";
+
+/**
+ * A loopback HTTP proxy in front of the real S3 service that answers the next `faults` requests
+ * itself with an S3 error (throttling, 5xx) and forwards everything else unchanged (the Host
+ * header too, so SigV4 signatures stay valid).
+ */
+export class FaultProxy {
+  readonly seen: string[] = [];
+  faults: { status: number; code: string }[] = [];
+  #server: Server;
+
+  private constructor(
+    server: Server,
+    readonly endpoint: string,
+  ) {
+    this.#server = server;
+  }
+
+  static async start(upstream: string): Promise<FaultProxy> {
+    const target = new URL(upstream);
+    let proxy: FaultProxy | undefined;
+    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      proxy?.seen.push(`${req.method} ${req.url}`);
+      const fault = proxy?.faults.shift();
+      if (fault) {
+        req.resume();
+        res.writeHead(fault.status, { "content-type": "application/xml" });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected</Message></Error>`);
+        return;
+      }
+      const upstreamReq = request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      upstreamReq.on("error", () => res.destroy());
+      req.pipe(upstreamReq);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    proxy = new FaultProxy(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    return proxy;
+  }
+
+  async stop(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** A TCP server that accepts connections and never answers: a hung service. */
+export async function silentServer(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async stop() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

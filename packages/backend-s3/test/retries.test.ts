@@ -1,0 +1,61 @@
+import { isBorgStoreError } from "@borgstore/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FaultProxy, silentServer } from "./fault-proxy.js";
+import { freshBackend, location, serverUrl } from "./server.js";
+
+const describeS3 = serverUrl ? describe : describe.skip;
+
+describeS3("retries and timeouts (a fault-injecting proxy in front of the real S3 service)", () => {
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    proxy = await FaultProxy.start(location().endpoint as string);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  it("retries throttling (503 SlowDown, 429) and 5xx answers with backoff, then succeeds", async () => {
+    const b = freshBackend({ endpoint: proxy.endpoint });
+    await b.create();
+    await b.open();
+    try {
+      proxy.seen.length = 0;
+      proxy.faults = [
+        { status: 503, code: "SlowDown" },
+        { status: 500, code: "InternalError" },
+        { status: 429, code: "TooManyRequests" },
+      ];
+      await b.store("item", new Uint8Array([1, 2, 3]));
+      expect(proxy.seen.filter((r) => r.startsWith("PUT"))).toHaveLength(4);
+      proxy.faults = [{ status: 503, code: "ServiceUnavailable" }];
+      expect(Array.from(await b.load("item"))).toEqual([1, 2, 3]);
+    } finally {
+      proxy.faults = [];
+      await b.close();
+      await b.destroy();
+    }
+  }, 30_000);
+
+  it("gives up after maxAttempts with a BACKEND_ERROR naming the S3 code", async () => {
+    const b = freshBackend({ endpoint: proxy.endpoint, maxAttempts: 2 });
+    proxy.faults = Array.from({ length: 2 }, () => ({ status: 503, code: "SlowDown" }));
+    const err = await b.create().catch((e: unknown) => e);
+    proxy.faults = [];
+    expect(isBorgStoreError(err, "BACKEND_ERROR")).toBe(true);
+    expect((err as Error).message).toContain("SlowDown (HTTP 503)");
+    expect((err as Error).cause).toBeDefined();
+  }, 30_000);
+
+  it("a service that accepts but never answers fails with BACKEND_CONNECTION_ERROR after idleTimeoutMs", async () => {
+    const silent = await silentServer();
+    try {
+      const b = freshBackend({ endpoint: silent.endpoint, idleTimeoutMs: 300, maxAttempts: 2 });
+      const started = Date.now();
+      const err = await b.open().catch((e: unknown) => e);
+      expect(isBorgStoreError(err, "BACKEND_CONNECTION_ERROR")).toBe(true);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await silent.stop();
+    }
+  }, 20_000);
+});
