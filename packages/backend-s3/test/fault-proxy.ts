@@ -8,6 +8,9 @@ import { type AddressInfo, type Socket, createServer as createTcpServer } from "
  */
 export class FaultProxy {
   readonly seen: string[] = [];
+  /** Requests being served right now, and the most at once since the last reset. */
+  inFlight = 0;
+  maxInFlight = 0;
   faults: { status: number; code: string }[] = [];
   #server: Server;
 
@@ -22,8 +25,12 @@ export class FaultProxy {
     const target = new URL(upstream);
     let proxy: FaultProxy | undefined;
     const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      proxy?.seen.push(`${req.method} ${req.url}`);
-      const fault = proxy?.faults.shift();
+      if (!proxy) return;
+      const p = proxy;
+      p.seen.push(`${req.method} ${req.url}`);
+      p.maxInFlight = Math.max(p.maxInFlight, ++p.inFlight);
+      res.on("close", () => p.inFlight--);
+      const fault = p.faults.shift();
       if (fault) {
         req.resume();
         res.writeHead(fault.status, { "content-type": "application/xml" });

@@ -5,7 +5,7 @@ import { freshBackend, location, serverUrl } from "./server.js";
 
 const describeS3 = serverUrl ? describe : describe.skip;
 
-describeS3("retries and timeouts (a fault-injecting proxy in front of the real S3 service)", () => {
+describeS3("connection pool, retries and timeouts (a fault-injecting proxy in front of the real S3 service)", () => {
   let proxy: FaultProxy;
   beforeAll(async () => {
     proxy = await FaultProxy.start(location().endpoint as string);
@@ -31,6 +31,23 @@ describeS3("retries and timeouts (a fault-injecting proxy in front of the real S
       expect(Array.from(await b.load("item"))).toEqual([1, 2, 3]);
     } finally {
       proxy.faults = [];
+      await b.close();
+      await b.destroy();
+    }
+  }, 30_000);
+
+  it("never has more requests on the wire than maxSockets, however many operations are in flight", async () => {
+    const b = freshBackend({ endpoint: proxy.endpoint, maxSockets: 3 });
+    await b.create();
+    await b.open();
+    try {
+      const names = Array.from({ length: 48 }, (_, i) => `item${i}`);
+      proxy.maxInFlight = 0;
+      await Promise.all(names.map((n) => b.store(n, new Uint8Array(1024))));
+      await Promise.all(names.map((n) => b.load(n)));
+      expect(proxy.maxInFlight).toBeGreaterThan(1);
+      expect(proxy.maxInFlight).toBeLessThanOrEqual(3);
+    } finally {
       await b.close();
       await b.destroy();
     }
