@@ -342,6 +342,15 @@ describe("cache failures", () => {
     expect(store.stats.cache_errors).toBe(2); // data/ and meta/
     expect(cache.closes).toBe(1);
     expect(cache.opened).toBe(false);
+    await store.open();
+    expect(store.stats.cache_errors).toBe(4);
+    expect(store.stats.cache_disabled).toBe(false);
+    cache.failing.delete("list");
+    await store.store(K, bytes("v"));
+    expect(text(await store.load(K))).toBe("v");
+    expect(store.stats.cache_hits).toBe(1);
+    await store.close();
+    expect(cache.closes).toBe(2);
   });
 
   it("never let a load racing with a store leave the older value in the cache", async () => {

@@ -114,6 +114,13 @@ describe("Store basics", () => {
     expect(store.stats.store_volume).toBe(84);
   });
 
+  it("keeps the value as it was at store time when the caller reuses its buffer", async () => {
+    const buffer = bytes("original");
+    await store.store("zero/m", buffer.subarray(0, 4));
+    buffer.fill(0x78);
+    expect(text(await store.load("zero/m"))).toBe("orig");
+  });
+
   it("streams big values in and out", async () => {
     await store.storeStream("two/12345678", (async function* () {
       yield bytes("ab");

@@ -116,6 +116,11 @@ describe("registerBackend", () => {
     await expect(backendFromUrl("file:///x")).rejects.toBeInstanceOf(BackendNotInstalled);
   });
 
+  it("rejects a quota for a registered backend without quota support", async () => {
+    registerBackend(demoPlugin);
+    await expect(backendFromUrl("demo:ok", { quota: 10 })).rejects.toBeInstanceOf(InvalidArgument);
+  });
+
   it("rejects a plugin without schemes", () => {
     expect(() => registerBackend({ schemes: [], fromUrl: () => undefined })).toThrow(InvalidArgument);
   });

@@ -2,6 +2,44 @@
 export const TIMED_OPERATIONS = ["info", "load", "store", "delete", "move", "list", "hash"] as const;
 export type TimedOperation = (typeof TIMED_OPERATIONS)[number];
 
+/** What Store.stats returns: the reference's keys, all always present, times in seconds. */
+export interface StoreStatsSnapshot {
+  [key: string]: number | boolean;
+  info_calls: number;
+  info_time: number;
+  load_calls: number;
+  load_time: number;
+  store_calls: number;
+  store_time: number;
+  delete_calls: number;
+  delete_time: number;
+  move_calls: number;
+  move_time: number;
+  list_calls: number;
+  list_time: number;
+  hash_calls: number;
+  hash_time: number;
+  load_volume: number;
+  store_volume: number;
+  load_throughput: number;
+  store_throughput: number;
+  backend_load_calls: number;
+  backend_store_calls: number;
+  backend_delete_calls: number;
+  backend_load_volume: number;
+  backend_store_volume: number;
+  cache_disabled: boolean;
+  cache_hits: number;
+  cache_misses: number;
+  cache_hit_ratio: number;
+  cache_errors: number;
+  cache_load_calls: number;
+  cache_store_calls: number;
+  cache_delete_calls: number;
+  cache_load_volume: number;
+  cache_store_volume: number;
+}
+
 /** Counters kept by one Store; every update is a single synchronous step, so overlapping promises stay exact. */
 export class StoreStats {
   readonly calls: Record<TimedOperation, number> = zeroes();
@@ -34,34 +72,37 @@ export class StoreStats {
   }
 
   /** The reference's dict, with every key always present and every time in seconds. */
-  snapshot(): Record<string, number | boolean> {
-    const out: Record<string, number | boolean> = {};
+  snapshot(): StoreStatsSnapshot {
+    const perOperation: Record<string, number> = {};
     for (const op of TIMED_OPERATIONS) {
-      out[`${op}_calls`] = this.calls[op];
-      out[`${op}_time`] = this.time[op];
+      perOperation[`${op}_calls`] = this.calls[op];
+      perOperation[`${op}_time`] = this.time[op];
     }
-    out.load_volume = this.loadVolume;
-    out.store_volume = this.storeVolume;
-    out.load_throughput = this.time.load > 0 ? this.loadVolume / this.time.load : 0;
-    out.store_throughput = this.time.store > 0 ? this.storeVolume / this.time.store : 0;
-    out.backend_load_calls = this.backendLoadCalls;
-    out.backend_store_calls = this.backendStoreCalls;
-    out.backend_delete_calls = this.backendDeleteCalls;
-    out.backend_load_volume = this.backendLoadVolume;
-    out.backend_store_volume = this.backendStoreVolume;
-    out.cache_disabled = this.cacheDisabled;
-    out.cache_hits = this.cacheHits;
-    out.cache_misses = this.cacheMisses;
     const lookups = this.cacheHits + this.cacheMisses;
-    out.cache_hit_ratio = lookups > 0 ? this.cacheHits / lookups : 0;
-    out.cache_errors = this.cacheErrors;
-    out.cache_load_calls = this.cacheLoadCalls;
-    out.cache_store_calls = this.cacheStoreCalls;
-    out.cache_delete_calls = this.cacheDeleteCalls;
-    out.cache_load_volume = this.cacheLoadVolume;
-    out.cache_store_volume = this.cacheStoreVolume;
-    return out;
+    return {
+      ...(perOperation as Pick<StoreStatsSnapshot, `${TimedOperation}_calls` | `${TimedOperation}_time`>),
+      load_volume: this.loadVolume,
+      store_volume: this.storeVolume,
+      load_throughput: this.time.load > 0 ? this.loadVolume / this.time.load : 0,
+      store_throughput: this.time.store > 0 ? this.storeVolume / this.time.store : 0,
+      backend_load_calls: this.backendLoadCalls,
+      backend_store_calls: this.backendStoreCalls,
+      backend_delete_calls: this.backendDeleteCalls,
+      backend_load_volume: this.backendLoadVolume,
+      backend_store_volume: this.backendStoreVolume,
+      cache_disabled: this.cacheDisabled,
+      cache_hits: this.cacheHits,
+      cache_misses: this.cacheMisses,
+      cache_hit_ratio: lookups > 0 ? this.cacheHits / lookups : 0,
+      cache_errors: this.cacheErrors,
+      cache_load_calls: this.cacheLoadCalls,
+      cache_store_calls: this.cacheStoreCalls,
+      cache_delete_calls: this.cacheDeleteCalls,
+      cache_load_volume: this.cacheLoadVolume,
+      cache_store_volume: this.cacheStoreVolume,
+    };
   }
+
 }
 
 function zeroes(): Record<TimedOperation, number> {

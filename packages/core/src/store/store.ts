@@ -10,7 +10,7 @@ import { CacheMode, type NamespaceConfig, type NamespacePolicy, type StoreConfig
 import { type CacheLogger, CacheTier } from "./cache.js";
 import { Emulation } from "./emulation.js";
 import { levelDirectories } from "./levels.js";
-import { StoreStats, type TimedOperation } from "./stats.js";
+import { StoreStats, type StoreStatsSnapshot, type TimedOperation } from "./stats.js";
 
 export interface StoreOptions {
   /** Backend URL, resolved on the first create/destroy/open (or use Store.fromUrl to resolve now). */
@@ -145,7 +145,7 @@ export class Store {
   }
 
   /** The reference's statistics, every key always present, every time in seconds. */
-  get stats(): Record<string, number | boolean> {
+  get stats(): StoreStatsSnapshot {
     return this.#stats.snapshot();
   }
 
