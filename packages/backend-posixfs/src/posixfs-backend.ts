@@ -14,11 +14,9 @@ import {
   type ItemInfo,
   type LoadOptions,
   type QuotaInfo,
-  createHasher,
   isValidName,
   isWholeValue,
   resolveRange,
-  supportedHashAlgorithms,
 } from "@borgstore/core";
 import { abandon, publish, streamToTemp, writeTemp } from "./atomic-file.js";
 import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
@@ -76,7 +74,8 @@ export class PosixFsBackend extends Backend {
     quota: true,
     directories: true,
     streaming: true,
-    serverSideHash: supportedHashAlgorithms(),
+    // Hashes are core's default: the file streamed through the hasher in this process.
+    serverSideHash: [],
   };
   readonly base: string;
   readonly quotaLimit: number | undefined;
@@ -349,12 +348,6 @@ export class PosixFsBackend extends Backend {
         if (st) yield itemFromStats(batch[i] as string, st);
       }
     }
-  }
-
-  protected override async _hash(name: string, algorithm: string): Promise<string> {
-    const hasher = await createHasher(algorithm);
-    for await (const chunk of await this._loadStream(name, {})) hasher.update(chunk as Uint8Array);
-    return hasher.hexdigest();
   }
 
   /** Size of the file at `path`, 0 when there is none (quota accounting of overwrites). */
