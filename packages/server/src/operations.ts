@@ -13,6 +13,7 @@ import {
   resolveRange,
 } from "@borgstore/core";
 import type { BackendHost } from "./backend-host.js";
+import { coalesce } from "./coalesce.js";
 import { HttpError } from "./http-error.js";
 import { listJson, pythonFloat, quotaJson } from "./python-json.js";
 import { parseRange } from "./range-header.js";
@@ -92,7 +93,7 @@ async function store(op: Operation): Promise<void> {
     if (sha256 !== undefined && createHash("sha256").update(value).digest("hex") !== sha256) throw new ContentHashMismatch();
     await op.host.use((b) => b.store(name, value));
   } else {
-    await op.host.use((b) => b.storeStream(name, incoming, { size, sha256 }));
+    await op.host.use((b) => b.storeStream(name, coalesce(incoming), { size, sha256 }));
   }
   sendBody(op.reply, 200, undefined);
 }
