@@ -43,10 +43,13 @@ stop_daemons() {
   done
 }
 
+# Only a directory this script made (it holds ceph.conf) or an empty one is ever wiped.
+ours_or_empty() { [ -f "$1/ceph.conf" ] || [ -z "$(ls -A "$1" 2>/dev/null)" ]; }
+
 if [ "$cmd" = stop ]; then
   [ -d "$dir" ] || exit 0
   stop_daemons "$dir"
-  rm -rf "$dir"
+  if ours_or_empty "$dir"; then rm -rf "$dir"; else log "not removing $dir: it is not a radosgw.sh directory"; fi
   exit 0
 fi
 [ "$cmd" = start ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -79,6 +82,7 @@ start_time=$SECONDS
 s3_answers() { curl -s -o /dev/null -m 2 "http://127.0.0.1:$rgw_port/"; }
 
 bootstrap() {
+  ours_or_empty "$dir" || { log "$dir is neither empty nor a radosgw.sh directory: refusing to use it"; return 1; }
   rm -rf "${dir:?}"/*
   mkdir -p "$dir"/{run,log,mon,osd,rgw}
   local fsid mon_v1 mon_v2 osd_uuid osd_id
