@@ -48,7 +48,7 @@ const CONNECTION_ERRORS = new Set([
 
 /** rclone reports these with status 500 too, but asking again cannot change the answer. */
 const PERMANENT_500 =
-  /not a directory|is a directory|directory not empty|not empty|unknown hash|not found|no such file|invalid|not supported|doesn't support|permission denied|file exists/i;
+  /not a directory|is a directory|directory not empty|not empty|unknown hash|not found|no such file|invalid|not supported|doesn't support|permission denied|file exists|rename failed/i;
 
 /** True for rclone's transient failures: HTTP 500/502/503/504 (backend, protocol or network trouble) and lost connections. */
 export function isTransient(err: unknown): boolean {

@@ -2,7 +2,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { BackendDoesNotExist, BackendError } from "@borgstore/core";
-import { WATCHDOG_SOURCE } from "./watchdog.js";
+import { WATCHDOG_SCRIPT } from "./watchdog.js";
 
 export interface RcdOptions {
   /** rclone executable (name on PATH or path). */
@@ -23,17 +23,24 @@ export interface RunningRcd {
   readonly password: string;
   /** rclone's own pid (the watchdog between us and it has another). */
   readonly pid: number;
+  /** False once rclone has exited, for whatever reason. */
+  readonly alive: boolean;
   stop(): Promise<void>;
 }
 
 const STOP_WAIT_MS = 10_000;
 const SERVING = /Serving remote control on (http:\/\/[^\s/]+)/;
 
+interface Tracked {
+  watchdog: ChildProcessWithoutNullStreams;
+  rclonePid: number | undefined;
+}
+
 /** Every rcd this process started and has not stopped yet: killed when the process exits. */
-const live = new Set<{ watchdog: ChildProcessWithoutNullStreams; rclonePid: number }>();
+const live = new Set<Tracked>();
 
 function killAllOnExit(): void {
-  for (const { watchdog, rclonePid } of live) {
+  for (const { watchdog, rclonePid } of live)
     for (const pid of [rclonePid, watchdog.pid]) {
       try {
         if (pid) process.kill(pid, "SIGTERM");
@@ -41,15 +48,14 @@ function killAllOnExit(): void {
         // already gone
       }
     }
-  }
 }
 
-function track(entry: { watchdog: ChildProcessWithoutNullStreams; rclonePid: number }): void {
+function track(entry: Tracked): void {
   if (live.size === 0) process.on("exit", killAllOnExit);
   live.add(entry);
 }
 
-function untrack(entry: { watchdog: ChildProcessWithoutNullStreams; rclonePid: number }): void {
+function untrack(entry: Tracked): void {
   live.delete(entry);
   if (live.size === 0) process.removeListener("exit", killAllOnExit);
 }
@@ -64,8 +70,8 @@ function rcloneEnv(password: string): NodeJS.ProcessEnv {
 
 /**
  * Starts `rclone rcd` on 127.0.0.1 with a port chosen by the kernel (rclone logs the address it
- * got, so no port can be taken between choosing and binding), a random user and a random password
- * given through the environment (never on the command line, where `ps` shows it).
+ * got, so no other program can take the port between choosing and binding), a random user, and a
+ * random password given through the environment (never on the command line, where `ps` shows it).
  */
 export async function startRcd(options: RcdOptions): Promise<RunningRcd> {
   const user = `borgstore-${randomBytes(6).toString("hex")}`;
@@ -82,14 +88,24 @@ export async function startRcd(options: RcdOptions): Promise<RunningRcd> {
     options.debug ? "DEBUG" : "NOTICE",
     ...options.extraArgs,
   ];
-  const watchdog = spawn(process.execPath, ["-e", WATCHDOG_SOURCE, "--", options.binary, ...args], {
+  const watchdog = spawn("/bin/sh", ["-c", WATCHDOG_SCRIPT, "watchdog", options.binary, ...args], {
     env: rcloneEnv(password),
     stdio: ["pipe", "pipe", "pipe"],
     // Its own process group: a terminal's Ctrl-C reaches the caller, which then closes cleanly.
     detached: true,
-    windowsHide: true,
   });
-  const exited = new Promise<number | null>((resolve) => watchdog.once("exit", (code) => resolve(code)));
+  const entry: Tracked = { watchdog, rclonePid: undefined };
+  track(entry);
+  let alive = true;
+  const exited = new Promise<number | null>((resolve) =>
+    watchdog.once("exit", (code) => {
+      alive = false;
+      untrack(entry);
+      resolve(code);
+    }),
+  );
+  watchdog.once("error", () => {});
+
   const stderrTail: string[] = [];
   let serving: (origin: string) => void = () => {};
   const origin = new Promise<string>((resolve) => (serving = resolve));
@@ -100,33 +116,13 @@ export async function startRcd(options: RcdOptions): Promise<RunningRcd> {
     const m = SERVING.exec(line);
     if (m?.[1]) serving(m[1]);
   });
-  const report = new Promise<{ pid?: number; error?: string; code?: string }>((resolve) => {
-    createInterface({ input: watchdog.stdout }).once("line", (line) => {
-      try {
-        resolve(JSON.parse(line));
-      } catch {
-        resolve({ error: `unexpected watchdog output: ${line}` });
-      }
-    });
-    watchdog.once("exit", () => resolve({ error: "rclone watchdog exited" }));
-  });
-
-  const kill = () => {
+  createInterface({ input: watchdog.stdout }).once("line", (line) => {
     try {
-      watchdog.kill("SIGKILL");
-    } catch {}
-  };
-  const started = await report;
-  if (started.pid === undefined) {
-    kill();
-    if (started.code === "ENOENT" || started.code === "EACCES")
-      throw new BackendDoesNotExist(
-        `rclone binary not found or not executable: ${options.binary} (install rclone ≥ 1.57, or set RCLONE_BINARY)`,
-      );
-    throw new BackendError(`could not start rclone (${options.binary}): ${started.error}`);
-  }
-  const entry = { watchdog, rclonePid: started.pid };
-  track(entry);
+      entry.rclonePid = (JSON.parse(line) as { pid?: number }).pid;
+    } catch {
+      // not the watchdog's report: leave the pid unknown
+    }
+  });
 
   let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([
@@ -136,8 +132,11 @@ export async function startRcd(options: RcdOptions): Promise<RunningRcd> {
   ]);
   clearTimeout(timer);
   if (!("origin" in outcome)) {
-    kill();
-    untrack(entry);
+    watchdog.kill("SIGTERM");
+    if ("exitCode" in outcome && (outcome.exitCode === 127 || outcome.exitCode === 126))
+      throw new BackendDoesNotExist(
+        `rclone binary not found or not executable: ${options.binary} (install rclone ≥ 1.57, or set RCLONE_BINARY)`,
+      );
     const why = "timeout" in outcome ? `did not start listening within ${options.startTimeoutMs} ms` : `exited with code ${outcome.exitCode}`;
     throw new BackendError(`rclone rcd (${options.binary}) ${why}: ${stderrTail.join("\n")}`);
   }
@@ -152,25 +151,35 @@ export async function startRcd(options: RcdOptions): Promise<RunningRcd> {
     origin: outcome.origin,
     user,
     password,
-    pid: started.pid,
+    get pid() {
+      return entry.rclonePid ?? -1;
+    },
+    get alive() {
+      if (!alive || entry.rclonePid === undefined) return alive;
+      try {
+        process.kill(entry.rclonePid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    },
     stop() {
       stopping ??= (async () => {
-        // Closing the pipe is the watchdog's signal to stop rclone; it exits once rclone has.
+        if (!alive) return;
         watchdog.ref();
-        watchdog.stdin.end();
+        // The watchdog stops rclone and exits with it.
+        watchdog.kill("SIGTERM");
         let timeout: NodeJS.Timeout | undefined;
         const done = await Promise.race([
           exited.then(() => true),
           new Promise<boolean>((resolve) => (timeout = setTimeout(() => resolve(false), STOP_WAIT_MS))),
         ]);
         clearTimeout(timeout);
-        if (!done) {
-          try {
-            process.kill(started.pid as number, "SIGKILL");
-          } catch {}
-          kill();
-        }
-        untrack(entry);
+        if (!done)
+          for (const pid of [entry.rclonePid, watchdog.pid])
+            try {
+              if (pid) process.kill(pid, "SIGKILL");
+            } catch {}
       })();
       return stopping;
     },

@@ -20,7 +20,8 @@ import {
 import type { Dispatcher } from "undici";
 import { rcloneHashType, serverSideAlgorithms } from "./hash-names.js";
 import { RcClient, RcloneCallFailed, isConnectionError } from "./rc-client.js";
-import { type RunningRcd, startRcd } from "./rcd.js";
+import { type RcdLease, acquireRcd } from "./shared-rcd.js";
+import { KeyedQueue } from "./keyed-queue.js";
 import { normalizeRemote } from "./url.js";
 
 export interface RcloneBackendOptions extends BackendOptions {
@@ -45,6 +46,12 @@ export interface RcloneBackendOptions extends BackendOptions {
   startTimeoutMs?: number;
   /** More flags for `rclone rcd`, e.g. ["--config", "/etc/rclone.conf"]. */
   rcloneArgs?: readonly string[];
+  /**
+   * How long an rcd started only for create() or destroy() stays up for a following open() (or
+   * another backend of this process) before it stops, in ms (default 2000). close() always stops
+   * the daemon at once unless another open backend of this process shares it.
+   */
+  lingerMs?: number;
 }
 
 /** Oldest rclone whose rc API has all this backend uses (as the reference requires). */
@@ -64,8 +71,6 @@ interface RemoteFeatures {
   hashes: string[];
   /** Empty directories exist on their own (false on bucket stores). */
   emptyDirectories: boolean;
-  /** Several files may share one name (Google Drive): a move must not skip the existing target. */
-  duplicateFiles: boolean;
 }
 
 function envFlag(value: string | undefined): boolean {
@@ -119,9 +124,12 @@ export class RcloneBackend extends Backend {
   /** The rclone fs spec names are joined onto (the remote with a trailing `/` or `:`). */
   readonly remote: string;
   readonly #options: RcloneBackendOptions;
-  #rcd: RunningRcd | undefined;
+  #lease: RcdLease | undefined;
   #rc: RcClient | undefined;
   #features: RemoteFeatures | undefined;
+  /** The remote cannot move over an existing name: replace by delete + move (not atomic). */
+  #replaceByDelete = false;
+  readonly #moving = new KeyedQueue();
 
   constructor(options: RcloneBackendOptions) {
     super(options);
@@ -145,7 +153,7 @@ export class RcloneBackend extends Backend {
 
   /** rclone's pid while open (for diagnostics and tests). */
   get rclonePid(): number | undefined {
-    return this.#rcd?.pid;
+    return this.#lease?.rcd.pid;
   }
 
   // ---- lifecycle --------------------------------------------------------------------------
@@ -194,40 +202,41 @@ export class RcloneBackend extends Backend {
     try {
       return await fn(rc);
     } finally {
-      await this.#disconnect();
+      await this.#disconnect(this.#options.lingerMs ?? 2000);
     }
   }
 
   async #connect(): Promise<RcClient> {
     const o = this.#options;
     const binary = o.binary ?? process.env.RCLONE_BINARY ?? "rclone";
-    const rcd = await startRcd({
+    const lease = await acquireRcd({
       binary,
       debug: o.debug ?? envFlag(process.env.BORGSTORE_RCLONE_DEBUG),
       startTimeoutMs: o.startTimeoutMs ?? 30_000,
       extraArgs: o.rcloneArgs ?? [],
     });
-    const rc = new RcClient(rcd, {
+    const rc = new RcClient(lease.rcd, {
       connections: o.connections ?? 32,
       tries: o.tries ?? 3,
       backoffMs: o.backoffMs ?? 200,
       timeoutMs: o.timeoutMs ?? 300_000,
     });
-    this.#rcd = rcd;
+    this.#lease = lease;
     this.#rc = rc;
     try {
       const version = await rc.call<{ version: string; decomposed: number[] }>("core/version", {});
-      if (compareVersions(version.decomposed, MIN_RCLONE_VERSION) < 0)
+      if (!isSupportedRcloneVersion(version.decomposed))
         throw new BackendDoesNotExist(
           `rclone version must be at least v${MIN_RCLONE_VERSION.join(".")} - found ${version.version} (${binary})`,
         );
       const info = await rc.call<{ Hashes?: string[]; Features?: Record<string, boolean> }>("operations/fsinfo", {
         fs: this.remote,
       });
+      // Where names may repeat, a move that does not look at the target would add a second file.
+      this.#replaceByDelete = info.Features?.DuplicateFiles ?? false;
       this.#features = {
         hashes: info.Hashes ?? [],
         emptyDirectories: info.Features?.CanHaveEmptyDirectories ?? true,
-        duplicateFiles: info.Features?.DuplicateFiles ?? false,
       };
     } catch (err) {
       await this.#disconnect();
@@ -236,13 +245,13 @@ export class RcloneBackend extends Backend {
     return rc;
   }
 
-  async #disconnect(): Promise<void> {
+  async #disconnect(lingerMs = 0): Promise<void> {
     const rc = this.#rc;
-    const rcd = this.#rcd;
+    const lease = this.#lease;
     this.#rc = undefined;
-    this.#rcd = undefined;
+    this.#lease = undefined;
     await rc?.close().catch(() => {});
-    await rcd?.stop();
+    await lease?.release(lingerMs);
   }
 
   get #client(): RcClient {
@@ -385,18 +394,29 @@ export class RcloneBackend extends Backend {
   }
 
   /**
-   * operations/movefile, told not to compare with an existing target: by default rclone deletes
-   * the target first (a moment without any value) and even skips the move, keeping the old value,
-   * when size and modification time match. Where names may repeat (Google Drive) an unchecked
-   * move would add a second file, so there it only turns the comparison off.
+   * operations/movefile, told not to look at an existing target (NoCheckDest): by default rclone
+   * deletes the target first (a moment without any value) and even skips the move, keeping the old
+   * value, when size and modification time match. Some remotes cannot rename over an existing file
+   * (rclone 1.60's sftp) and names may repeat on others (Google Drive, where an unchecked move adds
+   * a second file): there the move only turns the comparison off (IgnoreTimes) and rclone replaces
+   * the target by deleting it first.
    */
   async #moveFile(rc: RcClient, from: string, to: string): Promise<void> {
-    const config = this.#features?.duplicateFiles ? { IgnoreTimes: true } : { NoCheckDest: true };
-    await rc.call(
-      "operations/movefile",
-      { srcFs: this.remote, srcRemote: from, dstFs: this.remote, dstRemote: to, _config: config },
-      { notFoundOnRetryIsSuccess: true },
-    );
+    const params = { srcFs: this.remote, srcRemote: from, dstFs: this.remote, dstRemote: to };
+    // Our own moves onto one name never interleave (where replacing takes a delete and a rename,
+    // another rename between the two would make the second fail).
+    await this.#moving.run(to, async () => {
+      if (!this.#replaceByDelete) {
+        try {
+          await rc.call("operations/movefile", { ...params, _config: { NoCheckDest: true } }, { notFoundOnRetryIsSuccess: true });
+          return;
+        } catch (err) {
+          if (!(err instanceof RcloneCallFailed && err.status === 500 && /rename|exists/i.test(err.rcloneError))) throw err;
+          this.#replaceByDelete = true;
+        }
+      }
+      await rc.call("operations/movefile", { ...params, _config: { IgnoreTimes: true } }, { notFoundOnRetryIsSuccess: true });
+    });
   }
 
   protected override async _hash(name: string, algorithm: string): Promise<string> {
@@ -412,10 +432,11 @@ export class RcloneBackend extends Backend {
   }
 }
 
-function compareVersions(a: readonly number[], b: readonly number[]): number {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d;
+/** True for rclone versions (core/version's `decomposed`, e.g. [1, 60, 1]) from MIN_RCLONE_VERSION on. */
+export function isSupportedRcloneVersion(decomposed: readonly number[]): boolean {
+  for (let i = 0; i < MIN_RCLONE_VERSION.length; i++) {
+    const d = (decomposed[i] ?? 0) - (MIN_RCLONE_VERSION[i] ?? 0);
+    if (d !== 0) return d > 0;
   }
-  return 0;
+  return true;
 }

@@ -1,15 +1,15 @@
-import { mkdtempSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runConformanceSuite } from "@borgstore/testkit";
 import { RcloneBackend } from "../src/index.js";
+import { localRoot } from "./remotes.js";
 
-const root = mkdtempSync(join(tmpdir(), "borgstore-rclone-conformance-"));
+const root = localRoot();
 let n = 0;
 
+// `:local:` is rclone's connection-string form of a local directory (no config file needed).
 runConformanceSuite({
   name: "rclone on a local directory",
-  factory: () => new RcloneBackend({ remote: join(root, `store-${n++}`) }),
-  cleanup: (backend) => rm((backend as RcloneBackend).remote, { recursive: true, force: true }),
+  factory: () => new RcloneBackend({ remote: `:local:${join(root, `store-${n++}`)}` }),
+  cleanup: () => rm(join(root, `store-${n - 1}`), { recursive: true, force: true }),
 });

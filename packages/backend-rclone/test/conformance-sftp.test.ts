@@ -1,0 +1,24 @@
+import { runConformanceSuite } from "@borgstore/testkit";
+import { describe, it } from "vitest";
+import { RcloneBackend } from "../src/index.js";
+import { sftpRemoteBase } from "./remotes.js";
+
+const sftp = sftpRemoteBase();
+let n = 0;
+
+if (sftp) {
+  runConformanceSuite({
+    name: "rclone over its sftp remote to the test sshd",
+    factory: () => new RcloneBackend({ remote: sftp.remote(`rclone-kit-${process.pid}-${n++}`) }),
+    // Every byte goes through rclone, ssh and the sshd: 10 MB keeps the size tests in seconds.
+    maxValueSize: 10_000_000,
+    skip: {
+      "concurrent stores to one name":
+        "rclone 1.60's sftp remote cannot rename over an existing file, so an overwrite is delete + rename and readers can see a moment without the value",
+      "concurrent storeStreams to one name":
+        "rclone 1.60's sftp remote cannot rename over an existing file, so an overwrite is delete + rename and readers can see a moment without the value",
+    },
+  });
+} else {
+  describe.skip("rclone over its sftp remote to the test sshd", () => it("needs BORGSTORE_TEST_SSHD_HOST", () => {}));
+}
