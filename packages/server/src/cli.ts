@@ -112,7 +112,8 @@ async function main(): Promise<void> {
   }
   if (options.create) {
     try {
-      await backend.create();
+      // The operator's own action: client permissions (which may forbid create) do not apply.
+      await (await backendFromServerUrl(options.backend, { quota: options.quota })).create();
       logger.info(`created the store at ${redactUrl(options.backend)}`);
     } catch (err) {
       if (!isBorgStoreError(err, ErrorCodes.BACKEND_ALREADY_EXISTS)) fail(`cannot create the store: ${(err as Error).message}`);

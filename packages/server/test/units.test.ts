@@ -1,0 +1,67 @@
+import { BackendAlreadyExists, BackendError, ContentHashMismatch, ObjectNotFound, PermissionDenied } from "@borgstore/core";
+import { describe, expect, it } from "vitest";
+import { errorReply, parseRange } from "../src/index.js";
+import { listJson, pythonFloat } from "../src/python-json.js";
+import { parseRequestTarget } from "../src/request-target.js";
+
+describe("Range header parsing (spec §5.2)", () => {
+  it.each([
+    [undefined, {}],
+    ["bytes=6-10", { offset: 6, size: 5 }],
+    ["bytes=6-", { offset: 6 }],
+    ["bytes=-4", { offset: -4 }],
+    ["bytes=5-4", { offset: 5, size: 0 }],
+    ["bytes=0--1", {}],
+    ["bytes=invalid", {}],
+    ["bytes=0-1,3-4", {}],
+    ["items=0-1", {}],
+    ["bytes=-0", {}],
+  ])("%s → %j", (header, expected) => {
+    expect(parseRange(header)).toEqual(expected);
+  });
+});
+
+describe("request targets (spec §4.1)", () => {
+  it("strips slashes, keeps names undecoded and the list marker", () => {
+    expect(parseRequestTarget("/ns/item?x=1")).toMatchObject({ name: "ns/item", isDirectory: false });
+    expect(parseRequestTarget("/ns/")).toMatchObject({ name: "ns", isDirectory: true });
+    expect(parseRequestTarget("/")).toMatchObject({ name: "", isDirectory: true });
+    expect(parseRequestTarget("/a%41b").name).toBe("a%41b");
+  });
+  it("form-decodes the query", () => {
+    expect(parseRequestTarget("/?cmd=move&current=ns%2Fa+b&new=").query.get("current")).toBe("ns/a b");
+  });
+  it.each(["/%2e%2e/x", "/a%2Fb", "/a%5cb", "/a%00", "/a\tb", "x"])("refuses %j", (target) => {
+    expect(() => parseRequestTarget(target)).toThrow();
+  });
+});
+
+describe("Python-compatible JSON", () => {
+  it("writes floats as Python's str(float) and 0 as int", () => {
+    expect(pythonFloat(1795304333.8383074)).toBe("1795304333.8383074");
+    expect(pythonFloat(1795304333)).toBe("1795304333.0");
+    expect(pythonFloat(0)).toBe("0");
+  });
+  it("lists like json.dumps(indent=2)", async () => {
+    async function* items() {
+      yield { name: "a", exists: true, size: 1, directory: false, atime: 0 };
+      yield { name: "d", exists: true, size: 4096, directory: true, atime: 1.5 };
+    }
+    expect((await listJson(items())).toString()).toBe(
+      '[\n  {\n    "name": "a",\n    "size": 1,\n    "directory": false,\n    "atime": 0\n  },\n  {\n    "name": "d",\n    "size": 4096,\n    "directory": true,\n    "atime": 1.5\n  }\n]',
+    );
+    expect((await listJson((async function* () {})())).toString()).toBe("[]");
+  });
+});
+
+describe("exception → status (spec §6.1)", () => {
+  it("maps core errors and redacts the storage location", () => {
+    expect(errorReply(new ObjectNotFound("ns/x"), "/srv/s")).toEqual({ status: 404, message: "ns/x" });
+    expect(errorReply(new PermissionDenied("denied"), undefined).status).toBe(403);
+    expect(errorReply(new BackendAlreadyExists("not empty: /srv/s"), "/srv/s")).toEqual({ status: 409, message: "not empty: [STORAGE_BASE]" });
+    expect(errorReply(new BackendError("x", { cause: new ContentHashMismatch() }), undefined)).toMatchObject({ status: 422, plain: true });
+    expect(errorReply(new Error("/srv/s/secret"), "/srv/s")).toEqual({ status: 500, message: "Internal Server Error" });
+    const os = Object.assign(new Error("ENOTEMPTY: /srv/s/ns"), { code: "ENOTEMPTY" });
+    expect(errorReply(new BackendError("ENOTEMPTY: /srv/s/ns", { cause: os }), "/srv/s").message).toBe("Internal Server Error");
+  });
+});
