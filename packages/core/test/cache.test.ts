@@ -175,6 +175,15 @@ describe("writethrough", () => {
     await store.close();
   });
 
+  it("rejects a bad range as the caller's error, without touching either backend", async () => {
+    const { store } = await setup(layout("writethrough"));
+    await store.store(K, bytes("v"));
+    await expect(store.load(K, { offset: 1.5 })).rejects.toBeInstanceOf(InvalidArgument);
+    await expect(store.load(K, { size: -1 })).rejects.toBeInstanceOf(InvalidArgument);
+    expect(store.stats).toMatchObject({ cache_errors: 0, cache_load_calls: 0, backend_load_calls: 0 });
+    await store.close();
+  });
+
   it("uses the .del cache key for deleted loads: miss, then hit", async () => {
     const { store, primary } = await setup(layout("writethrough"));
     await primary.store(`${NESTED}.del`, bytes("gone"));

@@ -4,6 +4,7 @@ import { BackendMustBeOpen, InvalidArgument, NoBackendGiven } from "../errors.js
 import { checkHashAlgorithm } from "../hashing.js";
 import { DEL_SUFFIX } from "../names.js";
 import { nest, splitKey } from "../nesting.js";
+import { validateLoadOptions } from "../range.js";
 import type { ByteSource, DefragSource, ItemInfo, Permissions, QuotaInfo, StoreStreamOptions } from "../types.js";
 import { backendFromUrl } from "../url.js";
 import { CacheMode, type NamespaceConfig, type NamespacePolicy, type StoreConfig, checkLevels, parseStoreConfig, policyFor } from "./config.js";
@@ -243,6 +244,7 @@ export class Store {
     return this.#timed("load", async () => {
       const nested = await this.find(name, options);
       const range = { offset: options.offset, size: options.size };
+      validateLoadOptions(range); // before the cache sees it: a bad range is the caller's error, not a cache failure
       const mode = this.#cacheMode(name);
       const data =
         mode === CacheMode.OFF
