@@ -66,7 +66,7 @@ describe.skipIf(!repo1 || !repo2)("our server behind nginx with socket activatio
     expect(await ranged.text()).toBe("borgstore");
     const list = await call(t1, "GET", "//");
     expect(list.headers.get("content-type")).toBe("application/json");
-    expect((await list.json()).map((e: { name: string }) => e.name)).toContain(key);
+    expect(((await list.json()) as { name: string }[]).map((e) => e.name)).toContain(key);
     const denied = await call(t1, "GET", `/${key}`, undefined, false);
     expect(denied.status).toBe(401);
     expect(denied.headers.get("www-authenticate")).toBe('Basic realm="BorgStore REST Server"');
