@@ -10,12 +10,14 @@ import {
   type ByteSource,
   type ItemInfo,
   type LoadOptions,
+  type StoreStreamOptions,
   isValidName,
   resolveRange,
 } from "@borgstore/core";
 import { type ConnectionTimeouts, SftpConnection } from "./connection.js";
 import { type RetryPolicy, withReconnect } from "./retry.js";
-import { isNoSuchFile, toBackendError } from "./sftp-errors.js";
+import { acquireConnection, releaseConnection } from "./connection-pool.js";
+import { isConnectionLost, isNoSuchFile, toBackendError } from "./sftp-errors.js";
 import { type SshOptions, type SshSettings, resolveSshSettings } from "./ssh-settings.js";
 import { PipelinedWriter, type TransferTuning, readRange, readRangeStream, writeSource } from "./transfer.js";
 import type { SftpLocation } from "./url.js";
@@ -25,6 +27,8 @@ export interface SftpBackendOptions extends BackendOptions, SshOptions, Partial<
   reconnectAttempts?: number;
   /** Pause before each reconnect, ms (default 5000). */
   reconnectDelay?: number;
+  /** How long a closed backend's connection stays idle for reuse by the next open/create/destroy to the same server, ms (default 5000; 0 closes at once). */
+  idleConnectionTimeout?: number;
 }
 
 const S_IFMT = 0o170000;
@@ -48,7 +52,9 @@ export class SftpBackend extends Backend {
   readonly #timeouts: ConnectionTimeouts;
   readonly #tuning: TransferTuning;
   readonly #retry: RetryPolicy;
+  readonly #idleTimeout: number;
   #conn: SftpConnection | undefined;
+  #settings: SshSettings | undefined;
   #reconnecting: Promise<void> | undefined;
   /** Absolute base path on the server, resolved at open. */
   #root = "";
@@ -64,6 +70,7 @@ export class SftpBackend extends Backend {
     };
     this.#tuning = { chunkSize: options.chunkSize ?? 256 * 1024, requestsInFlight: options.requestsInFlight ?? 32 };
     this.#retry = { attempts: options.reconnectAttempts ?? 3, delay: options.reconnectDelay ?? 5000 };
+    this.#idleTimeout = options.idleConnectionTimeout ?? 5000;
   }
 
   override get location(): string {
@@ -73,27 +80,46 @@ export class SftpBackend extends Backend {
 
   /** Where and how this backend connects, after ssh config (for diagnostics). */
   get sshSettings(): SshSettings {
-    return resolveSshSettings(this.target, this.#options);
+    this.#settings ??= resolveSshSettings(this.target, this.#options);
+    return this.#settings;
   }
 
   // ---- lifecycle --------------------------------------------------------------------------
 
-  async #connect(): Promise<SftpConnection> {
-    return SftpConnection.connect(this.sshSettings, this.#timeouts);
-  }
-
-  /** create and destroy use their own short-lived connection and are never retried (§15). */
-  async #oneShot<T>(run: (conn: SftpConnection) => Promise<T>): Promise<T> {
-    const conn = await this.#connect();
+  /**
+   * A connection from the pool (or a new one) running `run`. A pooled connection may have died
+   * while idle: then `run` gets one fresh connection, which is not a retry in the sense of §15.
+   */
+  async #acquire<T>(run: (conn: SftpConnection) => Promise<T>): Promise<{ conn: SftpConnection; result: T }> {
+    const settings = this.sshSettings;
+    const { conn, reused } = await acquireConnection(settings, this.#timeouts);
     try {
-      return await run(conn);
-    } finally {
-      conn.close();
+      return { conn, result: await run(conn) };
+    } catch (err) {
+      if (!(reused && isConnectionLost(err))) {
+        releaseConnection(settings, conn, this.#idleTimeout);
+        throw err;
+      }
+      conn.destroy();
+    }
+    const fresh = await SftpConnection.connect(settings, this.#timeouts);
+    try {
+      return { conn: fresh, result: await run(fresh) };
+    } catch (err) {
+      releaseConnection(settings, fresh, this.#idleTimeout);
+      throw err;
     }
   }
 
+  /** create and destroy run outside a session and are never retried (§15). */
+  async #outsideSession<T>(run: (conn: SftpConnection) => Promise<T>): Promise<T> {
+    const { conn, result } = await this.#acquire(run);
+    releaseConnection(this.sshSettings, conn, this.#idleTimeout);
+    return result;
+  }
+
   protected async _create(): Promise<void> {
-    await this.#oneShot(async (conn) => {
+    await this.#outsideSession(async (conn) => {
       const base = this.target.path;
       try {
         await mkdirs(conn, base);
@@ -106,7 +132,7 @@ export class SftpBackend extends Backend {
   }
 
   protected async _destroy(): Promise<void> {
-    await this.#oneShot(async (conn) => {
+    await this.#outsideSession(async (conn) => {
       const base = this.target.path;
       try {
         await conn.stat(base);
@@ -123,19 +149,15 @@ export class SftpBackend extends Backend {
   }
 
   protected async _open(): Promise<void> {
-    const conn = await this.#connect();
-    try {
-      this.#root = await this.#resolveRoot(conn);
-    } catch (err) {
-      conn.close();
-      throw err;
-    }
+    const { conn, result } = await this.#acquire((c) => this.#resolveRoot(c));
+    this.#root = result;
     this.#conn = conn;
   }
 
   protected async _close(): Promise<void> {
-    this.#conn?.close();
+    const conn = this.#conn;
     this.#conn = undefined;
+    if (conn) releaseConnection(this.sshSettings, conn, this.#idleTimeout);
   }
 
   async #resolveRoot(conn: SftpConnection): Promise<string> {
@@ -158,7 +180,7 @@ export class SftpBackend extends Backend {
     this.#reconnecting ??= (async () => {
       try {
         this.#conn?.destroy();
-        const conn = await this.#connect();
+        const conn = await SftpConnection.connect(this.sshSettings, this.#timeouts);
         try {
           this.#root = await this.#resolveRoot(conn);
         } catch (err) {
@@ -298,7 +320,7 @@ export class SftpBackend extends Backend {
    * Streams to a temp file and renames it only after the whole source was consumed (core's size
    * and hash checks throw at its end). Not retried: the source cannot be replayed.
    */
-  protected override async _storeStream(name: string, source: ByteSource): Promise<void> {
+  protected override async _storeStream(name: string, source: ByteSource, _options?: StoreStreamOptions): Promise<void> {
     const conn = this.#current();
     try {
       const opened = await this.#openTemp(conn, name);

@@ -12,7 +12,7 @@ import type { SshSettings } from "./ssh-settings.js";
 export interface ConnectionTimeouts {
   /** Connect + ssh handshake + authentication (ms). */
   connectTimeout: number;
-  /** ssh keepalive interval (ms); the connection is dropped after 3 unanswered ones. */
+  /** Keepalive interval (ms); the connection is dropped after 3 unanswered ones. */
   keepaliveInterval: number;
   /** A single SFTP request without an answer for this long drops the connection (ms). */
   operationTimeout: number;
@@ -44,8 +44,9 @@ export class SftpConnection {
   readonly #sftp: SFTPWrapper;
   readonly #operationTimeout: number;
   #lost: Error | undefined;
+  readonly #keepalive: NodeJS.Timeout | undefined;
 
-  private constructor(client: Client, sftp: SFTPWrapper, operationTimeout: number) {
+  private constructor(client: Client, sftp: SFTPWrapper, operationTimeout: number, keepaliveInterval: number) {
     this.#client = client;
     this.#sftp = sftp;
     this.#operationTimeout = operationTimeout;
@@ -57,6 +58,41 @@ export class SftpConnection {
     client.on("end", lose("ended"));
     sftp.on("close", lose("sftp channel closed"));
     sftp.on("error", lose("sftp channel error"));
+    this.#keepalive = this.#startKeepalive(keepaliveInterval);
+  }
+
+  /**
+   * SFTP-level keepalive instead of ssh2's, whose timer cannot be unref'd: an idle pooled
+   * connection must not keep the process alive. Three intervals without an answer drop it.
+   */
+  #startKeepalive(interval: number): NodeJS.Timeout | undefined {
+    if (!(interval > 0)) return undefined;
+    let outstanding = 0;
+    const timer = setInterval(() => {
+      if (this.#lost) return clearInterval(timer);
+      if (outstanding >= 3) {
+        this.#lost ??= new BackendConnectionError(`sftp connection lost: no keepalive answer for ${3 * interval} ms`);
+        this.#client.destroy();
+        return clearInterval(timer);
+      }
+      outstanding++;
+      this.#sftp.realpath(".", () => {
+        outstanding = 0;
+      });
+    }, interval);
+    return timer;
+  }
+
+  /** Whether this connection may keep the process alive (false while it idles in the pool). */
+  setKeepsProcessAlive(alive: boolean): void {
+    const sock = (this.#client as unknown as { _sock?: { ref?(): void; unref?(): void } })._sock;
+    if (alive) {
+      sock?.ref?.();
+      this.#keepalive?.ref();
+    } else {
+      sock?.unref?.();
+      this.#keepalive?.unref();
+    }
   }
 
   /** Largest payload of one READ/WRITE request the server accepts (OpenSSH: ~256 KiB via limits@openssh.com). */
@@ -109,7 +145,7 @@ export class SftpConnection {
         client.sftp((err, sftp) => {
           if (err) return fail(new BackendError(`ssh server ${settings.host} refused the sftp subsystem: ${err.message}`, { cause: err }));
           settled = true;
-          resolve(new SftpConnection(client, sftp, timeouts.operationTimeout));
+          resolve(new SftpConnection(client, sftp, timeouts.operationTimeout, timeouts.keepaliveInterval));
         });
       });
       client.connect({
@@ -117,8 +153,6 @@ export class SftpConnection {
         port: settings.port,
         username: settings.username,
         readyTimeout: timeouts.connectTimeout,
-        keepaliveInterval: timeouts.keepaliveInterval,
-        keepaliveCountMax: 3,
         algorithms: { serverHostKey: hostKeyAlgorithms as never },
         hostVerifier: (key: Buffer) => {
           try {
@@ -131,12 +165,15 @@ export class SftpConnection {
         },
         authHandler: authMethods(settings),
       });
+      // Many small requests in flight: Nagle's algorithm would hold each one back ~40 ms.
+      client.setNoDelay(true);
     });
   }
 
   /** Ends the connection; never throws. */
   close(): void {
     this.#lost ??= new BackendConnectionError("sftp connection closed");
+    clearInterval(this.#keepalive);
     try {
       this.#sftp.end();
     } catch {}
@@ -148,6 +185,7 @@ export class SftpConnection {
   /** Drops the connection at once (after a timeout or when it is known to be dead). */
   destroy(): void {
     this.#lost ??= new BackendConnectionError("sftp connection dropped");
+    clearInterval(this.#keepalive);
     this.#client.destroy();
   }
 

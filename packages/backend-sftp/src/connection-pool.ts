@@ -1,0 +1,51 @@
+import { type ConnectionTimeouts, SftpConnection } from "./connection.js";
+import type { SshSettings } from "./ssh-settings.js";
+
+/**
+ * Idle connections by settings, so create → open → close → destroy, and other backends for the
+ * same server, do not pay an ssh handshake each. An idle connection does not keep the process
+ * alive and is closed after `idleTimeout` ms.
+ */
+const idle = new Map<string, Set<SftpConnection>>();
+const timers = new WeakMap<SftpConnection, NodeJS.Timeout>();
+
+function keyOf(settings: SshSettings): string {
+  return JSON.stringify(settings);
+}
+
+/** An idle connection for these settings (reused: true) or a new one. */
+export async function acquireConnection(
+  settings: SshSettings,
+  timeouts: ConnectionTimeouts,
+): Promise<{ conn: SftpConnection; reused: boolean }> {
+  const set = idle.get(keyOf(settings));
+  for (const conn of set ?? []) {
+    set?.delete(conn);
+    clearTimeout(timers.get(conn));
+    if (conn.lost) continue;
+    conn.setKeepsProcessAlive(true);
+    return { conn, reused: true };
+  }
+  return { conn: await SftpConnection.connect(settings, timeouts), reused: false };
+}
+
+/** Hands a connection back: kept idle for a while when healthy, else closed. */
+export function releaseConnection(settings: SshSettings, conn: SftpConnection, idleTimeout: number): void {
+  if (conn.lost || !(idleTimeout > 0)) {
+    conn.close();
+    return;
+  }
+  const key = keyOf(settings);
+  let set = idle.get(key);
+  if (!set) idle.set(key, (set = new Set()));
+  const pool = set;
+  pool.add(conn);
+  conn.setKeepsProcessAlive(false);
+  const timer = setTimeout(() => {
+    pool.delete(conn);
+    if (pool.size === 0 && idle.get(key) === pool) idle.delete(key);
+    conn.close();
+  }, idleTimeout);
+  timer.unref();
+  timers.set(conn, timer);
+}

@@ -1,0 +1,40 @@
+import { randomBytes } from "node:crypto";
+import { type SftpBackend, type SftpBackendOptions, sftpBackendFromUrl } from "@borgstore/backend-sftp";
+import { requireTestServer } from "@borgstore/testkit";
+
+/** The sshd from scripts/test-servers/sshd.sh, or undefined (loud skip) when it is not running. */
+export const serverUrl = requireTestServer("BORGSTORE_TEST_SFTP_URL", "sftp backend tests (OpenSSH sshd)");
+
+export const env = {
+  host: process.env.BORGSTORE_TEST_SSHD_HOST ?? "",
+  port: Number(process.env.BORGSTORE_TEST_SSHD_PORT ?? 0),
+  user: process.env.BORGSTORE_TEST_SSHD_USER ?? "",
+  uid: Number(process.env.BORGSTORE_TEST_SSHD_UID ?? -1),
+  gid: Number(process.env.BORGSTORE_TEST_SSHD_GID ?? -1),
+  key: process.env.BORGSTORE_TEST_SSHD_KEY ?? "",
+  knownHosts: process.env.BORGSTORE_TEST_SSHD_KNOWN_HOSTS ?? "",
+  sshConfig: process.env.BORGSTORE_TEST_SSHD_SSH_CONFIG ?? "",
+  hostAlias: process.env.BORGSTORE_TEST_SSHD_HOST_ALIAS ?? "",
+  dataDir: process.env.BORGSTORE_TEST_SSHD_DATA_DIR ?? "",
+};
+
+/**
+ * Connection options for the test server that do not depend on this machine's ~/.ssh: the key and
+ * known_hosts the server script generated; reconnects fast so the retry tests finish quickly.
+ */
+export function testOptions(extra: SftpBackendOptions = {}): SftpBackendOptions {
+  const local = env.key ? { privateKeys: [env.key], knownHostsFiles: [env.knownHosts] } : {};
+  return { sshConfigFiles: [], agent: false, reconnectDelay: 50, ...local, ...extra };
+}
+
+/** A unique, not yet existing path below the server's test directory. */
+export function freshPath(label = "store"): string {
+  return `${label}-${randomBytes(6).toString("hex")}`;
+}
+
+/** A backend on a fresh path below BORGSTORE_TEST_SFTP_URL. */
+export function freshBackend(extra: SftpBackendOptions = {}, path = freshPath()): SftpBackend {
+  const backend = sftpBackendFromUrl(`${(serverUrl as string).replace(/\/+$/, "")}/${path}`, testOptions(extra));
+  if (!backend) throw new Error("not an sftp URL");
+  return backend;
+}
