@@ -154,7 +154,7 @@ EOF
   ceph_cli osd crush add-bucket localhost host >/dev/null 2>&1
   ceph_cli osd crush move localhost root=default >/dev/null 2>&1
   ceph_cli osd crush add "osd.$osd_id" 1.0 host=localhost >/dev/null 2>&1
-  ceph-osd -c "$conf" -i "$osd_id"
+  ceph-osd -c "$conf" -i "$osd_id" 2>>"$dir/log/bootstrap.log"
   wait_for "osd.$osd_id up" sh -c "timeout 10 ceph -c '$conf' osd dump 2>/dev/null | grep -q '^osd.$osd_id up'"
 
   log "starting radosgw on 127.0.0.1:$rgw_port"
