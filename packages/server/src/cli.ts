@@ -21,6 +21,7 @@ interface CliOptions {
   logLevel: LogLevel;
   maxObjectSize?: number;
   idleTimeout: number;
+  maxConnections: number;
   shutdownTimeout: number;
 }
 
@@ -68,6 +69,11 @@ const program = new Command("borgstore-server-rest")
   .addOption(
     new Option("--idle-timeout <seconds>", "close connections idle for this long (slow clients)")
       .default(120)
+      .argParser(integer(1)),
+  )
+  .addOption(
+    new Option("--max-connections <n>", "refuse connections beyond this many open ones")
+      .default(256)
       .argParser(integer(1)),
   )
   .addOption(
@@ -125,6 +131,7 @@ async function main(): Promise<void> {
     credentials: options.username && password ? { username: options.username, password } : undefined,
     maxObjectSize: options.maxObjectSize,
     idleTimeoutMs: options.idleTimeout * 1000,
+    maxConnections: options.maxConnections,
     stdio: options.stdio,
   });
 

@@ -30,7 +30,7 @@ export interface Operation {
 }
 
 /** Loads at most this size are read whole (exact Content-Length even if the object changes). */
-const WHOLE_LOAD_LIMIT = 1024 * 1024;
+const WHOLE_LOAD_LIMIT = 256 * 1024;
 /** Largest JSON source list a defrag request may send. */
 const DEFRAG_BODY_LIMIT = 16 * 1024 * 1024;
 
@@ -72,7 +72,7 @@ export async function post(op: Operation): Promise<void> {
 }
 
 /** Bodies up to this size are read whole and stored in one write (fewer steps per small object). */
-const WHOLE_STORE_LIMIT = 1024 * 1024;
+const WHOLE_STORE_LIMIT = 256 * 1024;
 
 /**
  * Stores the body; size and X-Content-hash-sha256 are checked before the object becomes visible.
@@ -93,7 +93,7 @@ async function store(op: Operation): Promise<void> {
     if (sha256 !== undefined && createHash("sha256").update(value).digest("hex") !== sha256) throw new ContentHashMismatch();
     await op.host.use((b) => b.store(name, value));
   } else {
-    await op.host.use((b) => b.storeStream(name, coalesce(incoming), { size, sha256 }));
+    await op.host.use((b) => b.storeStream(name, coalesce(incoming, 512 * 1024), { size, sha256 }));
   }
   sendBody(op.reply, 200, undefined);
 }

@@ -16,7 +16,7 @@ export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "
   idleTimeoutMs?: number;
   /** Time a client has to send the request headers. Default 20 s (at most the idle timeout). */
   headersTimeoutMs?: number;
-  /** At most this many open connections; more are refused. Default 1024. */
+  /** At most this many open connections; more are refused. Default 256. */
   maxConnections?: number;
 }
 
@@ -86,7 +86,7 @@ export class RestServer {
     );
     if (!this.#stdio) {
       this.http.setTimeout(idle);
-      this.http.maxConnections = options.maxConnections ?? 1024;
+      this.http.maxConnections = options.maxConnections ?? 256;
     } else {
       // Requests already received when stdin ends still get their answers.
       (this.http as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
