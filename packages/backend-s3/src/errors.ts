@@ -70,6 +70,11 @@ export function translateError(err: unknown, what: string, context: { bucket: st
   if (code === "NoSuchBucket")
     return new BackendDoesNotExist(`S3 bucket does not exist: ${context.bucket} (${what})`, { cause: err });
   if (context.name !== undefined && isNotFound(err)) return new ObjectNotFound(context.name, { cause: err });
+  if (code === "CredentialsProviderError")
+    return new PermissionDenied(
+      `S3 credentials could not be loaded (${what}): ${detail}; give them in the URL, a profile, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`,
+      { cause: err },
+    );
   if (ACCESS_CODES.has(code) || status === 403 || status === 401)
     return new PermissionDenied(
       `S3 denied access to bucket ${context.bucket} (${what}): ${detail}; check the access key, secret and permissions`,

@@ -129,3 +129,19 @@ describe("plugin", () => {
     expect(isBorgStoreError(err, "PERMISSION_DENIED")).toBe(true);
   });
 });
+
+describe("credentials from a named profile", () => {
+  it("a profile missing from the shared files fails with PERMISSION_DENIED saying the credentials could not be loaded", async () => {
+    const saved = { ...process.env };
+    process.env.AWS_SHARED_CREDENTIALS_FILE = "/nonexistent/credentials";
+    process.env.AWS_CONFIG_FILE = "/nonexistent/config";
+    try {
+      const backend = S3Backend.fromUrl("s3:no-such-profile@http://127.0.0.1:1/bucket/repo", { maxAttempts: 1 });
+      const err = await backend.open().catch((e: unknown) => e);
+      expect(isBorgStoreError(err, "PERMISSION_DENIED")).toBe(true);
+      expect((err as Error).message).toMatch(/credentials could not be loaded/);
+    } finally {
+      process.env = saved;
+    }
+  });
+});
