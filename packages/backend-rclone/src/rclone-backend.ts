@@ -308,7 +308,7 @@ export class RcloneBackend extends Backend {
   protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
     const read = await this.#read(name, options);
     if (!read) return new Uint8Array(0);
-    const bytes = new Uint8Array(await read.res.body.arrayBuffer());
+    const bytes = await collectBody(read.res);
     return read.slice ? bytes.subarray(...read.slice(bytes.byteLength)) : bytes;
   }
 
@@ -316,7 +316,7 @@ export class RcloneBackend extends Backend {
     const read = await this.#read(name, options);
     if (!read) return bytesSource(new Uint8Array(0));
     if (read.slice) {
-      const bytes = new Uint8Array(await read.res.body.arrayBuffer());
+      const bytes = await collectBody(read.res);
       return bytesSource(bytes.subarray(...read.slice(bytes.byteLength)));
     }
     return read.res.body;
@@ -430,6 +430,21 @@ export class RcloneBackend extends Backend {
     // The remote cannot hash this (or gave no value): stream the object through a local hasher.
     return super._hash(name, algorithm);
   }
+}
+
+/** A response body as one byte array: into a buffer of the announced length, without a second copy. */
+async function collectBody(res: Dispatcher.ResponseData): Promise<Uint8Array> {
+  const announced = Number(res.headers["content-length"]);
+  if (!Number.isSafeInteger(announced) || announced < 0) return new Uint8Array(await res.body.arrayBuffer());
+  const out = Buffer.allocUnsafeSlow(announced);
+  let at = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    if (at + chunk.length > announced) throw new BackendError(`rclone sent more than the announced ${announced} bytes`);
+    chunk.copy(out, at);
+    at += chunk.length;
+  }
+  if (at !== announced) throw new BackendError(`rclone sent ${at} of the announced ${announced} bytes`);
+  return new Uint8Array(out.buffer, out.byteOffset, at);
 }
 
 /** True for rclone versions (core/version's `decomposed`, e.g. [1, 60, 1]) from MIN_RCLONE_VERSION on. */
