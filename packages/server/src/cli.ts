@@ -147,7 +147,11 @@ async function main(): Promise<void> {
     );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  // A stdio server belongs to its client, which ends it by closing stdin: Ctrl-C in the client's
+  // terminal (sent to the whole process group) must not cut it off mid-request. The Python
+  // client spawns it with SIGINT ignored, but Node resets that disposition at startup.
+  if (options.stdio) process.on("SIGINT", () => logger.debug("SIGINT ignored in stdio mode"));
+  else process.on("SIGINT", () => stop("SIGINT"));
 
   if (options.stdio) {
     // stdout carries the protocol: anything a library prints goes to stderr.

@@ -104,6 +104,18 @@ describe("stdio mode (borgstore-server-rest --stdio, as the Python client spawns
     expect(readdirSync(store)).toEqual(["a"]);
   });
 
+  it("ignores SIGINT (Ctrl-C in the client's terminal) and keeps serving until EOF", async () => {
+    const { conn, exited, child } = spawnStdio(join(dir.path, "s4"));
+    conn.send(rawRequest("POST", "/?cmd=create", [A]));
+    expect((await conn.response()).status).toBe(200);
+    child.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 200));
+    conn.send(rawRequest("GET", "/", [A]));
+    expect((await conn.response()).status).toBe(200);
+    child.stdin.end();
+    expect(await exited).toBe(0);
+  });
+
   it("exits 0 at once on EOF without any request", async () => {
     const { exited, child } = spawnStdio(join(dir.path, "never"));
     child.stdin.end();
