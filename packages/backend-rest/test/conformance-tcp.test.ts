@@ -27,9 +27,6 @@ afterAll(async () => {
 runConformanceSuite({
   name: "rest over TCP to our server",
   factory: () => new RestBackend({ url: `${server.url.replace("//", "//u:p%20w@")}/`, retryDelay: 50, env: {} }),
-  skip: {
-    "names that look like URL encoding": "our server refuses names with percent-encoded dots/slashes as hostile input (issue 3), so they cannot be stored over REST",
-  },
   quotaFactory: async (limit) => {
     const dir = join(root, `quota-${n++}`);
     const quotaServer = await startServer(["--backend", `FILE:${dir}`, "--quota", String(limit)]);
