@@ -1,3 +1,5 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { type SftpBackend, type SftpBackendOptions, sftpBackendFromUrl } from "@borgstore/backend-sftp";
 import { requireTestServer } from "@borgstore/testkit";
@@ -37,4 +39,20 @@ export function freshBackend(extra: SftpBackendOptions = {}, path = freshPath())
   const backend = sftpBackendFromUrl(`${(serverUrl as string).replace(/\/+$/, "")}/${path}`, testOptions(extra));
   if (!backend) throw new Error("not an sftp URL");
   return backend;
+}
+
+/** A known_hosts file that vouches for the test server's key at 127.0.0.1:`port` (e.g. a proxy's port). */
+export function knownHostsForPort(port: number, dir: string): string {
+  const lines = readFileSync(env.knownHosts, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("[127.0.0.1]:"))
+    .map((l) => l.replace(/^\[127\.0\.0\.1\]:\d+/, `[127.0.0.1]:${port}`));
+  const file = join(dir, `known_hosts-${port}`);
+  writeFileSync(file, `${lines.join("\n")}\n`);
+  return file;
+}
+
+/** An sftp:// URL for `path` below the test directory, reached at 127.0.0.1:`port`. */
+export function urlAtPort(port: number, path: string): string {
+  return `sftp://${env.user}@127.0.0.1:${port}/${env.dataDir}/${path}`;
 }
