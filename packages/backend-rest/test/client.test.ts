@@ -1,0 +1,101 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HttpStatusError, RestBackend } from "../src/index.js";
+import { RawResponder } from "./helpers/raw-responder.js";
+import { type RunningServer, startServer } from "./helpers/server.js";
+
+const root = mkdtempSync(join(tmpdir(), "borgstore-rest-client-"));
+let server: RunningServer;
+
+beforeAll(async () => {
+  server = await startServer(["--backend", `FILE:${join(root, "store")}`, "--create", "--username", "alice", "--password", "s3cret"]);
+});
+afterAll(async () => {
+  await server?.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+async function* chunks(data: Uint8Array, size: number) {
+  for (let at = 0; at < data.byteLength; at += size) yield data.subarray(at, at + size);
+}
+
+describe("credentials", () => {
+  it("come from BORGSTORE_REST_USERNAME / BORGSTORE_REST_PASSWORD when the URL has none", async () => {
+    const b = new RestBackend({ url: `${server.url}/`, env: { BORGSTORE_REST_USERNAME: "alice", BORGSTORE_REST_PASSWORD: "s3cret" } });
+    await b.open();
+    await b.store("env-auth", new Uint8Array([1]));
+    await b.close();
+  });
+
+  it("a wrong password is an HttpStatusError 401, not retried", async () => {
+    const b = new RestBackend({ url: `${server.url.replace("//", "//alice:wrong@")}/`, retryDelay: 10_000, env: {} });
+    const started = Date.now();
+    const err = await b.open().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpStatusError);
+    expect((err as HttpStatusError).status).toBe(401);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe("streams", () => {
+  const url = () => `${server.url.replace("//", "//alice:s3cret@")}/`;
+
+  it("storeStream of unknown length larger than the memory limit spools to a temp file, sends it whole and removes the file", async () => {
+    const b = new RestBackend({ url: url(), env: {} });
+    await b.open();
+    const value = randomBytes(9 * 1024 * 1024);
+    const spools = () => readdirSync(tmpdir()).filter((f) => f.startsWith("borgstore-rest-")).length;
+    const before = spools();
+    await b.storeStream("spooled", chunks(value, 100_000));
+    expect(spools()).toBe(before);
+    expect(await b.hash("spooled")).toBe(createHash("sha256").update(value).digest("hex"));
+    await b.close();
+  });
+
+  it("storeStream with a size streams the body and loadStream streams it back", async () => {
+    const b = new RestBackend({ url: url(), env: {} });
+    await b.open();
+    const value = randomBytes(3 * 1024 * 1024 + 5);
+    const sha256 = createHash("sha256").update(value).digest("hex");
+    await b.storeStream("streamed", chunks(value, 65536), { size: value.byteLength, sha256 });
+    const back: Buffer[] = [];
+    for await (const c of await b.loadStream("streamed", { offset: 5 })) back.push(Buffer.from(c));
+    expect(Buffer.concat(back).equals(value.subarray(5))).toBe(true);
+    const tail: Buffer[] = [];
+    for await (const c of await b.loadStream("streamed", { offset: -10, size: 4 })) tail.push(Buffer.from(c));
+    expect(Buffer.concat(tail).equals(value.subarray(value.byteLength - 10, value.byteLength - 6))).toBe(true);
+    await b.close();
+  });
+});
+
+describe("ranges", () => {
+  it("a load of size 0 returns empty bytes without a request (the reference sent bytes=0--1 and got everything)", async () => {
+    const responder = await RawResponder.start();
+    try {
+      const b = new RestBackend({ url: `http://127.0.0.1:${responder.port}/`, env: {} });
+      responder.respond({ status: 200, reason: "OK", headers: [["Content-Length", "0"]], body: Buffer.alloc(0) });
+      await b.open();
+      const before = responder.requests.length;
+      expect((await b.load("x", { size: 0 })).byteLength).toBe(0);
+      expect((await b.load("x", { offset: 5, size: 0 })).byteLength).toBe(0);
+      expect(responder.requests.length).toBe(before);
+      await b.close();
+    } finally {
+      await responder.stop();
+    }
+  });
+
+  it("a short slice far from the end asks for the size first, then sends an exact range", async () => {
+    const b = new RestBackend({ url: `${server.url.replace("//", "//alice:s3cret@")}/`, env: {} });
+    await b.open();
+    const value = randomBytes(10_000);
+    await b.store("ranged", value);
+    expect(Buffer.from(await b.load("ranged", { offset: -5000, size: 10 })).equals(value.subarray(5000, 5010))).toBe(true);
+    expect(Buffer.from(await b.load("ranged", { offset: -100, size: 10 })).equals(value.subarray(9900, 9910))).toBe(true);
+    await b.close();
+  });
+});
