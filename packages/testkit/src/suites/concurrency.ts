@@ -21,12 +21,14 @@ async function settledCodes(promises: Promise<unknown>[]): Promise<Array<string 
 }
 
 /**
- * Stores to one name from `writers` writers at once while readers load and info it; every read
- * must see one whole value, and the final value must be one writer's.
+ * Stores to one name from `writers` writers at once, with `readers` loading and info-ing it
+ * meanwhile; every read must see one whole value (never a gap or a mix), and the final value
+ * must be one writer's.
  */
 async function overwriteRace(
   backend: Backend,
   writers: number,
+  readerCount: number,
   store: (name: string, value: Uint8Array) => Promise<void>,
 ): Promise<void> {
   const marks = Array.from({ length: writers }, (_, i) => i % 255);
@@ -35,7 +37,7 @@ async function overwriteRace(
   const allowed = new Set([initialMark, ...marks]);
   const observed: Array<number | undefined> = [];
   let writing = true;
-  const readers = Array.from({ length: Math.max(2, writers / 4) }, async () => {
+  const readers = Array.from({ length: readerCount }, async () => {
     while (writing) {
       // Yield to the event loop: a backend that answers from memory would otherwise starve the writers.
       await new Promise((resolve) => setImmediate(resolve));
@@ -100,12 +102,19 @@ export function registerConcurrencyTests(suite: Suite): void {
       await Promise.all(Array.from({ length: n }, () => backend.mkdir("fresh/ab")));
     });
 
-    suite.test(`${n} concurrent stores to one name: readers and the end see exactly one whole value`, async ({ backend }) => {
-      await overwriteRace(backend, n, (name, value) => backend.store(name, value));
+    suite.test(`${n} concurrent stores to one name end with exactly one writer's whole value`, async ({ backend }) => {
+      await overwriteRace(backend, n, 0, (name, value) => backend.store(name, value));
     });
 
-    suite.test(`${Math.max(2, n / 4)} concurrent storeStreams to one name: the end is exactly one whole value`, async ({ backend }) => {
-      await overwriteRace(backend, Math.max(2, n / 4), (name, value) => backend.storeStream(name, chunkedSource(value, 16 * 1024)));
+    suite.test(`${Math.max(2, n / 4)} concurrent storeStreams to one name end with exactly one writer's whole value`, async ({ backend }) => {
+      await overwriteRace(backend, Math.max(2, n / 4), 0, (name, value) => backend.storeStream(name, chunkedSource(value, 16 * 1024)));
+    });
+
+    suite.test("readers during concurrent overwrites of one name always see one whole value, never a gap or a mix", async ({ backend }) => {
+      await overwriteRace(backend, n, Math.max(2, n / 4), (name, value) => backend.store(name, value));
+      await overwriteRace(backend, Math.max(2, n / 4), 4, (name, value) =>
+        backend.storeStream(name, chunkedSource(value, 16 * 1024)),
+      );
     });
 
     suite.test(`${n} concurrent deletes of one name: at least one succeeds, the others report OBJECT_NOT_FOUND`, async ({ backend }) => {
