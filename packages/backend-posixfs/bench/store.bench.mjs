@@ -19,6 +19,8 @@ const SIZES = [
 ];
 const IN_FLIGHT = [1, 16];
 const LIST_ITEMS = Number(process.env.BORGSTORE_BENCH_LIST_ITEMS ?? 100_000);
+/** Where the posixfs stores live (default: the system temp directory). */
+const BENCH_DIR = process.env.BORGSTORE_BENCH_DIR ?? tmpdir();
 
 /** Reference rates (sequential Python Store over posixfs), in ops/s, by size and operation. */
 const REFERENCE = {
@@ -34,7 +36,7 @@ function backends() {
     {
       kind: "posixfs",
       make() {
-        const dir = mkdtempSync(join(tmpdir(), "borgstore-bench-"));
+        const dir = mkdtempSync(join(BENCH_DIR, "borgstore-bench-"));
         return { backend: new PosixFsBackend({ path: join(dir, "store") }), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
       },
     },
