@@ -75,6 +75,12 @@ export function registerNamespacedTests(suite: Suite): void {
       expect(await listNames(backend, "data")).toEqual([]);
     });
 
+    suite.test("info of the root reports an existing directory", async ({ backend, caps, skip }) => {
+      if (!caps.directories) skip("capability directories: false (the root is no directory of its own)");
+      await backend.store("key", bytesOf("value"));
+      expect(await backend.info("")).toMatchObject({ exists: true, directory: true });
+    });
+
     suite.test("mkdir is idempotent and creates missing parents", async ({ backend, caps }) => {
       await backend.mkdir("a/b/c");
       await backend.mkdir("a/b/c");

@@ -1,7 +1,7 @@
 import { expect } from "vitest";
 import { expectSameBytes } from "../assertions.js";
 import type { Suite } from "../harness.js";
-import { randomBytes } from "../helpers.js";
+import { listNames, randomBytes } from "../helpers.js";
 
 /** 10^0 … up to `max`, as the reference's test_scalability_size. */
 export function powersOfTen(max: number): number[] {
@@ -30,6 +30,13 @@ export function registerSizeTests(suite: Suite): void {
         { timeout: suite.options.timeout + Math.ceil(size / 1_000_000) * 1000 },
       );
     }
+
+    suite.test("ten 1 MiB values in one namespace round-trip and list", async ({ backend }) => {
+      const values = Array.from({ length: 10 }, () => randomBytes(1024 * 1024));
+      for (const [i, value] of values.entries()) await backend.store(`big/${i}`, value);
+      expect(await listNames(backend, "big")).toEqual(values.map((_, i) => String(i)));
+      for (const [i, value] of values.entries()) expectSameBytes(await backend.load(`big/${i}`), value, `big/${i}`);
+    });
 
     suite.test("every byte value 0–255 round-trips", async ({ backend }) => {
       const value = Uint8Array.from({ length: 512 }, (_, i) => i % 256);
