@@ -198,7 +198,7 @@ export class RcloneBackend extends Backend {
   /** Runs `fn` with the open connection, or with a daemon started just for it (create, destroy). */
   async #session<T>(fn: (rc: RcClient) => Promise<T>): Promise<T> {
     if (this.#rc) return fn(this.#rc);
-    const rc = await this.#connect();
+    const rc = await this.#connect(false);
     try {
       return await fn(rc);
     } finally {
@@ -206,7 +206,8 @@ export class RcloneBackend extends Backend {
     }
   }
 
-  async #connect(): Promise<RcClient> {
+  /** Starts (or shares) an rcd; `inspect` also asks the remote what it supports (for open). */
+  async #connect(inspect = true): Promise<RcClient> {
     const o = this.#options;
     const binary = o.binary ?? process.env.RCLONE_BINARY ?? "rclone";
     const lease = await acquireRcd({
@@ -229,6 +230,7 @@ export class RcloneBackend extends Backend {
         throw new BackendDoesNotExist(
           `rclone version must be at least v${MIN_RCLONE_VERSION.join(".")} - found ${version.version} (${binary})`,
         );
+      if (!inspect) return rc;
       const info = await rc.call<{ Hashes?: string[]; Features?: Record<string, boolean> }>("operations/fsinfo", {
         fs: this.remote,
       });

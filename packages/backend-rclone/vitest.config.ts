@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    // The suites mostly wait on rclone, ssh and the disk: run the local and sftp files side by side
+    // even on two cores (vitest's default would use one worker there).
+    maxWorkers: 3,
+    testTimeout: 30_000,
+  },
+});
