@@ -8,6 +8,7 @@ import { performance } from "node:perf_hooks";
 import { KiB, MiB, measure } from "../../../scripts/bench/lib.mjs";
 import { S3Backend } from "../dist/index.js";
 
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const KEYS = Number(process.env.BORGSTORE_BENCH_S3_KEYS ?? 10_000);
 const REFERENCE = {
   [KiB]: { store: 230, load: 22 },

@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import { S3Backend, parseS3Url, plugin } from "../src/index.js";
 import { resolveRegion } from "../src/client.js";
 
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 describe("s3:/b2: URLs (spec §14)", () => {
   it("s3:/bucket/path names the bucket and the base path with a trailing slash (reference test_s3_url)", () => {
     expect(parseS3Url("s3:/bucket/path")).toEqual({ flavour: "s3", bucket: "bucket", basePath: "path/" });
