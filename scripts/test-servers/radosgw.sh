@@ -135,6 +135,11 @@ ms mon client mode = crc
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw thread pool size = 64
+# Deleted objects' tails (everything past the first 4 MiB) wait for garbage collection, 2 h by
+# default, in the OSD's RAM: collect them within seconds so repeated test runs do not fill it.
+rgw gc obj min wait = 5
+rgw gc processor period = 5
+rgw gc processor max time = 5
 rgw data = $dir/rgw
 EOF
   echo "$rgw_port" >"$dir/rgw.port"
