@@ -53,7 +53,7 @@ function failed(suite: string): string[] {
 describe("the suite catches a backend with one defect", () => {
   it("a store that shows half a value for a moment fails the readers-during-overwrites race", () => {
     expect(failed("torn-write")).toContain(
-      "concurrency › readers during concurrent overwrites of one name always see one whole value, never a gap or a mix",
+      "concurrency › readers during concurrent stores to one name always see one whole value, never a gap or a mix",
     );
   });
 

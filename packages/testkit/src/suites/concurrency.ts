@@ -110,7 +110,7 @@ export function registerConcurrencyTests(suite: Suite): void {
       await overwriteRace(backend, Math.max(2, n / 4), 0, (name, value) => backend.storeStream(name, chunkedSource(value, 16 * 1024)));
     });
 
-    suite.test("readers during concurrent overwrites of one name always see one whole value, never a gap or a mix", async ({ backend }) => {
+    suite.test("readers during concurrent stores to one name always see one whole value, never a gap or a mix", async ({ backend }) => {
       await overwriteRace(backend, n, Math.max(2, n / 4), (name, value) => backend.store(name, value));
       await overwriteRace(backend, Math.max(2, n / 4), 4, (name, value) =>
         backend.storeStream(name, chunkedSource(value, 16 * 1024)),
