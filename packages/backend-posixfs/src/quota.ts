@@ -1,7 +1,7 @@
-import { lstat, readFile, readdir, unlink } from "node:fs/promises";
+import { lstat, open, readFile, readdir, unlink } from "node:fs/promises";
 import { QuotaExceeded } from "@borgstore/core";
 import { replaceFile } from "./atomic-file.js";
-import { isMissing } from "./errors.js";
+import { errnoOf, isMissing } from "./errors.js";
 import { withFileLock } from "./file-lock.js";
 
 /** Name of the usage file below the base path (hidden: names ending in .hid are invalid). */
@@ -39,6 +39,15 @@ function parseUsage(text: string): number | undefined {
 
 const format = (usage: number): string => String(Math.max(0, Math.trunc(usage)));
 
+/** Creates `path` empty unless it exists (whoever creates it, its content is invalid until written). */
+async function createEmpty(path: string): Promise<void> {
+  try {
+    await (await open(path, "wx", 0o600)).close();
+  } catch (err) {
+    if (errnoOf(err) !== "EEXIST") throw err;
+  }
+}
+
 /**
  * Tracks the bytes stored below a posixfs base path against a limit, persisted in quota.hid and
  * shared by every process using the store: a persist adds this session's unwritten delta to the
@@ -62,19 +71,24 @@ export class QuotaTracker {
     return this.#usage;
   }
 
-  /** Reads quota.hid (rescanning the store when it is missing or invalid) and normalises it. */
+  /**
+   * Reads quota.hid under the lock, rescanning the store when it is missing or invalid, and writes
+   * the value back. A missing file is first created empty (exclusively), so that the scan, too,
+   * runs under the lock: processes opening at the same time then wait for one scan instead of
+   * overwriting each other's later updates with their own scans (the reference scans unlocked).
+   */
   static async open(base: string, limit: number): Promise<QuotaTracker> {
     const file = `${base}/${QUOTA_FILE}`;
-    const usage = await withFileLock(file, async () => {
-      const value = parseUsage((await readFile(file)).subarray(0, 100).toString("latin1"));
-      const usage = value ?? (await scanUsage(base, file));
-      await replaceFile(file, format(usage), true);
-      return usage;
-    });
-    if (usage !== undefined) return new QuotaTracker(file, limit, usage);
-    const scanned = await scanUsage(base, file);
-    await replaceFile(file, format(scanned), false);
-    return new QuotaTracker(file, limit, scanned);
+    for (;;) {
+      const usage = await withFileLock(file, async () => {
+        const value = parseUsage((await readFile(file)).subarray(0, 100).toString("latin1"));
+        const usage = value ?? (await scanUsage(base, file));
+        await replaceFile(file, format(usage), true);
+        return usage;
+      });
+      if (usage !== undefined) return new QuotaTracker(file, limit, usage);
+      await createEmpty(file);
+    }
   }
 
   /** Deletes quota.hid, so that a later open with a quota rescans (spec §11.1). */

@@ -4,9 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { runConformanceSuite } from "@borgstore/testkit";
+import { afterAll } from "vitest";
 
 const root = mkdtempSync(join(tmpdir(), "borgstore-posixfs-conformance-"));
 let n = 0;
+afterAll(() => rm(root, { recursive: true, force: true }));
 const cleanup = (backend: unknown) => rm((backend as PosixFsBackend).base, { recursive: true, force: true });
 
 runConformanceSuite({ name: "posixfs", factory: () => new PosixFsBackend(join(root, `s${n++}`)), cleanup });

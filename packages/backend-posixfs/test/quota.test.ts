@@ -335,10 +335,11 @@ describe("posixfs quota shared by several sessions", () => {
     expect(await quotaFile(path)).toBe("1000");
   });
 
-  it("several processes storing and deleting at once leave the exact total in quota.hid", async () => {
+  it("several processes opening a store without quota.hid at once, then storing and deleting, leave the exact total", async () => {
     const path = await createdPath();
     const worker = fileURLToPath(new URL("./fixtures/quota-worker.mjs", import.meta.url));
-    const runs = [0, 1, 2].map(
+    const workers = [0, 1, 2, 3];
+    const runs = workers.map(
       (id) =>
         new Promise<string>((resolve, reject) => {
           const child = spawn(process.execPath, [worker, path, String(id)], { stdio: ["ignore", "pipe", "inherit"] });
@@ -350,7 +351,7 @@ describe("posixfs quota shared by several sessions", () => {
     );
     await Promise.all(runs);
     // Each worker stores 40 × (100 + id) bytes, deletes every 4th, persisting after each step.
-    const expected = [0, 1, 2].reduce((sum, id) => sum + 30 * (100 + id), 0);
+    const expected = workers.reduce((sum, id) => sum + 30 * (100 + id), 0);
     expect(await quotaFile(path)).toBe(String(expected));
     const check = await quotaOpen(path, 1_000_000);
     expect(await usage(check)).toBe(expected);
