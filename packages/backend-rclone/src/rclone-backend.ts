@@ -151,6 +151,11 @@ export class RcloneBackend extends Backend {
     return this.remote;
   }
 
+  /** rcd's address while open, http://127.0.0.1:PORT (for diagnostics and tests; it needs the backend's credentials). */
+  get rcdUrl(): string | undefined {
+    return this.#lease?.rcd.origin;
+  }
+
   /** rclone's pid while open (for diagnostics and tests). */
   get rclonePid(): number | undefined {
     return this.#lease?.rcd.pid;

@@ -67,7 +67,7 @@ describe("finding rclone", () => {
     expect(await backend.load("x")).toEqual(new Uint8Array([1]));
     await backend.close();
     await backend.destroy();
-    expect(readFileSync(log, "utf8")).toMatch(/^rcd --rc-addr 127\.0\.0\.1:0 --rc-user borgstore-/m);
+    expect(readFileSync(log, "utf8")).toMatch(/^rcd --rc-addr 127\.0\.0\.1:0 --rc-htpasswd \S+\/htpasswd --rc-serve/m);
   });
 
   it("rclone versions before 1.57.0 are refused (the rc API this backend needs)", () => {

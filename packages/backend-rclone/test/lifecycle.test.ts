@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { join } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
@@ -42,7 +43,7 @@ describe("the rclone rcd lifecycle", () => {
     await backend.destroy();
   });
 
-  it("rcd listens on loopback with a random user; the password is in its environment, never on its command line", async () => {
+  it("rcd listens on loopback and knows only a hash of its random password: on no command line, in no environment", async () => {
     const backend = fresh();
     await backend.create();
     await backend.open();
@@ -50,10 +51,28 @@ describe("the rclone rcd lifecycle", () => {
     const argv = commandLine(pid);
     expect(argv).toContain("rcd");
     expect(argv[argv.indexOf("--rc-addr") + 1]).toBe("127.0.0.1:0");
-    expect(argv[argv.indexOf("--rc-user") + 1]).toMatch(/^borgstore-[0-9a-f]{12}$/);
-    expect(argv.join(" ")).not.toMatch(/--rc-pass|RCLONE_RC_PASS/);
-    const pass = environment(pid).find((v) => v.startsWith("RCLONE_RC_PASS="));
-    expect(pass?.length).toBeGreaterThan("RCLONE_RC_PASS=".length + 20);
+    expect(argv.join(" ")).not.toMatch(/--rc-pass|--rc-user/);
+    expect(environment(pid).filter((v) => v.startsWith("RCLONE_RC_"))).toEqual([]);
+    const htpasswd = argv[argv.indexOf("--rc-htpasswd") + 1] as string;
+    expect(statSync(htpasswd).mode & 0o777).toBe(0o600);
+    expect(statSync(dirname(htpasswd)).mode & 0o777).toBe(0o700);
+    expect(readFileSync(htpasswd, "utf8")).toMatch(/^borgstore-[0-9a-f]{12}:\{SHA\}[A-Za-z0-9+/]{27}=\n$/);
+    expect(new URL(backend.rcdUrl as string).hostname).toBe("127.0.0.1");
+    await backend.close();
+    expect(existsSync(htpasswd)).toBe(false);
+    await backend.destroy();
+  });
+
+  it("rcd answers nobody without the backend's credentials", async () => {
+    const backend = fresh();
+    await backend.create();
+    await backend.open();
+    const url = `${backend.rcdUrl}/core/version`;
+    expect((await fetch(url, { method: "POST" })).status).toBe(401);
+    const argv = commandLine(backend.rclonePid as number);
+    const user = readFileSync(argv[argv.indexOf("--rc-htpasswd") + 1] as string, "utf8").split(":")[0];
+    const guess = `Basic ${Buffer.from(`${user}:guess`).toString("base64")}`;
+    expect((await fetch(url, { method: "POST", headers: { authorization: guess } })).status).toBe(401);
     await backend.close();
     await backend.destroy();
   });
