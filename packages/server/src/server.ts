@@ -56,6 +56,8 @@ export class RestServer {
       },
       {
         autoCleanupIncoming: false,
+        // Leave the process's global Request/Response alone (an embedding application owns them).
+        overrideGlobalObjects: false,
         // Stdio clients send no Host; the app never reads the URL built from it anyway.
         hostname: "localhost",
         // The adapter refuses some targets and Host values before the app runs (backslash in
