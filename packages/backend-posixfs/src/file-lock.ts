@@ -1,33 +1,52 @@
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { setTimeout as sleep } from "node:timers/promises";
 import { BackendError } from "@borgstore/core";
-import { isMissing } from "./errors.js";
+import { errnoOf, isMissing } from "./errors.js";
 
-type FlockCallback = (err: NodeJS.ErrnoException | null) => void;
-type Flock = (fd: number, flags: "ex" | "un", callback: FlockCallback) => void;
+type FlockSync = (fd: number, flags: "exnb" | "un") => number;
 
-let flockFunction: Flock | undefined;
+let flockSync: FlockSync | undefined;
 
 /**
  * flock(2) from fs-ext-extra-prebuilt (prebuilt binaries inside the npm tarball, no compiler
  * needed). Loaded on first use only, so stores without a quota never load native code.
  */
-function loadFlock(): Flock {
-  if (!flockFunction) {
+function loadFlock(): FlockSync {
+  if (!flockSync) {
     try {
       const require = createRequire(import.meta.url);
-      flockFunction = (require("fs-ext-extra-prebuilt") as { flock: Flock }).flock;
+      flockSync = (require("fs-ext-extra-prebuilt") as { flockSync: FlockSync }).flockSync;
     } catch (cause) {
       throw new BackendError("posixfs quota needs flock(2), but fs-ext-extra-prebuilt could not be loaded", { cause });
     }
   }
-  return flockFunction;
+  return flockSync;
 }
 
-function flock(handle: FileHandle, flags: "ex" | "un"): Promise<void> {
-  const lock = loadFlock();
-  return new Promise((resolve, reject) => lock(handle.fd, flags, (err) => (err ? reject(err) : resolve())));
+/** Longest pause between two attempts to get a contended lock. */
+const MAX_POLL_MS = 50;
+
+/**
+ * Takes an exclusive flock without ever blocking a thread: a blocking flock would sit in libuv's
+ * thread pool, and a few waiters could then starve the lock holder of the threads it needs to
+ * finish and unlock. The non-blocking call returns at once; a contended lock is polled.
+ */
+async function lockExclusive(handle: FileHandle): Promise<void> {
+  const flock = loadFlock();
+  for (let pause = 1; ; pause = Math.min(2 * pause, MAX_POLL_MS)) {
+    try {
+      flock(handle.fd, "exnb");
+      return;
+    } catch (err) {
+      if (errnoOf(err) !== "EAGAIN" && errnoOf(err) !== "EWOULDBLOCK") throw err;
+    }
+    await sleep(pause);
+  }
 }
+
+/** Sessions of this process queue here per file, so only one of them polls the flock at a time. */
+const queues = new Map<string, Promise<unknown>>();
 
 /**
  * Runs `critical` while holding an exclusive flock on the existing file at `path` — the same
@@ -36,7 +55,21 @@ function flock(handle: FileHandle, flags: "ex" | "un"): Promise<void> {
  * still names the inode we locked, and lock again if not. Resolves to undefined (without
  * running `critical`) when the file does not exist.
  */
-export async function withFileLock<T>(path: string, critical: () => Promise<T>): Promise<T | undefined> {
+export function withFileLock<T>(path: string, critical: () => Promise<T>): Promise<T | undefined> {
+  const previous = queues.get(path) ?? Promise.resolve();
+  const mine = previous.then(
+    () => lockAndRun(path, critical),
+    () => lockAndRun(path, critical),
+  );
+  queues.set(path, mine);
+  const forget = () => {
+    if (queues.get(path) === mine) queues.delete(path);
+  };
+  mine.then(forget, forget);
+  return mine;
+}
+
+async function lockAndRun<T>(path: string, critical: () => Promise<T>): Promise<T | undefined> {
   for (;;) {
     let handle: FileHandle;
     try {
@@ -46,7 +79,7 @@ export async function withFileLock<T>(path: string, critical: () => Promise<T>):
       throw err;
     }
     try {
-      await flock(handle, "ex");
+      await lockExclusive(handle);
       const [locked, current] = await Promise.all([handle.stat(), stat(path).catch(() => undefined)]);
       if (current === undefined) return undefined;
       if (current.ino !== locked.ino || current.dev !== locked.dev) continue;

@@ -324,6 +324,16 @@ describe("posixfs quota shared by several sessions", () => {
     expect(await quotaFile(path)).toBe("600");
   });
 
+  it("many sessions of one process persisting at once neither deadlock nor lose updates", async () => {
+    // More sessions than libuv has threads: waiting for the lock must not occupy a thread.
+    const path = await createdPath();
+    const sessions = await Promise.all(Array.from({ length: 12 }, () => quotaOpen(path, 100_000)));
+    await Promise.all(sessions.map((s, i) => s.store(`k${i}`, bytes(10 + i))));
+    await Promise.all(sessions.map((s) => s.close()));
+    const total = Array.from({ length: 12 }, (_, i) => 10 + i).reduce((a, b) => a + b, 0);
+    expect(await quotaFile(path)).toBe(String(total));
+  });
+
   it("many stores in flight in one session are counted exactly and never overshoot the limit", async () => {
     const path = await createdPath();
     const backend = await quotaOpen(path, 1000);
