@@ -63,6 +63,7 @@ describe("the suite catches a backend with one defect", () => {
         "streaming › storeStream with fewer bytes than its size fails with CONTENT_LENGTH_MISMATCH and stores nothing",
         "streaming › storeStream with a wrong sha256 fails with CONTENT_HASH_MISMATCH and stores nothing",
         "streaming › a source that throws midway fails the store with its error and leaves nothing visible",
+        "streaming › an object is invisible while its storeStream is under way, and whole afterwards",
       ]),
     );
   });

@@ -5,6 +5,7 @@ import { expect } from "vitest";
 import { expectCode, expectSameBytes } from "../assertions.js";
 import type { Suite } from "../harness.js";
 import { bytesOf, chunkedSource, collect, failingSource, listNames, randomBytes, textOf } from "../helpers.js";
+import { namesInEmptyNamespace } from "./namespaced.js";
 import { SMALL_RANGES, TAIL_RANGES, expectedRange } from "./partial-loads.js";
 
 function sha256(data: Uint8Array): string {
@@ -33,6 +34,24 @@ async function expectNothingAt(backend: Backend, name: string): Promise<void> {
   expect((await backend.info(name)).exists, `${name} must not exist`).toBe(false);
   expect(await listNames(backend, "")).toEqual([]);
 }
+
+/** A source that delivers `head`, then waits until `release()` before delivering `tail`. */
+function pausedSource(head: Uint8Array, tail: Uint8Array): { source: ByteSource; paused: Promise<void>; release: () => void } {
+  let release = () => {};
+  let markPaused = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const paused = new Promise<void>((resolve) => (markPaused = resolve));
+  async function* source(): ByteSource {
+    yield head;
+    markPaused();
+    await gate;
+    yield tail;
+  }
+  return { source: source(), paused, release };
+}
+
+/** How long to wait for reads while a store is paused before concluding the backend serializes operations. */
+const OBSERVE_MS = 3000;
 
 export function registerStreamingTests(suite: Suite): void {
   const size = suite.options.streamValueSize;
@@ -89,6 +108,34 @@ export function registerStreamingTests(suite: Suite): void {
       await backend.storeStream("key", chunkedSource(value), { size, sha256: sha256(value) });
       expect((await backend.info("key")).size).toBe(size);
       expectSameBytes(await backend.load("key"), value);
+    });
+
+    suite.test("an object is invisible while its storeStream is under way, and whole afterwards", async ({ backend, caps, skip }) => {
+      await backend.mkdir("data");
+      const value = randomBytes(300_000);
+      const { source, paused, release } = pausedSource(value.subarray(0, 100_000), value.subarray(100_000));
+      const storing = backend.storeStream("data/key", source);
+      storing.catch(() => {}); // awaited below; avoid an unhandled rejection while observing
+      await paused;
+      const observing = Promise.all([
+        backend.info("data/key"),
+        namesInEmptyNamespace(backend, caps, "data"),
+        backend.load("data/key").then(
+          () => "loaded",
+          (err: { code?: string }) => err.code,
+        ),
+      ]);
+      const first = await Promise.race([observing, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), OBSERVE_MS))]);
+      release();
+      await storing;
+      await observing;
+      if (first === "timeout") skip("the backend runs one operation at a time, so nothing can be observed during a store");
+      const [info, names, load] = first as [Awaited<ReturnType<Backend["info"]>>, string[], string | undefined];
+      expect(info.exists, "info during the store").toBe(false);
+      expect(names, "list during the store (no temporary names either)").toEqual([]);
+      expect(load, "load during the store").toBe("OBJECT_NOT_FOUND");
+      expectSameBytes(await backend.load("data/key"), value);
+      expect(await listNames(backend, "data")).toEqual(["key"]);
     });
 
     suite.test("storeStream joins uneven and empty chunks exactly", async ({ backend }) => {
