@@ -175,6 +175,16 @@ describe("hostile input over raw TCP", () => {
     await expectStatus("/hashed", 404);
   });
 
+  it("verifies the hash of a streamed (large) upload before it becomes visible", async () => {
+    const res = await request(server.port, "POST", "/hashed-big", {
+      body: Buffer.alloc(900_000, 1),
+      headers: [["X-Content-hash-sha256", "f".repeat(64)]],
+    });
+    expect(res.status).toBe(422);
+    await expectStatus("/hashed-big", 404);
+    expect(tree(store).filter((p) => p.endsWith(".tmp"))).toEqual([]);
+  });
+
   it("closes connections of slow clients: unfinished headers and a stalled body (idle timeout)", async () => {
     const headersOnly = await RawConnection.open(server.port);
     headersOnly.send(`GET /x HTTP/1.1\r\nHost: x\r\nAccept: ${ACCEPT}\r\n`);
