@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BackendError } from "@borgstore/core";
 import { errnoOf, isMissing } from "./errors.js";
+import { KeyedQueue } from "./keyed-queue.js";
 
 type FlockSync = (fd: number, flags: "exnb" | "un") => number;
 
@@ -46,7 +47,7 @@ async function lockExclusive(handle: FileHandle): Promise<void> {
 }
 
 /** Sessions of this process queue here per file, so only one of them polls the flock at a time. */
-const queues = new Map<string, Promise<unknown>>();
+const sessions = new KeyedQueue();
 
 /**
  * Runs `critical` while holding an exclusive flock on the existing file at `path` — the same
@@ -56,17 +57,7 @@ const queues = new Map<string, Promise<unknown>>();
  * running `critical`) when the file does not exist.
  */
 export function withFileLock<T>(path: string, critical: () => Promise<T>): Promise<T | undefined> {
-  const previous = queues.get(path) ?? Promise.resolve();
-  const mine = previous.then(
-    () => lockAndRun(path, critical),
-    () => lockAndRun(path, critical),
-  );
-  queues.set(path, mine);
-  const forget = () => {
-    if (queues.get(path) === mine) queues.delete(path);
-  };
-  mine.then(forget, forget);
-  return mine;
+  return sessions.run(path, () => lockAndRun(path, critical));
 }
 
 async function lockAndRun<T>(path: string, critical: () => Promise<T>): Promise<T | undefined> {

@@ -21,6 +21,7 @@ import {
 import { abandon, publish, streamToTemp, writeTemp } from "./atomic-file.js";
 import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
+import { KeyedQueue } from "./keyed-queue.js";
 import { readRange, readWhole } from "./reads.js";
 import { QuotaTracker } from "./quota.js";
 
@@ -82,6 +83,8 @@ export class PosixFsBackend extends Backend {
   readonly fsync: boolean;
   readonly syncReads: boolean;
   #quota: QuotaTracker | undefined;
+  /** With a quota, stores and deletes of one name take turns, so each sees the size the other left. */
+  readonly #accounting = new KeyedQueue();
 
   constructor(pathOrOptions: string | PosixFsOptions, options: Omit<PosixFsOptions, "path"> = {}) {
     const all = typeof pathOrOptions === "string" ? { ...options, path: pathOrOptions } : pathOrOptions;
@@ -253,14 +256,17 @@ export class PosixFsBackend extends Backend {
         await publish(await writeTemp(path, value, this.fsync), path, this.fsync);
         return;
       }
-      const delta = value.byteLength - (await this.#sizeOf(path));
-      quota.reserve(delta);
-      try {
-        await publish(await writeTemp(path, value, this.fsync), path, this.fsync);
-      } catch (err) {
-        quota.adjust(-delta);
-        throw err;
-      }
+      // Checked before writing, so a refused value costs no disk writes.
+      await this.#accounting.run(path, async () => {
+        const delta = value.byteLength - (await this.#sizeOf(path));
+        quota.reserve(delta);
+        try {
+          await publish(await writeTemp(path, value, this.fsync), path, this.fsync);
+        } catch (err) {
+          quota.adjust(-delta);
+          throw err;
+        }
+      });
       await quota.maybePersist();
     } catch (err) {
       throw asBackendError(err);
@@ -271,24 +277,27 @@ export class PosixFsBackend extends Backend {
     const path = this.#path(name);
     const quota = this.#quota;
     try {
+      // The size is known only once the source is consumed: the quota is checked before the rename.
       const temp = await streamToTemp(path, source, this.fsync);
       if (!quota) {
         await publish(temp, path, this.fsync);
         return;
       }
-      const delta = temp.size - (await this.#sizeOf(path));
-      try {
-        quota.reserve(delta);
-      } catch (err) {
-        await abandon(temp);
-        throw err;
-      }
-      try {
-        await publish(temp, path, this.fsync);
-      } catch (err) {
-        quota.adjust(-delta);
-        throw err;
-      }
+      await this.#accounting.run(path, async () => {
+        const delta = temp.size - (await this.#sizeOf(path));
+        try {
+          quota.reserve(delta);
+        } catch (err) {
+          await abandon(temp);
+          throw err;
+        }
+        try {
+          await publish(temp, path, this.fsync);
+        } catch (err) {
+          quota.adjust(-delta);
+          throw err;
+        }
+      });
       await quota.maybePersist();
     } catch (err) {
       throw asBackendError(err);
@@ -299,12 +308,16 @@ export class PosixFsBackend extends Backend {
     const path = this.#path(name);
     const quota = this.#quota;
     try {
-      const size = quota ? (await pathStats(path)).size : 0;
-      await unlinkPath(path);
-      if (quota) {
-        quota.adjust(-size);
-        await quota.maybePersist();
+      if (!quota) {
+        await unlinkPath(path);
+        return;
       }
+      await this.#accounting.run(path, async () => {
+        const size = (await pathStats(path)).size;
+        await unlinkPath(path);
+        quota.adjust(-size);
+      });
+      await quota.maybePersist();
     } catch (err) {
       throw fsError(err, name);
     }

@@ -140,6 +140,17 @@ describe("posixfs quota enforcement", () => {
     await backend.close();
   });
 
+  it("concurrent overwrites and deletes of one name leave usage equal to what is on disk", async () => {
+    const backend = await quotaOpen(await createdPath(), 100_000);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => backend.store("same", bytes(100 + i * 37))));
+    expect(await usage(backend)).toBe((await backend.info("same")).size);
+    const results = await Promise.allSettled([backend.delete("same"), backend.delete("same"), backend.store("same", bytes(5))]);
+    expect(results.filter((r) => r.status === "rejected")).toHaveLength(1);
+    const info = await backend.info("same");
+    expect(await usage(backend)).toBe(info.exists ? info.size : 0);
+    await backend.close();
+  });
+
   it("rejects a negative or fractional quota", () => {
     expect(() => new PosixFsBackend({ path: "/x", quota: -1 })).toThrow(/quota must be a non-negative integer/);
     expect(() => new PosixFsBackend({ path: "/x", quota: 1.5 })).toThrow(/quota must be a non-negative integer/);
