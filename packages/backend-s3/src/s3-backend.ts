@@ -171,10 +171,13 @@ export class S3Backend extends Backend {
       if (!(await this.#anyKeyUnder(base, "destroy"))) throw new BackendDoesNotExist(`Backend does not exist: ${this.location}`);
       await this.#abortUploadsUnder(base);
       // Deleting changes what a continuation token refers to, so start each round afresh.
+      let previousFirst: string | undefined;
       for (;;) {
         const page = await this.#listPage(base, { delimiter: false }, "destroy");
         const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key as string }));
         if (keys.length === 0) break;
+        if (keys[0]?.Key === previousFirst) throw new BackendError(`S3 error (destroy): ${previousFirst} was not deleted`);
+        previousFirst = keys[0]?.Key;
         const result = await this.#send<{ Errors?: { Key?: string; Code?: string; Message?: string }[] }>(
           new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
           "destroy",
