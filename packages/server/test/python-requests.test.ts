@@ -1,0 +1,31 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ServerProcess, startServer, tempDir } from "./helpers.js";
+
+const SCRIPT = fileURLToPath(new URL("./python/requests_client.py", import.meta.url));
+const hasRequests = spawnSync("python3", ["-c", "import requests"]).status === 0;
+if (!hasRequests)
+  process.stderr.write("\n*** SKIPPING the python-requests interop test: python3 with requests is not installed\n\n");
+
+describe.skipIf(!hasRequests)("a python-requests client (the Python client's HTTP library) against our CLI", () => {
+  const dir = tempDir();
+  let server: ServerProcess;
+  beforeAll(async () => {
+    server = await startServer(["--backend", `FILE:${dir.path}/store`], {
+      BORGSTORE_SERVER_USERNAME: "testuser",
+      BORGSTORE_SERVER_PASSWORD: "testpass",
+    });
+  });
+  afterAll(async () => {
+    await server.stop();
+    dir.remove();
+  });
+
+  it("passes create, store with hash, errors on a kept session, ranges, 401/406/422, defrag, list, hash, destroy", () => {
+    const run = spawnSync("python3", [SCRIPT, `http://127.0.0.1:${server.port}/`, "testuser", "testpass"], { encoding: "utf8" });
+    expect(run.stdout).not.toContain("FAIL");
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+  });
+});
