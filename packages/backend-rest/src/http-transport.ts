@@ -50,6 +50,9 @@ export class HttpTransport implements Transport {
         method: req.method,
         path: this.#basePath + req.target,
         headers,
+        // undici closes the connection after every HEAD (for servers that wrongly send a body);
+        // borgstore servers send none, and info() is frequent: keep the connection.
+        reset: req.method === "HEAD" ? false : undefined,
         // undici sends async iterables as they come (its typings list only Readable).
         body: body as Uint8Array | Readable | undefined,
       });

@@ -46,6 +46,14 @@ describe("over TCP, a lost connection is reconnected and the operation retried (
     return () => backend.close();
   });
 
+  it("info() (HEAD) keeps its keep-alive connection: undici would close it after every HEAD", async () => {
+    await backend.store(`kept-${n}`, bytes("x"));
+    const before = proxy.connections;
+    for (let i = 0; i < 20; i++) await backend.info(`kept-${n}`);
+    await backend.load(`kept-${n++}`);
+    expect(proxy.connections).toBe(before);
+  });
+
   it("a load whose response is cut half-way is retried on a new connection and returns the whole value", async () => {
     const name = `load-${n++}`;
     const value = new Uint8Array(200_000).fill(7);

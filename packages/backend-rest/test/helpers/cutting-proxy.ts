@@ -32,8 +32,10 @@ export class CuttingProxy {
     this.#cuts.push(...Array(count).fill(afterBytes));
   }
 
+  /** On: cut every open connection and drop each new one at once (the server went away). */
   dropAll(on: boolean): void {
     this.#dropAll = on;
+    if (on) for (const s of this.#sockets) s.destroy();
   }
 
   #track(s: Socket): void {
