@@ -13,9 +13,7 @@ if (sftp) {
     // Every byte goes through rclone, ssh and the sshd: 10 MB keeps the size tests in seconds.
     maxValueSize: 10_000_000,
     skip: {
-      "concurrent stores to one name":
-        "rclone 1.60's sftp remote cannot rename over an existing file, so an overwrite is delete + rename and readers can see a moment without the value",
-      "concurrent storeStreams to one name":
+      "readers during concurrent stores to one name":
         "rclone 1.60's sftp remote cannot rename over an existing file, so an overwrite is delete + rename and readers can see a moment without the value",
     },
   });
