@@ -129,6 +129,7 @@ export class RcloneBackend extends Backend {
   #features: RemoteFeatures | undefined;
   /** The remote cannot move over an existing name: replace by delete + move (not atomic). */
   #replaceByDelete = false;
+  #reviving: Promise<RcClient> | undefined;
   readonly #moving = new KeyedQueue();
 
   constructor(options: RcloneBackendOptions) {
@@ -261,9 +262,24 @@ export class RcloneBackend extends Backend {
     await lease?.release(lingerMs);
   }
 
-  get #client(): RcClient {
-    if (!this.#rc) throw new BackendError("rclone rcd is not running");
-    return this.#rc;
+  /**
+   * The client of a running rcd. If rclone died since the last operation (crash, OOM killer, a
+   * stray kill), a fresh one is started first: rcd holds no state of ours.
+   */
+  async #live(): Promise<RcClient> {
+    if (this.#reviving) return this.#reviving;
+    const rc = this.#rc;
+    if (!rc || !this.#lease) throw new BackendError("rclone rcd is not running");
+    if (this.#lease.rcd.alive) return rc;
+    this.#reviving = (async () => {
+      try {
+        await this.#disconnect();
+        return await this.#connect();
+      } finally {
+        this.#reviving = undefined;
+      }
+    })();
+    return this.#reviving;
   }
 
   /** The item at `name`, or undefined when nothing is there. */
@@ -281,11 +297,11 @@ export class RcloneBackend extends Backend {
   // ---- directories ------------------------------------------------------------------------
 
   protected async _mkdir(name: string): Promise<void> {
-    await this.#client.call("operations/mkdir", { fs: this.remote, remote: name }).catch((err) => Promise.reject(asBackendError(err)));
+    await (await this.#live()).call("operations/mkdir", { fs: this.remote, remote: name }).catch((err) => Promise.reject(asBackendError(err)));
   }
 
   protected async _rmdir(name: string): Promise<void> {
-    const rc = this.#client;
+    const rc = await this.#live();
     // rclone's rmdir on a local remote would remove a file as well: check what is there first.
     const item = await this.#stat(rc, name);
     if (!item) throw new ObjectNotFound(name);
@@ -296,14 +312,14 @@ export class RcloneBackend extends Backend {
   // ---- items ------------------------------------------------------------------------------
 
   protected async _info(name: string): Promise<ItemInfo> {
-    const item = await this.#stat(this.#client, name);
+    const item = await this.#stat(await this.#live(), name);
     return item ? { ...itemInfo(item), name: basename(name) } : missing(name);
   }
 
   protected async *_list(name: string): AsyncIterable<ItemInfo> {
     let list: RcloneItem[];
     try {
-      ({ list } = await this.#client.call<{ list: RcloneItem[] }>("operations/list", { fs: this.remote, remote: name, opt: NO_DETAILS }));
+      ({ list } = await (await this.#live()).call<{ list: RcloneItem[] }>("operations/list", { fs: this.remote, remote: name, opt: NO_DETAILS }));
     } catch (err) {
       if (err instanceof RcloneCallFailed && /not a directory/i.test(err.rcloneError)) throw new ObjectNotFound(name, { cause: err });
       throw asBackendError(err, name);
@@ -338,7 +354,7 @@ export class RcloneBackend extends Backend {
     name: string,
     options: LoadOptions,
   ): Promise<{ res: Dispatcher.ResponseData; slice?: (total: number) => [number, number] } | undefined> {
-    const rc = this.#client;
+    const rc = await this.#live();
     const { offset = 0, size } = options;
     let range: string | undefined;
     if (offset >= 0 && size === undefined) range = offset > 0 ? `bytes=${offset}-` : undefined;
@@ -378,7 +394,7 @@ export class RcloneBackend extends Backend {
 
   /** Uploads to a temp name in the target's directory, then moves it over the target. */
   async #storeVia(name: string, upload: (rc: RcClient, dir: string, temp: string) => Promise<void>): Promise<void> {
-    const rc = this.#client;
+    const rc = await this.#live();
     const dir = dirname(name);
     const temp = join(dir, tempName());
     try {
@@ -391,13 +407,13 @@ export class RcloneBackend extends Backend {
   }
 
   protected async _delete(name: string): Promise<void> {
-    await this.#client
+    await (await this.#live())
       .call("operations/deletefile", { fs: this.remote, remote: name }, { notFoundOnRetryIsSuccess: true })
       .catch((err) => Promise.reject(asBackendError(err, name)));
   }
 
   protected async _move(currentName: string, newName: string): Promise<void> {
-    await this.#moveFile(this.#client, currentName, newName).catch((err) => Promise.reject(asBackendError(err, currentName)));
+    await this.#moveFile(await this.#live(), currentName, newName).catch((err) => Promise.reject(asBackendError(err, currentName)));
   }
 
   /**
@@ -429,7 +445,7 @@ export class RcloneBackend extends Backend {
   protected override async _hash(name: string, algorithm: string): Promise<string> {
     const type = rcloneHashType(algorithm);
     if (type && this.#features?.hashes.includes(type)) {
-      const item = await this.#stat(this.#client, name, { ...NO_DETAILS, showHash: true, hashTypes: [type] });
+      const item = await this.#stat(await this.#live(), name, { ...NO_DETAILS, showHash: true, hashTypes: [type] });
       if (!item || item.IsDir) throw new ObjectNotFound(name);
       const digest = item.Hashes?.[type];
       if (digest) return digest.toLowerCase();

@@ -124,6 +124,23 @@ describe("the rclone rcd lifecycle", () => {
     await backend.destroy();
   });
 
+  it("an rclone that dies while the backend is open is restarted at the next operation", async () => {
+    const backend = fresh();
+    await backend.create();
+    await backend.open();
+    await backend.store("before", new Uint8Array([1]));
+    const first = backend.rclonePid as number;
+    process.kill(first, "SIGKILL");
+    await waitGone(first);
+    await sleep(200); // for the watchdog's exit to reach this process
+    await Promise.all([backend.store("after", new Uint8Array([2])), backend.load("before"), backend.info("before")]);
+    expect(backend.rclonePid).not.toBe(first);
+    expect(await backend.load("after")).toEqual(new Uint8Array([2]));
+    await backend.close();
+    expect(ourRcds()).toEqual([]);
+    await backend.destroy();
+  });
+
   for (const signal of ["SIGKILL", "SIGTERM"] as const)
     it(`a caller killed with ${signal} while open leaves no rclone behind`, async () => {
       const { child, rclonePid, exited } = await holdOpen("wait");
