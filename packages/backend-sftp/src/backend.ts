@@ -11,6 +11,7 @@ import {
   type ItemInfo,
   type LoadOptions,
   type StoreStreamOptions,
+  bytesSource,
   isValidName,
   resolveRange,
 } from "@borgstore/core";
@@ -305,11 +306,7 @@ export class SftpBackend extends Backend {
       async (conn) => {
         const opened = await this.#openTemp(conn, name);
         temp = opened.temp;
-        const writer = new PipelinedWriter(conn, opened.handle, this.#tuning);
-        await this.#finishTemp(conn, opened, name, async () => {
-          await writer.write(value);
-          await writer.finish();
-        }, () => writer.drain());
+        await this.#writeTemp(conn, opened, name, bytesSource(value));
       },
       // A lost attempt may have left its temp file (invisible: *.tmp is never listed).
       { beforeRetry: async (conn) => void (temp && (await conn.unlink(temp).catch(() => {}))) },
@@ -323,9 +320,7 @@ export class SftpBackend extends Backend {
   protected override async _storeStream(name: string, source: ByteSource, _options?: StoreStreamOptions): Promise<void> {
     const conn = this.#current();
     try {
-      const opened = await this.#openTemp(conn, name);
-      // writeSource waits for its own outstanding requests when it fails.
-      await this.#finishTemp(conn, opened, name, async () => void (await writeSource(conn, opened.handle, source, this.#tuning)), async () => {});
+      await this.#writeTemp(conn, await this.#openTemp(conn, name), name, source);
     } catch (err) {
       throw toBackendError(err, name, "store");
     }
@@ -344,24 +339,18 @@ export class SftpBackend extends Backend {
     }
   }
 
-  /** Writes, closes, then renames the temp file over `name`; on any failure removes the temp file. */
-  async #finishTemp(
-    conn: SftpConnection,
-    opened: { temp: string; handle: Buffer },
-    name: string,
-    write: () => Promise<void>,
-    drain: () => Promise<void>,
-  ): Promise<void> {
-    let closed = false;
+  /**
+   * Writes `source` to the open temp file, closes it, and renames it over `name` only when every
+   * write and the close succeeded; on any failure removes the temp file (when still connected).
+   */
+  async #writeTemp(conn: SftpConnection, opened: { temp: string; handle: Buffer }, name: string, source: ByteSource): Promise<void> {
+    const writer = new PipelinedWriter(conn, opened.handle, this.#tuning);
     try {
-      await write();
-      closed = true;
-      await conn.closeHandle(opened.handle);
+      await writeSource(writer, source);
       await conn.rename(opened.temp, this.#path(name));
     } catch (err) {
       if (!conn.lost) {
-        await drain();
-        if (!closed) await conn.closeHandle(opened.handle).catch(() => {});
+        if (!writer.closeSent) await conn.closeHandle(opened.handle).catch(() => {});
         await conn.unlink(opened.temp).catch(() => {});
       }
       throw err;

@@ -1,0 +1,147 @@
+// SFTP backend against the loopback OpenSSH sshd (scripts/test-servers/sshd.sh), next to OpenSSH's
+// own `sftp -b` moving the same 64 MiB: Store store/load at 1 KiB and 4 MiB with 1 and 16 in flight,
+// one 64 MiB object each way; then the same over a link with added latency (a delaying TCP proxy:
+// tc netem is not available on these machines).
+// Reference (issue 4, Python reference over paramiko on this kind of machine): 1 KiB store 750/s,
+// load 590/s; 4 MiB store 24 MB/s, load 54 MB/s; 64 MiB 28 MB/s up, 118 MB/s down; OpenSSH sftp
+// ~200 MB/s up, 250 MB/s down. Targets: 64 MiB at least as fast as OpenSSH's sftp each way;
+// 1 KiB stores with 16 in flight ≥ 5× our sequential rate.
+import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { sftpBackendFromUrl } from "@borgstore/backend-sftp";
+import { Store } from "@borgstore/core";
+import { KiB, MiB, measure } from "../../../scripts/bench/lib.mjs";
+import { startLatencyProxy } from "./latency-proxy.mjs";
+
+const CONFIG = { "": { levels: [0] }, "data/": { levels: [2] } };
+const BIG = 64 * MiB;
+/** One-way delay of the high-latency link, ms (round trip = 2×). */
+const DELAY_MS = Number(process.env.BORGSTORE_BENCH_SFTP_DELAY_MS ?? 5);
+const REF = {
+  store1k: 750,
+  load1k: 590,
+  store4m: 24,
+  load4m: 54,
+  up64: 28,
+  down64: 118,
+  sftpUp: 200,
+  sftpDown: 250,
+};
+
+const keyOf = (i) => `data/${createHash("sha256").update(String(i)).digest("hex")}`;
+const mbps = (bytes, seconds) => bytes / seconds / 1e6;
+
+export default async function bench(ctx) {
+  const e = ctx.env;
+  if (!e.BORGSTORE_TEST_SFTP_URL || !e.BORGSTORE_TEST_SSHD_KEY) {
+    process.stderr.write("  skipped: BORGSTORE_TEST_SFTP_URL is not set (scripts/test-servers/sshd.sh start DIR)\n");
+    return;
+  }
+  const scratch = mkdtempSync(join(tmpdir(), "borgstore-sftp-bench-"));
+  const bigFile = join(scratch, "big.bin");
+  writeFileSync(bigFile, randomBytes(BIG));
+  try {
+    const direct = { port: Number(e.BORGSTORE_TEST_SSHD_PORT), label: "loopback" };
+    await runLink(ctx, e, scratch, bigFile, direct, true);
+    const proxy = await startLatencyProxy("127.0.0.1", direct.port, DELAY_MS);
+    try {
+      await runLink(ctx, e, scratch, bigFile, { port: proxy.port, label: `+${2 * DELAY_MS} ms RTT` }, false);
+    } finally {
+      await proxy.close();
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function runLink(ctx, e, scratch, bigFile, link, withReference) {
+  const knownHosts = join(scratch, `known_hosts-${link.port}`);
+  const line = readFileSync(e.BORGSTORE_TEST_SSHD_KNOWN_HOSTS, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("[127.0.0.1]:"))
+    .map((l) => l.replace(/^\[127\.0\.0\.1\]:\d+/, `[127.0.0.1]:${link.port}`))
+    .join("\n");
+  writeFileSync(knownHosts, `${line}\n`);
+  const base = `${e.BORGSTORE_TEST_SSHD_DATA_DIR}/bench-${link.port}-${Date.now()}`;
+  const options = { sshConfigFiles: [], agent: false, privateKeys: [e.BORGSTORE_TEST_SSHD_KEY], knownHostsFiles: [knownHosts] };
+  const backend = sftpBackendFromUrl(`sftp://${e.BORGSTORE_TEST_SSHD_USER}@127.0.0.1:${link.port}/${base}`, options);
+  const store = new Store({ backend, config: CONFIG, latency: 0, bandwidth: 0 });
+  await store.create();
+  await store.open();
+  const ref = (key) => (withReference ? { reference: REF[key], referenceLabel: "Python reference" } : {});
+  const slow = !withReference;
+  try {
+    // 1 KiB and 4 MiB through the Store.
+    for (const { size, label, count, refStore, refLoad } of [
+      { size: KiB, label: "1 KiB", count: slow ? 200 : 1000, refStore: "store1k", refLoad: "load1k" },
+      { size: 4 * MiB, label: "4 MiB", count: slow ? 8 : 24, refStore: "store4m", refLoad: "load4m" },
+    ]) {
+      const value = randomBytes(size);
+      const rates = {};
+      for (const inFlight of [1, 16]) {
+        const n = inFlight === 1 && slow && size === KiB ? 50 : count;
+        const s = await measure((i) => store.store(keyOf(i), value), { count: n, inFlight, bytesPerOp: size });
+        const l = await measure((i) => store.load(keyOf(i)), { count: n, inFlight, bytesPerOp: size });
+        rates[inFlight] = s.opsPerSec;
+        const big = size > KiB;
+        ctx.report({ case: `sftp ${link.label} store ${label} ×${inFlight}`, value: big ? s.mbPerSec : s.opsPerSec, unit: big ? "MB/s" : "ops/s", ...ref(refStore) });
+        ctx.report({ case: `sftp ${link.label} load ${label} ×${inFlight}`, value: big ? l.mbPerSec : l.opsPerSec, unit: big ? "MB/s" : "ops/s", ...ref(refLoad) });
+        await Promise.all(Array.from({ length: n }, (_, i) => store.delete(keyOf(i))));
+      }
+      if (size === KiB)
+        ctx.report({
+          case: `sftp ${link.label} store 1 KiB: 16 in flight / sequential`,
+          value: rates[16] / rates[1],
+          unit: "×",
+          target: "≥ 5×",
+        });
+    }
+
+    // One 64 MiB object each way, ours and OpenSSH's sftp.
+    const big = readFileSync(bigFile);
+    let t = performance.now();
+    await store.store("big", big);
+    const up = mbps(BIG, (performance.now() - t) / 1000);
+    t = performance.now();
+    const back = await store.load("big");
+    const down = mbps(BIG, (performance.now() - t) / 1000);
+    if (!Buffer.from(back).equals(big)) throw new Error("64 MiB object came back different");
+    const openssh = opensshTransfer(e, scratch, link.port, knownHosts, bigFile, `${base}/openssh-big.bin`);
+    ctx.report({ case: `OpenSSH sftp ${link.label} put 64 MiB`, value: openssh.up, unit: "MB/s", ...(withReference ? { reference: REF.sftpUp, referenceLabel: "OpenSSH sftp in the issue" } : {}) });
+    ctx.report({ case: `OpenSSH sftp ${link.label} get 64 MiB`, value: openssh.down, unit: "MB/s", ...(withReference ? { reference: REF.sftpDown, referenceLabel: "OpenSSH sftp in the issue" } : {}) });
+    ctx.report({ case: `sftp ${link.label} store 64 MiB`, value: up, unit: "MB/s", ...ref("up64") });
+    ctx.report({ case: `sftp ${link.label} load 64 MiB`, value: down, unit: "MB/s", ...ref("down64") });
+    ctx.report({ case: `sftp ${link.label} 64 MiB up: ours / OpenSSH sftp (same run)`, value: up / openssh.up, unit: "×", target: "≥ 1×" });
+    ctx.report({ case: `sftp ${link.label} 64 MiB down: ours / OpenSSH sftp (same run)`, value: down / openssh.down, unit: "×", target: "≥ 1×" });
+  } finally {
+    await store.close();
+    await store.destroy().catch(() => {});
+  }
+}
+
+/**
+ * OpenSSH's sftp client moving the 64 MiB file up and down (`sftp -b`). The time of the same
+ * session with an empty batch (ssh handshake, login) is subtracted, as our figures exclude opening.
+ */
+function opensshTransfer(e, scratch, port, knownHosts, bigFile, remote) {
+  const run = (commands) => {
+    const batch = join(scratch, "batch");
+    writeFileSync(batch, `${commands}\n`);
+    const started = performance.now();
+    execFileSync(
+      "sftp",
+      ["-q", "-b", batch, "-P", String(port), "-i", e.BORGSTORE_TEST_SSHD_KEY, "-o", "IdentitiesOnly=yes", "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", `${e.BORGSTORE_TEST_SSHD_USER}@127.0.0.1`],
+      { stdio: ["ignore", "ignore", "inherit"] },
+    );
+    return (performance.now() - started) / 1000;
+  };
+  const setup = Math.min(run("pwd"), run("pwd"));
+  const upSeconds = run(`put ${bigFile} ${remote}`) - setup;
+  const downSeconds = run(`get ${remote} ${join(scratch, "back.bin")}`) - setup;
+  run(`rm ${remote}`);
+  return { up: mbps(BIG, upSeconds), down: mbps(BIG, downSeconds) };
+}
