@@ -6,6 +6,7 @@ import { type Credentials, isAuthorized } from "./auth.js";
 import { BackendHost } from "./backend-host.js";
 import { errorReply } from "./error-status.js";
 import { HttpError } from "./http-error.js";
+import { MemoryBudget } from "./memory-budget.js";
 import { type Operation, del, get, head, post } from "./operations.js";
 import { type ReplyContext, sendBody, sendErrorPage, sendUnauthorized } from "./reply.js";
 import { parseRequestTarget } from "./request-target.js";
@@ -17,6 +18,8 @@ export interface AppOptions {
   credentials?: Credentials;
   /** Stores larger than this many bytes get 413. */
   maxObjectSize?: number;
+  /** Bytes of values held whole at once, across requests (default 64 MiB); beyond it values stream. */
+  wholeBodyBudget?: number;
   /** Stdio mode: the one stream must survive error responses (no Connection: close). */
   keepStreamOpen?: boolean;
   /** Called with unexpected errors (500s), for the log. */
@@ -42,6 +45,7 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
   const host = backend instanceof BackendHost ? backend : new BackendHost(backend);
   const credentials =
     options.credentials?.username && options.credentials.password ? options.credentials : undefined;
+  const budget = new MemoryBudget(options.wholeBodyBudget ?? 64 * 1024 * 1024);
   const app = new Hono<Env>();
 
   // Order of the reference's checks: method (501, no other check), Accept (406), auth (401).
@@ -67,7 +71,7 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
     const reply = c.get("reply");
     const handler = HANDLERS[reply.incoming.method ?? ""] as (op: Operation) => Promise<void>;
     const target = parseRequestTarget(collapseLeadingSlashes(reply.incoming.url ?? "/"));
-    await handler({ host, reply, target, maxObjectSize: options.maxObjectSize });
+    await handler({ host, reply, target, maxObjectSize: options.maxObjectSize, budget });
     return RESPONSE_ALREADY_SENT;
   });
 

@@ -22,6 +22,7 @@ interface CliOptions {
   maxObjectSize?: number;
   idleTimeout: number;
   maxConnections: number;
+  memoryBudget: number;
   shutdownTimeout: number;
 }
 
@@ -70,6 +71,11 @@ const program = new Command("borgstore-server-rest")
     new Option("--idle-timeout <seconds>", "close connections idle for this long (slow clients)")
       .default(120)
       .argParser(integer(1)),
+  )
+  .addOption(
+    new Option("--memory-budget <bytes>", "memory for values held whole across requests; beyond it values stream")
+      .default(64 * 1024 * 1024)
+      .argParser(integer(0)),
   )
   .addOption(
     new Option("--max-connections <n>", "refuse connections beyond this many open ones")
@@ -132,6 +138,7 @@ async function main(): Promise<void> {
     maxObjectSize: options.maxObjectSize,
     idleTimeoutMs: options.idleTimeout * 1000,
     maxConnections: options.maxConnections,
+    wholeBodyBudget: options.memoryBudget,
     stdio: options.stdio,
   });
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { createHash } from "node:crypto";
+import { finished } from "node:stream/promises";
 import {
   type Backend,
   ContentHashMismatch,
@@ -14,6 +15,7 @@ import {
 } from "@borgstore/core";
 import type { BackendHost } from "./backend-host.js";
 import { coalesce } from "./coalesce.js";
+import type { MemoryBudget } from "./memory-budget.js";
 import { HttpError } from "./http-error.js";
 import { listJson, pythonFloat, quotaJson } from "./python-json.js";
 import { parseRange } from "./range-header.js";
@@ -27,10 +29,28 @@ export interface Operation {
   target: RequestTarget;
   /** Largest object a store may upload (413 above), if limited. */
   maxObjectSize?: number;
+  /** Memory for values held whole (larger ones stream). */
+  budget: MemoryBudget;
 }
 
-/** Loads at most this size are read whole (exact Content-Length even if the object changes). */
-const WHOLE_LOAD_LIMIT = 256 * 1024;
+/** Values up to this size are always held whole (a read, a write); bounded by the connection limit. */
+const ALWAYS_WHOLE = 64 * 1024;
+/** Values up to this size are held whole while the memory budget allows; larger ones stream. */
+const WHOLE_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * Runs `use` with `bytes` reserved from the budget when the value should be held whole, or with
+ * false when it should stream.
+ */
+async function withWholeBody<T>(op: Operation, bytes: number, use: (whole: boolean) => Promise<T>): Promise<T> {
+  if (bytes <= ALWAYS_WHOLE) return use(true);
+  if (bytes > WHOLE_LIMIT || !op.budget.tryReserve(bytes)) return use(false);
+  try {
+    return await use(true);
+  } finally {
+    op.budget.release(bytes);
+  }
+}
 /** Largest JSON source list a defrag request may send. */
 const DEFRAG_BODY_LIMIT = 16 * 1024 * 1024;
 
@@ -71,13 +91,10 @@ export async function post(op: Operation): Promise<void> {
   throw new HttpError(400, "Bad Request");
 }
 
-/** Bodies up to this size are read whole and stored in one write (fewer steps per small object). */
-const WHOLE_STORE_LIMIT = 256 * 1024;
-
 /**
  * Stores the body; size and X-Content-hash-sha256 are checked before the object becomes visible.
- * Small bodies are read whole, checked here, then stored in one go; larger ones stream into the
- * backend, which checks at the end of the stream.
+ * A body held whole is checked here, then stored in one write; a streamed one goes to
+ * storeStream, which checks at the end of the stream.
  */
 async function store(op: Operation): Promise<void> {
   const { incoming } = op.reply;
@@ -87,14 +104,13 @@ async function store(op: Operation): Promise<void> {
   const expected = incoming.headers["x-content-hash-sha256"];
   const sha256 = typeof expected === "string" && expected !== "" ? expected : undefined;
   const { name } = op.target;
-  if (size <= WHOLE_STORE_LIMIT) {
+  await withWholeBody(op, size, async (whole) => {
+    if (!whole) return op.host.use((b) => b.storeStream(name, coalesce(incoming, 512 * 1024), { size, sha256 }));
     const value = await collectBytes(incoming);
     if (value.byteLength !== size) throw new ContentLengthMismatch(`received ${value.byteLength} of the announced ${size} bytes`);
     if (sha256 !== undefined && createHash("sha256").update(value).digest("hex") !== sha256) throw new ContentHashMismatch();
     await op.host.use((b) => b.store(name, value));
-  } else {
-    await op.host.use((b) => b.storeStream(name, coalesce(incoming, 512 * 1024), { size, sha256 }));
-  }
+  });
   sendBody(op.reply, 200, undefined);
 }
 
@@ -170,9 +186,17 @@ export async function get(op: Operation): Promise<void> {
   const status = rangeHeader === undefined ? 200 : 206;
   await host.use(async (b) => {
     const total = await sizeForLoad(b, target.name);
-    const { start, end } = resolveRange(options, total ?? 0);
-    if (total !== undefined && end - start <= WHOLE_LOAD_LIMIT)
-      return sendBody(reply, status, await b.load(target.name, options), OCTETS);
+    if (total !== undefined) {
+      const { start, end } = resolveRange(options, total);
+      const sent = await withWholeBody(op, end - start, async (whole) => {
+        if (!whole) return false;
+        sendBody(reply, status, await b.load(target.name, options), OCTETS);
+        // The budget counts the value until the socket has taken it (a slow reader holds it).
+        await finished(reply.outgoing).catch(() => undefined);
+        return true;
+      });
+      if (sent) return;
+    }
     // Large (or size unknown): stream; loadStream raises the reference's errors (404, 403 for 'r').
     const source = await b.loadStream(target.name, options);
     let length: number;
@@ -183,7 +207,7 @@ export async function get(op: Operation): Promise<void> {
       await closeSource(source);
       throw err;
     }
-    if (length <= WHOLE_LOAD_LIMIT) return sendBody(reply, status, await collectBytes(source), OCTETS);
+    if (length <= ALWAYS_WHOLE) return sendBody(reply, status, await collectBytes(source), OCTETS);
     await sendStream(reply, status, length, source, OCTETS);
   });
 }
