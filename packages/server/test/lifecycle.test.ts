@@ -142,7 +142,7 @@ describe("concurrent requests on one server", () => {
     const values = Array.from({ length: 12 }, (_, i) => Buffer.alloc(2 * 1024 * 1024 + i * 1000, i + 1));
     await Promise.all(values.map(async (v, i) => expect((await request(server.port, "POST", `/big/${i}`, { body: v })).status).toBe(200)));
     const loaded = await Promise.all(values.map((_, i) => request(server.port, "GET", `/big/${i}`)));
-    loaded.forEach((res, i) => expect(res.body.equals(values[i] as Buffer)).toBe(true));
+    for (const [i, res] of loaded.entries()) expect(res.body.equals(values[i] as Buffer)).toBe(true);
     expect(await server.stop()).toBe(0);
     dir2.remove();
   }, 60_000);
