@@ -2,6 +2,7 @@ import type { Backend } from "./backend.js";
 import { memoryPlugin } from "./backends/memory.js";
 import { BackendError, BackendNotInstalled, BackendURLInvalid, InvalidArgument } from "./errors.js";
 import type { BackendPlugin, UrlOptions } from "./plugin.js";
+import { importFromApplication } from "./package-import.js";
 
 /** URL schemes of the first-party backend packages, imported on first use. */
 export const BUILTIN_SCHEMES: Readonly<Record<string, string>> = {
@@ -80,8 +81,10 @@ async function importPlugin(packageName: string, scheme: string): Promise<Backen
   try {
     module = await import(packageName);
   } catch (cause) {
-    if (isMissingPackage(cause, packageName)) throw new BackendNotInstalled(packageName, scheme, { cause });
-    throw new BackendError(`loading ${packageName} for "${scheme}:" URLs failed`, { cause });
+    if (!isMissingPackage(cause, packageName))
+      throw new BackendError(`loading ${packageName} for "${scheme}:" URLs failed`, { cause });
+    module = ((await importFromApplication(packageName)) ?? {}) as { plugin?: BackendPlugin };
+    if (!module.plugin) throw new BackendNotInstalled(packageName, scheme, { cause });
   }
   const plugin = module.plugin;
   if (!plugin || typeof plugin.fromUrl !== "function")

@@ -1,4 +1,7 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   Backend,
   BackendNotInstalled,
@@ -28,6 +31,23 @@ const demoPlugin: BackendPlugin = {
 afterEach(() => {
   unregisterBackend("demo");
   unregisterBackend("file");
+});
+
+/**
+ * An application directory outside the workspace: its main script is what core's fallback
+ * resolution looks above (besides the working directory, packages/core, where no backend is).
+ */
+let appDir: string;
+let savedMain: string | undefined;
+beforeAll(() => {
+  appDir = mkdtempSync(join(tmpdir(), "borgstore-app-"));
+  writeFileSync(join(appDir, "main.js"), "");
+  savedMain = process.argv[1];
+  process.argv[1] = join(appDir, "main.js");
+});
+afterAll(() => {
+  process.argv[1] = savedMain as string;
+  rmSync(appDir, { recursive: true, force: true });
 });
 
 describe("backendFromUrl", () => {
@@ -92,6 +112,28 @@ describe("backendFromUrl", () => {
     const err = await backendFromUrl("file:///tmp/x").catch((e) => e);
     expect(err).toBeInstanceOf(BackendNotInstalled);
     expect(err.message).toContain("npm install @borgstore/backend-posixfs");
+  });
+});
+
+describe("backendFromUrl under an isolated (pnpm) node_modules", () => {
+  it("finds a first-party backend the application installed, though core cannot import it by name", async () => {
+    const pkg = join(appDir, "node_modules", "@borgstore", "backend-rclone");
+    mkdirSync(join(pkg, "dist"), { recursive: true });
+    writeFileSync(
+      join(pkg, "package.json"),
+      JSON.stringify({ name: "@borgstore/backend-rclone", type: "module", exports: { ".": { types: "./x.d.ts", import: "./dist/index.js" } } }),
+    );
+    writeFileSync(
+      join(pkg, "dist", "index.js"),
+      `import { MemoryBackend } from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)};
+       export const plugin = { schemes: ["rclone"], fromUrl: (url) => Object.assign(new MemoryBackend(), { fromApp: url }) };`,
+    );
+    try {
+      const backend = await backendFromUrl("rclone:remote:path");
+      expect((backend as unknown as { fromApp: string }).fromApp).toBe("rclone:remote:path");
+    } finally {
+      rmSync(join(appDir, "node_modules"), { recursive: true, force: true });
+    }
   });
 });
 
