@@ -2,13 +2,15 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { chmod, cp, readFile, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { Store, type StoreConfig, collectBytes } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 import { filesBelow, tempDir } from "./helpers.js";
 
 /** A store written by the Python reference (borgstore 0.6.0, posixfs with quota), read-only in shared/. */
-const FIXTURE = "/work/shared/fixtures/reference-posixfs";
+/** shared/ sits beside the repository (on developers' machines and on CI). */
+const FIXTURE = fileURLToPath(new URL("../../../../shared/fixtures/reference-posixfs", import.meta.url));
 
 interface Manifest {
   config: StoreConfig;
