@@ -199,7 +199,8 @@ export class RestBackend extends Backend {
     try {
       const res = await transport.request({ method: "HEAD", target: "/" });
       await res.discard();
-      if (res.status !== 200) throw statusError(res.status, "", "", this.location);
+      // 403: permissions without "l"/"r" on the root; the store exists (the server opened it first).
+      if (res.status !== 200 && res.status !== 403) throw statusError(res.status, "", "", this.location);
     } catch (err) {
       transport.destroy();
       throw err;

@@ -4,6 +4,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PermissionDenied } from "@borgstore/core";
 import { HttpStatusError, RestBackend } from "../src/index.js";
 import { RawResponder } from "./helpers/raw-responder.js";
 import { type RunningServer, startServer } from "./helpers/server.js";
@@ -97,5 +98,29 @@ describe("ranges", () => {
     expect(Buffer.from(await b.load("ranged", { offset: -5000, size: 10 })).equals(value.subarray(5000, 5010))).toBe(true);
     expect(Buffer.from(await b.load("ranged", { offset: -100, size: 10 })).equals(value.subarray(9900, 9910))).toBe(true);
     await b.close();
+  });
+});
+
+describe("server permissions", () => {
+  it("open works when the root may not even be listed, and a denied store is PermissionDenied with the server's text", async () => {
+    const limited = await startServer([
+      "--backend",
+      `FILE:${join(root, "limited")}`,
+      "--create",
+      "--permissions",
+      JSON.stringify({ data: "lrwWD" }),
+    ]);
+    try {
+      const b = new RestBackend({ url: `${limited.url}/`, env: {} });
+      await b.open();
+      await b.store("data/x", new Uint8Array([1]));
+      expect((await b.load("data/x"))[0]).toBe(1);
+      const err = await b.store("other", new Uint8Array([1])).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermissionDenied);
+      expect((err as Error).message).toContain("required for 'other'");
+      await b.close();
+    } finally {
+      await limited.stop();
+    }
   });
 });
