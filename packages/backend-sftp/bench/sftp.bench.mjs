@@ -6,7 +6,8 @@
 // load 590/s; 4 MiB store 24 MB/s, load 54 MB/s; 64 MiB 28 MB/s up, 118 MB/s down; OpenSSH sftp
 // ~200 MB/s up, 250 MB/s down. Targets: 64 MiB at least as fast as OpenSSH's sftp each way;
 // 1 KiB stores with 16 in flight ≥ 5× our sequential rate.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -110,7 +111,7 @@ async function runLink(ctx, e, scratch, bigFile, link, withReference) {
     const back = await store.load("big");
     const down = mbps(BIG, (performance.now() - t) / 1000);
     if (!Buffer.from(back).equals(big)) throw new Error("64 MiB object came back different");
-    const openssh = opensshTransfer(e, scratch, link.port, knownHosts, bigFile, `${base}/openssh-big.bin`);
+    const openssh = await opensshTransfer(e, scratch, link.port, knownHosts, bigFile, `${base}/openssh-big.bin`);
     ctx.report({ case: `OpenSSH sftp ${link.label} put 64 MiB`, value: openssh.up, unit: "MB/s", ...(withReference ? { reference: REF.sftpUp, referenceLabel: "OpenSSH sftp in the issue" } : {}) });
     ctx.report({ case: `OpenSSH sftp ${link.label} get 64 MiB`, value: openssh.down, unit: "MB/s", ...(withReference ? { reference: REF.sftpDown, referenceLabel: "OpenSSH sftp in the issue" } : {}) });
     ctx.report({ case: `sftp ${link.label} store 64 MiB`, value: up, unit: "MB/s", ...ref("up64") });
@@ -127,21 +128,24 @@ async function runLink(ctx, e, scratch, bigFile, link, withReference) {
  * OpenSSH's sftp client moving the 64 MiB file up and down (`sftp -b`). The time of the same
  * session with an empty batch (ssh handshake, login) is subtracted, as our figures exclude opening.
  */
-function opensshTransfer(e, scratch, port, knownHosts, bigFile, remote) {
-  const run = (commands) => {
+// Asynchronous: the latency proxy runs in this process and must keep forwarding meanwhile.
+const execFileAsync = promisify(execFile);
+
+async function opensshTransfer(e, scratch, port, knownHosts, bigFile, remote) {
+  const run = async (commands) => {
     const batch = join(scratch, "batch");
     writeFileSync(batch, `${commands}\n`);
     const started = performance.now();
-    execFileSync(
+    await execFileAsync(
       "sftp",
       ["-q", "-b", batch, "-P", String(port), "-i", e.BORGSTORE_TEST_SSHD_KEY, "-o", "IdentitiesOnly=yes", "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", `${e.BORGSTORE_TEST_SSHD_USER}@127.0.0.1`],
-      { stdio: ["ignore", "ignore", "inherit"] },
+      { maxBuffer: 1 << 20 },
     );
     return (performance.now() - started) / 1000;
   };
-  const setup = Math.min(run("pwd"), run("pwd"));
-  const upSeconds = run(`put ${bigFile} ${remote}`) - setup;
-  const downSeconds = run(`get ${remote} ${join(scratch, "back.bin")}`) - setup;
-  run(`rm ${remote}`);
+  const setup = Math.min(await run("pwd"), await run("pwd"));
+  const upSeconds = (await run(`put ${bigFile} ${remote}`)) - setup;
+  const downSeconds = (await run(`get ${remote} ${join(scratch, "back.bin")}`)) - setup;
+  await run(`rm ${remote}`);
   return { up: mbps(BIG, upSeconds), down: mbps(BIG, downSeconds) };
 }

@@ -262,16 +262,15 @@ export class SftpBackend extends Backend {
         if (offset >= 0) {
           // Read the first chunk while asking for the size: small values take one round trip.
           const chunk = Math.min(this.#tuning.chunkSize, conn.maxChunk);
-          const [{ size }, head] = await Promise.all([
-            conn.fstat(handle),
-            readRange(conn, handle, offset, offset + chunk, { chunkSize: chunk, requestsInFlight: 1 }),
-          ]);
-          if (head.length < chunk || offset + chunk >= size) return head;
+          const head = Buffer.allocUnsafe(chunk);
+          const [{ size }, got] = await Promise.all([conn.fstat(handle), conn.read(handle, head, 0, chunk, offset)]);
+          // Copy a small value out of the chunk-sized buffer rather than keep the whole buffer alive.
+          if (offset + got >= size) return got === chunk ? head : Buffer.from(head.subarray(0, got));
           const whole = Buffer.allocUnsafe(size - offset);
-          head.copy(whole, 0);
-          const tail = await readRange(conn, handle, offset + chunk, size, this.#tuning);
-          tail.copy(whole, chunk);
-          return tail.length === size - offset - chunk ? whole : whole.subarray(0, chunk + tail.length);
+          head.copy(whole, 0, 0, got);
+          const tail = await readRange(conn, handle, offset + got, size, this.#tuning);
+          tail.copy(whole, got);
+          return got + tail.length === whole.length ? whole : whole.subarray(0, got + tail.length);
         }
         const { size } = await conn.fstat(handle);
         const { start, end } = resolveRange(options, size);
