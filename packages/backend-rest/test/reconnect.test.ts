@@ -180,14 +180,14 @@ describe("over stdio", () => {
   });
 
   it("EOF in the headers is a BackendConnectionError mentioning the headers", async () => {
-    const t = transport(sh("printf 'HTTP/1.1 200 OK\\r\\nContent-Le'"));
+    const t = transport(sh("read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Le'"));
     const err = await failure(t.request({ method: "GET", target: "/x" }));
     expect(err).toBeInstanceOf(BackendConnectionError);
     expect(err.message).toMatch(/reading headers/);
   });
 
   it("a body shorter than its Content-Length is a BackendConnectionError mentioning the body", async () => {
-    const t = transport(sh("printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 10\\r\\n\\r\\nabc'"));
+    const t = transport(sh("read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 10\\r\\n\\r\\nabc'"));
     const res = await t.request({ method: "GET", target: "/x" });
     const err = await failure(res.bytes());
     expect(err).toBeInstanceOf(BackendConnectionError);
