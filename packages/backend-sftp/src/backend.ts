@@ -56,6 +56,7 @@ export class SftpBackend extends Backend {
   readonly #idleTimeout: number;
   #conn: SftpConnection | undefined;
   #settings: SshSettings | undefined;
+  readonly #orphanedTemps = new Set<string>();
   #reconnecting: Promise<void> | undefined;
   /** Absolute base path on the server, resolved at open. */
   #root = "";
@@ -189,6 +190,10 @@ export class SftpBackend extends Backend {
           throw err;
         }
         this.#conn = conn;
+        // Temp files of uploads the lost connection interrupted (invisible, but they take space).
+        const orphans = [...this.#orphanedTemps];
+        this.#orphanedTemps.clear();
+        await Promise.all(orphans.map((temp) => conn.unlink(temp).catch(() => {})));
       } finally {
         this.#reconnecting = undefined;
       }
@@ -201,7 +206,7 @@ export class SftpBackend extends Backend {
     what: string,
     name: string,
     op: (conn: SftpConnection) => Promise<T>,
-    options: { notFoundOnRetryIsDone?: boolean; beforeRetry?: (conn: SftpConnection) => Promise<void> } = {},
+    options: { notFoundOnRetryIsDone?: boolean } = {},
   ): Promise<T> {
     let used: SftpConnection | undefined;
     const attempt = async () => {
@@ -212,10 +217,7 @@ export class SftpBackend extends Backend {
         throw toBackendError(err, name, what);
       }
     };
-    return withReconnect(attempt, () => this.#reconnect(used), this.#retry, {
-      notFoundOnRetryIsDone: options.notFoundOnRetryIsDone,
-      beforeRetry: options.beforeRetry && (() => (options.beforeRetry as (c: SftpConnection) => Promise<void>)(this.#current())),
-    });
+    return withReconnect(attempt, () => this.#reconnect(used), this.#retry, options);
   }
 
   #current(): SftpConnection {
@@ -298,18 +300,7 @@ export class SftpBackend extends Backend {
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {
-    let temp: string | undefined;
-    await this.#run(
-      "store",
-      name,
-      async (conn) => {
-        const opened = await this.#openTemp(conn, name);
-        temp = opened.temp;
-        await this.#writeTemp(conn, opened, name, bytesSource(value));
-      },
-      // A lost attempt may have left its temp file (invisible: *.tmp is never listed).
-      { beforeRetry: async (conn) => void (temp && (await conn.unlink(temp).catch(() => {}))) },
-    );
+    await this.#run("store", name, (conn) => this.#storeVia(conn, name, bytesSource(value)));
   }
 
   /**
@@ -317,24 +308,34 @@ export class SftpBackend extends Backend {
    * and hash checks throw at its end). Not retried: the source cannot be replayed.
    */
   protected override async _storeStream(name: string, source: ByteSource, _options?: StoreStreamOptions): Promise<void> {
-    const conn = this.#current();
     try {
-      await this.#writeTemp(conn, await this.#openTemp(conn, name), name, source);
+      await this.#storeVia(this.#current(), name, source);
     } catch (err) {
       throw toBackendError(err, name, "store");
     }
   }
 
-  /** Opens `tmpXXXXXXXX.tmp` next to `name` (0600, like posixfs), creating missing directories. */
-  async #openTemp(conn: SftpConnection, name: string): Promise<{ temp: string; handle: Buffer }> {
+  /**
+   * One store attempt through `tmpXXXXXXXX.tmp` next to `name` (0600, like posixfs), creating
+   * missing directories. The temp name is chosen before the OPEN goes out, so when the connection
+   * dies at any point the file it may have left is known and removed after the reconnect.
+   */
+  async #storeVia(conn: SftpConnection, name: string, source: ByteSource): Promise<void> {
     const dir = posix.dirname(this.#path(name));
     const temp = `${dir}/tmp${Array.from({ length: 8 }, () => TEMP_CHARS[randomInt(TEMP_CHARS.length)]).join("")}.tmp`;
     try {
-      return { temp, handle: await conn.open(temp, "wx", 0o600) };
+      let handle: Buffer;
+      try {
+        handle = await conn.open(temp, "wx", 0o600);
+      } catch (err) {
+        if (!isNoSuchFile(err)) throw err;
+        await mkdirs(conn, dir);
+        handle = await conn.open(temp, "wx", 0o600);
+      }
+      await this.#writeTemp(conn, { temp, handle }, name, source);
     } catch (err) {
-      if (!isNoSuchFile(err)) throw err;
-      await mkdirs(conn, dir);
-      return { temp, handle: await conn.open(temp, "wx", 0o600) };
+      if (conn.lost) this.#orphanedTemps.add(temp);
+      throw err;
     }
   }
 

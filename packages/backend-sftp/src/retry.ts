@@ -10,8 +10,6 @@ export interface RetryPolicy {
 export interface RetryOptions {
   /** delete/move: ObjectNotFound on a retry means the lost attempt already did it. */
   notFoundOnRetryIsDone?: boolean;
-  /** Runs before each retry (after reconnecting), e.g. to clean up what the lost attempt left. */
-  beforeRetry?: () => Promise<void>;
 }
 
 /**
@@ -34,7 +32,6 @@ export async function withReconnect<T>(
       if (policy.delay > 0) await sleep(policy.delay);
       try {
         await reconnect();
-        await options.beforeRetry?.();
         return await operation();
       } catch (retryErr) {
         if (retryErr instanceof ObjectNotFound && options.notFoundOnRetryIsDone) return undefined as T;

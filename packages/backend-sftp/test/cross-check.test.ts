@@ -5,10 +5,8 @@ import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import type { Backend } from "@borgstore/core";
 import { Store } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
-import { env, freshBackend, freshPath, serverUrl } from "./server.js";
+import { env, freshBackend, freshPath, localServer } from "./server.js";
 
-// These tests read and write the sshd's directory directly, so they need the server on this machine.
-const local = Boolean(serverUrl && env.dataDir);
 
 const items: Array<[string, Uint8Array]> = [
   ["config", new TextEncoder().encode("[repository]\n")],
@@ -47,7 +45,8 @@ function walk(dir: string): string[] {
   );
 }
 
-describe.skipIf(!local)("the same on-disk layout as posixfs (spec §11), checked on the sshd's disk", () => {
+// These tests read and write the sshd's directory directly, so they need the server on this machine.
+describe.skipIf(!localServer)("the same on-disk layout as posixfs (spec §11), checked on the sshd's disk", () => {
   it("a store written over sftp opens with posixfs on the server's disk", async () => {
     const path = freshPath("cross");
     await writeAll(freshBackend({}, path));

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { HostKeyVerificationFailed, KnownHosts, hostMatches, knownHostsName, sftpBackendFromUrl } from "@borgstore/backend-sftp";
 import { ErrorCodes } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
-import { env, freshPath, serverUrl, testOptions } from "./server.js";
+import { env, freshPath, localServer, serverUrl, testOptions } from "./server.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "borgstore-sftp-known-hosts-"));
 
@@ -84,7 +84,7 @@ describe("known_hosts matching, as OpenSSH reads the file", () => {
   });
 });
 
-describe.skipIf(!serverUrl)("host key verification against the real sshd", () => {
+describe.skipIf(!localServer)("host key verification against the real sshd", () => {
   const url = () => `${(serverUrl as string).replace(/\/+$/, "")}/${freshPath("hostkey")}`;
 
   it("a host missing from known_hosts is refused, never accepted silently", async () => {

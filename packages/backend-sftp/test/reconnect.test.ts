@@ -6,12 +6,12 @@ import { join } from "node:path";
 import { type SftpBackend, sftpBackendFromUrl } from "@borgstore/backend-sftp";
 import { ErrorCodes, collectBytes } from "@borgstore/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { env, freshPath, knownHostsForPort, serverUrl, testOptions, urlAtPort } from "./server.js";
+import { env, freshPath, knownHostsForPort, localServer, serverUrl, testOptions, urlAtPort } from "./server.js";
 import { TcpProxy } from "./tcp-proxy.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "borgstore-sftp-reconnect-"));
 
-describe.skipIf(!serverUrl)("sftp reconnect after a lost connection (spec §15), through a proxy that cuts it", () => {
+describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15), through a proxy that cuts it", () => {
   let proxy: TcpProxy;
   let backend: SftpBackend;
   let path: string;
@@ -130,6 +130,8 @@ describe.skipIf(!serverUrl)("sftp reconnect after a lost connection (spec §15),
     // The next operation reconnects; the interrupted upload is invisible.
     expect((await b.info("streamed")).exists).toBe(false);
     expect(await collectNames(b)).toEqual([]);
+    // …and its temp file was removed after the reconnect.
+    expect(filesOnDisk()).toEqual([]);
   });
 
   it("killing sshd's session processes mid-load reconnects and returns the whole value", async () => {

@@ -20,13 +20,17 @@ export const env = {
   dataDir: process.env.BORGSTORE_TEST_SSHD_DATA_DIR ?? "",
 };
 
+/** The sshd of scripts/test-servers/sshd.sh runs on this machine (keys, known_hosts and its disk at hand). */
+export const localServer = Boolean(serverUrl && env.key && env.knownHosts && env.dataDir);
+
 /**
  * Connection options for the test server that do not depend on this machine's ~/.ssh: the key and
  * known_hosts the server script generated; reconnects fast so the retry tests finish quickly.
  */
 export function testOptions(extra: SftpBackendOptions = {}): SftpBackendOptions {
-  const local = env.key ? { privateKeys: [env.key], knownHostsFiles: [env.knownHosts] } : {};
-  return { sshConfigFiles: [], agent: false, reconnectDelay: 50, ...local, ...extra };
+  // Another server named only by BORGSTORE_TEST_SFTP_URL is reached with the user's own ssh setup.
+  const local = localServer ? { sshConfigFiles: [], agent: false as const, privateKeys: [env.key], knownHostsFiles: [env.knownHosts] } : {};
+  return { reconnectDelay: 50, ...local, ...extra };
 }
 
 /** A unique, not yet existing path below the server's test directory. */

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { parseSftpUrl, resolveSshSettings, sftpBackendFromUrl } from "@borgstore/backend-sftp";
 import { ErrorCodes } from "@borgstore/core";
 import { afterAll, describe, expect, it } from "vitest";
-import { env, freshPath, serverUrl } from "./server.js";
+import { env, freshPath, localServer, serverUrl } from "./server.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "borgstore-sftp-ssh-config-"));
 
@@ -64,7 +64,7 @@ describe("what an ssh user already configured is honoured", () => {
   });
 });
 
-describe.skipIf(!serverUrl)("connecting to the real sshd the way ssh would", () => {
+describe.skipIf(!localServer)("connecting to the real sshd the way ssh would", () => {
   const agents: ChildProcess[] = [];
   afterAll(() => {
     for (const agent of agents) agent.kill();
