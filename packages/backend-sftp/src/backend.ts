@@ -20,7 +20,7 @@ import { type RetryPolicy, withReconnect } from "./retry.js";
 import { acquireConnection, releaseConnection } from "./connection-pool.js";
 import { isConnectionLost, isNoSuchFile, toBackendError } from "./sftp-errors.js";
 import { type SshOptions, type SshSettings, resolveSshSettings } from "./ssh-settings.js";
-import { PipelinedWriter, type TransferTuning, readRange, readRangeStream, writeSource } from "./transfer.js";
+import { type OpenFile, PipelinedWriter, type TransferTuning, readRange, readRangeStream, writeSource } from "./transfer.js";
 import type { SftpLocation } from "./url.js";
 
 export interface SftpBackendOptions extends BackendOptions, SshOptions, Partial<ConnectionTimeouts>, Partial<TransferTuning> {
@@ -284,19 +284,38 @@ export class SftpBackend extends Backend {
     });
   }
 
+  /**
+   * Streams with read-ahead. A connection lost mid-stream is survived: the file is opened again
+   * on the new connection (if it still has the same size and mtime) and the stream resumes where
+   * it stopped, up to `reconnectAttempts` times per stream.
+   */
   protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
-    return this.#run("load", name, async (conn) => {
+    const openFile = async (conn: SftpConnection) => {
       const handle = await conn.open(this.#path(name), "r");
-      const release = () => void conn.closeHandle(handle).catch(() => {});
       try {
-        const { size } = await conn.fstat(handle);
-        const { start, end } = resolveRange(options, size);
-        return readRangeStream(conn, handle, start, end, this.#tuning, release);
+        const { size, mtime } = await conn.fstat(handle);
+        return { conn, handle, size, mtime };
       } catch (err) {
-        release();
+        conn.closeHandle(handle).catch(() => {});
         throw err;
       }
-    });
+    };
+    const first = await this.#run("load", name, openFile);
+    const { start, end } = resolveRange(options, first.size);
+    let resumes = 0;
+    const reopen = async (): Promise<OpenFile> => {
+      if (resumes++ >= this.#retry.attempts)
+        throw new BackendError(`sftp connection was lost ${resumes} times while streaming ${name}; giving up`);
+      const again = await this.#run("load", name, openFile);
+      if (again.size !== first.size || again.mtime !== first.mtime) {
+        again.conn.closeHandle(again.handle).catch(() => {});
+        throw new BackendError(`${name} changed while its stream was interrupted by a lost connection; load it again`);
+      }
+      return again;
+    };
+    // Nothing waits for the answer: a read handle's close cannot lose data.
+    const release = (file: OpenFile) => void file.conn.closeHandle(file.handle).catch(() => {});
+    return readRangeStream(first, start, end, this.#tuning, reopen, release);
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {

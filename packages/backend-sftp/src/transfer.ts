@@ -1,5 +1,6 @@
 import type { ByteSource } from "@borgstore/core";
 import type { SftpConnection } from "./connection.js";
+import { isConnectionLost } from "./sftp-errors.js";
 
 /** How a transfer is cut into SFTP requests and how many of them are outstanding at once. */
 export interface TransferTuning {
@@ -156,40 +157,60 @@ export async function readRange(
   return eofAt < total ? out.subarray(0, eofAt) : out;
 }
 
+/** An open remote file: the connection it belongs to and its handle. */
+export interface OpenFile {
+  conn: SftpConnection;
+  handle: Buffer;
+}
+
 /**
  * Streams [start, end) of an open file in order, keeping up to `requestsInFlight` READ requests
- * ahead of the consumer. `onDone` runs when the stream ends, fails or is abandoned.
+ * ahead of the consumer. When the connection is lost, `reopen` (if given) supplies the file on a
+ * new connection and the stream resumes at the first byte not yet delivered. `onDone(file)` runs
+ * with the file open at the end, when the stream ends, fails or is abandoned.
  */
 export async function* readRangeStream(
-  conn: SftpConnection,
-  handle: Buffer,
+  opened: OpenFile,
   start: number,
   end: number,
   tuning: TransferTuning,
-  onDone: () => void,
+  reopen: (() => Promise<OpenFile>) | undefined,
+  onDone: (file: OpenFile) => void,
 ): ByteSource {
-  const chunk = Math.min(tuning.chunkSize, conn.maxChunk);
-  const pending: Promise<Buffer>[] = [];
+  let file = opened;
+  const chunk = Math.min(tuning.chunkSize, file.conn.maxChunk);
+  let pending: Array<{ from: number; data: Promise<Buffer> }> = [];
   let next = start;
   const schedule = () => {
     while (pending.length < tuning.requestsInFlight && next < end) {
       const from = next;
       const to = Math.min(end, from + chunk);
       next = to;
-      const p = readRange(conn, handle, from, to, { chunkSize: chunk, requestsInFlight: 1 });
-      p.catch(() => {}); // observed when awaited; avoids an unhandled rejection if abandoned
-      pending.push(p);
+      const data = readRange(file.conn, file.handle, from, to, { chunkSize: chunk, requestsInFlight: 1 });
+      data.catch(() => {}); // observed when awaited; avoids an unhandled rejection if abandoned
+      pending.push({ from, data });
     }
   };
   try {
     schedule();
     while (pending.length > 0) {
-      const data = await (pending.shift() as Promise<Buffer>);
+      const head = pending.shift() as { from: number; data: Promise<Buffer> };
+      let data: Buffer;
+      try {
+        data = await head.data;
+      } catch (err) {
+        if (!reopen || !isConnectionLost(err)) throw err;
+        file = await reopen();
+        pending = [];
+        next = head.from;
+        schedule();
+        continue;
+      }
       if (data.length === 0) break;
       yield data;
       schedule();
     }
   } finally {
-    onDone();
+    onDone(file);
   }
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type SftpBackend, sftpBackendFromUrl } from "@borgstore/backend-sftp";
-import { ErrorCodes, collectBytes } from "@borgstore/core";
+import { ErrorCodes } from "@borgstore/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { env, freshPath, knownHostsForPort, localServer, serverUrl, testOptions, urlAtPort } from "./server.js";
 import { TcpProxy } from "./tcp-proxy.js";
@@ -164,13 +164,32 @@ describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15
     expect(filesOnDisk().sort()).toEqual(["after", "before"]);
   });
 
-  it("a streamed load (loadStream) still delivers the value after its connection is used again", async () => {
-    const b = await openBackend();
-    const value = randomBytes(1024 * 1024);
+  it("a loadStream cut mid-stream resumes on a new connection where it stopped, byte for byte", async () => {
+    const b = await openBackend({ requestsInFlight: 2 });
+    const value = randomBytes(8 * 1024 * 1024);
     await b.store("v", value);
+    const cutsBefore = proxy.cuts;
+    const chunks: Buffer[] = [];
+    for await (const chunk of await b.loadStream("v")) {
+      chunks.push(Buffer.from(chunk));
+      if (chunks.length === 3) proxy.cutAll();
+    }
+    expect(proxy.cuts).toBe(cutsBefore + 1);
+    expect(Buffer.concat(chunks).equals(value)).toBe(true);
+  });
+
+  it("a loadStream does not resume over an object that changed meanwhile", async () => {
+    const b = await openBackend({ requestsInFlight: 1 });
+    await b.store("v", randomBytes(4 * 1024 * 1024));
+    const stream = (await b.loadStream("v"))[Symbol.asyncIterator]();
+    await stream.next();
+    await b.store("v", randomBytes(3 * 1024 * 1024));
     proxy.cutAll();
-    const stream = await b.loadStream("v");
-    expect(Buffer.from(await collectBytes(stream)).equals(value)).toBe(true);
+    const err = await (async () => {
+      for (;;) if ((await stream.next()).done) return undefined;
+    })().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: ErrorCodes.BACKEND_ERROR });
+    expect(String((err as Error).message)).toMatch(/changed while its stream was interrupted/);
   });
 });
 
