@@ -232,7 +232,11 @@ export class SftpBackend extends Backend {
   // ---- operations -------------------------------------------------------------------------
 
   protected async _mkdir(name: string): Promise<void> {
-    await this.#run("mkdir", name, (conn) => mkdirs(conn, this.#path(name)));
+    const path = this.#path(name);
+    await this.#run("mkdir", name, async (conn) => {
+      const st = await this.#withDirectories(conn, path, () => conn.stat(path));
+      if ((st.mode & S_IFMT) !== S_IFDIR) await mkdirs(conn, path); // fails, telling why
+    });
   }
 
   protected async _rmdir(name: string): Promise<void> {
@@ -348,8 +352,7 @@ export class SftpBackend extends Backend {
         handle = await conn.open(temp, "wx", 0o600);
       } catch (err) {
         if (!isNoSuchFile(err)) throw err;
-        await mkdirs(conn, dir);
-        handle = await conn.open(temp, "wx", 0o600);
+        handle = await this.#withDirectories(conn, dir, () => conn.open(temp, "wx", 0o600));
       }
       await this.#writeTemp(conn, { temp, handle }, name, source);
     } catch (err) {
@@ -376,6 +379,33 @@ export class SftpBackend extends Backend {
     }
   }
 
+  /**
+   * Creates the missing directories `dir` needs below the base and runs `then`, all pipelined in
+   * one round trip: the server handles a channel's requests in order, so MKDIR a, MKDIR a/b, …,
+   * then OPEN (or RENAME) arrive as one burst. mkdir failures for existing directories are
+   * expected and ignored; if `then` still finds no directory, the slow path tells why.
+   */
+  async #withDirectories<T>(conn: SftpConnection, dir: string, then: () => Promise<T>): Promise<T> {
+    const made: Promise<unknown>[] = [];
+    if (dir.startsWith(`${this.#root}/`)) {
+      let path = this.#root;
+      for (const part of dir.slice(this.#root.length + 1).split("/")) {
+        path = `${path}/${part}`;
+        made.push(conn.mkdir(path).catch(() => {}));
+      }
+    }
+    const result = then();
+    result.catch(() => {}); // awaited below, after the mkdirs
+    await Promise.all(made);
+    try {
+      return await result;
+    } catch (err) {
+      if (!isNoSuchFile(err)) throw err;
+      await mkdirs(conn, dir);
+      return then();
+    }
+  }
+
   protected async _delete(name: string): Promise<void> {
     await this.#run("delete", name, (conn) => conn.unlink(this.#path(name)), { notFoundOnRetryIsDone: true });
   }
@@ -392,8 +422,7 @@ export class SftpBackend extends Backend {
         } catch (err) {
           if (!isNoSuchFile(err)) throw err;
           // Either the source is missing or the target's directory is: create it, try once more.
-          await mkdirs(conn, posix.dirname(to));
-          await conn.rename(from, to);
+          await this.#withDirectories(conn, posix.dirname(to), () => conn.rename(from, to));
         }
       },
       { notFoundOnRetryIsDone: true },
