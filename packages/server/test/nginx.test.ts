@@ -1,6 +1,7 @@
+import { createHash } from "node:crypto";
 import { requireTestServer } from "@borgstore/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACCEPT } from "./helpers.js";
+import { ACCEPT, request } from "./helpers.js";
 
 /**
  * Through nginx (scripts/test-servers/nginx.sh): two stores on unix sockets, each served by our
@@ -70,6 +71,35 @@ describe.skipIf(!repo1 || !repo2)("our server behind nginx with socket activatio
     const denied = await call(t1, "GET", `/${key}`, undefined, false);
     expect(denied.status).toBe(401);
     expect(denied.headers.get("www-authenticate")).toBe('Basic realm="BorgStore REST Server"');
+  });
+
+  it("hands the raw request target to the server: encoded names are refused by the server, not decoded by nginx", async () => {
+    const port = Number(new URL(t1.base).port);
+    for (const name of ["%2e%2e/x", "%2E%2E%2fetc%2fpasswd", "a%2fb"]) {
+      const res = await request(port, "POST", `/repos/repo1/${name}`, { body: "v" });
+      expect(res.status, name).toBe(400);
+      expect(res.body.toString(), name).toContain("must not contain percent-encoded");
+    }
+    // %41 is the literal name "…%41", never "…A"; fetch leaves %41 alone too.
+    expect((await request(port, "POST", `/repos/repo1/${key}-%41`, { body: "literal" })).status).toBe(200);
+    expect(await (await call(t1, "GET", `/${key}-%41`)).text()).toBe("literal");
+    expect((await call(t1, "GET", `/${key}-a`)).status).toBe(404);
+    expect((await call(t1, "DELETE", `/${key}-%41`)).status).toBe(200);
+  });
+
+  it("passes the query string exactly once (a repeated one would turn the hash command into a store)", async () => {
+    expect((await call(t1, "POST", `/${key}`, "hash me")).status).toBe(200);
+    const res = await call(t1, "POST", `/${key}?algorithm=sha256&cmd=hash`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(createHash("sha256").update("hash me").digest("hex"));
+    expect(await (await call(t1, "GET", `/${key}`)).text()).toBe("hash me");
+  });
+
+  it("answers 400 itself when the raw target names no repository", async () => {
+    const port = Number(new URL(t1.base).port);
+    // nginx would normalise these into /repos/repo1/…; the raw target does not start with one.
+    expect((await request(port, "GET", "/static/%2e%2e/repos/repo1/")).status).toBe(400);
+    expect((await request(port, "GET", "/repos/rep%6f1/")).status).toBe(400);
   });
 
   it("streams a 20 MB value both ways through the proxy", async () => {
