@@ -70,7 +70,7 @@ export class SftpBackend extends Backend {
       keepaliveInterval: options.keepaliveInterval ?? 30_000,
       operationTimeout: options.operationTimeout ?? 120_000,
     };
-    this.#tuning = { chunkSize: options.chunkSize ?? 256 * 1024, requestsInFlight: options.requestsInFlight ?? 32 };
+    this.#tuning = { chunkSize: options.chunkSize ?? 256 * 1024, requestsInFlight: options.requestsInFlight ?? 16 };
     this.#retry = { attempts: options.reconnectAttempts ?? 3, delay: options.reconnectDelay ?? 5000 };
     this.#idleTimeout = options.idleConnectionTimeout ?? 5000;
   }
