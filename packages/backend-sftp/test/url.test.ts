@@ -37,6 +37,14 @@ describe("sftp URLs (spec §14)", () => {
     );
   });
 
+  it("core's backendFromUrl resolves sftp: URLs to this package", async () => {
+    const { backendFromUrl } = await import("@borgstore/core");
+    const backend = await backendFromUrl("sftp://bob@host.example:2022/rel/path");
+    // Core imports the package through Node's loader, the test through vitest's: compare by shape.
+    expect(backend.constructor.name).toBe("SftpBackend");
+    expect((backend as unknown as { target: unknown }).target).toEqual({ username: "bob", hostname: "host.example", port: 2022, path: "rel/path" });
+  });
+
   it("the plugin serves the sftp scheme", async () => {
     const { plugin } = await import("@borgstore/backend-sftp");
     expect(plugin.schemes).toEqual(["sftp"]);
