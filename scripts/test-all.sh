@@ -10,7 +10,7 @@ pnpm turbo run typecheck --output-logs=errors-only
 pnpm lint
 status=0
 bash scripts/with-test-servers.sh \
-  pnpm turbo run test --concurrency=1 -- --reporter=default --reporter=json --outputFile=test-results.json || status=$?
+  pnpm turbo run test --concurrency=1 --continue -- --reporter=default --reporter=json --outputFile=test-results.json || status=$?
 bash scripts/check-packs.sh || status=$?
 node scripts/summarize-tests.mjs
 exit "$status"
