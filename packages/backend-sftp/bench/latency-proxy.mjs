@@ -27,11 +27,24 @@ export async function startLatencyProxy(targetHost, targetPort, delayMs) {
   };
 }
 
+/** Forwards `from` → `to`, each chunk `delayMs` after it arrived, strictly in arrival order. */
 function pipeDelayed(from, to, delayMs) {
-  from.on("data", (data) => {
-    const due = Date.now() + delayMs;
-    // Timers with the same delay fire in order, so bytes keep their order.
-    setTimeout(() => to.destroyed || to.write(data), Math.max(0, due - Date.now()));
-  });
-  from.on("end", () => setTimeout(() => to.end(), delayMs));
+  const queue = [];
+  let timer;
+  const drain = () => {
+    timer = undefined;
+    const now = Date.now();
+    while (queue.length > 0 && queue[0].due <= now) {
+      const { data } = queue.shift();
+      if (data === null) to.end();
+      else if (!to.destroyed) to.write(data);
+    }
+    if (queue.length > 0) timer = setTimeout(drain, queue[0].due - now);
+  };
+  const enqueue = (data) => {
+    queue.push({ due: Date.now() + delayMs, data });
+    timer ??= setTimeout(drain, delayMs);
+  };
+  from.on("data", enqueue);
+  from.on("end", () => enqueue(null));
 }

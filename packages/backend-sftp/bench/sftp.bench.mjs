@@ -20,6 +20,8 @@ import { startLatencyProxy } from "./latency-proxy.mjs";
 
 const CONFIG = { "": { levels: [0] }, "data/": { levels: [2] } };
 const BIG = 64 * MiB;
+/** 64 MiB transfers per client and direction; the best one counts. */
+const ROUNDS = 3;
 /** One-way delay of the high-latency link, ms (round trip = 2×). */
 const DELAY_MS = Number(process.env.BORGSTORE_BENCH_SFTP_DELAY_MS ?? 5);
 const REF = {
@@ -103,14 +105,19 @@ async function runLink(ctx, e, scratch, bigFile, link, withReference) {
     }
 
     // One 64 MiB object each way, ours and OpenSSH's sftp.
+    // Best of ROUNDS for both clients: single 64 MiB runs vary by ±30 % on a shared 2-core machine.
     const big = readFileSync(bigFile);
-    let t = performance.now();
-    await store.store("big", big);
-    const up = mbps(BIG, (performance.now() - t) / 1000);
-    t = performance.now();
-    const back = await store.load("big");
-    const down = mbps(BIG, (performance.now() - t) / 1000);
-    if (!Buffer.from(back).equals(big)) throw new Error("64 MiB object came back different");
+    let up = 0;
+    let down = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      let t = performance.now();
+      await store.store("big", big);
+      up = Math.max(up, mbps(BIG, (performance.now() - t) / 1000));
+      t = performance.now();
+      const back = await store.load("big");
+      down = Math.max(down, mbps(BIG, (performance.now() - t) / 1000));
+      if (!Buffer.from(back).equals(big)) throw new Error("64 MiB object came back different");
+    }
     const openssh = await opensshTransfer(e, scratch, link.port, knownHosts, bigFile, `${base}/openssh-big.bin`);
     ctx.report({ case: `OpenSSH sftp ${link.label} put 64 MiB`, value: openssh.up, unit: "MB/s", ...(withReference ? { reference: REF.sftpUp, referenceLabel: "OpenSSH sftp in the issue" } : {}) });
     ctx.report({ case: `OpenSSH sftp ${link.label} get 64 MiB`, value: openssh.down, unit: "MB/s", ...(withReference ? { reference: REF.sftpDown, referenceLabel: "OpenSSH sftp in the issue" } : {}) });
@@ -125,8 +132,9 @@ async function runLink(ctx, e, scratch, bigFile, link, withReference) {
 }
 
 /**
- * OpenSSH's sftp client moving the 64 MiB file up and down (`sftp -b`). The time of the same
- * session with an empty batch (ssh handshake, login) is subtracted, as our figures exclude opening.
+ * OpenSSH's sftp client moving the 64 MiB file up and down (`sftp -b`), best of ROUNDS. The time
+ * of the same session with an empty batch (ssh handshake, login) is subtracted, as our figures
+ * exclude opening; its get writes to this machine's temp directory, as ours fills memory.
  */
 // Asynchronous: the latency proxy runs in this process and must keep forwarding meanwhile.
 const execFileAsync = promisify(execFile);
@@ -143,9 +151,13 @@ async function opensshTransfer(e, scratch, port, knownHosts, bigFile, remote) {
     );
     return (performance.now() - started) / 1000;
   };
-  const setup = Math.min(await run("pwd"), await run("pwd"));
-  const upSeconds = (await run(`put ${bigFile} ${remote}`)) - setup;
-  const downSeconds = (await run(`get ${remote} ${join(scratch, "back.bin")}`)) - setup;
+  const setup = Math.min(await run("pwd"), await run("pwd"), await run("pwd"));
+  let up = 0;
+  let down = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    up = Math.max(up, mbps(BIG, (await run(`put ${bigFile} ${remote}`)) - setup));
+    down = Math.max(down, mbps(BIG, (await run(`get ${remote} ${join(scratch, "back.bin")}`)) - setup));
+  }
   await run(`rm ${remote}`);
-  return { up: mbps(BIG, upSeconds), down: mbps(BIG, downSeconds) };
+  return { up, down };
 }
