@@ -1,10 +1,7 @@
 import type { IncomingMessage } from "node:http";
-import { createHash } from "node:crypto";
 import { finished } from "node:stream/promises";
 import {
   type Backend,
-  ContentHashMismatch,
-  ContentLengthMismatch,
   type DefragSource,
   ErrorCodes,
   InvalidArgument,
@@ -21,6 +18,7 @@ import { listJson, pythonFloat, quotaJson } from "./python-json.js";
 import { parseRange } from "./range-header.js";
 import { type ReplyContext, sendBody, sendHead, sendStream } from "./reply.js";
 import { type RequestTarget, queryValue } from "./request-target.js";
+import { receiveWhole } from "./whole-body.js";
 
 /** Everything one request's operation needs. */
 export interface Operation {
@@ -106,9 +104,7 @@ async function store(op: Operation): Promise<void> {
   const { name } = op.target;
   await withWholeBody(op, size, async (whole) => {
     if (!whole) return op.host.use((b) => b.storeStream(name, coalesce(incoming, 512 * 1024), { size, sha256 }));
-    const value = await collectBytes(incoming);
-    if (value.byteLength !== size) throw new ContentLengthMismatch(`received ${value.byteLength} of the announced ${size} bytes`);
-    if (sha256 !== undefined && createHash("sha256").update(value).digest("hex") !== sha256) throw new ContentHashMismatch();
+    const value = await receiveWhole(incoming, size, sha256);
     await op.host.use((b) => b.store(name, value));
   });
   sendBody(op.reply, 200, undefined);

@@ -1,8 +1,10 @@
-import { BackendAlreadyExists, BackendError, ContentHashMismatch, ObjectNotFound, PermissionDenied } from "@borgstore/core";
+import { createHash } from "node:crypto";
+import { BackendAlreadyExists, BackendError, ContentHashMismatch, ContentLengthMismatch, ObjectNotFound, PermissionDenied } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 import { errorReply, parseRange } from "../src/index.js";
 import { listJson, pythonFloat } from "../src/python-json.js";
 import { parseRequestTarget } from "../src/request-target.js";
+import { receiveWhole } from "../src/whole-body.js";
 
 describe("Range header parsing (spec §5.2)", () => {
   it.each([
@@ -63,5 +65,25 @@ describe("exception → status (spec §6.1)", () => {
     expect(errorReply(new Error("/srv/s/secret"), "/srv/s")).toEqual({ status: 500, message: "Internal Server Error" });
     const os = Object.assign(new Error("ENOTEMPTY: /srv/s/ns"), { code: "ENOTEMPTY" });
     expect(errorReply(new BackendError("ENOTEMPTY: /srv/s/ns", { cause: os }), "/srv/s").message).toBe("Internal Server Error");
+  });
+});
+
+describe("receiving a whole body", () => {
+  async function* chunks(...parts: string[]): AsyncIterable<Uint8Array> {
+    for (const p of parts) yield Buffer.from(p);
+  }
+  const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+
+  it("reassembles chunks in order and checks the announced SHA-256", async () => {
+    const value = await receiveWhole(chunks("hello ", "borg", "store"), 15, sha("hello borgstore"));
+    expect(Buffer.from(value).toString()).toBe("hello borgstore");
+    expect(Buffer.from(await receiveWhole(chunks("one"), 3, undefined)).toString()).toBe("one");
+    expect((await receiveWhole(chunks(), 0, sha(""))).byteLength).toBe(0);
+  });
+
+  it("refuses a body shorter or longer than announced, and one whose hash differs", async () => {
+    await expect(receiveWhole(chunks("hello ", "borg"), 15, undefined)).rejects.toBeInstanceOf(ContentLengthMismatch);
+    await expect(receiveWhole(chunks("hello ", "borgstore!"), 15, undefined)).rejects.toBeInstanceOf(ContentLengthMismatch);
+    await expect(receiveWhole(chunks("hello"), 5, sha("other"))).rejects.toBeInstanceOf(ContentHashMismatch);
   });
 });
