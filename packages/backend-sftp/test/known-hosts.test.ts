@@ -1,13 +1,14 @@
 import { createHash, createHmac, generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HostKeyVerificationFailed, KnownHosts, hostMatches, knownHostsName, sftpBackendFromUrl } from "@borgstore/backend-sftp";
 import { ErrorCodes } from "@borgstore/core";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { env, freshPath, localServer, serverUrl, testOptions } from "./server.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "borgstore-sftp-known-hosts-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** A fresh ed25519 public key as an SSH wire blob and its base64 (known_hosts form). */
 function newKeyBlob(): { blob: Buffer; b64: string } {

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type SftpBackend, sftpBackendFromUrl } from "@borgstore/backend-sftp";
@@ -10,6 +10,7 @@ import { env, freshPath, knownHostsForPort, localServer, serverUrl, testOptions,
 import { TcpProxy } from "./tcp-proxy.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "borgstore-sftp-reconnect-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15), through a proxy that cuts it", () => {
   let proxy: TcpProxy;

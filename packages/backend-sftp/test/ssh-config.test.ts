@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseSftpUrl, resolveSshSettings, sftpBackendFromUrl } from "@borgstore/backend-sftp";
@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { env, freshPath, localServer, serverUrl } from "./server.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "borgstore-sftp-ssh-config-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("what an ssh user already configured is honoured", () => {
   const config = join(scratch, "config");
