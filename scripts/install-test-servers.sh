@@ -2,7 +2,7 @@
 # Installs the real servers the tests run against, from Debian's packages. Idempotent and quiet
 # when everything is already there. Needs root (as on CI and the developers' machines).
 set -euo pipefail
-packages=(openssh-server openssh-client rclone nginx-light radosgw ceph-mon ceph-osd ceph-common systemd)
+packages=(openssh-server openssh-client rclone nginx-light radosgw ceph-mon ceph-osd ceph-common systemd iproute2 util-linux passwd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
