@@ -1,5 +1,5 @@
 import { randomFillSync } from "node:crypto";
-import type { Backend, ByteSource, ItemInfo } from "@borgstore/core";
+import { type Backend, type ByteSource, type ItemInfo, collectBytes } from "@borgstore/core";
 
 /** The reference's key helper: `n` as 4 big-endian bytes in hex, `key(1) === "00000001"`. */
 export function key(n: number): string {
@@ -42,22 +42,8 @@ export async function listNames(backend: Backend, name: string): Promise<string[
   return (await listItems(backend, name)).map((item) => item.name);
 }
 
-/** Reads a whole byte source into one buffer. */
-export async function collect(source: ByteSource): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of source) {
-    chunks.push(chunk);
-    total += chunk.byteLength;
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
-}
+/** Reads a whole byte source into one buffer (core's collectBytes, under the kit's name). */
+export const collect: (source: ByteSource) => Promise<Uint8Array> = collectBytes;
 
 /**
  * `data` as a source of `chunkSize`-byte chunks that yields to the event loop between chunks, so
