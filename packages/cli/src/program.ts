@@ -107,19 +107,23 @@ export function buildProgram(url: string | undefined): Command {
 
   program
     .command("create")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 create\n")
     .description("create a new, empty store at URL")
     .action(async () => (await context(false)).store.create());
   program
     .command("destroy")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 destroy\n")
     .description("destroy the store at URL and everything in it")
     .action(async () => (await context(false)).store.destroy());
   program
     .command("info <name>")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 info config/main\n  borgstore file:///srv/backup/repo1 info data/0123456789abcdef --deleted --json\n")
     .description("show whether NAME exists, its size, type and access time")
     .option("--deleted", "the soft-deleted item")
     .action(withStore((ctx, name: string, opts: { deleted?: boolean }) => infoCommand(ctx, name, opts)));
   program
     .command("ls [namespace]")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 ls\n  borgstore file:///srv/backup/repo1 ls data -l\n  borgstore file:///srv/backup/repo1 ls -r --json > listing.json\n  borgstore file:///srv/backup/repo1 ls data --deleted\n")
     .description("list a namespace's keys (nesting hidden) or the store's root")
     .option("-r, --recursive", "descend into every directory")
     .option("-l, --long", "size and access time")
@@ -127,6 +131,7 @@ export function buildProgram(url: string | undefined): Command {
     .action(withStore((ctx, ns: string | undefined, opts) => lsCommand(ctx, ns, opts)));
   program
     .command("get <name> [file]")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 get config/main\n  borgstore file:///srv/backup/repo1 get data/0123456789abcdef chunk.bin\n  borgstore file:///srv/backup/repo1 get data/0123456789abcdef - --offset -1024\n")
     .description("write NAME's value to FILE (default: stdout)")
     .option("--offset <n>", "start at byte N (negative: from the end)", integer)
     .option("--size <n>", "at most N bytes", integer)
@@ -134,19 +139,23 @@ export function buildProgram(url: string | undefined): Command {
     .action(withStore((ctx, name: string, file: string | undefined, opts) => getCommand(ctx, name, file, opts)));
   program
     .command("put <name> [file]")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 put config/main ./main.cfg\n  tar c docs | borgstore file:///srv/backup/repo1 put archives/docs -\n")
     .description("store FILE (or stdin, '-') as NAME, streamed")
     .action(withStore((ctx, name: string, file: string | undefined) => putCommand(ctx, name, file)));
   program
     .command("rm <name>")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 rm locks/stale\n  borgstore file:///srv/backup/repo1 rm data/0123456789abcdef --deleted\n")
     .description("delete NAME for good")
     .option("--deleted", "the soft-deleted item")
     .action(withStore((ctx, name: string, opts: { deleted?: boolean }) => ctx.store.delete(name, opts)));
   program
     .command("mv <from> <to>")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 mv config/main config/main.old\n")
     .description("rename an item (across namespaces and nesting levels too)")
     .action(withStore((ctx, from: string, to: string) => ctx.store.move(from, { newName: to })));
   program
     .command("delete <name>")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 delete --soft data/0123456789abcdef\n  borgstore file:///srv/backup/repo1 delete data/0123456789abcdef\n")
     .description("delete NAME: with --soft it can be undeleted, without it is gone")
     .option("--soft", "soft delete (rename to NAME.del)")
     .option("--deleted", "hard-delete the soft-deleted item")
@@ -157,24 +166,29 @@ export function buildProgram(url: string | undefined): Command {
     );
   program
     .command("undelete <name>")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 undelete data/0123456789abcdef\n")
     .description("undo a soft delete")
     .action(withStore((ctx, name: string) => ctx.store.move(name, { undelete: true })));
   program
     .command("hash <name>")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 hash config/main\n  borgstore sftp://backup@nas//srv/repo1 hash data/0123456789abcdef -a blake3\n")
     .description("hash NAME's value (next to the data where the backend can)")
     .option("-a, --algorithm <alg>", "sha256, sha3_256, blake2b, blake3, xxh64, xxh3, …", "sha256")
     .option("--deleted", "the soft-deleted item")
     .action(withStore((ctx, name: string, opts: { algorithm?: string; deleted?: boolean }) => hashCommand(ctx, name, opts)));
   program
     .command("quota")
+    .addHelpText("after", "\nExamples:\n  borgstore http://user:pass@backup.example.com/repos/repo1/ quota --json\n")
     .description("show quota limit and usage")
     .action(withStore((ctx) => quotaCommand(ctx)));
   program
     .command("stats")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 stats\n  borgstore file:///srv/backup/repo1 --json stats\n")
     .description("count items and bytes per namespace")
     .action(withStore((ctx) => statsCommand(ctx)));
   program
     .command("bench [url]")
+    .addHelpText("after", "\nExamples:\n  borgstore bench file:///tmp/empty-dir\n  borgstore bench sftp://backup@nas//srv/bench-here --sizes 1k,4m --in-flight 1,16,64\n  borgstore bench memory: --latency 20000 --bandwidth 100000000\n")
     .description("measure a store: ops/s and MB/s (the URL must be an empty location)")
     .option("--sizes <list>", "value sizes", "1k,64k,4m")
     .option("--in-flight <list>", "operations in flight", "1,16")

@@ -119,10 +119,12 @@ describe("borgstore CLI on a posixfs store", () => {
     const r = await runCli(["--help"]);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toMatch(/Examples:/);
-    for (const cmd of ["ls", "get", "put", "bench", "hash", "delete"]) {
+    const commands = ["create", "destroy", "info", "ls", "get", "put", "rm", "mv", "delete", "undelete", "hash", "quota", "stats", "bench"];
+    for (const cmd of commands) {
       const c = await runCli([cmd, "--help"]);
       expect(c.code, cmd).toBe(0);
       expect(c.stdout.toString()).toMatch(/Usage: borgstore/);
+      expect(c.stdout.toString(), cmd).toMatch(/Examples:\n {2}borgstore /);
     }
   });
 
