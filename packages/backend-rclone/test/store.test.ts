@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { Store, backendFromUrl, registerBackend, unregisterBackend } from "@borgstore/core";
+import { expectBigValuesRoundTripThroughStore } from "@borgstore/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { RcloneBackend, plugin } from "../src/index.js";
 import { localRoot } from "./remotes.js";
@@ -8,18 +9,7 @@ const root = localRoot();
 
 describe("RcloneBackend under a Store", () => {
   it("10 values of 1 MiB round-trip through a Store and list in order (reference: test_scalability_big_values_rclone)", async () => {
-    const store = new Store({ backend: new RcloneBackend({ remote: join(root, "big") }), config: { "": { levels: [0] } } });
-    await store.create();
-    await store.open();
-    const value = new Uint8Array(2 ** 20).fill(120);
-    const keys = Array.from({ length: 10 }, (_, i) => i.toString(16).padStart(8, "0"));
-    for (const k of keys) await store.store(k, value);
-    for (const k of keys) expect(Buffer.from(await store.load(k)).equals(Buffer.from(value))).toBe(true);
-    const names: string[] = [];
-    for await (const item of store.list("")) names.push(item.name);
-    expect(names).toEqual(keys);
-    await store.close();
-    await store.destroy();
+    await expectBigValuesRoundTripThroughStore(new RcloneBackend({ remote: join(root, "big") }));
   });
 
   describe("URL resolution", () => {

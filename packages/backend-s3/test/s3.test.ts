@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { type ByteSource, ContentHashMismatch, isBorgStoreError } from "@borgstore/core";
+import { expectBigValuesRoundTripThroughStore } from "@borgstore/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import type { S3Backend } from "../src/index.js";
 import { freshBackend, location, rawClient, serverUrl } from "./server.js";
@@ -251,5 +252,11 @@ describeS3("S3 backend against a real S3 service", () => {
       expect(isBorgStoreError(err, "BACKEND_CONNECTION_ERROR")).toBe(true);
       expect((err as Error).cause).toBeDefined();
     }, 20_000);
+  });
+});
+
+describeS3("S3Backend under a Store", () => {
+  it("10 values of 1 MiB round-trip through a Store and list in order (reference: test_scalability_big_values_s3)", async () => {
+    await expectBigValuesRoundTripThroughStore(freshBackend());
   });
 });

@@ -3,7 +3,7 @@ import { chownSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import type { Backend } from "@borgstore/core";
-import { Store } from "@borgstore/core";
+import { expectBigValuesRoundTripThroughStore } from "@borgstore/testkit";
 import { describe, expect, it } from "vitest";
 import { env, freshBackend, freshPath, localServer } from "./server.js";
 
@@ -67,18 +67,7 @@ describe.skipIf(!localServer)("the same on-disk layout as posixfs (spec §11), c
   });
 
   it("10 values of 1 MiB round-trip through a Store and list in order (reference: test_scalability_big_values)", async () => {
-    const store = new Store({ backend: freshBackend(), config: { "": { levels: [0] } } });
-    await store.create();
-    await store.open();
-    const value = new Uint8Array(2 ** 20).fill(120);
-    const keys = Array.from({ length: 10 }, (_, i) => i.toString(16).padStart(8, "0"));
-    for (const k of keys) await store.store(k, value);
-    for (const k of keys) expect(Buffer.from(await store.load(k)).equals(Buffer.from(value))).toBe(true);
-    const names: string[] = [];
-    for await (const item of store.list("")) names.push(item.name);
-    expect(names).toEqual(keys);
-    await store.close();
-    await store.destroy();
+    await expectBigValuesRoundTripThroughStore(freshBackend());
   });
 });
 

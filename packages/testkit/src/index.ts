@@ -18,3 +18,4 @@ export {
   failingSource,
 } from "./helpers.js";
 export { expectCode, expectSameBytes, type CodedError } from "./assertions.js";
+export { expectBigValuesRoundTripThroughStore } from "./store-checks.js";
