@@ -1,6 +1,6 @@
 import { createHash, createHmac } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { BackendError } from "@borgstore/core";
+import { readExistingFiles } from "./config-files.js";
 
 /** One usable line of a known_hosts file. */
 interface KnownHostEntry {
@@ -71,19 +71,9 @@ export class KnownHosts {
 
   /** Reads the files that exist; missing files contribute nothing. */
   static load(files: readonly string[]): KnownHosts {
-    const entries: KnownHostEntry[] = [];
-    const found: string[] = [];
-    for (const file of files) {
-      let text: string;
-      try {
-        text = readFileSync(file, "utf8");
-      } catch {
-        continue;
-      }
-      found.push(file);
-      entries.push(...parseKnownHosts(text, file));
-    }
-    return new KnownHosts(found.length ? found : files, entries);
+    const found = readExistingFiles(files);
+    const entries = found.flatMap(({ file, text }) => parseKnownHosts(text, file));
+    return new KnownHosts(found.length ? found.map((f) => f.file) : files, entries);
   }
 
   static parse(text: string, source = "known_hosts"): KnownHosts {

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import SSHConfig from "ssh-config";
+import { readExistingFiles } from "./config-files.js";
 import type { SftpLocation } from "./url.js";
 
 /** How to reach and authenticate to the ssh server; every field defaults to what `ssh` would use. */
@@ -103,13 +104,7 @@ function knownHostsNameFor(host: string, port: number): string {
 /** The merged Host/Match settings for `host` from the config files (first value wins). */
 function lookupHost(files: readonly string[], host: string): HostConfig {
   const merged: HostConfig = {};
-  for (const file of files) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      continue;
-    }
+  for (const { text } of readExistingFiles(files)) {
     // matchExec false: never run shell commands from a config file while resolving a URL.
     const computed = SSHConfig.parse(text).compute(host, { ignoreCase: true, matchExec: false }) as HostConfig;
     for (const [key, value] of Object.entries(computed)) {
