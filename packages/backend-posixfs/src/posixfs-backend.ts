@@ -18,7 +18,7 @@ import {
   isWholeValue,
   resolveRange,
 } from "@borgstore/core";
-import { abandon, publish, streamToTemp, writeTemp } from "./atomic-file.js";
+import { type TempFile, abandon, publish, streamToTemp, writeTemp } from "./atomic-file.js";
 import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
 import { KeyedQueue } from "./keyed-queue.js";
@@ -260,12 +260,7 @@ export class PosixFsBackend extends Backend {
       await this.#accounting.run(path, async () => {
         const delta = value.byteLength - (await this.#sizeOf(path));
         quota.reserve(delta);
-        try {
-          await publish(await writeTemp(path, value, this.fsync), path, this.fsync);
-        } catch (err) {
-          quota.adjust(-delta);
-          throw err;
-        }
+        await this.#publishReserved(() => writeTemp(path, value, this.fsync), path, quota, delta);
       });
       await quota.maybePersist();
     } catch (err) {
@@ -291,12 +286,7 @@ export class PosixFsBackend extends Backend {
           await abandon(temp);
           throw err;
         }
-        try {
-          await publish(temp, path, this.fsync);
-        } catch (err) {
-          quota.adjust(-delta);
-          throw err;
-        }
+        await this.#publishReserved(async () => temp, path, quota, delta);
       });
       await quota.maybePersist();
     } catch (err) {
@@ -364,6 +354,16 @@ export class PosixFsBackend extends Backend {
   }
 
   /** Size of the file at `path`, 0 when there is none (quota accounting of overwrites). */
+  /** Writes (if needed) and publishes a temp file whose `delta` bytes the quota already reserved; gives them back on failure. */
+  async #publishReserved(temp: () => Promise<TempFile>, path: string, quota: QuotaTracker, delta: number): Promise<void> {
+    try {
+      await publish(await temp(), path, this.fsync);
+    } catch (err) {
+      quota.adjust(-delta);
+      throw err;
+    }
+  }
+
   async #sizeOf(path: string): Promise<number> {
     try {
       const st = await pathStats(path);
