@@ -1,6 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { InvalidArgument, Store, type StoreConfig } from "@borgstore/core";
-import { registerBackendFor } from "./backends.js";
 import { BENCH_HEADER, parseSize, printBenchRow, runBench } from "./bench.js";
 import {
   type CommandContext,
@@ -89,7 +88,6 @@ export function buildProgram(url: string | undefined): Command {
   const context = async (open: boolean): Promise<CommandContext> => {
     const g = globals();
     const config: StoreConfig = resolveLayout(g.layout, g.levels);
-    await registerBackendFor(needUrl());
     const store = await Store.fromUrl(needUrl(), { config });
     if (open) await store.open();
     return { store, config, out: createOutput(Boolean(g.json)), progress: progressWanted(Boolean(g.quiet)) };
@@ -198,7 +196,6 @@ export function buildProgram(url: string | undefined): Command {
     .addOption(new Option("--bandwidth <bits>", "emulated bandwidth, bit/s").argParser(integer))
     .action(async (benchUrl: string | undefined, opts) => {
       const target = benchUrl ?? needUrl();
-      await registerBackendFor(target);
       const out = createOutput(Boolean(globals().json));
       if (!out.json) out.line(BENCH_HEADER);
       const rows = await runBench(

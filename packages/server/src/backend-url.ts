@@ -2,7 +2,7 @@ import { readFileSync, realpathSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { BUILTIN_SCHEMES, type Backend, type BackendPlugin, type UrlOptions, backendFromUrl, registerBackend, urlScheme } from "@borgstore/core";
+import { type Backend, type UrlOptions, backendFromUrl } from "@borgstore/core";
 
 /**
  * The server's --backend value → a Backend. Besides every URL core resolves, it accepts the
@@ -11,26 +11,7 @@ import { BUILTIN_SCHEMES, type Backend, type BackendPlugin, type UrlOptions, bac
  */
 export async function backendFromServerUrl(url: string, options: UrlOptions = {}): Promise<Backend> {
   const resolved = url.startsWith("FILE:") ? fileUrlFromPath(url.slice("FILE:".length)) : url;
-  await registerInstalledPlugin(resolved);
   return backendFromUrl(resolved, options);
-}
-
-/**
- * Backend packages installed next to the server resolve from here, not necessarily from core's
- * own location (pnpm's strict layout), so the server imports and registers the scheme's package
- * itself; when it is missing, core reports which package to install.
- */
-async function registerInstalledPlugin(url: string): Promise<void> {
-  const scheme = urlScheme(url);
-  const packageName = scheme === undefined ? undefined : BUILTIN_SCHEMES[scheme];
-  if (packageName === undefined) return;
-  let plugin: BackendPlugin | undefined;
-  try {
-    plugin = ((await import(packageName)) as { plugin?: BackendPlugin }).plugin;
-  } catch {
-    return;
-  }
-  if (plugin) registerBackend(plugin);
 }
 
 export function fileUrlFromPath(path: string): string {
