@@ -353,7 +353,6 @@ export class PosixFsBackend extends Backend {
     }
   }
 
-  /** Size of the file at `path`, 0 when there is none (quota accounting of overwrites). */
   /** Writes (if needed) and publishes a temp file whose `delta` bytes the quota already reserved; gives them back on failure. */
   async #publishReserved(temp: () => Promise<TempFile>, path: string, quota: QuotaTracker, delta: number): Promise<void> {
     try {
@@ -364,6 +363,7 @@ export class PosixFsBackend extends Backend {
     }
   }
 
+  /** Size of the file at `path`, 0 when there is none (quota accounting of overwrites). */
   async #sizeOf(path: string): Promise<number> {
     try {
       const st = await pathStats(path);
