@@ -1,4 +1,4 @@
-import { constants } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ByteSource } from "@borgstore/core";
@@ -95,6 +95,42 @@ export async function publish(temp: TempFile, finalPath: string, fsync: boolean)
     throw err;
   }
   if (fsync) await syncDirectory(dirname(finalPath));
+}
+
+/**
+ * writeTemp + publish as synchronous calls on the calling thread, for a small value: one create,
+ * write, close and rename of a few microseconds each, where four thread-pool round trips would cost
+ * more than the work. Same guarantees: the value appears under its name whole or not at all.
+ */
+export function replaceSmallFileSync(finalPath: string, value: Uint8Array): void {
+  const dir = dirname(finalPath);
+  let path = "";
+  let fd = -1;
+  for (let madeDir = false; fd < 0; ) {
+    path = `${dir}/${tempName()}`;
+    try {
+      fd = openSync(path, CREATE_EXCLUSIVE, 0o600);
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === "EEXIST") continue;
+      if (code !== "ENOENT" || madeDir) throw err;
+      mkdirSync(dir, { recursive: true });
+      madeDir = true;
+    }
+  }
+  try {
+    try {
+      for (let done = 0; done < value.byteLength; ) done += writeSync(fd, value, done, value.byteLength - done);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(path, finalPath);
+  } catch (err) {
+    try {
+      unlinkSync(path);
+    } catch {}
+    throw err;
+  }
 }
 
 /** Drops a temp file that will not be published (e.g. the quota refused it). */

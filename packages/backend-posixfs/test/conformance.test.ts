@@ -13,9 +13,9 @@ const cleanup = (backend: unknown) => rm((backend as PosixFsBackend).base, { rec
 
 runConformanceSuite({ name: "posixfs", factory: () => new PosixFsBackend(join(root, `s${n++}`)), cleanup });
 
-// The same suite with every read in the thread pool (the option for network filesystems).
+// The same suite with every read and write in the thread pool (the options for network filesystems).
 runConformanceSuite({
-  name: "posixfs (syncReads: false)",
-  factory: () => new PosixFsBackend(join(root, `s${n++}`), { syncReads: false }),
+  name: "posixfs (syncReads: false, syncWrites: false)",
+  factory: () => new PosixFsBackend(join(root, `s${n++}`), { syncReads: false, syncWrites: false }),
   cleanup,
 });

@@ -101,16 +101,21 @@ describe("PosixFsBackend lifecycle", () => {
 });
 
 describe("PosixFsBackend on-disk format", () => {
-  it("stores each value as a file holding exactly its bytes, mode 0600, at the name's path", async () => {
-    const backend = await openBackend();
+  // syncWrites: small values are written with synchronous calls (default) or through the thread pool.
+  it.each([true, false])("stores each value as a file holding exactly its bytes, mode 0600, at the name's path (syncWrites: %s)", async (syncWrites) => {
+    const backend = await openBackend({ syncWrites });
     const value = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const large = bytes(64 * 1024 + 1);
     await backend.store("data/00/01/0001", value);
+    await backend.store("data/00/02/0002", large);
     await backend.store("config", new Uint8Array(0));
     const file = join(backend.base, "data/00/01/0001");
     expect(new Uint8Array(await import("node:fs/promises").then((fs) => fs.readFile(file)))).toEqual(value);
+    expect(await backend.load("data/00/02/0002")).toEqual(large);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(backend.base, "data/00/02/0002"))).mode & 0o777).toBe(0o600);
     expect((await stat(join(backend.base, "config"))).size).toBe(0);
-    expect(await filesBelow(backend.base)).toEqual(["config", "data/00/01/0001"]);
+    expect(await filesBelow(backend.base)).toEqual(["config", "data/00/01/0001", "data/00/02/0002"]);
     await backend.close();
   });
 
@@ -167,16 +172,17 @@ describe("PosixFsBackend on-disk format", () => {
     await backend.close();
   });
 
-  it("removes the temp file when the rename fails (target is a non-empty directory)", async () => {
-    const backend = await openBackend();
+  it.each([true, false])("removes the temp file when the rename fails (target is a non-empty directory; syncWrites: %s)", async (syncWrites) => {
+    const backend = await openBackend({ syncWrites });
     await backend.store("dir/inner", text("x"));
     await expect(backend.store("dir", text("y"))).rejects.toBeInstanceOf(BackendError);
+    await expect(backend.store("dir", bytes(100_000))).rejects.toBeInstanceOf(BackendError);
     expect(await readdir(backend.base)).toEqual(["dir"]);
     await backend.close();
   });
 
-  it("creates missing nesting directories on store and move", async () => {
-    const backend = await openBackend();
+  it.each([true, false])("creates missing nesting directories on store and move (syncWrites: %s)", async (syncWrites) => {
+    const backend = await openBackend({ syncWrites });
     await backend.store("a/b/c/d", text("1"));
     await backend.move("a/b/c/d", "x/y/z");
     expect(await backend.load("x/y/z")).toEqual(text("1"));
