@@ -20,7 +20,7 @@ import { type RetryPolicy, withReconnect } from "./retry.js";
 import { acquireConnection, releaseConnection } from "./connection-pool.js";
 import { isConnectionLost, isNoSuchFile, toBackendError } from "./sftp-errors.js";
 import { type SshOptions, type SshSettings, resolveSshSettings } from "./ssh-settings.js";
-import { type OpenFile, PipelinedWriter, type TransferTuning, readRange, readRangeStream, writeSource } from "./transfer.js";
+import { type OpenFile, PipelinedWriter, type TransferTuning, readRange, readRangeInto, readRangeStream, writeSource } from "./transfer.js";
 import type { SftpLocation } from "./url.js";
 
 export interface SftpBackendOptions extends BackendOptions, SshOptions, Partial<ConnectionTimeouts>, Partial<TransferTuning> {
@@ -272,11 +272,11 @@ export class SftpBackend extends Backend {
           const [{ size }, got] = await Promise.all([conn.fstat(handle), conn.read(handle, head, 0, chunk, offset)]);
           // Copy a small value out of the chunk-sized buffer rather than keep the whole buffer alive.
           if (offset + got >= size) return got === chunk ? head : Buffer.from(head.subarray(0, got));
+          // The rest goes straight into the result: no second copy of a big value.
           const whole = Buffer.allocUnsafe(size - offset);
           head.copy(whole, 0, 0, got);
-          const tail = await readRange(conn, handle, offset + got, size, this.#tuning);
-          tail.copy(whole, got);
-          return got + tail.length === whole.length ? whole : whole.subarray(0, got + tail.length);
+          const rest = await readRangeInto(conn, handle, whole, got, offset + got, size, this.#tuning);
+          return got + rest === whole.length ? whole : whole.subarray(0, got + rest);
         }
         const { size } = await conn.fstat(handle);
         const { start, end } = resolveRange(options, size);

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { Socket } from "node:net";
 import { BackendConnectionError, BackendError, PermissionDenied } from "@borgstore/core";
 import ssh2, { type AnyAuthMethod, type AuthHandlerMiddleware, type SFTPWrapper, type Stats } from "ssh2";
 import { type HostKeyVerificationFailed, KnownHosts, algorithmsForKeyType } from "./known-hosts.js";
@@ -168,6 +169,7 @@ export class SftpConnection {
       });
       // Many small requests in flight: Nagle's algorithm would hold each one back ~40 ms.
       client.setNoDelay(true);
+      batchSocketWrites(client);
     });
   }
 
@@ -288,6 +290,33 @@ function widenReceiveWindow(client: Client, sftp: SFTPWrapper): void {
   const remoteId = (sftp as unknown as { outgoing?: { id?: number } }).outgoing?.id;
   if (typeof protocol?.channelWindowAdjust === "function" && typeof remoteId === "number")
     protocol.channelWindowAdjust(remoteId, EXTRA_RECEIVE_WINDOW);
+}
+
+/**
+ * ssh2 hands the socket every piece of every packet separately (length, ciphertext, MAC: three
+ * writes per SSH packet, each a syscall, and with Nagle off each its own TCP segment). Corking
+ * the socket at the first write of a tick and uncorking on the next tick turns everything the
+ * event loop produced meanwhile (a burst of pipelined requests, all packets of a WRITE) into one
+ * writev: fewer syscalls and segments here and fewer wakeups and reads on the server.
+ * Uses ssh2's socket (created synchronously by connect()); skipped if it is absent.
+ */
+function batchSocketWrites(client: Client): void {
+  const sock = (client as unknown as { _sock?: Socket })._sock;
+  if (!sock || typeof sock.cork !== "function" || typeof sock.uncork !== "function") return;
+  const write = sock.write;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    sock.uncork();
+  };
+  sock.write = function (this: Socket, ...args: Parameters<Socket["write"]>) {
+    if (!corked) {
+      corked = true;
+      sock.cork();
+      process.nextTick(uncork);
+    }
+    return write.apply(this, args);
+  } as Socket["write"];
 }
 
 /** Agent first (not with IdentitiesOnly), then each usable key file, as ssh tries them. */

@@ -116,9 +116,8 @@ export async function writeSource(writer: PipelinedWriter, source: ByteSource): 
 }
 
 /**
- * Reads [start, end) of an open file with parallel READ requests into one buffer. Short answers
+ * Reads [start, end) of an open file with parallel READ requests into a new buffer. Short answers
  * (the server may send less than asked) are followed up; reading stops early at end of file.
- * `first` is an already-received read of [start, start + first.length) to reuse.
  */
 export async function readRange(
   conn: SftpConnection,
@@ -127,16 +126,35 @@ export async function readRange(
   end: number,
   tuning: TransferTuning,
 ): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(Math.max(0, end - start));
+  const got = await readRangeInto(conn, handle, out, 0, start, end, tuning);
+  return got < out.length ? out.subarray(0, got) : out;
+}
+
+/**
+ * Reads [start, end) of an open file with parallel READ requests straight into
+ * `out[outOffset…]` (which must have room for end - start bytes), so a whole-object load is
+ * received into its final buffer without another copy. Returns how many bytes were read: fewer
+ * than asked when the file ends early.
+ */
+export async function readRangeInto(
+  conn: SftpConnection,
+  handle: Buffer,
+  out: Buffer,
+  outOffset: number,
+  start: number,
+  end: number,
+  tuning: TransferTuning,
+): Promise<number> {
   const total = Math.max(0, end - start);
-  const out = Buffer.allocUnsafe(total);
-  if (total === 0) return out;
+  if (total === 0) return 0;
   const chunk = Math.min(tuning.chunkSize, conn.maxChunk);
   let next = 0; // next offset (relative to start) not yet requested
   let eofAt = total; // first offset known to be past the end of the file
   const fill = async (from: number, to: number): Promise<void> => {
     let at = from;
     while (at < to && at < eofAt) {
-      const n = await conn.read(handle, out, at, to - at, start + at);
+      const n = await conn.read(handle, out, outOffset + at, to - at, start + at);
       if (n === 0) {
         eofAt = Math.min(eofAt, at);
         return;
@@ -154,7 +172,7 @@ export async function readRange(
   };
   const workers = Math.max(1, Math.min(tuning.requestsInFlight, Math.ceil(total / chunk)));
   await Promise.all(Array.from({ length: workers }, worker));
-  return eofAt < total ? out.subarray(0, eofAt) : out;
+  return Math.min(eofAt, total);
 }
 
 /** An open remote file: the connection it belongs to and its handle. */
