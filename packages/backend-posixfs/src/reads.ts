@@ -16,6 +16,25 @@ async function readAt(fd: number, buffer: Uint8Array, offset: number, length: nu
   return got;
 }
 
+/** Reads of at least this many bytes are split in two, read by two pool threads at once. */
+const SPLIT_READ = 1024 * 1024;
+
+/**
+ * readAt for large ranges: two halves in parallel. Filling fresh memory costs a page fault per
+ * 4 KiB, as much as the copy itself, and two threads take them at once (measured: a 4 MiB load
+ * one at a time 4.3-6.7 GB/s whole, 8.6-9.0 GB/s split; 16 in flight 5.4-7.6 vs 6.9-7.6).
+ */
+async function readLarge(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  if (length < SPLIT_READ) return readAt(fd, buffer, offset, length, position);
+  const half = Math.floor(length / 2);
+  const [first, second] = await Promise.all([
+    readAt(fd, buffer, offset, half, position),
+    readAt(fd, buffer, offset + half, length - half, position + half),
+  ]);
+  // A file that shrank under us: only a gapless prefix counts.
+  return first < half ? first : first + second;
+}
+
 function readAtSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number {
   let got = 0;
   while (got < length) {
@@ -36,7 +55,7 @@ export async function readWhole(fd: number, sync: boolean): Promise<Uint8Array> 
   if (sync) {
     const size = fstatSync(fd).size;
     const whole = Buffer.allocUnsafeSlow(size);
-    const got = size <= FIRST_READ ? readAtSync(fd, whole, 0, size, 0) : await readAt(fd, whole, 0, size, 0);
+    const got = size <= FIRST_READ ? readAtSync(fd, whole, 0, size, 0) : await readLarge(fd, whole, 0, size, 0);
     return got === size ? whole : whole.subarray(0, got);
   }
   const first = Buffer.allocUnsafeSlow(FIRST_READ);
@@ -45,7 +64,7 @@ export async function readWhole(fd: number, sync: boolean): Promise<Uint8Array> 
   const size = Math.max((await fileStats(fd)).size, FIRST_READ);
   const whole = Buffer.allocUnsafeSlow(size);
   whole.set(first);
-  const rest = await readAt(fd, whole, FIRST_READ, size - FIRST_READ, FIRST_READ);
+  const rest = await readLarge(fd, whole, FIRST_READ, size - FIRST_READ, FIRST_READ);
   return FIRST_READ + rest === size ? whole : whole.subarray(0, FIRST_READ + rest);
 }
 
@@ -58,6 +77,6 @@ export async function readRange(fd: number, options: LoadOptions, sync: boolean)
   const got =
     sync && length <= FIRST_READ
       ? readAtSync(fd, buffer, 0, length, start)
-      : await readAt(fd, buffer, 0, length, start);
+      : await readLarge(fd, buffer, 0, length, start);
   return got === length ? buffer : buffer.subarray(0, got);
 }
