@@ -69,7 +69,9 @@ export class HttpTransport implements Transport {
       body: mapErrors(raw, what),
       async bytes() {
         try {
-          return new Uint8Array(await raw.arrayBuffer());
+          const length = knownLength(responseHeaders["content-length"]);
+          if (length === undefined || length <= ONE_CHUNK || length > PREALLOCATE_LIMIT) return new Uint8Array(await raw.arrayBuffer());
+          return await collectInto(raw, length);
         } catch (err) {
           throw asConnectionError(err, what);
         }
@@ -101,6 +103,39 @@ export class HttpTransport implements Transport {
     clearTimeout(timer);
     if (outcome === "late") await this.#pool.destroy().catch(() => undefined);
   }
+}
+
+/** Bodies up to this size arrive in one socket read: undici's own collection is cheapest. */
+const ONE_CHUNK = 16 * 1024;
+/** A larger announced length is not trusted with an allocation before its bytes arrive. */
+const PREALLOCATE_LIMIT = 256 * 1024 * 1024;
+
+function knownLength(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d+$/.test(header)) return undefined;
+  const length = Number(header);
+  return Number.isSafeInteger(length) ? length : undefined;
+}
+
+/**
+ * Reads a body of the announced `length` into one buffer allocated up front (not zero-filled:
+ * every byte is written or the result is cut to what came). Each chunk is copied as it arrives,
+ * so the socket's chunks die young instead of piling up until the end for one big concat.
+ * undici checks the count against Content-Length; more than announced is still kept.
+ */
+async function collectInto(body: AsyncIterable<Uint8Array>, length: number): Promise<Uint8Array> {
+  let value = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+  let received = 0;
+  for await (const chunk of body) {
+    if (received + chunk.byteLength > value.byteLength) {
+      const capacity = Math.max(received + chunk.byteLength, value.byteLength * 2);
+      const grown = new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer, 0, capacity);
+      grown.set(value.subarray(0, received));
+      value = grown;
+    }
+    value.set(chunk, received);
+    received += chunk.byteLength;
+  }
+  return received === value.byteLength ? value : value.subarray(0, received);
 }
 
 async function* mapErrors(source: AsyncIterable<Uint8Array>, what: string): ByteSource {
