@@ -6,7 +6,7 @@ import { type Credentials, isAuthorized } from "./auth.js";
 import { BackendHost } from "./backend-host.js";
 import { errorReply } from "./error-status.js";
 import { HttpError } from "./http-error.js";
-import { MemoryBudget } from "./memory-budget.js";
+import { BufferPool, MemoryBudget } from "./memory-budget.js";
 import { type Operation, del, get, head, post } from "./operations.js";
 import { type ReplyContext, sendBody, sendErrorPage, sendUnauthorized } from "./reply.js";
 import { parseRequestTarget } from "./request-target.js";
@@ -46,6 +46,8 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
   const credentials =
     options.credentials?.username && options.credentials.password ? options.credentials : undefined;
   const budget = new MemoryBudget(options.wholeBodyBudget ?? 64 * 1024 * 1024);
+  // Idle upload buffers kept for reuse: a quarter of the budget.
+  const pool = new BufferPool(Math.floor(budget.limit / 4));
   const app = new Hono<Env>();
 
   // Order of the reference's checks: method (501, no other check), Accept (406), auth (401).
@@ -71,7 +73,7 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
     const reply = c.get("reply");
     const handler = HANDLERS[reply.incoming.method ?? ""] as (op: Operation) => Promise<void>;
     const target = parseRequestTarget(collapseLeadingSlashes(reply.incoming.url ?? "/"));
-    await handler({ host, reply, target, maxObjectSize: options.maxObjectSize, budget });
+    await handler({ host, reply, target, maxObjectSize: options.maxObjectSize, budget, pool });
     return RESPONSE_ALREADY_SENT;
   });
 

@@ -12,7 +12,7 @@ import {
 } from "@borgstore/core";
 import type { BackendHost } from "./backend-host.js";
 import { coalesce } from "./coalesce.js";
-import type { MemoryBudget } from "./memory-budget.js";
+import type { BufferPool, MemoryBudget } from "./memory-budget.js";
 import { HttpError } from "./http-error.js";
 import { listJson, pythonFloat, quotaJson } from "./python-json.js";
 import { parseRange } from "./range-header.js";
@@ -29,6 +29,8 @@ export interface Operation {
   maxObjectSize?: number;
   /** Memory for values held whole (larger ones stream). */
   budget: MemoryBudget;
+  /** Reusable buffers for uploads held whole (the backend's store() is done with them when it returns). */
+  pool?: BufferPool;
 }
 
 /** Values up to this size are always held whole (a read, a write); bounded by the connection limit. */
@@ -104,8 +106,13 @@ async function store(op: Operation): Promise<void> {
   const { name } = op.target;
   await withWholeBody(op, size, async (whole) => {
     if (!whole) return op.host.use((b) => b.storeStream(name, coalesce(incoming, 512 * 1024), { size, sha256 }));
-    const value = await receiveWhole(incoming, size, sha256);
+    // Uploads above ALWAYS_WHOLE land in a pooled buffer, given back once store() has returned
+    // (a backend may not keep the value: the caller may reuse it, core's contract). After a
+    // failure it is left to the GC, in case something still writes from it.
+    const into = size > ALWAYS_WHOLE ? op.pool?.take(size) : undefined;
+    const value = await receiveWhole(incoming, size, sha256, into);
     await op.host.use((b) => b.store(name, value));
+    if (into !== undefined) op.pool?.give(into);
   });
   sendBody(op.reply, 200, undefined);
 }

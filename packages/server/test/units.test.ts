@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { errorReply, parseRange } from "../src/index.js";
 import { listJson, pythonFloat } from "../src/python-json.js";
 import { parseRequestTarget } from "../src/request-target.js";
+import { BufferPool } from "../src/memory-budget.js";
 import { receiveWhole } from "../src/whole-body.js";
 
 describe("Range header parsing (spec §5.2)", () => {
@@ -85,5 +86,32 @@ describe("receiving a whole body", () => {
     await expect(receiveWhole(chunks("hello ", "borg"), 15, undefined)).rejects.toBeInstanceOf(ContentLengthMismatch);
     await expect(receiveWhole(chunks("hello ", "borgstore!"), 15, undefined)).rejects.toBeInstanceOf(ContentLengthMismatch);
     await expect(receiveWhole(chunks("hello"), 5, sha("other"))).rejects.toBeInstanceOf(ContentHashMismatch);
+  });
+
+  it("fills a given buffer and returns exactly the announced length of it", async () => {
+    const into = Buffer.alloc(32, "x");
+    const value = await receiveWhole(chunks("hello borgstore"), 15, sha("hello borgstore"), into);
+    expect(value.byteLength).toBe(15);
+    expect(value.buffer).toBe(into.buffer);
+    expect(Buffer.from(value).toString()).toBe("hello borgstore");
+  });
+});
+
+describe("buffer pool for whole uploads", () => {
+  it("hands out power-of-two capacities and reuses given-back buffers up to its limit", () => {
+    const pool = new BufferPool(1024, 64);
+    const a = pool.take(100);
+    expect(a.byteLength).toBe(128);
+    expect(pool.take(10).byteLength).toBe(64);
+    pool.give(a);
+    expect(pool.idleBytes).toBe(128);
+    expect(pool.take(128)).toBe(a);
+    expect(pool.idleBytes).toBe(0);
+    pool.give(pool.take(1024));
+    pool.give(pool.take(1024));
+    expect(pool.idleBytes).toBe(1024);
+    // Not one of its own capacities: left to the GC.
+    pool.give(Buffer.alloc(100));
+    expect(pool.idleBytes).toBe(1024);
   });
 });
