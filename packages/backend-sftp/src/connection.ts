@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { BackendConnectionError, BackendError, PermissionDenied } from "@borgstore/core";
 import ssh2, { type AnyAuthMethod, type AuthHandlerMiddleware, type SFTPWrapper, type Stats } from "ssh2";
+import { receiveReadsInPlace } from "./data-in-place.js";
 import { type HostKeyVerificationFailed, KnownHosts, algorithmsForKeyType } from "./known-hosts.js";
 import { messageOf } from "./sftp-errors.js";
 
@@ -147,6 +148,7 @@ export class SftpConnection {
           if (err) return fail(new BackendError(`ssh server ${settings.host} refused the sftp subsystem: ${err.message}`, { cause: err }));
           settled = true;
           widenReceiveWindow(client, sftp);
+          receiveReadsInPlace(sftp);
           resolve(new SftpConnection(client, sftp, timeouts.operationTimeout, timeouts.keepaliveInterval));
         });
       });

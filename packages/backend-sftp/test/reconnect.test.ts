@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type SftpBackend, sftpBackendFromUrl } from "@borgstore/backend-sftp";
 import { ErrorCodes } from "@borgstore/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { env, freshPath, knownHostsForPort, localServer, serverUrl, testOptions, urlAtPort } from "./server.js";
+import { env, freshPath, knownHostsForPort, localServer, testOptions, urlAtPort } from "./server.js";
 import { TcpProxy } from "./tcp-proxy.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "borgstore-sftp-reconnect-"));
