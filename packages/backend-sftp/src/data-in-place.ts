@@ -30,7 +30,8 @@ export function receiveReadsInPlace(sftp: SFTPWrapper): void {
   const s = sftp as unknown as SftpInternals;
   if (typeof s.push !== "function" || typeof s._requests !== "object" || s._requests === null) return;
   const parse = s.push.bind(s);
-  const requests = s._requests;
+  // Looked up at each use: ssh2 replaces the table when it fails all requests at once.
+  const requests = (): Record<number, ReadRequest> => s._requests ?? {};
 
   const header = Buffer.alloc(DATA_HEADER);
   let headerLen = 0;
@@ -42,9 +43,17 @@ export function receiveReadsInPlace(sftp: SFTPWrapper): void {
   let into: Buffer | undefined;
   let at = 0;
   let request: ReadRequest | undefined;
+  let requestId = 0;
 
   s.push = (data: Buffer | null): unknown => {
-    if (data === null) return parse(null);
+    if (data === null) {
+      // The channel ended: ssh2 fails every request still listed, a half-received one included.
+      passing = false;
+      into = undefined;
+      request = undefined;
+      headerLen = 0;
+      return parse(null);
+    }
     let p = 0;
     let result: unknown;
     while (p < data.length) {
@@ -68,6 +77,9 @@ export function receiveReadsInPlace(sftp: SFTPWrapper): void {
           const done = request as ReadRequest;
           into = undefined;
           request = undefined;
+          const table = requests();
+          if (table[requestId] !== done) continue; // already failed (the channel went down meanwhile)
+          delete table[requestId];
           // As ssh2's DATA handler: the answer is cut to the buffer asked for.
           done.cb?.(undefined, target, Math.min(at, target.length));
         }
@@ -85,19 +97,20 @@ export function receiveReadsInPlace(sftp: SFTPWrapper): void {
       if (headerLen === DATA_HEADER) {
         const reqId = header.readUInt32BE(5);
         const dataLength = header.readUInt32BE(9);
-        const pending = requests[reqId];
+        const pending = requests()[reqId];
         if (dataLength === length - 9 && pending?.buffer && typeof pending.cb === "function") {
-          delete requests[reqId];
+          headerLen = 0;
+          if (dataLength === 0) {
+            delete requests()[reqId];
+            pending.cb(undefined, pending.buffer, 0);
+            continue;
+          }
+          // It stays listed until its last byte is in: if the channel dies first, ssh2 fails it.
+          requestId = reqId;
           request = pending;
           into = pending.buffer;
           at = 0;
           left = dataLength;
-          headerLen = 0;
-          if (left === 0) {
-            into = undefined;
-            request = undefined;
-            pending.cb?.(undefined, pending.buffer, 0);
-          }
           continue;
         }
       }

@@ -68,6 +68,22 @@ describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15
     expect(proxy.cuts).toBe(cutsBefore + 1);
   });
 
+  it("a load whose answer breaks off in the middle of a READ's data reconnects at once and returns the whole value", async () => {
+    // Not after operationTimeout: the half-received READ must fail with the connection.
+    const b = await openBackend({ operationTimeout: 60_000 });
+    const value = randomBytes(8 * 1024 * 1024);
+    await b.store("big", value);
+    const cutsBefore = proxy.cuts;
+    // 100 KiB into the load's answers: inside the DATA answer of its first READ, the one request
+    // then outstanding (ssh2 decrypts whole 32 KiB SSH packets only, so the client sees part of it).
+    proxy.cutAfterDownstreamBytes(100 * 1024);
+    const started = Date.now();
+    const loaded = await b.load("big");
+    expect(Buffer.from(loaded).equals(value)).toBe(true);
+    expect(proxy.cuts).toBe(cutsBefore + 1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 30_000);
+
   it("many operations in flight when the connection dies all complete after one reconnect", async () => {
     const b = await openBackend();
     const values = Array.from({ length: 32 }, (_, i) => randomBytes(64 * 1024 + i));

@@ -9,6 +9,7 @@ export class TcpProxy {
   readonly #pairs = new Set<{ client: Socket; upstream: Socket }>();
   #refuse = false;
   #cutAfterUpstreamBytes: number | undefined;
+  #cutAfterDownstreamBytes: number | undefined;
   #cutOnNextReply = false;
   #cuts = 0;
   port = 0;
@@ -38,6 +39,16 @@ export class TcpProxy {
           this.#cutOnNextReply = false;
           this.cutAll();
           return;
+        }
+        if (this.#cutAfterDownstreamBytes !== undefined) {
+          const left = this.#cutAfterDownstreamBytes;
+          if (data.length >= left) {
+            // Deliver exactly `left` more bytes, then cut: the client sees a reply end mid-packet.
+            this.#cutAfterDownstreamBytes = undefined;
+            client.write(data.subarray(0, left), () => this.cutAll());
+            return;
+          }
+          this.#cutAfterDownstreamBytes = left - data.length;
         }
         client.write(data);
       });
@@ -83,6 +94,11 @@ export class TcpProxy {
   /** Cuts every connection once the client has sent `bytes` more bytes. */
   cutAfterUpstreamBytes(bytes: number): void {
     this.#cutAfterUpstreamBytes = bytes;
+  }
+
+  /** Cuts every connection once the server has sent `bytes` more bytes (delivering exactly those). */
+  cutAfterDownstreamBytes(bytes: number): void {
+    this.#cutAfterDownstreamBytes = bytes;
   }
 
   /** Cuts every connection instead of delivering the server's next answer (the request was executed). */
