@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Socket } from "node:net";
+import { Socket } from "node:net";
 import { BackendConnectionError, BackendError, PermissionDenied } from "@borgstore/core";
 import ssh2, { type AnyAuthMethod, type AuthHandlerMiddleware, type SFTPWrapper, type Stats } from "ssh2";
 import { receiveReadsInPlace } from "./data-in-place.js";
@@ -127,6 +127,9 @@ export class SftpConnection {
       const fail = (err: Error) => {
         if (settled) return;
         settled = true;
+        // ssh2 may report more as it winds down (e.g. "Connection lost before handshake" after a
+        // timeout): with no listener left, an 'error' event would crash the process.
+        client.on("error", () => {});
         client.end();
         client.destroy();
         reject(err);
@@ -152,7 +155,10 @@ export class SftpConnection {
           resolve(new SftpConnection(client, sftp, timeouts.operationTimeout, timeouts.keepaliveInterval));
         });
       });
+      const sock = socketWithLargeReads();
+      sock.connect({ host: settings.host, port: settings.port });
       client.connect({
+        sock,
         host: settings.host,
         port: settings.port,
         username: settings.username,
@@ -170,8 +176,8 @@ export class SftpConnection {
         authHandler: authMethods(settings),
       });
       // Many small requests in flight: Nagle's algorithm would hold each one back ~40 ms.
-      client.setNoDelay(true);
-      batchSocketWrites(client);
+      sock.setNoDelay(true);
+      batchSocketWrites(sock);
     });
   }
 
@@ -300,11 +306,8 @@ function widenReceiveWindow(client: Client, sftp: SFTPWrapper): void {
  * the socket at the first write of a tick and uncorking on the next tick turns everything the
  * event loop produced meanwhile (a burst of pipelined requests, all packets of a WRITE) into one
  * writev: fewer syscalls and segments here and fewer wakeups and reads on the server.
- * Uses ssh2's socket (created synchronously by connect()); skipped if it is absent.
  */
-function batchSocketWrites(client: Client): void {
-  const sock = (client as unknown as { _sock?: Socket })._sock;
-  if (!sock || typeof sock.cork !== "function" || typeof sock.uncork !== "function") return;
+function batchSocketWrites(sock: Socket): void {
   const write = sock.write;
   let corked = false;
   const uncork = () => {
@@ -319,6 +322,40 @@ function batchSocketWrites(client: Client): void {
     }
     return write.apply(this, args);
   } as Socket["write"];
+}
+
+/** Bytes one socket read may take (Node's own reads stop at 64 KiB). */
+const READ_SLAB = 1024 * 1024;
+const MIN_READ = 64 * 1024;
+
+/**
+ * A TCP socket that reads up to 1 MiB at a time into slabs it never reuses, handed to ssh2 as
+ * 'data' events like a plain socket's. Node reads at most 64 KiB per call: a 32 KiB SSH packet
+ * then often straddles two reads, which costs ssh2 an extra decrypt call and a copy to glue it,
+ * and every read is an event-loop round of its own. Reading what the kernel has, in larger
+ * pieces, lets a download's packets arrive whole and in fewer callbacks.
+ */
+function socketWithLargeReads(): Socket {
+  let slab = Buffer.allocUnsafeSlow(READ_SLAB);
+  let used = 0;
+  const next = () => {
+    if (READ_SLAB - used < MIN_READ) {
+      slab = Buffer.allocUnsafeSlow(READ_SLAB);
+      used = 0;
+    }
+    return slab.subarray(used);
+  };
+  const sock: Socket = new Socket({
+    onread: {
+      buffer: next,
+      callback: (bytes: number, buffer: Uint8Array) => {
+        used += bytes;
+        sock.emit("data", Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+        return true;
+      },
+    },
+  } as ConstructorParameters<typeof Socket>[0]);
+  return sock;
 }
 
 /** Agent first (not with IdentitiesOnly), then each usable key file, as ssh tries them. */
