@@ -15,7 +15,7 @@ import {
   isValidName,
   resolveRange,
 } from "@borgstore/core";
-import { type ConnectionTimeouts, SftpConnection } from "./connection.js";
+import { type ConnectionTimeouts, SftpConnection, type SftpRequests } from "./connection.js";
 import { type RetryPolicy, withReconnect } from "./retry.js";
 import { acquireConnection, releaseConnection } from "./connection-pool.js";
 import { isConnectionLost, isNoSuchFile, toBackendError } from "./sftp-errors.js";
@@ -28,6 +28,13 @@ export interface SftpBackendOptions extends BackendOptions, SshOptions, Partial<
   reconnectAttempts?: number;
   /** Pause before each reconnect, ms (default 5000). */
   reconnectDelay?: number;
+  /**
+   * SFTP channels per connection (default 4), each served by its own sftp-server process and with
+   * its own flow-control window: an operation runs on the least busy one, so concurrent operations
+   * are neither queued behind one server process nor share one window over a high-latency link.
+   * 1 uses a single channel.
+   */
+  sftpChannels?: number;
   /** How long a closed backend's connection stays idle for reuse by the next open/create/destroy to the same server, ms (default 5000; 0 closes at once). */
   idleConnectionTimeout?: number;
 }
@@ -54,6 +61,7 @@ export class SftpBackend extends Backend {
   readonly #tuning: TransferTuning;
   readonly #retry: RetryPolicy;
   readonly #idleTimeout: number;
+  readonly #channels: number;
   #conn: SftpConnection | undefined;
   #settings: SshSettings | undefined;
   readonly #orphanedTemps = new Set<string>();
@@ -73,6 +81,7 @@ export class SftpBackend extends Backend {
     this.#tuning = { chunkSize: options.chunkSize ?? 256 * 1024, requestsInFlight: options.requestsInFlight ?? 16 };
     this.#retry = { attempts: options.reconnectAttempts ?? 3, delay: options.reconnectDelay ?? 5000 };
     this.#idleTimeout = options.idleConnectionTimeout ?? 5000;
+    this.#channels = Math.max(1, Math.floor(options.sftpChannels ?? 4) || 1);
   }
 
   override get location(): string {
@@ -94,7 +103,7 @@ export class SftpBackend extends Backend {
    */
   async #acquire<T>(run: (conn: SftpConnection) => Promise<T>): Promise<{ conn: SftpConnection; result: T }> {
     const settings = this.sshSettings;
-    const { conn, reused } = await acquireConnection(settings, this.#timeouts);
+    const { conn, reused } = await acquireConnection(settings, this.#timeouts, this.#channels);
     try {
       return { conn, result: await run(conn) };
     } catch (err) {
@@ -104,7 +113,7 @@ export class SftpBackend extends Backend {
       }
       conn.destroy();
     }
-    const fresh = await SftpConnection.connect(settings, this.#timeouts);
+    const fresh = await SftpConnection.connect(settings, this.#timeouts, this.#channels);
     try {
       return { conn: fresh, result: await run(fresh) };
     } catch (err) {
@@ -182,7 +191,7 @@ export class SftpBackend extends Backend {
     this.#reconnecting ??= (async () => {
       try {
         this.#conn?.destroy();
-        const conn = await SftpConnection.connect(this.sshSettings, this.#timeouts);
+        const conn = await SftpConnection.connect(this.sshSettings, this.#timeouts, this.#channels);
         try {
           this.#root = await this.#resolveRoot(conn);
         } catch (err) {
@@ -205,14 +214,15 @@ export class SftpBackend extends Backend {
   async #run<T>(
     what: string,
     name: string,
-    op: (conn: SftpConnection) => Promise<T>,
+    op: (conn: SftpRequests) => Promise<T>,
     options: { notFoundOnRetryIsDone?: boolean } = {},
   ): Promise<T> {
     let used: SftpConnection | undefined;
     const attempt = async () => {
       used = this.#current();
       try {
-        return await op(used);
+        // One channel for the whole operation: its requests are answered in order, its handles are its own.
+        return await op(used.channel());
       } catch (err) {
         throw toBackendError(err, name, what);
       }
@@ -294,7 +304,7 @@ export class SftpBackend extends Backend {
    * it stopped, up to `reconnectAttempts` times per stream.
    */
   protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
-    const openFile = async (conn: SftpConnection) => {
+    const openFile = async (conn: SftpRequests) => {
       const handle = await conn.open(this.#path(name), "r");
       try {
         const { size, mtime } = await conn.fstat(handle);
@@ -332,7 +342,7 @@ export class SftpBackend extends Backend {
    */
   protected override async _storeStream(name: string, source: ByteSource, _options?: StoreStreamOptions): Promise<void> {
     try {
-      await this.#storeVia(this.#current(), name, source);
+      await this.#storeVia(this.#current().channel(), name, source);
     } catch (err) {
       throw toBackendError(err, name, "store");
     }
@@ -343,7 +353,7 @@ export class SftpBackend extends Backend {
    * missing directories. The temp name is chosen before the OPEN goes out, so when the connection
    * dies at any point the file it may have left is known and removed after the reconnect.
    */
-  async #storeVia(conn: SftpConnection, name: string, source: ByteSource): Promise<void> {
+  async #storeVia(conn: SftpRequests, name: string, source: ByteSource): Promise<void> {
     const dir = posix.dirname(this.#path(name));
     const temp = `${dir}/tmp${Array.from({ length: 8 }, () => TEMP_CHARS[randomInt(TEMP_CHARS.length)]).join("")}.tmp`;
     try {
@@ -365,7 +375,7 @@ export class SftpBackend extends Backend {
    * Writes `source` to the open temp file, closes it, and renames it over `name` only when every
    * write and the close succeeded; on any failure removes the temp file (when still connected).
    */
-  async #writeTemp(conn: SftpConnection, opened: { temp: string; handle: Buffer }, name: string, source: ByteSource): Promise<void> {
+  async #writeTemp(conn: SftpRequests, opened: { temp: string; handle: Buffer }, name: string, source: ByteSource): Promise<void> {
     const writer = new PipelinedWriter(conn, opened.handle, this.#tuning);
     try {
       await writeSource(writer, source);
@@ -385,7 +395,7 @@ export class SftpBackend extends Backend {
    * then OPEN (or RENAME) arrive as one burst. mkdir failures for existing directories are
    * expected and ignored; if `then` still finds no directory, the slow path tells why.
    */
-  async #withDirectories<T>(conn: SftpConnection, dir: string, then: () => Promise<T>): Promise<T> {
+  async #withDirectories<T>(conn: SftpRequests, dir: string, then: () => Promise<T>): Promise<T> {
     const made: Promise<unknown>[] = [];
     if (dir.startsWith(`${this.#root}/`)) {
       let path = this.#root;
@@ -448,7 +458,7 @@ export class SftpBackend extends Backend {
 }
 
 /** mkdir -p over SFTP: try the directory, create missing parents on demand. */
-async function mkdirs(conn: SftpConnection, path: string): Promise<void> {
+async function mkdirs(conn: SftpRequests, path: string): Promise<void> {
   try {
     await conn.mkdir(path);
   } catch (err) {
@@ -465,7 +475,7 @@ async function mkdirs(conn: SftpConnection, path: string): Promise<void> {
   }
 }
 
-async function isDirectory(conn: SftpConnection, path: string): Promise<boolean> {
+async function isDirectory(conn: SftpRequests, path: string): Promise<boolean> {
   try {
     return ((await conn.stat(path)).mode & S_IFMT) === S_IFDIR;
   } catch {
@@ -474,7 +484,7 @@ async function isDirectory(conn: SftpConnection, path: string): Promise<boolean>
 }
 
 /** Deletes a directory tree; a base directory that cannot be removed itself is left (like posixfs). */
-async function removeTree(conn: SftpConnection, path: string, isBase: boolean): Promise<void> {
+async function removeTree(conn: SftpRequests, path: string, isBase: boolean): Promise<void> {
   const entries = await conn.readdir(path);
   await Promise.all(
     entries.map(({ filename, attrs }) =>

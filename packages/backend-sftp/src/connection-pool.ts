@@ -17,6 +17,7 @@ function keyOf(settings: SshSettings): string {
 export async function acquireConnection(
   settings: SshSettings,
   timeouts: ConnectionTimeouts,
+  channels = 1,
 ): Promise<{ conn: SftpConnection; reused: boolean }> {
   const set = idle.get(keyOf(settings));
   for (const conn of set ?? []) {
@@ -26,7 +27,7 @@ export async function acquireConnection(
     conn.setKeepsProcessAlive(true);
     return { conn, reused: true };
   }
-  return { conn: await SftpConnection.connect(settings, timeouts), reused: false };
+  return { conn: await SftpConnection.connect(settings, timeouts, channels), reused: false };
 }
 
 /** Hands a connection back: kept idle for a while when healthy, else closed. */

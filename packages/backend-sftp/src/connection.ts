@@ -37,30 +37,249 @@ const DEFAULT_HOST_KEY_ALGORITHMS = [
   "ssh-rsa",
 ];
 
+/** The SFTP requests this package makes, as promises (one channel, or a connection's first channel). */
+export interface SftpRequests {
+  readonly lost: boolean;
+  /** Largest payload of one READ/WRITE request the server accepts (OpenSSH: ~256 KiB via limits@openssh.com). */
+  readonly maxChunk: number;
+  /** SFTP extensions the server announced (name → version). */
+  readonly extensions: Readonly<Record<string, string>>;
+  open(path: string, flags: "r" | "w" | "wx", mode?: number): Promise<Buffer>;
+  closeHandle(handle: Buffer): Promise<void>;
+  /** Reads up to `length` bytes at `position` into `buffer[offset…]`; 0 at end of file. */
+  read(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  write(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number): Promise<void>;
+  fstat(handle: Buffer): Promise<Stats>;
+  stat(path: string): Promise<Stats>;
+  realpath(path: string): Promise<string>;
+  mkdir(path: string): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  /** Overwriting rename (posix-rename@openssh.com); plain SFTP rename refuses an existing target. */
+  rename(from: string, to: string): Promise<void>;
+  readdir(path: string): Promise<RemoteEntry[]>;
+}
+
+/** What a channel needs of its connection. */
+interface ChannelOwner {
+  /** Why the connection is gone, or undefined while it is up. */
+  readonly lostError: Error | undefined;
+  /** Drops the connection for `err` (a request timed out). */
+  drop(err: Error): void;
+}
+
 /**
- * One ssh connection with its SFTP channel, as promises. Every request has a timeout; when the
- * connection dies, pending and later requests fail with errors isConnectionLost recognises.
+ * One SFTP channel (one sftp-server process on the server) of a connection. The server answers
+ * one channel's requests in order, and handles belong to the channel that opened them: everything
+ * one operation does stays on one channel.
  */
-export class SftpConnection {
-  readonly #client: Client;
+export class SftpChannel implements SftpRequests {
   readonly #sftp: SFTPWrapper;
+  readonly #owner: ChannelOwner;
+  readonly #operationTimeout: number;
+  /** Requests sent and not yet answered (to pick the least busy channel). */
+  pending = 0;
+
+  constructor(sftp: SFTPWrapper, owner: ChannelOwner, operationTimeout: number) {
+    this.#sftp = sftp;
+    this.#owner = owner;
+    this.#operationTimeout = operationTimeout;
+  }
+
+  get lost(): boolean {
+    return this.#owner.lostError !== undefined;
+  }
+
+  get maxChunk(): number {
+    const s = this.#sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
+    return Math.max(32 * 1024, Math.min(s._maxReadLen ?? 32 * 1024, s._maxWriteLen ?? 32 * 1024));
+  }
+
+  get extensions(): Readonly<Record<string, string>> {
+    return (this.#sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
+  }
+
+  /** A realpath whose answer only proves the channel is alive (keepalive); no timeout of its own. */
+  ping(answered: () => void): void {
+    this.#sftp.realpath(".", () => answered());
+  }
+
+  /** Ends the channel; never throws. */
+  end(): void {
+    try {
+      this.#sftp.end();
+    } catch {}
+  }
+
+  #request<T>(what: string, start: (cb: (err: Error | undefined | null, value?: T) => void) => void): Promise<T> {
+    const lost = this.#owner.lostError;
+    if (lost) return Promise.reject(lost);
+    return new Promise<T>((resolve, reject) => {
+      this.pending++;
+      const timer = setTimeout(() => {
+        this.pending--;
+        const err = new BackendConnectionError(`sftp ${what}: no answer within ${this.#operationTimeout} ms`);
+        reject(err);
+        this.#owner.drop(err);
+      }, this.#operationTimeout);
+      try {
+        start((err, value) => {
+          clearTimeout(timer);
+          this.pending--;
+          const lostNow = this.#owner.lostError;
+          if (err) reject(lostNow && !(typeof (err as { code?: unknown }).code === "number") ? lostNow : err);
+          else resolve(value as T);
+        });
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending--;
+        reject(this.#owner.lostError ?? err);
+      }
+    });
+  }
+
+  open(path: string, flags: "r" | "w" | "wx", mode?: number): Promise<Buffer> {
+    return this.#request("open", (cb) =>
+      mode === undefined ? this.#sftp.open(path, flags, cb) : this.#sftp.open(path, flags, { mode }, cb),
+    );
+  }
+
+  closeHandle(handle: Buffer): Promise<void> {
+    return this.#request("close", (cb) => this.#sftp.close(handle, cb));
+  }
+
+  read(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+    return this.#request<number>("read", (cb) =>
+      this.#sftp.read(handle, buffer, offset, length, position, (err, bytesRead) => cb(err, bytesRead)),
+    );
+  }
+
+  write(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number): Promise<void> {
+    return this.#request("write", (cb) => this.#sftp.write(handle, buffer, offset, length, position, (err) => cb(err)));
+  }
+
+  fstat(handle: Buffer): Promise<Stats> {
+    return this.#request("fstat", (cb) => this.#sftp.fstat(handle, cb));
+  }
+
+  stat(path: string): Promise<Stats> {
+    return this.#request("stat", (cb) => this.#sftp.stat(path, cb));
+  }
+
+  realpath(path: string): Promise<string> {
+    return this.#request("realpath", (cb) => this.#sftp.realpath(path, cb));
+  }
+
+  mkdir(path: string): Promise<void> {
+    return this.#request("mkdir", (cb) => this.#sftp.mkdir(path, cb));
+  }
+
+  rmdir(path: string): Promise<void> {
+    return this.#request("rmdir", (cb) => this.#sftp.rmdir(path, cb));
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.#request("unlink", (cb) => this.#sftp.unlink(path, cb));
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    if (this.extensions["posix-rename@openssh.com"] === undefined)
+      return Promise.reject(new BackendError("the sftp server lacks posix-rename@openssh.com, needed for atomic overwrite"));
+    return this.#request("rename", (cb) => this.#sftp.ext_openssh_rename(from, to, cb));
+  }
+
+  readdir(path: string): Promise<RemoteEntry[]> {
+    return this.#request("readdir", (cb) => this.#sftp.readdir(path, cb));
+  }
+}
+
+/**
+ * One ssh connection with up to `channels` SFTP channels. Every request has a timeout; when the
+ * connection dies, pending and later requests fail with errors isConnectionLost recognises.
+ * `channel()` hands out the least busy channel for one operation; the connection's own request
+ * methods use the first channel.
+ */
+export class SftpConnection implements SftpRequests {
+  readonly #client: Client;
+  readonly #channels: SftpChannel[] = [];
+  readonly #primary: SftpChannel;
+  readonly #owner: ChannelOwner;
   readonly #operationTimeout: number;
   #lost: Error | undefined;
   readonly #keepalive: NodeJS.Timeout | undefined;
+  #next = 0;
 
   private constructor(client: Client, sftp: SFTPWrapper, operationTimeout: number, keepaliveInterval: number) {
     this.#client = client;
-    this.#sftp = sftp;
     this.#operationTimeout = operationTimeout;
+    const self = this;
+    this.#owner = {
+      get lostError() {
+        return self.#lost;
+      },
+      drop(err: Error) {
+        self.#lost ??= err;
+        self.#client.destroy();
+      },
+    };
     const lose = (why: string) => (err?: Error) => {
       this.#lost ??= new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err });
     };
     client.on("error", lose("error"));
     client.on("close", lose("closed"));
     client.on("end", lose("ended"));
+    this.#primary = this.#addChannel(sftp);
+    this.#keepalive = this.#startKeepalive(keepaliveInterval);
+  }
+
+  #addChannel(sftp: SFTPWrapper): SftpChannel {
+    const lose = (why: string) => (err?: Error) => {
+      this.#lost ??= new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err });
+    };
     sftp.on("close", lose("sftp channel closed"));
     sftp.on("error", lose("sftp channel error"));
-    this.#keepalive = this.#startKeepalive(keepaliveInterval);
+    widenReceiveWindow(this.#client, sftp);
+    receiveReadsInPlace(sftp);
+    const channel = new SftpChannel(sftp, this.#owner, this.#operationTimeout);
+    this.#channels.push(channel);
+    return channel;
+  }
+
+  /**
+   * Opens `count` more SFTP channels in the background; each joins `channel()`'s choice when
+   * ready. A server that refuses more sessions (MaxSessions) just leaves fewer.
+   */
+  #openMoreChannels(count: number): void {
+    for (let i = 0; i < count; i++)
+      this.#client.sftp((err, sftp) => {
+        if (err) return;
+        if (this.#lost) {
+          try {
+            sftp.end();
+          } catch {}
+          return;
+        }
+        this.#addChannel(sftp);
+      });
+  }
+
+  /** How many SFTP channels are open. */
+  get channelCount(): number {
+    return this.#channels.length;
+  }
+
+  /** The channel with the fewest unanswered requests (ties taken in turn), for one operation. */
+  channel(): SftpChannel {
+    const channels = this.#channels;
+    const n = channels.length;
+    if (n === 1) return this.#primary;
+    let best = channels[this.#next % n] as SftpChannel;
+    for (let i = 1; i < n && best.pending > 0; i++) {
+      const c = channels[(this.#next + i) % n] as SftpChannel;
+      if (c.pending < best.pending) best = c;
+    }
+    this.#next++;
+    return best;
   }
 
   /**
@@ -78,7 +297,7 @@ export class SftpConnection {
         return clearInterval(timer);
       }
       outstanding++;
-      this.#sftp.realpath(".", () => {
+      this.#primary.ping(() => {
         outstanding = 0;
       });
     }, interval);
@@ -97,22 +316,20 @@ export class SftpConnection {
     }
   }
 
-  /** Largest payload of one READ/WRITE request the server accepts (OpenSSH: ~256 KiB via limits@openssh.com). */
   get maxChunk(): number {
-    const s = this.#sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
-    return Math.max(32 * 1024, Math.min(s._maxReadLen ?? 32 * 1024, s._maxWriteLen ?? 32 * 1024));
+    return this.#primary.maxChunk;
   }
 
-  /** SFTP extensions the server announced (name → version). */
   get extensions(): Readonly<Record<string, string>> {
-    return (this.#sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
+    return this.#primary.extensions;
   }
 
   get lost(): boolean {
     return this.#lost !== undefined;
   }
 
-  static async connect(settings: SshSettings, timeouts: ConnectionTimeouts): Promise<SftpConnection> {
+  /** `channels`: SFTP channels to open (at least 1; the first is ready on return, the others follow). */
+  static async connect(settings: SshSettings, timeouts: ConnectionTimeouts, channels = 1): Promise<SftpConnection> {
     const knownHosts = KnownHosts.load(settings.knownHostsFiles);
     const knownTypes = knownHosts.keyTypesFor(settings.knownHostsName);
     // Negotiate a host key type known_hosts has, as OpenSSH does, so a known host is not refused
@@ -150,9 +367,9 @@ export class SftpConnection {
         client.sftp((err, sftp) => {
           if (err) return fail(new BackendError(`ssh server ${settings.host} refused the sftp subsystem: ${err.message}`, { cause: err }));
           settled = true;
-          widenReceiveWindow(client, sftp);
-          receiveReadsInPlace(sftp);
-          resolve(new SftpConnection(client, sftp, timeouts.operationTimeout, timeouts.keepaliveInterval));
+          const conn = new SftpConnection(client, sftp, timeouts.operationTimeout, timeouts.keepaliveInterval);
+          conn.#openMoreChannels(channels - 1);
+          resolve(conn);
         });
       });
       const sock = socketWithLargeReads();
@@ -185,9 +402,7 @@ export class SftpConnection {
   close(): void {
     this.#lost ??= new BackendConnectionError("sftp connection closed");
     clearInterval(this.#keepalive);
-    try {
-      this.#sftp.end();
-    } catch {}
+    for (const channel of this.#channels) channel.end();
     this.#client.end();
     // Make sure nothing keeps the process alive if the server does not answer the close.
     setTimeout(() => this.#client.destroy(), 1000).unref();
@@ -200,84 +415,54 @@ export class SftpConnection {
     this.#client.destroy();
   }
 
-  // ---- requests ---------------------------------------------------------------------------
-
-  #request<T>(what: string, start: (cb: (err: Error | undefined | null, value?: T) => void) => void): Promise<T> {
-    if (this.#lost) return Promise.reject(this.#lost);
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const err = new BackendConnectionError(`sftp ${what}: no answer within ${this.#operationTimeout} ms`);
-        this.#lost ??= err;
-        reject(err);
-        this.#client.destroy();
-      }, this.#operationTimeout);
-      try {
-        start((err, value) => {
-          clearTimeout(timer);
-          if (err) reject(this.#lost && !(typeof (err as { code?: unknown }).code === "number") ? this.#lost : err);
-          else resolve(value as T);
-        });
-      } catch (err) {
-        clearTimeout(timer);
-        reject(this.#lost ?? err);
-      }
-    });
-  }
+  // ---- requests on the first channel ------------------------------------------------------
 
   open(path: string, flags: "r" | "w" | "wx", mode?: number): Promise<Buffer> {
-    return this.#request("open", (cb) =>
-      mode === undefined ? this.#sftp.open(path, flags, cb) : this.#sftp.open(path, flags, { mode }, cb),
-    );
+    return this.#primary.open(path, flags, mode);
   }
 
   closeHandle(handle: Buffer): Promise<void> {
-    return this.#request("close", (cb) => this.#sftp.close(handle, cb));
+    return this.#primary.closeHandle(handle);
   }
 
-  /** Reads up to `length` bytes at `position` into `buffer[offset…]`; 0 at end of file. */
   read(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
-    return this.#request<number>("read", (cb) =>
-      this.#sftp.read(handle, buffer, offset, length, position, (err, bytesRead) => cb(err, bytesRead)),
-    );
+    return this.#primary.read(handle, buffer, offset, length, position);
   }
 
   write(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number): Promise<void> {
-    return this.#request("write", (cb) => this.#sftp.write(handle, buffer, offset, length, position, (err) => cb(err)));
+    return this.#primary.write(handle, buffer, offset, length, position);
   }
 
   fstat(handle: Buffer): Promise<Stats> {
-    return this.#request("fstat", (cb) => this.#sftp.fstat(handle, cb));
+    return this.#primary.fstat(handle);
   }
 
   stat(path: string): Promise<Stats> {
-    return this.#request("stat", (cb) => this.#sftp.stat(path, cb));
+    return this.#primary.stat(path);
   }
 
   realpath(path: string): Promise<string> {
-    return this.#request("realpath", (cb) => this.#sftp.realpath(path, cb));
+    return this.#primary.realpath(path);
   }
 
   mkdir(path: string): Promise<void> {
-    return this.#request("mkdir", (cb) => this.#sftp.mkdir(path, cb));
+    return this.#primary.mkdir(path);
   }
 
   rmdir(path: string): Promise<void> {
-    return this.#request("rmdir", (cb) => this.#sftp.rmdir(path, cb));
+    return this.#primary.rmdir(path);
   }
 
   unlink(path: string): Promise<void> {
-    return this.#request("unlink", (cb) => this.#sftp.unlink(path, cb));
+    return this.#primary.unlink(path);
   }
 
-  /** Overwriting rename (posix-rename@openssh.com); plain SFTP rename refuses an existing target. */
   rename(from: string, to: string): Promise<void> {
-    if (this.extensions["posix-rename@openssh.com"] === undefined)
-      return Promise.reject(new BackendError("the sftp server lacks posix-rename@openssh.com, needed for atomic overwrite"));
-    return this.#request("rename", (cb) => this.#sftp.ext_openssh_rename(from, to, cb));
+    return this.#primary.rename(from, to);
   }
 
   readdir(path: string): Promise<RemoteEntry[]> {
-    return this.#request("readdir", (cb) => this.#sftp.readdir(path, cb));
+    return this.#primary.readdir(path);
   }
 }
 

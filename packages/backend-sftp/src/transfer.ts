@@ -1,5 +1,5 @@
 import type { ByteSource } from "@borgstore/core";
-import type { SftpConnection } from "./connection.js";
+import type { SftpRequests } from "./connection.js";
 import { isConnectionLost } from "./sftp-errors.js";
 
 /** How a transfer is cut into SFTP requests and how many of them are outstanding at once. */
@@ -20,7 +20,7 @@ function asBuffer(data: Uint8Array): Buffer {
  * and rethrows the first failure.
  */
 export class PipelinedWriter {
-  readonly #conn: SftpConnection;
+  readonly #conn: SftpRequests;
   readonly #handle: Buffer;
   readonly #chunk: number;
   readonly #window: number;
@@ -30,7 +30,7 @@ export class PipelinedWriter {
   #failure: unknown;
   #wake: (() => void) | undefined;
 
-  constructor(conn: SftpConnection, handle: Buffer, tuning: TransferTuning) {
+  constructor(conn: SftpRequests, handle: Buffer, tuning: TransferTuning) {
     this.#conn = conn;
     this.#handle = handle;
     this.#chunk = Math.min(tuning.chunkSize, conn.maxChunk);
@@ -120,7 +120,7 @@ export async function writeSource(writer: PipelinedWriter, source: ByteSource): 
  * (the server may send less than asked) are followed up; reading stops early at end of file.
  */
 export async function readRange(
-  conn: SftpConnection,
+  conn: SftpRequests,
   handle: Buffer,
   start: number,
   end: number,
@@ -138,7 +138,7 @@ export async function readRange(
  * than asked when the file ends early.
  */
 export async function readRangeInto(
-  conn: SftpConnection,
+  conn: SftpRequests,
   handle: Buffer,
   out: Buffer,
   outOffset: number,
@@ -177,7 +177,7 @@ export async function readRangeInto(
 
 /** An open remote file: the connection it belongs to and its handle. */
 export interface OpenFile {
-  conn: SftpConnection;
+  conn: SftpRequests;
   handle: Buffer;
 }
 

@@ -13,14 +13,14 @@ async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
 // READ answers are received straight into their destination (src/data-in-place.ts) while every
 // other answer goes through ssh2's parser: mix them on one channel, at sizes that put the SFTP
 // packet boundaries at every kind of place in the SSH packets and socket reads.
-describe.skipIf(!serverUrl)("sftp transfers: answers of every kind and size interleaved on one channel", () => {
+describe.skipIf(!serverUrl).each([1, 4])("sftp transfers over %i SFTP channel(s): answers of every kind and size interleaved", (channels) => {
   let backend: SftpBackend;
   const values = new Map<string, Buffer>();
   const sizes = [0, 1, 13, 4095, 4096, 32_755, 32_768, 65_536 + 7, 261_119, 261_120, 261_121, 600_001, 3 * 1024 * 1024 + 5];
 
   beforeAll(async () => {
     // Small, odd request sizes and a deep window: many answers outstanding, split across SSH packets.
-    backend = freshBackend({ chunkSize: 20_011, requestsInFlight: 24 });
+    backend = freshBackend({ chunkSize: 20_011, requestsInFlight: 24, sftpChannels: channels });
     await backend.create();
     await backend.open();
     await backend.mkdir("d");
