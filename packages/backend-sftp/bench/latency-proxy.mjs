@@ -1,8 +1,41 @@
 // A loopback TCP proxy that delays every chunk by `delayMs` in each direction (order kept), so the
 // benchmark can compare clients over a high-latency link where tc netem is not available.
+//
+// It runs in a process of its own (`startLatencyProxy` spawns this file): in the benchmark's
+// process its forwarding would compete for the event loop with our client, but not with
+// OpenSSH's sftp, which runs apart.
+import { spawn } from "node:child_process";
 import { connect, createServer } from "node:net";
+import { fileURLToPath } from "node:url";
 
+/** Starts the proxy in a child process; resolves to its port and a close(). */
 export async function startLatencyProxy(targetHost, targetPort, delayMs) {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), targetHost, String(targetPort), String(delayMs)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const port = await new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (data) => {
+      out += data;
+      const line = /^(\d+)\n/.exec(out);
+      if (line) resolve(Number(line[1]));
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`latency proxy exited (${code}) before listening`)));
+  });
+  return {
+    port,
+    async close() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.stdin.end(); // the proxy exits when its stdin closes
+      await exited;
+    },
+  };
+}
+
+/** Runs the proxy in this process until stdin closes; prints the port it listens on. */
+async function serve(targetHost, targetPort, delayMs) {
   const sockets = new Set();
   const server = createServer((client) => {
     const upstream = connect(targetPort, targetHost);
@@ -18,13 +51,12 @@ export async function startLatencyProxy(targetHost, targetPort, delayMs) {
     upstream.on("close", () => client.destroy());
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: server.address().port,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  process.stdout.write(`${server.address().port}\n`);
+  process.stdin.resume();
+  process.stdin.on("end", () => {
+    for (const s of sockets) s.destroy();
+    server.close(() => process.exit(0));
+  });
 }
 
 /** Forwards `from` → `to`, each chunk `delayMs` after it arrived, strictly in arrival order. */
@@ -47,4 +79,9 @@ function pipeDelayed(from, to, delayMs) {
   };
   from.on("data", enqueue);
   from.on("end", () => enqueue(null));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [host, port, delay] = process.argv.slice(2);
+  await serve(host, Number(port), Number(delay));
 }
