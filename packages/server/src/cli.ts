@@ -118,7 +118,8 @@ async function main(): Promise<void> {
 
   let backend: Awaited<ReturnType<typeof backendFromServerUrl>>;
   try {
-    backend = await backendFromServerUrl(options.backend, { permissions, quota: options.quota });
+    // Over TCP many clients share the event loop; over --stdio one client waits for each answer.
+    backend = await backendFromServerUrl(options.backend, { permissions, quota: options.quota, sharedEventLoop: !options.stdio });
   } catch (err) {
     return fail((err as Error).message);
   }
