@@ -9,8 +9,9 @@ import type { SshSettings } from "./ssh-settings.js";
 const idle = new Map<string, Set<SftpConnection>>();
 const timers = new WeakMap<SftpConnection, NodeJS.Timeout>();
 
-function keyOf(settings: SshSettings): string {
-  return JSON.stringify(settings);
+/** Connections are shared only between backends with the same settings and channel count. */
+function keyOf(settings: SshSettings, channels: number): string {
+  return `${channels} ${JSON.stringify(settings)}`;
 }
 
 /** An idle connection for these settings (reused: true) or a new one. */
@@ -19,7 +20,7 @@ export async function acquireConnection(
   timeouts: ConnectionTimeouts,
   channels = 1,
 ): Promise<{ conn: SftpConnection; reused: boolean }> {
-  const set = idle.get(keyOf(settings));
+  const set = idle.get(keyOf(settings, channels));
   for (const conn of set ?? []) {
     set?.delete(conn);
     clearTimeout(timers.get(conn));
@@ -36,7 +37,7 @@ export function releaseConnection(settings: SshSettings, conn: SftpConnection, i
     conn.close();
     return;
   }
-  const key = keyOf(settings);
+  const key = keyOf(settings, conn.channelsWanted);
   let set = idle.get(key);
   if (!set) idle.set(key, (set = new Set()));
   const pool = set;

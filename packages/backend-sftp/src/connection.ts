@@ -44,7 +44,7 @@ export interface SftpRequests {
   readonly maxChunk: number;
   /** SFTP extensions the server announced (name → version). */
   readonly extensions: Readonly<Record<string, string>>;
-  open(path: string, flags: "r" | "w" | "wx", mode?: number): Promise<Buffer>;
+  open(path: string, flags: "r" | "r+" | "w" | "wx", mode?: number): Promise<Buffer>;
   closeHandle(handle: Buffer): Promise<void>;
   /** Reads up to `length` bytes at `position` into `buffer[offset…]`; 0 at end of file. */
   read(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
@@ -58,6 +58,10 @@ export interface SftpRequests {
   /** Overwriting rename (posix-rename@openssh.com); plain SFTP rename refuses an existing target. */
   rename(from: string, to: string): Promise<void>;
   readdir(path: string): Promise<RemoteEntry[]>;
+  /** The connection's other SFTP channels (for one transfer over several channels). */
+  siblings(): SftpRequests[];
+  /** The quickest answer to any request so far, ms: an estimate of the round-trip time (Infinity before any). */
+  readonly roundTrip: number;
 }
 
 /** What a channel needs of its connection. */
@@ -66,6 +70,10 @@ interface ChannelOwner {
   readonly lostError: Error | undefined;
   /** Drops the connection for `err` (a request timed out). */
   drop(err: Error): void;
+  /** Every open channel of the connection. */
+  channels(): readonly SftpChannel[];
+  /** The quickest answer so far, ms. */
+  roundTrip: number;
 }
 
 /**
@@ -99,6 +107,14 @@ export class SftpChannel implements SftpRequests {
     return (this.#sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
   }
 
+  siblings(): SftpRequests[] {
+    return this.#owner.channels().filter((c) => c !== this);
+  }
+
+  get roundTrip(): number {
+    return this.#owner.roundTrip;
+  }
+
   /** A realpath whose answer only proves the channel is alive (keepalive); no timeout of its own. */
   ping(answered: () => void): void {
     this.#sftp.realpath(".", () => answered());
@@ -116,6 +132,7 @@ export class SftpChannel implements SftpRequests {
     if (lost) return Promise.reject(lost);
     return new Promise<T>((resolve, reject) => {
       this.pending++;
+      const sent = performance.now();
       const timer = setTimeout(() => {
         this.pending--;
         const err = new BackendConnectionError(`sftp ${what}: no answer within ${this.#operationTimeout} ms`);
@@ -126,6 +143,8 @@ export class SftpChannel implements SftpRequests {
         start((err, value) => {
           clearTimeout(timer);
           this.pending--;
+          const took = performance.now() - sent;
+          if (took < this.#owner.roundTrip) this.#owner.roundTrip = took;
           const lostNow = this.#owner.lostError;
           if (err) reject(lostNow && !(typeof (err as { code?: unknown }).code === "number") ? lostNow : err);
           else resolve(value as T);
@@ -138,7 +157,7 @@ export class SftpChannel implements SftpRequests {
     });
   }
 
-  open(path: string, flags: "r" | "w" | "wx", mode?: number): Promise<Buffer> {
+  open(path: string, flags: "r" | "r+" | "w" | "wx", mode?: number): Promise<Buffer> {
     return this.#request("open", (cb) =>
       mode === undefined ? this.#sftp.open(path, flags, cb) : this.#sftp.open(path, flags, { mode }, cb),
     );
@@ -209,8 +228,9 @@ export class SftpConnection implements SftpRequests {
   readonly #keepalive: NodeJS.Timeout | undefined;
   #next = 0;
 
-  private constructor(client: Client, sftp: SFTPWrapper, operationTimeout: number, keepaliveInterval: number) {
+  private constructor(client: Client, sftp: SFTPWrapper, operationTimeout: number, keepaliveInterval: number, channels: number) {
     this.#client = client;
+    this.channelsWanted = channels;
     this.#operationTimeout = operationTimeout;
     const self = this;
     this.#owner = {
@@ -221,6 +241,8 @@ export class SftpConnection implements SftpRequests {
         self.#lost ??= err;
         self.#client.destroy();
       },
+      channels: () => self.#channels,
+      roundTrip: Number.POSITIVE_INFINITY,
     };
     const lose = (why: string) => (err?: Error) => {
       this.#lost ??= new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err });
@@ -262,6 +284,9 @@ export class SftpConnection implements SftpRequests {
         this.#addChannel(sftp);
       });
   }
+
+  /** How many SFTP channels this connection was asked to open. */
+  readonly channelsWanted: number;
 
   /** How many SFTP channels are open. */
   get channelCount(): number {
@@ -367,7 +392,7 @@ export class SftpConnection implements SftpRequests {
         client.sftp((err, sftp) => {
           if (err) return fail(new BackendError(`ssh server ${settings.host} refused the sftp subsystem: ${err.message}`, { cause: err }));
           settled = true;
-          const conn = new SftpConnection(client, sftp, timeouts.operationTimeout, timeouts.keepaliveInterval);
+          const conn = new SftpConnection(client, sftp, timeouts.operationTimeout, timeouts.keepaliveInterval, channels);
           conn.#openMoreChannels(channels - 1);
           resolve(conn);
         });
@@ -415,9 +440,17 @@ export class SftpConnection implements SftpRequests {
     this.#client.destroy();
   }
 
+  siblings(): SftpRequests[] {
+    return this.#primary.siblings();
+  }
+
+  get roundTrip(): number {
+    return this.#owner.roundTrip;
+  }
+
   // ---- requests on the first channel ------------------------------------------------------
 
-  open(path: string, flags: "r" | "w" | "wx", mode?: number): Promise<Buffer> {
+  open(path: string, flags: "r" | "r+" | "w" | "wx", mode?: number): Promise<Buffer> {
     return this.#primary.open(path, flags, mode);
   }
 

@@ -6,34 +6,50 @@ import { isConnectionLost } from "./sftp-errors.js";
 export interface TransferTuning {
   /** Bytes per READ/WRITE request; capped by what the server accepts. */
   chunkSize: number;
-  /** READ/WRITE requests in flight per transfer. */
+  /** READ/WRITE requests in flight per transfer, per SFTP channel it uses. */
   requestsInFlight: number;
+  /**
+   * A store or whole load at least this big (bytes), over a link whose round-trip time is at least
+   * `spreadRoundTrip` (ms), goes over all of the connection's SFTP channels at once.
+   */
+  spreadBytes: number;
+  spreadRoundTrip: number;
 }
 
 function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
+/** A file open on one SFTP channel: a transfer may use several, one per channel. */
+export interface Lane {
+  conn: SftpRequests;
+  handle: Buffer;
+}
+
+interface WriteLane extends Lane {
+  inFlight: number;
+  closeSent: boolean;
+}
+
 /**
- * Writes to an open handle with many WRITE requests outstanding, instead of one round trip per
- * chunk. `write` waits only while the window is full; `finish` waits for every acknowledgement
- * and rethrows the first failure.
+ * Writes to open handles with many WRITE requests outstanding, instead of one round trip per
+ * chunk. With several lanes (the same file open on several channels) each chunk goes to the least
+ * busy one, each lane with its own window of `requestsInFlight`: over a high-latency link every
+ * channel adds its own flow-control window. `write` waits only while every window is full;
+ * `finish` waits for every acknowledgement and rethrows the first failure.
  */
 export class PipelinedWriter {
-  readonly #conn: SftpRequests;
-  readonly #handle: Buffer;
+  readonly #lanes: WriteLane[];
   readonly #chunk: number;
   readonly #window: number;
   #position = 0;
   #inFlight = 0;
-  #closeSent = false;
   #failure: unknown;
   #wake: (() => void) | undefined;
 
-  constructor(conn: SftpRequests, handle: Buffer, tuning: TransferTuning) {
-    this.#conn = conn;
-    this.#handle = handle;
-    this.#chunk = Math.min(tuning.chunkSize, conn.maxChunk);
+  constructor(lanes: Lane[], tuning: TransferTuning) {
+    this.#lanes = lanes.map((lane) => ({ ...lane, inFlight: 0, closeSent: false }));
+    this.#chunk = Math.min(tuning.chunkSize, ...lanes.map((lane) => lane.conn.maxChunk));
     this.#window = Math.max(1, tuning.requestsInFlight);
   }
 
@@ -44,15 +60,21 @@ export class PipelinedWriter {
   async write(data: Uint8Array): Promise<void> {
     const buffer = asBuffer(data);
     for (let at = 0; at < buffer.length; at += this.#chunk) {
-      while (this.#inFlight >= this.#window && this.#failure === undefined) await this.#waitForSlot();
+      let lane = this.#leastBusy();
+      while (lane.inFlight >= this.#window && this.#failure === undefined) {
+        await this.#waitForSlot();
+        lane = this.#leastBusy();
+      }
       if (this.#failure !== undefined) throw this.#failure;
       const length = Math.min(this.#chunk, buffer.length - at);
+      const target = lane;
+      target.inFlight++;
       this.#inFlight++;
-      this.#conn.write(this.#handle, buffer, at, length, this.#position).then(
-        () => this.#settle(),
+      target.conn.write(target.handle, buffer, at, length, this.#position).then(
+        () => this.#settle(target),
         (err) => {
           this.#failure ??= err;
-          this.#settle();
+          this.#settle(target);
         },
       );
       this.#position += length;
@@ -64,21 +86,29 @@ export class PipelinedWriter {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
-  /** Whether the CLOSE request was sent (the handle must not be closed again). */
-  get closeSent(): boolean {
-    return this.#closeSent;
-  }
-
   /**
-   * Sends CLOSE right behind the last WRITE instead of after its acknowledgement (the server
-   * handles one channel's requests in order), then waits for all of them: one round trip less.
+   * Sends each lane's CLOSE right behind its last WRITE instead of after their acknowledgement (the
+   * server handles one channel's requests in order), then waits for all of them: one round trip less.
    */
   async finishAndClose(): Promise<void> {
-    const closing = this.#conn.closeHandle(this.#handle);
-    this.#closeSent = true;
-    closing.catch(() => {}); // a write failure is the one to report
+    const closing = this.#lanes.map((lane) => {
+      lane.closeSent = true;
+      const closed = lane.conn.closeHandle(lane.handle);
+      closed.catch(() => {}); // a write failure is the one to report
+      return closed;
+    });
     await this.finish();
-    await closing;
+    await Promise.all(closing);
+  }
+
+  /** Closes the handles whose CLOSE was not sent yet (cleanup after a failure); never throws. */
+  async closeUnclosed(): Promise<void> {
+    await Promise.all(
+      this.#lanes.filter((lane) => !lane.closeSent).map((lane) => {
+        lane.closeSent = true;
+        return lane.conn.closeHandle(lane.handle).catch(() => {});
+      }),
+    );
   }
 
   /** Waits for the outstanding requests without caring about their outcome (for cleanup after a failure). */
@@ -86,7 +116,14 @@ export class PipelinedWriter {
     while (this.#inFlight > 0) await this.#waitForSlot();
   }
 
-  #settle(): void {
+  #leastBusy(): WriteLane {
+    let best = this.#lanes[0] as WriteLane;
+    for (const lane of this.#lanes) if (lane.inFlight < best.inFlight) best = lane;
+    return best;
+  }
+
+  #settle(lane: WriteLane): void {
+    lane.inFlight--;
     this.#inFlight--;
     const wake = this.#wake;
     this.#wake = undefined;
@@ -127,31 +164,32 @@ export async function readRange(
   tuning: TransferTuning,
 ): Promise<Buffer> {
   const out = Buffer.allocUnsafe(Math.max(0, end - start));
-  const got = await readRangeInto(conn, handle, out, 0, start, end, tuning);
+  const got = await readRangeInto([{ conn, handle }], out, 0, start, end, tuning);
   return got < out.length ? out.subarray(0, got) : out;
 }
 
 /**
  * Reads [start, end) of an open file with parallel READ requests straight into
  * `out[outOffset…]` (which must have room for end - start bytes), so a whole-object load is
- * received into its final buffer without another copy. Returns how many bytes were read: fewer
- * than asked when the file ends early.
+ * received into its final buffer without another copy. Each lane (the file open on a channel)
+ * keeps `requestsInFlight` requests outstanding; lanes from `more` join when they are open.
+ * Returns how many bytes were read: fewer than asked when the file ends early.
  */
 export async function readRangeInto(
-  conn: SftpRequests,
-  handle: Buffer,
+  lanes: Lane[],
   out: Buffer,
   outOffset: number,
   start: number,
   end: number,
   tuning: TransferTuning,
+  more?: Promise<Lane[]>,
 ): Promise<number> {
   const total = Math.max(0, end - start);
   if (total === 0) return 0;
-  const chunk = Math.min(tuning.chunkSize, conn.maxChunk);
+  const chunk = Math.min(tuning.chunkSize, ...lanes.map((lane) => lane.conn.maxChunk));
   let next = 0; // next offset (relative to start) not yet requested
   let eofAt = total; // first offset known to be past the end of the file
-  const fill = async (from: number, to: number): Promise<void> => {
+  const fill = async ({ conn, handle }: Lane, from: number, to: number): Promise<void> => {
     let at = from;
     while (at < to && at < eofAt) {
       const n = await conn.read(handle, out, outOffset + at, to - at, start + at);
@@ -162,24 +200,24 @@ export async function readRangeInto(
       at += n;
     }
   };
-  const worker = async (): Promise<void> => {
+  const worker = async (lane: Lane): Promise<void> => {
     while (next < total && next < eofAt) {
       const from = next;
       const to = Math.min(total, from + chunk);
       next = to;
-      await fill(from, to);
+      await fill(lane, from, to);
     }
   };
-  const workers = Math.max(1, Math.min(tuning.requestsInFlight, Math.ceil(total / chunk)));
-  await Promise.all(Array.from({ length: workers }, worker));
+  const perLane = Math.max(1, Math.min(tuning.requestsInFlight, Math.ceil(total / chunk)));
+  const spawn = (some: Lane[]) => some.flatMap((lane) => Array.from({ length: perLane }, () => worker(lane)));
+  const workers = spawn(lanes);
+  if (more) workers.push(more.then((extra) => Promise.all(spawn(extra)).then(() => {})));
+  await Promise.all(workers);
   return Math.min(eofAt, total);
 }
 
-/** An open remote file: the connection it belongs to and its handle. */
-export interface OpenFile {
-  conn: SftpRequests;
-  handle: Buffer;
-}
+/** An open remote file: the channel it belongs to and its handle. */
+export type OpenFile = Lane;
 
 /**
  * Streams [start, end) of an open file in order, keeping up to `requestsInFlight` READ requests
@@ -204,7 +242,7 @@ export async function* readRangeStream(
       const from = next;
       const to = Math.min(end, from + chunk);
       next = to;
-      const data = readRange(file.conn, file.handle, from, to, { chunkSize: chunk, requestsInFlight: 1 });
+      const data = readRange(file.conn, file.handle, from, to, { ...tuning, chunkSize: chunk, requestsInFlight: 1 });
       data.catch(() => {}); // observed when awaited; avoids an unhandled rejection if abandoned
       pending.push({ from, data });
     }

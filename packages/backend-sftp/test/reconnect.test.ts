@@ -56,6 +56,17 @@ describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15
     expect(filesOnDisk()).toEqual(["big"]);
   });
 
+  it("a store spread over several channels, cut mid-transfer, leaves one whole object and no temp file", async () => {
+    const b = await openBackend({ sftpChannels: 3, spreadBytes: 1024 * 1024, spreadRoundTrip: 0 });
+    const value = randomBytes(8 * 1024 * 1024);
+    const cutsBefore = proxy.cuts;
+    proxy.cutAfterUpstreamBytes(3 * 1024 * 1024);
+    await b.store("big", value);
+    expect(proxy.cuts).toBe(cutsBefore + 1);
+    expect(Buffer.from(await b.load("big")).equals(value)).toBe(true);
+    expect(filesOnDisk()).toEqual(["big"]);
+  });
+
   it("a load cut mid-transfer reconnects and returns the whole value", async () => {
     const b = await openBackend();
     const value = randomBytes(8 * 1024 * 1024);
