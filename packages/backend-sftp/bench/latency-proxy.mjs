@@ -75,7 +75,7 @@ function pipeDelayed(from, to, delayMs) {
   };
   const enqueue = (data) => {
     queue.push({ due: Date.now() + delayMs, data });
-    timer ??= setTimeout(drain, delayMs);
+    if (timer === undefined) timer = setTimeout(drain, delayMs);
   };
   from.on("data", enqueue);
   from.on("end", () => enqueue(null));
