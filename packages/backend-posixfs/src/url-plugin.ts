@@ -27,20 +27,12 @@ export function pathFromFileUrl(url: string, platform: string = process.platform
   return posix ? unquote(posix[1] as string) : undefined;
 }
 
-/**
- * `file:///abs/path` → PosixFsBackend, with the server's permissions and quota options; on a shared
- * event loop small values are written through the thread pool (`syncWrites: false`).
- */
+/** `file:///abs/path` → PosixFsBackend, with the server's permissions and quota options. */
 export const plugin: BackendPlugin = {
   schemes: ["file"],
   fromUrl(url: string, options: UrlOptions = {}) {
     const path = pathFromFileUrl(url);
     if (path === undefined) return undefined;
-    return new PosixFsBackend({
-      path,
-      permissions: options.permissions,
-      quota: options.quota,
-      syncWrites: !options.sharedEventLoop,
-    });
+    return new PosixFsBackend({ path, permissions: options.permissions, quota: options.quota });
   },
 };

@@ -29,11 +29,6 @@ describe("file: URL plugin", () => {
     expect((plugin.fromUrl("file:///q", { quota: 5 }) as PosixFsBackend).quotaLimit).toBe(5);
   });
 
-  it("writes small values synchronously unless the event loop is shared (the server)", () => {
-    expect((plugin.fromUrl("file:///q") as PosixFsBackend).syncWrites).toBe(true);
-    expect((plugin.fromUrl("file:///q", { sharedEventLoop: true }) as PosixFsBackend).syncWrites).toBe(false);
-  });
-
   it("decodes like Python's unquote: UTF-8 runs, malformed escapes kept", () => {
     expect(unquote("a%2Fb%20c%")).toBe("a/b c%");
   });

@@ -7,11 +7,6 @@ export interface UrlOptions {
   permissions?: Permissions;
   /** Byte limit; only backends that track usage accept it (posixfs), others throw InvalidArgument. */
   quota?: number;
-  /**
-   * The event loop serves other work at the same time (a server's many connections): backends then
-   * keep storage calls off it, even short synchronous ones that make a lone caller faster.
-   */
-  sharedEventLoop?: boolean;
 }
 
 /**

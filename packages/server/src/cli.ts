@@ -118,8 +118,7 @@ async function main(): Promise<void> {
 
   let backend: Awaited<ReturnType<typeof backendFromServerUrl>>;
   try {
-    // Over TCP many clients share the event loop; over --stdio one client waits for each answer.
-    backend = await backendFromServerUrl(options.backend, { permissions, quota: options.quota, sharedEventLoop: !options.stdio });
+    backend = await backendFromServerUrl(options.backend, { permissions, quota: options.quota });
   } catch (err) {
     return fail((err as Error).message);
   }
