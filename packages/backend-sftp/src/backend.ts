@@ -115,11 +115,11 @@ export class SftpBackend extends Backend {
    * A connection from the pool (or a new one) running `run`. A pooled connection may have died
    * while idle: then `run` gets one fresh connection, which is not a retry in the sense of §15.
    */
-  async #acquire<T>(run: (conn: SftpConnection) => Promise<T>): Promise<{ conn: SftpConnection; result: T }> {
+  async #acquire<T>(run: (requests: SftpRequests) => Promise<T>): Promise<{ conn: SftpConnection; result: T }> {
     const settings = this.sshSettings;
     const { conn, reused } = await acquireConnection(settings, this.#timeouts, this.#channels);
     try {
-      return { conn, result: await run(conn) };
+      return { conn, result: await run(conn.primary) };
     } catch (err) {
       if (!(reused && isConnectionLost(err))) {
         releaseConnection(settings, conn, this.#idleTimeout);
@@ -129,7 +129,7 @@ export class SftpBackend extends Backend {
     }
     const fresh = await SftpConnection.connect(settings, this.#timeouts, this.#channels);
     try {
-      return { conn: fresh, result: await run(fresh) };
+      return { conn: fresh, result: await run(fresh.primary) };
     } catch (err) {
       releaseConnection(settings, fresh, this.#idleTimeout);
       throw err;
@@ -137,7 +137,7 @@ export class SftpBackend extends Backend {
   }
 
   /** create and destroy run outside a session and are never retried (§15). */
-  async #outsideSession<T>(run: (conn: SftpConnection) => Promise<T>): Promise<T> {
+  async #outsideSession<T>(run: (requests: SftpRequests) => Promise<T>): Promise<T> {
     const { conn, result } = await this.#acquire(run);
     releaseConnection(this.sshSettings, conn, this.#idleTimeout);
     return result;
@@ -185,7 +185,7 @@ export class SftpBackend extends Backend {
     if (conn) releaseConnection(this.sshSettings, conn, this.#idleTimeout);
   }
 
-  async #resolveRoot(conn: SftpConnection): Promise<string> {
+  async #resolveRoot(conn: SftpRequests): Promise<string> {
     const base = this.target.path;
     let stats: { mode: number };
     try {
@@ -207,7 +207,7 @@ export class SftpBackend extends Backend {
         this.#conn?.destroy();
         const conn = await SftpConnection.connect(this.sshSettings, this.#timeouts, this.#channels);
         try {
-          this.#root = await this.#resolveRoot(conn);
+          this.#root = await this.#resolveRoot(conn.primary);
         } catch (err) {
           conn.close();
           throw err;
@@ -216,7 +216,7 @@ export class SftpBackend extends Backend {
         // Temp files of uploads the lost connection interrupted (invisible, but they take space).
         const orphans = [...this.#orphanedTemps];
         this.#orphanedTemps.clear();
-        await Promise.all(orphans.map((temp) => conn.unlink(temp).catch(() => {})));
+        await Promise.all(orphans.map((temp) => conn.primary.unlink(temp).catch(() => {})));
       } finally {
         this.#reconnecting = undefined;
       }

@@ -215,10 +215,9 @@ export class SftpChannel implements SftpRequests {
 /**
  * One ssh connection with up to `channels` SFTP channels. Every request has a timeout; when the
  * connection dies, pending and later requests fail with errors isConnectionLost recognises.
- * `channel()` hands out the least busy channel for one operation; the connection's own request
- * methods use the first channel.
+ * `channel()` hands out the least busy channel for one operation; `primary` is the first channel.
  */
-export class SftpConnection implements SftpRequests {
+export class SftpConnection {
   readonly #client: Client;
   readonly #channels: SftpChannel[] = [];
   readonly #primary: SftpChannel;
@@ -341,14 +340,6 @@ export class SftpConnection implements SftpRequests {
     }
   }
 
-  get maxChunk(): number {
-    return this.#primary.maxChunk;
-  }
-
-  get extensions(): Readonly<Record<string, string>> {
-    return this.#primary.extensions;
-  }
-
   get lost(): boolean {
     return this.#lost !== undefined;
   }
@@ -440,62 +431,9 @@ export class SftpConnection implements SftpRequests {
     this.#client.destroy();
   }
 
-  siblings(): SftpRequests[] {
-    return this.#primary.siblings();
-  }
-
-  get roundTrip(): number {
-    return this.#owner.roundTrip;
-  }
-
-  // ---- requests on the first channel ------------------------------------------------------
-
-  open(path: string, flags: "r" | "r+" | "w" | "wx", mode?: number): Promise<Buffer> {
-    return this.#primary.open(path, flags, mode);
-  }
-
-  closeHandle(handle: Buffer): Promise<void> {
-    return this.#primary.closeHandle(handle);
-  }
-
-  read(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
-    return this.#primary.read(handle, buffer, offset, length, position);
-  }
-
-  write(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number): Promise<void> {
-    return this.#primary.write(handle, buffer, offset, length, position);
-  }
-
-  fstat(handle: Buffer): Promise<Stats> {
-    return this.#primary.fstat(handle);
-  }
-
-  stat(path: string): Promise<Stats> {
-    return this.#primary.stat(path);
-  }
-
-  realpath(path: string): Promise<string> {
-    return this.#primary.realpath(path);
-  }
-
-  mkdir(path: string): Promise<void> {
-    return this.#primary.mkdir(path);
-  }
-
-  rmdir(path: string): Promise<void> {
-    return this.#primary.rmdir(path);
-  }
-
-  unlink(path: string): Promise<void> {
-    return this.#primary.unlink(path);
-  }
-
-  rename(from: string, to: string): Promise<void> {
-    return this.#primary.rename(from, to);
-  }
-
-  readdir(path: string): Promise<RemoteEntry[]> {
-    return this.#primary.readdir(path);
+  /** The first channel: for requests outside an operation (opening the store, cleaning up). */
+  get primary(): SftpChannel {
+    return this.#primary;
   }
 }
 

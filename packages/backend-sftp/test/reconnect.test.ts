@@ -45,22 +45,18 @@ describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15
   /** Files on the server's disk in the store's root, including temp files list() hides. */
   const filesOnDisk = () => readdirSync(join(env.dataDir, path));
 
-  it("a store cut mid-transfer reconnects, retries and leaves one whole object and no temp file", async () => {
-    const b = await openBackend();
+  it.each([
+    { how: "on one channel", options: {}, cutAfter: 2 * 1024 * 1024 },
+    {
+      how: "spread over several channels",
+      options: { sftpChannels: 3, spreadBytes: 1024 * 1024, spreadRoundTrip: 0 },
+      cutAfter: 3 * 1024 * 1024,
+    },
+  ])("a store $how cut mid-transfer reconnects, retries and leaves one whole object and no temp file", async ({ options, cutAfter }) => {
+    const b = await openBackend(options);
     const value = randomBytes(8 * 1024 * 1024);
     const cutsBefore = proxy.cuts;
-    proxy.cutAfterUpstreamBytes(2 * 1024 * 1024);
-    await b.store("big", value);
-    expect(proxy.cuts).toBe(cutsBefore + 1);
-    expect(Buffer.from(await b.load("big")).equals(value)).toBe(true);
-    expect(filesOnDisk()).toEqual(["big"]);
-  });
-
-  it("a store spread over several channels, cut mid-transfer, leaves one whole object and no temp file", async () => {
-    const b = await openBackend({ sftpChannels: 3, spreadBytes: 1024 * 1024, spreadRoundTrip: 0 });
-    const value = randomBytes(8 * 1024 * 1024);
-    const cutsBefore = proxy.cuts;
-    proxy.cutAfterUpstreamBytes(3 * 1024 * 1024);
+    proxy.cutAfterUpstreamBytes(cutAfter);
     await b.store("big", value);
     expect(proxy.cuts).toBe(cutsBefore + 1);
     expect(Buffer.from(await b.load("big")).equals(value)).toBe(true);
