@@ -64,17 +64,12 @@ function readAtSync(fd: number, buffer: Uint8Array, offset: number, length: numb
 export async function readWhole(fd: number, sync: boolean): Promise<Uint8Array> {
   if (sync) {
     const size = fstatSync(fd).size;
-    if (size <= FIRST_READ) {
+    const read = async () => {
       const whole = Buffer.allocUnsafeSlow(size);
-      const got = readAtSync(fd, whole, 0, size, 0);
-      return got === size ? whole : whole.subarray(0, got);
-    }
-    const task = async () => {
-      const whole = Buffer.allocUnsafeSlow(size);
-      const got = await readLarge(fd, whole, 0, size, 0);
+      const got = size <= FIRST_READ ? readAtSync(fd, whole, 0, size, 0) : await readLarge(fd, whole, 0, size, 0);
       return got === size ? whole : whole.subarray(0, got);
     };
-    return localLargeLoads.run(task);
+    return size <= FIRST_READ ? read() : localLargeLoads.run(read);
   }
   const first = Buffer.allocUnsafeSlow(FIRST_READ);
   const got = await readAt(fd, first, 0, FIRST_READ, 0);
