@@ -2,7 +2,10 @@
 # Installs the real servers the tests run against, from Debian's packages. Idempotent and quiet
 # when everything is already there. Needs root (as on CI and the developers' machines).
 set -euo pipefail
-packages=(openssh-server openssh-client rclone nginx-light radosgw ceph-mon ceph-osd ceph-common systemd iproute2 util-linux passwd)
+# python3-*: the unmodified Python reference (../shared/reference) as a test peer: its client needs
+# requests, its sftp and s3 backends paramiko and boto3. apache2-utils: htpasswd.
+packages=(openssh-server openssh-client rclone nginx-light radosgw ceph-mon ceph-osd ceph-common systemd iproute2 util-linux passwd
+  python3 python3-requests python3-paramiko python3-boto3 apache2-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,3 +19,13 @@ export {
 } from "./helpers.js";
 export { expectCode, expectSameBytes, type CodedError } from "./assertions.js";
 export { expectBigValuesRoundTripThroughStore } from "./store-checks.js";
+export {
+  requireReferencePeer,
+  referenceEnv,
+  referenceStdioCommand,
+  startReferenceServer,
+  runReferencePython,
+  type ReferencePeer,
+  type ReferenceServer,
+  type ReferenceServerOptions,
+} from "./reference-peer.js";
