@@ -1,8 +1,9 @@
+import type { IncomingMessage } from "node:http";
 import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Backend } from "@borgstore/core";
 import { Hono } from "hono";
-import { type Credentials, isAuthorized } from "./auth.js";
+import { type Credentials, basicUserName, checkCredentials, isAuthorized } from "./auth.js";
 import { BackendHost } from "./backend-host.js";
 import { errorReply } from "./error-status.js";
 import { HttpError } from "./http-error.js";
@@ -14,7 +15,10 @@ import { parseRequestTarget } from "./request-target.js";
 export const BORGSTORE_MEDIA_TYPE = "application/vnd.x.borgstore.rest.v1";
 
 export interface AppOptions {
-  /** Basic auth; only enforced when both parts are non-empty (as the reference). */
+  /**
+   * Basic auth. Both parts empty (or none given) = no auth; exactly one empty throws
+   * InvalidArgument (the reference would silently run open).
+   */
   credentials?: Credentials;
   /** Stores larger than this many bytes get 413. */
   maxObjectSize?: number;
@@ -24,6 +28,15 @@ export interface AppOptions {
   keepStreamOpen?: boolean;
   /** Called with unexpected errors (500s), for the log. */
   onInternalError?: (err: unknown) => void;
+  /** Called when a request carried Basic credentials that do not match, with the user name it sent. */
+  onFailedLogin?: (incoming: IncomingMessage, sentName: string) => void;
+}
+
+const authenticated = new WeakMap<IncomingMessage, string>();
+
+/** The user name a request authenticated as; undefined without auth or before/after a failed check. */
+export function authenticatedUser(incoming: IncomingMessage): string | undefined {
+  return authenticated.get(incoming);
 }
 
 type Env = { Bindings: HttpBindings; Variables: { reply: ReplyContext } };
@@ -43,8 +56,7 @@ const HANDLERS: Readonly<Record<string, (op: Operation) => Promise<void>>> = {
  */
 export function createApp(backend: Backend | BackendHost, options: AppOptions = {}): Hono<Env> {
   const host = backend instanceof BackendHost ? backend : new BackendHost(backend);
-  const credentials =
-    options.credentials?.username && options.credentials.password ? options.credentials : undefined;
+  const credentials = checkCredentials(options.credentials);
   const budget = new MemoryBudget(options.wholeBodyBudget ?? 64 * 1024 * 1024);
   // Idle upload buffers kept for reuse: a quarter of the budget.
   const pool = new BufferPool(Math.floor(budget.limit / 4));
@@ -62,9 +74,15 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
     if (!Object.hasOwn(HANDLERS, method)) throw new HttpError(501, `Unsupported method (${pyRepr(method)})`);
     if (reply.incoming.headers.accept !== BORGSTORE_MEDIA_TYPE)
       throw new HttpError(406, "Not Acceptable: unsupported or missing Accept header");
-    if (credentials && !isAuthorized(reply.incoming.headers.authorization, credentials)) {
-      sendUnauthorized(reply);
-      return RESPONSE_ALREADY_SENT;
+    if (credentials) {
+      const header = reply.incoming.headers.authorization;
+      if (!isAuthorized(header, credentials)) {
+        const sentName = basicUserName(header);
+        if (sentName !== undefined) options.onFailedLogin?.(reply.incoming, sentName);
+        await sendUnauthorized(reply);
+        return RESPONSE_ALREADY_SENT;
+      }
+      authenticated.set(reply.incoming, credentials.username);
     }
     await next();
   });

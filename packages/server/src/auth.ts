@@ -1,8 +1,20 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import { InvalidArgument } from "@borgstore/core";
 
 export interface Credentials {
   username: string;
   password: string;
+}
+
+/**
+ * The credentials to enforce: undefined when none are given or both parts are empty. Exactly one
+ * empty part is a configuration mistake that would otherwise run the server open: it throws.
+ */
+export function checkCredentials(credentials: Credentials | undefined): Credentials | undefined {
+  if (!credentials || (!credentials.username && !credentials.password)) return undefined;
+  if (!credentials.username) throw new InvalidArgument("credentials: the password is set but the user name is empty");
+  if (!credentials.password) throw new InvalidArgument("credentials: the user name is set but the password is empty");
+  return credentials;
 }
 
 function digest(text: string): Buffer {
@@ -19,6 +31,11 @@ export function isAuthorized(header: string | undefined, expected: Credentials):
   const userOk = timingSafeEqual(digest(given?.username ?? ""), digest(expected.username));
   const passOk = timingSafeEqual(digest(given?.password ?? ""), digest(expected.password));
   return given !== undefined && userOk && passOk;
+}
+
+/** The user name a Basic Authorization header carries, if it is one (for the log of failed logins). */
+export function basicUserName(header: string | undefined): string | undefined {
+  return parseBasic(header)?.username;
 }
 
 function parseBasic(header: string | undefined): Credentials | undefined {

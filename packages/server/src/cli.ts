@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { ErrorCodes, type Permissions, isBorgStoreError, parsePermissions, redactUrl } from "@borgstore/core";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { type Exposure, hostExposure, isLoopbackAddress, openServingProblem, resolveCredentials } from "./auth-policy.js";
 import { backendFromServerUrl } from "./backend-url.js";
 import { LOG_LEVELS, type LogLevel, Logger } from "./logger.js";
 import { RestServer } from "./server.js";
@@ -13,6 +14,7 @@ interface CliOptions {
   username?: string;
   password?: string;
   passwordFile?: string;
+  auth: boolean;
   permissions?: string;
   quota?: number;
   stdio?: boolean;
@@ -22,6 +24,9 @@ interface CliOptions {
   maxObjectSize?: number;
   idleTimeout: number;
   maxConnections: number;
+  maxConnectionsPerAddress: number;
+  minRate: number;
+  rateWindow: number;
   memoryBudget: number;
   shutdownTimeout: number;
 }
@@ -55,6 +60,7 @@ const program = new Command("borgstore-server-rest")
       "BORGSTORE_SERVER_PASSWORD_FILE",
     ),
   )
+  .addOption(new Option("--no-auth", "serve without credentials on an address other than loopback (on purpose)"))
   .addOption(
     new Option(
       "--permissions <spec>",
@@ -80,6 +86,21 @@ const program = new Command("borgstore-server-rest")
   .addOption(
     new Option("--max-connections <n>", "refuse connections beyond this many open ones")
       .default(256)
+      .argParser(integer(1)),
+  )
+  .addOption(
+    new Option("--max-connections-per-address <n>", "refuse connections beyond this many open ones from one client address (0 = no limit)")
+      .default(32)
+      .argParser(integer(0)),
+  )
+  .addOption(
+    new Option("--min-rate <bytes>", "cut a client that sends its body or reads our answer slower than this many bytes/s (0 = off)")
+      .default(1024)
+      .argParser(integer(0)),
+  )
+  .addOption(
+    new Option("--rate-window <seconds>", "measure --min-rate over windows this long (cut after two slow ones in a row)")
+      .default(20)
       .argParser(integer(1)),
   )
   .addOption(
@@ -109,6 +130,14 @@ async function main(): Promise<void> {
     }
   }
 
+  const credentials = resolveCredentials({ username: options.username, password, noAuth: options.auth === false });
+  if (credentials instanceof Error) return fail(credentials.message);
+  const noAuth = options.auth === false;
+  if (!credentials && !options.stdio && !options.socketActivation) {
+    const problem = openServingProblem(await hostExposure(options.host), options.host, noAuth);
+    if (problem) fail(problem);
+  }
+
   let permissions: Permissions | undefined;
   try {
     permissions = options.permissions === undefined ? undefined : parsePermissions(options.permissions);
@@ -134,10 +163,13 @@ async function main(): Promise<void> {
 
   const server = new RestServer(backend, {
     logger,
-    credentials: options.username && password ? { username: options.username, password } : undefined,
+    credentials,
     maxObjectSize: options.maxObjectSize,
     idleTimeoutMs: options.idleTimeout * 1000,
     maxConnections: options.maxConnections,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+    minRate: options.minRate,
+    rateWindowMs: options.rateWindow * 1000,
     wholeBodyBudget: options.memoryBudget,
     stdio: options.stdio,
   });
@@ -172,6 +204,18 @@ async function main(): Promise<void> {
     if (!fds || fds === "0") fail("socket activation: no sockets were passed (LISTEN_FDS is not set)");
     if (fds !== "1") fail(`socket activation: expected exactly one socket, but LISTEN_FDS=${fds}`);
     await server.listenFd(3);
+    if (!credentials) {
+      // Checked before the first accept (that waits for the next event-loop turn).
+      const address = server.http.address();
+      const exposure: Exposure =
+        address === null || typeof address === "string" ? "unix" : isLoopbackAddress(address.address) ? "loopback" : "network";
+      const where = typeof address === "object" && address ? `${address.address}:${address.port}` : "the passed socket";
+      const problem = openServingProblem(exposure, where, noAuth);
+      if (problem) {
+        server.http.close();
+        fail(problem);
+      }
+    }
     logger.info(`serving ${redactUrl(options.backend)} on the socket passed by systemd`);
     return;
   }

@@ -105,16 +105,20 @@ export async function sendErrorPage(ctx: ReplyContext, status: number, message: 
   else outgoing.end(html);
 }
 
-/** The reference's 401: short plain body, kept alive (Node discards the unread body). */
-export function sendUnauthorized(ctx: ReplyContext): void {
+/**
+ * The reference's 401: short plain body. The connection stays open only when the request's body
+ * has arrived whole within the drain bound (a client that trickles it, or sends more than
+ * 4 MiB, would otherwise hold the connection while Node skips the rest at the client's pace).
+ */
+export async function sendUnauthorized(ctx: ReplyContext): Promise<void> {
   const body = Buffer.from("Unauthorized");
   const headers: OutgoingHttpHeaders = {
     "Cache-Control": CACHE_CONTROL,
     "WWW-Authenticate": 'Basic realm="BorgStore REST Server"',
     "Content-Length": body.byteLength,
   };
-  // Discarding a huge unread body would let an unauthenticated client make us read it all.
-  if (!ctx.keepStreamOpen && !bodyIsSmall(ctx.incoming)) headers.Connection = "close";
+  if (!ctx.keepStreamOpen && !(await drainSmallBody(ctx.incoming))) headers.Connection = "close";
+  if (ctx.outgoing.destroyed) return;
   ctx.outgoing.writeHead(401, "Unauthorized", headers);
   ctx.outgoing.end(ctx.incoming.method === "HEAD" ? undefined : body);
 }
@@ -125,15 +129,23 @@ export function bodyIsSmall(incoming: IncomingMessage): boolean {
   return Number.isFinite(length) && length <= DRAIN_LIMIT;
 }
 
-function drainSmallBody(incoming: IncomingMessage): Promise<void> {
-  if (incoming.readableEnded || incoming.destroyed || !bodyIsSmall(incoming)) return Promise.resolve();
+/**
+ * Reads and discards an unread body of at most 4 MiB, for at most 5 s. True when the whole body
+ * has arrived, so the connection is in step for a next request.
+ */
+function drainSmallBody(incoming: IncomingMessage): Promise<boolean> {
+  if (incoming.complete) {
+    incoming.resume();
+    return Promise.resolve(true);
+  }
+  if (incoming.destroyed || !bodyIsSmall(incoming)) return Promise.resolve(false);
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       incoming.off("end", done);
       incoming.off("error", done);
       incoming.off("close", done);
-      resolve();
+      resolve(incoming.complete);
     };
     const timer = setTimeout(done, DRAIN_TIMEOUT_MS);
     incoming.on("end", done);

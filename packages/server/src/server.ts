@@ -4,13 +4,14 @@ import { Duplex } from "node:stream";
 import type { Backend } from "@borgstore/core";
 import { type Http2Bindings, type HttpBindings, getRequestListener } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
-import { type AppOptions, createApp } from "./app.js";
+import { type AppOptions, authenticatedUser, createApp } from "./app.js";
 import { BackendHost } from "./backend-host.js";
+import { ConnectionGuard } from "./connection-guard.js";
 import { errorPageHtml } from "./error-page.js";
 import { redact } from "./error-status.js";
 import { Logger, logTime } from "./logger.js";
 
-export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "onInternalError"> {
+export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "onInternalError" | "onFailedLogin"> {
   logger?: Logger;
   /** A connection that sends and receives nothing for this long is closed (slow clients). Default 120 s. */
   idleTimeoutMs?: number;
@@ -18,6 +19,16 @@ export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "
   headersTimeoutMs?: number;
   /** At most this many open connections; more are refused. Default 256. */
   maxConnections?: number;
+  /** At most this many open connections from one client address; 0 = no limit. Default 32. */
+  maxConnectionsPerAddress?: number;
+  /**
+   * While the server waits on a client (its request body, or its reading of a response), the
+   * client must move at least this many bytes per second, measured per `rateWindowMs`; a
+   * connection below it for two windows in a row is cut. 0 = off. Default 1024.
+   */
+  minRate?: number;
+  /** Default 20 s. */
+  rateWindowMs?: number;
 }
 
 /**
@@ -29,7 +40,7 @@ export class RestServer {
   readonly http: Server;
   readonly logger: Logger;
   #stdio: boolean;
-  #user: string;
+  #guard: ConnectionGuard | undefined;
   #inflight = new Set<Promise<void>>();
   #responses = new Set<ServerResponse>();
   #lastOnConnection = new WeakMap<object, Promise<void>>();
@@ -40,11 +51,12 @@ export class RestServer {
     this.host = backend instanceof BackendHost ? backend : new BackendHost(backend);
     this.logger = options.logger ?? new Logger("info");
     this.#stdio = options.stdio ?? false;
-    this.#user = options.credentials?.username || "-";
     const app = createApp(this.host, {
       ...options,
       keepStreamOpen: this.#stdio,
       onInternalError: (err) => this.logger.error(`internal error: ${describe(err, this.host.backend.location)}`),
+      onFailedLogin: (req, sentName) =>
+        this.logger.warning(`failed login from ${this.#peer(req)} as ${JSON.stringify(sentName.slice(0, 100))}`),
     });
     // Hono answers HEAD by running the route as GET and rebuilding the Response, which would
     // replace the "already sent" marker: whatever the app wrote itself stays the answer.
@@ -89,6 +101,12 @@ export class RestServer {
     if (!this.#stdio) {
       this.http.setTimeout(idle);
       this.http.maxConnections = options.maxConnections ?? 256;
+      this.#guard = new ConnectionGuard(this.http, {
+        maxPerAddress: options.maxConnectionsPerAddress ?? 32,
+        minRate: options.minRate ?? 1024,
+        rateWindowMs: options.rateWindowMs ?? 20_000,
+        logger: this.logger,
+      });
     } else {
       // Requests already received when stdin ends still get their answers.
       (this.http as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
@@ -102,7 +120,8 @@ export class RestServer {
   ): void {
     if (this.#shuttingDown) res.shouldKeepAlive = false;
     this.#responses.add(res);
-    const peer = this.#stdio ? "stdio-client" : (req.socket.remoteAddress ?? "unix");
+    this.#guard?.watch(req, res);
+    const peer = this.#peer(req);
     res.once("close", () => {
       this.#responses.delete(res);
       this.#accessLog(peer, req, res);
@@ -125,12 +144,16 @@ export class RestServer {
     this.#lastOnConnection.set(req.socket, done);
   }
 
+  #peer(req: IncomingMessage): string {
+    return this.#stdio ? "stdio-client" : (req.socket.remoteAddress ?? "unix");
+  }
+
+  /** The user is the one this request authenticated as: "-" without auth and for failed logins. */
   #accessLog(peer: string, req: IncomingMessage, res: ServerResponse): void {
     if (!this.logger.enabled("info")) return;
     const status = res.headersSent ? String(res.statusCode) : "-";
-    this.logger.info(
-      `${peer} - ${this.#user} [${logTime()}] "${req.method} ${req.url} HTTP/${req.httpVersion}" ${status} -`,
-    );
+    const user = authenticatedUser(req) ?? "-";
+    this.logger.info(`${peer} - ${user} [${logTime()}] "${req.method} ${req.url} HTTP/${req.httpVersion}" ${status} -`);
   }
 
   /** Listens on TCP; resolves with the bound address (port 0 picks a free port). */
