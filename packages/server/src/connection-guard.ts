@@ -51,7 +51,10 @@ export class ConnectionGuard {
     if (!watch) {
       watch = { exchanges: new Set(), progress: bytesMoved(socket), waitingOnClient: false };
       this.#watches.set(socket, watch);
-      socket.once("close", () => this.#watches.delete(socket));
+      socket.once("close", () => {
+        this.#watches.delete(socket);
+        if (this.#watches.size === 0) this.#stop();
+      });
     }
     const exchange: Exchange = { req, res, answered: false };
     watch.exchanges.add(exchange);
@@ -61,7 +64,7 @@ export class ConnectionGuard {
     this.#timer ??= setInterval(() => this.#tick(), this.#options.rateWindowMs).unref();
   }
 
-  stop(): void {
+  #stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
   }
@@ -88,25 +91,33 @@ export class ConnectionGuard {
     const least = (minRate * rateWindowMs) / 1000;
     for (const [socket, watch] of this.#watches) {
       for (const e of watch.exchanges) if (e.answered && (e.req.complete || e.req.destroyed)) watch.exchanges.delete(e);
-      if (watch.exchanges.size === 0 || socket.destroyed) {
-        this.#watches.delete(socket);
+      const progress = bytesMoved(socket);
+      // Between requests a keep-alive connection owes nothing (the keep-alive timeout governs it).
+      if (watch.exchanges.size === 0) {
+        watch.progress = progress;
+        watch.waitingOnClient = false;
         continue;
       }
-      const progress = bytesMoved(socket);
       const waiting = waitsOnClient(socket, watch.exchanges);
       if (waiting && watch.waitingOnClient && progress - watch.progress < least) {
         logger.info(
           `cut a slow connection from ${socket.remoteAddress ?? "unix"}: ${progress - watch.progress} bytes in ${rateWindowMs / 1000} s (--min-rate ${minRate})`,
         );
-        // A reset, not a close: unsent response bytes are dropped instead of lingering in the kernel.
-        socket.resetAndDestroy();
-        this.#watches.delete(socket);
+        reset(socket);
         continue;
       }
       watch.progress = progress;
       watch.waitingOnClient = waiting;
     }
-    if (this.#watches.size === 0) this.stop();
+  }
+}
+
+/** A reset, not a close: unsent response bytes are dropped instead of lingering in the kernel. */
+function reset(socket: Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy(); // a unix socket has no reset
   }
 }
 

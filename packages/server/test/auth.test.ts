@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { ErrorCodes, MemoryBackend, isBorgStoreError } from "@borgstore/core";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { resolveCredentials } from "../src/auth-policy.js";
+import { type Server, createServer } from "node:net";
+import { isLoopbackAddress, openServingProblem, resolveCredentials } from "../src/auth-policy.js";
 import { RestServer, createApp } from "../src/index.js";
 import { ACCEPT, CLI, RawConnection, rawRequest, request, startServer, tempDir } from "./helpers.js";
 
@@ -152,6 +153,53 @@ describe("auth fails closed", () => {
       },
     );
   }, 60_000);
+
+  it.each([
+    ["127.0.0.1", true],
+    ["127.255.0.9", true],
+    ["::1", true],
+    ["::ffff:127.0.0.1", true],
+    ["0.0.0.0", false],
+    ["::", false],
+    ["192.168.1.2", false],
+    ["::ffff:10.0.0.1", false],
+    ["fe80::1", false],
+  ])("treats %s as loopback: %s", (address, loopback) => {
+    expect(isLoopbackAddress(address)).toBe(loopback);
+  });
+
+  it("refuses open serving only where the network reaches it, unless --no-auth", () => {
+    for (const exposure of ["stdio", "unix", "loopback"] as const) expect(openServingProblem(exposure, "x", false)).toBeUndefined();
+    expect(openServingProblem("network", "0.0.0.0", false)).toContain("refusing to serve 0.0.0.0 without authentication");
+    expect(openServingProblem("network", "0.0.0.0", true)).toBeUndefined();
+  });
+
+  it("reads the address of a socket passed by systemd: loopback serves open", async () => {
+    const listener: Server = createServer();
+    await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+    const { port } = listener.address() as { port: number };
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("BORGSTORE_SERVER_")));
+    const child = spawn(process.execPath, [CLI, "--backend", "memory:", "--socket-activation"], {
+      env: { ...clean, LISTEN_FDS: "1" },
+      // The listening socket's descriptor becomes the child's fd 3, as systemd passes it.
+      stdio: ["ignore", "ignore", "pipe", (listener as unknown as { _handle: { fd: number } })._handle.fd],
+    });
+    // The child has its own copy of the socket now; ours must not accept connections.
+    listener.close();
+    let stderr = "";
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      while (!stderr.includes("on the socket passed by systemd")) {
+        if (child.exitCode !== null) throw new Error(stderr);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect((await request(port, "POST", "/?cmd=create", { auth: false })).status).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+  });
 
   it("logs failed logins as '-' (never the configured user) and warns with the name the client sent", async () => {
     const server = await startServer(["--backend", "memory:"], {
