@@ -29,3 +29,18 @@ export {
   type ReferenceServer,
   type ReferenceServerOptions,
 } from "./reference-peer.js";
+export {
+  describeCrossImplementation,
+  cellPlan,
+  expectedReading,
+  writeCell,
+  readCell,
+  runReferenceCell,
+  type CellPlan,
+  type CellManifest,
+  type CellReading,
+  type CellObservation,
+  type CellLocation,
+  type CrossImplementationOptions,
+  type Digest,
+} from "./cross-implementation.js";
