@@ -214,7 +214,7 @@ export interface CrossImplementationOptions {
   name: string;
   /** Python modules the reference needs for this backend (e.g. ["paramiko"]). */
   modules?: string[];
-  /** Skip with this reason (a missing test server: requireTestServer already said so loudly). */
+  /** Skip with this reason (a missing test server: requireTestServer already said so loudly); a failure under CI=true. */
   skip?: string | false;
   location(): Promise<CellLocation> | CellLocation;
   /** Both sides open the store with this quota (posixfs). */
@@ -234,6 +234,10 @@ export interface CrossImplementationOptions {
  */
 export function describeCrossImplementation(options: CrossImplementationOptions): void {
   const title = `${options.name}: one store, both implementations`;
+  if (options.skip) {
+    if (process.env.CI === "true") throw new Error(`${title}: ${options.skip} — failing because CI=true`);
+    process.stderr.write(`\n*** SKIPPING ${title}: ${options.skip}\n\n`);
+  }
   const peer = options.skip ? undefined : requireReferencePeer(title, options.modules ?? []);
   if (!peer) {
     describe.skip(title, () => it(options.skip || "needs the Python reference", () => {}));
