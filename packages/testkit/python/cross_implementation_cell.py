@@ -1,6 +1,6 @@
 """One side of a cross-implementation cell, run with the unmodified Python reference.
 
-    python3 cross_implementation_cell.py write|read  < cell.json  > result.json
+    python3 cross_implementation_cell.py write|read|recheck  < cell.json  > result.json
 
 cell.json: {"url": ..., "config": {namespace: {"levels": [...]}}, "quota": int|null,
             "objects": {name: size}, "softDelete": [name, ...]}
@@ -9,6 +9,8 @@ write: creates the store, stores random values of the given sizes, soft-deletes 
        the manifest {"live": {name: {size, sha256}}, "deleted": {...}, "quota": {...}|null}.
 read:  opens the store the other implementation wrote and prints what it observes: listings,
        loads, server-side hashes, soft-deleted items, and all of it again after undeleting them.
+recheck: the writer opens the store again after the other side's undeletes and prints
+       {"quota": ..., "observation": ...} without changing anything.
 The TypeScript side (packages/testkit/src/cross-implementation.ts) does the same with our Store;
 the test compares the two JSON documents.
 """
@@ -88,6 +90,12 @@ def read(cell):
     return result
 
 
+def recheck(cell):
+    store = open_store(cell)
+    with store:
+        return {"quota": quota(store, cell), "observation": observe(store, cell)}
+
+
 if __name__ == "__main__":
-    operation = {"write": write, "read": read}[sys.argv[1]]
+    operation = {"write": write, "read": read, "recheck": recheck}[sys.argv[1]]
     json.dump(operation(json.load(sys.stdin)), sys.stdout, sort_keys=True)
