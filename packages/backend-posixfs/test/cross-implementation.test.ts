@@ -9,6 +9,7 @@ import {
   cellPlan,
   describeCrossImplementation,
   expectedReading,
+  expectedRecheck,
   readCell,
   recheckCell,
   requireReferencePeer,
@@ -80,5 +81,29 @@ describe.skipIf(!peer)("posixfs: quota.hid when one implementation opens the sto
     expect(existsSync(join(path, "quota.hid"))).toBe(false);
     expect((await recheckCell(ourStoreOn(path, plan), plan)).quota).toEqual(manifest.quota);
     expect(await readFile(join(path, "quota.hid"), "latin1")).toBe(String(totalBytes(manifest)));
+  }, 60_000);
+});
+
+// A store changing its nesting (the reference's find tries every configured level): one side wrote
+// `data/` at level 1, the other reads it configured with levels [1, 2] and must find every item there.
+const atLevels = (plan: CellPlan, levels: number[]): CellPlan => ({ ...plan, config: { ...plan.config, "data/": { levels } } });
+
+describe.skipIf(!peer)("posixfs: a namespace read with more nesting levels than it was written with", () => {
+  const ref = peer as NonNullable<typeof peer>;
+
+  it("the reference writes data/ at level 1; we read it with levels [1, 2], undelete, and the reference sees the result", async () => {
+    const path = join(tempDir(), "store");
+    const plan = cellPlan(`file://${path}`);
+    const manifest = await runReferenceCell(ref, "write", atLevels(plan, [1]));
+    expect(await readCell(ourStoreOn(path, atLevels(plan, [1, 2])), atLevels(plan, [1, 2]))).toEqual(expectedReading(manifest));
+    expect(await runReferenceCell(ref, "recheck", atLevels(plan, [1]))).toEqual(expectedRecheck(manifest));
+  }, 60_000);
+
+  it("we write data/ at level 1; the reference reads it with levels [1, 2], undeletes, and we see the result", async () => {
+    const path = join(tempDir(), "store");
+    const plan = cellPlan(`file://${path}`);
+    const manifest = await writeCell(ourStoreOn(path, atLevels(plan, [1])), atLevels(plan, [1]));
+    expect(await runReferenceCell(ref, "read", atLevels(plan, [1, 2]))).toEqual(expectedReading(manifest));
+    expect(await recheckCell(ourStoreOn(path, atLevels(plan, [1])), atLevels(plan, [1]))).toEqual(expectedRecheck(manifest));
   }, 60_000);
 });
