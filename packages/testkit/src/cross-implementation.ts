@@ -59,11 +59,13 @@ export interface CellReading {
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const key = (byte: string, tail: string) => byte.repeat(2) + tail.repeat(60);
+// 64 hex digits, as borg's keys: the first two bytes pick the nesting directories (levels [2]).
+const hexKey = (prefix: string, fill: string) => prefix + fill.repeat(64 - prefix.length);
 
 /** The objects of every cell: 0 B, 1 KiB and 5 MiB flat, a few more in the nested namespace; one of each soft-deleted. */
 export function cellPlan(url: string, quota?: number): CellPlan {
-  const nestedShared = key("ab", "1");
+  // Soft-deleted beside a live item in the same nesting directory (data/ab/cd/).
+  const nestedShared = hexKey("abcd", "1");
   return {
     url,
     config: { "config/": { levels: [0] }, "data/": { levels: [2] } },
@@ -72,10 +74,10 @@ export function cellPlan(url: string, quota?: number): CellPlan {
       "config/empty": 0,
       "config/small": KiB,
       "config/large": 5 * MiB,
-      [`data/${key("00", "0")}`]: 0,
+      [`data/${hexKey("00", "0")}`]: 0,
       [`data/${nestedShared}`]: KiB,
-      [`data/${key("ab", "2")}`]: 3 * KiB + 7,
-      [`data/${key("ff", "f")}`]: 64 * KiB,
+      [`data/${hexKey("abcd", "2")}`]: 3 * KiB + 7,
+      [`data/${hexKey("ff", "f")}`]: 64 * KiB,
     },
     softDelete: ["config/small", `data/${nestedShared}`],
   };
@@ -230,7 +232,7 @@ export interface CellLocation {
   ourStore(plan: CellPlan): Store;
   /** Environment for the reference's process (e.g. HOME with an ssh setup, PATH with a server). */
   referenceEnv?: NodeJS.ProcessEnv;
-  /** Extra checks once the reader is done (e.g. quota.hid on disk). */
+  /** Extra checks once both sides are done (e.g. quota.hid on disk). */
   inspect?(manifest: CellManifest): Promise<void>;
   /** Removes what the cell left behind. */
   cleanup?(): Promise<void>;
