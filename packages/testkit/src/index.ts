@@ -29,3 +29,21 @@ export {
   type ReferenceServer,
   type ReferenceServerOptions,
 } from "./reference-peer.js";
+export {
+  describeCrossImplementation,
+  cellPlan,
+  expectedReading,
+  expectedRecheck,
+  writeCell,
+  readCell,
+  recheckCell,
+  runReferenceCell,
+  type CellPlan,
+  type CellManifest,
+  type CellReading,
+  type CellObservation,
+  type CellRecheck,
+  type CellLocation,
+  type CrossImplementationOptions,
+  type Digest,
+} from "./cross-implementation.js";
