@@ -24,6 +24,7 @@ interface CliOptions {
   maxConnections: number;
   memoryBudget: number;
   shutdownTimeout: number;
+  waitLimit: number;
 }
 
 function integer(min: number) {
@@ -83,6 +84,11 @@ const program = new Command("borgstore-server-rest")
       .argParser(integer(1)),
   )
   .addOption(
+    new Option("--wait-limit <ms>", "longest a request waits for create/destroy, and they for running requests; then 503")
+      .default(2000)
+      .argParser(integer(1)),
+  )
+  .addOption(
     new Option("--shutdown-timeout <seconds>", "on SIGTERM, wait this long for running requests")
       .default(30)
       .argParser(integer(0)),
@@ -139,6 +145,7 @@ async function main(): Promise<void> {
     idleTimeoutMs: options.idleTimeout * 1000,
     maxConnections: options.maxConnections,
     wholeBodyBudget: options.memoryBudget,
+    waitLimitMs: options.waitLimit,
     stdio: options.stdio,
   });
 
