@@ -1,6 +1,7 @@
 import { bytesSource, collectBytes, verifiedSource, asBytes } from "./byte-source.js";
-import { BackendMustBeOpen, BackendMustNotBeOpen, InvalidArgument, ObjectNotFound, ReadRangeError } from "./errors.js";
-import { checkHashAlgorithm, createHasher, streamDigest } from "./hashing.js";
+import { checkDefragSources, concatenatedRanges, digestCheckedSource } from "./defrag.js";
+import { BackendMustBeOpen, BackendMustNotBeOpen, InvalidArgument, ObjectNotFound } from "./errors.js";
+import { checkHashAlgorithm, streamDigest } from "./hashing.js";
 import { validateName } from "./names.js";
 import { nest } from "./nesting.js";
 import { Required, checkPermission } from "./permissions.js";
@@ -103,14 +104,22 @@ export abstract class Backend {
 
   async create(): Promise<void> {
     this.#assertClosed();
-    checkPermission(this.permissions, "", Required.create);
+    this.checkLifecyclePermission("create");
     await this._create();
   }
 
   async destroy(): Promise<void> {
     this.#assertClosed();
-    checkPermission(this.permissions, "", Required.destroy);
+    this.checkLifecyclePermission("destroy");
     await this._destroy();
+  }
+
+  /**
+   * Raises PermissionDenied now if create or destroy is not permitted, touching no storage: a
+   * server checks this before it waits for other requests to finish.
+   */
+  checkLifecyclePermission(operation: "create" | "destroy"): void {
+    checkPermission(this.permissions, "", Required[operation]);
   }
 
   async open(): Promise<void> {
@@ -207,32 +216,45 @@ export abstract class Backend {
    * Concatenates byte ranges of existing objects into one new object (reference default
    * implementation). Source names include their namespace. Without a target, the name is the
    * digest of the result under `namespace`, nested `levels` deep. Returns the target name.
+   *
+   * The ranges stream into storeStream one after the other, so memory stays small whatever their
+   * sizes. A digest-derived name needs the digest first: one pass hashes the ranges, a second
+   * stores them and checks they still hash the same.
    */
   async defrag(sources: readonly DefragSource[], options: DefragOptions = {}): Promise<string> {
     this.#assertOpen();
     const { target, algorithm, namespace, levels = 0 } = options;
     if (!target && !algorithm) throw new InvalidArgument("Either target or algorithm must be given for defrag");
     if (algorithm && !target) checkHashAlgorithm(algorithm);
-    const chunks: Uint8Array[] = [];
-    for (const [source, offset, size] of sources) {
-      const chunk = await this.load(source, { offset, size });
-      if (chunk.byteLength !== size)
-        throw new ReadRangeError(
-          `Read range error from ${source} (requested ${size} bytes at offset ${offset}, got ${chunk.byteLength})`,
-        );
-      chunks.push(chunk);
+    const size = checkDefragSources(sources, (name) => this.#prepare(name, Required.read));
+    const ranges = () => concatenatedRanges((name, range) => this.loadStream(name, range), sources);
+    if (target) {
+      await this.#storeDefragged(target, ranges(), size);
+      return target;
     }
-    const value = await collectBytes(bytesOf(chunks));
-    let name = target;
-    if (!name) {
-      const h = await createHasher(algorithm as string);
-      h.update(value);
-      const key = h.hexdigest();
-      const ns = namespace ? namespace.replace(/\/+$/, "") : "";
-      name = nest(ns ? `${ns}/${key}` : key, levels);
-    }
-    await this.store(name, value);
+    const key = await streamDigest(algorithm as string, ranges());
+    const ns = namespace ? namespace.replace(/\/+$/, "") : "";
+    const name = nest(ns ? `${ns}/${key}` : key, levels);
+    await this.#storeDefragged(name, digestCheckedSource(ranges(), algorithm as string, key), size);
     return name;
+  }
+
+  /** storeStream from a defrag stream; its own error (ReadRangeError, a missing source) wins over a backend's wrapping of it. */
+  async #storeDefragged(name: string, source: ByteSource, size: number): Promise<void> {
+    let sourceError: unknown;
+    async function* remembered(): ByteSource {
+      try {
+        yield* source;
+      } catch (err) {
+        sourceError = err;
+        throw err;
+      }
+    }
+    try {
+      await this.storeStream(name, remembered(), { size });
+    } catch (err) {
+      throw sourceError ?? err;
+    }
   }
 
   // ---- checks -----------------------------------------------------------------------------
@@ -256,10 +278,6 @@ export abstract class Backend {
     const exists = (await this._info(name)).exists;
     checkPermission(this.permissions, name, exists ? Required.overwrite : Required.storeNew);
   }
-}
-
-async function* bytesOf(chunks: Uint8Array[]): ByteSource {
-  yield* chunks;
 }
 
 /** Raises ObjectNotFound(name) unless `info` says the item exists; a helper for backends. */

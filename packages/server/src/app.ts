@@ -26,6 +26,8 @@ export interface AppOptions {
   wholeBodyBudget?: number;
   /** Stdio mode: the one stream must survive error responses (no Connection: close). */
   keepStreamOpen?: boolean;
+  /** Longest a request waits for create/destroy and they for others, then 503 (default 2000 ms). */
+  waitLimitMs?: number;
   /** Called with unexpected errors (500s), for the log. */
   onInternalError?: (err: unknown) => void;
   /** Called when a request carried Basic credentials that do not match, with the user name it sent. */
@@ -55,7 +57,7 @@ const HANDLERS: Readonly<Record<string, (op: Operation) => Promise<void>>> = {
  * use, kept open) or a BackendHost shared with the caller (who then closes it).
  */
 export function createApp(backend: Backend | BackendHost, options: AppOptions = {}): Hono<Env> {
-  const host = backend instanceof BackendHost ? backend : new BackendHost(backend);
+  const host = backend instanceof BackendHost ? backend : new BackendHost(backend, { waitLimitMs: options.waitLimitMs });
   const credentials = checkCredentials(options.credentials);
   const budget = new MemoryBudget(options.wholeBodyBudget ?? 64 * 1024 * 1024);
   // Idle upload buffers kept for reuse: a quarter of the budget.
@@ -102,7 +104,7 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
     if (status === 500 && !(err instanceof HttpError)) options.onInternalError?.(err);
     if (reply.outgoing.headersSent) reply.outgoing.destroy();
     else if (plain) sendBody(reply, status, message);
-    else await sendErrorPage(reply, status, message);
+    else await sendErrorPage(reply, status, message, err instanceof HttpError ? err.headers : undefined);
     return RESPONSE_ALREADY_SENT;
   });
 

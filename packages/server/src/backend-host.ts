@@ -1,4 +1,17 @@
 import type { Backend } from "@borgstore/core";
+import { HttpError } from "./http-error.js";
+
+export interface BackendHostOptions {
+  /**
+   * Longest a request waits for the host: an operation for a running or pending create/destroy,
+   * and create/destroy for the operations running before it. Then 503 with Retry-After.
+   * Default 2000 ms.
+   */
+  waitLimitMs?: number;
+}
+
+/** Seconds a client refused with 503 is told to wait (Retry-After). */
+const RETRY_AFTER_SECONDS = 1;
 
 /**
  * Owns the one backend a server serves. The backend is opened once, on the first request that
@@ -6,22 +19,33 @@ import type { Backend } from "@borgstore/core";
  * shared backend per request and collides under concurrency, spec §6.3). create and destroy need
  * it closed, so they run alone: they wait for running operations, close the backend, and the next
  * operation opens it again.
+ *
+ * No request waits for the host longer than `waitLimitMs`: one slow download must not let a
+ * create freeze every client, nor a long destroy; whoever would wait longer gets 503.
  */
 export class BackendHost {
   readonly backend: Backend;
+  readonly waitLimitMs: number;
   #active = 0;
   #exclusive = false;
-  #waiters: Array<() => void> = [];
+  #waitingExclusive = 0;
+  #waiters = new Set<() => void>();
   #opening: Promise<void> | undefined;
 
-  constructor(backend: Backend) {
+  constructor(backend: Backend, options: BackendHostOptions = {}) {
     this.backend = backend;
+    this.waitLimitMs = options.waitLimitMs ?? 2000;
   }
 
   /** Runs `operation` with the backend open, alongside other operations. */
   async use<T>(operation: (backend: Backend) => Promise<T>): Promise<T> {
-    while (this.#exclusive || this.#waitingExclusive > 0) await this.#wait();
-    this.#active++;
+    // Behind a pending create/destroy too, so it gets its turn under steady load.
+    const admitted = await this.#claim(
+      () => !this.#exclusive && this.#waitingExclusive === 0,
+      () => this.#active++,
+      this.waitLimitMs,
+    );
+    if (!admitted) throw busy("the store is being created or destroyed");
     try {
       await this.#ensureOpen();
       return await operation(this.backend);
@@ -31,15 +55,29 @@ export class BackendHost {
     }
   }
 
-  /** Runs `operation` alone, with the backend closed (create, destroy, shutdown). */
-  async alone<T>(operation: (backend: Backend) => Promise<T>): Promise<T> {
+  /**
+   * Runs `operation` alone, with the backend closed (create, destroy, shutdown). Waits at most
+   * `waitLimitMs` (default: the host's limit) for running operations to finish.
+   */
+  async alone<T>(operation: (backend: Backend) => Promise<T>, waitLimitMs = this.waitLimitMs): Promise<T> {
     this.#waitingExclusive++;
+    let alone: boolean;
     try {
-      while (this.#exclusive || this.#active > 0) await this.#wait();
+      alone = await this.#claim(
+        () => !this.#exclusive && this.#active === 0,
+        () => {
+          this.#exclusive = true;
+        },
+        waitLimitMs,
+      );
     } finally {
       this.#waitingExclusive--;
     }
-    this.#exclusive = true;
+    if (!alone) {
+      // The operations held back behind this one go ahead.
+      this.#wake();
+      throw busy("other requests are running");
+    }
     try {
       if (this.backend.opened) await this.backend.close();
       return await operation(this.backend);
@@ -49,12 +87,10 @@ export class BackendHost {
     }
   }
 
-  /** Closes the backend once running operations are done (persists posixfs quota). */
+  /** Closes the backend once running operations are done, however long (persists posixfs quota). */
   async close(): Promise<void> {
-    await this.alone(async () => undefined);
+    await this.alone(async () => undefined, Number.POSITIVE_INFINITY);
   }
-
-  #waitingExclusive = 0;
 
   async #ensureOpen(): Promise<void> {
     if (this.backend.opened) return;
@@ -65,13 +101,39 @@ export class BackendHost {
     await this.#opening;
   }
 
-  #wait(): Promise<void> {
-    return new Promise((resolve) => this.#waiters.push(resolve));
+  /**
+   * Waits until `ready()` holds, then runs `take()` in the same tick (true), or gives up after
+   * `limitMs` (false). Checking and taking at once matters: across an await, a create could see
+   * no operation running while one that was admitted has not counted itself yet.
+   */
+  async #claim(ready: () => boolean, take: () => void, limitMs: number): Promise<boolean> {
+    const deadline = Date.now() + limitMs;
+    while (!ready()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await this.#wait(left);
+    }
+    take();
+    return true;
+  }
+
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
+      this.#waiters.add(done);
+    });
   }
 
   #wake(): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const resolve of waiters) resolve();
+    for (const resolve of [...this.#waiters]) resolve();
   }
+}
+
+function busy(why: string): HttpError {
+  return new HttpError(503, `Service Unavailable: ${why}, retry later`, { "Retry-After": String(RETRY_AFTER_SECONDS) });
 }

@@ -29,6 +29,7 @@ interface CliOptions {
   rateWindow: number;
   memoryBudget: number;
   shutdownTimeout: number;
+  waitLimit: number;
 }
 
 function integer(min: number) {
@@ -104,6 +105,11 @@ const program = new Command("borgstore-server-rest")
       .argParser(integer(1)),
   )
   .addOption(
+    new Option("--wait-limit <ms>", "longest a request waits for create/destroy, and they for running requests; then 503")
+      .default(2000)
+      .argParser(integer(1)),
+  )
+  .addOption(
     new Option("--shutdown-timeout <seconds>", "on SIGTERM, wait this long for running requests")
       .default(30)
       .argParser(integer(0)),
@@ -171,6 +177,7 @@ async function main(): Promise<void> {
     minRate: options.minRate,
     rateWindowMs: options.rateWindow * 1000,
     wholeBodyBudget: options.memoryBudget,
+    waitLimitMs: options.waitLimit,
     stdio: options.stdio,
   });
 

@@ -34,7 +34,7 @@ export const HASH_MISMATCH_TEXT = "Content hash verification failed, please retr
  */
 export function errorReply(thrown: unknown, location: string | undefined): ErrorReply {
   const err = specific(thrown);
-  if (!isBorgStoreError(err) || (err.code === ErrorCodes.BACKEND_ERROR && isSystemError(err.cause))) return { status: 500, message: "Internal Server Error" };
+  if (!isBorgStoreError(err) || (err.code === ErrorCodes.BACKEND_ERROR && isForeign(err.cause))) return { status: 500, message: "Internal Server Error" };
   const status = STATUS_BY_CODE[err.code] ?? 500;
   if (status === 422) return { status, message: HASH_MISMATCH_TEXT, plain: true };
   let message = redact(err.message, location);
@@ -54,10 +54,13 @@ function specific(err: unknown): unknown {
   return current;
 }
 
-/** An OS error (ENOTEMPTY, EISDIR, …): the reference answers those with a bare 500, and so do we. */
-function isSystemError(cause: unknown): boolean {
-  const code = (cause as { code?: unknown } | undefined)?.code;
-  return typeof code === "string" && /^E[A-Z]+$/.test(code);
+/**
+ * A BackendError wrapping something we did not raise (an OS error such as ENOTEMPTY, Node's
+ * ERR_BUFFER_TOO_LARGE, a library's error) carries that error's text, which may name paths or
+ * internals: the reference answers OS errors with a bare 500, and so do we for all of them.
+ */
+function isForeign(cause: unknown): boolean {
+  return cause !== undefined && !isBorgStoreError(cause);
 }
 
 /** Replaces every occurrence of the storage location (and its trailing-slash-less form). */

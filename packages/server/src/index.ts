@@ -1,5 +1,5 @@
 export { createApp, BORGSTORE_MEDIA_TYPE, type AppOptions } from "./app.js";
-export { BackendHost } from "./backend-host.js";
+export { BackendHost, type BackendHostOptions } from "./backend-host.js";
 export { RestServer, type RestServerOptions } from "./server.js";
 export { backendFromServerUrl, fileUrlFromPath } from "./backend-url.js";
 export { Logger, LOG_LEVELS, type LogLevel } from "./logger.js";

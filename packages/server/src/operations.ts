@@ -62,6 +62,8 @@ export async function post(op: Operation): Promise<void> {
   const { name, query } = target;
   const cmd = queryValue(query, "cmd");
   if (cmd === "create") {
+    // Refused before waiting: a client without the right must not hold up the others.
+    host.backend.checkLifecyclePermission("create");
     await host.alone((b) => b.create());
     return sendBody(reply, 200, undefined);
   }
@@ -127,8 +129,30 @@ async function defrag(op: Operation): Promise<void> {
   const namespace = queryValue(query, "namespace");
   if (target === undefined && algorithm === undefined) throw new HttpError(400, "Missing target or algorithm for defrag");
   const sources = parseDefragSources(await readSmallBody(op.reply.incoming, DEFRAG_BODY_LIMIT));
-  const result = await op.host.use((b) => b.defrag(sources, { target, algorithm, namespace, levels }));
+  const size = sources.reduce((total, [, , bytes]) => total + bytes, 0);
+  if (op.maxObjectSize !== undefined && size > op.maxObjectSize)
+    throw new HttpError(413, `Object too large: ${size} > ${op.maxObjectSize} bytes`);
+  const result = await op.host.use((b) =>
+    withDefragMemory(op, b, size, () => b.defrag(sources, { target, algorithm, namespace, levels })),
+  );
   sendBody(op.reply, 200, result, "text/plain");
+}
+
+/**
+ * Core's defrag streams range by range; a backend without native streaming holds a range and the
+ * whole result in memory, so it must fit the memory budget (413 if it never can, 503 while busy).
+ */
+async function withDefragMemory<T>(op: Operation, b: Backend, size: number, run: () => Promise<T>): Promise<T> {
+  if (b.capabilities.streaming) return run();
+  const bytes = 2 * size;
+  if (bytes > op.budget.limit) throw new HttpError(413, `Defrag result too large for this server's memory: ${size} bytes`);
+  if (!op.budget.tryReserve(bytes))
+    throw new HttpError(503, "Service Unavailable: memory budget in use, retry later", { "Retry-After": "1" });
+  try {
+    return await run();
+  } finally {
+    op.budget.release(bytes);
+  }
 }
 
 function parseDefragSources(body: Uint8Array): DefragSource[] {
@@ -158,7 +182,10 @@ export async function del(op: Operation): Promise<void> {
   const { host, reply, target } = op;
   const cmd = queryValue(target.query, "cmd");
   if (cmd === "rmdir") await host.use((b) => b.rmdir(target.name));
-  else if (cmd === "destroy") await host.alone((b) => b.destroy());
+  else if (cmd === "destroy") {
+    host.backend.checkLifecyclePermission("destroy");
+    await host.alone((b) => b.destroy());
+  }
   else if (target.name === "") throw new HttpError(400, "Bad Request");
   else await host.use((b) => b.delete(target.name));
   sendBody(reply, 200, undefined);

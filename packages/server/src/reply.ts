@@ -87,7 +87,12 @@ const DRAIN_TIMEOUT_MS = 5_000;
  * An unread request body is read first when small (as the reference reads every body before
  * answering), so closing does not reset the connection before the client has read our answer.
  */
-export async function sendErrorPage(ctx: ReplyContext, status: number, message: string): Promise<void> {
+export async function sendErrorPage(
+  ctx: ReplyContext,
+  status: number,
+  message: string,
+  extraHeaders?: OutgoingHttpHeaders,
+): Promise<void> {
   const { incoming, outgoing } = ctx;
   if (outgoing.headersSent) {
     outgoing.destroy();
@@ -96,7 +101,7 @@ export async function sendErrorPage(ctx: ReplyContext, status: number, message: 
   // 411/413 refuse the body itself: no point reading it.
   if (!ctx.keepStreamOpen && status !== 411 && status !== 413) await drainSmallBody(incoming);
   const html = Buffer.from(errorPageHtml(status, message), "utf8");
-  const headers: OutgoingHttpHeaders = {};
+  const headers: OutgoingHttpHeaders = { ...extraHeaders };
   if (!ctx.keepStreamOpen) headers.Connection = "close";
   headers["Content-Type"] = "text/html;charset=utf-8";
   headers["Content-Length"] = html.byteLength;

@@ -1,12 +1,14 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Duplex } from "node:stream";
+import { finished } from "node:stream/promises";
 import type { Backend } from "@borgstore/core";
 import { type Http2Bindings, type HttpBindings, getRequestListener } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { type AppOptions, authenticatedUser, createApp } from "./app.js";
 import { BackendHost } from "./backend-host.js";
 import { ConnectionGuard } from "./connection-guard.js";
+import { clientErrorResponse, clientErrorStatus } from "./client-error.js";
 import { errorPageHtml } from "./error-page.js";
 import { redact } from "./error-status.js";
 import { Logger, logTime } from "./logger.js";
@@ -44,11 +46,13 @@ export class RestServer {
   #inflight = new Set<Promise<void>>();
   #responses = new Set<ServerResponse>();
   #lastOnConnection = new WeakMap<object, Promise<void>>();
+  #lastResponse = new WeakMap<object, ServerResponse>();
+  #refused = new WeakSet<object>();
   #shuttingDown = false;
   #shutdown: Promise<void> | undefined;
 
   constructor(backend: Backend | BackendHost, options: RestServerOptions & { stdio?: boolean } = {}) {
-    this.host = backend instanceof BackendHost ? backend : new BackendHost(backend);
+    this.host = backend instanceof BackendHost ? backend : new BackendHost(backend, { waitLimitMs: options.waitLimitMs });
     this.logger = options.logger ?? new Logger("info");
     this.#stdio = options.stdio ?? false;
     const app = createApp(this.host, {
@@ -98,6 +102,7 @@ export class RestServer {
       },
       (req, res) => this.#handle(listener, req, res),
     );
+    this.http.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => this.#refuseUnreadable(err, socket));
     if (!this.#stdio) {
       this.http.setTimeout(idle);
       this.http.maxConnections = options.maxConnections ?? 256;
@@ -142,6 +147,44 @@ export class RestServer {
       });
     this.#inflight.add(done);
     this.#lastOnConnection.set(req.socket, done);
+    this.#lastResponse.set(req.socket, res);
+  }
+
+  /**
+   * Bytes Node cannot read as a request (or a request too slow to arrive). Node's own answer goes
+   * out at once and destroys the connection, losing the answers to the complete requests
+   * pipelined before those bytes (their stores happen, the client never hears of them): those are
+   * answered first, then the error, then the connection is closed (nothing after the bad bytes
+   * can be read).
+   */
+  #refuseUnreadable(err: NodeJS.ErrnoException, socket: Duplex): void {
+    // The parser reports the same error again for every later packet.
+    if (this.#refused.has(socket)) return;
+    this.#refused.add(socket);
+    const status = clientErrorStatus(err);
+    if (status === undefined || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    this.logger.debug(`unreadable request (${err.code ?? err.message}): answering ${status} after the requests before it`);
+    socket.pause();
+    const before = this.#lastOnConnection.get(socket) ?? Promise.resolve();
+    const lastResponse = this.#lastResponse.get(socket);
+    const answer = before
+      // A response ended may still wait for the one before it to leave: it goes out first.
+      .then(() => (lastResponse ? finished(lastResponse).catch(() => undefined) : undefined))
+      .then(() => {
+        if (!socket.writable || socket.destroyed) return;
+        // End, not destroy: closing with unread bytes would reset the connection and could
+        // discard our answers before the client read them. A client that keeps its side open
+        // is cut a little later.
+        const cut = setTimeout(() => socket.destroy(), 5_000);
+        cut.unref();
+        socket.once("close", () => clearTimeout(cut));
+        socket.end(clientErrorResponse(status));
+      })
+      .finally(() => this.#inflight.delete(answer));
+    this.#inflight.add(answer);
   }
 
   #peer(req: IncomingMessage): string {

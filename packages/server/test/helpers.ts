@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -191,4 +191,16 @@ export async function request(
   } finally {
     conn.close();
   }
+}
+
+/** A memory figure of a process from /proc/PID/status, in bytes (VmHWM: peak RSS). */
+export function statusKiB(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1]) * 1024;
+}
+
+/** Peak RSS restarts from the current RSS (Linux: write 5 to clear_refs); returns that RSS. */
+export function resetPeak(pid: number): number {
+  writeFileSync(`/proc/${pid}/clear_refs`, "5");
+  return statusKiB(pid, "VmRSS");
 }

@@ -1,24 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, type ServerProcess, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, type ServerProcess, resetPeak, startServer, statusKiB, tempDir } from "./helpers.js";
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
 const BLOCK = randomBytes(MiB);
-
-function statusKiB(pid: number, field: "VmRSS" | "VmHWM"): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(m?.[1]) * 1024;
-}
-
-/** Peak RSS restarts from the current RSS (Linux: write 5 to clear_refs). */
-function resetPeak(pid: number): number {
-  writeFileSync(`/proc/${pid}/clear_refs`, "5");
-  return statusKiB(pid, "VmRSS");
-}
 
 function upload(port: number, name: string, size: number, sha256: string): Promise<number> {
   return new Promise((resolve, reject) => {

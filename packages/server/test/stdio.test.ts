@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ACCEPT, CLI, RawConnection, header, rawRequest, tempDir } from "./helpers.js";
@@ -102,6 +102,25 @@ describe("stdio mode (borgstore-server-rest --stdio, as the Python client spawns
     expect((await conn.response()).body.toString()).toBe("abc");
     expect(await exited).toBe(0);
     expect(readdirSync(store)).toEqual(["a"]);
+  });
+
+  it("answers a store pipelined before garbage with 200, then 400, keeps the object and ends the session", async () => {
+    const store = join(dir.path, "s-garbage");
+    const { conn, exited } = spawnStdio(store);
+    conn.send(
+      Buffer.concat([
+        rawRequest("POST", "/?cmd=create", [A]),
+        rawRequest("POST", "/kept", [A, ["Content-Length", "5"]], "hello"),
+        Buffer.from("THIS IS NOT HTTP\r\n\r\n"),
+      ]),
+    );
+    expect((await conn.response()).status).toBe(200);
+    expect((await conn.response()).status).toBe(200);
+    expect((await conn.response()).status).toBe(400);
+    // Nothing after malformed bytes can be read: the server ends the session.
+    expect(await exited).toBe(0);
+    expect(readdirSync(store)).toEqual(["kept"]);
+    expect(readFileSync(join(store, "kept"), "utf8")).toBe("hello");
   });
 
   it("ignores SIGINT (Ctrl-C in the client's terminal) and keeps serving until EOF", async () => {

@@ -67,6 +67,15 @@ describe("exception → status (spec §6.1)", () => {
     const os = Object.assign(new Error("ENOTEMPTY: /srv/s/ns"), { code: "ENOTEMPTY" });
     expect(errorReply(new BackendError("ENOTEMPTY: /srv/s/ns", { cause: os }), "/srv/s").message).toBe("Internal Server Error");
   });
+
+  it("never shows Node's internal error text in a 500 (a BackendError wrapping ERR_* or any foreign error)", () => {
+    const node = Object.assign(new RangeError("Cannot create a Buffer larger than 4294967296 bytes"), { code: "ERR_BUFFER_TOO_LARGE" });
+    expect(errorReply(new BackendError(node.message, { cause: node }), undefined)).toEqual({ status: 500, message: "Internal Server Error" });
+    const library = new TypeError("Cannot read properties of undefined (reading 'x')");
+    expect(errorReply(new BackendError(library.message, { cause: library }), undefined)).toEqual({ status: 500, message: "Internal Server Error" });
+    // A BackendError we raise on purpose keeps its text (the reference sends str(e) for those).
+    expect(errorReply(new BackendError("rclone said: quota full"), undefined)).toEqual({ status: 500, message: "rclone said: quota full" });
+  });
 });
 
 describe("receiving a whole body", () => {
