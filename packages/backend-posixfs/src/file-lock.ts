@@ -81,3 +81,27 @@ async function lockAndRun<T>(path: string, critical: () => Promise<T>): Promise<
     }
   }
 }
+
+/**
+ * Tries an exclusive flock on an open descriptor without waiting: true when taken (held until the
+ * descriptor is closed), false when another open file holds it.
+ */
+export function tryLockFd(fd: number): boolean {
+  try {
+    loadFlock()(fd, "exnb");
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === "EAGAIN" || errnoOf(err) === "EWOULDBLOCK") return false;
+    throw err;
+  }
+}
+
+/** Whether flock(2) can be used here (the native module loads). */
+export function flockAvailable(): boolean {
+  try {
+    loadFlock();
+    return true;
+  } catch {
+    return false;
+  }
+}
