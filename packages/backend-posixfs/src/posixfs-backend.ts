@@ -20,6 +20,7 @@ import {
 } from "@borgstore/core";
 import { abandon, publish, replaceSmallFileSync, streamToTemp, writeTemp } from "./atomic-file.js";
 import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
+import { type FileCheckOptions, type FileCheckReport, checkFiles } from "./file-check.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
 import { KeyedQueue } from "./keyed-queue.js";
 import { readRange, readWhole } from "./reads.js";
@@ -196,6 +197,18 @@ export class PosixFsBackend extends Backend {
    */
   async persistQuota(): Promise<void> {
     if (this.#quota) await this.#quota.persist().catch((err) => Promise.reject(asBackendError(err)));
+  }
+
+  /**
+   * Walks the store's files for what a list cannot show (`borgstore check`): temp files, removing
+   * the orphaned ones with `repair`, and files no implementation would write.
+   */
+  async checkFiles(options?: FileCheckOptions): Promise<FileCheckReport> {
+    try {
+      return await checkFiles(this.base, options);
+    } catch (err) {
+      throw asBackendError(err);
+    }
   }
 
   // ---- directories ------------------------------------------------------------------------

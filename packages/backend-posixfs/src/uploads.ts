@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { lstat, mkdir, readdir } from "node:fs/promises";
+import { mkdir, readdir } from "node:fs/promises";
 import { errnoOf, isMissing } from "./errors.js";
 import { tryLockFd } from "./file-lock.js";
 import { closeFile, closeQuietly, fileStats, openFile, unlinkPath } from "./fs-calls.js";
@@ -21,7 +21,7 @@ export interface LockedTemp {
   readonly lock: number;
 }
 
-/** A temp file the sweep removed, or one it left because someone still holds it. */
+/** A temp file the sweep found orphaned, or one it left because someone still holds it. */
 export interface UploadEntry {
   readonly path: string;
   readonly size: number;
@@ -75,36 +75,40 @@ export class Uploads {
     }
   }
 
-  /** Removes the temp files no live writer holds; returns what it removed and what it left. */
-  async sweep(): Promise<{ removed: UploadEntry[]; live: UploadEntry[] }> {
-    const removed: UploadEntry[] = [];
+  /**
+   * Removes the temp files no live writer holds (with `remove` false: only tells which it would);
+   * returns those and the ones in use.
+   */
+  async sweep(remove = true): Promise<{ orphaned: UploadEntry[]; live: UploadEntry[] }> {
+    const orphaned: UploadEntry[] = [];
     const live: UploadEntry[] = [];
     let names: string[];
     try {
       names = await readdir(this.dir);
     } catch (err) {
-      if (isMissing(err)) return { removed, live };
+      if (isMissing(err)) return { orphaned, live };
       throw err;
     }
     for (const name of names) {
       const path = `${this.dir}/${name}`;
-      const st = await lstat(path).catch(() => undefined);
-      if (!st?.isFile()) continue;
       const fd = await openFile(path, constants.O_RDONLY).catch(() => -1);
       if (fd < 0) continue;
       try {
+        const st = await fileStats(fd);
+        if (!st.isFile()) continue;
         if (!tryLockFd(fd)) live.push({ path, size: st.size });
-        else if ((await fileStats(fd)).nlink > 0) {
+        else if (st.nlink > 0) {
           // Unlinked while we hold the lock, so a writer that races us sees it gone and starts over.
-          await unlinkPath(path).catch((err) => {
-            if (!isMissing(err)) throw err;
-          });
-          removed.push({ path, size: st.size });
+          if (remove)
+            await unlinkPath(path).catch((err) => {
+              if (!isMissing(err)) throw err;
+            });
+          orphaned.push({ path, size: st.size });
         }
       } finally {
         await closeFile(fd);
       }
     }
-    return { removed, live };
+    return { orphaned, live };
   }
 }

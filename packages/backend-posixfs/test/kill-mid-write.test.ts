@@ -50,6 +50,9 @@ describe("a writer killed with SIGKILL mid-write", () => {
     const during = (await readdir(join(setup.base, UPLOADS))).filter((n) => TEMP_NAME.test(n));
     expect(during).toHaveLength(1);
     expect((await stat(join(setup.base, UPLOADS, during[0] as string))).size).toBeGreaterThan(0);
+    // An open while the writer lives leaves its upload alone (the writer holds its lock).
+    await (await reopen(setup.base)).close();
+    expect(await readdir(join(setup.base, UPLOADS))).toEqual(during);
     await kill(child);
     const backend = await reopen(setup.base);
     expect(await backend.load("ns/big")).toEqual(text("old"));
