@@ -123,11 +123,15 @@ export class QuotaTracker {
     }
   }
 
-  /** Deletes quota.hid, so that a later open with a quota rescans (spec §11.1). */
+  /**
+   * Deletes quota.hid, so that a later open with a quota rescans (spec §11.1); dead sessions'
+   * journals go too, as that rescan will count their bytes.
+   */
   static async forget(base: string): Promise<void> {
     await unlink(`${base}/${QUOTA_FILE}`).catch((err) => {
       if (!isMissing(err)) throw err;
     });
+    collectStaleJournals(base).discard();
   }
 
   /**

@@ -96,6 +96,22 @@ describe("posixfs quota across SIGKILL", () => {
     }
   }, 30_000);
 
+  it("an open without a quota deletes quota.hid and a dead session's journal (the next quota open rescans)", async () => {
+    const base = await createdBase();
+    const writerProcess = startWriter(base, 16 * 1024, "dead");
+    await writerProcess.full;
+    await killHard(writerProcess.child);
+    expect((await readdir(base)).filter((n) => n.endsWith(".hid"))).toHaveLength(2);
+    const unlimited = new PosixFsBackend({ path: base });
+    await unlimited.open();
+    await unlimited.close();
+    expect((await readdir(base)).filter((n) => n.endsWith(".hid"))).toEqual([]);
+    const backend = new PosixFsBackend({ path: base, quota: QUOTA });
+    await backend.open();
+    expect((await backend.quota()).usage).toBe(await objectBytes(base));
+    await backend.close();
+  }, 30_000);
+
   it("a live session adds a dead session's journal to quota.hid at its next persist", async () => {
     const base = await createdBase();
     const live = new PosixFsBackend({ path: base, quota: QUOTA });
