@@ -3,6 +3,7 @@ import { copyFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ByteSource } from "@borgstore/core";
 import { errnoOf } from "./errors.js";
+import { flockAvailable } from "./file-lock.js";
 import { closeFile, closeQuietly, openFile, renamePath, syncFile, unlinkPath, writeAll } from "./fs-calls.js";
 import { tempName } from "./temp-names.js";
 import type { LockedTemp, Uploads } from "./uploads.js";
@@ -48,9 +49,12 @@ async function discard(path: string, lock = -1): Promise<void> {
   if (lock >= 0) closeQuietly(lock);
 }
 
-/** A temp file in `uploads` when given (locked), else next to `finalPath`. */
+/**
+ * A locked temp file in `uploads` when given, else next to `finalPath` (also when flock is not
+ * available: an unlocked file in uploads.hid would pass for an orphan).
+ */
 const startTemp = (finalPath: string, uploads: Uploads | undefined): Promise<LockedTemp> =>
-  uploads ? uploads.create() : createTemp(dirname(finalPath));
+  uploads && flockAvailable() ? uploads.create() : createTemp(dirname(finalPath));
 
 /** Writes `value` to a temp file (see startTemp). */
 export async function writeTemp(

@@ -11,7 +11,7 @@ let flockSync: FlockSync | undefined;
 
 /**
  * flock(2) from fs-ext-extra-prebuilt (prebuilt binaries inside the npm tarball, no compiler
- * needed). Loaded on first use only, so stores without a quota never load native code.
+ * needed). Loaded on first use only: a quota, or the first value written through uploads.hid.
  */
 function loadFlock(): FlockSync {
   if (!flockSync) {
@@ -96,12 +96,17 @@ export function tryLockFd(fd: number): boolean {
   }
 }
 
-/** Whether flock(2) can be used here (the native module loads). */
+let available: boolean | undefined;
+
+/** Whether flock(2) can be used here (the native module loads); asked once. */
 export function flockAvailable(): boolean {
-  try {
-    loadFlock();
-    return true;
-  } catch {
-    return false;
+  if (available === undefined) {
+    try {
+      loadFlock();
+      available = true;
+    } catch {
+      available = false;
+    }
   }
+  return available;
 }
