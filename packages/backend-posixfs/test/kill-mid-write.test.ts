@@ -88,5 +88,5 @@ describe("a writer killed with SIGKILL mid-write", () => {
     expect(await listNames(backend, "ns")).toEqual([]);
     expect(await filesBelow(setup.base)).toEqual([]);
     await backend.close();
-  });
+  }, 30_000);
 });
