@@ -1,29 +1,35 @@
 import { closeSync, constants, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { copyFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ByteSource } from "@borgstore/core";
 import { errnoOf } from "./errors.js";
-import { closeFile, openFile, renamePath, syncFile, unlinkPath, writeAll } from "./fs-calls.js";
+import { flockAvailable } from "./file-lock.js";
+import { closeFile, closeQuietly, openFile, renamePath, syncFile, unlinkPath, writeAll } from "./fs-calls.js";
 import { tempName } from "./temp-names.js";
+import type { LockedTemp, Uploads } from "./uploads.js";
 
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
-/** A temp file next to its final path, written but not yet visible under the final name. */
+/**
+ * A temp file, written but not yet visible under its final name: next to it, or in the uploads
+ * directory holding the flock `lock` (-1: none) until it is published or abandoned.
+ */
 export interface TempFile {
   readonly path: string;
   readonly size: number;
+  readonly lock: number;
 }
 
 /**
  * Creates a fresh temp file (mode 0600) in `dir`. Tries first and creates missing directories
  * only after ENOENT, as the directory usually exists.
  */
-async function createTemp(dir: string): Promise<{ path: string; fd: number }> {
+async function createTemp(dir: string): Promise<LockedTemp> {
   let madeDir = false;
   for (;;) {
     const path = `${dir}/${tempName()}`;
     try {
-      return { path, fd: await openFile(path, CREATE_EXCLUSIVE, 0o600) };
+      return { path, fd: await openFile(path, CREATE_EXCLUSIVE, 0o600), lock: -1 };
     } catch (err) {
       const code = errnoOf(err);
       if (code === "EEXIST") continue;
@@ -37,37 +43,56 @@ async function createTemp(dir: string): Promise<{ path: string; fd: number }> {
   }
 }
 
-async function discard(path: string): Promise<void> {
+/** Removes a temp file, then lets go of its lock. */
+async function discard(path: string, lock = -1): Promise<void> {
   await unlinkPath(path).catch(() => undefined);
+  if (lock >= 0) closeQuietly(lock);
 }
 
-/** Writes `value` to a temp file next to `finalPath`. */
-export async function writeTemp(finalPath: string, value: Uint8Array, fsync: boolean): Promise<TempFile> {
-  const { path, fd } = await createTemp(dirname(finalPath));
+/**
+ * A locked temp file in `uploads` when given, else next to `finalPath` (also when flock is not
+ * available: an unlocked file in uploads.hid would pass for an orphan).
+ */
+const startTemp = (finalPath: string, uploads: Uploads | undefined): Promise<LockedTemp> =>
+  uploads && flockAvailable() ? uploads.create() : createTemp(dirname(finalPath));
+
+/** Writes `value` to a temp file (see startTemp). */
+export async function writeTemp(
+  finalPath: string,
+  value: Uint8Array,
+  fsync: boolean,
+  uploads?: Uploads,
+): Promise<TempFile> {
+  const { path, fd, lock } = await startTemp(finalPath, uploads);
   try {
     await writeAll(fd, value);
     if (fsync) await syncFile(fd);
   } catch (err) {
     await closeFile(fd).catch(() => undefined);
-    await discard(path);
+    await discard(path, lock);
     throw err;
   }
   try {
     // Awaited before the rename: on network filesystems close() reports deferred write errors.
     await closeFile(fd);
   } catch (err) {
-    await discard(path);
+    await discard(path, lock);
     throw err;
   }
-  return { path, size: value.byteLength };
+  return { path, size: value.byteLength, lock };
 }
 
 /**
- * Streams `source` into a temp file next to `finalPath`. The source is consumed completely
- * before this returns; if it (or a write) fails, the temp file is removed and the error rethrown.
+ * Streams `source` into a temp file (see startTemp). The source is consumed completely before
+ * this returns; if it (or a write) fails, the temp file is removed and the error rethrown.
  */
-export async function streamToTemp(finalPath: string, source: ByteSource, fsync: boolean): Promise<TempFile> {
-  const { path, fd } = await createTemp(dirname(finalPath));
+export async function streamToTemp(
+  finalPath: string,
+  source: ByteSource,
+  fsync: boolean,
+  uploads?: Uploads,
+): Promise<TempFile> {
+  const { path, fd, lock } = await startTemp(finalPath, uploads);
   let size = 0;
   let open = true;
   try {
@@ -80,21 +105,57 @@ export async function streamToTemp(finalPath: string, source: ByteSource, fsync:
     await closeFile(fd);
   } catch (err) {
     if (open) await closeFile(fd).catch(() => undefined);
+    await discard(path, lock);
+    throw err;
+  }
+  return { path, size, lock };
+}
+
+/**
+ * Atomically replaces `finalPath` with the temp file, creating missing directories; on failure
+ * the temp file is removed. The lock is let go only once the temp file is gone from its name.
+ */
+export async function publish(temp: TempFile, finalPath: string, fsync: boolean): Promise<void> {
+  try {
+    await renameIntoPlace(temp.path, finalPath);
+  } catch (err) {
+    await discard(temp.path, temp.lock);
+    throw err;
+  }
+  if (temp.lock >= 0) closeQuietly(temp.lock);
+  if (fsync) await syncDirectory(dirname(finalPath));
+}
+
+async function renameIntoPlace(from: string, to: string): Promise<void> {
+  try {
+    await renamePath(from, to);
+    return;
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === "EXDEV") return copyIntoPlace(from, to);
+    if (code !== "ENOENT") throw err;
+  }
+  await mkdir(dirname(to), { recursive: true });
+  try {
+    await renamePath(from, to);
+  } catch (err) {
+    if (errnoOf(err) === "EXDEV") return copyIntoPlace(from, to);
+    throw err;
+  }
+}
+
+/** The final name's directory is another filesystem (a mount below the base): copy next to it, then rename. */
+async function copyIntoPlace(from: string, to: string): Promise<void> {
+  const { path, fd } = await createTemp(dirname(to));
+  await closeFile(fd);
+  try {
+    await copyFile(from, path);
+    await renamePath(path, to);
+  } catch (err) {
     await discard(path);
     throw err;
   }
-  return { path, size };
-}
-
-/** Atomically replaces `finalPath` with the temp file; on failure the temp file is removed. */
-export async function publish(temp: TempFile, finalPath: string, fsync: boolean): Promise<void> {
-  try {
-    await renamePath(temp.path, finalPath);
-  } catch (err) {
-    await discard(temp.path);
-    throw err;
-  }
-  if (fsync) await syncDirectory(dirname(finalPath));
+  await unlinkPath(from);
 }
 
 /**
@@ -135,7 +196,7 @@ export function replaceSmallFileSync(finalPath: string, value: Uint8Array): void
 
 /** Drops a temp file that will not be published (e.g. the quota refused it). */
 export async function abandon(temp: TempFile): Promise<void> {
-  await discard(temp.path);
+  await discard(temp.path, temp.lock);
 }
 
 /** fsync of a directory makes a rename in it durable. */

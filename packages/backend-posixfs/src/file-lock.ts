@@ -11,7 +11,7 @@ let flockSync: FlockSync | undefined;
 
 /**
  * flock(2) from fs-ext-extra-prebuilt (prebuilt binaries inside the npm tarball, no compiler
- * needed). Loaded on first use only, so stores without a quota never load native code.
+ * needed). Loaded on first use only: a quota, or the first value written through uploads.hid.
  */
 function loadFlock(): FlockSync {
   if (!flockSync) {
@@ -80,4 +80,33 @@ async function lockAndRun<T>(path: string, critical: () => Promise<T>): Promise<
       await handle.close();
     }
   }
+}
+
+/**
+ * Tries an exclusive flock on an open descriptor without waiting: true when taken (held until the
+ * descriptor is closed), false when another open file holds it.
+ */
+export function tryLockFd(fd: number): boolean {
+  try {
+    loadFlock()(fd, "exnb");
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === "EAGAIN" || errnoOf(err) === "EWOULDBLOCK") return false;
+    throw err;
+  }
+}
+
+let available: boolean | undefined;
+
+/** Whether flock(2) can be used here (the native module loads); asked once. */
+export function flockAvailable(): boolean {
+  if (available === undefined) {
+    try {
+      loadFlock();
+      available = true;
+    } catch {
+      available = false;
+    }
+  }
+  return available;
 }

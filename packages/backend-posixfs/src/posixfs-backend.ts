@@ -20,10 +20,12 @@ import {
 } from "@borgstore/core";
 import { abandon, publish, replaceSmallFileSync, streamToTemp, writeTemp } from "./atomic-file.js";
 import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
+import { type FileCheckOptions, type FileCheckReport, checkFiles } from "./file-check.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
 import { KeyedQueue } from "./keyed-queue.js";
 import { readRange, readWhole } from "./reads.js";
 import { QuotaTracker } from "./quota.js";
+import { Uploads } from "./uploads.js";
 
 export interface PosixFsOptions extends BackendOptions {
   /** Absolute path of the store's base directory. */
@@ -94,6 +96,7 @@ export class PosixFsBackend extends Backend {
   readonly syncReads: boolean;
   readonly syncWrites: boolean;
   #quota: QuotaTracker | undefined;
+  readonly #uploads: Uploads;
   /** With a quota, stores and deletes of one name take turns, so each sees the size the other left. */
   readonly #accounting = new KeyedQueue();
 
@@ -109,6 +112,7 @@ export class PosixFsBackend extends Backend {
     this.fsync = all.fsync ?? false;
     this.syncReads = all.syncReads ?? true;
     this.syncWrites = all.syncWrites ?? true;
+    this.#uploads = new Uploads(this.base);
   }
 
   override get location(): string {
@@ -159,6 +163,7 @@ export class PosixFsBackend extends Backend {
     if (!st?.isDirectory())
       throw new BackendDoesNotExist(`posixfs storage base path does not exist or is not a directory: ${this.base}`);
     try {
+      await this.#sweepUploads();
       if (this.quotaLimit === undefined) await QuotaTracker.forget(this.base);
       else this.#quota = await QuotaTracker.open(this.base, this.quotaLimit);
     } catch (err) {
@@ -166,10 +171,20 @@ export class PosixFsBackend extends Backend {
     }
   }
 
+  /** Removes uploads a killed writer left (see Uploads); a store we may not write to is left alone. */
+  async #sweepUploads(): Promise<void> {
+    try {
+      await this.#uploads.sweep();
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code !== "EACCES" && code !== "EPERM" && code !== "EROFS") throw err;
+    }
+  }
+
   protected async _close(): Promise<void> {
     const quota = this.#quota;
     this.#quota = undefined;
-    if (quota) await quota.persist().catch((err) => Promise.reject(asBackendError(err)));
+    if (quota) await quota.close().catch((err) => Promise.reject(asBackendError(err)));
   }
 
   protected override async _quota(): Promise<QuotaInfo> {
@@ -182,6 +197,18 @@ export class PosixFsBackend extends Backend {
    */
   async persistQuota(): Promise<void> {
     if (this.#quota) await this.#quota.persist().catch((err) => Promise.reject(asBackendError(err)));
+  }
+
+  /**
+   * Walks the store's files for what a list cannot show (`borgstore check`): temp files, removing
+   * the orphaned ones with `repair`, and files no implementation would write.
+   */
+  async checkFiles(options?: FileCheckOptions): Promise<FileCheckReport> {
+    try {
+      return await checkFiles(this.base, options);
+    } catch (err) {
+      throw asBackendError(err);
+    }
   }
 
   // ---- directories ------------------------------------------------------------------------
@@ -271,8 +298,7 @@ export class PosixFsBackend extends Backend {
       // Checked before writing, so a refused value costs no disk writes.
       await this.#accounting.run(path, async () => {
         const delta = value.byteLength - (await this.#sizeOf(path));
-        quota.reserve(delta);
-        await this.#publishReserved(() => this.#replace(path, value), quota, delta);
+        await quota.charge(delta, () => this.#replace(path, value));
       });
       await quota.maybePersist();
     } catch (err) {
@@ -285,20 +311,24 @@ export class PosixFsBackend extends Backend {
     const quota = this.#quota;
     try {
       // The size is known only once the source is consumed: the quota is checked before the rename.
-      const temp = await streamToTemp(path, source, this.fsync);
+      const temp = await streamToTemp(path, source, this.fsync, this.#uploads);
       if (!quota) {
         await publish(temp, path, this.fsync);
         return;
       }
       await this.#accounting.run(path, async () => {
-        const delta = temp.size - (await this.#sizeOf(path));
+        let published = false;
         try {
-          quota.reserve(delta);
+          const delta = temp.size - (await this.#sizeOf(path));
+          await quota.charge(delta, () => {
+            published = true;
+            return publish(temp, path, this.fsync);
+          });
         } catch (err) {
-          await abandon(temp);
+          // publish removes the temp file itself when it fails.
+          if (!published) await abandon(temp);
           throw err;
         }
-        await this.#publishReserved(() => publish(temp, path, this.fsync), quota, delta);
       });
       await quota.maybePersist();
     } catch (err) {
@@ -316,8 +346,7 @@ export class PosixFsBackend extends Backend {
       }
       await this.#accounting.run(path, async () => {
         const size = (await pathStats(path)).size;
-        await unlinkPath(path);
-        quota.adjust(-size);
+        await quota.charge(-size, () => unlinkPath(path));
       });
       await quota.maybePersist();
     } catch (err) {
@@ -368,17 +397,7 @@ export class PosixFsBackend extends Backend {
   /** Writes `value` to a temp file and renames it over `path`; small values synchronously (see `syncWrites`). */
   async #replace(path: string, value: Uint8Array): Promise<void> {
     if (this.syncWrites && !this.fsync && value.byteLength <= SYNC_WRITE_LIMIT) replaceSmallFileSync(path, value);
-    else await publish(await writeTemp(path, value, this.fsync), path, this.fsync);
-  }
-
-  /** Runs `write`, whose `delta` bytes the quota already reserved; gives them back if it fails. */
-  async #publishReserved(write: () => Promise<void>, quota: QuotaTracker, delta: number): Promise<void> {
-    try {
-      await write();
-    } catch (err) {
-      quota.adjust(-delta);
-      throw err;
-    }
+    else await publish(await writeTemp(path, value, this.fsync, this.#uploads), path, this.fsync);
   }
 
   /** Size of the file at `path`, 0 when there is none (quota accounting of overwrites). */

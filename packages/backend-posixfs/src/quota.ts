@@ -3,6 +3,9 @@ import { QuotaExceeded } from "@borgstore/core";
 import { replaceFile } from "./atomic-file.js";
 import { errnoOf, isMissing } from "./errors.js";
 import { withFileLock } from "./file-lock.js";
+import { QuotaJournal, type StaleJournals, collectStaleJournals, isJournalName } from "./quota-journal.js";
+import { TEMP_NAME } from "./temp-names.js";
+import { UPLOADS_DIR } from "./uploads.js";
 
 /** Name of the usage file below the base path (hidden: names ending in .hid are invalid). */
 export const QUOTA_FILE = "quota.hid";
@@ -11,8 +14,12 @@ export const PERSIST_BYTES = 10_000_000;
 /** … or once this many seconds passed since the last persist. */
 export const PERSIST_SECONDS = 300;
 
-/** Bytes of every regular file below `dir`, symlinks not followed; `skip` is left out. */
-async function scanUsage(dir: string, skip?: string): Promise<number> {
+/**
+ * Bytes of every regular file below `dir`, symlinks not followed, but for our bookkeeping files
+ * and temp files: a temp file's bytes are charged when it is renamed into place (by both
+ * implementations), so counting them here would count them twice (the reference does).
+ */
+async function scanUsage(dir: string, root = dir): Promise<number> {
   let total = 0;
   let entries: import("node:fs").Dirent[];
   try {
@@ -23,8 +30,9 @@ async function scanUsage(dir: string, skip?: string): Promise<number> {
   }
   for (const entry of entries) {
     const path = `${dir}/${entry.name}`;
-    if (path === skip) continue;
-    if (entry.isDirectory()) total += await scanUsage(path);
+    if (dir === root && (entry.name === QUOTA_FILE || entry.name === UPLOADS_DIR || isJournalName(entry.name))) continue;
+    if (TEMP_NAME.test(entry.name)) continue;
+    if (entry.isDirectory()) total += await scanUsage(path, root);
     else if (entry.isFile()) total += await lstat(path).then((st) => st.size, () => 0);
   }
   return total;
@@ -48,23 +56,43 @@ async function createEmpty(path: string): Promise<void> {
   }
 }
 
+/** quota.hid's value plus the records of dead sessions' journals, which are then deleted. */
+async function withStaleJournals<T>(base: string, update: (stale: StaleJournals) => Promise<T>): Promise<T> {
+  const stale = collectStaleJournals(base);
+  try {
+    const result = await update(stale);
+    stale.discard();
+    return result;
+  } catch (err) {
+    stale.release();
+    throw err;
+  }
+}
+
 /**
  * Tracks the bytes stored below a posixfs base path against a limit, persisted in quota.hid and
  * shared by every process using the store: a persist adds this session's unwritten delta to the
- * value on disk under an exclusive lock, then adopts the result.
+ * value on disk under an exclusive lock, then adopts the result. Until then the delta lives in
+ * this session's journal (see QuotaJournal), so that a crash never loses it.
  */
 export class QuotaTracker {
   readonly limit: number;
   #usage: number;
   #unpersisted = 0;
+  /** The delta a persist in progress is writing to quota.hid: until it is there, the journal keeps it. */
+  #persistingDelta = 0;
   #lastPersist = Date.now();
   #persisting: Promise<void> = Promise.resolve();
+  readonly #base: string;
   readonly #file: string;
+  readonly #journal: QuotaJournal;
 
-  private constructor(file: string, limit: number, usage: number) {
-    this.#file = file;
+  private constructor(base: string, limit: number, usage: number, journal: QuotaJournal) {
+    this.#base = base;
+    this.#file = `${base}/${QUOTA_FILE}`;
     this.limit = limit;
     this.#usage = usage;
+    this.#journal = journal;
   }
 
   get usage(): number {
@@ -72,46 +100,68 @@ export class QuotaTracker {
   }
 
   /**
-   * Reads quota.hid under the lock, rescanning the store when it is missing or invalid, and writes
-   * the value back. A missing file is first created empty (exclusively), so that the scan, too,
-   * runs under the lock: processes opening at the same time then wait for one scan instead of
+   * Reads quota.hid under the lock, adds what dead sessions' journals hold (or rescans the store
+   * when quota.hid is missing or invalid), writes the value back and starts this session's
+   * journal. A missing file is first created empty (exclusively), so that the scan, too, runs
+   * under the lock: processes opening at the same time then wait for one scan instead of
    * overwriting each other's later updates with their own scans (the reference scans unlocked).
    */
   static async open(base: string, limit: number): Promise<QuotaTracker> {
     const file = `${base}/${QUOTA_FILE}`;
     for (;;) {
-      const usage = await withFileLock(file, async () => {
-        const value = parseUsage((await readFile(file)).subarray(0, 100).toString("latin1"));
-        const usage = value ?? (await scanUsage(base, file));
-        await replaceFile(file, format(usage), true);
-        return usage;
-      });
-      if (usage !== undefined) return new QuotaTracker(file, limit, usage);
+      const opened = await withFileLock(file, () =>
+        withStaleJournals(base, async (stale) => {
+          const value = parseUsage((await readFile(file)).subarray(0, 100).toString("latin1"));
+          // A rescan finds the bytes dead sessions wrote: their journals are then moot.
+          const usage = value === undefined ? await scanUsage(base) : Math.max(0, value + stale.delta);
+          await replaceFile(file, format(usage), true);
+          return { usage, journal: QuotaJournal.create(base) };
+        }),
+      );
+      if (opened !== undefined) return new QuotaTracker(base, limit, opened.usage, opened.journal);
       await createEmpty(file);
     }
   }
 
-  /** Deletes quota.hid, so that a later open with a quota rescans (spec §11.1). */
+  /**
+   * Deletes quota.hid, so that a later open with a quota rescans (spec §11.1); dead sessions'
+   * journals go too, as that rescan will count their bytes.
+   */
   static async forget(base: string): Promise<void> {
     await unlink(`${base}/${QUOTA_FILE}`).catch((err) => {
       if (!isMissing(err)) throw err;
     });
+    collectStaleJournals(base).discard();
   }
 
   /**
-   * Takes `delta` bytes from the quota, or throws QuotaExceeded. Synchronous, so concurrent
-   * stores in this process cannot both pass the check for the last free bytes.
+   * Runs `write`, which changes the stored bytes by `delta`, and accounts for it. A growth is
+   * checked and charged before the write (synchronously, so concurrent stores cannot both pass
+   * the check for the last free bytes) and given back if the write fails; a shrink is credited
+   * only after the write. Either way a crash at any moment leaves the journal counting at least
+   * the bytes on disk, never fewer.
    */
-  reserve(delta: number): void {
+  async charge<T>(delta: number, write: () => Promise<T>): Promise<T> {
+    if (delta <= 0) {
+      const result = await write();
+      this.#add(delta);
+      return result;
+    }
     const wanted = this.#usage + delta;
     if (wanted > this.limit) throw new QuotaExceeded(`Quota exceeded: ${wanted} > ${this.limit}`);
-    this.adjust(delta);
+    this.#add(delta);
+    try {
+      return await write();
+    } catch (err) {
+      this.#add(-delta);
+      throw err;
+    }
   }
 
-  /** Records a change that needs no check: a delete, or giving back a reservation not used. */
-  adjust(delta: number): void {
+  #add(delta: number): void {
     this.#usage += delta;
     this.#unpersisted += delta;
+    this.#journal.record(this.#unpersisted + this.#persistingDelta);
   }
 
   /** Persists when enough changed or enough time passed. */
@@ -127,22 +177,44 @@ export class QuotaTracker {
     return this.#persisting;
   }
 
+  /** The final persist; then the journal goes (it stays, for the next open to count, if the persist fails). */
+  async close(): Promise<void> {
+    try {
+      await this.persist();
+    } catch (err) {
+      this.#journal.close();
+      throw err;
+    }
+    this.#journal.remove();
+  }
+
   async #persistNow(): Promise<void> {
     const delta = this.#unpersisted;
     this.#unpersisted = 0;
+    this.#persistingDelta = delta;
     this.#lastPersist = Date.now();
     try {
       const merged = await withFileLock(this.#file, async () => {
         const onDisk = parseUsage((await readFile(this.#file)).subarray(0, 100).toString("latin1"));
-        const merged = Math.max(0, (onDisk ?? this.#usage - this.#unpersisted - delta) + delta);
-        await replaceFile(this.#file, format(merged), true);
-        return merged;
+        if (onDisk === undefined) {
+          const merged = Math.max(0, this.#usage - this.#unpersisted);
+          await replaceFile(this.#file, format(merged), true);
+          return merged;
+        }
+        return withStaleJournals(this.#base, async (stale) => {
+          const merged = Math.max(0, onDisk + delta + stale.delta);
+          await replaceFile(this.#file, format(merged), true);
+          return merged;
+        });
       });
       const result = merged ?? Math.max(0, this.#usage - this.#unpersisted);
       if (merged === undefined) await replaceFile(this.#file, format(result), true);
       // Deltas that arrived while we were writing stay unpersisted on top of the merged value.
       this.#usage = result + this.#unpersisted;
+      this.#persistingDelta = 0;
+      this.#journal.record(this.#unpersisted);
     } catch (err) {
+      this.#persistingDelta = 0;
       this.#unpersisted += delta;
       throw err;
     }

@@ -119,7 +119,7 @@ describe("PosixFsBackend on-disk format", () => {
     await backend.close();
   });
 
-  it("writes a streamed value to a hidden 0600 temp file (tmp + 8 of [a-z0-9_] + .tmp) and renames it when the source ends", async () => {
+  it("writes a streamed value to a hidden 0600 temp file in uploads.hid (tmp + 8 of [a-z0-9_] + .tmp) and renames it when the source ends", async () => {
     const backend = await openBackend();
     await backend.mkdir("ns");
     let release!: () => void;
@@ -135,15 +135,15 @@ describe("PosixFsBackend on-disk format", () => {
     const storing = backend.storeStream("ns/key", slowSource());
     await written;
     await new Promise((r) => setTimeout(r, 20));
-    const during = await readdir(join(backend.base, "ns"));
+    const during = await readdir(join(backend.base, "uploads.hid"));
     expect(during).toHaveLength(1);
     expect(during[0]).toMatch(TEMP_NAME);
-    expect((await stat(join(backend.base, "ns", during[0] as string))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(backend.base, "uploads.hid", during[0] as string))).mode & 0o777).toBe(0o600);
     expect(await listNames(backend, "ns")).toEqual([]);
     expect((await backend.info("ns/key")).exists).toBe(false);
     release();
     await storing;
-    expect(await readdir(join(backend.base, "ns"))).toEqual(["key"]);
+    expect(await filesBelow(backend.base)).toEqual(["ns/key"]);
     expect((await backend.info("ns/key")).size).toBe(1024);
     await backend.close();
   });
@@ -156,7 +156,7 @@ describe("PosixFsBackend on-disk format", () => {
       throw new Error("source broke");
     }
     await expect(backend.storeStream("ns/key", failing())).rejects.toThrow("source broke");
-    expect(await readdir(join(backend.base, "ns"))).toEqual(["key"]);
+    expect(await filesBelow(backend.base)).toEqual(["ns/key"]);
     expect(await backend.load("ns/key")).toEqual(text("old"));
     await backend.close();
   });
@@ -168,7 +168,7 @@ describe("PosixFsBackend on-disk format", () => {
     }
     await expect(backend.storeStream("key", source(), { size: 11 })).rejects.toThrow();
     await expect(backend.storeStream("key", source(), { sha256: "0".repeat(64) })).rejects.toThrow();
-    expect(await readdir(backend.base)).toEqual([]);
+    expect(await filesBelow(backend.base)).toEqual([]);
     await backend.close();
   });
 
@@ -177,7 +177,7 @@ describe("PosixFsBackend on-disk format", () => {
     await backend.store("dir/inner", text("x"));
     await expect(backend.store("dir", text("y"))).rejects.toBeInstanceOf(BackendError);
     await expect(backend.store("dir", bytes(100_000))).rejects.toBeInstanceOf(BackendError);
-    expect(await readdir(backend.base)).toEqual(["dir"]);
+    expect(await filesBelow(backend.base)).toEqual(["dir/inner"]);
     await backend.close();
   });
 

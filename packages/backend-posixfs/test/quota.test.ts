@@ -82,8 +82,8 @@ describe("posixfs quota enforcement", () => {
     await expect(backend.store("a", bytes(1001))).rejects.toThrow(new QuotaExceeded("Quota exceeded: 1001 > 1000"));
     expect(await usage(backend)).toBe(0);
     expect(await listNames(backend)).toEqual([]);
-    expect(await readdir(backend.base)).toEqual(["quota.hid"]);
     await backend.close();
+    expect(await readdir(backend.base)).toEqual(["quota.hid"]);
   });
 
   it("rejects when the sum exceeds the limit", async () => {

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { InvalidArgument, Store, type StoreConfig } from "@borgstore/core";
 import { BENCH_HEADER, parseSize, printBenchRow, runBench } from "./bench.js";
+import { checkCommand } from "./check-command.js";
 import {
   type CommandContext,
   getCommand,
@@ -15,7 +16,7 @@ import { resolveLayout } from "./layout.js";
 import { createOutput } from "./output.js";
 import { progressWanted } from "./progress.js";
 
-const COMMANDS = ["create", "destroy", "info", "ls", "get", "put", "rm", "mv", "delete", "undelete", "hash", "quota", "stats", "bench", "help"];
+const COMMANDS = ["create", "destroy", "info", "ls", "get", "put", "rm", "mv", "delete", "undelete", "hash", "quota", "stats", "check", "bench", "help"];
 
 const EXAMPLES = `
 The store URL comes first, or from BORGSTORE_URL:
@@ -36,6 +37,7 @@ Examples:
   borgstore file:///tmp/s mv config/main config/main.old
   borgstore file:///tmp/s quota
   borgstore file:///tmp/s stats --json
+  borgstore file:///tmp/s check --repair
   borgstore bench file:///tmp/bench-here --sizes 1k,4m --in-flight 1,16
 `;
 
@@ -184,6 +186,13 @@ export function buildProgram(url: string | undefined): Command {
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 stats\n  borgstore file:///srv/backup/repo1 --json stats\n")
     .description("count items and bytes per namespace")
     .action(withStore((ctx) => statsCommand(ctx)));
+  program
+    .command("check")
+    .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 check\n  borgstore file:///srv/backup/repo1 check --repair --json\n")
+    .description("find damage: misnested objects, orphaned temp files, unknown files (exit 14 while any is left)")
+    .option("--repair", "remove orphaned temp files")
+    .addOption(new Option("--temp-max-age <seconds>", "age at which an unlocked temp file is orphaned").default(3600).argParser(integer))
+    .action(withStore((ctx, opts: { repair?: boolean; tempMaxAge: number }) => checkCommand(ctx, opts)));
   program
     .command("bench [url]")
     .addHelpText("after", "\nExamples:\n  borgstore bench file:///tmp/empty-dir\n  borgstore bench sftp://backup@nas//srv/bench-here --sizes 1k,4m --in-flight 1,16,64\n  borgstore bench memory: --latency 20000 --bandwidth 100000000\n")
