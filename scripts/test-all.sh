@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -f packages/*/test-results.json
-# The whole conformance kit over stdio too (each test starts its own server processes: ~1 minute more).
+# The whole conformance kit over stdio too, to our server and to the Python reference (each test
+# starts its own server processes: a minute or two more).
 export BORGSTORE_TEST_REST_STDIO_FULL=1
 pnpm turbo run build --output-logs=errors-only
 pnpm turbo run typecheck --output-logs=errors-only
