@@ -63,7 +63,10 @@ function freshEnvironment(): NodeJS.ProcessEnv {
     NPM_CONFIG_GLOBALCONFIG: execFileSync("npm", ["config", "get", "globalconfig"], { encoding: "utf8" }).trim(),
     LANG: "C.UTF-8",
   };
-  for (const name of ["TMPDIR", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "no_proxy", "NO_PROXY"])
+  // So is the way it reaches the registry: proxies and the certificates it trusts.
+  const machine = ["TMPDIR", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "no_proxy", "NO_PROXY"];
+  machine.push("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR");
+  for (const name of machine)
     if (process.env[name]) env[name] = process.env[name];
   return env;
 }
