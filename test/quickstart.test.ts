@@ -26,13 +26,17 @@ const work = mkdtempSync(join(tmpdir(), "borgstore-quickstart-"));
 let main: ChildProcess | undefined;
 
 afterAll(async () => {
+  // The main job's whole process group: pnpm, turbo's shell, the server.
   if (main?.pid && main.exitCode === null && main.signalCode === null) {
     const exited = new Promise((done) => main?.once("exit", done));
-    process.kill(-main.pid, "SIGKILL");
+    process.kill(-main.pid, "SIGTERM");
+    const timer = setTimeout(() => main?.pid && process.kill(-main.pid, "SIGKILL"), 5_000);
     await exited;
+    clearTimeout(timer);
   }
+  // A clone with node_modules and a pnpm store: tens of thousands of files.
   rmSync(work, { recursive: true, force: true });
-});
+}, 120_000);
 
 /** A directory of links to every program on PATH except pnpm's (the first of each name wins, as on PATH). */
 function pathWithoutPnpm(dir: string): string {
@@ -60,7 +64,7 @@ function freshEnvironment(): NodeJS.ProcessEnv {
     PATH: [join(prefix, "bin"), pathWithoutPnpm(join(work, "path"))].join(delimiter),
     NPM_CONFIG_PREFIX: prefix,
     // The machine's own npmrc (a cafile, a registry mirror) stays: it is part of the machine.
-    NPM_CONFIG_GLOBALCONFIG: execFileSync("npm", ["config", "get", "globalconfig"], { encoding: "utf8" }).trim(),
+    NPM_CONFIG_GLOBALCONFIG: execFileSync("npm", ["config", "get", "globalconfig"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim(),
     LANG: "C.UTF-8",
   };
   // So is the way it reaches the registry: proxies and the certificates it trusts.
