@@ -138,6 +138,7 @@ describe("the README's quick start", () => {
       main?.stderr?.on("data", scan);
       main?.once("exit", (code) => fail(new Error(`\`${commands.main}\` exited with ${code}:\n${output.slice(-4000)}`)));
     });
+    expect(port, "--port 0 reached the server (5618 is its default)").not.toBe(5618);
     expect(await headRoot(port)).toBe(200);
   }, 480_000);
 });
