@@ -7,8 +7,11 @@ const root = resolve(import.meta.dirname, "..");
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const pkg of readdirSync(join(root, "packages")).sort()) {
-  const file = join(root, "packages", pkg, "test-results.json");
+const reports = readdirSync(join(root, "packages"))
+  .sort()
+  .map((pkg) => [pkg, join(root, "packages", pkg, "test-results.json")]);
+reports.push(["(quickstart)", join(root, "test", "test-results.json")]);
+for (const [pkg, file] of reports) {
   if (!existsSync(file)) continue;
   const r = JSON.parse(readFileSync(file, "utf8"));
   const p = r.numPassedTests ?? 0;

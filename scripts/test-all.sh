@@ -4,8 +4,9 @@
 # package installs from its tarball.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -f packages/*/test-results.json
-# The whole conformance kit over stdio too (each test starts its own server processes: ~1 minute more).
+rm -f packages/*/test-results.json test/test-results.json
+# The whole conformance kit over stdio too, to our server and to the Python reference (each test
+# starts its own server processes: a minute or two more).
 export BORGSTORE_TEST_REST_STDIO_FULL=1
 pnpm turbo run build --output-logs=errors-only
 pnpm turbo run typecheck --output-logs=errors-only
@@ -14,5 +15,7 @@ status=0
 bash scripts/with-test-servers.sh \
   pnpm turbo run test --concurrency=1 --continue -- --reporter=default --reporter=json --outputFile=test-results.json || status=$?
 bash scripts/check-packs.sh || status=$?
+# The README's quick start, as written, in a fresh clone of the committed HEAD (test/quickstart.test.ts).
+pnpm test:quickstart --reporter=default --reporter=json --outputFile=test-results.json || status=$?
 node scripts/summarize-tests.mjs
 exit "$status"

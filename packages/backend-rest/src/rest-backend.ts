@@ -24,6 +24,7 @@ import {
 import { HttpTransport } from "./http-transport.js";
 import { type RangePlan, planRange, truncated } from "./range-plan.js";
 import { spool, withheldEnd } from "./spool.js";
+import { CAUTIOUS, FEATURES_HEADER, type ServerFeatures, parseServerFeatures } from "./server-features.js";
 import { StdioTransport } from "./stdio-transport.js";
 import { isConnectionLost, statusError } from "./status.js";
 import type { RestRequest, RestResponse, Transport } from "./transport.js";
@@ -33,8 +34,9 @@ export interface RestBackendOptions extends BackendOptions {
   /** `http(s)://[user:pass@]host[:port]/base/path`, `rest:///path` or `rest://[user@]host[:port]/path`. */
   url: string;
   /**
-   * Requests in flight at once over HTTP (default: URL query `?concurrency=N`, then
-   * BORGSTORE_REST_CONCURRENCY, then 16). Use 1 against the Python reference server. Stdio is always 1.
+   * Most requests in flight at once over HTTP (default: URL query `?concurrency=N`, then
+   * BORGSTORE_REST_CONCURRENCY, then 16), used only with a server that says it serves concurrent
+   * requests (ours); any other server, such as the Python reference, gets one at a time. Stdio is always 1.
    */
   concurrency?: number;
   /** Connect timeout and longest wait for response bytes over HTTP; child exit wait at close (ms, default 30000). */
@@ -77,6 +79,7 @@ export class RestBackend extends Backend {
   readonly #retryDelay: number;
   readonly #env: NodeJS.ProcessEnv;
   #transport: Transport | undefined;
+  #features: ServerFeatures = CAUTIOUS;
 
   constructor(options: RestBackendOptions) {
     super(options);
@@ -102,7 +105,12 @@ export class RestBackend extends Backend {
     return describeTarget(this.target);
   }
 
-  #connect(concurrency = this.concurrency): Transport {
+  /** Requests in flight at once now: `concurrency` once the server said it copes, else 1. */
+  get requestsInFlight(): number {
+    return this.#features.concurrentRequests ? this.concurrency : 1;
+  }
+
+  #connect(concurrency = this.requestsInFlight): Transport {
     if (this.target.kind === "http") return new HttpTransport(this.target, { concurrency, timeout: this.#timeout });
     return new StdioTransport(this.target.command, { timeout: this.#timeout, env: this.#env });
   }
@@ -193,24 +201,34 @@ export class RestBackend extends Backend {
   /**
    * Connects (spawns the stdio child) and asks for the root once, so a missing store or server
    * fails here with BackendDoesNotExist / a connection error, as every other backend's open does.
+   * The answer's features header decides how many requests go in flight from now on.
    */
   protected async _open(): Promise<void> {
-    const transport = this.#connect();
+    const probe = this.#connect(1);
+    let features: ServerFeatures;
     try {
-      const res = await transport.request({ method: "HEAD", target: "/" });
+      const res = await probe.request({ method: "HEAD", target: "/" });
       await res.discard();
       // 403: permissions without "l"/"r" on the root; the store exists (the server opened it first).
       if (res.status !== 200 && res.status !== 403) throw statusError(res.status, "", "", this.location);
+      features = parseServerFeatures(res.headers[FEATURES_HEADER]);
     } catch (err) {
-      transport.destroy();
+      probe.destroy();
       throw err;
     }
-    this.#transport = transport;
+    this.#features = features;
+    if (this.requestsInFlight === 1) {
+      this.#transport = probe;
+      return;
+    }
+    this.#transport = this.#connect();
+    await probe.close();
   }
 
   protected async _close(): Promise<void> {
     const transport = this.#transport;
     this.#transport = undefined;
+    this.#features = CAUTIOUS;
     await transport?.close();
   }
 
@@ -266,9 +284,12 @@ export class RestBackend extends Backend {
   }
 
   protected override async _storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
-    if (options.size === undefined) {
-      // Unknown length: read it all first (memory, or a temp file when large), then send it
-      // with Content-Length and hash, re-sendable after a lost connection.
+    // A body cut short (the source failed its size check, or broke) is stored truncated by a
+    // server that trusts whatever arrived (the reference): such a server gets no body without its hash.
+    const mightStoreAPart = !(options.sha256 || this.#features.verifiedUploads);
+    if (options.size === undefined || mightStoreAPart) {
+      // Unknown length or no hash to send: read it all first (memory, or a temp file when
+      // large), then send it with Content-Length and hash, re-sendable after a lost connection.
       const spooled = await spool(source);
       try {
         await this.#call(async (t) => {

@@ -6,6 +6,7 @@ import { runConformanceSuite } from "@borgstore/testkit";
 import { afterAll } from "vitest";
 import { RestBackend } from "../src/index.js";
 import { putServerOnPath } from "./helpers/server.js";
+import { TRANSPORT_INDEPENDENT } from "./helpers/stdio-skips.js";
 
 // rest:///abs/path: the client spawns `borgstore-server-rest --stdio` from PATH, as the reference does.
 putServerOnPath();
@@ -16,13 +17,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const transportIndependent = Object.fromEntries(
-  ["on a created but closed backend", "names ›", "list ›", "namespaces ›", "hash ›", "defrag ›", "partial loads ›"].map((k) => [
-    k,
-    "transport-independent, covered over TCP; BORGSTORE_TEST_REST_STDIO_FULL=1 runs it over stdio too",
-  ]),
-);
-
 runConformanceSuite({
   name: "rest over stdio to our server",
   factory: () => new RestBackend({ url: `rest:///${store}`, retryDelay: 50 }),
@@ -30,7 +24,7 @@ runConformanceSuite({
   // Every test spawns two or three server children (create, open, destroy: ~0.5 s each), so the
   // whole kit would take minutes. These topics exercise the same client and server code as over
   // TCP (conformance-tcp.test.ts) and nothing specific to stdio; BORGSTORE_TEST_REST_STDIO_FULL=1 runs them too.
-  skip: process.env.BORGSTORE_TEST_REST_STDIO_FULL === "1" ? {} : transportIndependent,
+  skip: process.env.BORGSTORE_TEST_REST_STDIO_FULL === "1" ? {} : TRANSPORT_INDEPENDENT,
   cleanup: async () => {
     await rm(store, { recursive: true, force: true });
   },

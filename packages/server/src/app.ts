@@ -14,6 +14,15 @@ import { parseRequestTarget } from "./request-target.js";
 
 export const BORGSTORE_MEDIA_TYPE = "application/vnd.x.borgstore.rest.v1";
 
+/**
+ * Sent on every response, so clients can tell this server from the Python reference, which
+ * breaks under concurrent requests (spec §6.3) and stores a truncated upload whose body ended
+ * early: `concurrent-requests` (requests may overlap), `verified-uploads` (a store is kept only
+ * when its body arrived whole, at its Content-Length, even without a hash header).
+ */
+export const FEATURES_HEADER = "X-BorgStore-Features";
+export const SERVER_FEATURES = "concurrent-requests, verified-uploads";
+
 export interface AppOptions {
   /**
    * Basic auth. Both parts empty (or none given) = no auth; exactly one empty throws
@@ -72,6 +81,7 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
       keepStreamOpen: options.keepStreamOpen ?? false,
     };
     c.set("reply", reply);
+    reply.outgoing.setHeader(FEATURES_HEADER, SERVER_FEATURES);
     const method = reply.incoming.method ?? "";
     if (!Object.hasOwn(HANDLERS, method)) throw new HttpError(501, `Unsupported method (${pyRepr(method)})`);
     if (reply.incoming.headers.accept !== BORGSTORE_MEDIA_TYPE)

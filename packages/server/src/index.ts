@@ -1,4 +1,4 @@
-export { createApp, BORGSTORE_MEDIA_TYPE, type AppOptions } from "./app.js";
+export { createApp, BORGSTORE_MEDIA_TYPE, FEATURES_HEADER, SERVER_FEATURES, type AppOptions } from "./app.js";
 export { BackendHost, type BackendHostOptions } from "./backend-host.js";
 export { RestServer, type RestServerOptions } from "./server.js";
 export { backendFromServerUrl, fileUrlFromPath } from "./backend-url.js";

@@ -53,6 +53,13 @@ export class Suite {
       return;
     }
     const timeout = settings.timeout ?? this.options.timeout;
+    const failureKey = Object.keys(this.options.knownFailures).find((k) => fullTitle.includes(k));
+    if (failureKey !== undefined) {
+      it.fails(`${title} (fails here, known: ${this.options.knownFailures[failureKey]})`, { timeout }, (context) =>
+        this.#run(context, body, settings),
+      );
+      return;
+    }
     it(title, { timeout }, (context) => this.#run(context, body, settings));
   }
 

@@ -32,6 +32,12 @@ export interface ConformanceOptions {
    * full title ("topic › test") contains it. For known limits of a storage, not to hide bugs.
    */
   skip?: Readonly<Record<string, string>>;
+  /**
+   * Tests this peer is known to fail, each with the reason shown in its title (keys match as in
+   * `skip`). They still run, and must fail: a peer that gets fixed makes its entry fail, so the
+   * list cannot outlive the divergence. For a peer we do not control (the Python reference).
+   */
+  knownFailures?: Readonly<Record<string, string>>;
 }
 
 export interface ResolvedOptions extends Required<Omit<ConformanceOptions, "capabilities" | "cleanup" | "quotaFactory">> {
@@ -52,5 +58,6 @@ export function resolveOptions(options: ConformanceOptions): ResolvedOptions {
     streamValueSize: options.streamValueSize ?? 8 * 1024 * 1024,
     timeout: options.timeout ?? 30_000,
     skip: options.skip ?? {},
+    knownFailures: options.knownFailures ?? {},
   };
 }
