@@ -16,9 +16,11 @@ import {
   ObjectNotFound,
   type QuotaInfo,
   type StoreStreamOptions,
+  abortableSource,
   checkHashAlgorithm,
   isValidName,
   supportedHashAlgorithms,
+  throwIfAborted,
   validateName,
 } from "@borgstore/core";
 import { HttpTransport } from "./http-transport.js";
@@ -56,6 +58,8 @@ interface CallOptions {
   notFoundOnRetryIsSuccess?: boolean;
   /** false for requests whose body cannot be sent twice. */
   retry?: boolean;
+  /** No reconnect once the caller gave up. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -145,7 +149,8 @@ export class RestBackend extends Backend {
       let last: unknown = err;
       let broken = first;
       for (let attempt = 1; attempt <= this.#retries; attempt++) {
-        await sleep(this.#retryDelay);
+        throwIfAborted(options.signal);
+        await sleep(this.#retryDelay, undefined, { signal: options.signal });
         if (!this.#transport) throw last;
         const transport = this.#reconnect(broken);
         try {
@@ -247,7 +252,9 @@ export class RestBackend extends Backend {
     const plan = await this.#plan(name, options);
     if (plan.empty) return new Uint8Array(0);
     const headers = plan.range ? { range: plan.range } : undefined;
-    const bytes = await this.#call(async (t) => (await this.#exchange(t, { method: "GET", target: `/${name}`, headers }, name)).bytes());
+    const { signal } = options;
+    const req: RestRequest = { method: "GET", target: `/${name}`, headers, signal };
+    const bytes = await this.#call(async (t) => (await this.#exchange(t, req, name)).bytes(), { signal });
     const value = bytes as Uint8Array;
     return plan.keep !== undefined && value.byteLength > plan.keep ? value.subarray(0, plan.keep) : value;
   }
@@ -256,7 +263,9 @@ export class RestBackend extends Backend {
     const plan = await this.#plan(name, options);
     if (plan.empty) return (async function* () {})();
     const headers = plan.range ? { range: plan.range } : undefined;
-    const res = (await this.#call((t) => this.#exchange(t, { method: "GET", target: `/${name}`, headers }, name))) as RestResponse;
+    const { signal } = options;
+    const req: RestRequest = { method: "GET", target: `/${name}`, headers, signal };
+    const res = (await this.#call((t) => this.#exchange(t, req, name), { signal })) as RestResponse;
     return plan.keep === undefined ? res.body : truncated(res.body, plan.keep);
   }
 
@@ -269,14 +278,16 @@ export class RestBackend extends Backend {
     if (options.size === undefined) {
       // Unknown length: read it all first (memory, or a temp file when large), then send it
       // with Content-Length and hash, re-sendable after a lost connection.
+      const { signal } = options;
       const spooled = await spool(source);
       try {
         await this.#call(async (t) => {
           const content = spooled.content();
-          const body = content instanceof Uint8Array ? content : { length: spooled.length, source: content };
+          // An abort while the spool is sent cuts the body short of its Content-Length: the server stores nothing.
+          const body = content instanceof Uint8Array ? content : { length: spooled.length, source: withheldEnd(abortableSource(content, signal)) };
           const req: RestRequest = { method: "POST", target: `/${name}`, headers: { "x-content-hash-sha256": spooled.sha256 }, body };
           await (await this.#exchange(t, req, name)).discard();
-        });
+        }, { signal });
       } finally {
         await spooled.dispose();
       }
