@@ -283,9 +283,9 @@ export class RestBackend extends Backend {
       try {
         await this.#call(async (t) => {
           const content = spooled.content();
-          // An abort while the spool is sent cuts the body short of its Content-Length: the server stores nothing.
-          const body = content instanceof Uint8Array ? content : { length: spooled.length, source: withheldEnd(abortableSource(content, signal)) };
-          const req: RestRequest = { method: "POST", target: `/${name}`, headers: { "x-content-hash-sha256": spooled.sha256 }, body };
+          const upload = content instanceof Uint8Array ? { body: content } : uploadBody(content, spooled.length, signal);
+          const headers = { "x-content-hash-sha256": spooled.sha256 };
+          const req: RestRequest = { method: "POST", target: `/${name}`, headers, ...upload };
           await (await this.#exchange(t, req, name)).discard();
         }, { signal });
       } finally {
@@ -297,7 +297,7 @@ export class RestBackend extends Backend {
     let sourceError: unknown;
     const tracked = async function* () {
       try {
-        yield* withheldEnd(source);
+        yield* source;
       } catch (err) {
         sourceError = err;
         throw err;
@@ -305,7 +305,7 @@ export class RestBackend extends Backend {
     };
     const headers: Record<string, string> = {};
     if (options.sha256) headers["x-content-hash-sha256"] = options.sha256;
-    const req: RestRequest = { method: "POST", target: `/${name}`, headers, body: { length: options.size, source: tracked() } };
+    const req: RestRequest = { method: "POST", target: `/${name}`, headers, ...uploadBody(tracked(), options.size, options.signal) };
     const transport = this.#session();
     try {
       await (await this.#exchange(transport, req, name)).discard();
@@ -369,6 +369,31 @@ export class RestBackend extends Backend {
     const name = await this.#call(async (t) => (await this.#exchange(t, { method: "POST", target: `/?${query(params)}`, body }, target ?? "")).text());
     return (name as string).trim();
   }
+}
+
+/**
+ * An upload's body, sent one chunk late (withheldEnd): a source failing at its end leaves the body
+ * short of its Content-Length, and the server never stores it. With a signal, the request is cut
+ * off only while the body is still being sent (also when the connection stalls); once the last
+ * byte is out the server may have stored the value, so its answer is awaited instead.
+ */
+function uploadBody(source: ByteSource, length: number, signal: AbortSignal | undefined): Pick<RestRequest, "body" | "signal"> {
+  if (!signal) return { body: { length, source: withheldEnd(source) } };
+  const cut = new AbortController();
+  let sent = false;
+  const onAbort = () => {
+    if (!sent) cut.abort(signal.reason);
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  async function* tracked(): ByteSource {
+    try {
+      yield* withheldEnd(abortableSource(source, signal));
+      sent = true;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+  return { body: { length, source: tracked() }, signal: cut.signal };
 }
 
 interface ListEntry {
