@@ -4,9 +4,15 @@ import { GENERIC_EXIT_CODE, USAGE_EXIT_CODE, exitCodeFor } from "./exit-codes.js
 import { watchInterrupts } from "./interrupts.js";
 import { buildProgram, splitUrl } from "./program.js";
 
+/** Commands that stop and clean up when their signal fires; the others die at Ctrl-C as before. */
+const CANCELLABLE = new Set(["put", "get", "ls"]);
+
 const interrupts = watchInterrupts();
 const { url, rest } = splitUrl(process.argv.slice(2), process.env);
 const program = buildProgram(url, { signal: interrupts.signal });
+program.hook("preAction", (_program, action) => {
+  if (CANCELLABLE.has(action.name())) interrupts.arm();
+});
 try {
   await program.parseAsync(rest, { from: "user" });
 } catch (err) {

@@ -3,7 +3,8 @@ import { constants } from "node:os";
 /**
  * Ctrl-C, SIGTERM and a closed stdout end the running command through one AbortSignal, so the
  * command unwinds and cleans up (temp objects, spools, partial files) instead of dying mid-way.
- * Only the first signal is caught: a second Ctrl-C kills at once, as users expect.
+ * Signals are caught only once `arm()` was called (by commands that honour the signal; the others
+ * keep dying at once), and only the first: a second Ctrl-C kills at once, as users expect.
  */
 export interface Interrupts {
   readonly signal: AbortSignal;
@@ -13,6 +14,8 @@ export interface Interrupts {
   readonly stdoutClosed: boolean;
   /** The exit code for an interrupted command: 128 + the signal's number. */
   readonly exitCode: number | undefined;
+  /** From now on Ctrl-C and SIGTERM abort the signal instead of killing the process. */
+  arm(): void;
 }
 
 const CAUGHT: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
@@ -26,7 +29,6 @@ export function watchInterrupts(stdout: NodeJS.WriteStream = process.stdout): In
     by = name;
     controller.abort(new Error(`interrupted by ${name}`));
   };
-  for (const s of CAUGHT) process.on(s, onSignal);
   stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "EPIPE") stdoutClosed = true;
     controller.abort(err);
@@ -41,6 +43,9 @@ export function watchInterrupts(stdout: NodeJS.WriteStream = process.stdout): In
     },
     get exitCode() {
       return by === undefined ? undefined : 128 + constants.signals[by];
+    },
+    arm() {
+      if (by === undefined) for (const s of CAUGHT) process.on(s, onSignal);
     },
   };
 }

@@ -11,17 +11,20 @@ export const SERVER_CLI = fileURLToPath(new URL("../../server/dist/cli.js", impo
 export interface RunningCli {
   child: ChildProcessWithoutNullStreams;
   stderr(): string;
-  exited: Promise<number | null>;
+  stdout(): string;
+  /** The exit code, or the signal that killed it. */
+  exited: Promise<number | NodeJS.Signals | null>;
 }
 
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, BORGSTORE_URL: "", ...env } });
   let err = "";
   child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  child.stdout.resume();
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stdin.on("error", () => undefined); // the child may be gone while the test still writes
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  return { child, stderr: () => err, exited };
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.on("close", (code, signal) => resolve(code ?? signal)));
+  return { child, stderr: () => err, stdout: () => out, exited };
 }
 
 /** Polls until `check` returns something truthy (generous bound: the machine is shared). */

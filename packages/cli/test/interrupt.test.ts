@@ -121,6 +121,15 @@ describe("get NAME FILE writes FILE.partial and renames it at the end (like rclo
   });
 });
 
+describe("commands that do not clean up", () => {
+  it("still die at the first Ctrl-C (bench)", async () => {
+    const bench = startCli(["bench", "memory:", "--sizes", "1k", "--in-flight", "1", "--seconds", "60"]);
+    await waitFor("the bench to start", async () => bench.stdout().length > 0);
+    bench.child.kill("SIGINT");
+    expect(await bench.exited).toBe("SIGINT");
+  });
+});
+
 describe("a closed stdout ends a command quietly", () => {
   it("ls -r | head -1 through a real pipe exits 0 without a stack trace", async () => {
     const storeDir = join(dir, "many");
