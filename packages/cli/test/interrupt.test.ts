@@ -149,6 +149,24 @@ describe("a closed stdout ends a command quietly", () => {
   });
 });
 
+describe("a closed stdout during get", () => {
+  it("get NAME - | head -c 10 through a real pipe exits 0 without a stack trace", async () => {
+    const storeDir = join(dir, "get-pipe");
+    const url = pathToFileURL(storeDir).href;
+    expect((await runCli([url, "create"])).code).toBe(0);
+    const value = randomBytes(4 * 1024 * 1024);
+    expect((await runCli([url, "put", NAME, "-"], { input: value })).code).toBe(0);
+    const shell = spawnSync(
+      "bash",
+      ["-c", `"${process.execPath}" "${CLI}" "$1" get "$2" - | head -c 10; exit "\${PIPESTATUS[0]}"`, "bash", url, NAME],
+      { env: { ...process.env, BORGSTORE_URL: "" } },
+    );
+    expect(shell.stderr.toString()).toBe("");
+    expect(shell.stdout.equals(value.subarray(0, 10))).toBe(true);
+    expect(shell.status).toBe(0);
+  });
+});
+
 describe("a wrong password", () => {
   it("fails with AUTHENTICATION_FAILED, its own exit code 14 and a message that never shows the password", async () => {
     const r = await runCli([httpUrl(server.port, "wrong guess"), "ls"]);
