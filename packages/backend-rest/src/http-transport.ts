@@ -55,6 +55,7 @@ export class HttpTransport implements Transport {
         reset: req.method === "HEAD" ? false : undefined,
         // undici sends async iterables as they come (its typings list only Readable).
         body: body as Uint8Array | Readable | undefined,
+        signal: req.signal,
       });
     } catch (err) {
       throw asConnectionError(err, `${req.method} ${req.target} failed`);

@@ -16,9 +16,11 @@ import {
   ObjectNotFound,
   type QuotaInfo,
   type StoreStreamOptions,
+  abortableSource,
   checkHashAlgorithm,
   isValidName,
   supportedHashAlgorithms,
+  throwIfAborted,
   validateName,
 } from "@borgstore/core";
 import { HttpTransport } from "./http-transport.js";
@@ -58,6 +60,8 @@ interface CallOptions {
   notFoundOnRetryIsSuccess?: boolean;
   /** false for requests whose body cannot be sent twice. */
   retry?: boolean;
+  /** No reconnect once the caller gave up. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -153,7 +157,8 @@ export class RestBackend extends Backend {
       let last: unknown = err;
       let broken = first;
       for (let attempt = 1; attempt <= this.#retries; attempt++) {
-        await sleep(this.#retryDelay);
+        throwIfAborted(options.signal);
+        await sleep(this.#retryDelay, undefined, { signal: options.signal });
         if (!this.#transport) throw last;
         const transport = this.#reconnect(broken);
         try {
@@ -265,7 +270,9 @@ export class RestBackend extends Backend {
     const plan = await this.#plan(name, options);
     if (plan.empty) return new Uint8Array(0);
     const headers = plan.range ? { range: plan.range } : undefined;
-    const bytes = await this.#call(async (t) => (await this.#exchange(t, { method: "GET", target: `/${name}`, headers }, name)).bytes());
+    const { signal } = options;
+    const req: RestRequest = { method: "GET", target: `/${name}`, headers, signal };
+    const bytes = await this.#call(async (t) => (await this.#exchange(t, req, name)).bytes(), { signal });
     const value = bytes as Uint8Array;
     return plan.keep !== undefined && value.byteLength > plan.keep ? value.subarray(0, plan.keep) : value;
   }
@@ -274,7 +281,9 @@ export class RestBackend extends Backend {
     const plan = await this.#plan(name, options);
     if (plan.empty) return (async function* () {})();
     const headers = plan.range ? { range: plan.range } : undefined;
-    const res = (await this.#call((t) => this.#exchange(t, { method: "GET", target: `/${name}`, headers }, name))) as RestResponse;
+    const { signal } = options;
+    const req: RestRequest = { method: "GET", target: `/${name}`, headers, signal };
+    const res = (await this.#call((t) => this.#exchange(t, req, name), { signal })) as RestResponse;
     return plan.keep === undefined ? res.body : truncated(res.body, plan.keep);
   }
 
@@ -290,14 +299,16 @@ export class RestBackend extends Backend {
     if (options.size === undefined || mightStoreAPart) {
       // Unknown length or no hash to send: read it all first (memory, or a temp file when
       // large), then send it with Content-Length and hash, re-sendable after a lost connection.
+      const { signal } = options;
       const spooled = await spool(source);
       try {
         await this.#call(async (t) => {
           const content = spooled.content();
-          const body = content instanceof Uint8Array ? content : { length: spooled.length, source: content };
-          const req: RestRequest = { method: "POST", target: `/${name}`, headers: { "x-content-hash-sha256": spooled.sha256 }, body };
+          const upload = content instanceof Uint8Array ? { body: content } : uploadBody(content, spooled.length, signal);
+          const headers = { "x-content-hash-sha256": spooled.sha256 };
+          const req: RestRequest = { method: "POST", target: `/${name}`, headers, ...upload };
           await (await this.#exchange(t, req, name)).discard();
-        });
+        }, { signal });
       } finally {
         await spooled.dispose();
       }
@@ -307,7 +318,7 @@ export class RestBackend extends Backend {
     let sourceError: unknown;
     const tracked = async function* () {
       try {
-        yield* withheldEnd(source);
+        yield* source;
       } catch (err) {
         sourceError = err;
         throw err;
@@ -315,7 +326,7 @@ export class RestBackend extends Backend {
     };
     const headers: Record<string, string> = {};
     if (options.sha256) headers["x-content-hash-sha256"] = options.sha256;
-    const req: RestRequest = { method: "POST", target: `/${name}`, headers, body: { length: options.size, source: tracked() } };
+    const req: RestRequest = { method: "POST", target: `/${name}`, headers, ...uploadBody(tracked(), options.size, options.signal) };
     const transport = this.#session();
     try {
       await (await this.#exchange(transport, req, name)).discard();
@@ -379,6 +390,31 @@ export class RestBackend extends Backend {
     const name = await this.#call(async (t) => (await this.#exchange(t, { method: "POST", target: `/?${query(params)}`, body }, target ?? "")).text());
     return (name as string).trim();
   }
+}
+
+/**
+ * An upload's body, sent one chunk late (withheldEnd): a source failing at its end leaves the body
+ * short of its Content-Length, and the server never stores it. With a signal, the request is cut
+ * off only while the body is still being sent (also when the connection stalls); once the last
+ * byte is out the server may have stored the value, so its answer is awaited instead.
+ */
+function uploadBody(source: ByteSource, length: number, signal: AbortSignal | undefined): Pick<RestRequest, "body" | "signal"> {
+  if (!signal) return { body: { length, source: withheldEnd(source) } };
+  const cut = new AbortController();
+  let sent = false;
+  const onAbort = () => {
+    if (!sent) cut.abort(signal.reason);
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  async function* tracked(): ByteSource {
+    try {
+      yield* withheldEnd(abortableSource(source, signal));
+      sent = true;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+  return { body: { length, source: tracked() }, signal: cut.signal };
 }
 
 interface ListEntry {

@@ -1,4 +1,5 @@
 import {
+  AuthenticationFailed,
   BackendAlreadyExists,
   BackendConnectionError,
   BackendDoesNotExist,
@@ -15,7 +16,7 @@ import {
   UnsupportedHashAlgorithm,
 } from "@borgstore/core";
 
-/** An HTTP status the protocol gives no BorgStore meaning (401, 406, 422, 5xx, …). */
+/** An HTTP status the protocol gives no BorgStore meaning (406, 422, 5xx, …). */
 export class HttpStatusError extends BackendError {
   readonly status: number;
   constructor(status: number, message: string) {
@@ -54,6 +55,13 @@ export function statusError(status: number, body: string, name: string, location
       return new BackendError(message || `HTTP 412 from ${location}`);
     case 403:
       return new PermissionDenied(message || name || location);
+    case 401:
+      // The body says only "Unauthorized" (nothing at all for HEAD); say what to check instead.
+      // `location` never holds the credentials.
+      return new AuthenticationFailed(
+        `${location} refused the credentials (HTTP 401): check the user name and password in the URL ` +
+          "(or BORGSTORE_REST_USERNAME / BORGSTORE_REST_PASSWORD) and the server's --username/--password",
+      );
     case 507:
       return new QuotaExceeded(message);
     case 416:

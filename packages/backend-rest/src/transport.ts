@@ -9,6 +9,8 @@ export interface RestRequest {
   target: string;
   headers?: Record<string, string>;
   body?: RequestBody;
+  /** Cuts the exchange off, response body included (loads only: an upload stops through its body). */
+  signal?: AbortSignal;
 }
 
 export interface RestResponse {

@@ -4,8 +4,8 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PermissionDenied } from "@borgstore/core";
-import { HttpStatusError, RestBackend } from "../src/index.js";
+import { AuthenticationFailed, BackendError, PermissionDenied } from "@borgstore/core";
+import { RestBackend } from "../src/index.js";
 import { RawResponder } from "./helpers/raw-responder.js";
 import { type RunningServer, startServer } from "./helpers/server.js";
 
@@ -32,12 +32,12 @@ describe("credentials", () => {
     await b.close();
   });
 
-  it("a wrong password is an HttpStatusError 401, not retried", async () => {
+  it("a wrong password is AuthenticationFailed (401, a BackendError), not retried", async () => {
     const b = new RestBackend({ url: `${server.url.replace("//", "//alice:wrong@")}/`, retryDelay: 10_000, env: {} });
     const started = Date.now();
     const err = await b.open().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(HttpStatusError);
-    expect((err as HttpStatusError).status).toBe(401);
+    expect(err).toBeInstanceOf(AuthenticationFailed);
+    expect(err).toBeInstanceOf(BackendError);
     expect(Date.now() - started).toBeLessThan(5000);
   });
 });

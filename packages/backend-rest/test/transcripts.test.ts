@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import {
+  AuthenticationFailed,
   type Backend,
   BackendAlreadyExists,
   BackendError,
@@ -209,7 +210,7 @@ describe("error responses recorded from the reference server map to the referenc
     ["hash unsupported algorithm (400)", UnsupportedHashAlgorithm, "Unsupported hash algorithm: bogus"],
     ["path traversal attempt (400)", InvalidArgument, "name must be relative and not contain '..': ns/../../etc/passwd"],
     ["missing Accept header (406)", HttpStatusError, "Not Acceptable"],
-    ["wrong password (401)", HttpStatusError, "Unauthorized"],
+    ["wrong password (401)", AuthenticationFailed, "refused the credentials (HTTP 401): check the user name and password"],
     ["store with wrong X-Content-hash-sha256 (422)", HttpStatusError, "Content hash verification failed"],
     ["unsupported method PUT (501)", HttpStatusError, "Unsupported method ('PUT')"],
     ["store into read-only prefix (403)", PermissionDenied, "One of permissions 'wW' required for 'ro/x'"],

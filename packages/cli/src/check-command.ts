@@ -1,9 +1,8 @@
 import { type Backend, ErrorCodes, type StoreConfig, isBorgStoreError } from "@borgstore/core";
 import type { CommandContext } from "./commands.js";
+import { DAMAGE_EXIT_CODE } from "./exit-codes.js";
 import { formatSize } from "./output.js";
 
-/** `check` found damage it did not (or could not) repair. */
-export const DAMAGE_EXIT_CODE = 14;
 
 export interface CheckOptions {
   repair?: boolean;

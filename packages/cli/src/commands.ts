@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { rename, rm, stat } from "node:fs/promises";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ErrorCodes, type ItemInfo, type Store, type StoreConfig, isBorgStoreError } from "@borgstore/core";
@@ -12,6 +12,8 @@ export interface CommandContext {
   config: StoreConfig;
   out: Output;
   progress: boolean;
+  /** Fires on Ctrl-C or when stdout closes: the command stops and cleans up. */
+  signal?: AbortSignal;
 }
 
 export async function infoCommand(ctx: CommandContext, name: string, opts: { deleted?: boolean }): Promise<void> {
@@ -72,7 +74,7 @@ async function walk(
   const prefix = dir === "" ? "" : `${dir}/`;
   if (isConfiguredNamespace(ctx.config, dir) || opts.deleted) {
     try {
-      for await (const item of ctx.store.list(dir, { deleted: opts.deleted })) emit(item, prefix + item.name);
+      for await (const item of ctx.store.list(dir, { deleted: opts.deleted, signal: ctx.signal })) emit(item, prefix + item.name);
     } catch (err) {
       // A configured namespace nothing was stored in yet has no directory on most backends: empty.
       if (!isBorgStoreError(err, ErrorCodes.OBJECT_NOT_FOUND)) throw err;
@@ -81,7 +83,7 @@ async function walk(
   }
   const backend = ctx.store.backend;
   if (!backend) throw new Error("store backend is not resolved");
-  for await (const item of backend.list(dir)) {
+  for await (const item of backend.list(dir, { signal: ctx.signal })) {
     const fullName = prefix + item.name;
     if (item.directory && opts.recursive) {
       emit(item, fullName);
@@ -92,18 +94,33 @@ async function walk(
   }
 }
 
+/**
+ * Writes NAME's value to stdout, or to FILE by way of FILE.partial, renamed when complete (as
+ * rclone does): FILE never holds a part of the value, and a failed or interrupted get removes
+ * FILE.partial again and leaves an existing FILE as it was.
+ */
 export async function getCommand(
   ctx: CommandContext,
   name: string,
   file: string | undefined,
   opts: { offset?: number; size?: number; deleted?: boolean },
 ): Promise<void> {
-  const total = ctx.progress && file ? (await ctx.store.info(name, { deleted: opts.deleted })).size : undefined;
-  const source = await ctx.store.loadStream(name, opts);
-  const sink: Writable = file && file !== "-" ? createWriteStream(file) : process.stdout;
-  await pipeline(Readable.from(source), byteProgress(`get ${name}`, total, ctx.progress && !!file), sink, {
-    end: sink !== process.stdout,
-  });
+  const { signal } = ctx;
+  const total = ctx.progress && file ? (await ctx.store.info(name, { deleted: opts.deleted, signal })).size : undefined;
+  const source = await ctx.store.loadStream(name, { ...opts, signal });
+  const progress = byteProgress(`get ${name}`, total, ctx.progress && !!file);
+  if (!file || file === "-") {
+    await pipeline(Readable.from(source), progress, process.stdout, { end: false });
+    return;
+  }
+  const partial = `${file}.partial`;
+  try {
+    await pipeline(Readable.from(source), progress, createWriteStream(partial) as Writable);
+    await rename(partial, file);
+  } catch (err) {
+    await rm(partial, { force: true });
+    throw err;
+  }
 }
 
 export async function putCommand(ctx: CommandContext, name: string, file: string | undefined): Promise<void> {
@@ -112,7 +129,7 @@ export async function putCommand(ctx: CommandContext, name: string, file: string
   const input = fromStdin ? process.stdin : createReadStream(file);
   const counted = input.pipe(byteProgress(`put ${name}`, size, ctx.progress));
   input.on("error", (err: Error) => counted.destroy(err));
-  await ctx.store.storeStream(name, counted, size === undefined ? {} : { size });
+  await ctx.store.storeStream(name, counted, { size, signal: ctx.signal });
   if (ctx.out.json) ctx.out.value({ name, stored: true, size: size ?? null });
 }
 

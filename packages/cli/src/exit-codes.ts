@@ -19,8 +19,24 @@ export const EXIT_CODES: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCodes.CONTENT_LENGTH_MISMATCH]: 12,
   [ErrorCodes.BACKEND_MUST_BE_OPEN]: 13,
   [ErrorCodes.BACKEND_MUST_NOT_BE_OPEN]: 13,
+  [ErrorCodes.AUTHENTICATION_FAILED]: 14,
+  // As a shell reports Ctrl-C (128 + SIGINT); a SIGTERM exits with 143.
+  [ErrorCodes.ABORTED]: 130,
 };
 
+/** The exit codes as --help lists them. */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0 success, 1 other failure, 2 bad command line, 3 not found, 4 no store at URL,
+  5 store already exists, 6 permission denied, 7 quota exceeded, 8 invalid name or argument,
+  9 bad URL, 10 connection lost, 11 read range error, 12 content hash/length mismatch,
+  13 wrong open state, 14 authentication failed (check user name and password in the URL),
+  15 check found damage it did not repair,
+  130 interrupted by Ctrl-C (143: SIGTERM; nothing partial is left behind)
+`;
+
+/** `check` found damage it did not (or could not) repair. */
+export const DAMAGE_EXIT_CODE = 15;
 /** Bad command line. */
 export const USAGE_EXIT_CODE = 2;
 /** Any other failure. */

@@ -13,6 +13,7 @@ import {
   statsCommand,
 } from "./commands.js";
 import { resolveLayout } from "./layout.js";
+import { EXIT_CODES_HELP } from "./exit-codes.js";
 import { createOutput } from "./output.js";
 import { progressWanted } from "./progress.js";
 
@@ -70,7 +71,7 @@ export function splitUrl(argv: readonly string[], env: NodeJS.ProcessEnv): { url
  * Builds the commander program for one store URL. Each action opens the store, runs, closes it;
  * errors propagate to the caller, which maps them to exit codes.
  */
-export function buildProgram(url: string | undefined): Command {
+export function buildProgram(url: string | undefined, options: { signal?: AbortSignal } = {}): Command {
   const program = new Command("borgstore")
     .usage("[URL] <command> [options]")
     .description("Look into, repair and benchmark a borgstore store (any backend URL).")
@@ -79,6 +80,7 @@ export function buildProgram(url: string | undefined): Command {
     .option("--layout <file>", "namespace layout JSON file (default: borg 2's layout)")
     .option("--levels <ns=levels>", "nesting levels of a namespace, e.g. data/=2 (repeatable)", collect, [])
     .addHelpText("after", EXAMPLES)
+    .addHelpText("after", EXIT_CODES_HELP)
     .showHelpAfterError()
     .exitOverride();
 
@@ -92,7 +94,13 @@ export function buildProgram(url: string | undefined): Command {
     const config: StoreConfig = resolveLayout(g.layout, g.levels);
     const store = await Store.fromUrl(needUrl(), { config });
     if (open) await store.open();
-    return { store, config, out: createOutput(Boolean(g.json)), progress: progressWanted(Boolean(g.quiet)) };
+    return {
+      store,
+      config,
+      out: createOutput(Boolean(g.json)),
+      progress: progressWanted(Boolean(g.quiet)),
+      signal: options.signal,
+    };
   };
   const withStore =
     <A extends unknown[]>(fn: (ctx: CommandContext, ...args: A) => Promise<void>) =>
@@ -189,7 +197,7 @@ export function buildProgram(url: string | undefined): Command {
   program
     .command("check")
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 check\n  borgstore file:///srv/backup/repo1 check --repair --json\n")
-    .description("find damage: misnested objects, orphaned temp files, unknown files (exit 14 while any is left)")
+    .description("find damage: misnested objects, orphaned temp files, unknown files (exit 15 while any is left)")
     .option("--repair", "remove orphaned temp files")
     .addOption(new Option("--temp-max-age <seconds>", "age at which an unlocked temp file is orphaned").default(3600).argParser(integer))
     .action(withStore((ctx, opts: { repair?: boolean; tempMaxAge: number }) => checkCommand(ctx, opts)));

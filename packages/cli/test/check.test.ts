@@ -35,7 +35,7 @@ describe("borgstore check", () => {
     expect(r.stdout.toString()).toBe("2 objects checked, 0 problems left, 0 repaired\n");
   });
 
-  it("reports a misnested object, an orphaned temp file and an unknown file (exit 14); --repair removes the temp file only", async () => {
+  it("reports a misnested object, an orphaned temp file and an unknown file (exit 15); --repair removes the temp file only", async () => {
     const { url, path } = await storeWithObjects("damaged");
     await mkdir(join(path, "data/ab/cd"), { recursive: true });
     await rename(join(path, `data/01/23/${KEY}`), join(path, `data/ab/cd/${KEY}`));
@@ -43,7 +43,7 @@ describe("borgstore check", () => {
     await utimes(join(path, "data/01/23/tmpk1ll3d__.tmp"), LONG_AGO, LONG_AGO);
     await writeFile(join(path, "config/NOTES.txt"), "hand-made");
     const check = await runCli([url, "check"]);
-    expect(check.code).toBe(14);
+    expect(check.code).toBe(15);
     expect(check.stdout.toString().split("\n")).toEqual([
       "unknown file: config/NOTES.txt (9 B)",
       "orphaned temp file: data/01/23/tmpk1ll3d__.tmp (2.0 KiB)",
@@ -52,7 +52,7 @@ describe("borgstore check", () => {
       "",
     ]);
     const repair = await runCli([url, "--json", "check", "--repair"]);
-    expect(repair.code).toBe(14);
+    expect(repair.code).toBe(15);
     const report = JSON.parse(repair.stdout.toString());
     expect(report).toMatchObject({ objects: 2, fileCheck: true, damage: 2, repaired: 1 });
     expect(report.findings).toContainEqual({ path: "data/01/23/tmpk1ll3d__.tmp", size: 2048, problem: "orphaned temp file", removed: true });
@@ -94,7 +94,7 @@ describe("borgstore check", () => {
       await mkdir(join(store, "data/ff"), { recursive: true });
       await rename(join(store, `data/01/23/${KEY}`), join(store, `data/ff/${KEY}`));
       const r = await runCli([url, "check"]);
-      expect(r.code).toBe(14);
+      expect(r.code).toBe(15);
       expect(r.stdout.toString()).toBe(
         `misnested object (data/ nests at levels 2): data/ff/${KEY} (5 B)\n` +
           "file check: not supported by this backend (only nesting was checked)\n" +

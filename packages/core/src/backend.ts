@@ -1,3 +1,4 @@
+import { abortable, abortableSource, discardSource, raceAbort, throwIfAborted, underSignal } from "./abort.js";
 import { bytesSource, collectBytes, verifiedSource, asBytes } from "./byte-source.js";
 import { checkDefragSources, concatenatedRanges, digestCheckedSource } from "./defrag.js";
 import { BackendMustBeOpen, BackendMustNotBeOpen, InvalidArgument, ObjectNotFound } from "./errors.js";
@@ -13,6 +14,7 @@ import type {
   DefragSource,
   ItemInfo,
   LoadOptions,
+  OperationOptions,
   Permissions,
   QuotaInfo,
   StoreStreamOptions,
@@ -62,19 +64,21 @@ export abstract class Backend {
   protected abstract _destroy(): Promise<void>;
   protected abstract _open(): Promise<void>;
   protected abstract _close(): Promise<void>;
-  protected abstract _mkdir(name: string): Promise<void>;
-  protected abstract _rmdir(name: string): Promise<void>;
+  // Every primitive gets the caller's options; `signal` is there to stop long transfers early.
+  // Core already checks it before each call and stops stream sources with it (see abort.ts).
+  protected abstract _mkdir(name: string, options?: OperationOptions): Promise<void>;
+  protected abstract _rmdir(name: string, options?: OperationOptions): Promise<void>;
   /** Must return exists: false (size 0) for a missing name, never throw ObjectNotFound. */
-  protected abstract _info(name: string): Promise<ItemInfo>;
+  protected abstract _info(name: string, options?: OperationOptions): Promise<ItemInfo>;
   /** offset may be negative (from the end); see resolveRange. */
   protected abstract _load(name: string, options: LoadOptions): Promise<Uint8Array>;
   /** Atomic: the name shows either the old value or the whole new one, never a part. */
-  protected abstract _store(name: string, value: Uint8Array): Promise<void>;
-  protected abstract _delete(name: string): Promise<void>;
+  protected abstract _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void>;
+  protected abstract _delete(name: string, options?: OperationOptions): Promise<void>;
   /** Overwrites `newName`. */
-  protected abstract _move(currentName: string, newName: string): Promise<void>;
+  protected abstract _move(currentName: string, newName: string, options?: OperationOptions): Promise<void>;
   /** Direct children of `name`, sorted by name, invalid names skipped; ObjectNotFound for a missing directory. */
-  protected abstract _list(name: string): AsyncIterable<ItemInfo>;
+  protected abstract _list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo>;
 
   /** Default: one chunk from _load. Backends override to stream. Must throw ObjectNotFound before returning. */
   protected async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
@@ -87,16 +91,19 @@ export abstract class Backend {
    * `options` are the caller's announced size/sha256 (already enforced on `source` by core); a
    * backend may use them, e.g. to send a Content-Length up front.
    */
-  protected async _storeStream(name: string, source: ByteSource, _options: StoreStreamOptions = {}): Promise<void> {
-    await this._store(name, await collectBytes(source));
+  protected async _storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
+    const value = await collectBytes(source);
+    throwIfAborted(options.signal);
+    await this._store(name, value, { signal: options.signal });
   }
 
   /** Default: stream the object through a hasher in this process. */
-  protected async _hash(name: string, algorithm: string): Promise<string> {
-    return streamDigest(algorithm, await this._loadStream(name, {}));
+  protected async _hash(name: string, algorithm: string, options: OperationOptions = {}): Promise<string> {
+    const { signal } = options;
+    return streamDigest(algorithm, abortableSource(await this._loadStream(name, { signal }), signal));
   }
 
-  protected async _quota(): Promise<QuotaInfo> {
+  protected async _quota(_options?: OperationOptions): Promise<QuotaInfo> {
     return { limit: -1, usage: -1 };
   }
 
@@ -136,38 +143,50 @@ export abstract class Backend {
 
   // ---- operations -------------------------------------------------------------------------
 
-  async mkdir(name: string): Promise<void> {
+  // Mutations check the signal before they start and then run to the end (they are atomic);
+  // reads give up at once when it fires.
+
+  async mkdir(name: string, options: OperationOptions = {}): Promise<void> {
     this.#prepare(name, Required.mkdir);
-    await this._mkdir(name);
+    await underSignal(options.signal, () => this._mkdir(name, options));
   }
 
-  async rmdir(name: string): Promise<void> {
+  async rmdir(name: string, options: OperationOptions = {}): Promise<void> {
     this.#prepare(name, Required.rmdir);
-    await this._rmdir(name);
+    await underSignal(options.signal, () => this._rmdir(name, options));
   }
 
-  async info(name: string): Promise<ItemInfo> {
+  async info(name: string, options: OperationOptions = {}): Promise<ItemInfo> {
     this.#prepare(name, Required.info);
-    return this._info(name);
+    return underSignal(options.signal, () => raceAbort(this._info(name, options), options.signal));
   }
 
   async load(name: string, options: LoadOptions = {}): Promise<Uint8Array> {
     this.#prepare(name, Required.read);
     validateLoadOptions(options);
-    return this._load(name, options);
+    return underSignal(options.signal, () => raceAbort(this._load(name, options), options.signal));
   }
 
-  /** Like load, as a stream of chunks; ObjectNotFound is thrown before the stream is returned. */
+  /**
+   * Like load, as a stream of chunks; ObjectNotFound is thrown before the stream is returned. With
+   * a signal, the stream stops with ABORTED when it fires and the transfer is closed.
+   */
   async loadStream(name: string, options: LoadOptions = {}): Promise<ByteSource> {
     this.#prepare(name, Required.read);
     validateLoadOptions(options);
-    return this._loadStream(name, options);
+    const { signal } = options;
+    const source = await underSignal(signal, () => raceAbort(this._loadStream(name, options), signal, discardSource));
+    return abortableSource(source, signal);
   }
 
-  async store(name: string, value: StorableValue): Promise<void> {
+  async store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
     this.#prepare(name);
-    await this.#checkStorePermission(name);
-    await this._store(name, asBytes(value));
+    const bytes = asBytes(value);
+    await underSignal(options.signal, async () => {
+      await this.#checkStorePermission(name);
+      throwIfAborted(options.signal);
+      await this._store(name, bytes, options);
+    });
   }
 
   /**
@@ -178,38 +197,46 @@ export abstract class Backend {
     this.#prepare(name);
     if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0))
       throw new InvalidArgument(`size must be a non-negative integer, but got: ${options.size}`);
-    await this.#checkStorePermission(name);
-    const checked = options.size === undefined && options.sha256 === undefined ? source : verifiedSource(source, options);
-    await this._storeStream(name, checked, options);
+    const { signal } = options;
+    await underSignal(signal, async () => {
+      await this.#checkStorePermission(name);
+      const checked = options.size === undefined && options.sha256 === undefined ? source : verifiedSource(source, options);
+      // Also fires after the last chunk, before the backend sees the end: an abort up to then stores nothing.
+      await this._storeStream(name, abortableSource(checked, signal), options);
+    });
   }
 
-  async delete(name: string): Promise<void> {
+  async delete(name: string, options: OperationOptions = {}): Promise<void> {
     this.#prepare(name, Required.delete);
-    await this._delete(name);
+    await underSignal(options.signal, () => this._delete(name, options));
   }
 
-  async move(currentName: string, newName: string): Promise<void> {
+  async move(currentName: string, newName: string, options: OperationOptions = {}): Promise<void> {
     this.#prepare(currentName, Required.moveSource);
     validateName(newName);
-    await this.#checkStorePermission(newName);
-    await this._move(currentName, newName);
+    await underSignal(options.signal, async () => {
+      await this.#checkStorePermission(newName);
+      throwIfAborted(options.signal);
+      await this._move(currentName, newName, options);
+    });
   }
 
   /** Direct children of `name`, sorted. State and name errors surface at the first iteration step. */
-  async *list(name: string): AsyncIterable<ItemInfo> {
+  async *list(name: string, options: OperationOptions = {}): AsyncIterable<ItemInfo> {
     this.#prepare(name, Required.list);
-    yield* this._list(name);
+    throwIfAborted(options.signal);
+    yield* abortable(this._list(name, options), options.signal);
   }
 
-  async hash(name: string, algorithm = "sha256"): Promise<string> {
+  async hash(name: string, algorithm = "sha256", options: OperationOptions = {}): Promise<string> {
     this.#prepare(name, Required.read);
     checkHashAlgorithm(algorithm);
-    return this._hash(name, algorithm);
+    return underSignal(options.signal, () => raceAbort(this._hash(name, algorithm, options), options.signal));
   }
 
-  async quota(): Promise<QuotaInfo> {
+  async quota(options: OperationOptions = {}): Promise<QuotaInfo> {
     this.#assertOpen();
-    return this._quota();
+    return underSignal(options.signal, () => raceAbort(this._quota(options), options.signal));
   }
 
   /**
@@ -223,24 +250,24 @@ export abstract class Backend {
    */
   async defrag(sources: readonly DefragSource[], options: DefragOptions = {}): Promise<string> {
     this.#assertOpen();
-    const { target, algorithm, namespace, levels = 0 } = options;
+    const { target, algorithm, namespace, levels = 0, signal } = options;
     if (!target && !algorithm) throw new InvalidArgument("Either target or algorithm must be given for defrag");
     if (algorithm && !target) checkHashAlgorithm(algorithm);
     const size = checkDefragSources(sources, (name) => this.#prepare(name, Required.read));
-    const ranges = () => concatenatedRanges((name, range) => this.loadStream(name, range), sources);
+    const ranges = () => concatenatedRanges((name, range) => this.loadStream(name, { ...range, signal }), sources);
     if (target) {
-      await this.#storeDefragged(target, ranges(), size);
+      await this.#storeDefragged(target, ranges(), size, signal);
       return target;
     }
     const key = await streamDigest(algorithm as string, ranges());
     const ns = namespace ? namespace.replace(/\/+$/, "") : "";
     const name = nest(ns ? `${ns}/${key}` : key, levels);
-    await this.#storeDefragged(name, digestCheckedSource(ranges(), algorithm as string, key), size);
+    await this.#storeDefragged(name, digestCheckedSource(ranges(), algorithm as string, key), size, signal);
     return name;
   }
 
   /** storeStream from a defrag stream; its own error (ReadRangeError, a missing source) wins over a backend's wrapping of it. */
-  async #storeDefragged(name: string, source: ByteSource, size: number): Promise<void> {
+  async #storeDefragged(name: string, source: ByteSource, size: number, signal: AbortSignal | undefined): Promise<void> {
     let sourceError: unknown;
     async function* remembered(): ByteSource {
       try {
@@ -251,7 +278,7 @@ export abstract class Backend {
       }
     }
     try {
-      await this.storeStream(name, remembered(), { size });
+      await this.storeStream(name, remembered(), { size, signal });
     } catch (err) {
       throw sourceError ?? err;
     }

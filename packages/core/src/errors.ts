@@ -22,6 +22,8 @@ export const ErrorCodes = {
   UNSUPPORTED_HASH_ALGORITHM: "UNSUPPORTED_HASH_ALGORITHM",
   CONTENT_HASH_MISMATCH: "CONTENT_HASH_MISMATCH",
   CONTENT_LENGTH_MISMATCH: "CONTENT_LENGTH_MISMATCH",
+  ABORTED: "ABORTED",
+  AUTHENTICATION_FAILED: "AUTHENTICATION_FAILED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -77,6 +79,12 @@ export class QuotaExceeded extends backendErrorClass(ErrorCodes.QUOTA_EXCEEDED) 
 /** Reference: ReadRangeError. */
 export class ReadRangeError extends backendErrorClass(ErrorCodes.READ_RANGE_ERROR) {}
 
+/**
+ * The server refused the credentials (REST: HTTP 401). The reference raises a plain BackendError;
+ * this subclass keeps that true and gives the case a code of its own.
+ */
+export class AuthenticationFailed extends backendErrorClass(ErrorCodes.AUTHENTICATION_FAILED) {}
+
 /** A URL scheme is known but its package is not installed. Subclass of BackendDoesNotExist, as the reference raises that. */
 export class BackendNotInstalled extends BackendDoesNotExist {
   readonly packageName: string;
@@ -128,6 +136,16 @@ export class ContentHashMismatch extends BorgStoreError {
 export class ContentLengthMismatch extends BorgStoreError {
   constructor(message: string, options?: BorgStoreErrorOptions) {
     super(ErrorCodes.CONTENT_LENGTH_MISMATCH, message, options);
+  }
+}
+
+/**
+ * The caller's AbortSignal fired. A store that rejects with it stored nothing; `cause` is the
+ * signal's reason.
+ */
+export class Aborted extends BorgStoreError {
+  constructor(message = "the operation was aborted", options?: BorgStoreErrorOptions) {
+    super(ErrorCodes.ABORTED, message, options);
   }
 }
 

@@ -11,3 +11,4 @@ export * from "./plugin.js";
 export * from "./backends/memory.js";
 export * from "./url.js";
 export * from "./store/index.js";
+export * from "./abort.js";

@@ -8,10 +8,21 @@ export interface ItemInfo {
 }
 
 /**
+ * What every Backend and Store operation accepts. An aborted `signal` rejects with ABORTED: before
+ * any work when it has already fired; a store or storeStream that rejects with ABORTED made nothing
+ * visible and left no temp object; a load stops its transfer and releases what it held. An
+ * operation that changes something (store, delete, move, mkdir, rmdir) and has already committed
+ * completes despite a late abort.
+ */
+export interface OperationOptions {
+  signal?: AbortSignal;
+}
+
+/**
  * Which part of a value to load. A negative `offset` counts from the end (offset -4 = last 4 bytes);
  * `size` undefined means "to the end".
  */
-export interface LoadOptions {
+export interface LoadOptions extends OperationOptions {
   offset?: number;
   size?: number;
 }
@@ -19,7 +30,7 @@ export interface LoadOptions {
 /** Bytes arriving over time: a Node Readable, a web ReadableStream's iterator, an async generator. */
 export type ByteSource = AsyncIterable<Uint8Array>;
 
-export interface StoreStreamOptions {
+export interface StoreStreamOptions extends OperationOptions {
   /** Exact number of bytes the source will deliver; a different count aborts the store (ContentLengthMismatch). */
   size?: number;
   /** Lowercase hex SHA-256 the bytes must have; a mismatch aborts the store (ContentHashMismatch). */
@@ -29,7 +40,7 @@ export interface StoreStreamOptions {
 /** One defrag source: [name, offset, size]. */
 export type DefragSource = readonly [name: string, offset: number, size: number];
 
-export interface DefragOptions {
+export interface DefragOptions extends OperationOptions {
   target?: string;
   algorithm?: string;
   namespace?: string;

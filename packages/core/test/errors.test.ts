@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
+  Aborted,
+  AuthenticationFailed,
   BackendAlreadyExists,
   BackendConnectionError,
   BackendDoesNotExist,
@@ -43,6 +45,8 @@ const TABLE: Array<[string, BorgStoreError, string, (new (...args: never[]) => u
   ["UnsupportedHashAlgorithm", new UnsupportedHashAlgorithm("md4x"), "UNSUPPORTED_HASH_ALGORITHM", [InvalidArgument]],
   ["ContentHashMismatch", new ContentHashMismatch(), "CONTENT_HASH_MISMATCH", []],
   ["ContentLengthMismatch", new ContentLengthMismatch("x"), "CONTENT_LENGTH_MISMATCH", []],
+  ["Aborted", new Aborted(), "ABORTED", []],
+  ["AuthenticationFailed", new AuthenticationFailed("x"), "AUTHENTICATION_FAILED", [BackendError]],
 ];
 
 describe("error classes", () => {

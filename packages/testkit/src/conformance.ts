@@ -1,6 +1,7 @@
 import { describe } from "vitest";
 import { Suite } from "./harness.js";
 import { type ConformanceOptions, resolveOptions } from "./options.js";
+import { registerAbortTests } from "./suites/abort.js";
 import { registerConcurrencyTests } from "./suites/concurrency.js";
 import { registerDefragTests } from "./suites/defrag.js";
 import { registerErrorTests } from "./suites/errors.js";
@@ -27,6 +28,7 @@ const TOPICS: ReadonlyArray<(suite: Suite) => void> = [
   registerSizeTests,
   registerPartialLoadTests,
   registerStreamingTests,
+  registerAbortTests,
   registerHashTests,
   registerDefragTests,
   registerErrorTests,

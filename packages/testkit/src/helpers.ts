@@ -1,5 +1,5 @@
 import { randomFillSync } from "node:crypto";
-import { type Backend, type ByteSource, type ItemInfo, collectBytes } from "@borgstore/core";
+import { type Backend, type ByteSource, type ItemInfo, type OperationOptions, collectBytes } from "@borgstore/core";
 
 /** The reference's key helper: `n` as 4 big-endian bytes in hex, `key(1) === "00000001"`. */
 export function key(n: number): string {
@@ -31,15 +31,15 @@ export function textOf(bytes: Uint8Array): string {
 }
 
 /** Every item `backend.list(name)` yields, in the order it yields them. */
-export async function listItems(backend: Backend, name: string): Promise<ItemInfo[]> {
+export async function listItems(backend: Backend, name: string, options?: OperationOptions): Promise<ItemInfo[]> {
   const items: ItemInfo[] = [];
-  for await (const item of backend.list(name)) items.push(item);
+  for await (const item of backend.list(name, options)) items.push(item);
   return items;
 }
 
 /** The names `backend.list(name)` yields, in the order it yields them (the suite checks they are sorted). */
-export async function listNames(backend: Backend, name: string): Promise<string[]> {
-  return (await listItems(backend, name)).map((item) => item.name);
+export async function listNames(backend: Backend, name: string, options?: OperationOptions): Promise<string[]> {
+  return (await listItems(backend, name, options)).map((item) => item.name);
 }
 
 /** Reads a whole byte source into one buffer (core's collectBytes, under the kit's name). */

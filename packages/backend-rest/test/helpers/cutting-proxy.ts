@@ -7,9 +7,12 @@ import { type AddressInfo, type Server, type Socket, connect, createServer } fro
  */
 export class CuttingProxy {
   connections = 0;
+  /** Uploads held back so far (see stallUploads). */
+  stalls = 0;
   /** Responses still to cut, and after how many of their bytes. */
   #cuts: number[] = [];
   #dropAll = false;
+  #stallUploadsAfter: number | undefined;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
 
@@ -30,6 +33,11 @@ export class CuttingProxy {
   /** The next `count` responses are cut after `afterBytes` of their bytes (with their connection). */
   cutResponses(count: number, afterBytes = 0): void {
     this.#cuts.push(...Array(count).fill(afterBytes));
+  }
+
+  /** New connections forward only `afterBytes` of request bytes, then hold the rest (a stalled upload). */
+  stallUploads(afterBytes: number | undefined): void {
+    this.#stallUploadsAfter = afterBytes;
   }
 
   /** On: cut every open connection and drop each new one at once (the server went away). */
@@ -54,7 +62,20 @@ export class CuttingProxy {
     let cut: number | undefined;
     const upstream = connect(targetPort, "127.0.0.1");
     this.#track(upstream);
-    client.pipe(upstream);
+    const stallAfter = this.#stallUploadsAfter;
+    if (stallAfter === undefined) client.pipe(upstream);
+    else {
+      let sent = 0;
+      client.on("data", (data: Buffer) => {
+        const room = stallAfter - sent;
+        if (room > 0) upstream.write(data.subarray(0, room));
+        sent += data.length;
+        if (sent >= stallAfter && !client.isPaused()) {
+          client.pause();
+          this.stalls++;
+        }
+      });
+    }
     let forwarded = 0;
     upstream.on("data", (data: Buffer) => {
       // Armed cuts apply to the next response bytes on any connection (one request at a time).

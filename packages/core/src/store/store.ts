@@ -1,3 +1,4 @@
+import { abortable, throwIfAborted } from "../abort.js";
 import { asBytes, bytesSource } from "../byte-source.js";
 import type { Backend, StorableValue } from "../backend.js";
 import { BackendMustBeOpen, InvalidArgument, NoBackendGiven } from "../errors.js";
@@ -5,7 +6,7 @@ import { checkHashAlgorithm } from "../hashing.js";
 import { DEL_SUFFIX } from "../names.js";
 import { nest, splitKey } from "../nesting.js";
 import { validateLoadOptions } from "../range.js";
-import type { ByteSource, DefragSource, ItemInfo, Permissions, QuotaInfo, StoreStreamOptions } from "../types.js";
+import type { ByteSource, DefragSource, ItemInfo, LoadOptions, OperationOptions, Permissions, QuotaInfo, StoreStreamOptions } from "../types.js";
 import { backendFromUrl } from "../url.js";
 import { CacheMode, type NamespaceConfig, type NamespacePolicy, type StoreConfig, checkLevels, parseStoreConfig, policyFor } from "./config.js";
 import { type CacheLogger, CacheTier } from "./cache.js";
@@ -41,7 +42,7 @@ export interface StoreOptions {
   listReadAhead?: number;
 }
 
-export interface FindOptions {
+export interface FindOptions extends OperationOptions {
   /** Look for the soft-deleted item (name + ".del"). */
   deleted?: boolean;
 }
@@ -51,7 +52,7 @@ export interface StoreLoadOptions extends FindOptions {
   size?: number;
 }
 
-export interface MoveOptions {
+export interface MoveOptions extends OperationOptions {
   /** Target name of a generic move (required unless delete / undelete / changeLevel). */
   newName?: string;
   /** Soft delete: rename to name + ".del". Wins over every other option. */
@@ -226,7 +227,7 @@ export class Store {
     let nested = "";
     for (const level of levels) {
       nested = nest(name, level, suffix);
-      if ((await backend.info(nested)).exists) break;
+      if ((await backend.info(nested, { signal: options.signal })).exists) break;
     }
     return nested;
   }
@@ -236,7 +237,7 @@ export class Store {
   async info(name: string, options: FindOptions = {}): Promise<ItemInfo> {
     return this.#timed("info", async () => {
       const nested = await this.find(name, options);
-      return this.#paced(0, () => this.#require().info(nested));
+      return this.#paced(0, () => this.#require().info(nested, { signal: options.signal }));
     });
   }
 
@@ -246,16 +247,17 @@ export class Store {
       const range = { offset: options.offset, size: options.size };
       validateLoadOptions(range); // before the cache sees it: a bad range is the caller's error, not a cache failure
       const mode = this.#cacheMode(name);
+      const { signal } = options;
       const data =
         mode === CacheMode.OFF
-          ? await this.#primaryLoad(nested, range)
-          : await (this.#cache as CacheTier).load(nested, mode, range, () => this.#primaryLoad(nested, {}));
+          ? await this.#primaryLoad(nested, { ...range, signal })
+          : await (this.#cache as CacheTier).load(nested, mode, range, () => this.#primaryLoad(nested, { signal }));
       this.#stats.loadVolume += data.byteLength;
       return data;
     });
   }
 
-  async #primaryLoad(nested: string, range: { offset?: number; size?: number }): Promise<Uint8Array> {
+  async #primaryLoad(nested: string, range: LoadOptions): Promise<Uint8Array> {
     const data = await this.#pacedVolume(() => this.#require().load(nested, range));
     this.#stats.backendLoadCalls += 1;
     this.#stats.backendLoadVolume += data.byteLength;
@@ -270,18 +272,19 @@ export class Store {
     if (this.#cacheMode(name) !== CacheMode.OFF) return bytesSource(await this.load(name, options));
     return this.#timed("load", async () => {
       const nested = await this.find(name, options);
-      const source = await this.#paced(0, () => this.#require().loadStream(nested, { offset: options.offset, size: options.size }));
+      const range = { offset: options.offset, size: options.size, signal: options.signal };
+      const source = await this.#paced(0, () => this.#require().loadStream(nested, range));
       this.#stats.backendLoadCalls += 1;
       return this.#countLoaded(source);
     });
   }
 
   /** Stores `value` under `name`: an existing item is overwritten where it is, a new one goes to the last level. */
-  async store(name: string, value: StorableValue): Promise<void> {
+  async store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
     const bytes = asBytes(value);
     await this.#timed("store", async () => {
-      const nested = await this.find(name);
-      await this.#paced(bytes.byteLength, () => this.#require().store(nested, bytes));
+      const nested = await this.find(name, { signal: options.signal });
+      await this.#paced(bytes.byteLength, () => this.#require().store(nested, bytes, options));
       this.#countStored(bytes.byteLength);
       if (this.#cacheMode(name) !== CacheMode.OFF) await this.#cache?.stored(nested, bytes);
     });
@@ -290,7 +293,7 @@ export class Store {
   /** Like store, from a stream; with options.size/sha256 a mismatch stores nothing. */
   async storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
     await this.#timed("store", async () => {
-      const nested = await this.find(name);
+      const nested = await this.find(name, { signal: options.signal });
       let volume = 0;
       const counted = async function* () {
         for await (const chunk of source) {
@@ -311,7 +314,7 @@ export class Store {
   async delete(name: string, options: FindOptions = {}): Promise<void> {
     await this.#timed("delete", async () => {
       const nested = await this.find(name, options);
-      await this.#paced(0, () => this.#require().delete(nested));
+      await this.#paced(0, () => this.#require().delete(nested, { signal: options.signal }));
       this.#stats.backendDeleteCalls += 1;
       if (this.#cacheMode(name) !== CacheMode.OFF) await this.#cache?.deleted(nested);
     });
@@ -324,7 +327,7 @@ export class Store {
   async move(name: string, options: MoveOptions = {}): Promise<void> {
     const [from, to] = await this.#moveNames(name, options);
     await this.#timed("move", async () => {
-      await this.#paced(0, () => this.#require().move(from, to));
+      await this.#paced(0, () => this.#require().move(from, to, { signal: options.signal }));
       await this.#cacheMoved(name, options.newName ?? name, from, to);
     });
   }
@@ -366,8 +369,10 @@ export class Store {
    */
   async *list(name: string, options: FindOptions = {}): AsyncIterable<ItemInfo> {
     const backend = this.#require();
+    throwIfAborted(options.signal);
     this.#stats.calls.list += 1;
-    yield* this.#listTree(backend, name.replace(/\/+$/, ""), options.deleted ?? false);
+    // Directories read ahead finish in the background; only what the caller waits for is cut off.
+    yield* abortable(this.#listTree(backend, name.replace(/\/+$/, ""), options.deleted ?? false), options.signal);
   }
 
   async *#listTree(
@@ -448,7 +453,7 @@ export class Store {
     checkHashAlgorithm(algorithm);
     return this.#timed("hash", async () => {
       const nested = await this.find(name, options);
-      return this.#paced(0, () => this.#require().hash(nested, algorithm));
+      return this.#paced(0, () => this.#require().hash(nested, algorithm, { signal: options.signal }));
     });
   }
 
@@ -464,14 +469,14 @@ export class Store {
     const target = options.target ? await this.find(full(options.target)) : undefined;
     const policy = this.#policies.find((p) => (namespace ? `${namespace}/` : "").startsWith(p.namespace));
     const levels = policy ? (policy.levels[policy.levels.length - 1] as number) : 0;
-    const result = await this.#require().defrag(mapped, { target, algorithm: options.algorithm, namespace, levels });
+    const result = await this.#require().defrag(mapped, { target, algorithm: options.algorithm, namespace, levels, signal: options.signal });
     // An older cached copy of an overwritten target would be stale.
     if (this.#cacheMode(result) !== CacheMode.OFF) await this.#cache?.invalidate({ key: result });
     return splitKey(result)[1];
   }
 
-  async quota(): Promise<QuotaInfo> {
-    return this.#require().quota();
+  async quota(options: OperationOptions = {}): Promise<QuotaInfo> {
+    return this.#require().quota(options);
   }
 
   /**
