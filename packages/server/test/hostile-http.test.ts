@@ -43,6 +43,16 @@ function makeArena(parent: string): Arena {
   return { parent, store: join(parent, "store"), secret };
 }
 
+/** Files below `dir` whose content includes `text` (a copy of something outside the store). */
+function filesContaining(dir: string, text: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath, entry.name);
+    if (entry.isFile() && readFileSync(path).includes(text)) found.push(path);
+  }
+  return found;
+}
+
 /** Every entry below `dir` except the store: path, kind, size, content hash, mtime. */
 function snapshotOutsideStore(dir: string, prefix = ""): string[] {
   const out: string[] = [];
@@ -552,6 +562,7 @@ describe.each([
     expect(answered / sessions).toBeGreaterThan(0.5);
     expect(server.child.exitCode).toBe(null);
     expect(snapshotOutsideStore(dir.path)).toEqual(outsideBefore);
+    expect(filesContaining(arena.store, arena.secret), "files outside the store copied into it").toEqual([]);
     expect(server.stderr()).not.toMatch(STACK_TEXT);
   }, TIME_LIMIT_MS + 40_000);
 });
