@@ -112,8 +112,8 @@ function referenceCanDefrag(op: Op): boolean {
 }
 
 /**
- * A few stores, then random operations; three in four operations on a name use one stored
- * before, so that loads, moves and deletes mostly find something.
+ * A few stores, then random operations; three in four operations on a name use one stored (or
+ * soft-deleted) before, so that loads, moves, deletes and undeletes mostly find something.
  */
 const sequenceArb = fc
   .tuple(
@@ -123,10 +123,16 @@ const sequenceArb = fc
   .map(([stores, rest]): Op[] => {
     const stored: string[] = stores.map((op) => op.name);
     const ops: Op[] = [...stores];
+    const softDeleted: string[] = [];
     for (const [op, pick] of rest) {
+      // Operations on deleted items mostly name one soft-deleted before.
+      const onDeleted = op.op === "undelete" || ("deleted" in op && op.deleted);
+      const pool = onDeleted && softDeleted.length > 0 ? softDeleted : stored;
       const reuse = op.op !== "store" && "name" in op && op.name.includes("/") && pick % 4 !== 0;
-      ops.push(reuse ? { ...op, name: stored[pick % stored.length] as string } : op);
-      if (op.op === "store") stored.push(op.name);
+      const chosen = reuse ? { ...op, name: pool[pick % pool.length] as string } : op;
+      ops.push(chosen);
+      if (chosen.op === "store") stored.push(chosen.name);
+      if (chosen.op === "softdelete") softDeleted.push(chosen.name);
     }
     return ops;
   });
