@@ -32,15 +32,25 @@ interface Arena {
   secret: string;
 }
 
+/** How deep the store sits below the arena's root: escapes of up to this many ".." land inside the arena. */
+const STORE_DEPTH = 4;
+const STORE_PATH = ["d1", "d2", "d3", "store"].join("/");
+
 function makeArena(parent: string): Arena {
   const secret = `SENTINEL-${randomBytes(12).toString("hex")}`;
-  writeFileSync(join(parent, "sentinel"), secret);
-  mkdirSync(join(parent, "sibling"));
-  writeFileSync(join(parent, "sibling", "item"), secret);
+  let level = parent;
+  mkdirSync(join(parent, STORE_PATH, ".."), { recursive: true });
+  for (const step of STORE_PATH.split("/")) {
+    writeFileSync(join(level, "sentinel"), secret);
+    mkdirSync(join(level, "sibling"));
+    writeFileSync(join(level, "sibling", "item"), secret);
+    level = join(level, step);
+  }
+  const store = level;
   // A name that shares the store's prefix: catches a "starts with the store path" check.
-  mkdirSync(join(parent, "store2"));
-  writeFileSync(join(parent, "store2", "item"), secret);
-  return { parent, store: join(parent, "store"), secret };
+  mkdirSync(`${store}2`);
+  writeFileSync(join(`${store}2`, "item"), secret);
+  return { parent, store, secret };
 }
 
 /** Files below `dir` whose content includes `text` (a copy of something outside the store). */
@@ -58,7 +68,7 @@ function snapshotOutsideStore(dir: string, prefix = ""): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const rel = prefix + entry.name;
-    if (rel === "store") continue;
+    if (rel === STORE_PATH) continue;
     const path = join(dir, entry.name);
     const st = statSync(path);
     if (entry.isDirectory()) {
@@ -107,8 +117,17 @@ function pathArb(arena: Arena) {
     .map(([segments, sep]) => segments.join(sep));
   // Names a client may use, so that stores succeed and later loads, ranges, moves and defrags find them.
   const plain = fc.constantFrom("/ns/item", "/ns/other", "/a", "/b", "/ns/", "/ns", "/", "/ns/item.del", "/data/00/0000");
+  // Traversals made only of characters a name may hold: nothing but the '..' check stops these.
+  const traversal = fc
+    .tuple(
+      fc.constantFrom("/", "//", "/ns/", "/./"),
+      fc.integer({ min: 1, max: STORE_DEPTH }),
+      fc.constantFrom("sentinel", "sibling/item", "sibling/new", "new", "store2/item", "d1/sentinel", ""),
+    )
+    .map(([prefix, ups, rest]) => `${prefix}${"../".repeat(ups)}${rest}`);
   return fc.oneof(
     { weight: 6, arbitrary: plain },
+    { weight: 3, arbitrary: traversal },
     { weight: 8, arbitrary: fc.tuple(fc.constantFrom("/", "/", "//", "///", "/./"), joined, fc.constantFrom("", "", "/")).map((p) => p.join("")) },
     { weight: 1, arbitrary: joined.map((p) => `http://127.0.0.1${p.startsWith("/") ? "" : "/"}${p}`) },
     { weight: 1, arbitrary: fc.constantFrom("*", "", "?", "#", "127.0.0.1:80", `/${arena.parent}/sibling/item`, `${arena.parent}/sentinel`) },
@@ -537,6 +556,7 @@ describe.each([
     let sessions = 0;
     let answered = 0;
     let propertyFailure: unknown;
+    let outsideBaseline = outsideBefore;
     try {
       await fc.assert(
         fc.asyncProperty(sessionArb(arena), async (session) => {
@@ -545,6 +565,14 @@ describe.each([
           if (data.length > 0) answered++;
           const problem = checkAnswers(arena, data);
           if (problem) throw new Error(problem);
+          // Checked after every session, so that fast-check names the one that escaped; the baseline
+          // moves on, so that while shrinking only a session that escapes again fails.
+          const outsideNow = snapshotOutsideStore(dir.path);
+          if (JSON.stringify(outsideNow) !== JSON.stringify(outsideBaseline)) {
+            const changed = [...outsideNow.filter((e) => !outsideBaseline.includes(e)), ...outsideBaseline.filter((e) => !outsideNow.includes(e))];
+            outsideBaseline = outsideNow;
+            throw new Error(`a file outside the store changed (in this session or, still running, one shortly before): ${changed.join(", ")}`);
+          }
           if (server.child.exitCode !== null || server.child.signalCode !== null)
             throw new Error(`the server exited (${server.child.exitCode ?? server.child.signalCode}): ${server.stderr().slice(-2000)}`);
         }),
@@ -561,8 +589,8 @@ describe.each([
     // A server that stops answering would pass the checks above vacuously.
     expect(answered / sessions).toBeGreaterThan(0.5);
     expect(server.child.exitCode).toBe(null);
-    expect(snapshotOutsideStore(dir.path)).toEqual(outsideBefore);
-    expect(filesContaining(arena.store, arena.secret), "files outside the store copied into it").toEqual([]);
+    expect(snapshotOutsideStore(dir.path), `files outside the store (seed ${SEED})`).toEqual(outsideBefore);
+    expect(filesContaining(arena.store, arena.secret), `files outside the store copied into it (seed ${SEED})`).toEqual([]);
     expect(server.stderr()).not.toMatch(STACK_TEXT);
   }, TIME_LIMIT_MS + 40_000);
 });
