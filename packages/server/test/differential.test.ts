@@ -198,11 +198,12 @@ function runDriver(peer: ReferencePeer, url: string, sequences: Op[][]): Promise
 const peer = requireReferencePeer("the differential test against the Python reference", ["requests"]);
 
 describe.skipIf(!peer)("differential: the unmodified Python client gets the same results from our server as from the Python server", () => {
-  const dir = tempDir("borgstore-differential-");
+  let dir: ReturnType<typeof tempDir>;
   let ours: ServerProcess;
   let reference: ReferenceServer;
 
   beforeAll(async () => {
+    dir = tempDir("borgstore-differential-");
     [ours, reference] = await Promise.all([
       startServer(["--backend", `FILE:${dir.path}/ours`, "--quota", String(QUOTA)], {
         BORGSTORE_SERVER_USERNAME: USER,
@@ -218,7 +219,7 @@ describe.skipIf(!peer)("differential: the unmodified Python client gets the same
   }, 30_000);
   afterAll(async () => {
     await Promise.all([ours?.stop(), reference?.stop()]);
-    dir.remove();
+    dir?.remove();
   });
 
   it(`answers ${SEQUENCES} random sequences of store, load (ranges, negative offsets), info, list, delete, move, soft delete, mkdir/rmdir, hash, defrag, quota, create/destroy as the reference does`, async () => {
