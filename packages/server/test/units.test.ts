@@ -19,9 +19,35 @@ describe("Range header parsing (spec §5.2)", () => {
     ["bytes=0-1,3-4", {}],
     ["items=0-1", {}],
     ["bytes=-0", {}],
+    // Numbers as Python's int() reads them, and the range ends at the next "=" (the reference's split).
+    ["bytes= 1-2", { offset: 1, size: 2 }],
+    ["bytes=\t1-2", { offset: 1, size: 2 }],
+    ["bytes=1- 3", { offset: 1, size: 3 }],
+    ["bytes=+1-2", { offset: 1, size: 2 }],
+    ["bytes=1_0-", { offset: 10 }],
+    ["bytes=-5_0", { offset: -50 }],
+    ["bytes=1-2=3", { offset: 1, size: 2 }],
+    ["bytes=00001-00002", { offset: 1, size: 2 }],
+    ["bytes=1__0-", {}],
+    ["bytes=- 5", {}],
+    ["bytes=-+5", {}],
+    ["bytes=0x1-", {}],
+    ["bytes=1--1", {}],
+    ["bytes=", {}],
+    ["bytes=-", {}],
+    ["Bytes=1-2", {}],
+    // An inverted range is a negative size, which load refuses (400), as the reference does.
+    ["bytes=5-2", { offset: 5, size: -2 }],
   ])("%s → %j", (header, expected) => {
     expect(parseRange(header)).toEqual(expected);
   });
+
+  it.each(["bytes=99999999999999999999-", "bytes=-99999999999999999999", "bytes=0-99999999999999999999"])(
+    "refuses %s (beyond any offset) as an invalid argument",
+    (header) => {
+      expect(() => parseRange(header)).toThrow(/Range value out of range/);
+    },
+  );
 });
 
 describe("request targets (spec §4.1)", () => {
