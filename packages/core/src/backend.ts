@@ -1,4 +1,4 @@
-import { bytesSource, collectBytes, verifiedSource, asBytes } from "./byte-source.js";
+import { asBytes, collectBytes, sizedBytes, sizedSource, verifiedSource } from "./byte-source.js";
 import { BackendMustBeOpen, BackendMustNotBeOpen, InvalidArgument, ObjectNotFound, ReadRangeError } from "./errors.js";
 import { checkHashAlgorithm, createHasher, streamDigest } from "./hashing.js";
 import { validateName } from "./names.js";
@@ -14,6 +14,7 @@ import type {
   LoadOptions,
   Permissions,
   QuotaInfo,
+  SizedByteSource,
   StoreStreamOptions,
 } from "./types.js";
 
@@ -75,9 +76,14 @@ export abstract class Backend {
   /** Direct children of `name`, sorted by name, invalid names skipped; ObjectNotFound for a missing directory. */
   protected abstract _list(name: string): AsyncIterable<ItemInfo>;
 
-  /** Default: one chunk from _load. Backends override to stream. Must throw ObjectNotFound before returning. */
-  protected async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
-    return bytesSource(await this._load(name, options));
+  /**
+   * Default: one chunk from _load. Backends override to stream. Must throw ObjectNotFound before
+   * returning. The source's `size` must come from what the bytes are read from (fstat of the
+   * opened handle, the response's Content-Length), never from another look-up by name: the name
+   * may be overwritten with a value of another size in between (sizedSource builds one).
+   */
+  protected async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
+    return sizedBytes(await this._load(name, options));
   }
 
   /**
@@ -92,7 +98,7 @@ export abstract class Backend {
 
   /** Default: stream the object through a hasher in this process. */
   protected async _hash(name: string, algorithm: string): Promise<string> {
-    return streamDigest(algorithm, await this._loadStream(name, {}));
+    return streamDigest(algorithm, await exactly(await this._loadStream(name, {})));
   }
 
   protected async _quota(): Promise<QuotaInfo> {
@@ -148,11 +154,15 @@ export abstract class Backend {
     return this._load(name, options);
   }
 
-  /** Like load, as a stream of chunks; ObjectNotFound is thrown before the stream is returned. */
-  async loadStream(name: string, options: LoadOptions = {}): Promise<ByteSource> {
+  /**
+   * Like load, as a stream of chunks that announces its exact `size` up front (a Content-Length
+   * for exactly these bytes, even while the name is being overwritten). ObjectNotFound is thrown
+   * before the stream is returned; a stream that ends before `size` bytes throws.
+   */
+  async loadStream(name: string, options: LoadOptions = {}): Promise<SizedByteSource> {
     this.#prepare(name, Required.read);
     validateLoadOptions(options);
-    return this._loadStream(name, options);
+    return exactly(await this._loadStream(name, options));
   }
 
   async store(name: string, value: StorableValue): Promise<void> {
@@ -256,6 +266,13 @@ export abstract class Backend {
     const exists = (await this._info(name)).exists;
     checkPermission(this.permissions, name, exists ? Required.overwrite : Required.storeNew);
   }
+}
+
+/** Enforces a backend's announced size on its stream (once, here, for every backend). */
+async function exactly(source: ByteSource & { size?: unknown }): Promise<SizedByteSource> {
+  // A backend written before sources carried their size: its bytes are the only trustworthy count.
+  if (typeof source.size !== "number") return sizedBytes(await collectBytes(source));
+  return sizedSource(source, source.size);
 }
 
 async function* bytesOf(chunks: Uint8Array[]): ByteSource {
