@@ -376,13 +376,19 @@ export class RcloneBackend extends Backend {
     options: LoadOptions,
     bufferBytes?: number,
   ): Promise<{ res: Dispatcher.ResponseData; slice?: (total: number) => [number, number] } | undefined> {
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1; attempt <= REPLANS; attempt++) {
       const read = await this.#readOnce(name, options, bufferBytes);
-      if (!read || read.planned === undefined || attempt >= REPLANS) return read;
+      if (!read || read.planned === undefined) return read;
       const total = contentRangeTotal(read.res);
       if (total === undefined || total === read.planned) return read;
-      read.res.body.destroy();
+      await read.res.body.dump({ limit: 0 }); // closes the reply (the connection goes too, if bytes were left)
     }
+    // Replaced under every plan: read it all in one reply and cut the range out of that.
+    const whole = await this.#readOnce(name, {}, bufferBytes);
+    return whole && { res: whole.res, slice: (total) => {
+      const { start, end } = resolveRange(options, total);
+      return [start, end];
+    } };
   }
 
   async #readOnce(

@@ -12,6 +12,7 @@ import { registerNamespacedTests } from "./suites/namespaced.js";
 import { registerNameTests } from "./suites/names.js";
 import { registerPartialLoadTests } from "./suites/partial-loads.js";
 import { registerQuotaTests } from "./suites/quota.js";
+import { registerReadRaceTests } from "./suites/read-races.js";
 import { registerSizeTests } from "./suites/sizes.js";
 import { registerStreamingTests } from "./suites/streaming.js";
 
@@ -31,6 +32,7 @@ const TOPICS: ReadonlyArray<(suite: Suite) => void> = [
   registerDefragTests,
   registerErrorTests,
   registerConcurrencyTests,
+  registerReadRaceTests,
   registerQuotaTests,
 ];
 
