@@ -453,13 +453,23 @@ export class RcloneBackend extends Backend {
   }
 
   protected async _delete(name: string): Promise<void> {
-    await (await this.#live())
-      .call("operations/deletefile", { fs: this.remote, remote: name }, { notFoundOnRetryIsSuccess: true })
-      .catch((err) => Promise.reject(asBackendError(err, name)));
+    try {
+      await (await this.#live()).call("operations/deletefile", { fs: this.remote, remote: name }, { notFoundOnRetryIsSuccess: true });
+    } catch (err) {
+      // Another delete or move of the name got there between rclone's look-up and its remove.
+      if (vanishedDuring(err, "remove", name)) throw new ObjectNotFound(name, { cause: err });
+      throw asBackendError(err, name);
+    }
   }
 
   protected async _move(currentName: string, newName: string): Promise<void> {
-    await this.#moveFile(await this.#live(), currentName, newName).catch((err) => Promise.reject(asBackendError(err, currentName)));
+    try {
+      await this.#moveFile(await this.#live(), currentName, newName);
+    } catch (err) {
+      // Another delete or move of the source got there between rclone's look-up and its rename.
+      if (vanishedDuring(err, "rename", currentName)) throw new ObjectNotFound(currentName, { cause: err });
+      throw asBackendError(err, currentName);
+    }
   }
 
   /**
@@ -477,14 +487,20 @@ export class RcloneBackend extends Backend {
     await this.#moving.run(to, async () => {
       if (!this.#replaceByDelete) {
         try {
-          await rc.call("operations/movefile", { ...params, _config: { NoCheckDest: true } }, { notFoundOnRetryIsSuccess: true });
+          await movedDespiteVanishedTarget(
+            rc.call("operations/movefile", { ...params, _config: { NoCheckDest: true } }, { notFoundOnRetryIsSuccess: true }),
+            to,
+          );
           return;
         } catch (err) {
           if (!(err instanceof RcloneCallFailed && err.status === 500 && /rename|exists/i.test(err.rcloneError))) throw err;
           this.#replaceByDelete = true;
         }
       }
-      await rc.call("operations/movefile", { ...params, _config: { IgnoreTimes: true } }, { notFoundOnRetryIsSuccess: true });
+      await movedDespiteVanishedTarget(
+        rc.call("operations/movefile", { ...params, _config: { IgnoreTimes: true } }, { notFoundOnRetryIsSuccess: true }),
+        to,
+      );
     });
   }
 
@@ -499,6 +515,31 @@ export class RcloneBackend extends Backend {
     // The remote cannot hash this (or gave no value): stream the object through a local hasher.
     return super._hash(name, algorithm);
   }
+}
+
+/**
+ * A movefile whose rename happened, though rclone then failed to look at the target because a
+ * delete or move of that name came right after ("lstat <target>: no such file"), counts as done:
+ * the value was in place, then went away by the other operation.
+ */
+async function movedDespiteVanishedTarget(move: Promise<unknown>, to: string): Promise<void> {
+  try {
+    await move;
+  } catch (err) {
+    if (!vanishedDuring(err, "lstat", to)) throw err;
+  }
+}
+
+/**
+ * rclone's 500 for a local file `name` that was gone when its `call` ran: "lstat <path>: …",
+ * "remove <path>: …", "rename <path> <other path>: no such file or directory" (the first path).
+ */
+function vanishedDuring(err: unknown, call: "lstat" | "remove" | "rename", name: string): boolean {
+  if (!(err instanceof RcloneCallFailed && err.status === 500)) return false;
+  const text = err.rcloneError.trim();
+  if (!text.startsWith(`${call} `) || !text.endsWith(": no such file or directory")) return false;
+  const paths = text.slice(call.length + 1, -": no such file or directory".length);
+  return call === "rename" ? paths.includes(`/${name} `) : paths.endsWith(`/${name}`);
 }
 
 /** The reply's Content-Length, if it sent a usable one. */

@@ -13,7 +13,7 @@ runConformanceSuite({
   factory: () => new RcloneBackend({ remote: `:local:${join(root, `store-${n++}`)}` }),
   cleanup: () => rm(join(root, `store-${n - 1}`), { recursive: true, force: true }),
   skip: {
-    "read races":
-      "known defect found by this topic, not fixed yet: a store or move fails with HTTP 500 'lstat <name>: no such file' when a delete or move of the same name lands at the same moment, and a short slice read from the end can come from a newer value",
+    "a short slice far from the end racing":
+      "known defect found by this test, not fixed yet: now and then the slice comes from a newer value although the reply's Content-Range total matched the stat's size",
   },
 });
