@@ -17,6 +17,9 @@ import {
   isValidName,
   isWholeValue,
   resolveRange,
+  type SizedByteSource,
+  sizedBytes,
+  sizedSource,
 } from "@borgstore/core";
 import { abandon, publish, replaceSmallFileSync, streamToTemp, writeTemp } from "./atomic-file.js";
 import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
@@ -263,7 +266,7 @@ export class PosixFsBackend extends Backend {
     }
   }
 
-  protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
     let handle: import("node:fs/promises").FileHandle;
     let range: { start: number; end: number };
     try {
@@ -272,6 +275,7 @@ export class PosixFsBackend extends Backend {
       throw fsError(err, name);
     }
     try {
+      // The opened file's size: a store meanwhile renames a new file over the name, not into this one.
       range = resolveRange(options, (await handle.stat()).size);
     } catch (err) {
       await handle.close();
@@ -279,12 +283,11 @@ export class PosixFsBackend extends Backend {
     }
     if (range.end <= range.start) {
       await handle.close();
-      return (async function* () {})();
+      return sizedBytes(new Uint8Array(0));
     }
     // `end` of a read stream is inclusive.
-    return plainChunks(
-      handle.createReadStream({ start: range.start, end: range.end - 1, highWaterMark: READ_CHUNK, autoClose: true }),
-    );
+    const stream = handle.createReadStream({ start: range.start, end: range.end - 1, highWaterMark: READ_CHUNK, autoClose: true });
+    return sizedSource(plainChunks(stream), range.end - range.start);
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {

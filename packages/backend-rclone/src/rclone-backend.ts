@@ -12,8 +12,10 @@ import {
   type ItemInfo,
   type LoadOptions,
   ObjectNotFound,
+  type SizedByteSource,
   type StoreStreamOptions,
-  bytesSource,
+  sizedBytes,
+  sizedSource,
   isValidName,
   resolveRange,
 } from "@borgstore/core";
@@ -58,6 +60,8 @@ export interface RcloneBackendOptions extends BackendOptions {
 export const MIN_RCLONE_VERSION = [1, 57, 0] as const;
 
 const NO_DETAILS = { noModTime: true, noMimeType: true };
+/** Plans a read from the end again this many times when the file was replaced between stat and GET. */
+const REPLANS = 3;
 
 interface RcloneItem {
   Name: string;
@@ -348,34 +352,60 @@ export class RcloneBackend extends Backend {
     return read.slice ? bytes.subarray(...read.slice(bytes.byteLength)) : bytes;
   }
 
-  protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
     const read = await this.#read(name, options);
-    if (!read) return bytesSource(new Uint8Array(0));
-    if (read.slice) {
+    if (!read) return sizedBytes(new Uint8Array(0));
+    const announced = contentLength(read.res);
+    if (read.slice || announced === undefined) {
       const bytes = await collectBody(read.res);
-      return bytesSource(bytes.subarray(...read.slice(bytes.byteLength)));
+      return sizedBytes(read.slice ? bytes.subarray(...read.slice(bytes.byteLength)) : bytes);
     }
-    return read.res.body;
+    // The size of this very response: the name may hold a value of another size by now.
+    return sizedSource(read.res.body, announced);
   }
 
   /**
    * Opens a read of the requested range. rclone's file serving mishandles ranges that reach past
    * the end (a suffix longer than the file is a 404), so a read from the end or of zero bytes
-   * first asks for the size and then requests an exact range. Undefined = nothing to read.
+   * first asks for the size and then requests an exact range; should the reply's Content-Range
+   * show a file of another size (overwritten in between), that is planned again. Undefined =
+   * nothing to read.
    */
   async #read(
     name: string,
     options: LoadOptions,
     bufferBytes?: number,
   ): Promise<{ res: Dispatcher.ResponseData; slice?: (total: number) => [number, number] } | undefined> {
+    for (let attempt = 1; attempt <= REPLANS; attempt++) {
+      const read = await this.#readOnce(name, options, bufferBytes);
+      if (!read || read.planned === undefined) return read;
+      const total = contentRangeTotal(read.res);
+      if (total === undefined || total === read.planned) return read;
+      await read.res.body.dump({ limit: 0 }); // closes the reply (the connection goes too, if bytes were left)
+    }
+    // Replaced under every plan: read it all in one reply and cut the range out of that.
+    const whole = await this.#readOnce(name, {}, bufferBytes);
+    return whole && { res: whole.res, slice: (total) => {
+      const { start, end } = resolveRange(options, total);
+      return [start, end];
+    } };
+  }
+
+  async #readOnce(
+    name: string,
+    options: LoadOptions,
+    bufferBytes?: number,
+  ): Promise<{ res: Dispatcher.ResponseData; slice?: (total: number) => [number, number]; planned?: number } | undefined> {
     const rc = await this.#live();
     const { offset = 0, size } = options;
     let range: string | undefined;
+    let planned: number | undefined;
     if (offset >= 0 && size === undefined) range = offset > 0 ? `bytes=${offset}-` : undefined;
     else if (offset >= 0 && size !== undefined && size > 0) range = `bytes=${offset}-${offset + size - 1}`;
     else {
       const item = await this.#stat(rc, name);
       if (!item || item.IsDir) throw new ObjectNotFound(name);
+      planned = item.Size;
       const { start, end } = resolveRange(options, item.Size);
       if (end <= start) return undefined;
       range = `bytes=${start}-${end - 1}`;
@@ -395,7 +425,7 @@ export class RcloneBackend extends Backend {
           return [start, end];
         },
       };
-    return { res };
+    return { res, planned };
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {
@@ -423,13 +453,23 @@ export class RcloneBackend extends Backend {
   }
 
   protected async _delete(name: string): Promise<void> {
-    await (await this.#live())
-      .call("operations/deletefile", { fs: this.remote, remote: name }, { notFoundOnRetryIsSuccess: true })
-      .catch((err) => Promise.reject(asBackendError(err, name)));
+    try {
+      await (await this.#live()).call("operations/deletefile", { fs: this.remote, remote: name }, { notFoundOnRetryIsSuccess: true });
+    } catch (err) {
+      // Another delete or move of the name got there between rclone's look-up and its remove.
+      if (vanishedDuring(err, "remove", name)) throw new ObjectNotFound(name, { cause: err });
+      throw asBackendError(err, name);
+    }
   }
 
   protected async _move(currentName: string, newName: string): Promise<void> {
-    await this.#moveFile(await this.#live(), currentName, newName).catch((err) => Promise.reject(asBackendError(err, currentName)));
+    try {
+      await this.#moveFile(await this.#live(), currentName, newName);
+    } catch (err) {
+      // Another delete or move of the source got there between rclone's look-up and its rename.
+      if (vanishedDuring(err, "rename", currentName)) throw new ObjectNotFound(currentName, { cause: err });
+      throw asBackendError(err, currentName);
+    }
   }
 
   /**
@@ -447,14 +487,20 @@ export class RcloneBackend extends Backend {
     await this.#moving.run(to, async () => {
       if (!this.#replaceByDelete) {
         try {
-          await rc.call("operations/movefile", { ...params, _config: { NoCheckDest: true } }, { notFoundOnRetryIsSuccess: true });
+          await movedDespiteVanishedTarget(
+            rc.call("operations/movefile", { ...params, _config: { NoCheckDest: true } }, { notFoundOnRetryIsSuccess: true }),
+            to,
+          );
           return;
         } catch (err) {
           if (!(err instanceof RcloneCallFailed && err.status === 500 && /rename|exists/i.test(err.rcloneError))) throw err;
           this.#replaceByDelete = true;
         }
       }
-      await rc.call("operations/movefile", { ...params, _config: { IgnoreTimes: true } }, { notFoundOnRetryIsSuccess: true });
+      await movedDespiteVanishedTarget(
+        rc.call("operations/movefile", { ...params, _config: { IgnoreTimes: true } }, { notFoundOnRetryIsSuccess: true }),
+        to,
+      );
     });
   }
 
@@ -469,6 +515,44 @@ export class RcloneBackend extends Backend {
     // The remote cannot hash this (or gave no value): stream the object through a local hasher.
     return super._hash(name, algorithm);
   }
+}
+
+/**
+ * A movefile whose rename happened, though rclone then failed to look at the target because a
+ * delete or move of that name came right after ("lstat <target>: no such file"), counts as done:
+ * the value was in place, then went away by the other operation.
+ */
+async function movedDespiteVanishedTarget(move: Promise<unknown>, to: string): Promise<void> {
+  try {
+    await move;
+  } catch (err) {
+    if (!vanishedDuring(err, "lstat", to)) throw err;
+  }
+}
+
+/**
+ * rclone's 500 for a local file `name` that was gone when its `call` ran: "lstat <path>: …",
+ * "remove <path>: …", "rename <path> <other path>: no such file or directory" (the first path).
+ */
+function vanishedDuring(err: unknown, call: "lstat" | "remove" | "rename", name: string): boolean {
+  if (!(err instanceof RcloneCallFailed && err.status === 500)) return false;
+  const text = err.rcloneError.trim();
+  if (!text.startsWith(`${call} `) || !text.endsWith(": no such file or directory")) return false;
+  const paths = text.slice(call.length + 1, -": no such file or directory".length);
+  return call === "rename" ? paths.includes(`/${name} `) : paths.endsWith(`/${name}`);
+}
+
+/** The reply's Content-Length, if it sent a usable one. */
+function contentLength(res: Dispatcher.ResponseData): number | undefined {
+  const announced = Number(res.headers["content-length"]);
+  return Number.isSafeInteger(announced) && announced >= 0 ? announced : undefined;
+}
+
+/** The whole file's size from a 206's `Content-Range: bytes a-b/total`, if sent. */
+function contentRangeTotal(res: Dispatcher.ResponseData): number | undefined {
+  const header = res.headers["content-range"];
+  const m = typeof header === "string" ? /\/(\d+)\s*$/.exec(header) : null;
+  return m ? Number(m[1]) : undefined;
 }
 
 /** A response body as one byte array: into a buffer of the announced length, without a second copy. */

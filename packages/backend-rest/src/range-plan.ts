@@ -9,8 +9,14 @@ export interface RangePlan {
   keep?: number;
 }
 
-/** A tail this much longer than wanted is not fetched whole; the total size is asked for first. */
-const TAIL_SLACK = 1024;
+/**
+ * A tail up to this much longer than wanted is fetched whole (one suffix request, then cut); only a
+ * longer one asks for the total size first. That two-step read is not atomic: the name may be
+ * overwritten with a value of another size between the size and the bytes, and the protocol has
+ * no ETag or Content-Range to notice it, so the slice could come from the wrong place of the newer
+ * value. 1 MiB of extra transfer keeps reads near the end atomic for the cost of a round trip.
+ */
+const TAIL_SLACK = 1024 * 1024;
 
 /**
  * The Range header of spec §5.1. Fixes the reference's size-0 quirk (`bytes=0--1` returned the

@@ -15,10 +15,13 @@ import {
   type LoadOptions,
   ObjectNotFound,
   type QuotaInfo,
+  type SizedByteSource,
   type StoreStreamOptions,
   abortableSource,
   checkHashAlgorithm,
   isValidName,
+  sizedBytes,
+  sizedSource,
   supportedHashAlgorithms,
   throwIfAborted,
   validateName,
@@ -277,14 +280,21 @@ export class RestBackend extends Backend {
     return plan.keep !== undefined && value.byteLength > plan.keep ? value.subarray(0, plan.keep) : value;
   }
 
-  protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
     const plan = await this.#plan(name, options);
-    if (plan.empty) return (async function* () {})();
+    if (plan.empty) return sizedBytes(new Uint8Array(0));
     const headers = plan.range ? { range: plan.range } : undefined;
     const { signal } = options;
     const req: RestRequest = { method: "GET", target: `/${name}`, headers, signal };
     const res = (await this.#call((t) => this.#exchange(t, req, name), { signal })) as RestResponse;
-    return plan.keep === undefined ? res.body : truncated(res.body, plan.keep);
+    // The size of this very reply: the name may hold a value of another size by now.
+    const announced = Number(res.headers["content-length"]);
+    if (!(Number.isSafeInteger(announced) && announced >= 0)) {
+      const bytes = await res.bytes();
+      return sizedBytes(plan.keep === undefined ? bytes : bytes.subarray(0, plan.keep));
+    }
+    if (plan.keep === undefined) return sizedSource(res.body, announced);
+    return sizedSource(truncated(res.body, plan.keep), Math.min(plan.keep, announced));
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {

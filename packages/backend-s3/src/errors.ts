@@ -58,6 +58,11 @@ export function isInvalidRange(err: unknown): boolean {
   return errorCode(err) === "InvalidRange" || statusOf(err) === 416;
 }
 
+/** A conditional request (If-Match) found another version of the object. */
+export function isPreconditionFailed(err: unknown): boolean {
+  return errorCode(err) === "PreconditionFailed" || statusOf(err) === 412;
+}
+
 /**
  * Turns an SDK failure into one of core's errors, keeping the SDK error as `cause`.
  * `what` names the operation and item for the message; `name` (when given) makes a 404 an ObjectNotFound.

@@ -24,11 +24,14 @@ import {
   type ItemInfo,
   type LoadOptions,
   ObjectNotFound,
+  type SizedByteSource,
   collectBytes,
   resolveRange,
+  sizedBytes,
+  sizedSource,
 } from "@borgstore/core";
 import { type S3ConnectionOptions, createS3Client } from "./client.js";
-import { isInvalidRange, isNotFound, translateError } from "./errors.js";
+import { isInvalidRange, isNotFound, isPreconditionFailed, translateError } from "./errors.js";
 import { DELIMITER, KeyLayout } from "./layout.js";
 import { parseS3Url, redact } from "./url.js";
 
@@ -56,7 +59,12 @@ interface GetPlan {
   range?: string;
   /** Keep only the first `keep` bytes of the body (suffix fetch of a tail load with a size). */
   keep?: number;
+  /** The ETag the range was computed for: another version of the object answers 412. */
+  ifMatch?: string;
 }
+
+/** Plans a load again this many times when the object was replaced between HEAD and GET. */
+const REPLANS = 3;
 
 /**
  * borgstore on S3-compatible object storage (AWS, Backblaze B2, Ceph radosgw, MinIO, …), with the
@@ -256,30 +264,46 @@ export class S3Backend extends Backend {
     const tail = -offset;
     if (size === undefined || size >= tail) return { range: `bytes=-${tail}` };
     if (tail - size <= TAIL_SLACK) return { range: `bytes=-${tail}`, keep: size };
-    // A short piece far from the end: learn the length first, then fetch exactly that piece.
-    const info = await this._info(name);
-    if (!info.exists || info.directory) throw new ObjectNotFound(name);
-    const { start, end } = resolveRange(options, info.size);
-    if (end <= start) return "empty";
-    return { range: `bytes=${start}-${end - 1}` };
-  }
-
-  /** The body of a (ranged) GET; ObjectNotFound is thrown here, before any byte is read. */
-  async #openBody(name: string, options: LoadOptions): Promise<ByteSource> {
-    const plan = await this.#plan(name, options);
-    if (plan === "empty") return emptySource();
-    let body: Readable;
+    // A short piece far from the end: learn the length first, then fetch exactly that piece of
+    // that version (If-Match), as the name may be overwritten with a value of another size meanwhile.
+    let head: { ContentLength?: number; ETag?: string };
     try {
-      const res = await this.#s3.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name), Range: plan.range }),
-      );
-      body = res.Body as Readable;
+      head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name) }));
     } catch (err) {
-      // 416: the range starts at or past the end (or the object is empty): the object exists.
-      if (plan.range && isInvalidRange(err)) return emptySource();
       throw translateError(err, `load ${name}`, { bucket: this.bucket, name });
     }
-    return plan.keep === undefined ? body : firstBytes(body, plan.keep);
+    const { start, end } = resolveRange(options, head.ContentLength ?? 0);
+    if (end <= start) return "empty";
+    return { range: `bytes=${start}-${end - 1}`, ifMatch: head.ETag };
+  }
+
+  /**
+   * The body of a (ranged) GET; ObjectNotFound is thrown here, before any byte is read. Its size
+   * is the same response's Content-Length.
+   */
+  async #openBody(name: string, options: LoadOptions): Promise<SizedByteSource> {
+    for (let attempt = 1; ; attempt++) {
+      const plan = await this.#plan(name, options);
+      if (plan === "empty") return sizedBytes(new Uint8Array(0));
+      let res: { Body?: unknown; ContentLength?: number };
+      try {
+        res = await this.#s3.send(
+          new GetObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name), Range: plan.range, IfMatch: plan.ifMatch }),
+        );
+      } catch (err) {
+        // 416: the range starts at or past the end (or the object is empty): the object exists.
+        if (plan.range && isInvalidRange(err)) return sizedBytes(new Uint8Array(0));
+        if (plan.ifMatch && isPreconditionFailed(err) && attempt < REPLANS) continue;
+        throw translateError(err, `load ${name}`, { bucket: this.bucket, name });
+      }
+      const body = res.Body as Readable;
+      if (res.ContentLength === undefined) {
+        const bytes = await collectBytes(body);
+        return sizedBytes(plan.keep === undefined ? bytes : bytes.subarray(0, plan.keep));
+      }
+      if (plan.keep === undefined) return sizedSource(body, res.ContentLength);
+      return sizedSource(firstBytes(body, plan.keep), Math.min(plan.keep, res.ContentLength));
+    }
   }
 
   protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
@@ -290,16 +314,17 @@ export class S3Backend extends Backend {
     }
   }
 
-  protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
     const body = await this.#openBody(name, options);
     const bucket = this.bucket;
-    return (async function* () {
+    const translated = (async function* () {
       try {
         yield* body;
       } catch (err) {
         throw translateError(err, `load ${name}`, { bucket });
       }
     })();
+    return sizedSource(translated, body.size);
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {
@@ -394,8 +419,6 @@ export class S3Backend extends Backend {
       await this.#send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }), "destroy");
   }
 }
-
-async function* emptySource(): ByteSource {}
 
 /** The first `limit` bytes of `body`; the rest of the response is dropped. */
 async function* firstBytes(body: Readable, limit: number): ByteSource {

@@ -10,10 +10,12 @@ import {
   type ByteSource,
   type ItemInfo,
   type LoadOptions,
+  type SizedByteSource,
   type StoreStreamOptions,
   bytesSource,
   isValidName,
   resolveRange,
+  sizedSource,
 } from "@borgstore/core";
 import { type ConnectionTimeouts, SftpConnection, type SftpRequests } from "./connection.js";
 import { type RetryPolicy, withReconnect } from "./retry.js";
@@ -298,14 +300,16 @@ export class SftpBackend extends Backend {
           // Read the first chunk while asking for the size: small values take one round trip.
           const chunk = Math.min(this.#tuning.chunkSize, conn.maxChunk);
           const head = Buffer.allocUnsafe(chunk);
-          const [{ size }, got] = await Promise.all([conn.fstat(handle), conn.read(handle, head, 0, chunk, offset)]);
+          const [{ size, mtime }, got] = await Promise.all([conn.fstat(handle), conn.read(handle, head, 0, chunk, offset)]);
           // Copy a small value out of the chunk-sized buffer rather than keep the whole buffer alive.
           if (offset + got >= size) return got === chunk ? head : Buffer.from(head.subarray(0, got));
           // The rest goes straight into the result: no second copy of a big value.
           const whole = Buffer.allocUnsafe(size - offset);
           head.copy(whole, 0, 0, got);
           // A big rest also goes over the other channels, joining as the file opens on them.
-          const more = this.#spreads(conn, size - offset - got) ? openOnSiblings(conn, this.#path(name), "r") : undefined;
+          const more = this.#spreads(conn, size - offset - got)
+            ? openSameFileOnSiblings(conn, this.#path(name), { size, mtime })
+            : undefined;
           try {
             const rest = await readRangeInto([{ conn, handle }], whole, got, offset + got, size, this.#tuning, more);
             return got + rest === whole.length ? whole : whole.subarray(0, got + rest);
@@ -330,7 +334,7 @@ export class SftpBackend extends Backend {
    * on the new connection (if it still has the same size and mtime) and the stream resumes where
    * it stopped, up to `reconnectAttempts` times per stream.
    */
-  protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
     const openFile = async (conn: SftpRequests) => {
       const handle = await conn.open(this.#path(name), "r");
       try {
@@ -356,7 +360,8 @@ export class SftpBackend extends Backend {
     };
     // Nothing waits for the answer: a read handle's close cannot lose data.
     const release = (file: OpenFile) => void file.conn.closeHandle(file.handle).catch(() => {});
-    return readRangeStream(first, start, end, this.#tuning, reopen, release);
+    // The size of the opened file (fstat of its handle), not of whatever the name holds by now.
+    return sizedSource(readRangeStream(first, start, end, this.#tuning, reopen, release), Math.max(0, end - start));
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {
@@ -497,6 +502,29 @@ export class SftpBackend extends Backend {
 async function openOnSiblings(conn: SftpRequests, path: string, flags: "r" | "r+"): Promise<Lane[]> {
   const opened = await Promise.allSettled(conn.siblings().map(async (other) => ({ conn: other, handle: await other.open(path, flags) })));
   return opened.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+}
+
+/**
+ * `path` opened for reading on the connection's other channels, keeping only the handles whose
+ * size and mtime are those of the file already open: the name may have been replaced by another
+ * value in between, whose bytes must not be mixed into this one's. (SFTP shows no inode; a
+ * replacement of the same size within the same second of mtime is not told apart.)
+ */
+async function openSameFileOnSiblings(conn: SftpRequests, path: string, first: { size: number; mtime: number }): Promise<Lane[]> {
+  const lanes = await openOnSiblings(conn, path, "r");
+  const same = await Promise.all(
+    lanes.map(async (lane) => {
+      try {
+        const { size, mtime } = await lane.conn.fstat(lane.handle);
+        if (size === first.size && mtime === first.mtime) return true;
+      } catch {
+        // unusable for this read; closed below
+      }
+      lane.conn.closeHandle(lane.handle).catch(() => {});
+      return false;
+    }),
+  );
+  return lanes.filter((_, i) => same[i]);
 }
 
 /** mkdir -p over SFTP: try the directory, create missing parents on demand. */

@@ -1,5 +1,5 @@
 import { abortable, abortableSource, discardSource, raceAbort, throwIfAborted, underSignal } from "./abort.js";
-import { bytesSource, collectBytes, verifiedSource, asBytes } from "./byte-source.js";
+import { asBytes, collectBytes, sizedBytes, sizedSource, verifiedSource } from "./byte-source.js";
 import { checkDefragSources, concatenatedRanges, digestCheckedSource } from "./defrag.js";
 import { BackendMustBeOpen, BackendMustNotBeOpen, InvalidArgument, ObjectNotFound } from "./errors.js";
 import { checkHashAlgorithm, streamDigest } from "./hashing.js";
@@ -17,6 +17,7 @@ import type {
   OperationOptions,
   Permissions,
   QuotaInfo,
+  SizedByteSource,
   StoreStreamOptions,
 } from "./types.js";
 
@@ -80,9 +81,14 @@ export abstract class Backend {
   /** Direct children of `name`, sorted by name, invalid names skipped; ObjectNotFound for a missing directory. */
   protected abstract _list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo>;
 
-  /** Default: one chunk from _load. Backends override to stream. Must throw ObjectNotFound before returning. */
-  protected async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
-    return bytesSource(await this._load(name, options));
+  /**
+   * Default: one chunk from _load. Backends override to stream. Must throw ObjectNotFound before
+   * returning. The source's `size` must come from what the bytes are read from (fstat of the
+   * opened handle, the response's Content-Length), never from another look-up by name: the name
+   * may be overwritten with a value of another size in between (sizedSource builds one).
+   */
+  protected async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
+    return sizedBytes(await this._load(name, options));
   }
 
   /**
@@ -100,7 +106,7 @@ export abstract class Backend {
   /** Default: stream the object through a hasher in this process. */
   protected async _hash(name: string, algorithm: string, options: OperationOptions = {}): Promise<string> {
     const { signal } = options;
-    return streamDigest(algorithm, abortableSource(await this._loadStream(name, { signal }), signal));
+    return streamDigest(algorithm, abortableSource(await exactly(await this._loadStream(name, { signal })), signal));
   }
 
   protected async _quota(_options?: OperationOptions): Promise<QuotaInfo> {
@@ -168,15 +174,18 @@ export abstract class Backend {
   }
 
   /**
-   * Like load, as a stream of chunks; ObjectNotFound is thrown before the stream is returned. With
-   * a signal, the stream stops with ABORTED when it fires and the transfer is closed.
+   * Like load, as a stream of chunks that announces its exact `size` up front (a Content-Length
+   * for exactly these bytes, even while the name is being overwritten). ObjectNotFound is thrown
+   * before the stream is returned; a stream that ends before `size` bytes throws. With a signal,
+   * the stream stops with ABORTED when it fires and the transfer is closed.
    */
-  async loadStream(name: string, options: LoadOptions = {}): Promise<ByteSource> {
+  async loadStream(name: string, options: LoadOptions = {}): Promise<SizedByteSource> {
     this.#prepare(name, Required.read);
     validateLoadOptions(options);
     const { signal } = options;
     const source = await underSignal(signal, () => raceAbort(this._loadStream(name, options), signal, discardSource));
-    return abortableSource(source, signal);
+    const exact = await underSignal(signal, () => exactly(source));
+    return signal ? sizedSource(abortableSource(exact, signal), exact.size) : exact;
   }
 
   async store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
@@ -305,6 +314,13 @@ export abstract class Backend {
     const exists = (await this._info(name)).exists;
     checkPermission(this.permissions, name, exists ? Required.overwrite : Required.storeNew);
   }
+}
+
+/** Enforces a backend's announced size on its stream (once, here, for every backend). */
+async function exactly(source: ByteSource & { size?: unknown }): Promise<SizedByteSource> {
+  // A backend written before sources carried their size: its bytes are the only trustworthy count.
+  if (typeof source.size !== "number") return sizedBytes(await collectBytes(source));
+  return sizedSource(source, source.size);
 }
 
 /** Raises ObjectNotFound(name) unless `info` says the item exists; a helper for backends. */

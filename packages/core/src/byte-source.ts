@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { ContentHashMismatch, ContentLengthMismatch, InvalidArgument } from "./errors.js";
-import type { ByteSource, StoreStreamOptions } from "./types.js";
+import { BackendError, ContentHashMismatch, ContentLengthMismatch, InvalidArgument } from "./errors.js";
+import type { ByteSource, SizedByteSource, StoreStreamOptions } from "./types.js";
 
 /** Reads a whole source into one buffer (for backends without native streaming). */
 export async function collectBytes(source: ByteSource): Promise<Uint8Array> {
@@ -23,6 +23,65 @@ export async function collectBytes(source: ByteSource): Promise<Uint8Array> {
 /** A source of one buffer. */
 export async function* bytesSource(data: Uint8Array): ByteSource {
   if (data.byteLength > 0) yield data;
+}
+
+/** One buffer as a SizedByteSource (what a backend without native streaming hands out). */
+export function sizedBytes(data: Uint8Array): SizedByteSource {
+  return sizedSource(bytesSource(data), data.byteLength);
+}
+
+/**
+ * `source` announced as delivering exactly `size` bytes, taken by a backend from the handle or
+ * response the bytes come from. Iteration throws BackendError when the bytes end early or run
+ * over, so a consumer that framed them with `size` (a Content-Length) never completes with
+ * anything but exactly those bytes. return() before or during iteration closes `source`.
+ */
+export function sizedSource(source: ByteSource, size: number): SizedByteSource {
+  if (!(Number.isSafeInteger(size) && size >= 0)) throw new InvalidArgument(`size must be a non-negative integer, but got: ${size}`);
+  return new ExactSource(source, size);
+}
+
+/** `source` with `onChunk` called for each chunk as it passes (closing it still closes `source`). */
+export function observedSource(source: SizedByteSource, onChunk: (chunk: Uint8Array) => void): SizedByteSource {
+  return new ExactSource(source, source.size, onChunk);
+}
+
+class ExactSource implements SizedByteSource, AsyncIterator<Uint8Array> {
+  readonly size: number;
+  readonly #inner: AsyncIterator<Uint8Array>;
+  readonly #onChunk: ((chunk: Uint8Array) => void) | undefined;
+  #delivered = 0;
+
+  constructor(source: ByteSource, size: number, onChunk?: (chunk: Uint8Array) => void) {
+    this.size = size;
+    this.#inner = source[Symbol.asyncIterator]();
+    this.#onChunk = onChunk;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    const step = await this.#inner.next();
+    if (step.done) {
+      if (this.#delivered !== this.size)
+        throw new BackendError(`the stream ended after ${this.#delivered} of its ${this.size} bytes`);
+      return step;
+    }
+    this.#delivered += step.value.byteLength;
+    if (this.#delivered > this.size) {
+      await this.#inner.return?.();
+      throw new BackendError(`the stream delivered more than its ${this.size} bytes`);
+    }
+    this.#onChunk?.(step.value);
+    return step;
+  }
+
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    await this.#inner.return?.();
+    return { done: true, value: undefined };
+  }
 }
 
 /**

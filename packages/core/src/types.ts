@@ -30,6 +30,17 @@ export interface LoadOptions extends OperationOptions {
 /** Bytes arriving over time: a Node Readable, a web ReadableStream's iterator, an async generator. */
 export type ByteSource = AsyncIterable<Uint8Array>;
 
+/**
+ * What loadStream returns: bytes arriving over time plus the exact number it will deliver. The
+ * size is taken from the opened file or response itself (fstat of the handle, the reply's
+ * Content-Length), never from a second look-up by name, so it belongs to exactly these bytes even
+ * while the name is overwritten. Iterate it once. If the bytes stop before `size`, iteration
+ * throws (BackendError) instead of ending quietly.
+ */
+export interface SizedByteSource extends AsyncIterable<Uint8Array> {
+  readonly size: number;
+}
+
 export interface StoreStreamOptions extends OperationOptions {
   /** Exact number of bytes the source will deliver; a different count aborts the store (ContentLengthMismatch). */
   size?: number;

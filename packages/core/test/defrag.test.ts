@@ -6,8 +6,10 @@ import {
   ErrorCodes,
   type LoadOptions,
   MemoryBackend,
+  type SizedByteSource,
   isBorgStoreError,
   resolveRange,
+  sizedSource,
 } from "../src/index.js";
 import { bytes, text } from "./helpers.js";
 
@@ -23,13 +25,14 @@ class ChunkedMemoryBackend extends MemoryBackend {
   /** Called when a stream is opened, with how many were opened before (to change data between passes). */
   onLoadStream?: (opened: number) => Promise<void>;
 
-  protected override async _loadStream(name: string, options: LoadOptions): Promise<ByteSource> {
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
     await this.onLoadStream?.(this.loadStreams);
     this.loadStreams++;
     const value = await this._load(name, options);
-    return (async function* () {
+    const chunks = (async function* () {
       for (let at = 0; at < value.byteLength; at += 1000) yield value.subarray(at, at + 1000);
     })();
+    return sizedSource(chunks, value.byteLength);
   }
 
   protected override async _storeStream(name: string, source: ByteSource): Promise<void> {

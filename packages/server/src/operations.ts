@@ -228,17 +228,10 @@ export async function get(op: Operation): Promise<void> {
       if (sent) return;
     }
     // Large (or size unknown): stream; loadStream raises the reference's errors (404, 403 for 'r').
+    // Its size belongs to the opened value: a second info() could describe a newer one.
     const source = await b.loadStream(target.name, options);
-    let length: number;
-    try {
-      const range = resolveRange(options, (await b.info(target.name)).size);
-      length = range.end - range.start;
-    } catch (err) {
-      await closeSource(source);
-      throw err;
-    }
-    if (length <= ALWAYS_WHOLE) return sendBody(reply, status, await collectBytes(source), OCTETS);
-    await sendStream(reply, status, length, source, OCTETS);
+    if (source.size <= ALWAYS_WHOLE) return sendBody(reply, status, await collectBytes(source), OCTETS);
+    await sendStream(reply, status, source, OCTETS);
   });
 }
 
@@ -254,10 +247,6 @@ async function sizeForLoad(b: Backend, name: string): Promise<number | undefined
     if (isBorgStoreError(err, ErrorCodes.PERMISSION_DENIED)) return undefined;
     throw err;
   }
-}
-
-async function closeSource(source: AsyncIterable<Uint8Array>): Promise<void> {
-  await source[Symbol.asyncIterator]().return?.();
 }
 
 /** Content-Length of the request (absent → 0, as the reference treats a POST without one). */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
-import type { ByteSource } from "@borgstore/core";
+import type { SizedByteSource } from "@borgstore/core";
 import { errorPageHtml, reasonPhrase, standardReason } from "./error-page.js";
 
 /**
@@ -48,32 +48,29 @@ export function sendHead(ctx: ReplyContext, headers: OutgoingHttpHeaders): void 
 }
 
 /**
- * Streams `source` as the body with a known Content-Length. Should the source deliver a different
- * count (the object changed underneath), the connection is destroyed rather than mis-framed.
+ * Streams `source` as the body, its announced size as Content-Length. A source that fails, or
+ * delivers any other count, destroys the connection: the client sees a cut body, never a complete
+ * reply holding other bytes.
  */
-export async function sendStream(
-  ctx: ReplyContext,
-  status: number,
-  length: number,
-  source: ByteSource,
-  contentType: string,
-): Promise<void> {
+export async function sendStream(ctx: ReplyContext, status: number, source: SizedByteSource, contentType: string): Promise<void> {
+  const length = source.size;
   ctx.outgoing.writeHead(status, reasonFor(status), {
     "Content-Type": contentType,
     "Cache-Control": CACHE_CONTROL,
     "Content-Length": length,
   });
   let sent = 0;
-  async function* counted(): AsyncGenerator<Uint8Array> {
+  // Core's loadStream already enforces the size; checked again here as this is what frames the reply.
+  async function* checked(): AsyncGenerator<Uint8Array> {
     for await (const chunk of source) {
       sent += chunk.byteLength;
-      if (sent > length) throw new Error("object grew while it was being sent");
+      if (sent > length) throw new Error("the value delivered more bytes than its size");
       yield chunk;
     }
-    if (sent !== length) throw new Error("object shrank while it was being sent");
+    if (sent !== length) throw new Error("the value delivered fewer bytes than its size");
   }
   try {
-    await pipeline(counted(), ctx.outgoing);
+    await pipeline(checked(), ctx.outgoing);
   } catch {
     ctx.outgoing.destroy();
   }

@@ -13,6 +13,7 @@ import { registerNamespacedTests } from "./suites/namespaced.js";
 import { registerNameTests } from "./suites/names.js";
 import { registerPartialLoadTests } from "./suites/partial-loads.js";
 import { registerQuotaTests } from "./suites/quota.js";
+import { registerReadRaceTests } from "./suites/read-races.js";
 import { registerSizeTests } from "./suites/sizes.js";
 import { registerStreamingTests } from "./suites/streaming.js";
 
@@ -33,6 +34,7 @@ const TOPICS: ReadonlyArray<(suite: Suite) => void> = [
   registerDefragTests,
   registerErrorTests,
   registerConcurrencyTests,
+  registerReadRaceTests,
   registerQuotaTests,
 ];
 

@@ -27,6 +27,8 @@ export interface ConformanceOptions {
   streamValueSize?: number;
   /** Time limit of one test in ms (default 30 s); the size tests add 1 s per MB. */
   timeout?: number;
+  /** How long each read-race test runs readers against writers, deleters and movers, in ms (default 1500). */
+  raceMs?: number;
   /**
    * Tests not to run, each with the reason shown in its title: a key matches every test whose
    * full title ("topic › test") contains it. For known limits of a storage, not to hide bugs.
@@ -57,6 +59,7 @@ export function resolveOptions(options: ConformanceOptions): ResolvedOptions {
     concurrency: options.concurrency ?? 64,
     streamValueSize: options.streamValueSize ?? 8 * 1024 * 1024,
     timeout: options.timeout ?? 30_000,
+    raceMs: options.raceMs ?? 1_500,
     skip: options.skip ?? {},
     knownFailures: options.knownFailures ?? {},
   };

@@ -68,6 +68,21 @@ describe("the suite catches a backend with one defect", () => {
     );
   });
 
+  it("a whole load read in two halves from whatever the name holds fails the read races", () => {
+    expect(failed("torn-read")).toContain(
+      "read races › whole loads and loadStreams racing overwrites with values of other sizes, deletes and moves return one whole stored value or OBJECT_NOT_FOUND",
+    );
+  });
+
+  it("a loadStream sized by a second look-up of the name fails the read races (issue 11)", () => {
+    expect(failed("size-by-name-stream")).toEqual(
+      expect.arrayContaining([
+        "read races › whole loads and loadStreams racing overwrites with values of other sizes, deletes and moves return one whole stored value or OBJECT_NOT_FOUND",
+        "read races › partial loads and loadStreams (offset, size, from the end) racing overwrites with values of other sizes return the right slice of one stored value",
+      ]),
+    );
+  });
+
   it("an unsorted list fails the list tests", () => {
     expect(failed("unsorted-list")).toContain("list › names come sorted by code point, directories among objects");
   });

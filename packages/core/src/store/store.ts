@@ -1,12 +1,12 @@
 import { abortable, throwIfAborted } from "../abort.js";
-import { asBytes, bytesSource } from "../byte-source.js";
+import { asBytes, observedSource, sizedBytes } from "../byte-source.js";
 import type { Backend, StorableValue } from "../backend.js";
 import { BackendMustBeOpen, InvalidArgument, NoBackendGiven } from "../errors.js";
 import { checkHashAlgorithm } from "../hashing.js";
 import { DEL_SUFFIX } from "../names.js";
 import { nest, splitKey } from "../nesting.js";
 import { validateLoadOptions } from "../range.js";
-import type { ByteSource, DefragSource, ItemInfo, LoadOptions, OperationOptions, Permissions, QuotaInfo, StoreStreamOptions } from "../types.js";
+import type { ByteSource, DefragSource, ItemInfo, LoadOptions, OperationOptions, Permissions, QuotaInfo, SizedByteSource, StoreStreamOptions } from "../types.js";
 import { backendFromUrl } from "../url.js";
 import { CacheMode, type NamespaceConfig, type NamespacePolicy, type StoreConfig, checkLevels, parseStoreConfig, policyFor } from "./config.js";
 import { type CacheLogger, CacheTier } from "./cache.js";
@@ -268,8 +268,8 @@ export class Store {
    * Like load, as a stream (for big values). Counted as a load; emulation applies the latency
    * only, as the volume is not known up front.
    */
-  async loadStream(name: string, options: StoreLoadOptions = {}): Promise<ByteSource> {
-    if (this.#cacheMode(name) !== CacheMode.OFF) return bytesSource(await this.load(name, options));
+  async loadStream(name: string, options: StoreLoadOptions = {}): Promise<SizedByteSource> {
+    if (this.#cacheMode(name) !== CacheMode.OFF) return sizedBytes(await this.load(name, options));
     return this.#timed("load", async () => {
       const nested = await this.find(name, options);
       const range = { offset: options.offset, size: options.size, signal: options.signal };
@@ -544,12 +544,11 @@ export class Store {
     this.#stats.storeVolume += volume;
   }
 
-  async *#countLoaded(source: ByteSource): ByteSource {
-    for await (const chunk of source) {
+  #countLoaded(source: SizedByteSource): SizedByteSource {
+    return observedSource(source, (chunk) => {
       this.#stats.loadVolume += chunk.byteLength;
       this.#stats.backendLoadVolume += chunk.byteLength;
-      yield chunk;
-    }
+    });
   }
 }
 
