@@ -30,6 +30,10 @@ const SIZES = [
   { size: 64 * MiB, label: "64 MiB", count: 4 },
 ];
 const INFO_MIN = 300;
+/** Parts each phase is cut into, alternating the servers' order. */
+const SLICES = 6;
+/** Index of the first warm-up object (apart from the timed ones). */
+const WARM = 1e9;
 const LISTINGS = 20;
 const OPS = ["store", "load", "info", "list", "delete"];
 
@@ -134,18 +138,30 @@ export default async function bench(ctx) {
       counts[op][size] = (counts[op][size] ?? 0) + n;
     }
   };
-  /** Runs `cmd` on both sides, in alternating order. */
+  /**
+   * Runs `cmd` on both sides in SLICES parts, A/B then B/A, so that both see the same swings of
+   * a shared machine's load.
+   */
   const both = async (round, op, size, cmd) => {
-    const order = round % 2 === 0 ? ["ours", "reference"] : ["reference", "ours"];
-    for (const side of order) add(op, size, side, await sides[side].run({ op, ns: nsOf(size), size, ...cmd }), cmd.count);
+    const slices = Math.min(SLICES, cmd.count);
+    let done = 0;
+    for (let k = 0; k < slices; k++) {
+      const count = Math.round((cmd.count * (k + 1)) / slices) - done;
+      const part = { op, ns: nsOf(size), size, ...cmd, start: cmd.start + done, count };
+      const order = (round + k) % 2 === 0 ? ["ours", "reference"] : ["reference", "ours"];
+      for (const side of order) add(op, size, side, await sides[side].run(part), count);
+      done += count;
+    }
   };
   try {
-    // Warm-up (untimed): connections, JIT, namespaces.
-    for (const side of Object.values(sides)) {
-      await side.run({ op: "store", ns: nsOf(sizes[0].size), size: sizes[0].size, start: 1e9, count: 50 });
-      await side.run({ op: "load", ns: nsOf(sizes[0].size), size: sizes[0].size, start: 1e9, count: 50 });
-      await side.run({ op: "delete", ns: nsOf(sizes[0].size), size: sizes[0].size, start: 1e9, count: 50 });
-    }
+    // Warm-up (untimed): connections, JIT, each size's code paths. These objects stay (no
+    // deletes before the timed stores); listings count them on both sides alike.
+    for (const side of Object.values(sides))
+      for (const { size } of sizes) {
+        const count = size <= 64 * KiB ? 50 : 2;
+        await side.run({ op: "store", ns: nsOf(size), size, start: WARM, count });
+        await side.run({ op: "load", ns: nsOf(size), size, start: WARM, count });
+      }
     for (let round = 0; round < rounds; round++)
       for (const { size, count } of sizes) await both(round, "store", size, { start: round * count, count });
     for (let round = 0; round < rounds; round++)
