@@ -5,7 +5,8 @@
 // phase; the two servers' phases alternate (A/B, then B/A in the next round) so that load and
 // disk state are alike. All stores of new objects come before any delete: mass deletes on this
 // kind of ext4 slow later file creates for minutes. Reported: ours/reference ops/s, target ≥ 1.0.
-// BENCH_PYTHON_ROUNDS (default 2) sets the rounds; BENCH_PYTHON_SIZES="1024,4194304" a subset.
+// BENCH_PYTHON_ROUNDS (default 2) sets the rounds; BENCH_PYTHON_SIZES="1024,4194304" a subset;
+// BENCH_CPU_PROF_DIR makes our server write a CPU profile there.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer } from "node:net";
@@ -17,7 +18,8 @@ import { referenceEnv, requireReferencePeer, startReferenceServer } from "@borgs
 import { KiB, MiB } from "../../../scripts/bench/lib.mjs";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
-const SERVER_CLI = here("../dist/cli.js");
+// BENCH_SERVER_CLI: another build of our server, e.g. to compare before/after a change.
+const SERVER_CLI = process.env.BENCH_SERVER_CLI ?? here("../dist/cli.js");
 const DRIVER = here("./python-client-driver.py");
 
 // Objects stored per size and round (fewer for large sizes: bounded total time and disk use).
