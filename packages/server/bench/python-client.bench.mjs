@@ -4,7 +4,8 @@
 // (neither fsyncs). One Python driver process per server (python-client-driver.py) times each
 // phase; the two servers' phases alternate (A/B, then B/A in the next round) so that load and
 // disk state are alike. All stores of new objects come before any delete: mass deletes on this
-// kind of ext4 slow later file creates for minutes. Reported: ours/reference ops/s, target ≥ 1.0.
+// kind of ext4 slow later file creates for minutes. Reported: ours/reference ops/s (medians of
+// the phases' slices), target ≥ 1.0.
 // BENCH_PYTHON_ROUNDS (default 2) sets the rounds; BENCH_PYTHON_SIZES="1024,4194304" a subset;
 // BENCH_CPU_PROF_DIR makes our server write a CPU profile there.
 import { spawn } from "node:child_process";
@@ -129,16 +130,12 @@ export default async function bench(ctx) {
     ours: startDriver(peer, ours.url, namespaces),
     reference: startDriver(peer, reference.url, namespaces),
   };
-  // seconds[side][op][size], summed over rounds; ops[op][size]: operations per side.
-  const seconds = { ours: {}, reference: {} };
-  const counts = {};
-  const add = (op, size, side, s, n) => {
-    seconds[side][op] ??= {};
-    seconds[side][op][size] = (seconds[side][op][size] ?? 0) + s;
-    if (side === "ours") {
-      counts[op] ??= {};
-      counts[op][size] = (counts[op][size] ?? 0) + n;
-    }
+  // rates[side][op][size]: operations per second of each slice (each paired with the other
+  // side's slice of the same operations, run right before or after it).
+  const rates = { ours: {}, reference: {} };
+  const add = (op, size, side, seconds, n) => {
+    rates[side][op] ??= {};
+    (rates[side][op][size] ??= []).push(n / seconds);
   };
   /**
    * Runs `cmd` on both sides in SLICES parts, A/B then B/A, so that both see the same swings of
@@ -181,19 +178,25 @@ export default async function bench(ctx) {
     await reference.stop();
     rmSync(work, { recursive: true, force: true });
   }
+  // Medians of the slices' rates: a burst of other work on the shared machine spoils a slice or
+  // two, not the figure.
   for (const op of OPS)
     for (const { size, label } of sizes) {
-      const n = counts[op][size];
-      const value = n / seconds.ours[op][size];
-      const ref = n / seconds.reference[op][size];
-      const unit = op === "list" ? "listings/s" : "ops/s";
+      const value = median(rates.ours[op][size]);
+      const ref = median(rates.reference[op][size]);
       ctx.report({
         case: `python client ${op} ${label}`,
         value,
-        unit,
+        unit: op === "list" ? "listings/s" : "ops/s",
         reference: ref,
         referenceLabel: "Python server",
         target: `≥ 1.0: ${value >= ref ? "met" : "MISSED"}`,
       });
     }
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
