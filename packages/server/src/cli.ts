@@ -4,6 +4,7 @@ import { ErrorCodes, type Permissions, isBorgStoreError, parsePermissions, redac
 import { Command, InvalidArgumentError, Option } from "commander";
 import { type Exposure, hostExposure, isLoopbackAddress, openServingProblem, resolveCredentials } from "./auth-policy.js";
 import { backendFromServerUrl } from "./backend-url.js";
+import { tuneHeapForLargeBodies } from "./heap-tuning.js";
 import { LOG_LEVELS, type LogLevel, Logger } from "./logger.js";
 import { RestServer } from "./server.js";
 
@@ -116,6 +117,7 @@ const program = new Command("borgstore-server-rest")
   );
 
 async function main(): Promise<void> {
+  tuneHeapForLargeBodies();
   program.parse();
   const options = program.opts<CliOptions>();
   const logger = new Logger(options.logLevel);

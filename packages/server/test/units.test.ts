@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
 import { BackendAlreadyExists, BackendError, ContentHashMismatch, ContentLengthMismatch, ObjectNotFound, PermissionDenied } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 import { errorReply, parseRange } from "../src/index.js";
@@ -105,9 +106,7 @@ describe("exception → status (spec §6.1)", () => {
 });
 
 describe("receiving a whole body", () => {
-  async function* chunks(...parts: string[]): AsyncIterable<Uint8Array> {
-    for (const p of parts) yield Buffer.from(p);
-  }
+  const chunks = (...parts: string[]): Readable => Readable.from(parts.map((p) => Buffer.from(p)));
   const sha = (text: string) => createHash("sha256").update(text).digest("hex");
 
   it("reassembles chunks in order and checks the announced SHA-256", async () => {
@@ -121,6 +120,14 @@ describe("receiving a whole body", () => {
     await expect(receiveWhole(chunks("hello ", "borg"), 15, undefined)).rejects.toBeInstanceOf(ContentLengthMismatch);
     await expect(receiveWhole(chunks("hello ", "borgstore!"), 15, undefined)).rejects.toBeInstanceOf(ContentLengthMismatch);
     await expect(receiveWhole(chunks("hello"), 5, sha("other"))).rejects.toBeInstanceOf(ContentHashMismatch);
+  });
+
+  it("refuses a body cut off by the client (the stream closes without ending)", async () => {
+    const body = new Readable({ read() {} });
+    const received = receiveWhole(body, 15, undefined);
+    body.push(Buffer.from("hello "));
+    setImmediate(() => body.destroy());
+    await expect(received).rejects.toBeInstanceOf(ContentLengthMismatch);
   });
 
   it("fills a given buffer and returns exactly the announced length of it", async () => {
