@@ -262,8 +262,9 @@ export abstract class Backend {
     const { target, algorithm, namespace, levels = 0, signal } = options;
     if (!target && !algorithm) throw new InvalidArgument("Either target or algorithm must be given for defrag");
     if (algorithm && !target) checkHashAlgorithm(algorithm);
-    const size = checkDefragSources(sources, (name) => this.#prepare(name, Required.read));
-    const ranges = () => concatenatedRanges((name, range) => this.loadStream(name, { ...range, signal }), sources);
+    const checked = checkDefragSources(sources, (name) => this.#prepare(name, Required.read));
+    const { size } = checked;
+    const ranges = () => concatenatedRanges((name, range) => this.loadStream(name, { ...range, signal }), checked);
     if (target) {
       await this.#storeDefragged(target, ranges(), size, signal);
       return target;

@@ -12,8 +12,8 @@ export type RangeLoader = (name: string, options: LoadOptions) => Promise<ByteSo
  * fewer (or more) bytes than asked fails with ReadRangeError before the stream ends, so a store
  * fed from it publishes nothing.
  */
-export async function* concatenatedRanges(load: RangeLoader, sources: readonly DefragSource[]): ByteSource {
-  for (const [name, offset, size] of sources) {
+export async function* concatenatedRanges(load: RangeLoader, checked: CheckedDefragSources): ByteSource {
+  for (const [name, offset, size] of checked.readable) {
     let got = 0;
     for await (const chunk of await load(name, { offset, size })) {
       got += chunk.byteLength;
@@ -23,26 +23,45 @@ export async function* concatenatedRanges(load: RangeLoader, sources: readonly D
     if (got !== size)
       throw new ReadRangeError(`Read range error from ${name} (requested ${size} bytes at offset ${offset}, got ${got})`);
   }
+  if ("problem" in checked) throw checked.problem;
+}
+
+/** The sources a defrag may read, and the error of the first one it must not (if any). */
+export interface CheckedDefragSources {
+  /** The sources before the first bad one: they are read, in order, before `problem` is raised. */
+  readable: readonly DefragSource[];
+  /** Bytes the readable sources add up to. */
+  size: number;
+  problem?: unknown;
 }
 
 /**
- * Checks every source before any is read (`checkName`: name and read permission) and returns the
- * size of the result. InvalidArgument for a malformed triple or a total beyond 2^53.
+ * Checks each source, in order, before any is read: its shape, then `checkName` (name and read
+ * permission). The reference loads source after source, so a source that fails these checks
+ * fails the defrag only after the sources before it were read (a missing first source is
+ * ObjectNotFound even when a later name is invalid): the sources before the first bad one are
+ * returned to be read first, and the bad one's error to be raised after them. Without any bad
+ * source, nothing is raised. A total beyond 2^53 is InvalidArgument.
  */
-export function checkDefragSources(sources: readonly DefragSource[], checkName: (name: string) => void): number {
+export function checkDefragSources(sources: readonly DefragSource[], checkName: (name: string) => void): CheckedDefragSources {
   if (!Array.isArray(sources)) throw new InvalidArgument("defrag sources must be an array of [name, offset, size]");
-  let total = 0;
-  for (const source of sources) {
-    if (!Array.isArray(source) || source.length !== 3)
-      throw new InvalidArgument(`defrag source must be [name, offset, size], but got: ${String(source)}`);
-    const [name, offset, size] = source;
-    checkName(name);
-    validateLoadOptions({ offset, size });
-    if (typeof size !== "number") throw new InvalidArgument(`size must be a non-negative integer, but got: ${size}`);
-    total += size;
+  let size = 0;
+  for (const [index, source] of sources.entries()) {
+    try {
+      if (!Array.isArray(source) || source.length !== 3)
+        throw new InvalidArgument(`defrag source must be [name, offset, size], but got: ${String(source)}`);
+      const [name, offset, length] = source;
+      checkName(name);
+      validateLoadOptions({ offset, size: length });
+      if (typeof length !== "number") throw new InvalidArgument(`size must be a non-negative integer, but got: ${length}`);
+      size += length;
+    } catch (problem) {
+      if (index === 0) throw problem;
+      return { readable: sources.slice(0, index), size, problem };
+    }
   }
-  if (!Number.isSafeInteger(total)) throw new InvalidArgument(`defrag result too large: ${total} bytes`);
-  return total;
+  if (!Number.isSafeInteger(size)) throw new InvalidArgument(`defrag result too large: ${size} bytes`);
+  return { readable: sources, size };
 }
 
 /**
