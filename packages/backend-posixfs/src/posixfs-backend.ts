@@ -26,7 +26,7 @@ import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
 import { type FileCheckOptions, type FileCheckReport, checkFiles } from "./file-check.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
 import { KeyedQueue } from "./keyed-queue.js";
-import { readRange, readWhole } from "./reads.js";
+import { assertNotDirectory, readRange, readWhole } from "./reads.js";
 import { QuotaTracker } from "./quota.js";
 import { Uploads } from "./uploads.js";
 
@@ -276,7 +276,9 @@ export class PosixFsBackend extends Backend {
     }
     try {
       // The opened file's size: a store meanwhile renames a new file over the name, not into this one.
-      range = resolveRange(options, (await handle.stat()).size);
+      const stats = await handle.stat();
+      assertNotDirectory(stats);
+      range = resolveRange(options, stats.size);
     } catch (err) {
       await handle.close();
       throw asBackendError(err);

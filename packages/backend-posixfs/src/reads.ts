@@ -1,5 +1,5 @@
 import { fstatSync, readSync } from "node:fs";
-import { type LoadOptions, resolveRange } from "@borgstore/core";
+import { BackendError, type LoadOptions, resolveRange } from "@borgstore/core";
 import { fileStats, readSome } from "./fs-calls.js";
 import { Gate } from "./gate.js";
 
@@ -81,10 +81,19 @@ export async function readWhole(fd: number, sync: boolean): Promise<Uint8Array> 
   return FIRST_READ + rest === size ? whole : whole.subarray(0, FIRST_READ + rest);
 }
 
+/**
+ * A directory opens for reading, and an empty range of it would read nothing and succeed: it is
+ * no object, whatever the range (a whole read fails with EISDIR by itself).
+ */
+export function assertNotDirectory(stats: { isDirectory(): boolean }): void {
+  if (stats.isDirectory()) throw new BackendError("EISDIR: illegal operation on a directory, read");
+}
+
 /** The byte range `options` selects (negative offset from the end), small ranges synchronously with `sync`. */
 export async function readRange(fd: number, options: LoadOptions, sync: boolean): Promise<Uint8Array> {
-  const size = sync ? fstatSync(fd).size : (await fileStats(fd)).size;
-  const { start, end } = resolveRange(options, size);
+  const stats = sync ? fstatSync(fd) : await fileStats(fd);
+  assertNotDirectory(stats);
+  const { start, end } = resolveRange(options, stats.size);
   const buffer = Buffer.allocUnsafeSlow(end - start);
   const length = end - start;
   const got =

@@ -240,6 +240,16 @@ describe("PosixFsBackend info, list and load", () => {
     await backend.close();
   });
 
+  it("treats a directory as no object: load and loadStream of it fail with BACKEND_ERROR for every range, an empty one too", async () => {
+    const backend = await openBackend();
+    await backend.mkdir("ns/dir");
+    for (const range of [{}, { offset: 1, size: 0 }, { offset: 0, size: 0 }, { offset: -1 }, { offset: 1, size: 5 }]) {
+      await expect(backend.load("ns/dir", range), JSON.stringify(range)).rejects.toBeInstanceOf(BackendError);
+      await expect(backend.loadStream("ns/dir", range).then(collectBytes), JSON.stringify(range)).rejects.toBeInstanceOf(BackendError);
+    }
+    await backend.close();
+  });
+
   it("lists sorted and skips names failing validation (.tmp, .hid, uppercase, blanks, too long)", async () => {
     const backend = await openBackend();
     for (const name of ["b", "a.del", "c", "Upper", "with blank", "x.tmp", "y.hid", "z".repeat(101)])
