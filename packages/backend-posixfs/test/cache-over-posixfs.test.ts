@@ -7,8 +7,11 @@ import { MemoryBackend, Store } from "@borgstore/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PosixFsBackend } from "../src/index.js";
 
-/** A primary that answers each call 5 ms late (Store latency emulation), as a remote store would. */
-const LATENCY_US = 5000;
+/**
+ * A primary that answers each call 50 ms late (Store latency emulation), as a remote store would:
+ * large enough that the misses a cache saves outweigh scheduling noise on a busy 2-core machine.
+ */
+const LATENCY_US = 50_000;
 const KEYS = 20;
 const ROUNDS = 5;
 
