@@ -38,11 +38,12 @@ const HTTP_URL =
 // Spec §2.2: rest://[user@]host[:port]/path; an empty host means a local child.
 const REST_URL = /^rest:\/\/(?:(?:([^@:/]+)@)?(\[[0-9A-Fa-f:.]+\]|[^:/[][^:/]*)(?::(\d+))?)?\/([^?#]+)/;
 
-function decode(part: string): string {
+/** Decodes a user name or password; the message never shows it (the password is a secret). */
+function decode(part: string, what: "user name" | "password"): string {
   try {
     return decodeURIComponent(part);
-  } catch (cause) {
-    throw new BackendURLInvalid(`invalid percent-encoding in URL credentials: ${part}`, { cause });
+  } catch {
+    throw new BackendURLInvalid(`invalid percent-encoding in the URL's ${what}`);
   }
 }
 
@@ -62,8 +63,9 @@ function httpTarget(m: RegExpExecArray, env: NodeJS.ProcessEnv): HttpTarget {
   const [, scheme, rawUser, rawPass, host, port, path = "", query = ""] = m;
   const origin = `${scheme}://${host}${port ? `:${port}` : ""}`;
   const basePath = path.replace(/\/+$/, "");
-  const urlUser = rawUser ? decode(rawUser) : "";
-  const urlPass = rawPass ? decode(rawPass) : "";
+  checkOrigin(origin);
+  const urlUser = rawUser ? decode(rawUser, "user name") : "";
+  const urlPass = rawPass ? decode(rawPass, "password") : "";
   let username = urlUser;
   let password = urlPass;
   if (!(urlUser && urlPass)) {
@@ -74,6 +76,11 @@ function httpTarget(m: RegExpExecArray, env: NodeJS.ProcessEnv): HttpTarget {
   const target: HttpTarget = { kind: "http", origin, basePath, params: new URLSearchParams(query) };
   if (username && password) target.auth = { username, password };
   return target;
+}
+
+/** A port or host fetch would reject (ERR_INVALID_URL) is a bad backend URL, found before any request. */
+function checkOrigin(origin: string): void {
+  if (!URL.canParse(origin)) throw new BackendURLInvalid(`invalid host or port in URL: ${origin}`);
 }
 
 function stdioTarget(m: RegExpExecArray, env: NodeJS.ProcessEnv): StdioTarget {

@@ -140,6 +140,19 @@ describe("rest:// URLs (spec §2.2)", () => {
       expect(() => new RestBackend({ url })).toThrow(BackendURLInvalid);
     });
   }
+
+  for (const url of ["http://u:SeCrEt%@h/", "http://u%zz:SeCrEt@h/", "http://u:SeCrEt@h:99999/", "http://u:SeCrEt@h:65536/"]) {
+    it(`rejects ${url} with BackendURLInvalid that does not show the password`, () => {
+      let error: unknown;
+      try {
+        parseRestUrl(url, noEnv);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(BackendURLInvalid);
+      expect(String((error as Error).message)).not.toContain("SeCrEt");
+    });
+  }
 });
 
 describe("plugin", () => {

@@ -1,10 +1,11 @@
-import { createReadStream, createWriteStream } from "node:fs";
-import { rename, rm, stat } from "node:fs/promises";
-import { Readable, type Writable } from "node:stream";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ErrorCodes, type ItemInfo, type Store, type StoreConfig, isBorgStoreError } from "@borgstore/core";
 import { type Output, formatAtime, formatSize, longLine } from "./output.js";
 import { byteProgress, countProgress } from "./progress.js";
+import { writeToFile } from "./write-file.js";
 
 /** What every command gets: an open (or, for create/destroy, closed) Store and where to print. */
 export interface CommandContext {
@@ -97,7 +98,8 @@ async function walk(
 /**
  * Writes NAME's value to stdout, or to FILE by way of FILE.partial, renamed when complete (as
  * rclone does): FILE never holds a part of the value, and a failed or interrupted get removes
- * FILE.partial again and leaves an existing FILE as it was.
+ * FILE.partial again and leaves an existing FILE as it was. A FIFO or device FILE is written
+ * through, a symlink followed (see writeToFile).
  */
 export async function getCommand(
   ctx: CommandContext,
@@ -113,14 +115,7 @@ export async function getCommand(
     await pipeline(Readable.from(source), progress, process.stdout, { end: false });
     return;
   }
-  const partial = `${file}.partial`;
-  try {
-    await pipeline(Readable.from(source), progress, createWriteStream(partial) as Writable);
-    await rename(partial, file);
-  } catch (err) {
-    await rm(partial, { force: true });
-    throw err;
-  }
+  await writeToFile(Readable.from(source), progress, file);
 }
 
 export async function putCommand(ctx: CommandContext, name: string, file: string | undefined): Promise<void> {
