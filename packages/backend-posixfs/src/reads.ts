@@ -86,7 +86,10 @@ export async function readWhole(fd: number, sync: boolean): Promise<Uint8Array> 
  * no object, whatever the range (a whole read fails with EISDIR by itself).
  */
 export function assertNotDirectory(stats: { isDirectory(): boolean }): void {
-  if (stats.isDirectory()) throw new BackendError("EISDIR: illegal operation on a directory, read");
+  if (!stats.isDirectory()) return;
+  // The same error a whole read of it raises, an OS error as cause (servers do not show its text).
+  const cause = Object.assign(new Error("EISDIR: illegal operation on a directory, read"), { code: "EISDIR", syscall: "read" });
+  throw new BackendError(cause.message, { cause });
 }
 
 /** The byte range `options` selects (negative offset from the end), small ranges synchronously with `sync`. */
