@@ -200,6 +200,10 @@ export class RestServer {
         cut.unref();
         socket.once("close", () => clearTimeout(cut));
         socket.end(clientErrorResponse(status));
+        // Read on, discarding, so that the client's close is seen at once: a paused socket would
+        // keep its slot (and its address's --max-connections-per-address count) until a timeout.
+        socket.once("end", () => socket.destroy());
+        socket.resume();
       })
       .finally(() => this.#inflight.delete(answer));
     this.#inflight.add(answer);

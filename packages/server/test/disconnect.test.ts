@@ -156,3 +156,25 @@ describe("a request whose connection is gone ends with it (real child server, po
     expect((await request(port, "HEAD", "/x")).status).toBe(404);
   }, 20_000);
 });
+
+describe("a connection refused as unreadable frees its slot as soon as the client closes", () => {
+  const dir = tempDir();
+  let server: ServerProcess | undefined;
+  afterAll(async () => {
+    await server?.stop();
+    dir.remove();
+  });
+
+  it("40 quick sessions of garbage from one address, then a well-formed request is still served (--max-connections-per-address 32)", async () => {
+    server = await startServer(["--backend", `FILE:${join(dir.path, "s")}`, "--create"], CREDENTIALS);
+    const port = server.port;
+    for (let i = 0; i < 40; i++) {
+      const socket = await open(port);
+      socket.write("GET / HTTP/1.1\r\nBad Header\r\n\r\n");
+      const answer = await readUntilClosed(socket, 5000);
+      expect(answer.text).toMatch(/^HTTP\/1\.1 400 /);
+      socket.destroy();
+    }
+    expect((await request(port, "GET", "/")).status).toBe(200);
+  }, 30_000);
+});
