@@ -128,6 +128,15 @@ export abstract class Backend {
   }
 
   /**
+   * Raises PermissionDenied now if storing `name` is not permitted (a new object needs 'w', an
+   * overwrite 'W'): lets a server refuse an upload before reading its body.
+   */
+  async checkStorePermission(name: string, options: OperationOptions = {}): Promise<void> {
+    this.#prepare(name);
+    await underSignal(options.signal, () => this.#checkStorePermission(name));
+  }
+
+  /**
    * Raises PermissionDenied now if create or destroy is not permitted, touching no storage: a
    * server checks this before it waits for other requests to finish.
    */

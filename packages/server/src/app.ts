@@ -10,6 +10,7 @@ import { HttpError } from "./http-error.js";
 import { BufferPool, MemoryBudget } from "./memory-budget.js";
 import { type Operation, del, get, head, post } from "./operations.js";
 import { type ReplyContext, sendBody, sendErrorPage, sendUnauthorized } from "./reply.js";
+import { requestSignal } from "./request-signal.js";
 import { parseRequestTarget } from "./request-target.js";
 
 export const BORGSTORE_MEDIA_TYPE = "application/vnd.x.borgstore.rest.v1";
@@ -79,6 +80,7 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
       incoming: c.env.incoming,
       outgoing: c.env.outgoing,
       keepStreamOpen: options.keepStreamOpen ?? false,
+      signal: requestSignal(c.env.incoming, c.env.outgoing),
     };
     c.set("reply", reply);
     reply.outgoing.setHeader(FEATURES_HEADER, SERVER_FEATURES);
@@ -108,7 +110,12 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
   });
 
   app.onError(async (err, c) => {
-    const reply = c.get("reply") ?? { incoming: c.env.incoming, outgoing: c.env.outgoing, keepStreamOpen: false };
+    const reply = c.get("reply") ?? {
+      incoming: c.env.incoming,
+      outgoing: c.env.outgoing,
+      keepStreamOpen: false,
+      signal: requestSignal(c.env.incoming, c.env.outgoing),
+    };
     const { status, message, plain } =
       err instanceof HttpError ? { status: err.status, message: err.message, plain: false } : errorReply(err, host.backend.location);
     if (status === 500 && !(err instanceof HttpError)) options.onInternalError?.(err);

@@ -1,10 +1,10 @@
-import type { Backend } from "@borgstore/core";
+import { type Backend, throwIfAborted } from "@borgstore/core";
 import { HttpError } from "./http-error.js";
 
 export interface BackendHostOptions {
   /**
-   * Longest a request waits for the host: an operation for a running or pending create/destroy,
-   * and create/destroy for the operations running before it. Then 503 with Retry-After.
+   * Longest a request waits for the host: an operation for a running create/destroy, and
+   * create/destroy for the operations running. Then 503 with Retry-After.
    * Default 2000 ms.
    */
   waitLimitMs?: number;
@@ -21,14 +21,16 @@ const RETRY_AFTER_SECONDS = 1;
  * operation opens it again.
  *
  * No request waits for the host longer than `waitLimitMs`: one slow download must not let a
- * create freeze every client, nor a long destroy; whoever would wait longer gets 503.
+ * create freeze every client, nor a long destroy; whoever would wait longer gets 503. A create or
+ * destroy that waits for running operations holds no new ones back: a client that spams creates
+ * while a slow download runs would otherwise make every other client wait, then 503. Under steady
+ * load a create may thus not get its turn: it gets 503 and retries.
  */
 export class BackendHost {
   readonly backend: Backend;
   readonly waitLimitMs: number;
   #active = 0;
   #exclusive = false;
-  #waitingExclusive = 0;
   #waiters = new Set<() => void>();
   #opening: Promise<void> | undefined;
 
@@ -37,14 +39,13 @@ export class BackendHost {
     this.waitLimitMs = options.waitLimitMs ?? 2000;
   }
 
-  /** Runs `operation` with the backend open, alongside other operations. */
-  async use<T>(operation: (backend: Backend) => Promise<T>): Promise<T> {
-    // Behind a pending create/destroy too, so it gets its turn under steady load.
-    const admitted = await this.#claim(
-      () => !this.#exclusive && this.#waitingExclusive === 0,
-      () => this.#active++,
-      this.waitLimitMs,
-    );
+  /**
+   * Runs `operation` with the backend open, alongside other operations. A fired `signal` ends the
+   * wait for a running create/destroy (ABORTED).
+   */
+  async use<T>(operation: (backend: Backend) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const admitted = await this.#claim(() => !this.#exclusive, () => this.#active++, this.waitLimitMs, signal);
+    throwIfAborted(signal);
     if (!admitted) throw busy("the store is being created or destroyed");
     try {
       await this.#ensureOpen();
@@ -59,25 +60,21 @@ export class BackendHost {
    * Runs `operation` alone, with the backend closed (create, destroy, shutdown). Waits at most
    * `waitLimitMs` (default: the host's limit) for running operations to finish.
    */
-  async alone<T>(operation: (backend: Backend) => Promise<T>, waitLimitMs = this.waitLimitMs): Promise<T> {
-    this.#waitingExclusive++;
-    let alone: boolean;
-    try {
-      alone = await this.#claim(
-        () => !this.#exclusive && this.#active === 0,
-        () => {
-          this.#exclusive = true;
-        },
-        waitLimitMs,
-      );
-    } finally {
-      this.#waitingExclusive--;
-    }
-    if (!alone) {
-      // The operations held back behind this one go ahead.
-      this.#wake();
-      throw busy("other requests are running");
-    }
+  async alone<T>(
+    operation: (backend: Backend) => Promise<T>,
+    waitLimitMs = this.waitLimitMs,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const alone = await this.#claim(
+      () => !this.#exclusive && this.#active === 0,
+      () => {
+        this.#exclusive = true;
+      },
+      waitLimitMs,
+      signal,
+    );
+    throwIfAborted(signal);
+    if (!alone) throw busy("other requests are running");
     try {
       if (this.backend.opened) await this.backend.close();
       return await operation(this.backend);
@@ -106,26 +103,28 @@ export class BackendHost {
    * `limitMs` (false). Checking and taking at once matters: across an await, a create could see
    * no operation running while one that was admitted has not counted itself yet.
    */
-  async #claim(ready: () => boolean, take: () => void, limitMs: number): Promise<boolean> {
+  async #claim(ready: () => boolean, take: () => void, limitMs: number, signal?: AbortSignal): Promise<boolean> {
     const deadline = Date.now() + limitMs;
     while (!ready()) {
       const left = deadline - Date.now();
-      if (left <= 0) return false;
-      await this.#wait(left);
+      if (left <= 0 || signal?.aborted) return false;
+      await this.#wait(left, signal);
     }
     take();
     return true;
   }
 
-  #wait(ms: number): Promise<void> {
+  #wait(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         this.#waiters.delete(done);
+        signal?.removeEventListener("abort", done);
         resolve();
       };
       const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
       this.#waiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
     });
   }
 

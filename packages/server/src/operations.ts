@@ -1,5 +1,4 @@
 import type { IncomingMessage } from "node:http";
-import { finished } from "node:stream/promises";
 import {
   type Backend,
   type DefragSource,
@@ -18,6 +17,7 @@ import { listJson, pythonFloat, quotaJson } from "./python-json.js";
 import { parseRange } from "./range-header.js";
 import { type ReplyContext, sendBody, sendHead, sendStream } from "./reply.js";
 import { type RequestTarget, queryValue } from "./request-target.js";
+import { responseDone } from "./request-signal.js";
 import { receiveWhole } from "./whole-body.js";
 
 /** Everything one request's operation needs. */
@@ -60,32 +60,33 @@ const OCTETS = "application/octet-stream";
 export async function post(op: Operation): Promise<void> {
   const { host, reply, target } = op;
   const { name, query } = target;
+  const { signal } = reply;
   const cmd = queryValue(query, "cmd");
   if (cmd === "create") {
     // Refused before waiting: a client without the right must not hold up the others.
     host.backend.checkLifecyclePermission("create");
-    await host.alone((b) => b.create());
+    await host.alone((b) => b.create(), undefined, signal);
     return sendBody(reply, 200, undefined);
   }
   if (cmd === "move") {
     const current = queryValue(query, "current");
     const next = queryValue(query, "new");
     if (current === undefined || next === undefined) throw new HttpError(400, "Missing current or new name for move");
-    await host.use((b) => b.move(current, next));
+    await host.use((b) => b.move(current, next, { signal }), signal);
     return sendBody(reply, 200, undefined);
   }
   if (cmd === "mkdir") {
-    await host.use((b) => b.mkdir(name));
+    await host.use((b) => b.mkdir(name, { signal }), signal);
     return sendBody(reply, 200, undefined);
   }
   if (cmd === "hash") {
     if (name === "") throw new HttpError(400, "Missing name for hash");
     const algorithm = queryValue(query, "algorithm") ?? "sha256";
-    const digest = await host.use((b) => b.hash(name, algorithm));
+    const digest = await host.use((b) => b.hash(name, algorithm, { signal }), signal);
     return sendBody(reply, 200, digest, "text/plain");
   }
   if (cmd === "quota") {
-    const quota = await host.use((b) => b.quota());
+    const quota = await host.use((b) => b.quota({ signal }), signal);
     return sendBody(reply, 200, quotaJson(quota.limit, quota.usage), "application/json");
   }
   if (cmd === "defrag") return defrag(op);
@@ -106,14 +107,23 @@ async function store(op: Operation): Promise<void> {
   const expected = incoming.headers["x-content-hash-sha256"];
   const sha256 = typeof expected === "string" && expected !== "" ? expected : undefined;
   const { name } = op.target;
+  const { signal } = op.reply;
+  // Permission first, before any of the body is read: a refused client gets its 403 at once.
+  await op.host
+    .use((b) => b.checkStorePermission(name, { signal }), signal)
+    .catch((err: unknown) => {
+      if (isBorgStoreError(err, ErrorCodes.PERMISSION_DENIED)) op.reply.bodyRefused = true;
+      throw err;
+    });
   await withWholeBody(op, size, async (whole) => {
-    if (!whole) return op.host.use((b) => b.storeStream(name, coalesce(incoming, 512 * 1024), { size, sha256 }));
+    if (!whole)
+      return op.host.use((b) => b.storeStream(name, coalesce(incoming, 512 * 1024), { size, sha256, signal }), signal);
     // Uploads above ALWAYS_WHOLE land in a pooled buffer, given back once store() has returned
     // (a backend may not keep the value: the caller may reuse it, core's contract). After a
     // failure it is left to the GC, in case something still writes from it.
     const into = size > ALWAYS_WHOLE ? op.pool?.take(size) : undefined;
     const value = await receiveWhole(incoming, size, sha256, into);
-    await op.host.use((b) => b.store(name, value));
+    await op.host.use((b) => b.store(name, value, { signal }), signal);
     if (into !== undefined) op.pool?.give(into);
   });
   sendBody(op.reply, 200, undefined);
@@ -132,8 +142,10 @@ async function defrag(op: Operation): Promise<void> {
   const size = sources.reduce((total, [, , bytes]) => total + bytes, 0);
   if (op.maxObjectSize !== undefined && size > op.maxObjectSize)
     throw new HttpError(413, `Object too large: ${size} > ${op.maxObjectSize} bytes`);
-  const result = await op.host.use((b) =>
-    withDefragMemory(op, b, size, () => b.defrag(sources, { target, algorithm, namespace, levels })),
+  const { signal } = op.reply;
+  const result = await op.host.use(
+    (b) => withDefragMemory(op, b, size, () => b.defrag(sources, { target, algorithm, namespace, levels, signal })),
+    signal,
   );
   sendBody(op.reply, 200, result, "text/plain");
 }
@@ -181,20 +193,22 @@ function parseDefragSources(body: Uint8Array): DefragSource[] {
 export async function del(op: Operation): Promise<void> {
   const { host, reply, target } = op;
   const cmd = queryValue(target.query, "cmd");
-  if (cmd === "rmdir") await host.use((b) => b.rmdir(target.name));
+  const { signal } = reply;
+  if (cmd === "rmdir") await host.use((b) => b.rmdir(target.name, { signal }), signal);
   else if (cmd === "destroy") {
     host.backend.checkLifecyclePermission("destroy");
-    await host.alone((b) => b.destroy());
+    await host.alone((b) => b.destroy(), undefined, signal);
   }
   else if (target.name === "") throw new HttpError(400, "Bad Request");
-  else await host.use((b) => b.delete(target.name));
+  else await host.use((b) => b.delete(target.name, { signal }), signal);
   sendBody(reply, 200, undefined);
 }
 
 /** HEAD: info as headers; 404 page headers for a missing item. */
 export async function head(op: Operation): Promise<void> {
   const { name } = op.target;
-  const info = await op.host.use((b) => b.info(name));
+  const { signal } = op.reply;
+  const info = await op.host.use((b) => b.info(name, { signal }), signal);
   if (!info.exists) throw new ObjectNotFound(name);
   sendHead(op.reply, {
     "Content-Length": info.size,
@@ -206,8 +220,9 @@ export async function head(op: Operation): Promise<void> {
 /** GET: list for a path ending in "/", else load (206 whenever a Range header came). */
 export async function get(op: Operation): Promise<void> {
   const { host, reply, target } = op;
+  const { signal } = reply;
   if (target.isDirectory) {
-    const body = await host.use((b) => listJson(b.list(target.name)));
+    const body = await host.use((b) => listJson(b.list(target.name, { signal })), signal);
     return sendBody(reply, 200, body, "application/json");
   }
   if (target.name === "") throw new HttpError(400, "Bad Request");
@@ -215,33 +230,34 @@ export async function get(op: Operation): Promise<void> {
   const options = parseRange(rangeHeader);
   const status = rangeHeader === undefined ? 200 : 206;
   await host.use(async (b) => {
-    const total = await sizeForLoad(b, target.name);
+    const total = await sizeForLoad(b, target.name, signal);
     if (total !== undefined) {
       const { start, end } = resolveRange(options, total);
       const sent = await withWholeBody(op, end - start, async (whole) => {
         if (!whole) return false;
-        sendBody(reply, status, await b.load(target.name, options), OCTETS);
-        // The budget counts the value until the socket has taken it (a slow reader holds it).
-        await finished(reply.outgoing).catch(() => undefined);
+        sendBody(reply, status, await b.load(target.name, { ...options, signal }), OCTETS);
+        // The budget counts the value until the socket has taken it (a slow reader holds it), or
+        // the connection is gone (a response queued behind a closing one never finishes).
+        await responseDone(reply.outgoing, signal);
         return true;
       });
       if (sent) return;
     }
     // Large (or size unknown): stream; loadStream raises the reference's errors (404, 403 for 'r').
     // Its size belongs to the opened value: a second info() could describe a newer one.
-    const source = await b.loadStream(target.name, options);
+    const source = await b.loadStream(target.name, { ...options, signal });
     if (source.size <= ALWAYS_WHOLE) return sendBody(reply, status, await collectBytes(source), OCTETS);
     await sendStream(reply, status, source, OCTETS);
-  });
+  }, signal);
 }
 
 /**
  * The object's size when info() may tell it; undefined when it cannot (missing object, or no
  * 'l'/'r' for info): load() then raises the error the reference would.
  */
-async function sizeForLoad(b: Backend, name: string): Promise<number | undefined> {
+async function sizeForLoad(b: Backend, name: string, signal: AbortSignal): Promise<number | undefined> {
   try {
-    const info = await b.info(name);
+    const info = await b.info(name, { signal });
     return info.exists && !info.directory ? info.size : undefined;
   } catch (err) {
     if (isBorgStoreError(err, ErrorCodes.PERMISSION_DENIED)) return undefined;

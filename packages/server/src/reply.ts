@@ -16,6 +16,10 @@ export interface ReplyContext {
   outgoing: ServerResponse;
   /** Stdio: one stream for the whole session, so error pages must not close it. */
   keepStreamOpen: boolean;
+  /** Fires when the connection is gone before the response was sent (see request-signal.ts). */
+  signal: AbortSignal;
+  /** Set when the request was refused before its body was read (a 403 on upload): no drain. */
+  bodyRefused?: boolean;
 }
 
 /** A 200-family reply from the reference's `respond` path: Cache-Control, Content-Length always. */
@@ -70,7 +74,9 @@ export async function sendStream(ctx: ReplyContext, status: number, source: Size
     if (sent !== length) throw new Error("the value delivered fewer bytes than its size");
   }
   try {
-    await pipeline(checked(), ctx.outgoing);
+    // Under the signal: a response that never reaches the connection (queued behind one that
+    // closed it) would otherwise wait for 'drain' forever, holding the open value.
+    await pipeline(checked(), ctx.outgoing, { signal: ctx.signal });
   } catch {
     ctx.outgoing.destroy();
   }
@@ -96,7 +102,7 @@ export async function sendErrorPage(
     return;
   }
   // 411/413 refuse the body itself: no point reading it.
-  if (!ctx.keepStreamOpen && status !== 411 && status !== 413) await drainSmallBody(incoming);
+  if (!ctx.keepStreamOpen && status !== 411 && status !== 413 && !ctx.bodyRefused) await drainSmallBody(incoming);
   const html = Buffer.from(errorPageHtml(status, message), "utf8");
   const headers: OutgoingHttpHeaders = { ...extraHeaders };
   if (!ctx.keepStreamOpen) headers.Connection = "close";

@@ -12,6 +12,7 @@ import { clientErrorResponse, clientErrorStatus } from "./client-error.js";
 import { errorPageHtml } from "./error-page.js";
 import { redact } from "./error-status.js";
 import { Logger, logTime } from "./logger.js";
+import { requestAbort } from "./request-signal.js";
 
 export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "onInternalError" | "onFailedLogin"> {
   logger?: Logger;
@@ -45,6 +46,8 @@ export class RestServer {
   #guard: ConnectionGuard | undefined;
   #inflight = new Set<Promise<void>>();
   #responses = new Set<ServerResponse>();
+  /** Running requests' aborts: the end of the shutdown grace fires them all. */
+  #aborts = new Set<AbortController>();
   #lastOnConnection = new WeakMap<object, Promise<void>>();
   #lastResponse = new WeakMap<object, ServerResponse>();
   #refused = new WeakSet<object>();
@@ -127,15 +130,27 @@ export class RestServer {
     this.#responses.add(res);
     this.#guard?.watch(req, res);
     const peer = this.#peer(req);
-    res.once("close", () => {
+    const abort = requestAbort(req, res);
+    this.#aborts.add(abort);
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      this.#aborts.delete(abort);
       this.#responses.delete(res);
       this.#accessLog(peer, req, res);
       if (this.#shuttingDown) setImmediate(() => this.http.closeIdleConnections());
-    });
+    };
+    res.once("close", end);
+    // A response queued behind one that closed the connection never gets 'close' itself.
+    abort.signal.addEventListener("abort", end, { once: true });
     // Pipelined requests on one connection run one after the other, as a client expects
-    // (a HEAD sent right behind a store must see the stored object).
+    // (a HEAD sent right behind a store must see the stored object). One whose connection is gone
+    // by its turn does not start: nobody would get its answer.
     const previous = this.#lastOnConnection.get(req.socket);
-    const run = () => listener(req, res);
+    const run = async () => {
+      if (!abort.signal.aborted) await listener(req, res);
+    };
     const done: Promise<void> = (previous ? previous.then(run) : run())
       .catch((err) => {
         this.logger.error(`request failed: ${describe(err, this.host.backend.location)}`);
@@ -162,14 +177,17 @@ export class RestServer {
     if (this.#refused.has(socket)) return;
     this.#refused.add(socket);
     const status = clientErrorStatus(err);
-    if (status === undefined || !socket.writable) {
+    const lastResponse = this.#lastResponse.get(socket);
+    // The client ended its side in the middle of a request's body: that body never completes,
+    // and the requests before it would wait for it (holding the connection until the rate guard).
+    const cutMidBody = err.code === "HPE_INVALID_EOF_STATE" && lastResponse !== undefined && !lastResponse.req.complete;
+    if (status === undefined || !socket.writable || cutMidBody) {
       socket.destroy();
       return;
     }
     this.logger.debug(`unreadable request (${err.code ?? err.message}): answering ${status} after the requests before it`);
     socket.pause();
     const before = this.#lastOnConnection.get(socket) ?? Promise.resolve();
-    const lastResponse = this.#lastResponse.get(socket);
     const answer = before
       // A response ended may still wait for the one before it to leave: it goes out first.
       .then(() => (lastResponse ? finished(lastResponse).catch(() => undefined) : undefined))
@@ -182,6 +200,10 @@ export class RestServer {
         cut.unref();
         socket.once("close", () => clearTimeout(cut));
         socket.end(clientErrorResponse(status));
+        // Read on, discarding, so that the client's close is seen at once: a paused socket would
+        // keep its slot (and its address's --max-connections-per-address count) until a timeout.
+        socket.once("end", () => socket.destroy());
+        socket.resume();
       })
       .finally(() => this.#inflight.delete(answer));
     this.#inflight.add(answer);
@@ -277,7 +299,11 @@ export class RestServer {
       this.http.close(() => resolve());
     });
     this.http.closeIdleConnections();
-    const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
+    const timer = setTimeout(() => {
+      // Work that no longer waits on its connection (a defrag, a store) ends too.
+      for (const abort of this.#aborts) abort.abort(new Error("the server is shutting down"));
+      this.http.closeAllConnections();
+    }, graceMs);
     timer.unref();
     await Promise.all([closed, Promise.allSettled([...this.#inflight])]);
     // Requests that came in on connections accepted before close() may have added more.

@@ -27,7 +27,7 @@ async function outcome(run: Promise<unknown>): Promise<{ status: number | "ok"; 
 }
 
 describe("BackendHost: nobody waits longer than waitLimitMs", () => {
-  it("a create behind a long operation gives up with 503 after the limit, and the operations it held back then run", async () => {
+  it("a create behind a long operation gives up with 503 after the limit, and holds back no operation meanwhile", async () => {
     const h = await host();
     const long = h.use(() => later(LIMIT * 4));
     await later(20);
