@@ -57,7 +57,7 @@ describe("defrag refuses before reading the source list (real child server, posi
   beforeAll(async () => {
     readOnly = await startServer(["--backend", `FILE:${store}`, "--create", "--permissions", "borgbackup-read-only"], CREDENTIALS);
     writeFileSync(join(store, "a"), "hello world");
-    // A 2 MiB budget: a source list reserves up to half of it.
+    // A 2 MiB budget: a source list reserves 10 times its bytes.
     tight = await startServer(["--backend", `FILE:${store}`, "--memory-budget", String(2 * 1024 * 1024)], CREDENTIALS);
   }, 30_000);
   afterAll(async () => {
@@ -89,7 +89,7 @@ describe("defrag refuses before reading the source list (real child server, posi
   });
 
   it("reserves a source list's memory from the budget while it is read: a third large list gets 503 + Retry-After", async () => {
-    const body = paddedSourceList(200_000); // reserves min(10 x 200 KB, half the budget) = 1 MiB
+    const body = paddedSourceList(100_000); // reserves 10 x 100 KB: two fit, a third doesn't
     const held = [await RawConnection.open(tight.port), await RawConnection.open(tight.port)];
     try {
       for (const [i, conn] of held.entries()) {
@@ -112,6 +112,24 @@ describe("defrag refuses before reading the source list (real child server, posi
     // Released: the same list is taken now.
     const again = await request(tight.port, "POST", "/?cmd=defrag&target=t2", { body });
     expect(again.status, again.body.toString()).toBe(200);
+  }, 60_000);
+
+  it("lets a source list larger than the budget take all of it: served alone, any other list meanwhile gets 503", async () => {
+    const big = paddedSourceList(300_000); // 10 x 300 KB > 2 MiB: reserves the whole budget
+    const conn = await RawConnection.open(tight.port);
+    try {
+      conn.send(defragHead("target=t3", big.length));
+      conn.send(big.subarray(0, 1000));
+      await new Promise((r) => setTimeout(r, 300));
+      const small = await request(tight.port, "POST", "/?cmd=defrag&target=t4", { body: '[["a",0,1]]' });
+      expect(small.status, small.body.toString()).toBe(503);
+      conn.send(big.subarray(1000));
+      const res = await conn.response({ timeoutMs: 20_000 });
+      expect(res.status, res.body.toString()).toBe(200);
+    } finally {
+      conn.close();
+    }
+    expect((await request(tight.port, "POST", "/?cmd=defrag&target=t4", { body: '[["a",0,1]]' })).status).toBe(200);
   }, 60_000);
 });
 
