@@ -323,4 +323,22 @@ describe("PosixFsBackend info, list and load", () => {
     expect(await listNames(backend)).toEqual([]);
     await backend.close();
   });
+
+  it("refuses '.', the root and names under uploads.hid (its temp files, swept at each open) for every item operation", async () => {
+    const backend = await openBackend({ quota: 1000 });
+    await backend.store("a", text("keep"));
+    for (const name of [".", "", "uploads.hid/x", "a/./b", "quota.hid"]) {
+      await expect(backend.store(name, text("1")), name).rejects.toMatchObject({ code: "INVALID_NAME" });
+      await expect(backend.load(name), name).rejects.toMatchObject({ code: "INVALID_NAME" });
+      await expect(backend.delete(name), name).rejects.toMatchObject({ code: "INVALID_NAME" });
+      await expect(backend.move("a", name), name).rejects.toMatchObject({ code: "INVALID_NAME" });
+    }
+    await expect(backend.info(".")).rejects.toMatchObject({ code: "INVALID_NAME" });
+    await expect(listNames(backend, "uploads.hid")).rejects.toMatchObject({ code: "INVALID_NAME" });
+    expect(await listNames(backend)).toEqual(["a"]);
+    await backend.close();
+    await backend.open();
+    expect(new TextDecoder().decode(await backend.load("a"))).toBe("keep");
+    await backend.close();
+  });
 });

@@ -1,11 +1,11 @@
 import { abortable, abortableSource, discardSource, raceAbort, throwIfAborted, underSignal } from "./abort.js";
 import { asBytes, collectBytes, sizedBytes, sizedSource, verifiedSource } from "./byte-source.js";
 import { checkDefragSources, concatenatedRanges, digestCheckedSource } from "./defrag.js";
-import { BackendMustBeOpen, BackendMustNotBeOpen, InvalidArgument, ObjectNotFound } from "./errors.js";
+import { BackendMustBeOpen, BackendMustNotBeOpen, InvalidArgument, ObjectNotFound, PermissionDenied } from "./errors.js";
 import { checkHashAlgorithm, streamDigest } from "./hashing.js";
-import { validateName } from "./names.js";
-import { nest } from "./nesting.js";
-import { Required, checkPermission } from "./permissions.js";
+import { validateItemName, validateName } from "./names.js";
+import { checkNestingLevels, nest } from "./nesting.js";
+import { Required, checkPermission, mayBeGrantedBelow } from "./permissions.js";
 import { validateLoadOptions } from "./range.js";
 import type {
   BackendCapabilities,
@@ -177,7 +177,7 @@ export abstract class Backend {
   }
 
   async load(name: string, options: LoadOptions = {}): Promise<Uint8Array> {
-    this.#prepare(name, Required.read);
+    this.#prepareItem(name, Required.read);
     validateLoadOptions(options);
     return underSignal(options.signal, () => raceAbort(this._load(name, options), options.signal));
   }
@@ -189,7 +189,7 @@ export abstract class Backend {
    * the stream stops with ABORTED when it fires and the transfer is closed.
    */
   async loadStream(name: string, options: LoadOptions = {}): Promise<SizedByteSource> {
-    this.#prepare(name, Required.read);
+    this.#prepareItem(name, Required.read);
     validateLoadOptions(options);
     const { signal } = options;
     const source = await underSignal(signal, () => raceAbort(this._loadStream(name, options), signal, discardSource));
@@ -198,7 +198,7 @@ export abstract class Backend {
   }
 
   async store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
-    this.#prepare(name);
+    this.#prepareItem(name);
     const bytes = asBytes(value);
     await underSignal(options.signal, async () => {
       await this.#checkStorePermission(name);
@@ -212,7 +212,7 @@ export abstract class Backend {
    * streams. With `size` or `sha256`, a mismatch aborts the store and nothing becomes visible.
    */
   async storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
-    this.#prepare(name);
+    this.#prepareItem(name);
     if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0))
       throw new InvalidArgument(`size must be a non-negative integer, but got: ${options.size}`);
     const { signal } = options;
@@ -225,13 +225,13 @@ export abstract class Backend {
   }
 
   async delete(name: string, options: OperationOptions = {}): Promise<void> {
-    this.#prepare(name, Required.delete);
+    this.#prepareItem(name, Required.delete);
     await underSignal(options.signal, () => this._delete(name, options));
   }
 
   async move(currentName: string, newName: string, options: OperationOptions = {}): Promise<void> {
-    this.#prepare(currentName, Required.moveSource);
-    validateName(newName);
+    this.#prepareItem(currentName, Required.moveSource);
+    validateItemName(newName);
     await underSignal(options.signal, async () => {
       await this.#checkStorePermission(newName);
       throwIfAborted(options.signal);
@@ -247,7 +247,7 @@ export abstract class Backend {
   }
 
   async hash(name: string, algorithm = "sha256", options: OperationOptions = {}): Promise<string> {
-    this.#prepare(name, Required.read);
+    this.#prepareItem(name, Required.read);
     checkHashAlgorithm(algorithm);
     return underSignal(options.signal, () => raceAbort(this._hash(name, algorithm, options), options.signal));
   }
@@ -268,10 +268,9 @@ export abstract class Backend {
    */
   async defrag(sources: readonly DefragSource[], options: DefragOptions = {}): Promise<string> {
     this.#assertOpen();
+    this.checkDefragTarget(options);
     const { target, algorithm, namespace, levels = 0, signal } = options;
-    if (!target && !algorithm) throw new InvalidArgument("Either target or algorithm must be given for defrag");
-    if (algorithm && !target) checkHashAlgorithm(algorithm);
-    const checked = checkDefragSources(sources, (name) => this.#prepare(name, Required.read));
+    const checked = checkDefragSources(sources, (name) => this.#prepareItem(name, Required.read));
     const { size } = checked;
     const ranges = () => concatenatedRanges((name, range) => this.loadStream(name, { ...range, signal }), checked);
     if (target) {
@@ -283,6 +282,28 @@ export abstract class Backend {
     const name = nest(ns ? `${ns}/${key}` : key, levels);
     await this.#storeDefragged(name, digestCheckedSource(ranges(), algorithm as string, key), size, signal);
     return name;
+  }
+
+  /**
+   * Raises now, touching no storage, if defrag `options` are invalid (InvalidArgument,
+   * InvalidName) or the target can't be written (PermissionDenied): a server checks this before
+   * it reads the source list. For a digest-named target, denied only when no name under
+   * `namespace` may be written.
+   */
+  checkDefragTarget(options: DefragOptions): void {
+    const { target, algorithm, namespace, levels = 0 } = options;
+    checkNestingLevels(levels);
+    if (!target && !algorithm) throw new InvalidArgument("Either target or algorithm must be given for defrag");
+    if (target) {
+      validateItemName(target);
+      checkPermission(this.permissions, target, Required.storeNew);
+      return;
+    }
+    checkHashAlgorithm(algorithm as string);
+    const ns = namespace ? namespace.replace(/\/+$/, "") : "";
+    if (ns !== "") validateName(ns);
+    if (!mayBeGrantedBelow(this.permissions, ns, Required.storeNew))
+      throw new PermissionDenied(`One of permissions '${Required.storeNew}' required for names under '${ns}'`);
   }
 
   /** storeStream from a defrag stream; its own error (ReadRangeError, a missing source) wins over a backend's wrapping of it. */
@@ -315,6 +336,13 @@ export abstract class Backend {
 
   #prepare(name: string, required?: string): void {
     validateName(name);
+    this.#assertOpen();
+    if (required) checkPermission(this.permissions, name, required);
+  }
+
+  /** #prepare for an operation on one item: the store root is none. */
+  #prepareItem(name: string, required?: string): void {
+    validateItemName(name);
     this.#assertOpen();
     if (required) checkPermission(this.permissions, name, required);
   }

@@ -31,11 +31,32 @@ export function nameProblem(name: unknown): string | undefined {
   if (name !== name.toLowerCase()) return `name must be lowercase, but got: ${name}`;
   if (name.endsWith(TMP_SUFFIX)) return `name must not end with .tmp, but got: ${name}`;
   if (name.endsWith(HID_SUFFIX)) return `name must not end with .hid, but got: ${name}`;
+  // Stricter than the reference, whose filesystem backend resolves these to the base directory
+  // or below a backend's own files (uploads.hid/…): its list hides both, so no client can use them.
+  const segments = name.split("/");
+  if (segments.includes(".")) return `name must not contain '.' segments, but got: ${name}`;
+  if (segments.some((segment) => segment.endsWith(HID_SUFFIX)))
+    return `name must not contain a .hid directory, but got: ${name}`;
   return undefined;
+}
+
+/**
+ * Why `name` is no valid name for an item (a value to store, load, move or delete), or undefined
+ * when it is: a valid name other than the store root.
+ */
+export function itemNameProblem(name: unknown): string | undefined {
+  if (name === ROOTNS) return "name must not be empty (the store root is no item)";
+  return nameProblem(name);
 }
 
 export function isValidName(name: unknown): name is string {
   return nameProblem(name) === undefined;
+}
+
+/** Throws InvalidName (code INVALID_NAME) unless `name` is a valid item name (not the store root). */
+export function validateItemName(name: unknown): asserts name is string {
+  const problem = itemNameProblem(name);
+  if (problem !== undefined) throw new InvalidName(problem);
 }
 
 /** Throws InvalidName (code INVALID_NAME) unless `name` is valid. */

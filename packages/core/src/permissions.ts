@@ -87,3 +87,20 @@ export function checkPermission(permissions: Permissions | undefined, name: stri
   }
   throw new PermissionDenied(`One of permissions '${required}' required for '${name}'`);
 }
+
+/**
+ * Whether some name below `prefix` ("" = anywhere) might be granted one of `required`: the entry
+ * deciding for `prefix` itself, or any more specific one below it. Lets a caller refuse at once
+ * an operation whose exact name is not known yet (a digest-named defrag target).
+ */
+export function mayBeGrantedBelow(permissions: Permissions | undefined, prefix: string, required: string): boolean {
+  if (!permissions || Object.keys(permissions).length === 0) return true;
+  const grants = (letters: string | undefined) => [...required].some((letter) => (letters ?? "").includes(letter));
+  try {
+    checkPermission(permissions, prefix, required);
+    return true;
+  } catch {
+    const below = prefix === "" ? "" : `${prefix}/`;
+    return Object.entries(permissions).some(([path, letters]) => path !== prefix && path.startsWith(below) && grants(letters));
+  }
+}

@@ -1,6 +1,16 @@
+import { posix } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { InvalidArgument, InvalidName, MAX_NAME_LENGTH, isValidName, nameProblem, validateName } from "../src/index.js";
+import {
+  InvalidArgument,
+  InvalidName,
+  MAX_NAME_LENGTH,
+  isValidName,
+  itemNameProblem,
+  nameProblem,
+  validateItemName,
+  validateName,
+} from "../src/index.js";
 
 describe("name validation (spec §9)", () => {
   it.each([
@@ -77,6 +87,55 @@ describe("name validation (spec §9)", () => {
         const name = parts.join("/");
         if (parts.includes("..")) expect(nameProblem(name)).toMatch(/must be relative/);
       }),
+    );
+  });
+});
+
+describe("names that resolve to the store root or into a backend's own files", () => {
+  it.each([
+    [".", "must not contain '.' segments"],
+    ["./a", "must not contain '.' segments"],
+    ["a/.", "must not contain '.' segments"],
+    ["a/./b", "must not contain '.' segments"],
+    ["uploads.hid/x", "must not contain a .hid directory"],
+    ["data/uploads.hid/x", "must not contain a .hid directory"],
+    ["quota.hid", "must not end with .hid"],
+    ["quota-session-abcdefghijkl.hid", "must not end with .hid"],
+  ])("rejects %j: %s", (name, message) => {
+    expect(() => validateName(name)).toThrow(InvalidName);
+    expect(() => validateName(name)).toThrow(message);
+  });
+
+  it.each(["config/id", "data/00/0000aa", "archives/ab", "keys/repokey", "locks/x", "cache/y", "a.hidden/x", "x.hid2"])(
+    "still accepts %j (borg's namespaces, look-alikes)",
+    (name) => {
+      expect(isValidName(name)).toBe(true);
+      expect(itemNameProblem(name)).toBeUndefined();
+    },
+  );
+
+  it("takes the root for a name (list, info) but not for an item (store, load, delete, move)", () => {
+    expect(isValidName("")).toBe(true);
+    expect(itemNameProblem("")).toMatch(/store root/);
+    expect(() => validateItemName("")).toThrow(InvalidName);
+  });
+
+  it("no accepted item name resolves to the store root, outside it, or into a .hid file or directory (property)", () => {
+    const base = "/srv/store";
+    const segment = fc.oneof(
+      fc.constantFrom(".", "..", "", "uploads.hid", "quota.hid", "x.hid", ".hid", "hid", "a.tmp", "..a", "a..", "...", "~"),
+      fc.string({ unit: fc.constantFrom(..."abc.hid/\\"), maxLength: 8 }),
+    );
+    fc.assert(
+      fc.property(fc.array(segment, { minLength: 1, maxLength: 6 }), (parts) => {
+        const name = parts.join("/");
+        if (itemNameProblem(name) !== undefined) return;
+        const resolved = posix.resolve(base, name);
+        expect(resolved.startsWith(`${base}/`), `${name} → ${resolved}`).toBe(true);
+        const inside = resolved.slice(base.length + 1).split("/");
+        expect(inside.some((part) => part.endsWith(".hid")), `${name} → ${resolved}`).toBe(false);
+      }),
+      { numRuns: 5000 },
     );
   });
 });

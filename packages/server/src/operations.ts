@@ -53,6 +53,8 @@ async function withWholeBody<T>(op: Operation, bytes: number, use: (whole: boole
 }
 /** Largest JSON source list a defrag request may send. */
 const DEFRAG_BODY_LIMIT = 16 * 1024 * 1024;
+/** Memory a parsed source list takes per byte of its JSON (measured: ~9 for minimal triples). */
+const SOURCE_LIST_EXPANSION = 10;
 
 const OCTETS = "application/octet-stream";
 
@@ -133,20 +135,24 @@ async function defrag(op: Operation): Promise<void> {
   const { query } = op.target;
   const levelsText = queryValue(query, "levels") ?? "0";
   if (!/^\s*[+-]?\d+\s*$/.test(levelsText)) throw new HttpError(400, `invalid literal for int() with base 10: '${levelsText}'`);
-  const levels = Number.parseInt(levelsText, 10);
+  const levels = Number(levelsText.trim());
   const target = queryValue(query, "target");
   const algorithm = queryValue(query, "algorithm");
   const namespace = queryValue(query, "namespace");
   if (target === undefined && algorithm === undefined) throw new HttpError(400, "Missing target or algorithm for defrag");
-  const sources = parseDefragSources(await readSmallBody(op.reply.incoming, DEFRAG_BODY_LIMIT));
-  const size = sources.reduce((total, [, , bytes]) => total + bytes, 0);
-  if (op.maxObjectSize !== undefined && size > op.maxObjectSize)
-    throw new HttpError(413, `Object too large: ${size} > ${op.maxObjectSize} bytes`);
+  // Before the body is read: a client that may not write there costs nothing but this answer.
+  op.host.backend.checkDefragTarget({ target, algorithm, namespace, levels });
   const { signal } = op.reply;
-  const result = await op.host.use(
-    (b) => withDefragMemory(op, b, size, () => b.defrag(sources, { target, algorithm, namespace, levels, signal })),
-    signal,
-  );
+  const result = await withSourceListMemory(op, async (listBytes) => {
+    const sources = parseDefragSources(await readSmallBody(op.reply.incoming, DEFRAG_BODY_LIMIT));
+    const size = sources.reduce((total, [, , bytes]) => total + bytes, 0);
+    if (op.maxObjectSize !== undefined && size > op.maxObjectSize)
+      throw new HttpError(413, `Object too large: ${size} > ${op.maxObjectSize} bytes`);
+    return op.host.use(
+      (b) => withDefragMemory(op, b, size, listBytes, () => b.defrag(sources, { target, algorithm, namespace, levels, signal })),
+      signal,
+    );
+  });
   sendBody(op.reply, 200, result, "text/plain");
 }
 
@@ -154,14 +160,33 @@ async function defrag(op: Operation): Promise<void> {
  * Core's defrag streams range by range; a backend without native streaming holds a range and the
  * whole result in memory, so it must fit the memory budget (413 if it never can, 503 while busy).
  */
-async function withDefragMemory<T>(op: Operation, b: Backend, size: number, run: () => Promise<T>): Promise<T> {
+async function withDefragMemory<T>(op: Operation, b: Backend, size: number, listBytes: number, run: () => Promise<T>): Promise<T> {
   if (b.capabilities.streaming) return run();
   const bytes = 2 * size;
-  if (bytes > op.budget.limit) throw new HttpError(413, `Defrag result too large for this server's memory: ${size} bytes`);
+  if (bytes + listBytes > op.budget.limit) throw new HttpError(413, `Defrag result too large for this server's memory: ${size} bytes`);
   if (!op.budget.tryReserve(bytes))
     throw new HttpError(503, "Service Unavailable: memory budget in use, retry later", { "Retry-After": "1" });
   try {
     return await run();
+  } finally {
+    op.budget.release(bytes);
+  }
+}
+
+/**
+ * Reserves the memory a source list takes from before it is read until the defrag is done (the
+ * parsed arrays take several times the JSON's bytes), at most the whole budget: concurrent lists
+ * can't add up beyond it (503 while it is taken), and a list larger than the budget has the
+ * server to itself.
+ */
+async function withSourceListMemory<T>(op: Operation, run: (listBytes: number) => Promise<T>): Promise<T> {
+  const length = announcedLength(op.reply.incoming);
+  if (length > DEFRAG_BODY_LIMIT) throw new HttpError(413, `Request body too large: ${length} > ${DEFRAG_BODY_LIMIT} bytes`);
+  const bytes = Math.min(SOURCE_LIST_EXPANSION * length, op.budget.limit);
+  if (!op.budget.tryReserve(bytes))
+    throw new HttpError(503, "Service Unavailable: memory budget in use, retry later", { "Retry-After": "1" });
+  try {
+    return await run(bytes);
   } finally {
     op.budget.release(bytes);
   }

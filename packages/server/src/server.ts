@@ -62,8 +62,8 @@ export class RestServer {
       ...options,
       keepStreamOpen: this.#stdio,
       onInternalError: (err) => this.logger.error(`internal error: ${describe(err, this.host.backend.location)}`),
-      onFailedLogin: (req, sentName) =>
-        this.logger.warning(`failed login from ${this.#peer(req)} as ${JSON.stringify(sentName.slice(0, 100))}`),
+      // Never the name sent: a client URL like http://secret@host/ puts a password there.
+      onFailedLogin: (req) => this.logger.warning(`failed login from ${this.#peer(req)} (a user name was given)`),
     });
     // Hono answers HEAD by running the route as GET and rebuilding the Response, which would
     // replace the "already sent" marker: whatever the app wrote itself stays the answer.

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type ReferencePeer, type ReferenceServer, requireReferencePeer, runReferencePython, startReferenceServer } from "@borgstore/testkit";
+import { isValidName } from "@borgstore/core";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ServerProcess, startServer, tempDir } from "./helpers.js";
@@ -176,6 +177,14 @@ export const DELIBERATE_DIFFERENCES: readonly KnownDifference[] = [
     name: "core refuses an unknown or variable-length (shake_*) algorithm before any I/O; the reference loads first, so a missing object or source wins there (ObjectNotFound) and shake_* fails only at digest time",
     matches: (op, ours, reference) =>
       (op.op === "hash" || (op.op === "defrag" && op.target === null)) &&
+      isErr(ours, "ValueError") &&
+      (isErr(reference, "ObjectNotFound") || isErr(reference, "ReadRangeError")),
+  },
+  {
+    name: "core checks every defrag source name before loading any; the reference loads them in order, so an earlier missing or short source wins there over a later invalid name",
+    matches: (op, ours, reference) =>
+      op.op === "defrag" &&
+      op.sources.some(([key]) => !isValidName(`ns/${key}`)) &&
       isErr(ours, "ValueError") &&
       (isErr(reference, "ObjectNotFound") || isErr(reference, "ReadRangeError")),
   },

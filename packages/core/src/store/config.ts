@@ -1,4 +1,5 @@
 import { InvalidArgument } from "../errors.js";
+import { MAX_NESTING_LEVELS } from "../nesting.js";
 
 /** How a namespace uses the cache backend (spec §13.4). */
 export const CacheMode = {
@@ -39,12 +40,12 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-/** Throws InvalidArgument unless `levels` is a non-empty list of non-negative integers. */
+/** Throws InvalidArgument unless `levels` is a non-empty list of integers from 0 to MAX_NESTING_LEVELS. */
 export function checkLevels(namespace: string, levels: unknown): readonly number[] {
   if (!Array.isArray(levels) || levels.length === 0)
     throw new InvalidArgument(`Namespace '${namespace}': levels must be a non-empty list, but got: ${String(levels)}`);
   for (const level of levels)
-    if (!Number.isSafeInteger(level) || level < 0)
+    if (!Number.isInteger(level) || level < 0 || level > MAX_NESTING_LEVELS)
       throw new InvalidArgument(`Invalid levels: ${namespace}: ${JSON.stringify(levels)}`);
   return [...levels];
 }
