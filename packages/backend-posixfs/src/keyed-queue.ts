@@ -12,4 +12,17 @@ export class KeyedQueue {
     mine.then(forget, forget);
     return mine;
   }
+
+  /**
+   * Runs `task` holding the turn of every key. Keys are taken one by one in sorted order: as all
+   * multi-key tasks take them in that same order, no two can wait for each other's keys.
+   */
+  runAll<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort();
+    const nest = (at: number): Promise<T> => {
+      const key = sorted[at];
+      return key === undefined ? task() : this.run(key, () => nest(at + 1));
+    };
+    return nest(0);
+  }
 }

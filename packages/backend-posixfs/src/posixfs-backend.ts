@@ -100,7 +100,7 @@ export class PosixFsBackend extends Backend {
   readonly syncWrites: boolean;
   #quota: QuotaTracker | undefined;
   readonly #uploads: Uploads;
-  /** With a quota, stores and deletes of one name take turns, so each sees the size the other left. */
+  /** With a quota, stores, deletes and moves of one name take turns, so each sees the size the other left. */
   readonly #accounting = new KeyedQueue();
 
   constructor(pathOrOptions: string | PosixFsOptions, options: Omit<PosixFsOptions, "path"> = {}) {
@@ -362,6 +362,26 @@ export class PosixFsBackend extends Backend {
   protected async _move(currentName: string, newName: string): Promise<void> {
     const from = this.#path(currentName);
     const to = this.#path(newName);
+    const quota = this.#quota;
+    if (!quota) {
+      await this.#rename(from, to, currentName);
+      return;
+    }
+    try {
+      // Both names take turns with stores and deletes of them: a store of the source must not
+      // count the old size the move took away, nor one of the target the size the move replaces.
+      await this.#accounting.runAll([from, to], async () => {
+        const replaced = from === to ? 0 : await this.#sizeOf(to);
+        await quota.charge(-replaced, () => this.#rename(from, to, currentName));
+      });
+      await quota.maybePersist();
+    } catch (err) {
+      throw asBackendError(err);
+    }
+  }
+
+  /** Renames, creating the target's missing parent directories when the first attempt finds none. */
+  async #rename(from: string, to: string, currentName: string): Promise<void> {
     try {
       await renamePath(from, to);
     } catch (err) {

@@ -90,6 +90,8 @@ export interface StaleJournals {
   /** Sum of their records. */
   readonly delta: number;
   readonly count: number;
+  /** Journals that live sessions hold locked (of this process or another). */
+  readonly live: number;
   /** Deletes them (after their delta is in quota.hid, or was made moot by a rescan). */
   discard(): void;
   /** Lets go of them without deleting (the quota.hid update failed). */
@@ -99,6 +101,7 @@ export interface StaleJournals {
 export function collectStaleJournals(base: string): StaleJournals {
   const held: Array<{ path: string; fd: number }> = [];
   let delta = 0;
+  let live = 0;
   let names: string[];
   try {
     names = readdirSync(base).filter(isJournalName);
@@ -116,7 +119,12 @@ export function collectStaleJournals(base: string): StaleJournals {
       throw err;
     }
     // Unlocked and still linked: its session died (a clean close unlinks before unlocking).
-    if (!tryLockFd(fd) || fstatSync(fd).nlink === 0) {
+    if (!tryLockFd(fd)) {
+      if (fstatSync(fd).nlink > 0) live++;
+      closeSync(fd);
+      continue;
+    }
+    if (fstatSync(fd).nlink === 0) {
       closeSync(fd);
       continue;
     }
@@ -128,6 +136,7 @@ export function collectStaleJournals(base: string): StaleJournals {
   return {
     delta,
     count: held.length,
+    live,
     discard() {
       for (const { path, fd } of held) {
         try {

@@ -125,13 +125,31 @@ export class QuotaTracker {
 
   /**
    * Deletes quota.hid, so that a later open with a quota rescans (spec §11.1); dead sessions'
-   * journals go too, as that rescan will count their bytes.
+   * journals go too, as that rescan will count their bytes. While a live quota session (one
+   * holding its journal locked, such as a server) uses the store, both stay: that session keeps
+   * tracking, and its next persist merges into quota.hid; a rescan in between would count the
+   * bytes it deleted but has not persisted yet twice. Decided under the quota.hid lock, which
+   * opens and persists take too.
    */
   static async forget(base: string): Promise<void> {
-    await unlink(`${base}/${QUOTA_FILE}`).catch((err) => {
-      if (!isMissing(err)) throw err;
-    });
-    collectStaleJournals(base).discard();
+    const forgetUnlessLive = async (unlinkFile: boolean): Promise<void> => {
+      const journals = collectStaleJournals(base);
+      if (journals.live > 0) {
+        journals.release();
+        return;
+      }
+      try {
+        if (unlinkFile) await unlink(`${base}/${QUOTA_FILE}`);
+      } catch (err) {
+        if (!isMissing(err)) {
+          journals.release();
+          throw err;
+        }
+      }
+      journals.discard();
+    };
+    const done = await withFileLock(`${base}/${QUOTA_FILE}`, () => forgetUnlessLive(true).then(() => true));
+    if (done === undefined) await forgetUnlessLive(false);
   }
 
   /**
