@@ -47,8 +47,8 @@ const TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_";
 /**
  * Defaults of spreadBytes / spreadRoundTrip. Each SFTP channel brings its own flow-control window,
  * and sshd's ~2 MiB per channel caps one channel at ~2 MiB per round trip (~200 MB/s at 10 ms):
- * a big transfer over a slow link also opens the file on the other channels and spreads its
- * requests over all of them. On a fast link (loopback, LAN) it would only add server processes
+ * a big store over a slow link also opens its temp file on the other channels and spreads its
+ * writes over all of them (loads do not: the name opened again may be another value by then). On a fast link (loopback, LAN) it would only add server processes
  * working on the same file. Measured: 64 MiB at +10 ms RTT twice as fast (store ~140 → ~295 MB/s).
  */
 const SPREAD_BYTES = 8 * 1024 * 1024;
@@ -251,7 +251,7 @@ export class SftpBackend extends Backend {
     return this.#conn;
   }
 
-  /** Whether a transfer of `bytes` over `conn` goes over all its channels. */
+  /** Whether a store of `bytes` over `conn` goes over all its channels (its own temp file, so every opening is the same file). */
   #spreads(conn: SftpRequests, bytes: number): boolean {
     return bytes >= this.#tuning.spreadBytes && conn.roundTrip >= this.#tuning.spreadRoundTrip;
   }
@@ -300,24 +300,16 @@ export class SftpBackend extends Backend {
           // Read the first chunk while asking for the size: small values take one round trip.
           const chunk = Math.min(this.#tuning.chunkSize, conn.maxChunk);
           const head = Buffer.allocUnsafe(chunk);
-          const [{ size, mtime }, got] = await Promise.all([conn.fstat(handle), conn.read(handle, head, 0, chunk, offset)]);
+          const [{ size }, got] = await Promise.all([conn.fstat(handle), conn.read(handle, head, 0, chunk, offset)]);
           // Copy a small value out of the chunk-sized buffer rather than keep the whole buffer alive.
           if (offset + got >= size) return got === chunk ? head : Buffer.from(head.subarray(0, got));
-          // The rest goes straight into the result: no second copy of a big value.
+          // The rest goes straight into the result: no second copy of a big value. Only through this
+          // handle: the name opened again (on another channel) may already be another value of the
+          // same size and mtime second, and SFTP shows no inode to tell them apart.
           const whole = Buffer.allocUnsafe(size - offset);
           head.copy(whole, 0, 0, got);
-          // A big rest also goes over the other channels, joining as the file opens on them.
-          const more = this.#spreads(conn, size - offset - got)
-            ? openSameFileOnSiblings(conn, this.#path(name), { size, mtime })
-            : undefined;
-          try {
-            const rest = await readRangeInto([{ conn, handle }], whole, got, offset + got, size, this.#tuning, more);
-            return got + rest === whole.length ? whole : whole.subarray(0, got + rest);
-          } finally {
-            void more?.then((lanes) => {
-              for (const lane of lanes) lane.conn.closeHandle(lane.handle).catch(() => {});
-            });
-          }
+          const rest = await readRangeInto([{ conn, handle }], whole, got, offset + got, size, this.#tuning);
+          return got + rest === whole.length ? whole : whole.subarray(0, got + rest);
         }
         const { size } = await conn.fstat(handle);
         const { start, end } = resolveRange(options, size);
@@ -330,38 +322,26 @@ export class SftpBackend extends Backend {
   }
 
   /**
-   * Streams with read-ahead. A connection lost mid-stream is survived: the file is opened again
-   * on the new connection (if it still has the same size and mtime) and the stream resumes where
-   * it stopped, up to `reconnectAttempts` times per stream.
+   * Streams with read-ahead, through the one handle opened first. A connection lost mid-stream
+   * fails the stream (BackendConnectionError; load again from the start): the name opened again
+   * on a new connection may be another value of the same size and mtime second, and SFTP shows
+   * no inode to tell them apart.
    */
   protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
-    const openFile = async (conn: SftpRequests) => {
+    const first = await this.#run("load", name, async (conn) => {
       const handle = await conn.open(this.#path(name), "r");
       try {
-        const { size, mtime } = await conn.fstat(handle);
-        return { conn, handle, size, mtime };
+        return { conn, handle, size: (await conn.fstat(handle)).size };
       } catch (err) {
         conn.closeHandle(handle).catch(() => {});
         throw err;
       }
-    };
-    const first = await this.#run("load", name, openFile);
+    });
     const { start, end } = resolveRange(options, first.size);
-    let resumes = 0;
-    const reopen = async (): Promise<OpenFile> => {
-      if (resumes++ >= this.#retry.attempts)
-        throw new BackendError(`sftp connection was lost ${resumes} times while streaming ${name}; giving up`);
-      const again = await this.#run("load", name, openFile);
-      if (again.size !== first.size || again.mtime !== first.mtime) {
-        again.conn.closeHandle(again.handle).catch(() => {});
-        throw new BackendError(`${name} changed while its stream was interrupted by a lost connection; load it again`);
-      }
-      return again;
-    };
     // Nothing waits for the answer: a read handle's close cannot lose data.
     const release = (file: OpenFile) => void file.conn.closeHandle(file.handle).catch(() => {});
     // The size of the opened file (fstat of its handle), not of whatever the name holds by now.
-    return sizedSource(readRangeStream(first, start, end, this.#tuning, reopen, release), Math.max(0, end - start));
+    return sizedSource(translateErrors(readRangeStream(first, start, end, this.#tuning, release), name), Math.max(0, end - start));
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {
@@ -504,27 +484,13 @@ async function openOnSiblings(conn: SftpRequests, path: string, flags: "r" | "r+
   return opened.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
 }
 
-/**
- * `path` opened for reading on the connection's other channels, keeping only the handles whose
- * size and mtime are those of the file already open: the name may have been replaced by another
- * value in between, whose bytes must not be mixed into this one's. (SFTP shows no inode; a
- * replacement of the same size within the same second of mtime is not told apart.)
- */
-async function openSameFileOnSiblings(conn: SftpRequests, path: string, first: { size: number; mtime: number }): Promise<Lane[]> {
-  const lanes = await openOnSiblings(conn, path, "r");
-  const same = await Promise.all(
-    lanes.map(async (lane) => {
-      try {
-        const { size, mtime } = await lane.conn.fstat(lane.handle);
-        if (size === first.size && mtime === first.mtime) return true;
-      } catch {
-        // unusable for this read; closed below
-      }
-      lane.conn.closeHandle(lane.handle).catch(() => {});
-      return false;
-    }),
-  );
-  return lanes.filter((_, i) => same[i]);
+/** A stream's SFTP failures as core's errors (a lost connection → BackendConnectionError). */
+async function* translateErrors(source: ByteSource, name: string): ByteSource {
+  try {
+    yield* source;
+  } catch (err) {
+    throw toBackendError(err, name, "load");
+  }
 }
 
 /** mkdir -p over SFTP: try the directory, create missing parents on demand. */

@@ -1,6 +1,5 @@
 import type { ByteSource } from "@borgstore/core";
 import type { SftpRequests } from "./connection.js";
-import { isConnectionLost } from "./sftp-errors.js";
 
 /** How a transfer is cut into SFTP requests and how many of them are outstanding at once. */
 export interface TransferTuning {
@@ -9,8 +8,9 @@ export interface TransferTuning {
   /** READ/WRITE requests in flight per transfer, per SFTP channel it uses. */
   requestsInFlight: number;
   /**
-   * A store or whole load at least this big (bytes), over a link whose round-trip time is at least
-   * `spreadRoundTrip` (ms), goes over all of the connection's SFTP channels at once.
+   * A store at least this big (bytes), over a link whose round-trip time is at least
+   * `spreadRoundTrip` (ms), goes over all of the connection's SFTP channels at once (loads never
+   * do: they read only through the handle opened first).
    */
   spreadBytes: number;
   spreadRoundTrip: number;
@@ -172,7 +172,7 @@ export async function readRange(
  * Reads [start, end) of an open file with parallel READ requests straight into
  * `out[outOffset…]` (which must have room for end - start bytes), so a whole-object load is
  * received into its final buffer without another copy. Each lane (the file open on a channel)
- * keeps `requestsInFlight` requests outstanding; lanes from `more` join when they are open.
+ * keeps `requestsInFlight` requests outstanding.
  * Returns how many bytes were read: fewer than asked when the file ends early.
  */
 export async function readRangeInto(
@@ -182,7 +182,6 @@ export async function readRangeInto(
   start: number,
   end: number,
   tuning: TransferTuning,
-  more?: Promise<Lane[]>,
 ): Promise<number> {
   const total = Math.max(0, end - start);
   if (total === 0) return 0;
@@ -211,7 +210,6 @@ export async function readRangeInto(
   const perLane = Math.max(1, Math.min(tuning.requestsInFlight, Math.ceil(total / chunk)));
   const spawn = (some: Lane[]) => some.flatMap((lane) => Array.from({ length: perLane }, () => worker(lane)));
   const workers = spawn(lanes);
-  if (more) workers.push(more.then((extra) => Promise.all(spawn(extra)).then(() => {})));
   await Promise.all(workers);
   return Math.min(eofAt, total);
 }
@@ -221,21 +219,17 @@ export type OpenFile = Lane;
 
 /**
  * Streams [start, end) of an open file in order, keeping up to `requestsInFlight` READ requests
- * ahead of the consumer. When the connection is lost, `reopen` (if given) supplies the file on a
- * new connection and the stream resumes at the first byte not yet delivered. `onDone(file)` runs
- * with the file open at the end, when the stream ends, fails or is abandoned.
+ * ahead of the consumer. `onDone(file)` runs when the stream ends, fails or is abandoned.
  */
 export async function* readRangeStream(
-  opened: OpenFile,
+  file: OpenFile,
   start: number,
   end: number,
   tuning: TransferTuning,
-  reopen: (() => Promise<OpenFile>) | undefined,
   onDone: (file: OpenFile) => void,
 ): ByteSource {
-  let file = opened;
   const chunk = Math.min(tuning.chunkSize, file.conn.maxChunk);
-  let pending: Array<{ from: number; data: Promise<Buffer> }> = [];
+  const pending: Array<Promise<Buffer>> = [];
   let next = start;
   const schedule = () => {
     while (pending.length < tuning.requestsInFlight && next < end) {
@@ -244,24 +238,13 @@ export async function* readRangeStream(
       next = to;
       const data = readRange(file.conn, file.handle, from, to, { ...tuning, chunkSize: chunk, requestsInFlight: 1 });
       data.catch(() => {}); // observed when awaited; avoids an unhandled rejection if abandoned
-      pending.push({ from, data });
+      pending.push(data);
     }
   };
   try {
     schedule();
     while (pending.length > 0) {
-      const head = pending.shift() as { from: number; data: Promise<Buffer> };
-      let data: Buffer;
-      try {
-        data = await head.data;
-      } catch (err) {
-        if (!reopen || !isConnectionLost(err)) throw err;
-        file = await reopen();
-        pending = [];
-        next = head.from;
-        schedule();
-        continue;
-      }
+      const data = await (pending.shift() as Promise<Buffer>);
       if (data.length === 0) break;
       yield data;
       schedule();

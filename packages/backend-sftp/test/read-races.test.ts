@@ -50,3 +50,49 @@ describe.skipIf(!serverUrl)("sftp whole loads spread over several channels while
     expect(loads).toBeGreaterThan(2);
   }, 30_000);
 });
+
+/** The same size, different contents: SFTP's whole-second mtime and the size cannot tell them apart. */
+const SAME_SIZE = [randomBytes(2 * 1024 * 1024), randomBytes(2 * 1024 * 1024), randomBytes(2 * 1024 * 1024)];
+
+describe.skipIf(!serverUrl)("sftp whole loads with spreading forced on while the name is overwritten by values of the same size", () => {
+  let backend: SftpBackend;
+  let writerBackend: SftpBackend;
+
+  beforeAll(async () => {
+    const path = freshPath();
+    const tuning = { spreadBytes: 64 * 1024, spreadRoundTrip: 0, chunkSize: 64 * 1024, requestsInFlight: 2 };
+    backend = freshBackend(tuning, path);
+    await backend.create();
+    await backend.open();
+    await backend.store("same-size", SAME_SIZE[0] as Uint8Array);
+    writerBackend = freshBackend({}, path);
+    await writerBackend.open();
+  });
+
+  afterAll(async () => {
+    if (writerBackend?.opened) await writerBackend.close();
+    if (backend?.opened) await backend.close();
+    await backend?.destroy();
+  });
+
+  it("return exactly one stored value, never one spliced from two (same size, same mtime second)", async () => {
+    const until = Date.now() + RACE_MS * 2;
+    let writes = 0;
+    const writer = async (first: number) => {
+      for (let i = first; Date.now() < until; i++, writes++) await writerBackend.store("same-size", SAME_SIZE[i % 3] as Uint8Array);
+    };
+    let spliced = 0;
+    let loads = 0;
+    const reader = async () => {
+      while (Date.now() < until) {
+        const value = Buffer.from(await backend.load("same-size"));
+        loads++;
+        if (!SAME_SIZE.some((v) => v.equals(value))) spliced++;
+      }
+    };
+    await Promise.all([writer(1), writer(2), reader(), reader(), reader()]);
+    expect({ spliced, of: loads }).toEqual({ spliced: 0, of: loads });
+    expect(writes).toBeGreaterThan(2);
+    expect(loads).toBeGreaterThan(2);
+  }, 30_000);
+});
