@@ -1,4 +1,5 @@
 // Shared measuring helpers for the bench suites (packages/*/bench/*.bench.mjs).
+import { connect, createServer } from "node:net";
 import { performance } from "node:perf_hooks";
 
 /**
@@ -28,3 +29,29 @@ export function countFor(size, { small = 2000, large = 40 } = {}) {
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
+
+/** A TCP port free on 127.0.0.1 right now (for a server started as a child process). */
+export async function freePort() {
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Resolves once 127.0.0.1:`port` accepts connections; throws after 15 s, naming `what`. */
+export async function waitAccepting(port, what) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = connect(port, "127.0.0.1", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not start on port ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -10,13 +10,12 @@
 // BENCH_CPU_PROF_DIR makes our server write a CPU profile there.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { referenceEnv, requireReferencePeer, startReferenceServer } from "@borgstore/testkit";
-import { KiB, MiB } from "../../../scripts/bench/lib.mjs";
+import { KiB, MiB, freePort, waitAccepting } from "../../../scripts/bench/lib.mjs";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 // BENCH_SERVER_CLI: another build of our server, e.g. to compare before/after a change.
@@ -39,30 +38,6 @@ const SLICES = 6;
 const WARM = 1e9;
 const LISTINGS = 20;
 const OPS = ["store", "load", "info", "list", "delete"];
-
-async function freePort() {
-  const probe = createServer();
-  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
-async function waitAccepting(port, what) {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const ok = await new Promise((resolve) => {
-      const s = connect(port, "127.0.0.1", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not start on port ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function startOurServer(storeDir) {
   const port = await freePort();

@@ -9,13 +9,12 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { Store } from "@borgstore/core";
-import { KiB, MiB, measure } from "../../../scripts/bench/lib.mjs";
+import { KiB, MiB, freePort, measure, waitAccepting } from "../../../scripts/bench/lib.mjs";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const SERVER_CLI = here("../dist/cli.js");
@@ -42,30 +41,6 @@ const NGINX_REFERENCE = { [KiB]: 62_000, [4 * MiB]: 2200 };
 
 const keyOf = (i) => createHash("sha256").update(String(i)).digest("hex");
 const isBulk = (size) => size >= MiB;
-
-async function freePort() {
-  const probe = createServer();
-  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
-async function waitAccepting(port, what) {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const ok = await new Promise((resolve) => {
-      const s = connect(port, "127.0.0.1", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not start on port ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function startServer(storeDir) {
   const port = await freePort();
