@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, statSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -47,3 +47,14 @@ export async function filesBelow(dir: string): Promise<string[]> {
 
 export const bytes = (n: number, fill = 0x61): Uint8Array => new Uint8Array(n).fill(fill);
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** Bytes of the values below `dir` (our .hid bookkeeping files at the top left out). */
+export function bytesOnDisk(dir: string, top = true): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (top && entry.name.endsWith(".hid")) continue;
+    const path = join(dir, entry.name);
+    total += entry.isDirectory() ? bytesOnDisk(path, false) : statSync(path).size;
+  }
+  return total;
+}

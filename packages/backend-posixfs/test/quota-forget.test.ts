@@ -1,22 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { describe, expect, it } from "vitest";
-import { bytes, newBackend } from "./helpers.js";
+import { bytes, bytesOnDisk, newBackend } from "./helpers.js";
 
 const MB = 1_000_000;
 const LIMIT = 10 * MB;
-
-function bytesOnDisk(dir: string, top = true): number {
-  let total = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (top && entry.name.endsWith(".hid")) continue;
-    const path = join(dir, entry.name);
-    total += entry.isDirectory() ? bytesOnDisk(path, false) : statSync(path).size;
-  }
-  return total;
-}
 
 async function opened(path: string, quota?: number): Promise<PosixFsBackend> {
   const backend = new PosixFsBackend({ path, quota });

@@ -1,19 +1,8 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { describe, expect, it } from "vitest";
-import { bytes, newBackend } from "./helpers.js";
-
-/** Bytes of the values below `dir` (our .hid bookkeeping files at the top left out). */
-function bytesOnDisk(dir: string, top = true): number {
-  let total = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (top && entry.name.endsWith(".hid")) continue;
-    const path = join(dir, entry.name);
-    total += entry.isDirectory() ? bytesOnDisk(path, false) : statSync(path).size;
-  }
-  return total;
-}
+import { bytes, bytesOnDisk, newBackend } from "./helpers.js";
 
 async function quotaStore(limit: number): Promise<PosixFsBackend> {
   const created = newBackend();
