@@ -1,12 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rename, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRestServer } from "./cli-process.js";
 import { runCli } from "./run-cli.js";
 
-const SERVER_CLI = fileURLToPath(new URL("../../server/dist/cli.js", import.meta.url));
 const KEY = "0123456789abcdef";
 const LONG_AGO = new Date(Date.now() - 24 * 3600 * 1000);
 
@@ -75,21 +74,9 @@ describe("borgstore check", () => {
 
   it("over REST checks nesting through list and says the file check is not supported", async () => {
     const store = join(dir, "rest-store");
-    const server: ChildProcess = spawn(process.execPath, [SERVER_CLI, "--port", "0", "--backend", `FILE:${store}`, "--create"], {
-      env: { ...process.env, BORGSTORE_SERVER_USERNAME: "u", BORGSTORE_SERVER_PASSWORD: "p" },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    const server = await startRestServer(store, { username: "u", password: "p" });
     try {
-      let err = "";
-      const port = await new Promise<number>((resolve, reject) => {
-        server.stderr?.on("data", (d: Buffer) => {
-          err += d.toString();
-          const m = /on http:\/\/127\.0\.0\.1:(\d+)\//.exec(err);
-          if (m) resolve(Number(m[1]));
-        });
-        server.once("exit", (code) => reject(new Error(`server exited with ${code}: ${err}`)));
-      });
-      const url = `http://u:p@127.0.0.1:${port}/`;
+      const url = `http://u:p@127.0.0.1:${server.port}/`;
       expect((await runCli([url, "put", `data/${KEY}`, "-"], { input: Buffer.from("chunk") })).code).toBe(0);
       await mkdir(join(store, "data/ff"), { recursive: true });
       await rename(join(store, `data/01/23/${KEY}`), join(store, `data/ff/${KEY}`));
@@ -101,7 +88,7 @@ describe("borgstore check", () => {
           "1 objects checked, 1 problems left, 0 repaired\n",
       );
     } finally {
-      server.kill("SIGTERM");
+      server.stop();
     }
   });
 });
