@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isBorgStoreError } from "@borgstore/core";
+import { type HashAlgorithm, isBorgStoreError } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 import { RcloneBackend } from "../src/index.js";
 import { localRoot, sftpRemoteBase } from "./remotes.js";
@@ -98,9 +98,9 @@ describe.each(places)("rclone semantics on %s", (_, place) => {
     expect(backend.capabilities.serverSideHash).toContain(p.remoteHash);
     const value = new Uint8Array(1_500_000).map((_, i) => i % 251);
     await backend.store("h", value);
-    for (const algorithm of [p.remoteHash, "sha512", "blake2b"])
+    for (const algorithm of [p.remoteHash as HashAlgorithm, "sha512", "blake2b"] as const)
       expect(await backend.hash("h", algorithm)).toBe(createHash(algorithm === "blake2b" ? "blake2b512" : algorithm).update(value).digest("hex"));
-    const err = await backend.hash("missing", p.remoteHash).catch((e) => e);
+    const err = await backend.hash("missing", p.remoteHash as HashAlgorithm).catch((e) => e);
     expect(isBorgStoreError(err, "OBJECT_NOT_FOUND")).toBe(true);
     await done(backend);
   });

@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { ErrorCodes, type ItemInfo, type Store, type StoreConfig, isBorgStoreError } from "@borgstore/core";
+import { ErrorCodes, type HashAlgorithm, type ItemInfo, type Store, type StoreConfig, isBorgStoreError } from "@borgstore/core";
 import { type Output, formatAtime, formatSize, longLine } from "./output.js";
 import { byteProgress, countProgress } from "./progress.js";
 import { writeToFile } from "./write-file.js";
@@ -133,7 +133,9 @@ export async function hashCommand(
   name: string,
   opts: { algorithm?: string; deleted?: boolean },
 ): Promise<void> {
-  const digest = await ctx.store.hash(name, { algorithm: opts.algorithm ?? "sha256", deleted: opts.deleted });
+  // Whatever the user typed: core answers an unknown name with UNSUPPORTED_HASH_ALGORITHM.
+  const algorithm = (opts.algorithm ?? "sha256") as HashAlgorithm;
+  const digest = await ctx.store.hash(name, { algorithm, deleted: opts.deleted });
   if (ctx.out.json) ctx.out.value({ name, algorithm: opts.algorithm ?? "sha256", digest });
   else ctx.out.line(digest);
 }

@@ -3,6 +3,7 @@ import { asBytes, collectBytes, sizedBytes, sizedSource, verifiedSource } from "
 import { checkDefragSources, concatenatedRanges, digestCheckedSource } from "./defrag.js";
 import { BackendMustBeOpen, BackendMustNotBeOpen, InvalidArgument, ObjectNotFound, PermissionDenied } from "./errors.js";
 import { checkHashAlgorithm, streamDigest } from "./hashing.js";
+import type { HashAlgorithm } from "./hash-algorithm.js";
 import { validateItemName, validateName } from "./names.js";
 import { checkNestingLevels, nest } from "./nesting.js";
 import { Required, checkPermission, mayBeGrantedBelow } from "./permissions.js";
@@ -156,6 +157,11 @@ export abstract class Backend {
     await this._close();
   }
 
+  /** For `await using backend = …`: closes the backend if it is still open. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#opened) await this.close();
+  }
+
   // ---- operations -------------------------------------------------------------------------
 
   // Mutations check the signal before they start and then run to the end (they are atomic);
@@ -246,7 +252,7 @@ export abstract class Backend {
     yield* abortable(this._list(name, options), options.signal);
   }
 
-  async hash(name: string, algorithm = "sha256", options: OperationOptions = {}): Promise<string> {
+  async hash(name: string, algorithm: HashAlgorithm = "sha256", options: OperationOptions = {}): Promise<string> {
     this.#prepareItem(name, Required.read);
     checkHashAlgorithm(algorithm);
     return underSignal(options.signal, () => raceAbort(this._hash(name, algorithm, options), options.signal));

@@ -32,14 +32,41 @@ export interface BorgStoreErrorOptions {
   cause?: unknown;
 }
 
+/**
+ * Marks an error made by any copy of this package with the names of its classes. Two copies of
+ * core (a plugin resolving its own, an application bundling another version) each have their own
+ * classes, so plain `instanceof` would say no; the shared symbol lets every copy recognise the
+ * others' errors by class name, which is as stable as the codes.
+ */
+const CLASS_NAMES = Symbol.for("@borgstore/core.error-classes");
+
+function classNames(target: abstract new (...args: never[]) => unknown): string[] {
+  const names: string[] = [];
+  for (let c: unknown = target; typeof c === "function" && c !== Error; c = Object.getPrototypeOf(c))
+    if (c.name) names.push(c.name);
+  return names;
+}
+
 /** Base of every error this project throws on purpose. */
 export class BorgStoreError extends Error {
   readonly code: ErrorCode;
+  declare readonly [CLASS_NAMES]: readonly string[];
 
   constructor(code: ErrorCode, message: string, options?: BorgStoreErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.name = new.target.name;
+    Object.defineProperty(this, CLASS_NAMES, { value: classNames(new.target) });
+  }
+
+  /** `err instanceof ObjectNotFound` also holds for an ObjectNotFound made by another copy of core. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class right of instanceof (a subclass too).
+    const target = this as unknown as { name: string };
+    if (Function.prototype[Symbol.hasInstance].call(target, value)) return true;
+    if (typeof value !== "object" || value === null) return false;
+    const names = (value as { [CLASS_NAMES]?: unknown })[CLASS_NAMES];
+    return Array.isArray(names) && names.includes(target.name);
   }
 }
 
@@ -149,6 +176,7 @@ export class Aborted extends BorgStoreError {
   }
 }
 
+/** True for an error of this project (made by any copy of core), with `code` if given. */
 export function isBorgStoreError(err: unknown, code?: ErrorCode): err is BorgStoreError {
   return err instanceof BorgStoreError && (code === undefined || err.code === code);
 }

@@ -5,6 +5,7 @@ export * from "./types.js";
 export * from "./range.js";
 export * from "./permissions.js";
 export * from "./hashing.js";
+export type { HashAlgorithm, HashAlgorithms } from "./hash-algorithm.js";
 export * from "./byte-source.js";
 export * from "./backend.js";
 export * from "./plugin.js";

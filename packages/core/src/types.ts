@@ -1,3 +1,4 @@
+import type { HashAlgorithm } from "./hash-algorithm.js";
 /** What info() and list() report about one item. `atime` is seconds since the epoch (0 when unknown). */
 export interface ItemInfo {
   name: string;
@@ -53,7 +54,7 @@ export type DefragSource = readonly [name: string, offset: number, size: number]
 
 export interface DefragOptions extends OperationOptions {
   target?: string;
-  algorithm?: string;
+  algorithm?: HashAlgorithm;
   namespace?: string;
   levels?: number;
 }

@@ -16,7 +16,13 @@ export const BUILTIN_SCHEMES: Readonly<Record<string, string>> = {
   rest: "@borgstore/backend-rest",
 };
 
-const registered = new Map<string, BackendPlugin>();
+/**
+ * One registry per process, not per copy of core: a community backend that resolves another copy
+ * of core than the application must still register where the application looks.
+ */
+const REGISTRY = Symbol.for("@borgstore/core.backend-registry");
+const registered: Map<string, BackendPlugin> = ((globalThis as { [REGISTRY]?: Map<string, BackendPlugin> })[REGISTRY] ??=
+  new Map());
 
 /**
  * Makes `plugin` answer URLs of its schemes. A registration wins over a built-in package for the

@@ -66,7 +66,7 @@ afterEach(() => {
   delete process.env.BORGSTORE_BANDWIDTH;
 });
 
-function layout(mode: string, extra: Partial<NamespaceConfig> = {}): Record<string, NamespaceConfig> {
+function layout(mode: CacheMode, extra: Partial<NamespaceConfig> = {}): Record<string, NamespaceConfig> {
   return {
     "data/": { levels: [2], cache: mode, ...extra },
     "meta/": { levels: [1], cache: mode, ...extra },
@@ -226,7 +226,7 @@ describe("mirror", () => {
   });
 });
 
-describe.each(["writethrough", "mirror"])("%s keeps cache entries in sync", (mode) => {
+describe.each(["writethrough", "mirror"] as const)("%s keeps cache entries in sync", (mode) => {
   it("through store, soft delete, undelete and delete, including .del names", async () => {
     const { store, cache } = await setup(layout(mode));
     await store.store(K, bytes("v"));

@@ -84,7 +84,7 @@ describe("Backend.defrag streams its ranges", () => {
   it("a short range in the middle fails with READ_RANGE_ERROR and stores nothing, with and without a target", async () => {
     const be = await opened(new ChunkedMemoryBackend());
     await be.store("a", new Uint8Array(5000));
-    for (const options of [{ target: "t" }, { algorithm: "sha256" }]) {
+    for (const options of [{ target: "t" }, { algorithm: "sha256" as const }]) {
       const failure = await be.defrag([["a", 0, 5000], ["a", 4000, 2000], ["a", 0, 10]], options).catch((err: unknown) => err);
       expect(isBorgStoreError(failure, ErrorCodes.READ_RANGE_ERROR)).toBe(true);
       expect((failure as Error).message).toBe("Read range error from a (requested 2000 bytes at offset 4000, got 1000)");
@@ -133,7 +133,7 @@ describe("Backend.defrag on hostile source lists (property)", () => {
           const be = await opened(new Kind());
           for (const [name, value] of Object.entries(OBJECTS)) await be.store(name, value);
           const want = expected(sources);
-          const options = byDigest ? { algorithm: "sha256", namespace: "out" } : { target: "out/t" };
+          const options = byDigest ? { algorithm: "sha256" as const, namespace: "out" } : { target: "out/t" };
           const got = await be.defrag(sources, options).then(
             async (name) => ({ value: text(await be.load(name)) }),
             (err: unknown) => ({ code: (err as { code?: string }).code ?? String(err) }),

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   BackendMustBeOpen,
   BackendURLInvalid,
+  type CacheMode,
   InvalidArgument,
   MemoryBackend,
   NoBackendGiven,
@@ -314,7 +315,7 @@ describe("Store hash and defrag", () => {
     expect(await store.hash("two/12345678", { algorithm: "sha256" })).toBe(sha);
     await store.move("two/12345678", { delete: true });
     expect(await store.hash("two/12345678", { deleted: true })).toBe(sha);
-    await expect(store.hash("two/12345678", { algorithm: "invalid_algo" })).rejects.toBeInstanceOf(
+    await expect(store.hash("two/12345678", { algorithm: "invalid_algo" as never })).rejects.toBeInstanceOf(
       UnsupportedHashAlgorithm,
     );
     expect(store.stats.hash_calls).toBe(3);
@@ -431,7 +432,8 @@ describe("Store configuration", () => {
       backend,
       cacheBackend: cache,
       config: {
-        "a/": { levels: [0], cache: "WriteThrough", max_age: 1.5, size: 100 },
+        "a/": { levels: [0], cache: "WriteThrough" as CacheMode, // any case works at run time (configs come from files)
+        max_age: 1.5, size: 100 },
         "b/": { levels: [0], cache: "mirror", maxAge: 0 },
         "c/": { levels: [0], cache: "off" },
       },

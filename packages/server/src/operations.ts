@@ -3,6 +3,7 @@ import {
   type Backend,
   type DefragSource,
   ErrorCodes,
+  type HashAlgorithm,
   InvalidArgument,
   ObjectNotFound,
   collectBytes,
@@ -83,7 +84,8 @@ export async function post(op: Operation): Promise<void> {
   }
   if (cmd === "hash") {
     if (name === "") throw new HttpError(400, "Missing name for hash");
-    const algorithm = queryValue(query, "algorithm") ?? "sha256";
+    // Any name passes through: core answers an unknown one with UNSUPPORTED_HASH_ALGORITHM (400).
+    const algorithm = (queryValue(query, "algorithm") ?? "sha256") as HashAlgorithm;
     const digest = await host.use((b) => b.hash(name, algorithm, { signal }), signal);
     return sendBody(reply, 200, digest, "text/plain");
   }
@@ -137,7 +139,7 @@ async function defrag(op: Operation): Promise<void> {
   if (!/^\s*[+-]?\d+\s*$/.test(levelsText)) throw new HttpError(400, `invalid literal for int() with base 10: '${levelsText}'`);
   const levels = Number(levelsText.trim());
   const target = queryValue(query, "target");
-  const algorithm = queryValue(query, "algorithm");
+  const algorithm = queryValue(query, "algorithm") as HashAlgorithm | undefined;
   const namespace = queryValue(query, "namespace");
   if (target === undefined && algorithm === undefined) throw new HttpError(400, "Missing target or algorithm for defrag");
   // Before the body is read: a client that may not write there costs nothing but this answer.

@@ -14,7 +14,7 @@ export interface NamespaceConfig {
   /** Nesting levels, searched in this order; new items go to the last one. */
   levels: readonly number[];
   /** Cache mode, case-insensitive; default "off". */
-  cache?: CacheMode | string;
+  cache?: CacheMode | Uppercase<CacheMode>;
   /** Cached items not accessed for this many seconds are removed at open/close. */
   maxAge?: number;
   max_age?: number;

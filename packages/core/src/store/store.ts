@@ -3,6 +3,7 @@ import { asBytes, observedSource, sizedBytes } from "../byte-source.js";
 import type { Backend, StorableValue } from "../backend.js";
 import { BackendMustBeOpen, InvalidArgument, NoBackendGiven } from "../errors.js";
 import { checkHashAlgorithm } from "../hashing.js";
+import type { HashAlgorithm } from "../hash-algorithm.js";
 import { DEL_SUFFIX } from "../names.js";
 import { nest, splitKey } from "../nesting.js";
 import { validateLoadOptions } from "../range.js";
@@ -67,13 +68,13 @@ export interface MoveOptions extends OperationOptions {
 
 export interface HashOptions extends FindOptions {
   /** Default sha256. */
-  algorithm?: string;
+  algorithm?: HashAlgorithm;
 }
 
 export interface StoreDefragOptions extends FindOptions {
   /** Key (without namespace) of the result; default: its digest with `algorithm`. */
   target?: string;
-  algorithm?: string;
+  algorithm?: HashAlgorithm;
   /** Namespace of the sources and of the result. */
   namespace?: string;
 }
@@ -211,6 +212,11 @@ export class Store {
     } finally {
       await this.#cache?.close(this.#policies);
     }
+  }
+
+  /** For `await using store = …`: closes the store if it is still open. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#backend?.opened) await this.close();
   }
 
   // ---- names ------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ export function registerDefragTests(suite: Suite): void {
 
     suite.test("an unsupported algorithm fails with UNSUPPORTED_HASH_ALGORITHM", async ({ backend }) => {
       await backend.store("src", bytesOf("hello"));
-      await expectCode(backend.defrag([["src", 0, 5]], { algorithm: "nope" }), "UNSUPPORTED_HASH_ALGORITHM", "Unsupported hash algorithm");
+      await expectCode(backend.defrag([["src", 0, 5]], { algorithm: "nope" as never }), "UNSUPPORTED_HASH_ALGORITHM", "Unsupported hash algorithm");
     });
 
     suite.test("a missing source fails with OBJECT_NOT_FOUND and writes nothing", async ({ backend }) => {

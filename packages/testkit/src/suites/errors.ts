@@ -63,7 +63,7 @@ export function registerErrorTests(suite: Suite): void {
         await expectCodedError(backend.load("missing")),
         await expectCodedError(backend.info("../x")),
         await expectCodedError(backend.load("key", { size: -1 })),
-        await expectCodedError(backend.hash("key", "nope")),
+        await expectCodedError(backend.hash("key", "nope" as never)),
         await expectCodedError(backend.defrag([["key", 0, 99]], { target: "t" })),
         await expectCodedError(backend.open()),
       ];
