@@ -8,6 +8,9 @@ import { type AddressInfo, type Socket, createServer as createTcpServer } from "
  */
 export class FaultProxy {
   readonly seen: string[] = [];
+  /** TCP connections from the client open right now, and the most at once since the last reset. */
+  openConnections = 0;
+  maxOpenConnections = 0;
   /** Requests being served right now, and the most at once since the last reset. */
   inFlight = 0;
   maxInFlight = 0;
@@ -46,6 +49,12 @@ export class FaultProxy {
       );
       upstreamReq.on("error", () => res.destroy());
       req.pipe(upstreamReq);
+    });
+    server.on("connection", (socket: Socket) => {
+      const p = proxy;
+      if (!p) return;
+      p.maxOpenConnections = Math.max(p.maxOpenConnections, ++p.openConnections);
+      socket.on("close", () => p.openConnections--);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     proxy = new FaultProxy(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);

@@ -4,6 +4,7 @@ import { type ByteSource, ContentHashMismatch, isBorgStoreError } from "@borgsto
 import { expectBigValuesRoundTripThroughStore } from "@borgstore/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import type { S3Backend } from "../src/index.js";
+import { FaultProxy } from "./fault-proxy.js";
 import { freshBackend, location, rawClient, serverUrl } from "./server.js";
 
 const MiB = 1024 * 1024;
@@ -211,11 +212,22 @@ describeS3("S3 backend against a real S3 service", () => {
   });
 
   it("runs 64 operations at once through a pool of 4 connections", async () => {
-    const b = await created({ maxSockets: 4 });
-    const names = Array.from({ length: 64 }, (_, i) => `item${String(i).padStart(2, "0")}`);
-    await Promise.all(names.map((n, i) => b.store(n, new Uint8Array([i]))));
-    const values = await Promise.all(names.map((n) => b.load(n)));
-    expect(values.map((v) => v[0])).toEqual(names.map((_, i) => i));
+    // A counting proxy in front of the service sees the connections and requests on the wire.
+    const proxy = await FaultProxy.start(location().endpoint as string);
+    try {
+      const b = await created({ maxSockets: 4, endpoint: proxy.endpoint });
+      proxy.maxInFlight = 0;
+      proxy.maxOpenConnections = proxy.openConnections;
+      const names = Array.from({ length: 64 }, (_, i) => `item${String(i).padStart(2, "0")}`);
+      await Promise.all(names.map((n, i) => b.store(n, new Uint8Array([i]))));
+      const values = await Promise.all(names.map((n) => b.load(n)));
+      expect(values.map((v) => v[0])).toEqual(names.map((_, i) => i));
+      expect(proxy.maxInFlight).toBeGreaterThan(1);
+      expect(proxy.maxInFlight).toBeLessThanOrEqual(4);
+      expect(proxy.maxOpenConnections).toBeLessThanOrEqual(4);
+    } finally {
+      await proxy.stop();
+    }
   }, 30_000);
 
   describe("clear errors", () => {
