@@ -2,7 +2,7 @@ import type { Backend } from "@borgstore/core";
 import { expect } from "vitest";
 import { expectSameBytes } from "../assertions.js";
 import type { Suite } from "../harness.js";
-import { namesInEmptyNamespace } from "./namespaced.js";
+import { namesInEmptyNamespace, namesInNamespaceIfAny } from "./namespaced.js";
 import { bytesOf, chunkedSource, collect, filledBytes, key, listNames, randomBytes, sha256, textOf } from "../helpers.js";
 
 /** Size of each competing value in the overwrite races: big enough to be written in several pieces. */
@@ -76,7 +76,7 @@ export function registerConcurrencyTests(suite: Suite): void {
       expect(await namesInEmptyNamespace(backend, caps, "data")).toEqual([]);
     });
 
-    suite.test("mixed operations on many names in flight at once", async ({ backend, caps }) => {
+    suite.test("mixed operations on many names in flight at once", async ({ backend }) => {
       const half = Math.max(1, Math.floor(n / 2));
       for (let i = 0; i < half; i++) await backend.store(`old/${key(i)}`, bytesOf(`old ${i}`));
       const oldNames = Array.from({ length: half }, (_, i) => key(i));
@@ -93,7 +93,8 @@ export function registerConcurrencyTests(suite: Suite): void {
       await Promise.all(Array.from({ length: half }, (_, i) => backend.move(`old/${key(i)}`, `moved/${key(i)}`)));
       expect(await listNames(backend, "new")).toHaveLength(half);
       expect(await listNames(backend, "moved")).toHaveLength(half);
-      expect(await namesInEmptyNamespace(backend, caps, "old")).toEqual([]);
+      // "old" was never made with mkdir: a backend may drop it with its last object.
+      expect(await namesInNamespaceIfAny(backend, "old")).toEqual([]);
     });
 
     suite.test(`${n} stores into the same missing nesting directories at once`, async ({ backend }) => {
