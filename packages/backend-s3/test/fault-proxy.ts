@@ -8,6 +8,8 @@ import { type AddressInfo, type Socket, createServer as createTcpServer } from "
  */
 export class FaultProxy {
   readonly seen: string[] = [];
+  /** The Authorization header of each request seen (SigV4: its credential scope names the region). */
+  readonly authorizations: string[] = [];
   /** TCP connections from the client open right now, and the most at once since the last reset. */
   openConnections = 0;
   maxOpenConnections = 0;
@@ -31,6 +33,7 @@ export class FaultProxy {
       if (!proxy) return;
       const p = proxy;
       p.seen.push(`${req.method} ${req.url}`);
+      p.authorizations.push(req.headers.authorization ?? "");
       p.maxInFlight = Math.max(p.maxInFlight, ++p.inFlight);
       res.on("close", () => p.inFlight--);
       const fault = p.faults.shift();

@@ -230,6 +230,26 @@ describeS3("S3 backend against a real S3 service", () => {
     }
   }, 30_000);
 
+  it("signs every request for the configured region, and radosgw accepts the signatures", async () => {
+    const proxy = await FaultProxy.start(location().endpoint as string);
+    try {
+      for (const [region, expected] of [
+        ["eu-west-7", "eu-west-7"],
+        [undefined, process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || "us-east-1"],
+      ] as const) {
+        proxy.authorizations.length = 0;
+        const b = await created({ region, endpoint: proxy.endpoint });
+        await b.store("signed", new Uint8Array([9]));
+        expect(Array.from(await b.load("signed"))).toEqual([9]);
+        const scopes = proxy.authorizations.map((a) => /Credential=[^/]+\/\d{8}\/([^/]+)\/s3\/aws4_request/.exec(a)?.[1]);
+        expect(scopes.length).toBeGreaterThanOrEqual(4);
+        expect(new Set(scopes)).toEqual(new Set([expected]));
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   describe("clear errors", () => {
     it("wrong credentials: PERMISSION_DENIED naming the S3 code, with the SDK error as cause", async () => {
       const b = freshBackend({ credentials: { accessKeyId: "nobody", secretAccessKey: "wrong" } });
