@@ -11,7 +11,12 @@ let n = 0;
 afterAll(() => rm(root, { recursive: true, force: true }));
 const cleanup = (backend: unknown) => rm((backend as PosixFsBackend).base, { recursive: true, force: true });
 
-runConformanceSuite({ name: "posixfs", factory: () => new PosixFsBackend(join(root, `s${n++}`)), cleanup });
+runConformanceSuite({
+  name: "posixfs",
+  factory: () => new PosixFsBackend(join(root, `s${n++}`)),
+  quotaFactory: (limit) => new PosixFsBackend(join(root, `s${n++}`), { quota: limit }),
+  cleanup,
+});
 
 // The same suite with every read and write in the thread pool (the options for network filesystems).
 runConformanceSuite({

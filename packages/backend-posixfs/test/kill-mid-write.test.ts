@@ -29,9 +29,16 @@ function startWriter(base: string, mode: string, mib: number): { child: ChildPro
 
 function kill(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.on("exit", () => resolve());
     child.kill("SIGKILL");
   });
+}
+
+/** Sizes of the temp files in uploads.hid (those of a dead writer no longer change). */
+async function tempSizes(base: string): Promise<number[]> {
+  const temps = (await readdir(join(base, UPLOADS)).catch(() => [])).filter((n) => TEMP_NAME.test(n));
+  return Promise.all(temps.map((n) => stat(join(base, UPLOADS, n)).then((s) => s.size)));
 }
 
 async function reopen(base: string): Promise<PosixFsBackend> {
@@ -67,24 +74,23 @@ describe("a writer killed with SIGKILL mid-write", () => {
     await setup.close();
     const { child, said } = startWriter(setup.base, "store", 256);
     await said("storing");
-    let killedMidWrite = false;
+    const total = 256 * 1024 * 1024;
     for (let i = 0; i < 5000 && child.exitCode === null; i++) {
-      const temps = (await readdir(join(setup.base, UPLOADS)).catch(() => [])).filter((n) => TEMP_NAME.test(n));
-      const size = temps[0] ? await stat(join(setup.base, UPLOADS, temps[0])).then((s) => s.size, () => 0) : 0;
-      if (size > 0 && size < 256 * 1024 * 1024) {
-        await kill(child);
-        killedMidWrite = true;
-        break;
-      }
+      const [size = 0] = await tempSizes(setup.base);
+      if (size > 0 && size < total) break;
       await new Promise((r) => setImmediate(r));
     }
-    if (!killedMidWrite) await kill(child);
+    await kill(child);
+    // The kill landed while the temp file was partly written (else this test proved nothing): the
+    // writer died of it, and its temp file, which no longer changes, holds part of the value.
+    expect(child.signalCode, "the writer finished before it could be killed").toBe("SIGKILL");
+    const [partial, ...more] = await tempSizes(setup.base);
+    expect(more).toEqual([]);
+    expect(partial).toBeGreaterThan(0);
+    expect(partial).toBeLessThan(total);
     const backend = await reopen(setup.base);
-    const info = await backend.info("ns/big");
-    // The kill landed while the temp file was partly written (else this test proved nothing) ...
-    expect(killedMidWrite).toBe(true);
     // ... so the rename had not happened: nothing visible, never a part, and no temp file left.
-    expect(info.exists).toBe(false);
+    expect((await backend.info("ns/big")).exists).toBe(false);
     expect(await listNames(backend, "ns")).toEqual([]);
     expect(await filesBelow(setup.base)).toEqual([]);
     await backend.close();

@@ -1,11 +1,12 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { BackendAlreadyExists, BackendDoesNotExist, BackendError, ObjectNotFound, collectBytes } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
+import { fsyncedPathsDuring } from "./fsync-observer.js";
 import { bytes, filesBelow, listNames, newBackend, openBackend, tempDir, text } from "./helpers.js";
 
 const TEMP_NAME = /^tmp[a-z0-9_]{8}\.tmp$/;
@@ -201,14 +202,38 @@ describe("PosixFsBackend on-disk format", () => {
     await backend.close();
   });
 
-  it("stores with fsync on", async () => {
+  it("with fsync on, store and storeStream fsync the written file and then its directory before they return", async () => {
     const backend = await openBackend({ fsync: true });
-    await backend.store("ns/key", text("durable"));
-    await backend.storeStream("ns/streamed", (async function* () {
-      yield text("durable too");
-    })());
+    await backend.mkdir("ns");
+    const nsDir = join(backend.base, "ns");
+    const uploads = join(backend.base, "uploads.hid");
+    const isTemp = (path: string) => dirname(path) === uploads || dirname(path) === nsDir;
+    for (const store of [
+      () => backend.store("ns/key", text("durable")),
+      () => backend.storeStream("ns/streamed", (async function* () {
+        yield text("durable too");
+      })()),
+    ]) {
+      const synced = await fsyncedPathsDuring(store);
+      expect(synced).toHaveLength(2);
+      expect(isTemp(synced[0] as string), `first the temp file, got ${synced[0]}`).toBe(true);
+      expect(synced[1]).toBe(nsDir);
+    }
     expect(await backend.load("ns/key")).toEqual(text("durable"));
     expect(await backend.load("ns/streamed")).toEqual(text("durable too"));
+    await backend.close();
+  });
+
+  it("with fsync off (the default), stores fsync nothing", async () => {
+    const backend = await openBackend();
+    const synced = await fsyncedPathsDuring(async () => {
+      await backend.store("ns/key", text("fast"));
+      await backend.store("ns/big", bytes(200_000));
+      await backend.storeStream("ns/streamed", (async function* () {
+        yield text("fast too");
+      })());
+    });
+    expect(synced).toEqual([]);
     await backend.close();
   });
 

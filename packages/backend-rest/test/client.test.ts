@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,7 +29,10 @@ describe("credentials", () => {
     const b = new RestBackend({ url: `${server.url}/`, env: { BORGSTORE_REST_USERNAME: "alice", BORGSTORE_REST_PASSWORD: "s3cret" } });
     await b.open();
     await b.store("env-auth", new Uint8Array([1]));
+    expect(Array.from(await b.load("env-auth"))).toEqual([1]);
     await b.close();
+    // The same server refuses a client without them: the environment is what let the first one in.
+    await expect(new RestBackend({ url: `${server.url}/`, env: {} }).open()).rejects.toBeInstanceOf(AuthenticationFailed);
   });
 
   it("a wrong password is AuthenticationFailed (401, a BackendError), not retried", async () => {
@@ -49,10 +52,28 @@ describe("streams", () => {
     const b = new RestBackend({ url: url(), env: {} });
     await b.open();
     const value = randomBytes(9 * 1024 * 1024);
-    const spools = () => readdirSync(tmpdir()).filter((f) => f.startsWith("borgstore-rest-")).length;
-    const before = spools();
-    await b.storeStream("spooled", chunks(value, 100_000));
-    expect(spools()).toBe(before);
+    // A temp directory of this test's own, so the spool file it sees can only be this store's.
+    const temp = mkdtempSync(join(root, "tmp-"));
+    const spoolFiles = () =>
+      readdirSync(temp)
+        .filter((dir) => dir.startsWith("borgstore-rest-"))
+        .flatMap((dir) => readdirSync(join(temp, dir)).map((file) => statSync(join(temp, dir, file)).size));
+    let seenWhileSending: number[] = [];
+    async function* source() {
+      yield* chunks(value, 100_000);
+      // Asked for more after the last chunk: the spool has written everything it was given.
+      seenWhileSending = spoolFiles();
+    }
+    const tmpdirBefore = process.env.TMPDIR;
+    process.env.TMPDIR = temp;
+    try {
+      await b.storeStream("spooled", source());
+    } finally {
+      if (tmpdirBefore === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpdirBefore;
+    }
+    expect(seenWhileSending).toEqual([value.byteLength]);
+    expect(readdirSync(temp)).toEqual([]);
     expect(await b.hash("spooled")).toBe(createHash("sha256").update(value).digest("hex"));
     await b.close();
   });

@@ -59,31 +59,39 @@ describe("over TCP, a lost connection is reconnected and the operation retried (
     const value = new Uint8Array(200_000).fill(7);
     await backend.store(name, value);
     const before = proxy.connections;
+    const cutsBefore = proxy.cuts;
     proxy.cutResponses(1, 50_000);
     expect(Buffer.from(await backend.load(name)).equals(Buffer.from(value))).toBe(true);
+    expect(proxy.cuts).toBe(cutsBefore + 1);
     expect(proxy.connections).toBe(before + 1);
   });
 
   it("a store whose answer was lost is retried and the value is there", async () => {
     const name = `store-${n++}`;
+    const cutsBefore = proxy.cuts;
     proxy.cutResponses(1, 0);
     await backend.store(name, bytes("stored once or twice"));
+    expect(proxy.cuts).toBe(cutsBefore + 1);
     expect(text(await backend.load(name))).toBe("stored once or twice");
   });
 
   it("a delete whose answer was lost succeeds: ObjectNotFound on the retry means the first attempt did it", async () => {
     const name = `del-${n++}`;
     await backend.store(name, bytes("x"));
+    const cutsBefore = proxy.cuts;
     proxy.cutResponses(1, 0);
     await backend.delete(name);
+    expect(proxy.cuts).toBe(cutsBefore + 1);
     expect((await backend.info(name)).exists).toBe(false);
   });
 
   it("a move whose answer was lost succeeds the same way", async () => {
     const name = `mv-${n++}`;
     await backend.store(name, bytes("moved"));
+    const cutsBefore = proxy.cuts;
     proxy.cutResponses(1, 0);
     await backend.move(name, `${name}-new`);
+    expect(proxy.cuts).toBe(cutsBefore + 1);
     expect(text(await backend.load(`${name}-new`))).toBe("moved");
     expect((await backend.info(name)).exists).toBe(false);
   });
@@ -99,9 +107,11 @@ describe("over TCP, a lost connection is reconnected and the operation retried (
   it("a list whose response is cut is retried and parses the whole JSON", async () => {
     await backend.mkdir(`ns-${n}`);
     await backend.store(`ns-${n}/a`, bytes("1"));
+    const cutsBefore = proxy.cuts;
     proxy.cutResponses(1, 10);
     const names: string[] = [];
     for await (const item of backend.list(`ns-${n}`)) names.push(item.name);
+    expect(proxy.cuts).toBe(cutsBefore + 1);
     expect(names).toEqual(["a"]);
     n++;
   });

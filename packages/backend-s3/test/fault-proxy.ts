@@ -8,6 +8,11 @@ import { type AddressInfo, type Socket, createServer as createTcpServer } from "
  */
 export class FaultProxy {
   readonly seen: string[] = [];
+  /** The Authorization header of each request seen (SigV4: its credential scope names the region). */
+  readonly authorizations: string[] = [];
+  /** TCP connections from the client open right now, and the most at once since the last reset. */
+  openConnections = 0;
+  maxOpenConnections = 0;
   /** Requests being served right now, and the most at once since the last reset. */
   inFlight = 0;
   maxInFlight = 0;
@@ -28,6 +33,7 @@ export class FaultProxy {
       if (!proxy) return;
       const p = proxy;
       p.seen.push(`${req.method} ${req.url}`);
+      p.authorizations.push(req.headers.authorization ?? "");
       p.maxInFlight = Math.max(p.maxInFlight, ++p.inFlight);
       res.on("close", () => p.inFlight--);
       const fault = p.faults.shift();
@@ -46,6 +52,12 @@ export class FaultProxy {
       );
       upstreamReq.on("error", () => res.destroy());
       req.pipe(upstreamReq);
+    });
+    server.on("connection", (socket: Socket) => {
+      const p = proxy;
+      if (!p) return;
+      p.maxOpenConnections = Math.max(p.maxOpenConnections, ++p.openConnections);
+      socket.on("close", () => p.openConnections--);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     proxy = new FaultProxy(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);

@@ -26,9 +26,13 @@ describeS3("connection pool, retries and timeouts (a fault-injecting proxy in fr
         { status: 429, code: "TooManyRequests" },
       ];
       await b.store("item", new Uint8Array([1, 2, 3]));
+      expect(proxy.faults, "every injected fault was answered").toEqual([]);
       expect(proxy.seen.filter((r) => r.startsWith("PUT"))).toHaveLength(4);
+      proxy.seen.length = 0;
       proxy.faults = [{ status: 503, code: "ServiceUnavailable" }];
       expect(Array.from(await b.load("item"))).toEqual([1, 2, 3]);
+      expect(proxy.faults).toEqual([]);
+      expect(proxy.seen.filter((r) => r.startsWith("GET"))).toHaveLength(2);
     } finally {
       proxy.faults = [];
       await b.close();
@@ -56,7 +60,10 @@ describeS3("connection pool, retries and timeouts (a fault-injecting proxy in fr
   it("gives up after maxAttempts with a BACKEND_ERROR naming the S3 code", async () => {
     const b = freshBackend({ endpoint: proxy.endpoint, maxAttempts: 2 });
     proxy.faults = Array.from({ length: 2 }, () => ({ status: 503, code: "SlowDown" }));
+    proxy.seen.length = 0;
     const err = await b.create().catch((e: unknown) => e);
+    expect(proxy.faults, "both injected faults were answered").toEqual([]);
+    expect(proxy.seen).toHaveLength(2);
     proxy.faults = [];
     expect(isBorgStoreError(err, "BACKEND_ERROR")).toBe(true);
     expect((err as Error).message).toContain("SlowDown (HTTP 503)");

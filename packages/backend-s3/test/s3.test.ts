@@ -4,6 +4,7 @@ import { type ByteSource, ContentHashMismatch, isBorgStoreError } from "@borgsto
 import { expectBigValuesRoundTripThroughStore } from "@borgstore/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import type { S3Backend } from "../src/index.js";
+import { FaultProxy } from "./fault-proxy.js";
 import { freshBackend, location, rawClient, serverUrl } from "./server.js";
 
 const MiB = 1024 * 1024;
@@ -211,12 +212,43 @@ describeS3("S3 backend against a real S3 service", () => {
   });
 
   it("runs 64 operations at once through a pool of 4 connections", async () => {
-    const b = await created({ maxSockets: 4 });
-    const names = Array.from({ length: 64 }, (_, i) => `item${String(i).padStart(2, "0")}`);
-    await Promise.all(names.map((n, i) => b.store(n, new Uint8Array([i]))));
-    const values = await Promise.all(names.map((n) => b.load(n)));
-    expect(values.map((v) => v[0])).toEqual(names.map((_, i) => i));
+    // A counting proxy in front of the service sees the connections and requests on the wire.
+    const proxy = await FaultProxy.start(location().endpoint as string);
+    try {
+      const b = await created({ maxSockets: 4, endpoint: proxy.endpoint });
+      proxy.maxInFlight = 0;
+      proxy.maxOpenConnections = proxy.openConnections;
+      const names = Array.from({ length: 64 }, (_, i) => `item${String(i).padStart(2, "0")}`);
+      await Promise.all(names.map((n, i) => b.store(n, new Uint8Array([i]))));
+      const values = await Promise.all(names.map((n) => b.load(n)));
+      expect(values.map((v) => v[0])).toEqual(names.map((_, i) => i));
+      expect(proxy.maxInFlight).toBeGreaterThan(1);
+      expect(proxy.maxInFlight).toBeLessThanOrEqual(4);
+      expect(proxy.maxOpenConnections).toBeLessThanOrEqual(4);
+    } finally {
+      await proxy.stop();
+    }
   }, 30_000);
+
+  it("signs every request for the configured region, and radosgw accepts the signatures", async () => {
+    const proxy = await FaultProxy.start(location().endpoint as string);
+    try {
+      for (const [region, expected] of [
+        ["eu-west-7", "eu-west-7"],
+        [undefined, process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || "us-east-1"],
+      ] as const) {
+        proxy.authorizations.length = 0;
+        const b = await created({ region, endpoint: proxy.endpoint });
+        await b.store("signed", new Uint8Array([9]));
+        expect(Array.from(await b.load("signed"))).toEqual([9]);
+        const scopes = proxy.authorizations.map((a) => /Credential=[^/]+\/\d{8}\/([^/]+)\/s3\/aws4_request/.exec(a)?.[1]);
+        expect(scopes.length).toBeGreaterThanOrEqual(4);
+        expect(new Set(scopes)).toEqual(new Set([expected]));
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
 
   describe("clear errors", () => {
     it("wrong credentials: PERMISSION_DENIED naming the S3 code, with the SDK error as cause", async () => {

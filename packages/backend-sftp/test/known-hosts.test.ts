@@ -114,6 +114,15 @@ describe.skipIf(!localServer)("host key verification against the real sshd", () 
     writeFileSync(hashed, `${hashedHost(`[127.0.0.1]:${env.port}`)} ${type} ${b64}\n`);
     const backend = sftpBackendFromUrl(url(), testOptions({ knownHostsFiles: [hashed] }));
     await backend?.create();
+    await backend?.open();
+    await backend?.store("k", new Uint8Array([5]));
+    expect(Array.from((await backend?.load("k")) ?? [])).toEqual([5]);
+    await backend?.close();
     await backend?.destroy();
+    // The same key hashed for another port matches nothing: the hash is what let the first one in.
+    const elsewhere = join(scratch, "hashed_elsewhere_known_hosts");
+    writeFileSync(elsewhere, `${hashedHost(`[127.0.0.1]:${env.port + 1}`)} ${type} ${b64}\n`);
+    const refused = sftpBackendFromUrl(url(), testOptions({ knownHostsFiles: [elsewhere] }));
+    await expect(refused?.create()).rejects.toMatchObject({ problem: "unknown" });
   });
 });

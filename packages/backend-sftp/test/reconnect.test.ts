@@ -94,8 +94,10 @@ describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15
   it("many operations in flight when the connection dies all complete after one reconnect", async () => {
     const b = await openBackend();
     const values = Array.from({ length: 32 }, (_, i) => randomBytes(64 * 1024 + i));
+    const cutsBefore = proxy.cuts;
     proxy.cutAfterUpstreamBytes(512 * 1024);
     await Promise.all(values.map((v, i) => b.store(`item${i}`, v)));
+    expect(proxy.cuts).toBe(cutsBefore + 1);
     const loaded = await Promise.all(values.map((_, i) => b.load(`item${i}`)));
     expect(loaded.every((l, i) => Buffer.from(l).equals(values[i] as Buffer))).toBe(true);
     expect(filesOnDisk().sort()).toEqual(values.map((_, i) => `item${i}`).sort());
@@ -104,16 +106,20 @@ describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15
   it("delete whose answer was lost: ObjectNotFound on the retry counts as done", async () => {
     const b = await openBackend();
     await b.store("gone", new Uint8Array([1]));
+    const cutsBefore = proxy.cuts;
     proxy.cutOnNextReply();
     await b.delete("gone");
+    expect(proxy.cuts).toBe(cutsBefore + 1);
     expect((await b.info("gone")).exists).toBe(false);
   });
 
   it("move whose answer was lost: ObjectNotFound on the retry counts as done", async () => {
     const b = await openBackend();
     await b.store("from", new Uint8Array([1, 2]));
+    const cutsBefore = proxy.cuts;
     proxy.cutOnNextReply();
     await b.move("from", "to");
+    expect(proxy.cuts).toBe(cutsBefore + 1);
     expect((await b.info("from")).exists).toBe(false);
     expect(Array.from(await b.load("to"))).toEqual([1, 2]);
   });
@@ -127,7 +133,9 @@ describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15
     const b = await openBackend({ reconnectAttempts: 3, reconnectDelay: 20 });
     proxy.refuseConnections(true);
     proxy.cutAll();
+    const refusedBefore = proxy.refused;
     const err = await b.load("anything").catch((e: unknown) => e);
+    expect(proxy.refused - refusedBefore, "one refused connection per attempt").toBe(3);
     expect(err).toMatchObject({ code: ErrorCodes.BACKEND_ERROR });
     expect(String((err as Error).message)).toMatch(/connection was lost and could not be reestablished/);
     proxy.refuseConnections(false);
@@ -135,6 +143,7 @@ describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15
 
   it("create is not retried: an unreachable server fails at once with BACKEND_CONNECTION_ERROR", async () => {
     proxy.refuseConnections(true);
+    const refusedBefore = proxy.refused;
     const b = sftpBackendFromUrl(
       urlAtPort(proxy.port, freshPath("unreachable")),
       testOptions({ knownHostsFiles: [knownHostsForPort(proxy.port, scratch)], reconnectDelay: 10_000 }),
@@ -142,6 +151,7 @@ describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15
     const started = Date.now();
     await expect(b.create()).rejects.toMatchObject({ code: ErrorCodes.BACKEND_CONNECTION_ERROR });
     expect(Date.now() - started).toBeLessThan(5000);
+    expect(proxy.refused - refusedBefore).toBe(1);
   });
 
   it("a storeStream cut mid-transfer fails and leaves no visible object (a stream cannot be replayed)", async () => {
@@ -149,8 +159,10 @@ describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15
     async function* chunks() {
       for (let i = 0; i < 32; i++) yield randomBytes(256 * 1024);
     }
+    const cutsBefore = proxy.cuts;
     proxy.cutAfterUpstreamBytes(2 * 1024 * 1024);
     await expect(b.storeStream("streamed", chunks())).rejects.toMatchObject({ code: ErrorCodes.BACKEND_CONNECTION_ERROR });
+    expect(proxy.cuts).toBe(cutsBefore + 1);
     // The next operation reconnects; the interrupted upload is invisible.
     expect((await b.info("streamed")).exists).toBe(false);
     expect(await collectNames(b)).toEqual([]);

@@ -31,7 +31,7 @@ describe("what an ssh user already configured is honoured", () => {
   );
   const settings = (url: string) => resolveSshSettings(parseSftpUrl(url) as never, { sshConfigFiles: [config] });
 
-  it("HostName, User, Port, IdentityFile (with ~ and %-tokens), UserKnownHostsFile and IdentityAgent from ~/.ssh/config", () => {
+  it("HostName, User, Port, IdentityFile (with ~ and %-tokens), UserKnownHostsFile and IdentityAgent from an ssh config file", () => {
     const s = settings("sftp://backup/repo");
     expect(s).toMatchObject({ host: "backup.example.org", username: "borg", port: 2222, agent: "/run/agent.sock" });
     expect(s.knownHostsName).toBe("[backup.example.org]:2222");
@@ -93,12 +93,16 @@ describe.skipIf(!localServer)("connecting to the real sshd the way ssh would", (
     const savedHome = process.env.HOME;
     process.env.HOME = home;
     try {
-      const backend = sftpBackendFromUrl(`sftp://testserver/${env.dataDir}/${freshPath("home")}`, {
-        agent: false,
-        sshConfigFiles: [join(home, ".ssh", "config")],
-      });
+      // No file names given: the defaults below HOME are what make "testserver" reachable.
+      const backend = sftpBackendFromUrl(`sftp://testserver/${env.dataDir}/${freshPath("home")}`, { agent: false });
+      expect(backend?.sshSettings).toMatchObject({ host: "127.0.0.1", port: env.port, username: env.user });
       expect(backend?.sshSettings.privateKeys).toEqual([join(home, ".ssh", "id_ed25519")]);
+      expect(backend?.sshSettings.knownHostsFiles).toContain(join(home, ".ssh", "known_hosts"));
       await backend?.create();
+      await backend?.open();
+      await backend?.store("k", new Uint8Array([1]));
+      expect(Array.from((await backend?.load("k")) ?? [])).toEqual([1]);
+      await backend?.close();
       await backend?.destroy();
     } finally {
       process.env.HOME = savedHome;

@@ -12,11 +12,13 @@ export class TcpProxy {
   #cutAfterDownstreamBytes: number | undefined;
   #cutOnNextReply = false;
   #cuts = 0;
+  #refused = 0;
   port = 0;
 
   private constructor(targetHost: string, targetPort: number) {
     this.#server = createServer((client) => {
       if (this.#refuse) {
+        this.#refused++;
         client.destroy();
         return;
       }
@@ -74,6 +76,11 @@ export class TcpProxy {
   /** Connections cut so far. */
   get cuts(): number {
     return this.#cuts;
+  }
+
+  /** Connections refused so far (see refuseConnections). */
+  get refused(): number {
+    return this.#refused;
   }
 
   /** Local ports of the proxy's connections to the server (to find sshd's session processes). */

@@ -48,12 +48,17 @@ describe("the borgstore-server-rest command line", () => {
   });
 
   it("resolves FILE: paths relative to the working directory and ~ to the home directory", async () => {
-    mkdirSync(join(dir.path, "home"));
-    const server = await startServer(["--backend", "FILE:~/store", "--create"], { HOME: join(dir.path, "home") });
-    expect((await request(server.port, "POST", "/x", { body: "x" })).status).toBe(200);
-    expect(await server.stop()).toBe(0);
     const { existsSync } = await import("node:fs");
+    mkdirSync(join(dir.path, "home"));
+    const home = await startServer(["--backend", "FILE:~/store", "--create"], { HOME: join(dir.path, "home") });
+    expect((await request(home.port, "POST", "/x", { body: "x" })).status).toBe(200);
+    expect(await home.stop()).toBe(0);
     expect(existsSync(join(dir.path, "home", "store", "x"))).toBe(true);
+    mkdirSync(join(dir.path, "work"));
+    const relative = await startServer(["--backend", "FILE:relative/store", "--create"], {}, join(dir.path, "work"));
+    expect((await request(relative.port, "POST", "/y", { body: "y" })).status).toBe(200);
+    expect(await relative.stop()).toBe(0);
+    expect(existsSync(join(dir.path, "work", "relative", "store", "y"))).toBe(true);
   });
 
   it.each([

@@ -24,8 +24,9 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<ServerProcess> {
   const child = spawn(process.execPath, [CLI, "--port", "0", ...args], {
+    cwd,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

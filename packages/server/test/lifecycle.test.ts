@@ -138,7 +138,27 @@ describe("graceful shutdown on SIGTERM", () => {
 describe("concurrent requests on one server", () => {
   it("holds values whole within --memory-budget and streams the rest, all intact", async () => {
     const dir2 = tempDir();
-    const server = await startServer(["--backend", `FILE:${dir2.path}/s`, "--create", "--memory-budget", String(5 * 1024 * 1024)], CREDENTIALS);
+    const store = `${dir2.path}/s`;
+    const server = await startServer(["--backend", `FILE:${store}`, "--create", "--memory-budget", String(5 * 1024 * 1024)], CREDENTIALS);
+    // Held whole, an upload reaches the store only once its last byte is in (no temp file before);
+    // streamed, its temp file is there as soon as its first bytes are.
+    const MiB = 1024 * 1024;
+    const whole = Buffer.alloc(3 * MiB, "w");
+    const streamed = Buffer.alloc(3 * MiB, "s");
+    const upload = (name: string, value: Buffer) => rawRequest("POST", `/${name}`, [H, A, Z, ["Content-Length", String(value.length)]], value);
+    const first = await RawConnection.open(server.port);
+    first.send(upload("whole", whole).subarray(0, -1));
+    // 3 MiB of the 5 MiB budget are taken by the first: the second streams.
+    const second = await RawConnection.open(server.port);
+    second.send(upload("streamed", streamed).subarray(0, -MiB));
+    await waitFor(() => tempFiles(store).length > 0);
+    expect(tempFiles(store), "only the streamed upload has a temp file").toHaveLength(1);
+    first.send(whole.subarray(-1));
+    second.send(streamed.subarray(-MiB));
+    expect((await first.response()).status).toBe(200);
+    expect((await second.response()).status).toBe(200);
+    expect((await request(server.port, "GET", "/whole")).body.equals(whole)).toBe(true);
+    expect((await request(server.port, "GET", "/streamed")).body.equals(streamed)).toBe(true);
     const values = Array.from({ length: 12 }, (_, i) => Buffer.alloc(2 * 1024 * 1024 + i * 1000, i + 1));
     await Promise.all(values.map(async (v, i) => expect((await request(server.port, "POST", `/big/${i}`, { body: v })).status).toBe(200)));
     const loaded = await Promise.all(values.map((_, i) => request(server.port, "GET", `/big/${i}`)));

@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RawResponse, type ServerProcess, header, request, startServer, tempDir } from "./helpers.js";
 
@@ -101,11 +103,18 @@ describe("REST operations as the reference's server tests exercise them", () => 
   });
 
   it("enforces permissions: a read-only prefix can be read and listed but not written or deleted (403)", async () => {
+    // Put there behind the server's back: through the server, nothing may write it.
+    mkdirSync(join(dir.path, "store", "readonly"));
+    writeFileSync(join(dir.path, "store", "readonly", "x"), "read me");
     expect((await req("POST", "/readonly/x", "x")).status).toBe(403);
+    expect((await req("POST", "/readonly/new", "x")).status).toBe(403);
     expect((await req("DELETE", "/readonly/x")).status).toBe(403);
-    expect((await req("GET", "/readonly/x")).status).toBe(404);
+    const loaded = await req("GET", "/readonly/x");
+    expect(loaded.status).toBe(200);
+    expect(text(loaded)).toBe("read me");
     const listed = await req("GET", "/readonly/");
-    expect([200, 404]).toContain(listed.status);
+    expect(listed.status).toBe(200);
+    expect(JSON.parse(text(listed)).map((item: { name: string }) => item.name)).toEqual(["x"]);
   });
 
   it("enforces the quota (507) and keeps the original intact; a smaller overwrite or a delete makes room", async () => {

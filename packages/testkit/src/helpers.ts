@@ -1,4 +1,4 @@
-import { randomFillSync } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
 import { type Backend, type ByteSource, type ItemInfo, type OperationOptions, collectBytes } from "@borgstore/core";
 
 /** The reference's key helper: `n` as 4 big-endian bytes in hex, `key(1) === "00000001"`. */
@@ -18,6 +18,11 @@ export function randomBytes(n: number): Uint8Array {
 /** `n` bytes all equal to `byte`: a value whose every byte says which writer wrote it. */
 export function filledBytes(n: number, byte: number): Uint8Array {
   return new Uint8Array(n).fill(byte);
+}
+
+/** The SHA-256 of `data` as lower-case hex (what `hash(name, "sha256")` answers). */
+export function sha256(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
 }
 
 /** UTF-8 bytes of `text`. */

@@ -7,6 +7,8 @@ import { type AddressInfo, type Server, type Socket, connect, createServer } fro
  */
 export class CuttingProxy {
   connections = 0;
+  /** Responses cut so far (see cutResponses). */
+  cuts = 0;
   /** Uploads held back so far (see stallUploads). */
   stalls = 0;
   /** Responses still to cut, and after how many of their bytes. */
@@ -88,6 +90,7 @@ export class CuttingProxy {
       if (room > 0) client.write(data.subarray(0, room));
       forwarded += Math.min(room, data.length);
       if (forwarded >= cut) {
+        this.cuts++;
         client.destroy();
         upstream.destroy();
       }

@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
 import { GUARANTEED_ALGORITHMS, digest } from "@borgstore/core";
 import { expect } from "vitest";
 import { expectCode } from "../assertions.js";
 import type { Suite } from "../harness.js";
-import { bytesOf, randomBytes } from "../helpers.js";
+import { bytesOf, randomBytes, sha256 } from "../helpers.js";
 
 const SHA256_HELLO = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 const SHA256_EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -11,10 +10,6 @@ const SHA256_EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
 const BLAKE3_HASH_ME = "e02b7e4520e277d4ef287f09c74fec4dd1df095b8b41a4d61dd4ed1589c4a281";
 /** XXH64 with seed 0 of the empty input. */
 const XXH64_EMPTY = "ef46db3751d8e999";
-
-function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
 
 export function registerHashTests(suite: Suite): void {
   suite.topic("hash", () => {

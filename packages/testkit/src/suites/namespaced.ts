@@ -17,6 +17,19 @@ export async function namesInEmptyNamespace(backend: Backend, caps: BackendCapab
   }
 }
 
+/**
+ * Names in a namespace that a failed store may or may not have made: the empty list, or "no such
+ * namespace" (OBJECT_NOT_FOUND). Any other error is the backend's failure and is thrown.
+ */
+export async function namesInNamespaceIfAny(backend: Backend, ns: string): Promise<string[]> {
+  try {
+    return await listNames(backend, ns);
+  } catch (err) {
+    if ((err as { code?: string }).code === "OBJECT_NOT_FOUND") return [];
+    throw err;
+  }
+}
+
 export function registerNamespacedTests(suite: Suite): void {
   suite.topic("namespaces", () => {
     suite.test("objects in namespaces are isolated, listed by leaf name, moved and removed", async ({ backend, caps }) => {
