@@ -8,6 +8,8 @@ import { type AddressInfo, type Socket, createServer as createTcpServer } from "
  */
 export class FaultProxy {
   readonly seen: string[] = [];
+  /** The headers of each request in `seen`, in the same order. */
+  readonly seenHeaders: IncomingMessage["headers"][] = [];
   /** Requests being served right now, and the most at once since the last reset. */
   inFlight = 0;
   maxInFlight = 0;
@@ -28,6 +30,7 @@ export class FaultProxy {
       if (!proxy) return;
       const p = proxy;
       p.seen.push(`${req.method} ${req.url}`);
+      p.seenHeaders.push(req.headers);
       p.maxInFlight = Math.max(p.maxInFlight, ++p.inFlight);
       res.on("close", () => p.inFlight--);
       const fault = p.faults.shift();
