@@ -104,7 +104,7 @@ describe.skipIf(!localServer)("SftpBackend options, against the real sshd", () =
   });
 
   it("keepaliveInterval: a connection gone silent is dropped after three unanswered probes, and the operation reconnects", async () => {
-    const { relay, backend } = await throughRelay({ keepaliveInterval: 150, operationTimeout: 60_000, idleConnectionTimeout: 0 });
+    const { relay, backend } = await throughRelay({ keepaliveInterval: 250, operationTimeout: 60_000, idleConnectionTimeout: 0 });
     await backend.create();
     await backend.open();
     await backend.store("k", new Uint8Array([2]));
@@ -114,11 +114,11 @@ describe.skipIf(!localServer)("SftpBackend options, against the real sshd", () =
     expect(Array.from(await backend.load("k"))).toEqual([2]);
     // operationTimeout (60 s) never came into it: the keepalive noticed the silence.
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(relay.accepted).toBe(before + 1);
+    expect(relay.accepted).toBeGreaterThanOrEqual(before + 1);
   }, 20_000);
 
   it("operationTimeout: a request without an answer drops the connection after operationTimeout, and the operation reconnects", async () => {
-    const { relay, backend } = await throughRelay({ keepaliveInterval: 60_000, operationTimeout: 400, idleConnectionTimeout: 0 });
+    const { relay, backend } = await throughRelay({ keepaliveInterval: 60_000, operationTimeout: 600, idleConnectionTimeout: 0 });
     await backend.create();
     await backend.open();
     await backend.store("k", new Uint8Array([3]));
@@ -126,9 +126,9 @@ describe.skipIf(!localServer)("SftpBackend options, against the real sshd", () =
     relay.freezeOpenConnections();
     const started = Date.now();
     expect(Array.from(await backend.load("k"))).toEqual([3]);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(relay.accepted).toBe(before + 1);
+    expect(relay.accepted).toBeGreaterThanOrEqual(before + 1);
   }, 20_000);
 
   it("connection reuse: create, open, close and destroy share one ssh connection, which closes after idleConnectionTimeout", async () => {
