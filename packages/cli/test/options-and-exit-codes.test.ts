@@ -42,7 +42,7 @@ const NAME = "data/0123abcd";
 
 describe("borgstore layout options", () => {
   // One store, three layouts: the store does not record one, each command nests as it is told.
-  it("--layout FILE (both JSON forms) and --levels NS=L decide the nesting; the default nests data/ two levels", async () => {
+  it("--layout FILE (both JSON forms) and --levels NS=L decide the nesting", async () => {
     await ok([url, "create"]);
     const long = join(dir, "long.json");
     await writeFile(long, JSON.stringify({ "data/": { levels: [1] }, "": { levels: [0] } }));
