@@ -13,6 +13,8 @@ export class FaultProxy {
   /** TCP connections from the client open right now, and the most at once since the last reset. */
   openConnections = 0;
   maxOpenConnections = 0;
+  /** The headers of each request in `seen`, in the same order. */
+  readonly seenHeaders: IncomingMessage["headers"][] = [];
   /** Requests being served right now, and the most at once since the last reset. */
   inFlight = 0;
   maxInFlight = 0;
@@ -34,6 +36,7 @@ export class FaultProxy {
       const p = proxy;
       p.seen.push(`${req.method} ${req.url}`);
       p.authorizations.push(req.headers.authorization ?? "");
+      p.seenHeaders.push(req.headers);
       p.maxInFlight = Math.max(p.maxInFlight, ++p.inFlight);
       res.on("close", () => p.inFlight--);
       const fault = p.faults.shift();

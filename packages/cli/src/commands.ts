@@ -120,7 +120,9 @@ export async function getCommand(
 
 export async function putCommand(ctx: CommandContext, name: string, file: string | undefined): Promise<void> {
   const fromStdin = !file || file === "-";
-  const size = fromStdin ? undefined : (await stat(file)).size;
+  // Only a regular file's stat size is its length: a FIFO (or `<(command)`) says 0 and delivers more.
+  const stats = fromStdin ? undefined : await stat(file);
+  const size = stats?.isFile() ? stats.size : undefined;
   const input = fromStdin ? process.stdin : createReadStream(file);
   const counted = input.pipe(byteProgress(`put ${name}`, size, ctx.progress));
   input.on("error", (err: Error) => counted.destroy(err));

@@ -47,12 +47,13 @@ export async function filesBelow(dir: string): Promise<string[]> {
     .sort();
 }
 
-/** Starts our REST server as a child process on a free port; resolves with its base URL's port. */
+/** Starts our REST server as a child process on a free port (`extraArgs`: more flags); resolves with its base URL's port. */
 export async function startRestServer(
   backendDir: string,
   credentials: { username: string; password: string },
+  extraArgs: readonly string[] = [],
 ): Promise<{ port: number; stop(): void }> {
-  const server = spawn(process.execPath, [SERVER_CLI, "--port", "0", "--backend", `FILE:${backendDir}`, "--create"], {
+  const server = spawn(process.execPath, [SERVER_CLI, "--port", "0", "--backend", `FILE:${backendDir}`, "--create", ...extraArgs], {
     env: { ...process.env, BORGSTORE_SERVER_USERNAME: credentials.username, BORGSTORE_SERVER_PASSWORD: credentials.password },
     stdio: ["ignore", "ignore", "pipe"],
   });
