@@ -160,17 +160,34 @@ async function copyIntoPlace(from: string, to: string): Promise<void> {
 
 /**
  * writeTemp + publish as synchronous calls on the calling thread, for a small value: one create,
- * write, close and rename of a few microseconds each, where four thread-pool round trips would cost
- * more than the work. Same guarantees: the value appears under its name whole or not at all.
+ * lock, write, close and rename of a few microseconds each, where thread-pool round trips would
+ * cost more than the work. Same guarantees: the value appears under its name whole or not at all,
+ * and a killed writer's temp file is an unlocked one in `uploads`, removed at the next open.
  */
-export function replaceSmallFileSync(finalPath: string, value: Uint8Array): void {
-  const dir = dirname(finalPath);
-  let path = "";
-  let fd = -1;
-  for (let madeDir = false; fd < 0; ) {
-    path = `${dir}/${tempName()}`;
+export function replaceSmallFileSync(finalPath: string, value: Uint8Array, uploads?: Uploads): void {
+  const { path, fd, lock } = uploads && flockAvailable() ? uploads.createSync() : createTempSync(dirname(finalPath));
+  try {
     try {
-      fd = openSync(path, CREATE_EXCLUSIVE, 0o600);
+      for (let done = 0; done < value.byteLength; ) done += writeSync(fd, value, done, value.byteLength - done);
+    } finally {
+      closeSync(fd);
+    }
+    renameIntoPlaceSync(path, finalPath, value);
+  } catch (err) {
+    try {
+      unlinkSync(path);
+    } catch {}
+    throw err;
+  } finally {
+    if (lock >= 0) closeSync(lock);
+  }
+}
+
+function createTempSync(dir: string): LockedTemp {
+  for (let madeDir = false; ; ) {
+    const path = `${dir}/${tempName()}`;
+    try {
+      return { path, fd: openSync(path, CREATE_EXCLUSIVE, 0o600), lock: -1 };
     } catch (err) {
       const code = errnoOf(err);
       if (code === "EEXIST") continue;
@@ -179,18 +196,25 @@ export function replaceSmallFileSync(finalPath: string, value: Uint8Array): void
       madeDir = true;
     }
   }
-  try {
+}
+
+/** renameIntoPlace with synchronous calls; across filesystems `value` is written again next to its name. */
+function renameIntoPlaceSync(from: string, to: string, value: Uint8Array): void {
+  for (let madeDir = false; ; ) {
     try {
-      for (let done = 0; done < value.byteLength; ) done += writeSync(fd, value, done, value.byteLength - done);
-    } finally {
-      closeSync(fd);
+      renameSync(from, to);
+      return;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === "EXDEV") {
+        replaceSmallFileSync(to, value);
+        unlinkSync(from);
+        return;
+      }
+      if (code !== "ENOENT" || madeDir) throw err;
+      mkdirSync(dirname(to), { recursive: true });
+      madeDir = true;
     }
-    renameSync(path, finalPath);
-  } catch (err) {
-    try {
-      unlinkSync(path);
-    } catch {}
-    throw err;
   }
 }
 
@@ -210,7 +234,7 @@ export async function syncDirectory(dir: string): Promise<void> {
 }
 
 /** Plain write of a small file through a temp file + rename (used for quota.hid). */
-export async function replaceFile(finalPath: string, text: string, fsync: boolean): Promise<void> {
-  const temp = await writeTemp(finalPath, new TextEncoder().encode(text), fsync);
+export async function replaceFile(finalPath: string, text: string, fsync: boolean, uploads?: Uploads): Promise<void> {
+  const temp = await writeTemp(finalPath, new TextEncoder().encode(text), fsync, uploads);
   await publish(temp, finalPath, fsync);
 }

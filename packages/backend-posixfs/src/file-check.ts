@@ -14,8 +14,8 @@ export interface FileCheckOptions {
   repair?: boolean;
   /**
    * Age in seconds after which a temp file next to its final name counts as orphaned (default
-   * 3600). Such files carry no lock (the reference writes them, and so do our small synchronous
-   * stores), so only their age tells a dead writer's from a live one's.
+   * 3600). Such files carry no lock (the reference writes them, and so do we where flock cannot
+   * be loaded), so only their age tells a dead writer's from a live one's.
    */
   tempMaxAge?: number;
 }

@@ -188,6 +188,7 @@ export class PosixFsBackend extends Backend {
     const quota = this.#quota;
     this.#quota = undefined;
     if (quota) await quota.close().catch((err) => Promise.reject(asBackendError(err)));
+    await this.#uploads.removeIfEmpty();
   }
 
   protected override async _quota(): Promise<QuotaInfo> {
@@ -421,7 +422,7 @@ export class PosixFsBackend extends Backend {
 
   /** Writes `value` to a temp file and renames it over `path`; small values synchronously (see `syncWrites`). */
   async #replace(path: string, value: Uint8Array): Promise<void> {
-    if (this.syncWrites && !this.fsync && value.byteLength <= SYNC_WRITE_LIMIT) replaceSmallFileSync(path, value);
+    if (this.syncWrites && !this.fsync && value.byteLength <= SYNC_WRITE_LIMIT) replaceSmallFileSync(path, value, this.#uploads);
     else await publish(await writeTemp(path, value, this.fsync, this.#uploads), path, this.fsync);
   }
 

@@ -5,7 +5,7 @@ import { errnoOf, isMissing } from "./errors.js";
 import { withFileLock } from "./file-lock.js";
 import { QuotaJournal, type StaleJournals, collectStaleJournals, isJournalName } from "./quota-journal.js";
 import { TEMP_NAME } from "./temp-names.js";
-import { UPLOADS_DIR } from "./uploads.js";
+import { UPLOADS_DIR, Uploads } from "./uploads.js";
 
 /** Name of the usage file below the base path (hidden: names ending in .hid are invalid). */
 export const QUOTA_FILE = "quota.hid";
@@ -114,7 +114,7 @@ export class QuotaTracker {
           const value = parseUsage((await readFile(file)).subarray(0, 100).toString("latin1"));
           // A rescan finds the bytes dead sessions wrote: their journals are then moot.
           const usage = value === undefined ? await scanUsage(base) : Math.max(0, value + stale.delta);
-          await replaceFile(file, format(usage), true);
+          await replaceFile(file, format(usage), true, new Uploads(base));
           return { usage, journal: QuotaJournal.create(base) };
         }),
       );
@@ -216,17 +216,17 @@ export class QuotaTracker {
         const onDisk = parseUsage((await readFile(this.#file)).subarray(0, 100).toString("latin1"));
         if (onDisk === undefined) {
           const merged = Math.max(0, this.#usage - this.#unpersisted);
-          await replaceFile(this.#file, format(merged), true);
+          await replaceFile(this.#file, format(merged), true, new Uploads(this.#base));
           return merged;
         }
         return withStaleJournals(this.#base, async (stale) => {
           const merged = Math.max(0, onDisk + delta + stale.delta);
-          await replaceFile(this.#file, format(merged), true);
+          await replaceFile(this.#file, format(merged), true, new Uploads(this.#base));
           return merged;
         });
       });
       const result = merged ?? Math.max(0, this.#usage - this.#unpersisted);
-      if (merged === undefined) await replaceFile(this.#file, format(result), true);
+      if (merged === undefined) await replaceFile(this.#file, format(result), true, new Uploads(this.#base));
       // Deltas that arrived while we were writing stay unpersisted on top of the merged value.
       this.#usage = result + this.#unpersisted;
       this.#persistingDelta = 0;

@@ -1,16 +1,19 @@
-import { constants } from "node:fs";
-import { mkdir, readdir } from "node:fs/promises";
+import { closeSync, constants, fstatSync, mkdirSync, openSync, unlinkSync } from "node:fs";
+import { mkdir, readdir, rmdir } from "node:fs/promises";
 import { errnoOf, isMissing } from "./errors.js";
 import { tryLockFd } from "./file-lock.js";
 import { closeFile, closeQuietly, fileStats, openFile, unlinkPath } from "./fs-calls.js";
 import { tempName } from "./temp-names.js";
 
 /**
- * Directory below the base path for the temp files of values written asynchronously (streamed,
- * or larger than a synchronous write): hidden from both implementations' list (the .hid suffix),
- * on the same filesystem, so a rename moves a finished value into place atomically.
+ * Directory below the base path for the temp files of every value and of quota.hid: hidden from
+ * both implementations' list (the .hid suffix), on the same filesystem, so a rename moves a
+ * finished value into place atomically.
  */
 export const UPLOADS_DIR = "uploads.hid";
+
+/** Another session's close may remove the empty directory between our mkdir and create, a few times at most. */
+const MAX_MKDIRS = 5;
 
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
@@ -44,23 +47,18 @@ export class Uploads {
 
   /** Creates and locks a fresh temp file (mode 0600), creating the directory on first use. */
   async create(): Promise<LockedTemp> {
-    let madeDir = false;
-    for (;;) {
+    for (let mkdirs = 0; ; ) {
       const path = `${this.dir}/${tempName()}`;
       let fd: number;
       try {
         fd = await openFile(path, CREATE_EXCLUSIVE, 0o600);
       } catch (err) {
-        const code = errnoOf(err);
-        if (code === "EEXIST") continue;
-        if (code === "ENOENT" && !madeDir) {
-          await mkdir(this.dir, { recursive: true });
-          madeDir = true;
-          continue;
-        }
-        throw err;
+        if (errnoOf(err) === "EEXIST") continue;
+        if (errnoOf(err) !== "ENOENT" || mkdirs === MAX_MKDIRS) throw err;
+        await mkdir(this.dir, { recursive: true });
+        mkdirs++;
+        continue;
       }
-      // A sweep may have seen the new file before we locked it (and removed it): then try another.
       const lock = await openFile(path, constants.O_RDONLY).catch(() => -1);
       try {
         if (lock >= 0 && tryLockFd(lock) && (await fileStats(lock)).nlink > 0) return { path, fd, lock };
@@ -70,9 +68,48 @@ export class Uploads {
         await unlinkPath(path).catch(() => undefined);
         throw err;
       }
+      // A sweep saw the new file before we locked it (and removed it): try another name.
       if (lock >= 0) closeQuietly(lock);
       await closeFile(fd).catch(() => undefined);
     }
+  }
+
+  /** create() with synchronous calls, for a small value written on the calling thread. */
+  createSync(): LockedTemp {
+    for (let mkdirs = 0; ; ) {
+      const path = `${this.dir}/${tempName()}`;
+      let fd: number;
+      try {
+        fd = openSync(path, CREATE_EXCLUSIVE, 0o600);
+      } catch (err) {
+        if (errnoOf(err) === "EEXIST") continue;
+        if (errnoOf(err) !== "ENOENT" || mkdirs === MAX_MKDIRS) throw err;
+        mkdirSync(this.dir, { recursive: true });
+        mkdirs++;
+        continue;
+      }
+      let lock = -1;
+      try {
+        lock = openSync(path, constants.O_RDONLY);
+        if (tryLockFd(lock) && fstatSync(lock).nlink > 0) return { path, fd, lock };
+      } catch (err) {
+        if (!isMissing(err)) {
+          if (lock >= 0) closeSync(lock);
+          closeSync(fd);
+          try {
+            unlinkSync(path);
+          } catch {}
+          throw err;
+        }
+      }
+      if (lock >= 0) closeSync(lock);
+      closeSync(fd);
+    }
+  }
+
+  /** Removes the directory when it is empty, so a closed store's tree is the reference's. */
+  async removeIfEmpty(): Promise<void> {
+    await rmdir(this.dir).catch(() => undefined);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, statSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -57,4 +58,35 @@ export function bytesOnDisk(dir: string, top = true): number {
     total += entry.isDirectory() ? bytesOnDisk(path, false) : statSync(path).size;
   }
   return total;
+}
+
+/** A child process that reports its work line by line on stdout. */
+export interface AckingChild {
+  child: ChildProcess;
+  /** Names it acknowledged ("ack NAME"), minus those it announced deleting ("del NAME"). */
+  acked: Set<string>;
+  /** Resolves at its "ready" line. */
+  ready: Promise<void>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs the Node script with `args`, collecting its acknowledged names into `acked`. */
+export function startAckingChild(script: string, args: string[], acked: Set<string>): AckingChild {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  let rest = "";
+  let isReady = () => {};
+  const ready = new Promise<void>((resolve) => (isReady = resolve));
+  child.stdout?.on("data", (d) => {
+    const lines = (rest + d).split("\n");
+    rest = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line === "ready") isReady();
+      else if (line.startsWith("ack ")) acked.add(line.slice(4));
+      else if (line.startsWith("del ")) acked.delete(line.slice(4));
+    }
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return { child, acked, ready, exit };
 }

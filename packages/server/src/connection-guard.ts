@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { connectionKey, kernelSendQueues } from "./kernel-send-queue.js";
 import type { Logger } from "./logger.js";
 
 export interface ConnectionGuardOptions {
@@ -89,19 +90,23 @@ export class ConnectionGuard {
   #tick(): void {
     const { minRate, rateWindowMs, logger } = this.#options;
     const least = (minRate * rateWindowMs) / 1000;
+    const kernelQueues = kernelSendQueues();
     for (const [socket, watch] of this.#watches) {
       for (const e of watch.exchanges) if (e.answered && (e.req.complete || e.req.destroyed)) watch.exchanges.delete(e);
-      const progress = bytesMoved(socket);
+      // An answer the kernel took whole is not yet the client's: until it is acknowledged, the
+      // client still owes us its reading.
+      const unacknowledged = kernelQueues ? (kernelQueues.get(keyOf(socket) ?? "") ?? 0) : 0;
+      const progress = bytesMoved(socket) - unacknowledged;
       // Between requests a keep-alive connection owes nothing (the keep-alive timeout governs it).
-      if (watch.exchanges.size === 0) {
+      if (watch.exchanges.size === 0 && unacknowledged === 0) {
         watch.progress = progress;
         watch.waitingOnClient = false;
         continue;
       }
-      const waiting = waitsOnClient(socket, watch.exchanges);
+      const waiting = unacknowledged > 0 || waitsOnClient(socket, watch.exchanges);
       if (waiting && watch.waitingOnClient && progress - watch.progress < least) {
         logger.info(
-          `cut a slow connection from ${socket.remoteAddress ?? "unix"}: ${progress - watch.progress} bytes in ${rateWindowMs / 1000} s (--min-rate ${minRate})`,
+          `cut a slow connection from ${socket.remoteAddress ?? "unix"}: ${Math.max(0, progress - watch.progress)} bytes in ${rateWindowMs / 1000} s (--min-rate ${minRate})`,
         );
         reset(socket);
         continue;
@@ -110,6 +115,12 @@ export class ConnectionGuard {
       watch.waitingOnClient = waiting;
     }
   }
+}
+
+function keyOf(socket: Socket): string | undefined {
+  const address = clientAddress(socket);
+  if (address === undefined || socket.localPort === undefined || socket.remotePort === undefined) return undefined;
+  return connectionKey(socket.localPort, address, socket.remotePort);
 }
 
 /** A reset, not a close: unsent response bytes are dropped instead of lingering in the kernel. */

@@ -177,14 +177,15 @@ async function withDefragMemory<T>(op: Operation, b: Backend, size: number, list
 
 /**
  * Reserves the memory a source list takes from before it is read until the defrag is done (the
- * parsed arrays take several times the JSON's bytes), at most the whole budget: concurrent lists
- * can't add up beyond it (503 while it is taken), and a list larger than the budget has the
- * server to itself.
+ * parsed arrays take several times the JSON's bytes): concurrent lists can't add up beyond the
+ * budget (503 while it is taken), and a list that could never fit it is refused (413) unread.
  */
 async function withSourceListMemory<T>(op: Operation, run: (listBytes: number) => Promise<T>): Promise<T> {
   const length = announcedLength(op.reply.incoming);
   if (length > DEFRAG_BODY_LIMIT) throw new HttpError(413, `Request body too large: ${length} > ${DEFRAG_BODY_LIMIT} bytes`);
-  const bytes = Math.min(SOURCE_LIST_EXPANSION * length, op.budget.limit);
+  const bytes = SOURCE_LIST_EXPANSION * length;
+  if (bytes > op.budget.limit)
+    throw new HttpError(413, `Defrag source list too large for this server's memory: ${length} bytes of JSON (at most ${Math.floor(op.budget.limit / SOURCE_LIST_EXPANSION)})`);
   if (!op.budget.tryReserve(bytes))
     throw new HttpError(503, "Service Unavailable: memory budget in use, retry later", { "Retry-After": "1" });
   try {

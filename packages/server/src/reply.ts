@@ -82,13 +82,10 @@ export async function sendStream(ctx: ReplyContext, status: number, source: Size
   }
 }
 
-const DRAIN_LIMIT = 4 * 1024 * 1024;
-const DRAIN_TIMEOUT_MS = 5_000;
-
 /**
  * An error page (spec §4.5): reason = message, Connection: close, HTML body (omitted for HEAD).
- * An unread request body is read first when small (as the reference reads every body before
- * answering), so closing does not reset the connection before the client has read our answer.
+ * Answered at once: a body still arriving is not waited for (a client trickling it would hold
+ * the connection at its pace).
  */
 export async function sendErrorPage(
   ctx: ReplyContext,
@@ -102,7 +99,7 @@ export async function sendErrorPage(
     return;
   }
   // 411/413 refuse the body itself: no point reading it.
-  if (!ctx.keepStreamOpen && status !== 411 && status !== 413 && !ctx.bodyRefused) await drainSmallBody(incoming);
+  if (!ctx.keepStreamOpen && status !== 411 && status !== 413 && !ctx.bodyRefused) await discardArrivedBody(incoming);
   const html = Buffer.from(errorPageHtml(status, message), "utf8");
   const headers: OutgoingHttpHeaders = { ...extraHeaders };
   if (!ctx.keepStreamOpen) headers.Connection = "close";
@@ -114,9 +111,9 @@ export async function sendErrorPage(
 }
 
 /**
- * The reference's 401: short plain body. The connection stays open only when the request's body
- * has arrived whole within the drain bound (a client that trickles it, or sends more than
- * 4 MiB, would otherwise hold the connection while Node skips the rest at the client's pace).
+ * The reference's 401: short plain body, answered at once. The connection stays open only when
+ * the request's body arrived with it (see discardArrivedBody): a client that trickles it would
+ * otherwise hold the connection while Node skips the rest at the client's pace.
  */
 export async function sendUnauthorized(ctx: ReplyContext): Promise<void> {
   const body = Buffer.from("Unauthorized");
@@ -125,28 +122,28 @@ export async function sendUnauthorized(ctx: ReplyContext): Promise<void> {
     "WWW-Authenticate": 'Basic realm="BorgStore REST Server"',
     "Content-Length": body.byteLength,
   };
-  if (!ctx.keepStreamOpen && !(await drainSmallBody(ctx.incoming))) headers.Connection = "close";
+  if (!ctx.keepStreamOpen && !(await discardArrivedBody(ctx.incoming))) headers.Connection = "close";
   if (ctx.outgoing.destroyed) return;
   ctx.outgoing.writeHead(401, "Unauthorized", headers);
   ctx.outgoing.end(ctx.incoming.method === "HEAD" ? undefined : body);
 }
 
-export function bodyIsSmall(incoming: IncomingMessage): boolean {
-  if (incoming.headers["transfer-encoding"] !== undefined) return false;
-  const length = Number(incoming.headers["content-length"] ?? 0);
-  return Number.isFinite(length) && length <= DRAIN_LIMIT;
-}
+/**
+ * Bytes a client sent along with its headers are parsed within a few milliseconds; a body not
+ * complete by then is one the client is still sending, and it is not waited for.
+ */
+const ARRIVED_GRACE_MS = 100;
 
 /**
- * Reads and discards an unread body of at most 4 MiB, for at most 5 s. True when the whole body
- * has arrived, so the connection is in step for a next request.
+ * Discards the request body if it arrives whole within ARRIVED_GRACE_MS (true: the connection is
+ * in step for a next request); false for one that does not.
  */
-function drainSmallBody(incoming: IncomingMessage): Promise<boolean> {
+function discardArrivedBody(incoming: IncomingMessage): Promise<boolean> {
   if (incoming.complete) {
     incoming.resume();
     return Promise.resolve(true);
   }
-  if (incoming.destroyed || !bodyIsSmall(incoming)) return Promise.resolve(false);
+  if (incoming.destroyed) return Promise.resolve(false);
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -155,7 +152,7 @@ function drainSmallBody(incoming: IncomingMessage): Promise<boolean> {
       incoming.off("close", done);
       resolve(incoming.complete);
     };
-    const timer = setTimeout(done, DRAIN_TIMEOUT_MS);
+    const timer = setTimeout(done, ARRIVED_GRACE_MS);
     incoming.on("end", done);
     incoming.on("error", done);
     incoming.on("close", done);

@@ -109,6 +109,10 @@ export class RestServer {
     if (!this.#stdio) {
       this.http.setTimeout(idle);
       this.http.maxConnections = options.maxConnections ?? 256;
+      // A connection idle between requests may be a client still reading an answer the kernel
+      // holds for it (all of it sent, at its own pace): when full, those make room for the next
+      // client (which retries) instead of holding their slots until the keep-alive timeout.
+      this.http.on("drop", () => this.http.closeIdleConnections());
       this.#guard = new ConnectionGuard(this.http, {
         maxPerAddress: options.maxConnectionsPerAddress ?? 32,
         minRate: options.minRate ?? 1024,

@@ -105,7 +105,8 @@ describe("admission: slow clients cannot keep the connection slots", { timeout: 
     let open = 0;
     const slow = Array.from({ length: 2 * N }, (_, i) => {
       open++;
-      return trickler(server.port, { auth: i % 2 === 0, name: `hog${i}`, localAddress: "127.0.0.2" }).then((ms) => {
+      // With credentials: an unauthenticated one is answered 401 and closed at once.
+      return trickler(server.port, { auth: true, name: `hog${i}`, localAddress: "127.0.0.2" }).then((ms) => {
         open--;
         return ms;
       });

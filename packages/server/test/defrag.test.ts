@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ServerProcess, request, resetPeak, startServer, statusKiB, tempDir } from "./helpers.js";
+import { RawConnection, type ServerProcess, rawRequest, request, resetPeak, startServer, statusKiB, tempDir } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
@@ -122,6 +122,45 @@ describe("defrag and --max-object-size (real child server, posixfs)", () => {
     expect(res.status).toBe(200);
     expect((await request(server.port, "HEAD", "/t")).headers.find(([k]) => k === "Content-Length")?.[1]).toBe("1000000");
   });
+});
+
+describe("a defrag source list larger than the memory budget (real child server, posixfs)", () => {
+  const dir = tempDir();
+  let server: ServerProcess;
+  beforeAll(async () => {
+    server = await startServer(["--backend", `FILE:${join(dir.path, "store")}`, "--create", "--memory-budget", String(4 * MiB)], CREDENTIALS);
+  });
+  afterAll(async () => {
+    await server.stop();
+    dir.remove();
+  });
+
+  it("is refused with 413 before its body is read, the server's peak RSS staying flat", async () => {
+    // 3 MB of JSON: about 30 MB once parsed, several times the 4 MiB budget.
+    const body = Buffer.from(sources(Array.from({ length: 300_000 }, () => ["missing", 0, 0] as [string, number, number])));
+    const pid = server.child.pid as number;
+    const before = resetPeak(pid);
+    const conn = await RawConnection.open(server.port);
+    const headers: [string, string][] = [
+      ["Host", "x"],
+      ["Accept", "application/vnd.x.borgstore.rest.v1"],
+      ["Authorization", `Basic ${Buffer.from("testuser:testpass").toString("base64")}`],
+      ["Content-Length", String(body.length)],
+    ];
+    conn.send(rawRequest("POST", "/?cmd=defrag&target=t", headers));
+    let answer = await conn.response({ timeoutMs: 2_000 }).catch(() => undefined);
+    // A server that waits for the list gets it, and shows what reading it costs.
+    if (answer === undefined) {
+      conn.send(body);
+      answer = await conn.response({ timeoutMs: 30_000 });
+    }
+    const growth = statusKiB(pid, "VmHWM") - before;
+    process.stderr.write(`defrag source list of 3 MB under a 4 MiB budget: ${answer.status}, peak RSS growth ${(growth / MiB).toFixed(1)} MiB\n`);
+    conn.close();
+    expect(answer.status).toBe(413);
+    expect(answer.reason).toMatch(/source list/i);
+    expect(growth).toBeLessThan(16 * MiB);
+  }, 60_000);
 });
 
 describe("defrag on hostile source lists over HTTP (property, real child server, posixfs)", () => {

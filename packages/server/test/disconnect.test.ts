@@ -145,6 +145,47 @@ describe("a request whose connection is gone ends with it (real child server, po
     expect(answer.ms).toBeLessThan(PROMPT_MS);
   }, 20_000);
 
+  it("a 401 to an upload whose small body has not arrived is answered and closed at once, not after waiting for the body", async () => {
+    const { port } = await start("unauth");
+    const socket = await open(port);
+    socket.write(`POST /data/x HTTP/1.1\r\nHost: x\r\nAccept: ${ACCEPT}\r\nContent-Length: 1000\r\n\r\nonly a part`);
+    const answer = await readUntilClosed(socket, 10_000);
+    expect(answer.text).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer.text).toMatch(/Connection: close/i);
+    expect(answer.closed).toBe(true);
+    expect(answer.ms).toBeLessThan(PROMPT_MS);
+  }, 20_000);
+
+  it("a 413 to an upload over --max-object-size is answered and closed at once, its body never read", async () => {
+    const { port } = await start("too-big", "--max-object-size", "100");
+    const socket = await open(port);
+    socket.write(`${head("POST", "/data/x", "Content-Length: 1000\r\n")}only a part`);
+    const answer = await readUntilClosed(socket, 10_000);
+    expect(answer.text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answer.closed).toBe(true);
+    expect(answer.ms).toBeLessThan(PROMPT_MS);
+  }, 20_000);
+
+  it("an error page to a request whose small body has not arrived (406) is answered and closed at once", async () => {
+    const { port } = await start("not-acceptable");
+    const socket = await open(port);
+    socket.write(`POST /data/x HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nAuthorization: ${AUTH}\r\nContent-Length: 1000\r\n\r\nonly a part`);
+    const answer = await readUntilClosed(socket, 10_000);
+    expect(answer.text).toMatch(/^HTTP\/1\.1 406 /);
+    expect(answer.closed).toBe(true);
+    expect(answer.ms).toBeLessThan(PROMPT_MS);
+  }, 20_000);
+
+  it("a 401 to an upload whose body has arrived whole keeps the connection for the next request", async () => {
+    const { port } = await start("unauth-whole");
+    const socket = await open(port);
+    socket.write(`POST /data/x HTTP/1.1\r\nHost: x\r\nAccept: ${ACCEPT}\r\nContent-Length: 5\r\n\r\nwhole${head("HEAD", "/data/x")}`);
+    const answer = await readUntilClosed(socket, 1_500);
+    expect(answer.text).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer.text).toMatch(/HTTP\/1\.1 404 /);
+    socket.destroy();
+  }, 20_000);
+
   it("a client that half-closes in the middle of a body frees its connection at once", async () => {
     const { port } = await start("fin");
     const socket = await open(port);

@@ -114,22 +114,19 @@ describe("defrag refuses before reading the source list (real child server, posi
     expect(again.status, again.body.toString()).toBe(200);
   }, 60_000);
 
-  it("lets a source list larger than the budget take all of it: served alone, any other list meanwhile gets 503", async () => {
-    const big = paddedSourceList(300_000); // 10 x 300 KB > 2 MiB: reserves the whole budget
+  it("refuses a source list that could never fit the budget with 413 before reading it, and serves other lists meanwhile", async () => {
+    const big = paddedSourceList(300_000); // 10 x 300 KB > 2 MiB: more than the whole budget
     const conn = await RawConnection.open(tight.port);
     try {
       conn.send(defragHead("target=t3", big.length));
-      conn.send(big.subarray(0, 1000));
-      await new Promise((r) => setTimeout(r, 300));
-      const small = await request(tight.port, "POST", "/?cmd=defrag&target=t4", { body: '[["a",0,1]]' });
-      expect(small.status, small.body.toString()).toBe(503);
-      conn.send(big.subarray(1000));
-      const res = await conn.response({ timeoutMs: 20_000 });
-      expect(res.status, res.body.toString()).toBe(200);
+      const res = await conn.response({ timeoutMs: 10_000 });
+      expect(res.status, res.body.toString()).toBe(413);
+      expect(res.reason).toMatch(/source list too large/);
     } finally {
       conn.close();
     }
     expect((await request(tight.port, "POST", "/?cmd=defrag&target=t4", { body: '[["a",0,1]]' })).status).toBe(200);
+    expect(existsSync(join(store, "t3"))).toBe(false);
   }, 60_000);
 });
 
