@@ -26,9 +26,12 @@ export class StdioTransport implements Transport {
   #turn: Promise<void> = Promise.resolve();
   #writeError: Error | undefined;
   #exitCode: number | null | undefined;
+  readonly #stderrClosed: Promise<void>;
+  readonly #commandText: string;
 
   constructor(command: readonly string[], options: StdioTransportOptions) {
     this.#timeout = options.timeout;
+    this.#commandText = command.join(" ");
     const [file, args] =
       process.platform === "win32"
         ? [command[0] as string, command.slice(1)]
@@ -49,6 +52,7 @@ export class StdioTransport implements Transport {
       this.#writeError ??= err;
     });
     this.#child.stderr.setEncoding("utf8");
+    this.#stderrClosed = new Promise((resolve) => this.#child.stderr.once("close", resolve));
     let partial = "";
     this.#child.stderr.on("data", (text: string) => {
       const lines = (partial + text).split("\n");
@@ -117,7 +121,7 @@ export class StdioTransport implements Transport {
 
   async #write(data: Uint8Array): Promise<void> {
     const stdin = this.#child.stdin;
-    this.#assertWritable();
+    await this.#assertWritable();
     if (stdin.write(data)) return;
     await new Promise<void>((resolve) => {
       const done = () => {
@@ -130,15 +134,27 @@ export class StdioTransport implements Transport {
       stdin.on("error", done);
       stdin.on("close", done);
     });
-    this.#assertWritable();
+    await this.#assertWritable();
   }
 
-  #assertWritable(): void {
+  async #assertWritable(): Promise<void> {
     const err = this.#writeError;
     if (err || this.#child.stdin.destroyed || this.#exitCode !== undefined)
-      throw new BackendConnectionError(`stdio server: broken pipe while writing the request${this.#tail()}`, {
-        cause: err,
-      });
+      throw await this.#gone("broken pipe while writing the request", err);
+  }
+
+  /**
+   * The error for a child that stopped talking, once its exit code and last stderr lines are in
+   * (briefly awaited: they arrive after the broken pipe). A command that could not be run at all
+   * (126, 127: the server is not installed there) is not a lost connection and is not retried.
+   */
+  async #gone(what: string, cause?: unknown): Promise<BackendError> {
+    await Promise.race([Promise.all([this.#exited, this.#stderrClosed]), new Promise((r) => setTimeout(r, 1000).unref())]);
+    const code = this.#exitCode;
+    if (code === 126 || code === 127)
+      return new BackendError(`stdio server could not be started (${this.#commandText}, exit code ${code})${this.#tail()}`, { cause });
+    const exit = typeof code === "number" ? ` (it exited with code ${code})` : "";
+    return new BackendConnectionError(`stdio server: ${what}${exit}${this.#tail()}`, { cause });
   }
 
   #tail(): string {
@@ -158,7 +174,7 @@ export class StdioTransport implements Transport {
       const chunk = await this.#more();
       if (!chunk) {
         const where = this.#pending.length === 0 ? "reading status line" : "reading headers";
-        throw new BackendConnectionError(`stdio server: EOF while ${where}${this.#tail()}`);
+        throw await this.#gone(`EOF while ${where}`);
       }
       this.#pending = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
       end = this.#pending.indexOf(HEAD_END);
@@ -185,8 +201,9 @@ export class StdioTransport implements Transport {
         if (this.#pending.length === 0) {
           const chunk = await this.#more();
           if (!chunk) {
+            const failure = await this.#gone("EOF while reading response body");
             this.destroy();
-            throw new BackendConnectionError(`stdio server: EOF while reading response body${this.#tail()}`);
+            throw failure;
           }
           this.#pending = chunk;
         }

@@ -259,5 +259,6 @@ describe("over stdio", () => {
     expect(Number(readFileSync(pidFile, "utf8"))).not.toBe(first);
     await b.close();
     await b.destroy();
-  });
+    // Four server processes start here (create, open, the replacement, destroy): ~1 s each on a loaded machine.
+  }, 20_000);
 });

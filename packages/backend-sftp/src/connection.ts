@@ -4,6 +4,7 @@ import { BackendConnectionError, BackendError, PermissionDenied } from "@borgsto
 import ssh2, { type AnyAuthMethod, type AuthHandlerMiddleware, type SFTPWrapper, type Stats } from "ssh2";
 import { receiveReadsInPlace } from "./data-in-place.js";
 import { type HostKeyVerificationFailed, KnownHosts, algorithmsForKeyType } from "./known-hosts.js";
+import { proxySocket } from "./proxy-command.js";
 import { messageOf } from "./sftp-errors.js";
 
 // ssh2 is CommonJS: named imports of its values do not resolve under Node's ESM loader.
@@ -367,6 +368,20 @@ export class SftpConnection {
         client.destroy();
         reject(err);
       };
+      // Through a proxy, the proxy's own exit status says more than ssh2's "connection lost": it is
+      // awaited briefly (ssh2 may report more meanwhile, which is then ignored).
+      const lost = (message: string, cause?: Error) => {
+        client.on("error", () => {});
+        const report = (proxyFailure: string | undefined) =>
+          fail(
+            refusal ??
+              new BackendConnectionError(proxyFailure ? `cannot connect to ${settings.host}:${settings.port} over ssh: ${proxyFailure}` : message, {
+                cause,
+              }),
+          );
+        if (proxied) void proxied.failure(1000).then(report);
+        else report(undefined);
+      };
       client.once("error", (err: Error & { level?: string }) => {
         if (refusal) return fail(refusal);
         if (err.level === "client-authentication")
@@ -376,9 +391,9 @@ export class SftpConnection {
               { cause: err },
             ),
           );
-        fail(new BackendConnectionError(`cannot connect to ${settings.host}:${settings.port} over ssh: ${err.message}`, { cause: err }));
+        lost(`cannot connect to ${settings.host}:${settings.port} over ssh: ${err.message}`, err);
       });
-      client.once("close", () => fail(refusal ?? new BackendConnectionError(`ssh connection to ${settings.host}:${settings.port} closed during setup`)));
+      client.once("close", () => lost(`ssh connection to ${settings.host}:${settings.port} closed during setup`));
       client.once("ready", () => {
         client.sftp((err, sftp) => {
           if (err) return fail(new BackendError(`ssh server ${settings.host} refused the sftp subsystem: ${err.message}`, { cause: err }));
@@ -388,8 +403,9 @@ export class SftpConnection {
           resolve(conn);
         });
       });
-      const sock = socketWithLargeReads();
-      sock.connect({ host: settings.host, port: settings.port });
+      const proxied = settings.proxy ? proxySocket(settings.proxy, settings) : undefined;
+      const sock = proxied ?? socketWithLargeReads();
+      if (!proxied) (sock as Socket).connect({ host: settings.host, port: settings.port });
       client.connect({
         sock,
         host: settings.host,
@@ -408,9 +424,11 @@ export class SftpConnection {
         },
         authHandler: authMethods(settings),
       });
-      // Many small requests in flight: Nagle's algorithm would hold each one back ~40 ms.
-      sock.setNoDelay(true);
-      batchSocketWrites(sock);
+      if (!proxied) {
+        // Many small requests in flight: Nagle's algorithm would hold each one back ~40 ms.
+        (sock as Socket).setNoDelay(true);
+        batchSocketWrites(sock as Socket);
+      }
     });
   }
 

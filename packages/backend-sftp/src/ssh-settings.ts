@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
+import { InvalidArgument } from "@borgstore/core";
 import SSHConfig from "ssh-config";
 import { readExistingFiles } from "./config-files.js";
 import type { SftpLocation } from "./url.js";
@@ -32,6 +33,11 @@ export interface SshSettings {
   agent: string | undefined;
   /** Only the configured keys, not every agent key (IdentitiesOnly yes). */
   identitiesOnly: boolean;
+  /**
+   * The program whose stdin/stdout carry the ssh connection instead of a TCP socket: ssh_config's
+   * ProxyCommand (through /bin/sh, as ssh runs it) or ProxyJump (as ssh does it: `ssh -W`).
+   */
+  proxy?: readonly string[];
 }
 
 type HostConfig = Record<string, string | string[]>;
@@ -84,6 +90,13 @@ export function resolveSshSettings(location: SftpLocation, options: SshOptions =
   else if (identityAgent?.toLowerCase() !== "none") agent = process.env.SSH_AUTH_SOCK || undefined;
 
   const hostKeyAlias = first("hostkeyalias");
+  const proxy = proxyFor(first("proxyjump"), first("proxycommand"), {
+    host,
+    port,
+    username,
+    alias: location.hostname,
+    configFile: options.sshConfigFiles === undefined ? undefined : (options.sshConfigFiles[0] ?? "none"),
+  });
   return {
     host,
     port,
@@ -94,7 +107,59 @@ export function resolveSshSettings(location: SftpLocation, options: SshOptions =
     passphrase: options.passphrase,
     agent,
     identitiesOnly: (first("identitiesonly") ?? "no").toLowerCase() === "yes",
+    ...(proxy ? { proxy } : {}),
   };
+}
+
+interface ProxyTarget {
+  host: string;
+  port: number;
+  username: string;
+  /** The host as written in the URL (ssh's %n). */
+  alias: string;
+  /** The ssh_config file the jump `ssh` should read (`none`: none), if not ssh's default. */
+  configFile: string | undefined;
+}
+
+/**
+ * ProxyJump wins when both are set (ssh takes whichever comes first in the file; the parser does
+ * not keep the order). A host name going into a shell command must not carry shell syntax: ssh
+ * refuses such names for the same reason.
+ */
+function proxyFor(jump: string | undefined, command: string | undefined, t: ProxyTarget): string[] | undefined {
+  const useJump = jump !== undefined && jump.toLowerCase() !== "none";
+  const useCommand = !useJump && command !== undefined && command.toLowerCase() !== "none";
+  if (!useJump && !useCommand) return undefined;
+  if (!/^[A-Za-z0-9._:[\]-]+$/.test(t.host) || !/^[A-Za-z0-9._:-]+$/.test(t.alias))
+    throw new InvalidArgument(`ssh host name ${JSON.stringify(t.host)} cannot be passed to a proxy command`);
+  if (useCommand) {
+    if ((command as string).includes("%r") && !/^[A-Za-z0-9._-]+$/.test(t.username))
+      throw new InvalidArgument(`ssh user name ${JSON.stringify(t.username)} cannot be passed to a proxy command`);
+    const expanded = (command as string).replace(/%([%hprn])/g, (_, k: string) =>
+      k === "%" ? "%" : k === "h" ? t.host : k === "p" ? String(t.port) : k === "r" ? t.username : t.alias,
+    );
+    return ["/bin/sh", "-c", `exec ${expanded}`];
+  }
+  const hops = (jump as string).split(",").map((h) => h.trim());
+  const last = jumpHost(hops.pop() as string);
+  return [
+    "ssh",
+    ...(t.configFile ? ["-F", t.configFile] : []),
+    ...(hops.length ? ["-J", hops.join(",")] : []),
+    ...(last.user ? ["-l", last.user] : []),
+    ...(last.port ? ["-p", last.port] : []),
+    "-W",
+    `[${t.host}]:${t.port}`,
+    "--",
+    last.host,
+  ];
+}
+
+/** A ProxyJump hop: `[user@]host[:port]` or `ssh://[user@]host[:port]`. */
+function jumpHost(hop: string): { user?: string; host: string; port?: string } {
+  const m = /^(?:ssh:\/\/)?(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hop);
+  if (!m || (m[2] as string).startsWith("-")) throw new InvalidArgument(`ProxyJump host not understood: ${JSON.stringify(hop)}`);
+  return { user: m[1], host: (m[2] as string).replace(/^\[(.*)\]$/, "$1"), port: m[3] };
 }
 
 function knownHostsNameFor(host: string, port: number): string {

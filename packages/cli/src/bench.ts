@@ -110,11 +110,3 @@ export function printBenchRow(out: Output, r: BenchRow): void {
 
 export const BENCH_HEADER = `${"op".padEnd(7)} ${"size".padStart(8)} ${"in flight".padStart(9)} ${"count".padStart(8)} ${"ops/s".padStart(10)} ${"MB/s".padStart(10)}`;
 
-/** "1k", "64KiB", "4m", "100" → bytes. */
-export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(b|k|kib|kb|m|mib|mb|g|gib|gb)?$/i.exec(text.trim());
-  if (!m) throw new Error(`not a size: ${text}`);
-  const unit = (m[2] ?? "b").toLowerCase()[0];
-  const factor = unit === "k" ? 1024 : unit === "m" ? 1024 ** 2 : unit === "g" ? 1024 ** 3 : 1;
-  return Math.round(Number(m[1]) * factor);
-}

@@ -2,6 +2,7 @@
 import { CommanderError } from "commander";
 import { GENERIC_EXIT_CODE, USAGE_EXIT_CODE, exitCodeFor } from "./exit-codes.js";
 import { watchInterrupts } from "./interrupts.js";
+import { errorLine } from "./error-line.js";
 import { buildProgram, splitUrl } from "./program.js";
 
 /** Commands that stop and clean up when their signal fires; the others die at Ctrl-C as before. */
@@ -21,8 +22,7 @@ try {
   } else if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
   } else {
-    const e = err as { code?: string; message?: string };
-    process.stderr.write(`borgstore: ${e.code ? `${e.code}: ` : ""}${e.message ?? String(err)}\n`);
+    process.stderr.write(`${errorLine(err)}\n`);
     process.exitCode = interrupts.exitCode ?? (exitCodeFor(err) || GENERIC_EXIT_CODE);
   }
 }

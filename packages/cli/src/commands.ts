@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { ErrorCodes, type HashAlgorithm, type ItemInfo, type Store, type StoreConfig, isBorgStoreError } from "@borgstore/core";
+import { ErrorCodes, type HashAlgorithm, type ItemInfo, ObjectNotFound, type Store, type StoreConfig, isBorgStoreError } from "@borgstore/core";
 import { type Output, formatAtime, formatSize, longLine } from "./output.js";
 import { byteProgress, countProgress } from "./progress.js";
 import { writeToFile } from "./write-file.js";
@@ -19,11 +19,10 @@ export interface CommandContext {
 
 export async function infoCommand(ctx: CommandContext, name: string, opts: { deleted?: boolean }): Promise<void> {
   const info = await ctx.store.info(name, { deleted: opts.deleted });
-  if (ctx.out.json) return ctx.out.value({ ...info, name });
-  if (!info.exists) {
-    ctx.out.line(`${name}: does not exist`);
-    return;
-  }
+  if (ctx.out.json) ctx.out.value({ ...info, name });
+  // Scripts test `borgstore URL info NAME` for existence by its exit code (3), as with get.
+  if (!info.exists) throw new ObjectNotFound(name);
+  if (ctx.out.json) return;
   ctx.out.line(`name:      ${name}`);
   ctx.out.line(`type:      ${info.directory ? "directory" : "object"}`);
   ctx.out.line(`size:      ${info.size} (${formatSize(info.size)})`);

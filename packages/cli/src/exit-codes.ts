@@ -42,7 +42,11 @@ export const USAGE_EXIT_CODE = 2;
 /** Any other failure. */
 export const GENERIC_EXIT_CODE = 1;
 
+/** A command line that cannot be run as given (missing store URL, …): exit 2, with a hint. */
+export class UsageError extends Error {}
+
 export function exitCodeFor(err: unknown): number {
+  if (err instanceof UsageError) return USAGE_EXIT_CODE;
   if (isBorgStoreError(err)) return EXIT_CODES[err.code] ?? GENERIC_EXIT_CODE;
   return GENERIC_EXIT_CODE;
 }

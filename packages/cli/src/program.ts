@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { InvalidArgument, Store, type StoreConfig } from "@borgstore/core";
-import { BENCH_HEADER, parseSize, printBenchRow, runBench } from "./bench.js";
+import { readFileSync } from "node:fs";
+import { ObjectNotFound, Store, type StoreConfig, parseSize, urlFromPathOrUrl } from "@borgstore/core";
+import { BENCH_HEADER, printBenchRow, runBench } from "./bench.js";
 import { checkCommand } from "./check-command.js";
 import {
   type CommandContext,
@@ -13,16 +14,22 @@ import {
   statsCommand,
 } from "./commands.js";
 import { resolveLayout } from "./layout.js";
-import { EXIT_CODES_HELP } from "./exit-codes.js";
+import { EXIT_CODES_HELP, UsageError } from "./exit-codes.js";
 import { createOutput } from "./output.js";
 import { progressWanted } from "./progress.js";
+import { confirmDestroy } from "./confirm.js";
+
+const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
 
 const COMMANDS = ["create", "destroy", "info", "ls", "get", "put", "rm", "mv", "delete", "undelete", "hash", "quota", "stats", "check", "bench", "help"];
 
 const EXAMPLES = `
-The store URL comes first, or from BORGSTORE_URL:
+The store is a URL or a local path, given before the command, with -r/--repo, or in BORGSTORE_REPO
+(or BORGSTORE_URL); options go anywhere:
   borgstore file:///srv/backup/repo1 ls
-  BORGSTORE_URL=sftp://backup@nas//srv/repo1 borgstore ls data -l
+  borgstore /srv/backup/repo1 ls --json
+  borgstore --json -r sftp://backup@nas//srv/repo1 quota
+  BORGSTORE_REPO=sftp://backup@nas//srv/repo1 borgstore ls data -l
 
 Examples:
   borgstore file:///tmp/s create
@@ -59,12 +66,37 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** Splits `URL command args…` (or `command args…` with BORGSTORE_URL) into the URL and the rest. */
+/** Program options that take a value: the value is not the URL. */
+const VALUED_GLOBALS = new Set(["--layout", "--levels"]);
+
+/**
+ * Finds the store URL in `[options] [URL] [options] command args…`: `-r/--repo URL` (before the
+ * command: after it, `-r` is ls's --recursive), else the first word before the command, else
+ * BORGSTORE_REPO or BORGSTORE_URL. A path stands for its file:// URL. Everything else is returned
+ * in order for commander, which takes program options before and after the command.
+ */
 export function splitUrl(argv: readonly string[], env: NodeJS.ProcessEnv): { url: string | undefined; rest: string[] } {
-  const first = argv[0];
-  if (first === undefined || first.startsWith("-") || COMMANDS.includes(first))
-    return { url: env.BORGSTORE_URL || undefined, rest: [...argv] };
-  return { url: first, rest: argv.slice(1) };
+  let url: string | undefined;
+  const rest: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--") break;
+    if (arg === "-r" || arg === "--repo") {
+      url = argv[++i];
+      if (url === undefined) rest.push(arg);
+    } else if (arg.startsWith("--repo=")) url = arg.slice("--repo=".length);
+    else if (VALUED_GLOBALS.has(arg)) {
+      rest.push(arg, ...argv.slice(i + 1, i + 2));
+      i++;
+    } else if (arg.startsWith("-")) rest.push(arg);
+    else if (COMMANDS.includes(arg)) break;
+    else if (url === undefined) url = arg;
+    else rest.push(arg);
+  }
+  rest.push(...argv.slice(i));
+  url ??= env.BORGSTORE_REPO || env.BORGSTORE_URL || undefined;
+  return { url: url === undefined ? undefined : urlFromPathOrUrl(url), rest };
 }
 
 /**
@@ -73,6 +105,7 @@ export function splitUrl(argv: readonly string[], env: NodeJS.ProcessEnv): { url
  */
 export function buildProgram(url: string | undefined, options: { signal?: AbortSignal } = {}): Command {
   const program = new Command("borgstore")
+    .version(version)
     .usage("[URL] <command> [options]")
     .description("Look into, repair and benchmark a borgstore store (any backend URL).")
     .option("--json", "machine-readable output")
@@ -86,7 +119,7 @@ export function buildProgram(url: string | undefined, options: { signal?: AbortS
 
   const globals = () => program.opts<GlobalOptions>();
   const needUrl = (): string => {
-    if (!url) throw new InvalidArgument("no store URL: give it before the command or set BORGSTORE_URL");
+    if (!url) throw new UsageError("no store: give its URL or path before the command, as -r URL, or in BORGSTORE_REPO");
     return url;
   };
   const context = async (open: boolean): Promise<CommandContext> => {
@@ -102,6 +135,17 @@ export function buildProgram(url: string | undefined, options: { signal?: AbortS
       signal: options.signal,
     };
   };
+  // The store's errors name items as stored (nested: data/no/pe/nope); say what the user typed.
+  const named =
+    <A extends unknown[]>(fn: (ctx: CommandContext, name: string, ...args: A) => Promise<void>) =>
+    async (ctx: CommandContext, name: string, ...args: A) => {
+      try {
+        await fn(ctx, name, ...args);
+      } catch (err) {
+        if (err instanceof ObjectNotFound) throw new ObjectNotFound(`${name} does not exist`, { cause: err });
+        throw err;
+      }
+    };
   const withStore =
     <A extends unknown[]>(fn: (ctx: CommandContext, ...args: A) => Promise<void>) =>
     async (...args: A) => {
@@ -121,14 +165,19 @@ export function buildProgram(url: string | undefined, options: { signal?: AbortS
   program
     .command("destroy")
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 destroy\n")
-    .description("destroy the store at URL and everything in it")
-    .action(async () => (await context(false)).store.destroy());
+    .description("destroy the store at URL and everything in it (asks first on a terminal)")
+    .option("-y, --yes", "do not ask")
+    .action(async (opts: { yes?: boolean }) => {
+      const target = needUrl();
+      if (!opts.yes && !(await confirmDestroy(target))) throw new UsageError("not destroyed: answer \"yes\" or give --yes");
+      await (await context(false)).store.destroy();
+    });
   program
     .command("info <name>")
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 info config/main\n  borgstore file:///srv/backup/repo1 info data/0123456789abcdef --deleted --json\n")
     .description("show whether NAME exists, its size, type and access time")
     .option("--deleted", "the soft-deleted item")
-    .action(withStore((ctx, name: string, opts: { deleted?: boolean }) => infoCommand(ctx, name, opts)));
+    .action(withStore(named((ctx, name: string, opts: { deleted?: boolean }) => infoCommand(ctx, name, opts))));
   program
     .command("ls [namespace]")
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 ls\n  borgstore file:///srv/backup/repo1 ls data -l\n  borgstore file:///srv/backup/repo1 ls -r --json > listing.json\n  borgstore file:///srv/backup/repo1 ls data --deleted\n")
@@ -144,7 +193,7 @@ export function buildProgram(url: string | undefined, options: { signal?: AbortS
     .option("--offset <n>", "start at byte N (negative: from the end)", integer)
     .option("--size <n>", "at most N bytes", integer)
     .option("--deleted", "the soft-deleted item")
-    .action(withStore((ctx, name: string, file: string | undefined, opts) => getCommand(ctx, name, file, opts)));
+    .action(withStore(named((ctx, name: string, file: string | undefined, opts) => getCommand(ctx, name, file, opts))));
   program
     .command("put <name> [file]")
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 put config/main ./main.cfg\n  tar c docs | borgstore file:///srv/backup/repo1 put archives/docs -\n")
@@ -155,12 +204,12 @@ export function buildProgram(url: string | undefined, options: { signal?: AbortS
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 rm locks/stale\n  borgstore file:///srv/backup/repo1 rm data/0123456789abcdef --deleted\n")
     .description("delete NAME for good")
     .option("--deleted", "the soft-deleted item")
-    .action(withStore((ctx, name: string, opts: { deleted?: boolean }) => ctx.store.delete(name, opts)));
+    .action(withStore(named((ctx, name: string, opts: { deleted?: boolean }) => ctx.store.delete(name, opts))));
   program
     .command("mv <from> <to>")
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 mv config/main config/main.old\n")
     .description("rename an item (across namespaces and nesting levels too)")
-    .action(withStore((ctx, from: string, to: string) => ctx.store.move(from, { newName: to })));
+    .action(withStore(named((ctx, from: string, to: string) => ctx.store.move(from, { newName: to }))));
   program
     .command("delete <name>")
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 delete --soft data/0123456789abcdef\n  borgstore file:///srv/backup/repo1 delete data/0123456789abcdef\n")
@@ -168,22 +217,24 @@ export function buildProgram(url: string | undefined, options: { signal?: AbortS
     .option("--soft", "soft delete (rename to NAME.del)")
     .option("--deleted", "hard-delete the soft-deleted item")
     .action(
-      withStore((ctx, name: string, opts: { soft?: boolean; deleted?: boolean }) =>
-        opts.soft ? ctx.store.move(name, { delete: true }) : ctx.store.delete(name, { deleted: opts.deleted }),
+      withStore(
+        named((ctx, name: string, opts: { soft?: boolean; deleted?: boolean }) =>
+          opts.soft ? ctx.store.move(name, { delete: true }) : ctx.store.delete(name, { deleted: opts.deleted }),
+        ),
       ),
     );
   program
     .command("undelete <name>")
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 undelete data/0123456789abcdef\n")
     .description("undo a soft delete")
-    .action(withStore((ctx, name: string) => ctx.store.move(name, { undelete: true })));
+    .action(withStore(named((ctx, name: string) => ctx.store.move(name, { undelete: true }))));
   program
     .command("hash <name>")
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 hash config/main\n  borgstore sftp://backup@nas//srv/repo1 hash data/0123456789abcdef -a blake3\n")
     .description("hash NAME's value (next to the data where the backend can)")
     .option("-a, --algorithm <alg>", "sha256, sha3_256, blake2b, blake3, xxh64, xxh3, …", "sha256")
     .option("--deleted", "the soft-deleted item")
-    .action(withStore((ctx, name: string, opts: { algorithm?: string; deleted?: boolean }) => hashCommand(ctx, name, opts)));
+    .action(withStore(named((ctx, name: string, opts: { algorithm?: string; deleted?: boolean }) => hashCommand(ctx, name, opts))));
   program
     .command("quota")
     .addHelpText("after", "\nExamples:\n  borgstore http://user:pass@backup.example.com/repos/repo1/ quota --json\n")
@@ -212,7 +263,7 @@ export function buildProgram(url: string | undefined, options: { signal?: AbortS
     .addOption(new Option("--latency <us>", "emulated latency per call, µs").argParser(integer))
     .addOption(new Option("--bandwidth <bits>", "emulated bandwidth, bit/s").argParser(integer))
     .action(async (benchUrl: string | undefined, opts) => {
-      const target = benchUrl ?? needUrl();
+      const target = benchUrl === undefined ? needUrl() : urlFromPathOrUrl(benchUrl);
       const out = createOutput(Boolean(globals().json));
       if (!out.json) out.line(BENCH_HEADER);
       const rows = await runBench(

@@ -13,7 +13,7 @@ export interface CliResult {
 export function runCli(args: string[], options: { input?: Uint8Array; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, BORGSTORE_URL: "", ...options.env },
+      env: { ...process.env, BORGSTORE_URL: "", BORGSTORE_REPO: "", ...options.env },
       stdio: ["pipe", "pipe", "pipe"],
     });
     const out: Buffer[] = [];

@@ -3,6 +3,8 @@ export * from "./names.js";
 export * from "./nesting.js";
 export * from "./types.js";
 export * from "./range.js";
+export * from "./size.js";
+export { expandUser, fileUrlFromPath, urlFromPathOrUrl } from "./file-url.js";
 export * from "./permissions.js";
 export * from "./hashing.js";
 export type { HashAlgorithm, HashAlgorithms } from "./hash-algorithm.js";

@@ -1,8 +1,6 @@
-import { readFileSync, realpathSync } from "node:fs";
-import { homedir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
-import { type Backend, type UrlOptions, backendFromUrl } from "@borgstore/core";
+import { type Backend, type UrlOptions, backendFromUrl, fileUrlFromPath } from "@borgstore/core";
+
+export { fileUrlFromPath };
 
 /**
  * The server's --backend value → a Backend. Besides every URL core resolves, it accepts the
@@ -14,37 +12,3 @@ export async function backendFromServerUrl(url: string, options: UrlOptions = {}
   return backendFromUrl(resolved, options);
 }
 
-export function fileUrlFromPath(path: string): string {
-  return pathToFileURL(resolveExisting(resolve(expandUser(path)))).href;
-}
-
-/** Like Python's os.path.expanduser. */
-export function expandUser(path: string): string {
-  const m = /^~([^/]*)(\/.*)?$/.exec(path);
-  if (!m) return path;
-  const [, user = "", rest = ""] = m;
-  const home = user === "" ? (process.env.HOME ?? homedir()) : homeOf(user);
-  return home === undefined ? path : home + rest;
-}
-
-function homeOf(user: string): string | undefined {
-  try {
-    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
-      const fields = line.split(":");
-      if (fields[0] === user) return fields[5];
-    }
-  } catch {
-    // no passwd file: leave ~user as it is, as Python does
-  }
-  return undefined;
-}
-
-/** realpath of the longest existing prefix, the rest appended (os.path.realpath on a missing path). */
-function resolveExisting(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    const parent = dirname(path);
-    return parent === path ? path : join(resolveExisting(parent), basename(path));
-  }
-}

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import { ErrorCodes, type Permissions, isBorgStoreError, parsePermissions, redactUrl } from "@borgstore/core";
+import { ErrorCodes, type Permissions, isBorgStoreError, parsePermissions, parseSize, redactUrl } from "@borgstore/core";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { type Exposure, hostExposure, isLoopbackAddress, openServingProblem, resolveCredentials } from "./auth-policy.js";
 import { backendFromServerUrl } from "./backend-url.js";
@@ -42,7 +42,19 @@ function integer(min: number) {
   };
 }
 
+/** A byte count: plain bytes as the reference takes them, or with a unit (`10G`, `64k`; powers of 1024). */
+function size(text: string): number {
+  try {
+    return parseSize(text);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+
 const program = new Command("borgstore-server-rest")
+  .version(version)
   .description("Serve a borgstore backend over HTTP (the REST protocol of the Python borgstore server)")
   .addOption(new Option("--host <address>", "address to listen on").default("127.0.0.1"))
   .addOption(new Option("--port <port>", "TCP port (0 picks a free one)").default(5618).argParser(integer(0)))
@@ -69,12 +81,12 @@ const program = new Command("borgstore-server-rest")
       "borgbackup-all | borgbackup-no-delete | borgbackup-write-only | borgbackup-read-only, or a JSON object",
     ),
   )
-  .addOption(new Option("--quota <bytes>", "storage quota in bytes (posixfs)").argParser(integer(0)))
+  .addOption(new Option("--quota <bytes>", "storage quota in bytes, or with a unit: 500G, 2T (posixfs)").argParser(size))
   .addOption(new Option("--stdio", "serve one HTTP session on stdin/stdout (logs on stderr)"))
   .addOption(new Option("--socket-activation", "serve the listening socket passed by systemd (LISTEN_FDS=1, fd 3)"))
   .addOption(new Option("--create", "create the store at startup if it does not exist yet"))
   .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
-  .addOption(new Option("--max-object-size <bytes>", "refuse larger uploads with 413").argParser(integer(0)))
+  .addOption(new Option("--max-object-size <bytes>", "refuse larger uploads with 413 (bytes, or 64M, 1G)").argParser(size))
   .addOption(
     new Option("--idle-timeout <seconds>", "close connections idle for this long (slow clients)")
       .default(120)
@@ -83,7 +95,7 @@ const program = new Command("borgstore-server-rest")
   .addOption(
     new Option("--memory-budget <bytes>", "memory for values held whole across requests; beyond it values stream")
       .default(64 * 1024 * 1024)
-      .argParser(integer(0)),
+      .argParser(size),
   )
   .addOption(
     new Option("--max-connections <n>", "refuse connections beyond this many open ones")
@@ -98,7 +110,7 @@ const program = new Command("borgstore-server-rest")
   .addOption(
     new Option("--min-rate <bytes>", "cut a client that sends its body or reads our answer slower than this many bytes/s (0 = off)")
       .default(1024)
-      .argParser(integer(0)),
+      .argParser(size),
   )
   .addOption(
     new Option("--rate-window <seconds>", "measure --min-rate over windows this long (cut after two slow ones in a row)")
