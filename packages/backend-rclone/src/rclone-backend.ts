@@ -460,11 +460,14 @@ export class RcloneBackend extends Backend {
   }
 
   protected async _move(currentName: string, newName: string): Promise<void> {
+    const rc = await this.#live();
     try {
-      await this.#moveFile(await this.#live(), currentName, newName);
+      await this.#moveFile(rc, currentName, newName);
     } catch (err) {
       // Another delete or move of the source got there between rclone's look-up and its rename.
       if (vanishedDuring(err, "rename", currentName)) throw new ObjectNotFound(currentName, { cause: err });
+      // The sftp remote's SSH_FX_NO_SUCH_FILE names no file: it was the source if that is gone.
+      if (isRenameOfMissingFile(err) && !(await this.#stat(rc, currentName))) throw new ObjectNotFound(currentName, { cause: err });
       throw asBackendError(err, currentName);
     }
   }
@@ -537,6 +540,11 @@ function vanishedDuring(err: unknown, call: "lstat" | "remove" | "rename", name:
   if (!text.startsWith(`${call} `) || !text.endsWith(": no such file or directory")) return false;
   const paths = text.slice(call.length + 1, -": no such file or directory".length);
   return call === "rename" ? paths.includes(`/${name} `) : paths.endsWith(`/${name}`);
+}
+
+/** rclone's 500 for a rename over SFTP whose file was missing ("Move Rename failed: file does not exist"). */
+function isRenameOfMissingFile(err: unknown): boolean {
+  return err instanceof RcloneCallFailed && err.status === 500 && /rename failed: file does not exist/i.test(err.rcloneError);
 }
 
 /** Two stats of one name show the same file: same size, same modification time. */
