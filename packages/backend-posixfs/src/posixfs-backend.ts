@@ -270,6 +270,7 @@ export class PosixFsBackend extends Backend {
   protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
     let handle: import("node:fs/promises").FileHandle;
     let range: { start: number; end: number };
+    let total: number;
     try {
       handle = await open(this.#path(name), "r");
     } catch (err) {
@@ -279,18 +280,19 @@ export class PosixFsBackend extends Backend {
       // The opened file's size: a store meanwhile renames a new file over the name, not into this one.
       const stats = await handle.stat();
       assertNotDirectory(stats);
-      range = resolveRange(options, stats.size);
+      total = stats.size;
+      range = resolveRange(options, total);
     } catch (err) {
       await handle.close();
       throw asBackendError(err);
     }
     if (range.end <= range.start) {
       await handle.close();
-      return sizedBytes(new Uint8Array(0));
+      return sizedBytes(new Uint8Array(0), total);
     }
     // `end` of a read stream is inclusive.
     const stream = handle.createReadStream({ start: range.start, end: range.end - 1, highWaterMark: READ_CHUNK, autoClose: true });
-    return sizedSource(plainChunks(stream), range.end - range.start);
+    return sizedSource(plainChunks(stream), range.end - range.start, total);
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {

@@ -328,6 +328,18 @@ describe("PosixFsBackend info, list and load", () => {
     await backend.close();
   });
 
+  it("tells a stream's whole-value total from the file it opened, even once the name holds a value of another size", async () => {
+    const backend = await openBackend();
+    await backend.store("t", new Uint8Array(1000).fill(1));
+    const slice = await backend.loadStream("t", { offset: -300, size: 100 });
+    const empty = await backend.loadStream("t", { offset: 5000 });
+    await backend.store("t", new Uint8Array(7000).fill(2));
+    expect([slice.size, slice.total, empty.size, empty.total]).toEqual([100, 1000, 0, 1000]);
+    expect(await collectBytes(slice)).toEqual(new Uint8Array(100).fill(1));
+    await collectBytes(empty);
+    await backend.close();
+  });
+
   it("hashes by streaming the file, for OpenSSL and wasm algorithms", async () => {
     const backend = await openBackend();
     await backend.store("h", text("hash me"));

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   Backend,
   BackendAlreadyExists,
@@ -60,13 +61,29 @@ export interface RcloneBackendOptions extends BackendOptions {
 export const MIN_RCLONE_VERSION = [1, 57, 0] as const;
 
 const NO_DETAILS = { noModTime: true, noMimeType: true };
-/** Plans a read from the end again this many times when the file was replaced between stat and GET. */
-const REPLANS = 3;
+/** operations/stat options for telling one file under a name from another. */
+const WITH_MOD_TIME = { noMimeType: true };
+/**
+ * Reads a file this many times while it is replaced under the reply, then gives up: with the
+ * growing random pauses between them, about two seconds for a burst of stores to pass.
+ */
+const READ_ATTEMPTS = 11;
+
+/** A reply proven to hold the file the read was planned for (see #read). */
+interface VerifiedRead {
+  res: Dispatcher.ResponseData;
+  /** The whole file's size. */
+  total: number;
+  /** [start, end) to cut out of a reply that ignored the Range header. */
+  slice: [number, number] | undefined;
+}
 
 interface RcloneItem {
   Name: string;
   Size: number;
   IsDir: boolean;
+  /** RFC 3339, nanoseconds where the remote keeps them (local); absent with noModTime. */
+  ModTime?: string;
   Hashes?: Record<string, string>;
 }
 
@@ -348,8 +365,8 @@ export class RcloneBackend extends Backend {
     // The whole value is wanted at once: let it arrive in as few pieces as possible.
     const read = await this.#read(name, options, 8 * 1024 * 1024);
     if (!read) return new Uint8Array(0);
-    const bytes = await collectBody(read.res);
-    return read.slice ? bytes.subarray(...read.slice(bytes.byteLength)) : bytes;
+    const bytes = await bodyErrorsTyped(() => collectBody(read.res), name);
+    return read.slice ? bytes.subarray(...read.slice) : bytes;
   }
 
   protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
@@ -357,75 +374,55 @@ export class RcloneBackend extends Backend {
     if (!read) return sizedBytes(new Uint8Array(0));
     const announced = contentLength(read.res);
     if (read.slice || announced === undefined) {
-      const bytes = await collectBody(read.res);
-      return sizedBytes(read.slice ? bytes.subarray(...read.slice(bytes.byteLength)) : bytes);
+      const bytes = await bodyErrorsTyped(() => collectBody(read.res), name);
+      const kept = read.slice ? bytes.subarray(...read.slice) : bytes;
+      return sizedBytes(kept, read.total >= kept.byteLength ? read.total : undefined);
     }
     // The size of this very response: the name may hold a value of another size by now.
-    return sizedSource(read.res.body, announced);
+    return sizedSource(typedBody(read.res.body, name), announced, read.total >= announced ? read.total : undefined);
   }
 
   /**
-   * Opens a read of the requested range. rclone's file serving mishandles ranges that reach past
-   * the end (a suffix longer than the file is a 404), so a read from the end or of zero bytes
-   * first asks for the size and then requests an exact range; should the reply's Content-Range
-   * show a file of another size (overwritten in between), that is planned again. Undefined =
-   * nothing to read.
+   * Opens a read of the requested range, exact, planned from a stat of the name. rclone's file
+   * serving takes the reply's Content-Length and Content-Range total from one look-up by name and
+   * then opens the file by name again (rclone 1.60, lib/http/serve Object, and the local remote
+   * checks the opened file against that look-up only for reads from offset 0), so a file renamed
+   * over the name between the two is served framed by the older file's size: a slice from the
+   * wrong place, or a prefix of the newer value. rclone has opened the file once its reply's
+   * headers arrive: a second stat that finds the same size and modification time as the first
+   * proves the name held that one file all along, so the reply is that file's. Otherwise the reply
+   * is dropped and the read planned again. Undefined = nothing to read.
    */
-  async #read(
-    name: string,
-    options: LoadOptions,
-    bufferBytes?: number,
-  ): Promise<{ res: Dispatcher.ResponseData; slice?: (total: number) => [number, number] } | undefined> {
-    for (let attempt = 1; attempt <= REPLANS; attempt++) {
-      const read = await this.#readOnce(name, options, bufferBytes);
-      if (!read || read.planned === undefined) return read;
-      const total = contentRangeTotal(read.res);
-      if (total === undefined || total === read.planned) return read;
-      await read.res.body.dump({ limit: 0 }); // closes the reply (the connection goes too, if bytes were left)
-    }
-    // Replaced under every plan: read it all in one reply and cut the range out of that.
-    const whole = await this.#readOnce(name, {}, bufferBytes);
-    return whole && { res: whole.res, slice: (total) => {
-      const { start, end } = resolveRange(options, total);
-      return [start, end];
-    } };
-  }
-
-  async #readOnce(
-    name: string,
-    options: LoadOptions,
-    bufferBytes?: number,
-  ): Promise<{ res: Dispatcher.ResponseData; slice?: (total: number) => [number, number]; planned?: number } | undefined> {
-    const rc = await this.#live();
-    const { offset = 0, size } = options;
-    let range: string | undefined;
-    let planned: number | undefined;
-    if (offset >= 0 && size === undefined) range = offset > 0 ? `bytes=${offset}-` : undefined;
-    else if (offset >= 0 && size !== undefined && size > 0) range = `bytes=${offset}-${offset + size - 1}`;
-    else {
-      const item = await this.#stat(rc, name);
-      if (!item || item.IsDir) throw new ObjectNotFound(name);
-      planned = item.Size;
-      const { start, end } = resolveRange(options, item.Size);
+  async #read(name: string, options: LoadOptions, bufferBytes?: number): Promise<VerifiedRead | undefined> {
+    for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
+      // Writers in a burst: wait a growing, random while, so a read finds a moment between two.
+      if (attempt > 1) await sleep(Math.random() * 2 ** attempt);
+      const rc = await this.#live();
+      const before = await this.#stat(rc, name, WITH_MOD_TIME);
+      if (!before || before.IsDir) throw new ObjectNotFound(name);
+      const { start, end } = resolveRange(options, before.Size);
       if (end <= start) return undefined;
-      range = `bytes=${start}-${end - 1}`;
+      const range = start === 0 && end === before.Size ? undefined : `bytes=${start}-${end - 1}`;
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await rc.serve(this.remote, name, range, bufferBytes);
+      } catch (err) {
+        throw asBackendError(err, name);
+      }
+      // rclone may close the reply while it waits (its read failed): the error surfaces when the
+      // body is read, not as an event nobody listens to.
+      res.body.on("error", () => undefined);
+      const after = await this.#stat(rc, name, WITH_MOD_TIME).catch((err: unknown) => {
+        res.body.destroy();
+        throw err;
+      });
+      // A server that ignored the Range header sent everything: the range is cut out here.
+      const total = res.statusCode === 206 ? contentRangeTotal(res) : contentLength(res);
+      if (after && sameFile(before, after) && total === before.Size)
+        return { res, total, slice: range && res.statusCode === 200 ? [start, end] : undefined };
+      res.body.destroy(); // the connection goes too, if bytes were left
     }
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await rc.serve(this.remote, name, range, bufferBytes);
-    } catch (err) {
-      throw asBackendError(err, name);
-    }
-    // A server that ignored the Range header sent everything: cut the range out here.
-    if (range && res.statusCode === 200)
-      return {
-        res,
-        slice: (total) => {
-          const { start, end } = resolveRange(options, total);
-          return [start, end];
-        },
-      };
-    return { res, planned };
+    throw new BackendError(`${name} was replaced during each of ${READ_ATTEMPTS} reads; try again`);
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {
@@ -463,11 +460,14 @@ export class RcloneBackend extends Backend {
   }
 
   protected async _move(currentName: string, newName: string): Promise<void> {
+    const rc = await this.#live();
     try {
-      await this.#moveFile(await this.#live(), currentName, newName);
+      await this.#moveFile(rc, currentName, newName);
     } catch (err) {
       // Another delete or move of the source got there between rclone's look-up and its rename.
       if (vanishedDuring(err, "rename", currentName)) throw new ObjectNotFound(currentName, { cause: err });
+      // The sftp remote's SSH_FX_NO_SUCH_FILE names no file: it was the source if that is gone.
+      if (isRenameOfMissingFile(err) && !(await this.#stat(rc, currentName))) throw new ObjectNotFound(currentName, { cause: err });
       throw asBackendError(err, currentName);
     }
   }
@@ -540,6 +540,39 @@ function vanishedDuring(err: unknown, call: "lstat" | "remove" | "rename", name:
   if (!text.startsWith(`${call} `) || !text.endsWith(": no such file or directory")) return false;
   const paths = text.slice(call.length + 1, -": no such file or directory".length);
   return call === "rename" ? paths.includes(`/${name} `) : paths.endsWith(`/${name}`);
+}
+
+/** rclone's 500 for a rename over SFTP whose file was missing ("Move Rename failed: file does not exist"). */
+function isRenameOfMissingFile(err: unknown): boolean {
+  return err instanceof RcloneCallFailed && err.status === 500 && /rename failed: file does not exist/i.test(err.rcloneError);
+}
+
+/** Two stats of one name show the same file: same size, same modification time. */
+function sameFile(a: RcloneItem, b: RcloneItem): boolean {
+  return !b.IsDir && a.Size === b.Size && a.ModTime !== undefined && a.ModTime === b.ModTime;
+}
+
+/** undici's errors while reading a reply body (rclone closed it midway) as a BackendError. */
+async function bodyErrorsTyped<T>(read: () => Promise<T>, name: string): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    throw err instanceof BorgStoreError ? err : new BackendError(`reading ${name} from rclone failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * A reply body whose read errors are BackendErrors. It is iterated at once, as undici's body would
+ * otherwise emit an error nobody listens to when rclone closes the connection before it is read.
+ */
+function typedBody(body: AsyncIterable<Uint8Array>, name: string): AsyncIterable<Uint8Array> {
+  const chunks = body[Symbol.asyncIterator]();
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => bodyErrorsTyped(() => chunks.next(), name),
+      return: async () => (await chunks.return?.()) ?? { done: true, value: undefined },
+    }),
+  };
 }
 
 /** The reply's Content-Length, if it sent a usable one. */

@@ -12,8 +12,4 @@ runConformanceSuite({
   name: "rclone on a local directory",
   factory: () => new RcloneBackend({ remote: `:local:${join(root, `store-${n++}`)}` }),
   cleanup: () => rm(join(root, `store-${n - 1}`), { recursive: true, force: true }),
-  skip: {
-    "a short slice far from the end racing":
-      "known defect found by this test, not fixed yet: now and then the slice comes from a newer value although the reply's Content-Range total matched the stat's size",
-  },
 });

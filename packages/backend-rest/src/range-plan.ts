@@ -7,22 +7,27 @@ export interface RangePlan {
   range?: string;
   /** Keep only this many leading bytes of the reply (a whole tail was fetched). */
   keep?: number;
+  /**
+   * The value length the range's start was computed from (a HEAD before it): the reply's
+   * Content-Range total must equal it, or the name was overwritten in between and the bytes
+   * come from the wrong place of another value.
+   */
+  expectTotal?: number;
 }
 
 /**
- * A tail up to this much longer than wanted is fetched whole (one suffix request, then cut); only a
- * longer one asks for the total size first. That two-step read is not atomic: the name may be
- * overwritten with a value of another size between the size and the bytes, and the protocol has
- * no ETag or Content-Range to notice it, so the slice could come from the wrong place of the newer
- * value. 1 MiB of extra transfer keeps reads near the end atomic for the cost of a round trip.
+ * A tail up to this much longer than wanted is always fetched whole (one suffix request, then
+ * cut): 1 MiB of extra transfer costs less than the round trip of asking the size first.
  */
 const TAIL_SLACK = 1024 * 1024;
 
 /**
  * The Range header of spec §5.1. Fixes the reference's size-0 quirk (`bytes=0--1` returned the
- * whole value): size 0 needs no request. `total` is asked only for a short slice far from the end.
+ * whole value): size 0 needs no request. A short slice far from the end is fetched as an exact
+ * range only when `total` is given, i.e. the server's 206 replies carry a Content-Range total to
+ * check the size against (the plan's `expectTotal`); otherwise its whole tail is fetched and cut.
  */
-export async function planRange(options: LoadOptions, total: () => Promise<number>): Promise<RangePlan> {
+export async function planRange(options: LoadOptions, total?: () => Promise<number>): Promise<RangePlan> {
   const offset = options.offset ?? 0;
   const size = options.size ?? undefined;
   if (size === 0) return { empty: true };
@@ -32,9 +37,20 @@ export async function planRange(options: LoadOptions, total: () => Promise<numbe
   }
   const tail = -offset;
   if (size === undefined) return { range: `bytes=-${tail}` };
-  if (tail - size <= TAIL_SLACK) return { range: `bytes=-${tail}`, keep: size };
-  const start = Math.max(0, (await total()) + offset);
-  return { range: `bytes=${start}-${start + size - 1}` };
+  if (tail - size <= TAIL_SLACK || total === undefined) return { range: `bytes=-${tail}`, keep: size };
+  const expectTotal = await total();
+  const start = Math.max(0, expectTotal + offset);
+  return { range: `bytes=${start}-${start + size - 1}`, expectTotal };
+}
+
+const CONTENT_RANGE = /^bytes (?:\d+-\d+|\*)\/(\d+)$/i;
+
+/** The complete length in a `Content-Range: bytes a-b/total` (or `bytes *` + `/total`); undefined when absent or `*`. */
+export function contentRangeTotal(header: string | undefined): number | undefined {
+  const match = header === undefined ? null : CONTENT_RANGE.exec(header.trim());
+  if (!match) return undefined;
+  const total = Number(match[1]);
+  return Number.isSafeInteger(total) ? total : undefined;
 }
 
 /** The first `keep` bytes of `source`; the rest is read and dropped so the connection stays usable. */

@@ -27,7 +27,7 @@ import {
   validateName,
 } from "@borgstore/core";
 import { HttpTransport } from "./http-transport.js";
-import { type RangePlan, planRange, truncated } from "./range-plan.js";
+import { contentRangeTotal, planRange, truncated } from "./range-plan.js";
 import { spool, withheldEnd } from "./spool.js";
 import { CAUTIOUS, FEATURES_HEADER, type ServerFeatures, parseServerFeatures } from "./server-features.js";
 import { StdioTransport } from "./stdio-transport.js";
@@ -55,6 +55,21 @@ export interface RestBackendOptions extends BackendOptions {
 }
 
 const DEFAULT_CONCURRENCY = 16;
+/** Exact-range reads of a far slice before falling back to a suffix: each lost only to an overwrite. */
+const SIZED_ATTEMPTS = 3;
+/** A reply dropped because its value is not the one the range was computed for. */
+const STALE = Symbol("stale");
+
+/** What to make of a load's reply: keep only its first `keep` bytes; the whole value's length when the reply told it. */
+interface Slice {
+  keep: number | undefined;
+  total: number | undefined;
+}
+
+/** A reply's total, unless it contradicts the bytes (a server's error is no reason to fail the read). */
+function totalOf(slice: Slice, size: number): number | undefined {
+  return slice.total !== undefined && slice.total >= size ? slice.total : undefined;
+}
 const DEFAULT_TIMEOUT = 30_000;
 
 /** Options a call passes to the retry wrapper. */
@@ -87,6 +102,8 @@ export class RestBackend extends Backend {
   readonly #env: NodeJS.ProcessEnv;
   #transport: Transport | undefined;
   #features: ServerFeatures = CAUTIOUS;
+  /** The server's last 206 carried a Content-Range total (ours does; the reference sends none). */
+  #rangeTotals = false;
 
   constructor(options: RestBackendOptions) {
     super(options);
@@ -265,36 +282,56 @@ export class RestBackend extends Backend {
     return info as ItemInfo;
   }
 
-  async #plan(name: string, options: LoadOptions): Promise<RangePlan> {
-    return planRange(options, () => this._info(name).then((i) => (i.exists ? i.size : 0)));
+  /**
+   * GETs the slice `options` asks for and hands the reply to `take` (inside the reconnecting
+   * call). A short slice far from the end is an exact range whose start comes from a HEAD, only
+   * while the server's 206 replies carry Content-Range totals: a reply whose total is not the
+   * HEAD's size is dropped and asked again, at most SIZED_ATTEMPTS times, then as a suffix.
+   */
+  async #slice<T>(name: string, options: LoadOptions, take: (res: RestResponse, slice: Slice) => Promise<T>): Promise<T | undefined> {
+    const { signal } = options;
+    for (let attempt = 1; ; attempt++) {
+      const sized = this.#rangeTotals && attempt <= SIZED_ATTEMPTS;
+      const plan = await planRange(options, sized ? () => this._info(name).then((i) => (i.exists ? i.size : 0)) : undefined);
+      if (plan.empty) return undefined;
+      const headers = plan.range ? { range: plan.range } : undefined;
+      const req: RestRequest = { method: "GET", target: `/${name}`, headers, signal };
+      const outcome = await this.#call(async (t) => {
+        const res = await this.#exchange(t, req, name);
+        const total = contentRangeTotal(res.headers["content-range"]);
+        if (res.status === 206) this.#rangeTotals = total !== undefined;
+        if (plan.expectTotal !== undefined && total !== plan.expectTotal) {
+          await res.discard();
+          return STALE;
+        }
+        return { value: await take(res, { keep: plan.keep, total: plan.range ? total : undefined }) };
+      }, { signal });
+      if (outcome !== STALE) return (outcome as { value: T }).value;
+    }
   }
 
   protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
-    const plan = await this.#plan(name, options);
-    if (plan.empty) return new Uint8Array(0);
-    const headers = plan.range ? { range: plan.range } : undefined;
-    const { signal } = options;
-    const req: RestRequest = { method: "GET", target: `/${name}`, headers, signal };
-    const bytes = await this.#call(async (t) => (await this.#exchange(t, req, name)).bytes(), { signal });
-    const value = bytes as Uint8Array;
-    return plan.keep !== undefined && value.byteLength > plan.keep ? value.subarray(0, plan.keep) : value;
+    const value = await this.#slice(name, options, async (res, { keep }) => {
+      const bytes = await res.bytes();
+      return keep !== undefined && bytes.byteLength > keep ? bytes.subarray(0, keep) : bytes;
+    });
+    return value ?? new Uint8Array(0);
   }
 
   protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
-    const plan = await this.#plan(name, options);
-    if (plan.empty) return sizedBytes(new Uint8Array(0));
-    const headers = plan.range ? { range: plan.range } : undefined;
-    const { signal } = options;
-    const req: RestRequest = { method: "GET", target: `/${name}`, headers, signal };
-    const res = (await this.#call((t) => this.#exchange(t, req, name), { signal })) as RestResponse;
+    const got = await this.#slice(name, options, async (res, slice) => ({ res, slice }));
+    if (got === undefined) return sizedBytes(new Uint8Array(0));
+    const { res, slice } = got;
     // The size of this very reply: the name may hold a value of another size by now.
     const announced = Number(res.headers["content-length"]);
     if (!(Number.isSafeInteger(announced) && announced >= 0)) {
       const bytes = await res.bytes();
-      return sizedBytes(plan.keep === undefined ? bytes : bytes.subarray(0, plan.keep));
+      const kept = slice.keep === undefined ? bytes : bytes.subarray(0, slice.keep);
+      return sizedBytes(kept, totalOf(slice, kept.byteLength));
     }
-    if (plan.keep === undefined) return sizedSource(res.body, announced);
-    return sizedSource(truncated(res.body, plan.keep), Math.min(plan.keep, announced));
+    if (slice.keep === undefined) return sizedSource(res.body, announced, totalOf(slice, announced));
+    const size = Math.min(slice.keep, announced);
+    return sizedSource(truncated(res.body, slice.keep), size, totalOf(slice, size));
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {

@@ -4,8 +4,9 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AuthenticationFailed, BackendError, PermissionDenied } from "@borgstore/core";
+import { AuthenticationFailed, BackendError, PermissionDenied, collectBytes } from "@borgstore/core";
 import { RestBackend } from "../src/index.js";
+import { CuttingProxy } from "./helpers/cutting-proxy.js";
 import { RawResponder } from "./helpers/raw-responder.js";
 import { type RunningServer, startServer } from "./helpers/server.js";
 
@@ -111,14 +112,66 @@ describe("ranges", () => {
     }
   });
 
-  it("a short slice far from the end asks for the size first, then sends an exact range", async () => {
-    const b = new RestBackend({ url: `${server.url.replace("//", "//alice:s3cret@")}/`, env: {} });
-    await b.open();
-    const value = randomBytes(10_000);
-    await b.store("ranged", value);
-    expect(Buffer.from(await b.load("ranged", { offset: -5000, size: 10 })).equals(value.subarray(5000, 5010))).toBe(true);
-    expect(Buffer.from(await b.load("ranged", { offset: -100, size: 10 })).equals(value.subarray(9900, 9910))).toBe(true);
-    await b.close();
+});
+
+describe("a short slice far from the end", () => {
+  // Over 1 MiB longer than the slice: the client may ask for the size first and fetch only the piece.
+  const far = { offset: -2_500_000, size: 100 };
+  const older = randomBytes(3 * 1024 * 1024 + 7);
+  const newer = randomBytes(5 * 1024 * 1024 + 13);
+  const sliceOf = (value: Uint8Array) => Buffer.from(value.subarray(value.byteLength + far.offset, value.byteLength + far.offset + far.size));
+  let proxy: CuttingProxy;
+  let direct: RestBackend;
+  let watched: RestBackend;
+
+  beforeAll(async () => {
+    proxy = await CuttingProxy.start(Number(new URL(server.url).port));
+    proxy.watchRequests(true);
+    direct = new RestBackend({ url: `${server.url.replace("//", "//alice:s3cret@")}/`, env: {} });
+    watched = new RestBackend({ url: `http://alice:s3cret@127.0.0.1:${proxy.port}/`, env: {} });
+    await direct.open();
+    await watched.open();
+    await direct.store("far", older);
+    // Any 206 tells the client whether the server's ranged replies carry Content-Range totals (ours do).
+    await watched.load("far", { offset: -10, size: 5 });
+  });
+  afterAll(async () => {
+    await watched?.close();
+    await direct?.close();
+    await proxy?.stop();
+  });
+
+  it("asks for the size first, then sends an exact range (never the whole tail) once the server's 206 replies carry Content-Range totals", async () => {
+    await direct.store("far", older);
+    proxy.heads.length = 0;
+    expect(Buffer.from(await watched.load("far", far)).equals(sliceOf(older))).toBe(true);
+    const start = older.byteLength + far.offset;
+    expect(proxy.heads.map((head) => head.split("\r\n")[0])).toEqual(["head /far http/1.1", "get /far http/1.1"]);
+    expect(proxy.heads[1]).toContain(`\r\nrange: bytes=${start}-${start + far.size - 1}\r\n`);
+  });
+
+  it("overwritten with a value of another size between the size and the range, is asked again and comes from the newer value", async () => {
+    await direct.store("far", older);
+    let overwritten = false;
+    proxy.beforeRequest = async (head) => {
+      if (overwritten || !/\r\nrange: bytes=\d+-\d+\r\n/.test(head)) return;
+      overwritten = true;
+      await direct.store("far", newer);
+    };
+    proxy.heads.length = 0;
+    try {
+      for (const kind of ["load", "loadStream"] as const) {
+        await direct.store("far", older);
+        overwritten = false;
+        const bytes = kind === "load" ? await watched.load("far", far) : await collectBytes(await watched.loadStream("far", far));
+        expect(overwritten).toBe(true);
+        expect(Buffer.from(bytes).equals(sliceOf(newer)), kind).toBe(true);
+      }
+    } finally {
+      proxy.beforeRequest = undefined;
+    }
+    // Each read: HEAD, the exact range of the older value's end, HEAD again, the exact range of the newer one.
+    expect(proxy.heads.filter((head) => head.startsWith("head ")).length).toBe(4);
   });
 });
 

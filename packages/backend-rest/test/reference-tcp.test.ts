@@ -1,10 +1,12 @@
 import { mkdtempSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ReferenceServer, randomBytes, requireReferencePeer, runConformanceSuite, startReferenceServer } from "@borgstore/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { collectBytes } from "@borgstore/core";
 import { RestBackend } from "../src/index.js";
+import { CuttingProxy } from "./helpers/cutting-proxy.js";
 import { REFERENCE_DEFECTS, REFERENCE_RACE_DEFECTS, expectAbortedUploadLeavesNothing } from "./helpers/reference.js";
 
 // Our client, with default options, against the unmodified Python server over TCP
@@ -67,6 +69,39 @@ if (peer) {
     it("a stream upload whose source breaks midway leaves no object (the reference stores whatever arrived)", async () => {
       await expectAbortedUploadLeavesNothing(client);
     });
+  });
+
+  it("its 206 replies carry no Content-Range, so a short slice far from the end is one suffix request cut to size, never a size then an exact range", async () => {
+    const proxy = await CuttingProxy.start(Number(new URL(server.url).port));
+    proxy.watchRequests(true);
+    const client = new RestBackend({ url: `http://u:p@127.0.0.1:${proxy.port}/`, retryDelay: 50, env: {} });
+    try {
+      await client.create();
+      await client.open();
+      const value = randomBytes(3 * 1024 * 1024 + 7);
+      await writeFile(join(store, "far"), value);
+      const ranged = await fetch(`http://127.0.0.1:${proxy.port}/far`, {
+        headers: { range: "bytes=-10", accept: "application/vnd.x.borgstore.rest.v1", authorization: `Basic ${btoa("u:p")}` },
+      });
+      expect(ranged.status).toBe(206);
+      expect(ranged.headers.get("content-range")).toBeNull();
+      await ranged.arrayBuffer();
+      await client.load("far", { offset: -10, size: 5 });
+      proxy.heads.length = 0;
+      for (const kind of ["load", "loadStream"] as const) {
+        const options = { offset: -2_500_000, size: 100 };
+        const bytes = kind === "load" ? await client.load("far", options) : await collectBytes(await client.loadStream("far", options));
+        expect(Buffer.from(bytes).equals(value.subarray(value.byteLength - 2_500_000, value.byteLength - 2_500_000 + 100)), kind).toBe(true);
+      }
+      expect(proxy.heads.map((head) => head.match(/^(\w+) .*\r\nrange: (\S+)\r\n/s)?.slice(1))).toEqual([
+        ["get", "bytes=-2500000"],
+        ["get", "bytes=-2500000"],
+      ]);
+    } finally {
+      if (client.opened) await client.close();
+      await client.destroy();
+      await proxy.stop();
+    }
   });
 } else {
   describe.skip("REST client against the Python reference server over TCP (reference not found)", () => {

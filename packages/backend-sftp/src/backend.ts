@@ -341,7 +341,8 @@ export class SftpBackend extends Backend {
     // Nothing waits for the answer: a read handle's close cannot lose data.
     const release = (file: OpenFile) => void file.conn.closeHandle(file.handle).catch(() => {});
     // The size of the opened file (fstat of its handle), not of whatever the name holds by now.
-    return sizedSource(translateErrors(readRangeStream(first, start, end, this.#tuning, release), name), Math.max(0, end - start));
+    const size = Math.max(0, end - start);
+    return sizedSource(translateErrors(readRangeStream(first, start, end, this.#tuning, release), name), size, first.size);
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {

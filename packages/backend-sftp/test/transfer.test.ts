@@ -66,6 +66,14 @@ describe.skipIf(!serverUrl).each(setups)("sftp transfers over $label: answers of
     await Promise.all(checks);
   });
 
+  it("a streamed slice tells the total of the file it opened, even once the name holds another value", async () => {
+    await backend.store("d/total", randomBytes(5000));
+    const slice = await backend.loadStream("d/total", { offset: -300, size: 100 });
+    await backend.store("d/total", randomBytes(7000));
+    expect([slice.size, slice.total]).toEqual([100, 5000]);
+    expect((await collect(slice)).byteLength).toBe(100);
+  });
+
   it("a load asking past the end of the object gets what there is", async () => {
     const value = values.get("d/v8") as Buffer; // 261,120 bytes: exactly one full request at the server's limit
     const got = await backend.load("d/v8", { offset: value.length - 100, size: 300 });

@@ -200,7 +200,7 @@ export abstract class Backend {
     const { signal } = options;
     const source = await underSignal(signal, () => raceAbort(this._loadStream(name, options), signal, discardSource));
     const exact = await underSignal(signal, () => exactly(source));
-    return signal ? sizedSource(abortableSource(exact, signal), exact.size) : exact;
+    return signal ? sizedSource(abortableSource(exact, signal), exact.size, exact.total) : exact;
   }
 
   async store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
@@ -364,7 +364,8 @@ export abstract class Backend {
 async function exactly(source: ByteSource & { size?: unknown }): Promise<SizedByteSource> {
   // A backend written before sources carried their size: its bytes are the only trustworthy count.
   if (typeof source.size !== "number") return sizedBytes(await collectBytes(source));
-  return sizedSource(source, source.size);
+  const { total } = source as { total?: unknown };
+  return sizedSource(source, source.size, typeof total === "number" ? total : undefined);
 }
 
 /** Raises ObjectNotFound(name) unless `info` says the item exists; a helper for backends. */

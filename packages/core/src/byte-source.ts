@@ -26,8 +26,8 @@ export async function* bytesSource(data: Uint8Array): ByteSource {
 }
 
 /** One buffer as a SizedByteSource (what a backend without native streaming hands out). */
-export function sizedBytes(data: Uint8Array): SizedByteSource {
-  return sizedSource(bytesSource(data), data.byteLength);
+export function sizedBytes(data: Uint8Array, total?: number): SizedByteSource {
+  return sizedSource(bytesSource(data), data.byteLength, total);
 }
 
 /**
@@ -35,25 +35,30 @@ export function sizedBytes(data: Uint8Array): SizedByteSource {
  * response the bytes come from. Iteration throws BackendError when the bytes end early or run
  * over, so a consumer that framed them with `size` (a Content-Length) never completes with
  * anything but exactly those bytes. return() before or during iteration closes `source`.
+ * `total`: the whole value's length, from the same handle or response (see SizedByteSource).
  */
-export function sizedSource(source: ByteSource, size: number): SizedByteSource {
+export function sizedSource(source: ByteSource, size: number, total?: number): SizedByteSource {
   if (!(Number.isSafeInteger(size) && size >= 0)) throw new InvalidArgument(`size must be a non-negative integer, but got: ${size}`);
-  return new ExactSource(source, size);
+  if (total !== undefined && !(Number.isSafeInteger(total) && total >= size))
+    throw new InvalidArgument(`total must be an integer of at least size ${size}, but got: ${total}`);
+  return new ExactSource(source, size, total);
 }
 
 /** `source` with `onChunk` called for each chunk as it passes (closing it still closes `source`). */
 export function observedSource(source: SizedByteSource, onChunk: (chunk: Uint8Array) => void): SizedByteSource {
-  return new ExactSource(source, source.size, onChunk);
+  return new ExactSource(source, source.size, source.total, onChunk);
 }
 
 class ExactSource implements SizedByteSource, AsyncIterator<Uint8Array> {
   readonly size: number;
+  readonly total: number | undefined;
   readonly #inner: AsyncIterator<Uint8Array>;
   readonly #onChunk: ((chunk: Uint8Array) => void) | undefined;
   #delivered = 0;
 
-  constructor(source: ByteSource, size: number, onChunk?: (chunk: Uint8Array) => void) {
+  constructor(source: ByteSource, size: number, total: number | undefined, onChunk?: (chunk: Uint8Array) => void) {
     this.size = size;
+    this.total = total;
     this.#inner = source[Symbol.asyncIterator]();
     this.#onChunk = onChunk;
   }

@@ -40,6 +40,13 @@ export type ByteSource = AsyncIterable<Uint8Array>;
  */
 export interface SizedByteSource extends AsyncIterable<Uint8Array> {
   readonly size: number;
+  /**
+   * The length of the whole value these bytes were cut from, when the backend learned it from
+   * the same read (fstat of the opened handle, the total of the reply's Content-Range); absent
+   * otherwise. A server puts it in its Content-Range, so a client can tell which value a slice
+   * came from.
+   */
+  readonly total?: number;
 }
 
 export interface StoreStreamOptions extends OperationOptions {

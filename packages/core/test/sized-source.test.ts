@@ -52,7 +52,21 @@ describe("sizedSource", () => {
   it("refuses a size that is not a non-negative integer", () => {
     expect(() => sizedSource(chunks(), -1)).toThrow(/non-negative integer/);
   });
+
+  it("carries the whole value's total when given one, and refuses a total smaller than its size", () => {
+    expect(sizedSource(chunks(3), 3, 10).total).toBe(10);
+    expect(sizedSource(chunks(3), 3).total).toBeUndefined();
+    expect(() => sizedSource(chunks(3), 3, 2)).toThrow(/total/);
+  });
 });
+
+/** A backend whose stream tells the whole value's length, as posixfs does from fstat. */
+class TotalTellingBackend extends MemoryBackend {
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
+    const whole = await this._load(name, {});
+    return sizedBytes(await this._load(name, options), whole.byteLength);
+  }
+}
 
 /** A backend whose stream announces one size and delivers fewer bytes (a file cut under it). */
 class ShortStreamBackend extends MemoryBackend {
@@ -88,6 +102,18 @@ describe("Backend.loadStream's size", () => {
     await backend.store("x", new Uint8Array(10));
     const source = await backend.loadStream("x");
     expect(source.size).toBe(10);
+    expect((await collectBytes(source)).byteLength).toBe(10);
+  });
+
+  it("keeps the backend's total through core's checks and an abort signal", async () => {
+    const backend = new TotalTellingBackend();
+    await backend.create();
+    await backend.open();
+    await backend.store("x", new Uint8Array(100));
+    expect((await backend.loadStream("x", { offset: -30, size: 10 })).total).toBe(100);
+    const signal = new AbortController().signal;
+    const source = await backend.loadStream("x", { offset: 5, size: 10, signal });
+    expect([source.size, source.total]).toEqual([10, 100]);
     expect((await collectBytes(source)).byteLength).toBe(10);
   });
 

@@ -4,6 +4,8 @@ import {
   type DefragSource,
   ErrorCodes,
   type HashAlgorithm,
+  type LoadOptions,
+  type SizedByteSource,
   InvalidArgument,
   ObjectNotFound,
   collectBytes,
@@ -245,7 +247,11 @@ export async function head(op: Operation): Promise<void> {
   });
 }
 
-/** GET: list for a path ending in "/", else load (206 whenever a Range header came). */
+/**
+ * GET: list for a path ending in "/", else load. A Range header gets 206 and, when the backend
+ * knows the length of the value it read the slice from, `Content-Range: bytes a-b/total` (spec
+ * §5.1): the client checks that total against the size it computed a start from.
+ */
 export async function get(op: Operation): Promise<void> {
   const { host, reply, target } = op;
   const { signal } = reply;
@@ -256,14 +262,20 @@ export async function get(op: Operation): Promise<void> {
   if (target.name === "") throw new HttpError(400, "Bad Request");
   const rangeHeader = reply.incoming.headers.range;
   const options = parseRange(rangeHeader);
-  const status = rangeHeader === undefined ? 200 : 206;
+  const ranged = rangeHeader !== undefined;
+  const status = ranged ? 206 : 200;
   await host.use(async (b) => {
     const total = await sizeForLoad(b, target.name, signal);
     if (total !== undefined) {
       const { start, end } = resolveRange(options, total);
       const sent = await withWholeBody(op, end - start, async (whole) => {
         if (!whole) return false;
-        sendBody(reply, status, await b.load(target.name, { ...options, signal }), OCTETS);
+        if (!ranged) sendBody(reply, status, await b.load(target.name, { signal }), OCTETS);
+        else {
+          // The slice and its total from one read: info()'s total may describe an older value.
+          const source = await b.loadStream(target.name, { ...options, signal });
+          sendBody(reply, status, await collectBytes(source), OCTETS, contentRange(options, source));
+        }
         // The budget counts the value until the socket has taken it (a slow reader holds it), or
         // the connection is gone (a response queued behind a closing one never finishes).
         await responseDone(reply.outgoing, signal);
@@ -274,9 +286,18 @@ export async function get(op: Operation): Promise<void> {
     // Large (or size unknown): stream; loadStream raises the reference's errors (404, 403 for 'r').
     // Its size belongs to the opened value: a second info() could describe a newer one.
     const source = await b.loadStream(target.name, { ...options, signal });
-    if (source.size <= ALWAYS_WHOLE) return sendBody(reply, status, await collectBytes(source), OCTETS);
-    await sendStream(reply, status, source, OCTETS);
+    const headers = ranged ? contentRange(options, source) : undefined;
+    if (source.size <= ALWAYS_WHOLE) return sendBody(reply, status, await collectBytes(source), OCTETS, headers);
+    await sendStream(reply, status, source, OCTETS, headers);
   }, signal);
+}
+
+/** `Content-Range` of a slice whose source knows its whole value's length; none otherwise. */
+function contentRange(options: LoadOptions, source: SizedByteSource): { "Content-Range": string } | undefined {
+  const { total, size } = source;
+  if (total === undefined) return undefined;
+  const { start } = resolveRange(options, total);
+  return { "Content-Range": size === 0 ? `bytes */${total}` : `bytes ${start}-${start + size - 1}/${total}` };
 }
 
 /**

@@ -56,11 +56,18 @@ export function sendHead(ctx: ReplyContext, headers: OutgoingHttpHeaders): void 
  * delivers any other count, destroys the connection: the client sees a cut body, never a complete
  * reply holding other bytes.
  */
-export async function sendStream(ctx: ReplyContext, status: number, source: SizedByteSource, contentType: string): Promise<void> {
+export async function sendStream(
+  ctx: ReplyContext,
+  status: number,
+  source: SizedByteSource,
+  contentType: string,
+  extraHeaders?: OutgoingHttpHeaders,
+): Promise<void> {
   const length = source.size;
   ctx.outgoing.writeHead(status, reasonFor(status), {
     "Content-Type": contentType,
     "Cache-Control": CACHE_CONTROL,
+    ...extraHeaders,
     "Content-Length": length,
   });
   let sent = 0;

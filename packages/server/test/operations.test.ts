@@ -23,27 +23,29 @@ describe("REST operations as the reference's server tests exercise them", () => 
     dir.remove();
   });
 
-  it("loads ranges: 206 whenever Range was sent, short or empty past the end, whole for junk", async () => {
+  it("loads ranges: 206 whenever Range was sent, short or empty past the end, whole for junk, with Content-Range of the value read", async () => {
     expect((await req("POST", "/r/item", "hello world")).status).toBe(200);
-    const cases: [string, string][] = [
-      ["bytes=0-4", "hello"],
-      ["bytes=6-", "world"],
-      ["bytes=-5", "world"],
-      ["bytes=6-100", "world"],
-      ["bytes=50-", ""],
-      ["bytes=5-4", ""],
-      ["bytes=0--1", "hello world"],
-      ["bytes=junk", "hello world"],
-      ["bytes=-30", "hello world"],
+    const cases: [string, string, string][] = [
+      ["bytes=0-4", "hello", "bytes 0-4/11"],
+      ["bytes=6-", "world", "bytes 6-10/11"],
+      ["bytes=-5", "world", "bytes 6-10/11"],
+      ["bytes=6-100", "world", "bytes 6-10/11"],
+      ["bytes=50-", "", "bytes */11"],
+      ["bytes=5-4", "", "bytes */11"],
+      ["bytes=0--1", "hello world", "bytes 0-10/11"],
+      ["bytes=junk", "hello world", "bytes 0-10/11"],
+      ["bytes=-30", "hello world", "bytes 0-10/11"],
     ];
-    for (const [range, expected] of cases) {
+    for (const [range, expected, contentRange] of cases) {
       const res = await req("GET", "/r/item", undefined, [["Range", range]]);
       expect(res.status, range).toBe(206);
       expect(text(res), range).toBe(expected);
       expect(header(res, "Content-Type")).toBe("application/octet-stream");
+      expect(header(res, "Content-Range"), range).toBe(contentRange);
     }
     const whole = await req("GET", "/r/item");
     expect(whole.status).toBe(200);
+    expect(header(whole, "Content-Range")).toBeUndefined();
   });
 
   it("hashes server-side (sha256, blake3 known vector) and refuses unknown algorithms with 400", async () => {
@@ -135,5 +137,30 @@ describe("REST operations as the reference's server tests exercise them", () => 
   it("stores the body for an unknown cmd on a name, as the reference does", async () => {
     expect((await req("POST", "/u/x?cmd=bogus", "x")).status).toBe(200);
     expect(text(await req("GET", "/u/x"))).toBe("x");
+  });
+});
+
+describe("ranged GET of a streamed value", () => {
+  const dir = tempDir();
+  let server: ServerProcess;
+  beforeAll(async () => {
+    // No budget: every value over 64 KiB streams.
+    server = await startServer(["--backend", `FILE:${dir.path}/store`, "--create", "--memory-budget", "0"], {
+      BORGSTORE_SERVER_USERNAME: "testuser",
+      BORGSTORE_SERVER_PASSWORD: "testpass",
+    });
+  });
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+    dir.remove();
+  });
+
+  it("carries Content-Range with the total of the value it streams from", async () => {
+    const value = Buffer.alloc(300_007, 7);
+    expect((await request(server.port, "POST", "/big", { body: value })).status).toBe(200);
+    const res = await request(server.port, "GET", "/big", { headers: [["Range", "bytes=-200000"]] });
+    expect(res.status).toBe(206);
+    expect(res.body.byteLength).toBe(200_000);
+    expect(header(res, "Content-Range")).toBe(`bytes 100007-300006/${value.byteLength}`);
   });
 });

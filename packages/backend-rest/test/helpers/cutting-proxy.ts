@@ -3,18 +3,24 @@ import { type AddressInfo, type Server, type Socket, connect, createServer } fro
 /**
  * A TCP proxy in front of a real server that can break connections on purpose: cut a response
  * after some bytes (the request reached the server, its answer is lost), or drop every new
- * connection at once (the server is unreachable).
+ * connection at once (the server is unreachable). It can also watch requests: record their heads
+ * and run a hook before each is forwarded (bodyless requests only: GET, HEAD, DELETE).
  */
 export class CuttingProxy {
   connections = 0;
   /** Responses cut so far (see cutResponses). */
   cuts = 0;
+  /** Request heads (request line and headers, lower-cased), while `watchRequests` is on. */
+  readonly heads: string[] = [];
+  /** Runs before a watched request is forwarded; the request waits for it. */
+  beforeRequest: ((head: string) => Promise<void>) | undefined;
   /** Uploads held back so far (see stallUploads). */
   stalls = 0;
   /** Responses still to cut, and after how many of their bytes. */
   #cuts: number[] = [];
   #dropAll = false;
   #stallUploadsAfter: number | undefined;
+  #watch = false;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
 
@@ -42,6 +48,11 @@ export class CuttingProxy {
     this.#stallUploadsAfter = afterBytes;
   }
 
+  /** On: new connections are read request by request, recorded in `heads` and passed through `beforeRequest`. */
+  watchRequests(on: boolean): void {
+    this.#watch = on;
+  }
+
   /** On: cut every open connection and drop each new one at once (the server went away). */
   dropAll(on: boolean): void {
     this.#dropAll = on;
@@ -65,7 +76,8 @@ export class CuttingProxy {
     const upstream = connect(targetPort, "127.0.0.1");
     this.#track(upstream);
     const stallAfter = this.#stallUploadsAfter;
-    if (stallAfter === undefined) client.pipe(upstream);
+    if (this.#watch) this.#forwardWatched(client, upstream);
+    else if (stallAfter === undefined) client.pipe(upstream);
     else {
       let sent = 0;
       client.on("data", (data: Buffer) => {
@@ -98,6 +110,23 @@ export class CuttingProxy {
     upstream.on("end", () => client.end());
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
+  }
+
+  #forwardWatched(client: Socket, upstream: Socket): void {
+    let pending = "";
+    let busy = Promise.resolve();
+    client.on("data", (data: Buffer) => {
+      pending += data.toString("latin1");
+      for (let end = pending.indexOf("\r\n\r\n"); end >= 0; end = pending.indexOf("\r\n\r\n")) {
+        const head = pending.slice(0, end + 4);
+        pending = pending.slice(end + 4);
+        busy = busy.then(async () => {
+          this.heads.push(head.toLowerCase());
+          await this.beforeRequest?.(head.toLowerCase());
+          upstream.write(head, "latin1");
+        });
+      }
+    });
   }
 
   async stop(): Promise<void> {
