@@ -202,11 +202,11 @@ export const KNOWN_REFERENCE_BUGS: readonly KnownDifference[] = [
  */
 export const DELIBERATE_DIFFERENCES: readonly KnownDifference[] = [
   {
-    name: "core refuses an unknown or variable-length (shake_*) algorithm before any I/O; the reference loads first, so a missing object or source wins there (ObjectNotFound) and shake_* fails only at digest time",
+    name: "core refuses an unknown or variable-length (shake_*) algorithm before any I/O; the reference loads first, so a missing object or source (ObjectNotFound), or a destroyed store (BackendDoesNotExist), wins there and shake_* fails only at digest time",
     matches: (op, ours, reference) =>
       (op.op === "hash" || (op.op === "defrag" && op.target === null)) &&
       isErr(ours, "ValueError") &&
-      (isErr(reference, "ObjectNotFound") || isErr(reference, "ReadRangeError")),
+      (isErr(reference, "ObjectNotFound") || isErr(reference, "ReadRangeError") || isErr(reference, "BackendDoesNotExist")),
   },
   {
     name: "core checks every defrag source name before loading any; the reference loads them in order, so an earlier missing or short source wins there over a later invalid name",
