@@ -41,6 +41,9 @@ const LISTINGS = 3;
 const readPasses = (size) => (size <= 4 * KiB ? 5 : size <= 64 * KiB ? 2 : 4);
 const DRIVER = fileURLToPath(new URL("./reference-posixfs-driver.py", import.meta.url));
 
+/** Loads into the caller's reused buffers (`load(name, { into })`): no fresh memory per load. */
+const INTO = "load into reused buffers";
+
 const keyOf = (i) => createHash("sha256").update(String(i)).digest("hex");
 
 /** A new open Store over a new posixfs directory; what removes it is pushed onto `cleanups`. */
@@ -67,7 +70,19 @@ async function warmUp(store) {
 /** Our side of a phase: `op` on objects start..start+count-1, each `passes` times; resolves with ops/s. */
 function ourSide(c, op) {
   const { store, keys, value, inFlight } = c;
-  const run = op.startsWith("store") ? (i) => store.store(keys[i], value) : (i) => store[op](keys[i]);
+  let run = op.startsWith("store") ? (i) => store.store(keys[i], value) : (i) => store[op](keys[i]);
+  if (op === INTO) {
+    // One buffer per load in flight, each reused by the loads after it (the caller's pool).
+    const buffers = Array.from({ length: inFlight }, () => Buffer.allocUnsafeSlow(value.byteLength));
+    run = async (i) => {
+      const into = buffers.pop();
+      try {
+        await store.load(keys[i], { into });
+      } finally {
+        buffers.push(into);
+      }
+    };
+  }
   return async ({ start, count, passes }) => {
     const r = await measure((i) => run(start + (i % count)), { count: count * passes, inFlight });
     return r.opsPerSec;
@@ -129,11 +144,11 @@ async function measurePosixFs(ctx, peer, cleanups) {
   }
   const phase = async (op, referenceOp = op) => {
     for (const c of cases) {
-      const passes = op === "load" || op === "info" ? readPasses(c.size) : 1;
+      const passes = op.startsWith("load") || op === "info" ? readPasses(c.size) : 1;
       const sides = { ours: ourSide(c, op) };
       if (python) sides.reference = referenceSide(python, c, referenceOp);
       const rates = await alternate(sides, c.count, passes);
-      const scale = c.size >= MiB && (op.startsWith("store") || op === "load") ? c.size / 1e6 : 1;
+      const scale = c.size >= MiB && (op.startsWith("store") || op.startsWith("load")) ? c.size / 1e6 : 1;
       const factor = op === "store" && c.size === KiB && c.inFlight === 16 ? "1.5×" : "1×";
       ctx.report({
         case: `posixfs ${op} ${c.label} ×${c.inFlight}`,
@@ -148,6 +163,7 @@ async function measurePosixFs(ctx, peer, cleanups) {
   await phase("store");
   const listStore = await fillList(python, cleanups);
   await phase("load");
+  await phase(INTO, "load");
   await phase("info");
   await measureList(ctx, listStore, python);
   await phase("delete");
