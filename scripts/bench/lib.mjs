@@ -1,5 +1,7 @@
 // Shared measuring helpers for the bench suites (packages/*/bench/*.bench.mjs).
+import { spawn } from "node:child_process";
 import { connect, createServer } from "node:net";
+import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
 
 /**
@@ -54,4 +56,38 @@ export async function waitAccepting(port, what) {
     if (Date.now() > deadline) throw new Error(`${what} did not start on port ${port}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * A child process that answers one JSON line on stdout per JSON command line on stdin (the Python
+ * drivers that time the reference in the same run): `run(cmd)` resolves with the parsed answer.
+ */
+export function startLineDriver(command, args, { env, what = command } = {}) {
+  const child = spawn(command, args, { env, stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (t) => {
+    stderr = (stderr + t).slice(-8192);
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  return {
+    async run(cmd) {
+      child.stdin.write(`${JSON.stringify(cmd)}\n`);
+      const { value, done } = await lines.next();
+      if (done) throw new Error(`${what} ended: ${stderr}`);
+      return JSON.parse(value);
+    },
+    async stop() {
+      child.stdin.end();
+      const code = await exited;
+      if (code !== 0) throw new Error(`${what} exited with ${code}: ${stderr}`);
+    },
+  };
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

@@ -1,23 +1,27 @@
 // Store over posixfs and over memory: ops/s for store / load / info / delete at 1 KiB, 64 KiB and
 // 4 MiB with 1 and 16 operations in flight, and a list of 100,000 items in a 2-level namespace.
-// Reference figures: the Python reference's sequential Store over posixfs on the same kind of
-// machine (issue 2, section 6). Target: 16 in flight at least the reference everywhere, store ≥ 1.5×
-// at 1 KiB.
+// Every posixfs row's reference is the unmodified Python reference measured in this run on the
+// same disk (reference-posixfs-driver.py: its posixfs backend imported as a library and called in
+// a sequential loop, as borg does; its Store for the list). Each phase runs beside ours, cut into
+// slices that alternate which side goes first; each side's rate is the median of its slices, so a
+// burst of other work on this shared machine spoils a slice, not the figure. Target: at least the
+// reference everywhere (store ≥ 1.5× at 1 KiB with 16 in flight).
 //
 // Order matters on a filesystem like this VM's (ext4 without a journal): for minutes after a file
 // is deleted, ext4 skips its inode when allocating, reading inode table blocks to check each one,
 // so every create after a mass delete gets slower (measured: a Python create loop went from 9,000/s
-// to 1,800/s after a few thousand deletes). So every store of new objects is measured first, in
-// stores nothing has deleted from yet; overwrites and deletes come after; the stores are removed
-// only when the suite ends.
+// to 1,800/s after a few thousand deletes). So every create of both sides, the list's 100,000
+// included, comes first; reads next; deletes, and the stores into the directories they leave,
+// last. The stores are removed only when the suite ends.
 import { createHash, randomBytes } from "node:crypto";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { MemoryBackend, Store } from "@borgstore/core";
-import { KiB, MiB, countFor, measure } from "../../../scripts/bench/lib.mjs";
+import { referenceEnv, requireReferencePeer } from "@borgstore/testkit";
+import { KiB, MiB, countFor, measure, median, startLineDriver } from "../../../scripts/bench/lib.mjs";
 
 const CONFIG = { "data/": { levels: [2] } };
 const SIZES = [
@@ -27,204 +31,200 @@ const SIZES = [
 ];
 const IN_FLIGHT = [1, 16];
 const LIST_ITEMS = Number(process.env.BORGSTORE_BENCH_LIST_ITEMS ?? 100_000);
-/** Where the posixfs stores live (default: the system temp directory). */
+/** Where the stores live (default: the system temp directory). */
 const BENCH_DIR = process.env.BORGSTORE_BENCH_DIR ?? tmpdir();
+/** Parts each phase is cut into, alternating which side goes first. */
+const SLICES = 4;
+/** Listings each side times (alternating), the median reported. */
+const LISTINGS = 3;
+/** Reads go over their objects this many times: a phase of a few milliseconds is mostly noise. */
+const readPasses = (size) => (size <= 4 * KiB ? 5 : size <= 64 * KiB ? 2 : 4);
+const DRIVER = fileURLToPath(new URL("./reference-posixfs-driver.py", import.meta.url));
 
-/** Reference rates (sequential Python Store over posixfs), in ops/s, by size and operation. */
-const REFERENCE = {
-  [KiB]: { store: 9_200, load: 47_000, info: 67_000, delete: 44_000 },
-  [4 * MiB]: { store: 320e6 / (4 * MiB), load: 9.8e9 / (4 * MiB) },
-};
-const REFERENCE_LIST = 69_000;
+/** Loads into the caller's reused buffers (`load(name, { into })`): no fresh memory per load. */
+const INTO = "load into reused buffers";
 
 const keyOf = (i) => createHash("sha256").update(String(i)).digest("hex");
 
-function backends() {
-  return [
-    {
-      kind: "posixfs",
-      make() {
-        const dir = mkdtempSync(join(BENCH_DIR, "borgstore-bench-"));
-        return { backend: new PosixFsBackend({ path: join(dir, "store") }), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-      },
-    },
-    { kind: "memory", make: () => ({ backend: new MemoryBackend(), cleanup: () => {} }) },
-  ];
-}
-
-/** A new open Store; what removes it is pushed onto `cleanups`, run when the suite ends. */
-async function openStore(make, cleanups) {
-  const { backend, cleanup } = make();
-  const store = new Store({ backend, config: CONFIG, latency: 0, bandwidth: 0 });
-  await store.create();
-  await store.open();
+/** A new open Store over a new posixfs directory; what removes it is pushed onto `cleanups`. */
+async function openPosixStore(cleanups) {
+  const dir = mkdtempSync(join(BENCH_DIR, "borgstore-bench-"));
+  const store = new Store({ backend: new PosixFsBackend({ path: join(dir, "store") }), config: CONFIG, latency: 0, bandwidth: 0 });
   cleanups.push(async () => {
     await store.close();
-    cleanup();
+    rmSync(dir, { recursive: true, force: true });
   });
-  return { store };
+  await store.create();
+  await store.open();
+  return store;
 }
 
 /** A short untimed round, so the first measured case does not pay for JIT warm-up (deletes nothing). */
-async function warmUp(make, cleanups) {
-  const { store } = await openStore(make, cleanups);
+async function warmUp(store) {
   const value = randomBytes(KiB);
   const keys = Array.from({ length: 1000 }, (_, i) => `data/${keyOf(`warm${i}`)}`);
   for (const op of ["store", "load", "info"])
     await measure((i) => (op === "store" ? store.store(keys[i], value) : store[op](keys[i])), { count: keys.length, inFlight: 4 });
 }
 
+/** Our side of a phase: `op` on objects start..start+count-1, each `passes` times; resolves with ops/s. */
+function ourSide(c, op) {
+  const { store, keys, value, inFlight } = c;
+  let run = op.startsWith("store") ? (i) => store.store(keys[i], value) : (i) => store[op](keys[i]);
+  if (op === INTO) {
+    // One buffer per load in flight, each reused by the loads after it (the caller's pool).
+    const buffers = Array.from({ length: inFlight }, () => Buffer.allocUnsafeSlow(value.byteLength));
+    run = async (i) => {
+      const into = buffers.pop();
+      try {
+        await store.load(keys[i], { into });
+      } finally {
+        buffers.push(into);
+      }
+    };
+  }
+  return async ({ start, count, passes }) => {
+    const r = await measure((i) => run(start + (i % count)), { count: count * passes, inFlight });
+    return r.opsPerSec;
+  };
+}
+
+/** The reference's side of a phase, in its own store named after the case; resolves with ops/s. */
+function referenceSide(python, c, op) {
+  const store = `${c.size}x${c.inFlight}`;
+  return async ({ start, count, passes }) => {
+    const { seconds } = await python.run({ op, store, size: c.size, start, count, passes });
+    return (count * passes) / seconds;
+  };
+}
+
 /**
- * The reference's own posixfs write and read paths (tempfile.mkstemp in the target directory,
- * write, os.replace; makedirs on a missing directory; open + read), as a plain Python loop over the
- * same 1 KiB keys in the same directory, in this run. The reference's published figures come from
- * another moment; this disk's speed varies several-fold with the machine's load, so the ratio
- * against this loop is the comparable one.
+ * Runs a phase of `total` objects on every side in SLICES parts, the order flipping each slice;
+ * resolves with each side's median rate.
  */
-const PYTHON_LOOP = `
-import os, sys, json, time, tempfile, hashlib
-base, n = sys.argv[1], int(sys.argv[2])
-data = os.urandom(1024)
-keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)]
-paths = [os.path.join(base, "data", k[:2], k[2:4], k) for k in keys]
-t = time.perf_counter()
-for p in paths:
-    d = os.path.dirname(p)
-    try:
-        fd, tmp = tempfile.mkstemp(suffix=".tmp", prefix="tmp", dir=d)
-    except FileNotFoundError:
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".tmp", prefix="tmp", dir=d)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, p)
-store = n / (time.perf_counter() - t)
-t = time.perf_counter()
-for p in paths:
-    with open(p, "rb") as f:
-        f.read()
-load = n / (time.perf_counter() - t)
-big = os.urandom(4 * 1024 * 1024)
-bigPaths = [os.path.join(base, "big", str(i)) for i in range(60)]
-os.makedirs(os.path.join(base, "big"))
-for p in bigPaths:
-    with open(p, "wb") as f:
-        f.write(big)
-t = time.perf_counter()
-for _ in range(4):
-    for p in bigPaths:
-        with open(p, "rb") as f:
-            f.read()
-bigLoad = 4 * len(bigPaths) / (time.perf_counter() - t)
-print(json.dumps({"store": store, "load": load, "bigLoad": bigLoad}))
-`;
-
-function pythonLoop(count, cleanups) {
-  const dir = mkdtempSync(join(BENCH_DIR, "borgstore-bench-py-"));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const r = spawnSync("python3", ["-c", PYTHON_LOOP, dir, String(count)], { encoding: "utf8" });
-  return r.status === 0 ? JSON.parse(r.stdout) : undefined;
-}
-
-/** Reports one measured case with its reference (posixfs only) and target (posixfs ×16). */
-function reportCase(ctx, c, op, r, baseline) {
-  const { kind, size, label, inFlight } = c;
-  const reference = kind === "posixfs" ? REFERENCE[size]?.[op.split(",")[0]] : undefined;
-  const target =
-    kind === "posixfs" && inFlight === 16 && reference
-      ? `≥ ${op.startsWith("store") && size === KiB ? "1.5×" : "1×"} reference`
-      : undefined;
-  const moves = size >= MiB && (op.startsWith("store") || op === "load");
-  if (kind === "posixfs" && size === KiB && baseline && (op === "store" || op === "load"))
-    ctx.report({
-      case: `posixfs ${op} 1 KiB ×${inFlight} vs the reference's ${op} path as a Python loop, same run`,
-      value: r.opsPerSec,
-      unit: "ops/s",
-      reference: baseline[op],
-      referenceLabel: "Python loop, same run",
-      target: inFlight === 16 ? (op === "store" ? "≥ 1.5×" : "≥ 1×") : undefined,
-    });
-  if (kind === "posixfs" && size === 4 * MiB && baseline && op === "load")
-    ctx.report({
-      case: `posixfs load 4 MiB ×${inFlight} vs the reference's load path as a Python loop, same run`,
-      value: r.mbPerSec,
-      unit: "MB/s",
-      reference: (baseline.bigLoad * size) / 1e6,
-      referenceLabel: "Python loop, same run",
-      target: inFlight === 16 ? "≥ 1×" : undefined,
-    });
-  ctx.report({
-    case: `${kind} ${op} ${label} ×${inFlight}`,
-    value: moves ? r.mbPerSec : r.opsPerSec,
-    unit: moves ? "MB/s" : "ops/s",
-    reference: reference === undefined ? undefined : moves ? (reference * size) / 1e6 : reference,
-    referenceLabel: "Python reference, sequential",
-    target,
-  });
-}
-
-async function measureList(ctx, kind, make, cleanups) {
-  const { store } = await openStore(make, cleanups);
-  const small = randomBytes(16);
-  await measure((i) => store.store(`data/${keyOf(i)}`, small), { count: LIST_ITEMS, inFlight: 16 });
-  let listed = 0;
-  const r = await measure(
-    async () => {
-      for await (const _item of store.list("data")) listed++;
-    },
-    { count: 1 },
-  );
-  if (listed !== LIST_ITEMS) throw new Error(`list returned ${listed} of ${LIST_ITEMS} items`);
-  ctx.report({
-    case: `${kind} list ${LIST_ITEMS.toLocaleString("en")} items (data/, 2 levels)`,
-    value: LIST_ITEMS / r.seconds,
-    unit: "items/s",
-    reference: kind === "posixfs" ? REFERENCE_LIST : undefined,
-    referenceLabel: "Python reference, sequential",
-    target: kind === "posixfs" ? "≥ 1× reference" : undefined,
-  });
+async function alternate(sides, total, passes) {
+  const names = Object.keys(sides);
+  const rates = Object.fromEntries(names.map((name) => [name, []]));
+  let done = 0;
+  for (let k = 0; k < SLICES; k++) {
+    const count = Math.round((total * (k + 1)) / SLICES) - done;
+    for (const name of k % 2 === 0 ? names : [...names].reverse())
+      rates[name].push(await sides[name]({ start: done, count, passes }));
+    done += count;
+  }
+  return Object.fromEntries(names.map((name) => [name, median(rates[name])]));
 }
 
 export default async function bench(ctx) {
-  const pythonCleanups = [];
+  const peer = requireReferencePeer("posixfs bench: the same-run reference");
+  const cleanups = [];
   try {
-    const baseline = pythonLoop(4000, pythonCleanups);
-    for (const { kind, make } of backends()) {
-      // A kind's stores stay until its cases are done (posixfs: see the header; memory: one at a time is plenty).
-      const cleanups = [];
-      try {
-        await measureKind(ctx, kind, make, baseline, cleanups);
-      } finally {
-        for (const cleanup of cleanups) await cleanup();
-      }
-    }
+    await measurePosixFs(ctx, peer, cleanups);
   } finally {
-    for (const cleanup of pythonCleanups) await cleanup();
+    for (const cleanup of cleanups.reverse()) await cleanup();
   }
+  await measureMemory(ctx);
 }
 
-async function measureKind(ctx, kind, make, baseline, cleanups) {
-  await warmUp(make, cleanups);
-  // Phase 1: every store of new objects, before anything has been deleted (see the header).
+async function measurePosixFs(ctx, peer, cleanups) {
+  let python;
+  if (peer) {
+    const dir = mkdtempSync(join(BENCH_DIR, "borgstore-bench-py-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    python = startLineDriver(peer.python, [DRIVER, dir], { env: referenceEnv(peer), what: "the reference posixfs driver" });
+    cleanups.push(() => python.stop());
+  }
+  await warmUp(await openPosixStore(cleanups));
   const cases = [];
   for (const { size, label } of SIZES) {
     const value = randomBytes(size);
     const count = countFor(size, { small: 4000, large: 60 });
     const keys = Array.from({ length: count }, (_, i) => `data/${keyOf(i)}`);
-    for (const inFlight of IN_FLIGHT) {
-      const { store } = await openStore(make, cleanups);
-      const c = { kind, size, label, inFlight, count, keys, value, store };
-      reportCase(ctx, c, "store", await measure((i) => store.store(keys[i], value), { count, inFlight, bytesPerOp: size }), baseline);
-      cases.push(c);
-    }
+    for (const inFlight of IN_FLIGHT) cases.push({ size, label, inFlight, count, keys, value, store: await openPosixStore(cleanups) });
   }
-  // Phase 2: reads, then deletes, then new objects again into the directories left behind.
-  for (const op of ["load", "info", "delete", "store, dirs exist"]) {
+  const phase = async (op, referenceOp = op) => {
     for (const c of cases) {
-      const { store, keys, value, count, inFlight, size } = c;
-      const run = op.startsWith("store") ? (i) => store.store(keys[i], value) : (i) => store[op](keys[i]);
-      reportCase(ctx, c, op, await measure(run, { count, inFlight, bytesPerOp: size }), baseline);
+      const passes = op.startsWith("load") || op === "info" ? readPasses(c.size) : 1;
+      const sides = { ours: ourSide(c, op) };
+      if (python) sides.reference = referenceSide(python, c, referenceOp);
+      const rates = await alternate(sides, c.count, passes);
+      const scale = c.size >= MiB && (op.startsWith("store") || op.startsWith("load")) ? c.size / 1e6 : 1;
+      const factor = op === "store" && c.size === KiB && c.inFlight === 16 ? "1.5×" : "1×";
+      ctx.report({
+        case: `posixfs ${op} ${c.label} ×${c.inFlight}`,
+        value: rates.ours * scale,
+        unit: scale === 1 ? "ops/s" : "MB/s",
+        reference: python ? rates.reference * scale : undefined,
+        referenceLabel: "reference posixfs, sequential, same run",
+        target: python ? `≥ ${factor} reference` : undefined,
+      });
+    }
+  };
+  await phase("store");
+  const listStore = await fillList(python, cleanups);
+  await phase("load");
+  await phase(INTO, "load");
+  await phase("info");
+  await measureList(ctx, listStore, python);
+  await phase("delete");
+  await phase("store, dirs exist", "store");
+}
+
+/** The list's items on both sides (creates: before any delete). */
+async function fillList(python, cleanups) {
+  const store = await openPosixStore(cleanups);
+  const small = randomBytes(16);
+  await measure((i) => store.store(`data/${keyOf(i)}`, small), { count: LIST_ITEMS, inFlight: 16 });
+  await python?.run({ op: "fill", count: LIST_ITEMS });
+  return store;
+}
+
+async function measureList(ctx, store, python) {
+  const ours = [];
+  const theirs = [];
+  for (let k = 0; k < LISTINGS; k++) {
+    let listed = 0;
+    const r = await measure(
+      async () => {
+        for await (const _item of store.list("data")) listed++;
+      },
+      { count: 1 },
+    );
+    if (listed !== LIST_ITEMS) throw new Error(`list returned ${listed} of ${LIST_ITEMS} items`);
+    ours.push(LIST_ITEMS / r.seconds);
+    if (python) {
+      const { seconds, items } = await python.run({ op: "list" });
+      if (items !== LIST_ITEMS) throw new Error(`the reference listed ${items} of ${LIST_ITEMS} items`);
+      theirs.push(LIST_ITEMS / seconds);
     }
   }
-  await measureList(ctx, kind, make, cleanups);
+  ctx.report({
+    case: `posixfs list ${LIST_ITEMS.toLocaleString("en")} items (data/, 2 levels)`,
+    value: median(ours),
+    unit: "items/s",
+    reference: python ? median(theirs) : undefined,
+    referenceLabel: "reference Store over posixfs, same run",
+    target: python ? "≥ 1× reference" : undefined,
+  });
+}
+
+/** The same cases over the memory backend: what Store itself costs (no reference). */
+async function measureMemory(ctx) {
+  for (const { size, label } of SIZES) {
+    const value = randomBytes(size);
+    const count = countFor(size, { small: 4000, large: 60 });
+    const keys = Array.from({ length: count }, (_, i) => `data/${keyOf(i)}`);
+    for (const inFlight of IN_FLIGHT) {
+      const store = new Store({ backend: new MemoryBackend(), config: CONFIG, latency: 0, bandwidth: 0 });
+      await store.create();
+      await store.open();
+      for (const op of ["store", "load", "info", "delete"]) {
+        const run = op === "store" ? (i) => store.store(keys[i], value) : (i) => store[op](keys[i]);
+        const r = await measure(run, { count, inFlight, bytesPerOp: size });
+        const moved = size >= MiB && op !== "info" && op !== "delete";
+        ctx.report({ case: `memory ${op} ${label} ×${inFlight}`, value: moved ? r.mbPerSec : r.opsPerSec, unit: moved ? "MB/s" : "ops/s" });
+      }
+      await store.close();
+    }
+  }
 }

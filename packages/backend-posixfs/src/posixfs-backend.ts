@@ -9,6 +9,7 @@ import {
   BackendError,
   type BackendCapabilities,
   type BackendOptions,
+  type BufferLoadOptions,
   type ByteSource,
   InvalidArgument,
   type ItemInfo,
@@ -248,7 +249,7 @@ export class PosixFsBackend extends Backend {
       : { name: basename(name), exists: false, size: 0, directory: false, atime: 0 };
   }
 
-  protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
+  protected async _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
     const path = this.#path(name);
     const sync = this.syncReads;
     let fd: number;
@@ -258,7 +259,7 @@ export class PosixFsBackend extends Backend {
       throw fsError(err, name);
     }
     try {
-      return plain(isWholeValue(options) ? await readWhole(fd, sync) : await readRange(fd, options, sync));
+      return plain(isWholeValue(options) ? await readWhole(fd, sync, options.into) : await readRange(fd, options, sync));
     } catch (err) {
       throw asBackendError(err);
     } finally {

@@ -1,5 +1,5 @@
 import { fstatSync, readSync } from "node:fs";
-import { BackendError, type LoadOptions, resolveRange } from "@borgstore/core";
+import { BackendError, type BufferLoadOptions, resolveRange } from "@borgstore/core";
 import { fileStats, readSome } from "./fs-calls.js";
 import { Gate } from "./gate.js";
 
@@ -56,27 +56,43 @@ function readAtSync(fd: number, buffer: Uint8Array, offset: number, length: numb
 }
 
 /**
+ * A buffer for `size` bytes: the start of `into` when they fit (the caller's, reused across loads,
+ * so no fresh pages to fault in), else a new one.
+ */
+function bufferFor(size: number, into: Uint8Array | undefined): Uint8Array {
+  return into && into.byteLength >= size ? into.subarray(0, size) : Buffer.allocUnsafeSlow(size);
+}
+
+/**
  * The whole file. With `sync`, sized by fstat and, up to FIRST_READ bytes, read on the spot (a
  * cached fstat costs less than an oversized buffer). Without, the first FIRST_READ bytes are read
  * unsized, which saves a thread-pool round trip for most values; only one that fills them is sized.
  * Large reads always run in the thread pool.
  */
-export async function readWhole(fd: number, sync: boolean): Promise<Uint8Array> {
+export function readWhole(fd: number, sync: boolean, into?: Uint8Array): Uint8Array | Promise<Uint8Array> {
   if (sync) {
     const size = fstatSync(fd).size;
-    const read = async () => {
-      const whole = Buffer.allocUnsafeSlow(size);
-      const got = size <= FIRST_READ ? readAtSync(fd, whole, 0, size, 0) : await readLarge(fd, whole, 0, size, 0);
+    if (size <= FIRST_READ) {
+      const whole = bufferFor(size, into);
+      const got = readAtSync(fd, whole, 0, size, 0);
       return got === size ? whole : whole.subarray(0, got);
-    };
-    return size <= FIRST_READ ? read() : localLargeLoads.run(read);
+    }
+    return localLargeLoads.run(async () => {
+      const whole = bufferFor(size, into);
+      const got = await readLarge(fd, whole, 0, size, 0);
+      return got === size ? whole : whole.subarray(0, got);
+    });
   }
-  const first = Buffer.allocUnsafeSlow(FIRST_READ);
+  return readWholeUnsized(fd, into);
+}
+
+async function readWholeUnsized(fd: number, into: Uint8Array | undefined): Promise<Uint8Array> {
+  const first = bufferFor(FIRST_READ, into);
   const got = await readAt(fd, first, 0, FIRST_READ, 0);
-  if (got < FIRST_READ) return first.slice(0, got);
+  if (got < FIRST_READ) return into ? first.subarray(0, got) : first.slice(0, got);
   const size = Math.max((await fileStats(fd)).size, FIRST_READ);
-  const whole = Buffer.allocUnsafeSlow(size);
-  whole.set(first);
+  const whole = bufferFor(size, into);
+  if (whole.buffer !== first.buffer || whole.byteOffset !== first.byteOffset) whole.set(first);
   const rest = await readLarge(fd, whole, FIRST_READ, size - FIRST_READ, FIRST_READ);
   return FIRST_READ + rest === size ? whole : whole.subarray(0, FIRST_READ + rest);
 }
@@ -93,11 +109,11 @@ export function assertNotDirectory(stats: { isDirectory(): boolean }): void {
 }
 
 /** The byte range `options` selects (negative offset from the end), small ranges synchronously with `sync`. */
-export async function readRange(fd: number, options: LoadOptions, sync: boolean): Promise<Uint8Array> {
+export async function readRange(fd: number, options: BufferLoadOptions, sync: boolean): Promise<Uint8Array> {
   const stats = sync ? fstatSync(fd) : await fileStats(fd);
   assertNotDirectory(stats);
   const { start, end } = resolveRange(options, stats.size);
-  const buffer = Buffer.allocUnsafeSlow(end - start);
+  const buffer = bufferFor(end - start, options.into);
   const length = end - start;
   const got =
     sync && length <= FIRST_READ

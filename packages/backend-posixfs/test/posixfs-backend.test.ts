@@ -315,6 +315,25 @@ describe("PosixFsBackend info, list and load", () => {
     await backend.close();
   });
 
+  it("reads into the caller's buffer when the bytes fit (whole and ranges, small and split large reads, sync and pool reads)", async () => {
+    for (const syncReads of [true, false]) {
+      const backend = await openBackend({ syncReads });
+      for (const size of [0, 1000, 64 * 1024, 64 * 1024 + 1, 3 * 1024 * 1024 + 7]) {
+        const value = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 255);
+        await backend.store("v", value);
+        const into = new Uint8Array(4 * 1024 * 1024);
+        for (const options of [{}, { offset: 3 }, { offset: -100, size: 50 }]) {
+          const what = `${size} bytes, ${JSON.stringify(options)}, syncReads ${syncReads}`;
+          const loaded = await backend.load("v", { ...options, into });
+          expect(loaded.buffer, what).toBe(into.buffer);
+          expect(loaded.byteOffset, what).toBe(0);
+          expect(Buffer.from(loaded).equals(Buffer.from(await backend.load("v", options))), what).toBe(true);
+        }
+      }
+      await backend.close();
+    }
+  });
+
   it("streams loads natively with offset, size and negative offset; missing names fail before streaming", async () => {
     const backend = await openBackend();
     const value = Uint8Array.from({ length: 3 * 1024 * 1024 }, (_, i) => i % 251);

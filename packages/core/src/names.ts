@@ -13,11 +13,17 @@ export const TMP_SUFFIX = ".tmp";
 /** Suffix of an internal hidden file (never a valid name). */
 export const HID_SUFFIX = ".hid";
 
+/** Non-empty segments of lowercase letters, digits, '_' and '-', joined by single slashes. */
+const PLAIN_NAME = /^[a-z0-9_-]+(?:\/[a-z0-9_-]+)*$/;
+
 /**
  * Why `name` is invalid, or undefined when it is valid. Checks run in the reference's order
  * and keep its messages.
  */
 export function nameProblem(name: unknown): string | undefined {
+  // The common shape (key, namespace/key, nested key: dot-free lowercase segments) passes every
+  // check below; one test instead of a dozen string scans on each load's hot path.
+  if (typeof name === "string" && name.length <= MAX_NAME_LENGTH && PLAIN_NAME.test(name)) return undefined;
   if (typeof name !== "string") return `name must be str, but got: ${typeof name}`;
   if (name.length > MAX_NAME_LENGTH) return `name is too long (max: ${MAX_NAME_LENGTH}): ${name}`;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII range check

@@ -1,5 +1,5 @@
 import { InvalidArgument } from "./errors.js";
-import type { LoadOptions } from "./types.js";
+import type { BufferLoadOptions, LoadOptions } from "./types.js";
 
 /** A resolved, clamped byte range: [start, end) within a value of known length. */
 export interface ByteRange {
@@ -7,9 +7,11 @@ export interface ByteRange {
   end: number;
 }
 
-/** Checks that offset and size are integers (size ≥ 0) before any backend sees them. */
-export function validateLoadOptions(options: LoadOptions): void {
-  const { offset = 0, size } = options;
+/** Checks that offset and size are integers (size ≥ 0), and `into` a Uint8Array, before any backend sees them. */
+export function validateLoadOptions(options: BufferLoadOptions): void {
+  const { offset = 0, size, into } = options;
+  if (into !== undefined && !(into instanceof Uint8Array))
+    throw new InvalidArgument(`into must be a Uint8Array, but got: ${Object.prototype.toString.call(into)}`);
   if (!Number.isSafeInteger(offset)) throw new InvalidArgument(`offset must be an integer, but got: ${offset}`);
   if (size !== undefined && size !== null && !(Number.isSafeInteger(size) && size >= 0))
     throw new InvalidArgument(`size must be a non-negative integer, but got: ${size}`);

@@ -28,6 +28,17 @@ export interface LoadOptions extends OperationOptions {
   size?: number;
 }
 
+/** What a load into memory accepts beyond the range. */
+export interface BufferLoadOptions extends LoadOptions {
+  /**
+   * A buffer the bytes may be read into, sparing an allocation per load: reuse one across loads
+   * (fresh memory costs the kernel a page fault per 4 KiB it fills). When the backend reads into
+   * it and the bytes fit, the result is a view of its start (`result.buffer === into.buffer`);
+   * otherwise a new buffer, as without it. Leave it alone until the load has settled.
+   */
+  into?: Uint8Array;
+}
+
 /** Bytes arriving over time: a Node Readable, a web ReadableStream's iterator, an async generator. */
 export type ByteSource = AsyncIterable<Uint8Array>;
 

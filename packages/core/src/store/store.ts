@@ -7,7 +7,7 @@ import type { HashAlgorithm } from "../hash-algorithm.js";
 import { DEL_SUFFIX } from "../names.js";
 import { nest, splitKey } from "../nesting.js";
 import { validateLoadOptions } from "../range.js";
-import type { ByteSource, DefragSource, ItemInfo, LoadOptions, OperationOptions, Permissions, QuotaInfo, SizedByteSource, StoreStreamOptions } from "../types.js";
+import type { BufferLoadOptions, ByteSource, DefragSource, ItemInfo, OperationOptions, Permissions, QuotaInfo, SizedByteSource, StoreStreamOptions } from "../types.js";
 import { backendFromUrl } from "../url.js";
 import { CacheMode, type NamespaceConfig, type NamespacePolicy, type StoreConfig, checkLevels, parseStoreConfig, policyFor } from "./config.js";
 import { type CacheLogger, CacheTier } from "./cache.js";
@@ -51,6 +51,8 @@ export interface FindOptions extends OperationOptions {
 export interface StoreLoadOptions extends FindOptions {
   offset?: number;
   size?: number;
+  /** As in Backend.load: a buffer the primary backend may read the bytes into (not with a cache). */
+  into?: Uint8Array;
 }
 
 export interface MoveOptions extends OperationOptions {
@@ -225,10 +227,18 @@ export class Store {
    * The nested backend name of `name`: with one level pure computation; with several, the first
    * level where the item exists, else the last level (where new items go).
    */
+  /** Where `name` is, without a look-up, when its namespace has one level (else undefined: find() searches). */
+  #nestedOnlyLevel(name: string, options: FindOptions): string | undefined {
+    const levels = policyFor(this.#policies, name).levels;
+    if (levels.length !== 1) return undefined;
+    return nest(name, levels[0] as number, options.deleted ? DEL_SUFFIX : undefined);
+  }
+
   async find(name: string, options: FindOptions = {}): Promise<string> {
+    const only = this.#nestedOnlyLevel(name, options);
+    if (only !== undefined) return only;
     const levels = policyFor(this.#policies, name).levels;
     const suffix = options.deleted ? DEL_SUFFIX : undefined;
-    if (levels.length === 1) return nest(name, levels[0] as number, suffix);
     const backend = this.#require();
     let nested = "";
     for (const level of levels) {
@@ -249,22 +259,23 @@ export class Store {
 
   async load(name: string, options: StoreLoadOptions = {}): Promise<Uint8Array> {
     return this.#timed("load", async () => {
-      const nested = await this.find(name, options);
+      const nested = this.#nestedOnlyLevel(name, options) ?? (await this.find(name, options));
       const range = { offset: options.offset, size: options.size };
       validateLoadOptions(range); // before the cache sees it: a bad range is the caller's error, not a cache failure
       const mode = this.#cacheMode(name);
-      const { signal } = options;
+      const { signal, into } = options;
       const data =
         mode === CacheMode.OFF
-          ? await this.#primaryLoad(nested, { ...range, signal })
+          ? await this.#primaryLoad(nested, { ...range, signal, into })
           : await (this.#cache as CacheTier).load(nested, mode, range, () => this.#primaryLoad(nested, { signal }));
       this.#stats.loadVolume += data.byteLength;
       return data;
     });
   }
 
-  async #primaryLoad(nested: string, range: LoadOptions): Promise<Uint8Array> {
-    const data = await this.#pacedVolume(() => this.#require().load(nested, range));
+  async #primaryLoad(nested: string, options: BufferLoadOptions): Promise<Uint8Array> {
+    const load = () => this.#require().load(nested, options);
+    const data = await (this.#emulation.active ? this.#pacedVolume(load) : load());
     this.#stats.backendLoadCalls += 1;
     this.#stats.backendLoadVolume += data.byteLength;
     return data;

@@ -1,4 +1,4 @@
-import type { LoadOptions } from "@borgstore/core";
+import type { BufferLoadOptions, LoadOptions } from "@borgstore/core";
 import { expect } from "vitest";
 import { expectCode, expectSameBytes } from "../assertions.js";
 import type { Suite } from "../harness.js";
@@ -91,6 +91,36 @@ export function registerPartialLoadTests(suite: Suite): void {
     suite.test("a partial load of a missing object fails with OBJECT_NOT_FOUND", async ({ backend }) => {
       await expectCode(backend.load("missing", { offset: 2, size: 3 }), "OBJECT_NOT_FOUND");
       await expectCode(backend.load("missing", { offset: -2 }), "OBJECT_NOT_FOUND");
+    });
+
+    suite.test("a load into a caller's buffer returns the same bytes, in that buffer or a new one, never beyond them", async ({ backend }) => {
+      const value = randomBytes(100_000);
+      await backend.store("key", value);
+      for (const [options, into] of [
+        [{}, new Uint8Array(200_000)],
+        [{}, new Uint8Array(100_000)],
+        [{}, new Uint8Array(10)], // too small: a new buffer
+        [{ offset: 5, size: 70_000 }, new Uint8Array(70_000)],
+        [{ offset: -30 }, new Uint8Array(64)],
+        [{ offset: -30, size: 0 }, new Uint8Array(64)],
+      ] as Array<[BufferLoadOptions, Uint8Array]>) {
+        into.fill(0xee);
+        const loaded = await backend.load("key", { ...options, into });
+        const what = `${JSON.stringify(options)} into ${into.byteLength}`;
+        expectSameBytes(loaded, expectedRange(value, options), what);
+        if (loaded.buffer === into.buffer) {
+          // A view of the start of `into`, and nothing past the value's bytes was written.
+          expect(loaded.byteOffset, what).toBe(into.byteOffset);
+          expect(into.subarray(loaded.byteLength).every((b) => b === 0xee), what).toBe(true);
+        }
+      }
+    });
+
+    suite.test("a load into anything but a Uint8Array fails with INVALID_ARGUMENT", async ({ backend }) => {
+      await backend.store("key", bytesOf("0123456789"));
+      for (const into of [new ArrayBuffer(16), new Uint16Array(8), "buffer", 16])
+        await expectCode(backend.load("key", { into } as unknown as LoadOptions), "INVALID_ARGUMENT");
+      await expectCode(backend.load("missing", { into: new ArrayBuffer(16) } as unknown as LoadOptions), "INVALID_ARGUMENT");
     });
 
     suite.test("a non-integer offset or a negative or non-integer size fails with INVALID_ARGUMENT", async ({ backend }) => {
