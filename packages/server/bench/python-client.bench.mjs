@@ -43,8 +43,8 @@ async function startOurServer(storeDir) {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [SERVER_CLI, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning", "--backend", `FILE:${storeDir}`],
-    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...cpuProfileEnv() } },
+    [...cpuProfileArgs(), SERVER_CLI, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning", "--backend", `FILE:${storeDir}`],
+    { stdio: ["ignore", "ignore", "inherit"] },
   );
   await waitAccepting(port, "borgstore-server-rest");
   return {
@@ -57,10 +57,10 @@ async function startOurServer(storeDir) {
   };
 }
 
-/** BENCH_CPU_PROF_DIR: our server writes a CPU profile there (node --cpu-prof). */
-function cpuProfileEnv() {
+/** BENCH_CPU_PROF_DIR: our server writes a CPU profile there (node refuses --cpu-prof in NODE_OPTIONS). */
+function cpuProfileArgs() {
   const dir = process.env.BENCH_CPU_PROF_DIR;
-  return dir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${dir}` } : {};
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
 }
 
 /** One Python driver: send a command, get the seconds it took. */
