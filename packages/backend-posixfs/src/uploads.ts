@@ -1,4 +1,4 @@
-import { constants } from "node:fs";
+import { closeSync, constants, fstatSync, mkdirSync, openSync, unlinkSync } from "node:fs";
 import { mkdir, readdir } from "node:fs/promises";
 import { errnoOf, isMissing } from "./errors.js";
 import { tryLockFd } from "./file-lock.js";
@@ -72,6 +72,42 @@ export class Uploads {
       }
       if (lock >= 0) closeQuietly(lock);
       await closeFile(fd).catch(() => undefined);
+    }
+  }
+
+  /** create() as synchronous calls, for callers that run their file-system calls on the spot. */
+  createSync(): LockedTemp {
+    let madeDir = false;
+    for (;;) {
+      const path = `${this.dir}/${tempName()}`;
+      let fd: number;
+      try {
+        fd = openSync(path, CREATE_EXCLUSIVE, 0o600);
+      } catch (err) {
+        const code = errnoOf(err);
+        if (code === "EEXIST") continue;
+        if (code === "ENOENT" && !madeDir) {
+          mkdirSync(this.dir, { recursive: true });
+          madeDir = true;
+          continue;
+        }
+        throw err;
+      }
+      let lock = -1;
+      try {
+        lock = openSync(path, constants.O_RDONLY);
+        // A sweep may have removed the new file before we locked it: then try another.
+        if (tryLockFd(lock) && fstatSync(lock).nlink > 0) return { path, fd, lock };
+      } catch (err) {
+        if (lock >= 0) closeSync(lock);
+        closeSync(fd);
+        try {
+          unlinkSync(path);
+        } catch {}
+        throw err;
+      }
+      closeSync(lock);
+      closeSync(fd);
     }
   }
 
