@@ -25,7 +25,8 @@ for (const suite of suites) {
       env: process.env,
       report(row) {
         const full = { suite: name, ...row };
-        if (full.reference && full.value !== undefined) full.ratio = full.value / full.reference;
+        // A suite may give its own ratio (e.g. the median of paired measurements).
+        if (full.ratio === undefined && full.reference && full.value !== undefined) full.ratio = full.value / full.reference;
         rows.push(full);
         process.stderr.write(`  ${full.case}: ${fmt(full.value)} ${full.unit}${full.ratio ? ` (×${full.ratio.toFixed(2)} vs ${full.referenceLabel ?? "reference"})` : ""}\n`);
       },

@@ -218,6 +218,50 @@ function renameIntoPlaceSync(from: string, to: string, value: Uint8Array): void 
   }
 }
 
+/**
+ * writeTemp + publish (without fsync) where only the write goes to the thread pool: creating,
+ * locking, closing and renaming the temp file are synchronous calls of a few microseconds each.
+ * One thread-pool round trip instead of about six, each of which waits for two threads to get a
+ * core, which on a busy machine costs more than the write. Same guarantees as writeTemp + publish.
+ */
+export async function replaceFileWritingInPool(finalPath: string, value: Uint8Array, uploads?: Uploads): Promise<void> {
+  const temp = uploads && flockAvailable() ? uploads.createSync() : createTempSync(dirname(finalPath));
+  try {
+    try {
+      await writeAll(temp.fd, value);
+    } finally {
+      // Before the rename: on network filesystems close() reports deferred write errors.
+      closeSync(temp.fd);
+    }
+  } catch (err) {
+    discardSync(temp);
+    throw err;
+  }
+  try {
+    try {
+      renameSync(temp.path, finalPath);
+    } catch (err) {
+      if (errnoOf(err) !== "ENOENT") throw err;
+      mkdirSync(dirname(finalPath), { recursive: true });
+      renameSync(temp.path, finalPath);
+    }
+  } catch (err) {
+    // The final name's directory is another filesystem: publish copies (and cleans up itself).
+    if (errnoOf(err) === "EXDEV") return publish({ path: temp.path, size: value.byteLength, lock: temp.lock }, finalPath, false);
+    discardSync(temp);
+    throw err;
+  }
+  if (temp.lock >= 0) closeSync(temp.lock);
+}
+
+/** discard as synchronous calls. */
+function discardSync(temp: LockedTemp): void {
+  try {
+    unlinkSync(temp.path);
+  } catch {}
+  if (temp.lock >= 0) closeSync(temp.lock);
+}
+
 /** Drops a temp file that will not be published (e.g. the quota refused it). */
 export async function abandon(temp: TempFile): Promise<void> {
   await discard(temp.path, temp.lock);

@@ -1,4 +1,4 @@
-import { type Stats, closeSync, openSync, readdirSync, statSync } from "node:fs";
+import { type Stats, closeSync, openSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { mkdir, open, readdir, rm, rmdir, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
@@ -22,7 +22,7 @@ import {
   sizedBytes,
   sizedSource,
 } from "@borgstore/core";
-import { abandon, publish, replaceSmallFileSync, streamToTemp, writeTemp } from "./atomic-file.js";
+import { abandon, publish, replaceFileWritingInPool, replaceSmallFileSync, streamToTemp, writeTemp } from "./atomic-file.js";
 import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
 import { type FileCheckOptions, type FileCheckReport, checkFiles } from "./file-check.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
@@ -50,7 +50,9 @@ export interface PosixFsOptions extends BackendOptions {
    * calls on the main thread (default true): four thread-pool round trips cost several times the
    * work (measured: 1 KiB stores one at a time 4,600/s through the pool, 18,000-29,000/s directly,
    * as fast as the Python reference). Set false where a write may wait long (network filesystems,
-   * a disk under heavy writeback), so that the event loop never waits on storage.
+   * a disk under heavy writeback), so that the event loop never waits on storage. Larger values then
+   * only write in the thread pool (their temp file's create, close and rename stay synchronous),
+   * and deletes (without a quota) are one synchronous unlink.
    */
   syncWrites?: boolean;
 }
@@ -350,7 +352,9 @@ export class PosixFsBackend extends Backend {
     const quota = this.#quota;
     try {
       if (!quota) {
-        await unlinkPath(path);
+        // One unlink: a thread-pool round trip would cost more than the call (see `syncWrites`).
+        if (this.syncWrites) unlinkSync(path);
+        else await unlinkPath(path);
         return;
       }
       await this.#accounting.run(path, async () => {
@@ -425,8 +429,10 @@ export class PosixFsBackend extends Backend {
 
   /** Writes `value` to a temp file and renames it over `path`; small values synchronously (see `syncWrites`). */
   async #replace(path: string, value: Uint8Array): Promise<void> {
-    if (this.syncWrites && !this.fsync && value.byteLength <= SYNC_WRITE_LIMIT) replaceSmallFileSync(path, value, this.#uploads);
-    else await publish(await writeTemp(path, value, this.fsync, this.#uploads), path, this.fsync);
+    if (this.syncWrites && !this.fsync) {
+      if (value.byteLength <= SYNC_WRITE_LIMIT) replaceSmallFileSync(path, value, this.#uploads);
+      else await replaceFileWritingInPool(path, value, this.#uploads);
+    } else await publish(await writeTemp(path, value, this.fsync, this.#uploads), path, this.fsync);
   }
 
   /** Size of the file at `path`, 0 when there is none (quota accounting of overwrites). */

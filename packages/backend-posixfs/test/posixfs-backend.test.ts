@@ -120,6 +120,23 @@ describe("PosixFsBackend on-disk format", () => {
     await backend.close();
   });
 
+  it("a value above the synchronous limit goes through uploads.hid; a failed rename (a directory under the name) leaves no temp file and no lock", async () => {
+    const backend = await openBackend();
+    const value = bytes(1024 * 1024 + 7);
+    await backend.store("ns/big", value);
+    expect(Buffer.from(await backend.load("ns/big")).equals(value)).toBe(true);
+    await mkdir(join(backend.base, "ns", "dir", "inside"), { recursive: true });
+    await expect(backend.store("ns/dir", value)).rejects.toBeInstanceOf(BackendError);
+    expect(await readdir(join(backend.base, "uploads.hid"))).toEqual([]);
+    expect(await filesBelow(backend.base)).toEqual(["ns/big"]);
+    // The sweep finds nothing held: the failed store let go of its lock.
+    await backend.close();
+    await backend.open();
+    await backend.store("ns/dir2", value);
+    expect(await filesBelow(backend.base)).toEqual(["ns/big", "ns/dir2"]);
+    await backend.close();
+  });
+
   it("writes a streamed value to a hidden 0600 temp file in uploads.hid (tmp + 8 of [a-z0-9_] + .tmp) and renames it when the source ends", async () => {
     const backend = await openBackend();
     await backend.mkdir("ns");
