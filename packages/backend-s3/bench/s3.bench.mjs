@@ -17,11 +17,7 @@ const REFERENCE = {
 const keyOf = (i) => createHash("sha256").update(String(i)).digest("hex");
 
 export default async function bench(ctx) {
-  const url = ctx.env.BORGSTORE_TEST_S3_URL;
-  if (!url) {
-    process.stderr.write("  skipped: BORGSTORE_TEST_S3_URL is not set (scripts/test-servers/radosgw.sh start DIR)\n");
-    return;
-  }
+  const url = ctx.env.BORGSTORE_TEST_S3_URL ?? ctx.missing("BORGSTORE_TEST_S3_URL (scripts/test-servers/radosgw.sh start DIR)");
   const base = S3Backend.fromUrl(url);
   const backend = S3Backend.fromUrl(url, { path: `${base.basePath}bench-${Date.now().toString(36)}`, maxSockets: 64 });
   await backend.create();

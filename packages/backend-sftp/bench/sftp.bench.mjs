@@ -52,10 +52,8 @@ const mbps = (bytes, seconds) => bytes / seconds / 1e6;
 
 export default async function bench(ctx) {
   const e = ctx.env;
-  if (!e.BORGSTORE_TEST_SFTP_URL || !e.BORGSTORE_TEST_SSHD_KEY) {
-    process.stderr.write("  skipped: BORGSTORE_TEST_SFTP_URL is not set (scripts/test-servers/sshd.sh start DIR)\n");
-    return;
-  }
+  if (!e.BORGSTORE_TEST_SFTP_URL || !e.BORGSTORE_TEST_SSHD_KEY)
+    ctx.missing("BORGSTORE_TEST_SFTP_URL and BORGSTORE_TEST_SSHD_KEY (scripts/test-servers/sshd.sh start DIR)");
   // In memory when possible (see the header): OpenSSH's sftp reads and writes its local file here.
   const scratch = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "borgstore-sftp-bench-"));
   const bigFile = join(scratch, "big.bin");

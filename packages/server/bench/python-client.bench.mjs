@@ -91,8 +91,7 @@ function startDriver(peer, url, namespaces) {
 }
 
 export default async function bench(ctx) {
-  const peer = requireReferencePeer("python-client bench", ["requests"]);
-  if (!peer) return;
+  const peer = requireReferencePeer("python-client bench", ["requests"]) ?? ctx.missing("the Python reference (shared/reference, python3-requests)");
   const rounds = Number(ctx.env.BENCH_PYTHON_ROUNDS ?? 2);
   const only = ctx.env.BENCH_PYTHON_SIZES?.split(",").map(Number);
   const sizes = only ? SIZES.filter((s) => only.includes(s.size)) : SIZES;
