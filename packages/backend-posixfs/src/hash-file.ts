@@ -1,11 +1,11 @@
 import { fstatSync } from "node:fs";
-import { createHasher, digest, throwIfAborted } from "@borgstore/core";
+import { type Hasher, createHasher, digest, throwIfAborted } from "@borgstore/core";
 import { fileStats, readSome } from "./fs-calls.js";
 import { assertNotDirectory, readWhole } from "./reads.js";
 
 /**
  * Objects up to this size are read whole (as a load reads them) and hashed in one call; larger
- * ones go through one buffer of this size, so memory stays bounded whatever the object's size.
+ * ones go through two buffers of this size, so memory stays bounded whatever the object's size.
  */
 export const HASH_WHOLE_LIMIT = 1024 * 1024;
 
@@ -18,13 +18,31 @@ export async function hashFile(fd: number, algorithm: string, sync: boolean, sig
   const stats = sync ? fstatSync(fd) : await fileStats(fd);
   assertNotDirectory(stats);
   if (stats.size <= HASH_WHOLE_LIMIT) return digest(algorithm, await readWhole(fd, sync));
-  const hasher = await createHasher(algorithm);
-  const buffer = Buffer.allocUnsafeSlow(HASH_WHOLE_LIMIT);
-  for (let position = 0; ; ) {
-    throwIfAborted(signal);
-    const got = await readSome(fd, buffer, 0, buffer.byteLength, position);
-    if (got === 0) return hasher.hexdigest();
-    hasher.update(buffer.subarray(0, got));
-    position += got;
+  return hashPieces(fd, await createHasher(algorithm), signal);
+}
+
+/**
+ * Reads the next piece in the thread pool while the main thread hashes the current one (the
+ * reference reads, then hashes, in turn). Returns only once no read is outstanding: the caller
+ * closes the descriptor next, and a read still running could then hit a reused descriptor number.
+ */
+async function hashPieces(fd: number, hasher: Hasher, signal: AbortSignal | undefined): Promise<string> {
+  let current = Buffer.allocUnsafeSlow(HASH_WHOLE_LIMIT);
+  let next = Buffer.allocUnsafeSlow(HASH_WHOLE_LIMIT);
+  let position = 0;
+  let pending = readSome(fd, current, 0, HASH_WHOLE_LIMIT, 0);
+  try {
+    for (;;) {
+      const got = await pending;
+      if (got === 0) return hasher.hexdigest();
+      position += got;
+      throwIfAborted(signal);
+      pending = readSome(fd, next, 0, HASH_WHOLE_LIMIT, position);
+      hasher.update(current.subarray(0, got));
+      [current, next] = [next, current];
+    }
+  } catch (err) {
+    await pending.catch(() => undefined);
+    throw err;
   }
 }
