@@ -143,6 +143,7 @@ function reportCase(ctx, c, op, r, baseline) {
       reference: baseline[op],
       referenceLabel: "Python loop, same run",
       target: inFlight === 16 ? (op === "store" ? "≥ 1.5×" : "≥ 1×") : undefined,
+      met: inFlight === 16 ? r.opsPerSec / baseline[op] >= (op === "store" ? 1.5 : 1) : undefined,
     });
   if (kind === "posixfs" && size === 4 * MiB && baseline && op === "load")
     ctx.report({
@@ -152,6 +153,7 @@ function reportCase(ctx, c, op, r, baseline) {
       reference: (baseline.bigLoad * size) / 1e6,
       referenceLabel: "Python loop, same run",
       target: inFlight === 16 ? "≥ 1×" : undefined,
+      met: inFlight === 16 ? r.mbPerSec >= (baseline.bigLoad * size) / 1e6 : undefined,
     });
   ctx.report({
     case: `${kind} ${op} ${label} ×${inFlight}`,
@@ -160,6 +162,7 @@ function reportCase(ctx, c, op, r, baseline) {
     reference: reference === undefined ? undefined : moves ? (reference * size) / 1e6 : reference,
     referenceLabel: "Python reference, sequential",
     target,
+    met: target ? r.opsPerSec / reference >= (op.startsWith("store") && size === KiB ? 1.5 : 1) : undefined,
   });
 }
 
@@ -182,6 +185,7 @@ async function measureList(ctx, kind, make, cleanups) {
     reference: kind === "posixfs" ? REFERENCE_LIST : undefined,
     referenceLabel: "Python reference, sequential",
     target: kind === "posixfs" ? "≥ 1× reference" : undefined,
+    met: kind === "posixfs" ? LIST_ITEMS / r.seconds >= REFERENCE_LIST : undefined,
   });
 }
 
