@@ -321,6 +321,18 @@ describe("PosixFsBackend info, list and load", () => {
     },
   );
 
+  it("hashes many large objects at once, each to its own digest (read buffers are reused between hashes)", async () => {
+    const backend = await openBackend();
+    const values = Array.from({ length: 8 }, (_, i) => new Uint8Array(3 * HASH_WHOLE_LIMIT + i).fill(i + 1));
+    await Promise.all(values.map((value, i) => backend.store(`big${i}`, value)));
+    const expected = await Promise.all(values.map((value) => digest("sha256", value)));
+    for (let round = 0; round < 2; round++)
+      expect(await Promise.all(values.map((_, i) => backend.hash(`big${i}`, i % 2 ? "xxh64" : "sha256")))).toEqual(
+        await Promise.all(values.map((value, i) => (i % 2 ? digest("xxh64", value) : expected[i]))),
+      );
+    await backend.close();
+  });
+
   it.each([true, false])("treats a directory as no object for hash: BACKEND_ERROR (syncReads: %s)", async (syncReads) => {
     const backend = await openBackend({ syncReads });
     await backend.mkdir("ns/dir");
