@@ -7,13 +7,16 @@
 //              servers alone compared),
 // all on the SAME objects in one store folder, in this run (issue 18). Each case runs ours
 // and the reference's in short windows, alternating (A/B, B/A, …), and keeps each side's best window. Reported:
-// ours in hashes/s with ours/reference as the ratio (through posixfs also per CPU second, where
-// the target applies: see below), target ≥ 1.0 where both have the algorithm
+// ours in hashes/s with ours/reference as the ratio (through posixfs also per CPU second, without a
+// target), target ≥ 1.0 where both have the algorithm
 // (hashlib's guaranteed ones; blake3 only if the reference's optional package is installed,
 // xxh64/xxh3/xxh128 are ours alone). Both sides' digests must agree, or the suite fails.
-// Through posixfs both sides run the same OpenSSL code and ours leads at 64 KiB only by its lower
-// per-call cost (~10%): there, 8 windows of 0.15 s each, so that each side finds a quiet moment on
-// a shared machine (a few long windows let a burst of other work decide); through REST, 3 of 0.2 s.
+// Through posixfs both sides run the same OpenSSL code: ours leads at 1 KiB by its lower per-call
+// cost (2-3×), at 4 MiB by reading the next piece while hashing (1.3-3×), but at 64 KiB only by
+// ~10% of CPU time (the CPU rows: 1.02-1.25× in one run), so there the wall-clock ratio follows
+// the load of a shared machine (0.6-2.0× seen with a load average of 15 on 2 cores): run on a quiet
+// machine, or with --no-fail-targets. Through posixfs 8 windows of 0.15 s each, so that each side
+// finds a quiet moment (a few long windows let a burst of other work decide); through REST, 3 of 0.2 s.
 // BENCH_HASH_WINDOWS / BENCH_HASH_SECONDS: the number and least length of the windows, everywhere.
 // BENCH_HASH_ALGORITHMS="sha256,xxh64", BENCH_HASH_SIZES="65536", BENCH_HASH_TRANSPORTS="posixfs": subsets.
 import { spawn } from "node:child_process";
@@ -205,8 +208,8 @@ export default async function bench(ctx) {
           }
           if (both && digests.ours !== digests.reference)
             throw new Error(`${kind} ${algorithm} ${label}: digest ${digests.ours} (ours) ≠ ${digests.reference} (reference)`);
-          // In-process (posixfs) the target is on CPU time, which the shared machine's other work
-          // does not inflate; across processes (REST: the server's CPU is elsewhere) on wall time.
+          // In-process (posixfs) also per CPU second, which the shared machine's other work does not
+          // inflate (across processes the server's CPU is elsewhere); the target stays on wall time.
           const onCpu = kind === "posixfs";
           ctx.report({
             case: `${kind} hash ${algorithm} ${label}`,
@@ -214,8 +217,8 @@ export default async function bench(ctx) {
             unit: "hashes/s",
             reference: both ? best.reference : undefined,
             referenceLabel: both ? "Python reference, same objects" : undefined,
-            target: both && !onCpu ? "≥ 1.0" : undefined,
-            met: both && !onCpu ? best.ours >= best.reference : undefined,
+            target: both ? "≥ 1.0" : undefined,
+            met: both ? best.ours >= best.reference : undefined,
           });
           if (onCpu)
             ctx.report({
@@ -224,8 +227,6 @@ export default async function bench(ctx) {
               unit: "hashes/CPU-s",
               reference: both ? bestCpu.reference : undefined,
               referenceLabel: both ? "Python reference, same objects" : undefined,
-              target: both ? "≥ 1.0" : undefined,
-              met: both ? bestCpu.ours >= bestCpu.reference : undefined,
             });
         }
   } finally {
