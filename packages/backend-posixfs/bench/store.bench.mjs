@@ -116,7 +116,8 @@ async function alternate(sides, total, passes) {
 }
 
 export default async function bench(ctx) {
-  const peer = requireReferencePeer("posixfs bench: the same-run reference");
+  const peer =
+    requireReferencePeer("posixfs bench: the same-run reference") ?? ctx.missing("the Python reference (shared/reference) for same-run ratios");
   const cleanups = [];
   try {
     await measurePosixFs(ctx, peer, cleanups);
@@ -157,6 +158,7 @@ async function measurePosixFs(ctx, peer, cleanups) {
         reference: python ? rates.reference * scale : undefined,
         referenceLabel: "reference posixfs, sequential, same run",
         target: python ? `≥ ${factor} reference` : undefined,
+        met: python ? rates.ours / rates.reference >= Number.parseFloat(factor) : undefined,
       });
     }
   };
@@ -205,6 +207,7 @@ async function measureList(ctx, store, python) {
     reference: python ? median(theirs) : undefined,
     referenceLabel: "reference Store over posixfs, same run",
     target: python ? "≥ 1× reference" : undefined,
+    met: python ? median(ours) >= median(theirs) : undefined,
   });
 }
 

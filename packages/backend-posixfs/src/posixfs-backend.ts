@@ -14,6 +14,7 @@ import {
   InvalidArgument,
   type ItemInfo,
   type LoadOptions,
+  type OperationOptions,
   type QuotaInfo,
   isValidName,
   isWholeValue,
@@ -26,6 +27,7 @@ import { abandon, publish, replaceFileWritingInPool, replaceSmallFileSync, strea
 import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
 import { type FileCheckOptions, type FileCheckReport, checkFiles } from "./file-check.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
+import { hashFile } from "./hash-file.js";
 import { KeyedQueue } from "./keyed-queue.js";
 import { assertNotDirectory, readRange, readWhole } from "./reads.js";
 import { QuotaTracker } from "./quota.js";
@@ -61,7 +63,7 @@ export interface PosixFsOptions extends BackendOptions {
 const LIST_BATCH = 256;
 /** Largest value `syncWrites` stores with synchronous calls. */
 const SYNC_WRITE_LIMIT = 64 * 1024;
-/** Read size for hashing and streaming loads. */
+/** Read size for streaming loads. */
 const READ_CHUNK = 1024 * 1024;
 
 function itemFromStats(name: string, st: Stats): ItemInfo {
@@ -262,6 +264,25 @@ export class PosixFsBackend extends Backend {
     }
     try {
       return plain(isWholeValue(options) ? await readWhole(fd, sync, options.into) : await readRange(fd, options, sync));
+    } catch (err) {
+      throw asBackendError(err);
+    } finally {
+      if (sync) closeSync(fd);
+      else closeQuietly(fd);
+    }
+  }
+
+  protected override async _hash(name: string, algorithm: string, options: OperationOptions = {}): Promise<string> {
+    const path = this.#path(name);
+    const sync = this.syncReads;
+    let fd: number;
+    try {
+      fd = sync ? openSync(path, "r") : await openFile(path, "r");
+    } catch (err) {
+      throw fsError(err, name);
+    }
+    try {
+      return await hashFile(fd, algorithm, sync, options.signal);
     } catch (err) {
       throw asBackendError(err);
     } finally {

@@ -34,3 +34,34 @@ describe("an aborted store leaves no temp file on disk", () => {
     });
   }
 });
+
+describe("an aborted hash leaves no descriptor open", () => {
+  it("hash of a 32 MiB object aborted while it reads: ABORTED, no descriptor left on the file, and the next hash is right", async () => {
+    const { readdirSync, readlinkSync } = await import("node:fs");
+    const { createHash } = await import("node:crypto");
+    const { join } = await import("node:path");
+    const backend = await openBackend();
+    const path = join(backend.base, "data", "big");
+    /** Descriptors of this process open on the object's file. */
+    const openOnObject = () =>
+      readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === path;
+        } catch {
+          return false; // closed meanwhile
+        }
+      }).length;
+    const value = new Uint8Array(32 * 1024 * 1024).fill(7);
+    await backend.store("data/big", value);
+    for (const delayMs of [0, 1, 5]) {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), delayMs);
+      await expectCode(backend.hash("data/big", "sha256", { signal: controller.signal }), "ABORTED");
+    }
+    // The hashes go on until their next piece, then close: give them that long.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(openOnObject()).toBe(0);
+    expect(await backend.hash("data/big")).toBe(createHash("sha256").update(value).digest("hex"));
+    await backend.close();
+  });
+});

@@ -4,9 +4,10 @@ import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
-import { BackendAlreadyExists, BackendDoesNotExist, BackendError, ObjectNotFound, collectBytes } from "@borgstore/core";
+import { BackendAlreadyExists, BackendDoesNotExist, BackendError, ObjectNotFound, collectBytes, digest } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 import { fsyncedPathsDuring } from "./fsync-observer.js";
+import { HASH_WHOLE_LIMIT } from "../src/hash-file.js";
 import { bytes, filesBelow, listNames, newBackend, openBackend, tempDir, text } from "./helpers.js";
 
 const TEMP_NAME = /^tmp[a-z0-9_]{8}\.tmp$/;
@@ -376,7 +377,44 @@ describe("PosixFsBackend info, list and load", () => {
     await backend.close();
   });
 
-  it("hashes by streaming the file, for OpenSSL and wasm algorithms", async () => {
+  it.each([true, false])(
+    "hashes objects read whole and read piece by piece alike, around the 1 MiB switch (syncReads: %s)",
+    async (syncReads) => {
+      const { createHash } = await import("node:crypto");
+      expect(HASH_WHOLE_LIMIT).toBe(1024 * 1024);
+      const backend = await openBackend({ syncReads });
+      for (const size of [0, 1, HASH_WHOLE_LIMIT - 1, HASH_WHOLE_LIMIT, HASH_WHOLE_LIMIT + 1, 3 * HASH_WHOLE_LIMIT + 7]) {
+        const value = Uint8Array.from({ length: size }, (_, i) => (i * 31 + size) % 256);
+        await backend.store("h", value);
+        expect(await backend.hash("h"), `sha256 of ${size} B`).toBe(createHash("sha256").update(value).digest("hex"));
+        for (const algorithm of ["xxh64", "blake3", "md5"])
+          expect(await backend.hash("h", algorithm), `${algorithm} of ${size} B`).toBe(await digest(algorithm, value));
+      }
+      await backend.close();
+    },
+  );
+
+  it("hashes many large objects at once, each to its own digest (read buffers are reused between hashes)", async () => {
+    const backend = await openBackend();
+    const values = Array.from({ length: 8 }, (_, i) => new Uint8Array(3 * HASH_WHOLE_LIMIT + i).fill(i + 1));
+    await Promise.all(values.map((value, i) => backend.store(`big${i}`, value)));
+    const expected = await Promise.all(values.map((value) => digest("sha256", value)));
+    for (let round = 0; round < 2; round++)
+      expect(await Promise.all(values.map((_, i) => backend.hash(`big${i}`, i % 2 ? "xxh64" : "sha256")))).toEqual(
+        await Promise.all(values.map((value, i) => (i % 2 ? digest("xxh64", value) : expected[i]))),
+      );
+    await backend.close();
+  });
+
+  it.each([true, false])("treats a directory as no object for hash: BACKEND_ERROR (syncReads: %s)", async (syncReads) => {
+    const backend = await openBackend({ syncReads });
+    await backend.mkdir("ns/dir");
+    await expect(backend.hash("ns/dir")).rejects.toBeInstanceOf(BackendError);
+    await expect(backend.hash("ns/dir", "xxh64")).rejects.toBeInstanceOf(BackendError);
+    await backend.close();
+  });
+
+  it("hashes the file, for OpenSSL and wasm algorithms", async () => {
     const backend = await openBackend();
     await backend.store("h", text("hash me"));
     expect(await backend.hash("h", "blake3")).toBe("e02b7e4520e277d4ef287f09c74fec4dd1df095b8b41a4d61dd4ed1589c4a281");

@@ -1,13 +1,9 @@
 import { createHash, getHashes } from "node:crypto";
-import { createBLAKE3, createXXHash3, createXXHash64, createXXHash128 } from "hash-wasm";
 import { InvalidArgument, UnsupportedHashAlgorithm } from "./errors.js";
 import type { ByteSource } from "./types.js";
+import { type Hasher, WASM_ALGORITHMS } from "./wasm-hashers.js";
 
-/** An incremental hash: feed bytes, then read the lowercase hex digest once. */
-export interface Hasher {
-  update(data: Uint8Array): void;
-  hexdigest(): string;
-}
+export type { Hasher } from "./wasm-hashers.js";
 
 /** Python hashlib spellings → OpenSSL names, where they differ. */
 const PYTHON_TO_OPENSSL: Readonly<Record<string, string>> = {
@@ -37,14 +33,6 @@ export const GUARANTEED_ALGORITHMS = [
   "sha512",
 ] as const;
 
-/** Extra algorithms computed with hash-wasm (WebAssembly, no native build). */
-const WASM_ALGORITHMS: Readonly<Record<string, () => Promise<Hasher>>> = {
-  blake3: async () => wrapWasm(await createBLAKE3()),
-  xxh64: async () => wrapWasm(await createXXHash64()),
-  xxh3: async () => wrapWasm(await createXXHash3()),
-  xxh128: async () => wrapWasm(await createXXHash128()),
-};
-
 const VARIABLE_LENGTH = new Set(["shake_128", "shake_256", "shake128", "shake256"]);
 
 let opensslNames: Set<string> | undefined;
@@ -54,19 +42,6 @@ function opensslName(algorithm: string): string | undefined {
   const lower = algorithm.toLowerCase();
   const candidate = PYTHON_TO_OPENSSL[lower] ?? lower;
   return opensslNames.has(candidate) ? candidate : undefined;
-}
-
-interface WasmHasher {
-  update(data: Uint8Array): unknown;
-  digest(encoding: "hex"): string;
-}
-
-function wrapWasm(h: WasmHasher & { init(): unknown }): Hasher {
-  h.init();
-  return {
-    update: (data) => void h.update(data),
-    hexdigest: () => h.digest("hex"),
-  };
 }
 
 /**
@@ -86,11 +61,13 @@ export function supportedHashAlgorithms(): string[] {
   return [...GUARANTEED_ALGORITHMS, ...Object.keys(WASM_ALGORITHMS)];
 }
 
+const wasmAlgorithm = (algorithm: string) => (Object.hasOwn(WASM_ALGORITHMS, algorithm) ? WASM_ALGORITHMS[algorithm] : undefined);
+
 /** A new incremental hasher for `algorithm` (reference: hashing.new). */
 export async function createHasher(algorithm: string): Promise<Hasher> {
   checkHashAlgorithm(algorithm);
-  const wasm = WASM_ALGORITHMS[algorithm];
-  if (wasm) return wasm();
+  const wasm = wasmAlgorithm(algorithm);
+  if (wasm) return wasm.hasher();
   const h = createHash(opensslName(algorithm) as string);
   return {
     update: (data) => void h.update(data),
@@ -100,14 +77,39 @@ export async function createHasher(algorithm: string): Promise<Hasher> {
 
 /** Hex digest of bytes in memory. */
 export async function digest(algorithm: string, data: Uint8Array): Promise<string> {
-  const h = await createHasher(algorithm);
-  h.update(data);
-  return h.hexdigest();
+  checkHashAlgorithm(algorithm);
+  const wasm = wasmAlgorithm(algorithm);
+  if (wasm) return wasm.digest(data);
+  return createHash(opensslName(algorithm) as string)
+    .update(data)
+    .digest("hex");
 }
 
-/** Hex digest of a stream, read chunk by chunk (reference: hashing.file_digest). */
+/**
+ * Hex digest of a stream, read chunk by chunk (reference: hashing.file_digest). A stream of one
+ * chunk (a small object read in one go) is digested as a value in memory, by the one-shot path.
+ */
 export async function streamDigest(algorithm: string, source: ByteSource): Promise<string> {
-  const h = await createHasher(algorithm);
-  for await (const chunk of source) h.update(chunk);
-  return h.hexdigest();
+  checkHashAlgorithm(algorithm);
+  const chunks = source[Symbol.asyncIterator]();
+  let exhausted = false;
+  const next = async () => {
+    const step = await chunks.next();
+    exhausted = step.done === true;
+    return step;
+  };
+  try {
+    const first = await next();
+    if (first.done) return await digest(algorithm, new Uint8Array(0));
+    const second = await next();
+    if (second.done) return await digest(algorithm, first.value);
+    const h = await createHasher(algorithm);
+    h.update(first.value);
+    h.update(second.value);
+    for (let step = await next(); !step.done; step = await next()) h.update(step.value);
+    return h.hexdigest();
+  } finally {
+    // As `for await` would: a source left early (an error here) is told to close.
+    if (!exhausted) await chunks.return?.();
+  }
 }

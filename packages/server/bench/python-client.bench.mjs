@@ -102,8 +102,8 @@ function startDriver(peer, url, namespaces) {
 }
 
 export default async function bench(ctx) {
-  const peer = requireReferencePeer("python-client bench", ["requests"]);
-  if (!peer) return;
+  const peer =
+    requireReferencePeer("python-client bench", ["requests"]) ?? ctx.missing("the Python reference (shared/reference, python3-requests)");
   const rounds = Number(ctx.env.BENCH_PYTHON_ROUNDS ?? 3);
   const only = ctx.env.BENCH_PYTHON_SIZES?.split(",").map(Number);
   const sizes = only ? SIZES.filter((s) => only.includes(s.size)) : SIZES;
@@ -201,6 +201,7 @@ export default async function bench(ctx) {
         reference: median(rates.reference[op][size]),
         referenceLabel: "Python server",
         ratio,
+        met: ratio >= 1,
         target: `≥ 1.0: ${ratio >= 1 ? "met" : "BELOW 1.0"} (pairs ×${low.toFixed(2)}–${high.toFixed(2)}; ${cpuText})`,
       });
     }
