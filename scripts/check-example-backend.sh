@@ -9,7 +9,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/borgstore-example.XXXXXX)
 started=""
+kit=""
 cleanup() {
+  [ -n "$kit" ] && kill "$kit" 2>/dev/null || true
   [ -n "$started" ] && bash "$root/scripts/test-servers/webdav.sh" stop "$work/webdav" >&2 || true
   rm -rf "$work"
 }
@@ -36,12 +38,13 @@ cd "$example"
 step "npm install (core and testkit from their tarballs)"
 npm install --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null
 node -e 'for (const p of ["@borgstore/core", "@borgstore/testkit"]) { const j = require(p + "/package.json"); if (j.devDependencies && JSON.stringify(j).includes("workspace:")) throw new Error(p + " came from the workspace, not its tarball"); }'
-step "build, conformance kit against $(echo "$BORGSTORE_TEST_WEBDAV_URL" | sed -E 's#//[^@/]*@#//***@#')"
+step "build, typecheck, conformance kit against $(echo "$BORGSTORE_TEST_WEBDAV_URL" | sed -E 's#//[^@/]*@#//***@#')"
 npm run --silent build
 npm pack --pack-destination "$work/tarballs" --silent >/dev/null
 # The kit runs while the fresh project below installs and runs (wall time: two cores).
 CI=true npx vitest run --reporter=dot >"$work/kit.log" 2>&1 &
 kit=$!
+npx tsc -p tsconfig.json --noEmit # the tests too (the build checks only src)
 step "fresh project: npm install of core and the backend from their tarballs"
 
 # A fresh application: core and the community backend, each from its tarball.
