@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (`pnpm test`, also run by .ci/run): builds, typechecks and lints, starts the
-# real test servers on loopback, runs every package's tests against them, and checks that every
-# package installs from its tarball.
+# real test servers on loopback, runs every package's tests against them, checks that every
+# package installs from its tarball, and proves the example community backend (examples/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -f packages/*/test-results.json test/test-results.json
@@ -15,6 +15,8 @@ status=0
 bash scripts/with-test-servers.sh \
   pnpm turbo run test --concurrency=1 --continue -- --reporter=default --reporter=json --outputFile=test-results.json || status=$?
 bash scripts/check-packs.sh || status=$?
+# The community-backend example, as a third party builds it: tarball installs, the kit over WebDAV.
+bash scripts/check-example-backend.sh || status=$?
 # The README's quick start, as written, in a fresh clone of the committed HEAD (test/quickstart.test.ts).
 pnpm test:quickstart --reporter=default --reporter=json --outputFile=test-results.json || status=$?
 node scripts/summarize-tests.mjs

@@ -1,0 +1,109 @@
+import { setTimeout as delay } from "node:timers/promises";
+import { AuthenticationFailed, BackendConnectionError, BackendError } from "@borgstore/core";
+import { type DavEntry, parseMultistatus } from "./multistatus.js";
+import type { WebdavLocation } from "./url.js";
+
+export interface DavRequest {
+  method: string;
+  /** Path below the base collection, already percent-encoded; "" is the base itself. */
+  path: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array | AsyncIterable<Uint8Array>;
+  signal?: AbortSignal;
+}
+
+/** Statuses a caller handles itself; any other non-2xx becomes an error here. */
+export type Expected = readonly number[];
+
+/** Attempts of a request the server answers 423 Locked (some 5 s in all). */
+const LOCKED_TRIES = 120;
+
+const PROPFIND_BODY =
+  '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/></D:prop></D:propfind>';
+
+/** HTTP requests to one WebDAV collection, with its credentials, mapped onto borgstore's errors. */
+export class WebdavClient {
+  readonly baseUrl: string;
+  readonly #authorization: string | undefined;
+
+  constructor(location: WebdavLocation) {
+    this.baseUrl = location.baseUrl;
+    this.#authorization =
+      location.username === undefined
+        ? undefined
+        : `Basic ${Buffer.from(`${location.username}:${location.password ?? ""}`).toString("base64")}`;
+  }
+
+  url(path: string): string {
+    return this.baseUrl + path;
+  }
+
+  /**
+   * Sends one request; a status outside 2xx and `expected` throws (its body is discarded).
+   * 423 Locked is a server's own lock on a resource another request is changing right now
+   * (golang.org/x/net/webdav locks both ends of a MOVE): a request whose body can be sent again
+   * is retried after a short pause.
+   */
+  async request(req: DavRequest, expected: Expected = []): Promise<Response> {
+    const repeatable = req.body === undefined || req.body instanceof Uint8Array;
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.#send(req, expected.includes(423) ? expected : [...expected, 423]);
+      if (res.status !== 423 || expected.includes(423)) return res;
+      await res.body?.cancel().catch(() => {});
+      if (!repeatable || attempt >= LOCKED_TRIES) throw statusError(req.method, this.url(req.path), 423);
+      await delay(Math.min(50, attempt * 2) * (0.5 + Math.random()), undefined, { signal: req.signal });
+    }
+  }
+
+  async #send(req: DavRequest, expected: Expected): Promise<Response> {
+    const headers: Record<string, string> = { ...req.headers };
+    if (this.#authorization) headers.authorization = this.#authorization;
+    let res: Response;
+    try {
+      res = await fetch(this.url(req.path), {
+        method: req.method,
+        headers,
+        body: req.body as RequestInit["body"],
+        signal: req.signal,
+        // Streamed request bodies need half duplex (Node's fetch refuses them otherwise).
+        ...(req.body && !(req.body instanceof Uint8Array) ? { duplex: "half" } : {}),
+      } as RequestInit);
+    } catch (err) {
+      if (req.signal?.aborted) throw err;
+      const cause = (err as { cause?: { message?: string } }).cause;
+      throw new BackendConnectionError(`WebDAV ${req.method} ${this.url(req.path)}: ${cause?.message ?? String(err)}`, {
+        cause: err,
+      });
+    }
+    if ((res.status >= 200 && res.status < 300) || expected.includes(res.status)) return res;
+    await res.body?.cancel().catch(() => {});
+    throw statusError(req.method, this.url(req.path), res.status);
+  }
+
+  /** PROPFIND with Depth 0 or 1; undefined for 404. */
+  async propfind(path: string, depth: 0 | 1, signal?: AbortSignal): Promise<DavEntry[] | undefined> {
+    const res = await this.request(
+      { method: "PROPFIND", path, headers: { depth: String(depth), "content-type": "application/xml" }, body: enc(PROPFIND_BODY), signal },
+      [404],
+    );
+    if (res.status === 404) {
+      await res.body?.cancel().catch(() => {});
+      return undefined;
+    }
+    return parseMultistatus(await res.text());
+  }
+}
+
+function enc(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/**
+ * An HTTP failure as our error. Not PermissionDenied for 403: that code means borgstore's own
+ * permissions refused, and WebDAV servers answer 403 for many failures (rclone: any failed MOVE).
+ */
+export function statusError(method: string, url: string, status: number): Error {
+  const message = `WebDAV ${method} ${url}: HTTP ${status}`;
+  if (status === 401) return new AuthenticationFailed(message);
+  return new BackendError(message);
+}

@@ -1,0 +1,77 @@
+import { randomBytes } from "node:crypto";
+import { type Backend, Store, backendFromUrl } from "@borgstore/core";
+import { expectCode, requireTestServer, textOf } from "@borgstore/testkit";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebdavBackend, locationFromUrl } from "../src/index.js";
+
+const enc = (text: string) => new TextEncoder().encode(text);
+
+describe("webdav:// URLs", () => {
+  it("map to http and webdavs:// to https, with decoded credentials and a trailing slash", () => {
+    expect(locationFromUrl("webdav://u:p%40ss@127.0.0.1:8080/a/b")).toEqual({
+      baseUrl: "http://127.0.0.1:8080/a/b/",
+      username: "u",
+      password: "p@ss",
+    });
+    expect(locationFromUrl("webdavs://dav.example.org/")?.baseUrl).toBe("https://dav.example.org/");
+    expect(locationFromUrl("http://dav.example.org/")).toBeUndefined();
+  });
+
+  it("reach this package's backend through core once it is imported", async () => {
+    expect(await backendFromUrl("webdav://127.0.0.1:1/x")).toBeInstanceOf(WebdavBackend);
+    await expectCode(backendFromUrl("webdav://127.0.0.1:1/x", { quota: 10 }), "INVALID_ARGUMENT");
+  });
+});
+
+const serverUrl = requireTestServer("BORGSTORE_TEST_WEBDAV_URL", "WebDAV backend (scripts/test-servers/webdav.sh)");
+
+// Operations WebDAV servers carry out more destructively than borgstore allows.
+describe.runIf(serverUrl)("webdav: what a WebDAV server would destroy, the backend refuses", () => {
+  let backend: Backend;
+  afterEach(async () => {
+    if (backend.opened) await backend.close();
+    await backend.destroy();
+  });
+  async function open(): Promise<Backend> {
+    backend = await backendFromUrl(`${serverUrl}quirks-${randomBytes(6).toString("hex")}`);
+    await backend.create();
+    await backend.open();
+    return backend;
+  }
+
+  it("a move of a missing name fails with OBJECT_NOT_FOUND and keeps the target", async () => {
+    const b = await open();
+    await b.store("target", enc("kept"));
+    await expectCode(b.move("missing", "target"), "OBJECT_NOT_FOUND");
+    expect(textOf(await b.load("target"))).toBe("kept");
+  });
+
+  it("a delete of a namespace fails and keeps what is in it", async () => {
+    const b = await open();
+    await b.store("ns/item", enc("kept"));
+    await expect(b.delete("ns")).rejects.toBeInstanceOf(Error);
+    expect(textOf(await b.load("ns/item"))).toBe("kept");
+  });
+
+  it("a move onto a namespace fails and keeps what is in it", async () => {
+    const b = await open();
+    await b.store("ns/item", enc("kept"));
+    await b.store("other", enc("value"));
+    await expect(b.move("other", "ns")).rejects.toBeInstanceOf(Error);
+    expect(textOf(await b.load("ns/item"))).toBe("kept");
+    expect(textOf(await b.load("other"))).toBe("value");
+  });
+
+  it("a Store opened by URL round-trips a value with wrong credentials refused", async () => {
+    const url = `${serverUrl}quirks-${randomBytes(6).toString("hex")}`;
+    backend = await backendFromUrl(url);
+    const store = new Store({ url, config: { "": { levels: [0] } } });
+    await store.create();
+    await store.open();
+    await store.store("key", enc("value"));
+    expect(textOf(await store.load("key"))).toBe("value");
+    await store.close();
+    const wrong = new Store({ url: url.replace("testpass", "nope"), config: { "": { levels: [0] } } });
+    await expectCode(wrong.open(), "AUTHENTICATION_FAILED");
+  });
+});
