@@ -42,6 +42,7 @@ export const USAGE_EXIT_CODE = 2;
 /** Any other failure. */
 export const GENERIC_EXIT_CODE = 1;
 
+/** The process exit code for `err`: the code's own for a BorgStoreError, else GENERIC_EXIT_CODE. */
 export function exitCodeFor(err: unknown): number {
   if (isBorgStoreError(err)) return EXIT_CODES[err.code] ?? GENERIC_EXIT_CODE;
   return GENERIC_EXIT_CODE;

@@ -60,7 +60,12 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /** Splits `URL command args…` (or `command args…` with BORGSTORE_URL) into the URL and the rest. */
-export function splitUrl(argv: readonly string[], env: NodeJS.ProcessEnv): { url: string | undefined; rest: string[] } {
+export function splitUrl(argv: readonly string[], env: NodeJS.ProcessEnv): {
+  /** The store URL, if any. */
+  url: string | undefined;
+  /** The command and its arguments. */
+  rest: string[];
+} {
   const first = argv[0];
   if (first === undefined || first.startsWith("-") || COMMANDS.includes(first))
     return { url: env.BORGSTORE_URL || undefined, rest: [...argv] };

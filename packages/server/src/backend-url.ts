@@ -14,6 +14,7 @@ export async function backendFromServerUrl(url: string, options: UrlOptions = {}
   return backendFromUrl(resolved, options);
 }
 
+/** The file:// URL of `path` (`~` expanded, relative to the working directory, symlinks of its existing part resolved), percent-encoded. */
 export function fileUrlFromPath(path: string): string {
   return pathToFileURL(resolveExisting(resolve(expandUser(path)))).href;
 }
