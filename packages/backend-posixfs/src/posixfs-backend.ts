@@ -164,7 +164,7 @@ export class PosixFsBackend extends Backend {
     await rmdir(this.base).catch(() => undefined);
   }
 
-  /** Checks the base directory exists and starts the quota bookkeeping when a quota is set. */
+  /** Checks the base directory exists, removes uploads a killed writer left, and starts the quota bookkeeping (without a quota: drops it). */
   protected async _open(): Promise<void> {
     let st: Stats | undefined;
     try {
