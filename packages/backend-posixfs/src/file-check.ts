@@ -9,6 +9,7 @@ import { isJournalName } from "./quota-journal.js";
 import { TEMP_NAME } from "./temp-names.js";
 import { UPLOADS_DIR, Uploads } from "./uploads.js";
 
+/** Options of checkFiles. */
 export interface FileCheckOptions {
   /** Remove orphaned temp files (default false: only report them). */
   repair?: boolean;
@@ -22,7 +23,9 @@ export interface FileCheckOptions {
 
 /** A file or directory below the base path, by its path relative to it. */
 export interface FileFinding {
+  /** Path relative to the base directory. */
   readonly path: string;
+  /** Size in bytes (0 for directories). */
   readonly size: number;
   /** Why it is listed. */
   readonly problem: "orphaned temp file" | "temp file in use" | "unknown file" | "not a regular file or directory";
@@ -30,7 +33,9 @@ export interface FileFinding {
   readonly removed: boolean;
 }
 
+/** What checkFiles found. */
 export interface FileCheckReport {
+  /** Everything out of place, one entry per file or directory. */
   readonly findings: FileFinding[];
   /** Files the check looked at (objects included). */
   readonly files: number;

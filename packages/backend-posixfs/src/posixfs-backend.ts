@@ -33,6 +33,7 @@ import { assertNotDirectory, readRange, readWhole } from "./reads.js";
 import { QuotaTracker } from "./quota.js";
 import { Uploads } from "./uploads.js";
 
+/** Options of `new PosixFsBackend(...)`. */
 export interface PosixFsOptions extends BackendOptions {
   /** Absolute path of the store's base directory. */
   path: string;
@@ -98,10 +99,15 @@ export class PosixFsBackend extends Backend {
     // Hashes are core's default: the file streamed through the hasher in this process.
     serverSideHash: [],
   };
+  /** Absolute path of the base directory, without trailing slashes. */
   readonly base: string;
+  /** The byte quota, or undefined without one. */
   readonly quotaLimit: number | undefined;
+  /** Whether writes are fsynced before a store returns. */
   readonly fsync: boolean;
+  /** Whether small reads use synchronous calls (see PosixFsOptions.syncReads). */
   readonly syncReads: boolean;
+  /** Whether small writes use synchronous calls (see PosixFsOptions.syncWrites). */
   readonly syncWrites: boolean;
   #quota: QuotaTracker | undefined;
   readonly #uploads: Uploads;
@@ -133,6 +139,7 @@ export class PosixFsBackend extends Backend {
 
   // ---- lifecycle --------------------------------------------------------------------------
 
+  /** Makes the base directory (and parents); BackendAlreadyExists if it exists and is not empty. */
   protected async _create(): Promise<void> {
     try {
       await mkdir(this.base, { recursive: true });
@@ -143,6 +150,7 @@ export class PosixFsBackend extends Backend {
     }
   }
 
+  /** Removes the base directory with everything in it; BackendDoesNotExist if missing. */
   protected async _destroy(): Promise<void> {
     let entries: string[];
     try {
@@ -161,6 +169,7 @@ export class PosixFsBackend extends Backend {
     await rmdir(this.base).catch(() => undefined);
   }
 
+  /** Checks the base directory exists, removes uploads a killed writer left, and starts the quota bookkeeping (without a quota: drops it). */
   protected async _open(): Promise<void> {
     let st: Stats | undefined;
     try {
@@ -189,6 +198,7 @@ export class PosixFsBackend extends Backend {
     }
   }
 
+  /** Writes back and releases the quota bookkeeping. */
   protected async _close(): Promise<void> {
     const quota = this.#quota;
     this.#quota = undefined;
@@ -196,6 +206,7 @@ export class PosixFsBackend extends Backend {
     await this.#uploads.removeIfEmpty();
   }
 
+  /** The configured quota and the bytes stored, or -1 each without a quota. */
   protected override async _quota(): Promise<QuotaInfo> {
     return this.#quota ? { limit: this.#quota.limit, usage: this.#quota.usage } : { limit: -1, usage: -1 };
   }
@@ -222,6 +233,7 @@ export class PosixFsBackend extends Backend {
 
   // ---- directories ------------------------------------------------------------------------
 
+  /** Makes directory `name` and its missing parents. */
   protected async _mkdir(name: string): Promise<void> {
     try {
       await mkdir(this.#path(name), { recursive: true });
@@ -230,6 +242,7 @@ export class PosixFsBackend extends Backend {
     }
   }
 
+  /** Removes the empty directory `name`. */
   protected async _rmdir(name: string): Promise<void> {
     try {
       await rmdir(this.#path(name));
@@ -368,6 +381,7 @@ export class PosixFsBackend extends Backend {
     }
   }
 
+  /** Unlinks the file of `name` (and takes its size off the quota usage). */
   protected async _delete(name: string): Promise<void> {
     const path = this.#path(name);
     const quota = this.#quota;

@@ -387,7 +387,7 @@ describe("PosixFsBackend info, list and load", () => {
         const value = Uint8Array.from({ length: size }, (_, i) => (i * 31 + size) % 256);
         await backend.store("h", value);
         expect(await backend.hash("h"), `sha256 of ${size} B`).toBe(createHash("sha256").update(value).digest("hex"));
-        for (const algorithm of ["xxh64", "blake3", "md5"])
+        for (const algorithm of ["xxh64", "blake3", "md5"] as const)
           expect(await backend.hash("h", algorithm), `${algorithm} of ${size} B`).toBe(await digest(algorithm, value));
       }
       await backend.close();

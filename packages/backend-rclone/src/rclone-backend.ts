@@ -27,6 +27,7 @@ import { type RcdLease, acquireRcd } from "./shared-rcd.js";
 import { KeyedQueue } from "./keyed-queue.js";
 import { normalizeRemote } from "./url.js";
 
+/** Options of `new RcloneBackend(...)`. */
 export interface RcloneBackendOptions extends BackendOptions {
   /**
    * rclone remote spec, as rclone takes it: `remote:path`, `remote:`, `:local:/dir`,
@@ -187,6 +188,7 @@ export class RcloneBackend extends Backend {
 
   // ---- lifecycle --------------------------------------------------------------------------
 
+  /** Makes the remote's base path; BackendAlreadyExists if it has contents. */
   protected async _create(): Promise<void> {
     await this.#session(async (rc) => {
       let entries: RcloneItem[] = [];
@@ -200,6 +202,7 @@ export class RcloneBackend extends Backend {
     });
   }
 
+  /** Purges the remote's base path; BackendDoesNotExist if missing. */
   protected async _destroy(): Promise<void> {
     await this.#session(async (rc) => {
       if (!(await this.#stat(rc, "")))
@@ -208,6 +211,7 @@ export class RcloneBackend extends Backend {
     });
   }
 
+  /** Starts (or joins) an rclone rcd and checks the base path exists where the remote has directories. */
   protected async _open(): Promise<void> {
     const rc = await this.#connect();
     try {
@@ -220,6 +224,7 @@ export class RcloneBackend extends Backend {
     }
   }
 
+  /** Releases the rcd connection (a shared daemon stops when its last user leaves). */
   protected async _close(): Promise<void> {
     await this.#disconnect();
   }
@@ -329,10 +334,12 @@ export class RcloneBackend extends Backend {
 
   // ---- directories ------------------------------------------------------------------------
 
+  /** Makes directory `name` on the remote. */
   protected async _mkdir(name: string): Promise<void> {
     await (await this.#live()).call("operations/mkdir", { fs: this.remote, remote: name }).catch((err) => Promise.reject(asBackendError(err)));
   }
 
+  /** Removes the empty directory `name` (ObjectNotFound if missing, refused for a file). */
   protected async _rmdir(name: string): Promise<void> {
     const rc = await this.#live();
     // rclone's rmdir on a local remote would remove a file as well: check what is there first.
@@ -449,6 +456,7 @@ export class RcloneBackend extends Backend {
     }
   }
 
+  /** Deletes the file of `name` on the remote. */
   protected async _delete(name: string): Promise<void> {
     try {
       await (await this.#live()).call("operations/deletefile", { fs: this.remote, remote: name }, { notFoundOnRetryIsSuccess: true });

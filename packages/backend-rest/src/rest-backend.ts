@@ -35,6 +35,7 @@ import { isConnectionLost, statusError } from "./status.js";
 import type { RestRequest, RestResponse, Transport } from "./transport.js";
 import { type RestTarget, describeTarget, parseRestUrl } from "./url.js";
 
+/** Options of `new RestBackend(...)`. */
 export interface RestBackendOptions extends BackendOptions {
   /** `http(s)://[user:pass@]host[:port]/base/path`, `rest:///path` or `rest://[user@]host[:port]/path`. */
   url: string;
@@ -94,7 +95,9 @@ export class RestBackend extends Backend {
     streaming: true,
     serverSideHash: supportedHashAlgorithms(),
   };
+  /** Where requests go: an HTTP origin and path, or a stdio child's command. */
   readonly target: RestTarget;
+  /** Most requests in flight at once (one until the server announces concurrent-requests). */
   readonly concurrency: number;
   readonly #timeout: number;
   readonly #retries: number;
@@ -215,10 +218,12 @@ export class RestBackend extends Backend {
 
   // ---- primitives -------------------------------------------------------------------------
 
+  /** `POST /?cmd=create` on the server. */
   protected async _create(): Promise<void> {
     await this.#oneShot({ method: "POST", target: `/?${query({ cmd: "create" })}` });
   }
 
+  /** `DELETE /?cmd=destroy` on the server. */
   protected async _destroy(): Promise<void> {
     await this.#oneShot({ method: "DELETE", target: `/?${query({ cmd: "destroy" })}` });
   }
@@ -250,6 +255,7 @@ export class RestBackend extends Backend {
     await probe.close();
   }
 
+  /** Closes the connections (or the child process of a stdio URL). */
   protected async _close(): Promise<void> {
     const transport = this.#transport;
     this.#transport = undefined;
@@ -257,10 +263,12 @@ export class RestBackend extends Backend {
     await transport?.close();
   }
 
+  /** `POST /NAME?cmd=mkdir`. */
   protected async _mkdir(name: string): Promise<void> {
     await this.#simple({ method: "POST", target: `/${name}?${query({ cmd: "mkdir" })}` }, name);
   }
 
+  /** `DELETE /NAME?cmd=rmdir`. */
   protected async _rmdir(name: string): Promise<void> {
     await this.#simple({ method: "DELETE", target: `/${name}?${query({ cmd: "rmdir" })}` }, name);
   }
@@ -386,6 +394,7 @@ export class RestBackend extends Backend {
     if (sourceError) throw sourceError;
   }
 
+  /** `DELETE /NAME`. */
   protected async _delete(name: string): Promise<void> {
     await this.#simple({ method: "DELETE", target: `/${name}` }, name, { notFoundOnRetryIsSuccess: true });
   }
@@ -413,6 +422,7 @@ export class RestBackend extends Backend {
     return (text as string).trim();
   }
 
+  /** `POST /?cmd=quota`: the server's limit and usage. */
   protected override async _quota(): Promise<QuotaInfo> {
     const quota = await this.#call(async (t) => JSON.parse(await (await this.#exchange(t, { method: "POST", target: `/?${query({ cmd: "quota" })}` }, "")).text()));
     const { limit, usage } = quota as QuotaInfo;

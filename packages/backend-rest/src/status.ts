@@ -18,6 +18,7 @@ import {
 
 /** An HTTP status the protocol gives no BorgStore meaning (406, 422, 5xx, …). */
 export class HttpStatusError extends BackendError {
+  /** The HTTP status code of the reply. */
   readonly status: number;
   constructor(status: number, message: string) {
     super(`HTTP ${status}: ${message}`);

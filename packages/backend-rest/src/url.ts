@@ -3,19 +3,26 @@ import { parse as shellParse, quote as shellQuote } from "shell-quote";
 
 /** An http(s):// target: requests go to `origin` + `basePath` + "/" + name. */
 export interface HttpTarget {
+  /** Discriminates the target kinds. */
   kind: "http";
   /** scheme://host[:port], IPv6 hosts in brackets. */
   origin: string;
   /** Path prefix without trailing slashes ("" for the root). */
   basePath: string;
   /** Set only when both user and password are non-empty. */
-  auth?: { username: string; password: string };
+  auth?: {
+    /** Basic-auth user name. */
+    username: string;
+    /** Basic-auth password. */
+    password: string;
+  };
   /** Query parameters of the URL (the reference client ignores them; we read `concurrency`). */
   params: URLSearchParams;
 }
 
 /** A rest:// target: HTTP over the stdin/stdout of a local child or of ssh. */
 export interface StdioTarget {
+  /** Discriminates the target kinds. */
   kind: "stdio";
   /** argv of the child: the server itself, or ssh (or BORGSTORE_RSH) running it remotely. */
   command: string[];
@@ -25,6 +32,7 @@ export interface StdioTarget {
   host?: string;
 }
 
+/** Where a RestBackend sends its requests. */
 export type RestTarget = HttpTarget | StdioTarget;
 
 /** Name of the server executable the reference client spawns, locally and through ssh. */

@@ -8,7 +8,14 @@ export interface S3ConnectionOptions {
   /** Signing region. Default: derived from a B2 endpoint, else AWS_REGION / AWS_DEFAULT_REGION, else us-east-1. */
   region?: string;
   /** Static credentials (e.g. from the URL). */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  credentials?: {
+    /** Access key id. */
+    accessKeyId: string;
+    /** Secret access key. */
+    secretAccessKey: string;
+    /** Session token of temporary credentials. */
+    sessionToken?: string;
+  };
   /** Named profile of ~/.aws/credentials and ~/.aws/config. Without it and without credentials: the SDK's default chain. */
   profile?: string;
   /** Path-style addressing (`endpoint/bucket/key`). Default: true with a custom endpoint. */

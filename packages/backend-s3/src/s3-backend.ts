@@ -35,7 +35,9 @@ import { isInvalidRange, isNotFound, isPreconditionFailed, translateError } from
 import { DELIMITER, KeyLayout } from "./layout.js";
 import { parseS3Url, redact } from "./url.js";
 
+/** Options of `new S3Backend(...)`: the bucket and key prefix plus how to connect. */
 export interface S3BackendOptions extends BackendOptions, S3ConnectionOptions {
+  /** Name of the bucket that holds the store. */
   bucket: string;
   /** Key prefix of the store inside the bucket ("borg/repo1"); a trailing "/" is added. */
   path: string;
@@ -79,6 +81,7 @@ export class S3Backend extends Backend {
     serverSideHash: [],
   };
 
+  /** Name of the bucket that holds the store. */
   readonly bucket: string;
   readonly #layout: KeyLayout;
   readonly #connection: S3ConnectionOptions;
@@ -118,6 +121,7 @@ export class S3Backend extends Backend {
     return redact(`${this.#connection.flavour ?? "s3"}:${this.#connection.endpoint ?? ""}/${this.bucket}/${this.#layout.basePath}`);
   }
 
+  /** Key prefix of the store inside the bucket, ending in "/". */
   get basePath(): string {
     return this.#layout.basePath;
   }
@@ -163,6 +167,7 @@ export class S3Backend extends Backend {
 
   // ---- lifecycle --------------------------------------------------------------------------
 
+  /** Writes the base directory's marker object; BackendAlreadyExists if any key exists under the base path. */
   protected async _create(): Promise<void> {
     try {
       if (await this.#anyKeyUnder(this.#layout.basePath, "create"))
@@ -173,6 +178,7 @@ export class S3Backend extends Backend {
     }
   }
 
+  /** Deletes every key under the base path and aborts its pending multipart uploads; BackendDoesNotExist if none. */
   protected async _destroy(): Promise<void> {
     try {
       const base = this.#layout.basePath;
@@ -198,6 +204,7 @@ export class S3Backend extends Backend {
     }
   }
 
+  /** BackendDoesNotExist unless some key exists under the base path. */
   protected async _open(): Promise<void> {
     if (!(await this.#anyKeyUnder(this.#layout.basePath, "open"))) {
       this.#releaseClient();
@@ -205,6 +212,7 @@ export class S3Backend extends Backend {
     }
   }
 
+  /** Releases the S3 client. */
   protected async _close(): Promise<void> {
     this.#releaseClient();
   }
@@ -218,10 +226,12 @@ export class S3Backend extends Backend {
     );
   }
 
+  /** Writes the directory marker object of `name`. */
   protected async _mkdir(name: string): Promise<void> {
     await this.#putMarker(name, `mkdir ${name}`);
   }
 
+  /** Deletes the directory marker of `name` if nothing else is under it. */
   protected async _rmdir(name: string): Promise<void> {
     const prefix = this.#layout.dirPrefix(name);
     const page = await this.#listPage(prefix, { maxKeys: 2 }, `rmdir ${name}`);
@@ -364,6 +374,7 @@ export class S3Backend extends Backend {
     }
   }
 
+  /** Deletes the object of `name` (ObjectNotFound if missing: S3 itself would not say). */
   protected async _delete(name: string): Promise<void> {
     const key = this.#layout.objectKey(name);
     // S3 deletes a missing key without complaint; borgstore reports ObjectNotFound.

@@ -6,10 +6,13 @@ export interface S3Location {
   flavour: "s3" | "b2";
   /** Named profile of the shared AWS config/credentials files. */
   profile?: string;
+  /** Access key id given in the URL. */
   accessKeyId?: string;
+  /** Secret access key given in the URL. */
   secretAccessKey?: string;
   /** `scheme://host[:port]`; absent = AWS itself. */
   endpoint?: string;
+  /** Name of the bucket. */
   bucket: string;
   /** Key prefix of the store inside the bucket, always ending in "/". */
   basePath: string;

@@ -66,6 +66,7 @@ export class SftpBackend extends Backend {
     streaming: true,
     serverSideHash: [],
   };
+  /** User, host, port and path the backend's URL names. */
   readonly target: SftpLocation;
   readonly #options: SftpBackendOptions;
   readonly #timeouts: ConnectionTimeouts;
@@ -145,6 +146,7 @@ export class SftpBackend extends Backend {
     return result;
   }
 
+  /** Makes the remote base directory and its parents; BackendAlreadyExists if it has contents. */
   protected async _create(): Promise<void> {
     await this.#outsideSession(async (conn) => {
       const base = this.target.path;
@@ -158,6 +160,7 @@ export class SftpBackend extends Backend {
     });
   }
 
+  /** Removes the remote base directory with everything in it; BackendDoesNotExist if missing. */
   protected async _destroy(): Promise<void> {
     await this.#outsideSession(async (conn) => {
       const base = this.target.path;
@@ -175,12 +178,14 @@ export class SftpBackend extends Backend {
     });
   }
 
+  /** Connects (or reuses a pooled connection) and resolves the base directory. */
   protected async _open(): Promise<void> {
     const { conn, result } = await this.#acquire((c) => this.#resolveRoot(c));
     this.#root = result;
     this.#conn = conn;
   }
 
+  /** Returns the connection to the pool, where it closes after an idle timeout. */
   protected async _close(): Promise<void> {
     const conn = this.#conn;
     this.#conn = undefined;
@@ -262,6 +267,7 @@ export class SftpBackend extends Backend {
 
   // ---- operations -------------------------------------------------------------------------
 
+  /** Makes directory `name` and its missing parents. */
   protected async _mkdir(name: string): Promise<void> {
     const path = this.#path(name);
     await this.#run("mkdir", name, async (conn) => {
@@ -270,6 +276,7 @@ export class SftpBackend extends Backend {
     });
   }
 
+  /** Removes the empty directory `name`. */
   protected async _rmdir(name: string): Promise<void> {
     await this.#run("rmdir", name, (conn) => conn.rmdir(this.#path(name)));
   }
@@ -438,6 +445,7 @@ export class SftpBackend extends Backend {
     }
   }
 
+  /** Unlinks the file of `name`. */
   protected async _delete(name: string): Promise<void> {
     await this.#run("delete", name, (conn) => conn.unlink(this.#path(name)), { notFoundOnRetryIsDone: true });
   }

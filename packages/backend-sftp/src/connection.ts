@@ -12,6 +12,7 @@ const { Client, utils } = ssh2;
 type Client = InstanceType<typeof Client>;
 import type { SshSettings } from "./ssh-settings.js";
 
+/** How long connecting may take and how a dead connection is noticed. */
 export interface ConnectionTimeouts {
   /** Connect + ssh handshake + authentication (ms). */
   connectTimeout: number;

@@ -19,8 +19,11 @@ export type HostKeyProblem = "unknown" | "changed" | "revoked";
  * (as OpenSSH does with StrictHostKeyChecking). Never retried.
  */
 export class HostKeyVerificationFailed extends BackendError {
+  /** Whether the host's key was unknown, changed or revoked. */
   readonly problem: HostKeyProblem;
+  /** The host as looked up in known_hosts. */
   readonly host: string;
+  /** SHA-256 fingerprint of the key the server presented. */
   readonly fingerprint: string;
 
   constructor(problem: HostKeyProblem, host: string, fingerprint: string, files: readonly string[]) {
@@ -61,6 +64,7 @@ export function algorithmsForKeyType(keyType: string): string[] {
 
 /** known_hosts entries from several files, checked the way OpenSSH checks a host's key. */
 export class KnownHosts {
+  /** The known_hosts files the entries came from. */
   readonly files: readonly string[];
   readonly #entries: KnownHostEntry[];
 
@@ -76,6 +80,7 @@ export class KnownHosts {
     return new KnownHosts(found.length ? found.map((f) => f.file) : files, entries);
   }
 
+  /** Known hosts from the text of a known_hosts file; `source` names it in messages. */
   static parse(text: string, source = "known_hosts"): KnownHosts {
     return new KnownHosts([source], parseKnownHosts(text, source));
   }

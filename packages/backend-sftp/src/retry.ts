@@ -3,10 +3,13 @@ import { isConnectionLost, messageOf } from "./sftp-errors.js";
 
 /** The reconnect rules of spec §15: after a lost connection, up to `attempts` reconnects, each after `delay` ms. */
 export interface RetryPolicy {
+  /** Reconnects tried after a lost connection. */
   attempts: number;
+  /** Milliseconds to wait before each reconnect. */
   delay: number;
 }
 
+/** Options of one retried operation. */
 export interface RetryOptions {
   /** delete/move: ObjectNotFound on a retry means the lost attempt already did it. */
   notFoundOnRetryIsDone?: boolean;

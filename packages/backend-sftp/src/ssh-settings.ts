@@ -22,14 +22,21 @@ export interface SshOptions {
 
 /** Everything needed to open the ssh connection, resolved from URL, options and ssh config. */
 export interface SshSettings {
+  /** Host name or address to connect to (after ssh config's HostName). */
   host: string;
+  /** TCP port. */
   port: number;
+  /** Login user name. */
   username: string;
   /** The name looked up in known_hosts. */
   knownHostsName: string;
+  /** known_hosts files the host key is checked against. */
   knownHostsFiles: string[];
+  /** Private key files to try. */
   privateKeys: string[];
+  /** Passphrase for encrypted private keys. */
   passphrase: string | undefined;
+  /** ssh agent socket, if one is used. */
   agent: string | undefined;
   /** Only the configured keys, not every agent key (IdentitiesOnly yes). */
   identitiesOnly: boolean;

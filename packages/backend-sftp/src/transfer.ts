@@ -13,6 +13,7 @@ export interface TransferTuning {
    * do: they read only through the handle opened first).
    */
   spreadBytes: number;
+  /** Round-trip time (ms) from which stores of at least `spreadBytes` are spread over all channels. */
   spreadRoundTrip: number;
 }
 

@@ -2,8 +2,11 @@ import { BackendURLInvalid } from "@borgstore/core";
 
 /** What an `sftp://` URL names. `port` 0 means "not given" (ssh config or 22 decide). */
 export interface SftpLocation {
+  /** User name from the URL, if given. */
   username: string | undefined;
+  /** Host name or address. */
   hostname: string;
+  /** Port, 0 when not given. */
   port: number;
   /** Relative to the login directory, unless it starts with "/" (written `//abs` in the URL). */
   path: string;

@@ -3,22 +3,35 @@ import { performance } from "node:perf_hooks";
 import { BackendAlreadyExists, Store } from "@borgstore/core";
 import type { Output } from "./output.js";
 
+/** What `borgstore bench` measures: every size at every concurrency. */
 export interface BenchOptions {
+  /** Value sizes in bytes to store and load. */
   sizes: number[];
+  /** Numbers of operations run concurrently. */
   inFlight: number[];
   /** Seconds per case, roughly (each case stops after this time or `maxCount` operations). */
   seconds: number;
+  /** Most operations per case. */
   maxCount: number;
+  /** Emulated latency per call in µs (Store's `latency`). */
   latency?: number;
+  /** Emulated bandwidth in bit/s (Store's `bandwidth`). */
   bandwidth?: number;
 }
 
+/** One measured case. */
 export interface BenchRow {
+  /** The operation measured (store, load, list, …). */
   operation: string;
+  /** Value size in bytes. */
   size: number;
+  /** Operations run concurrently. */
   inFlight: number;
+  /** Operations completed. */
   count: number;
+  /** Operations per second. */
   opsPerSec: number;
+  /** Megabytes (10^6 bytes) per second. */
   mbPerSec: number;
 }
 

@@ -45,6 +45,7 @@ export const GENERIC_EXIT_CODE = 1;
 /** A command line that cannot be run as given (missing store URL, …): exit 2, with a hint. */
 export class UsageError extends Error {}
 
+/** The process exit code for `err`: the code's own for a BorgStoreError, else GENERIC_EXIT_CODE. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError) return USAGE_EXIT_CODE;
   if (isBorgStoreError(err)) return EXIT_CODES[err.code] ?? GENERIC_EXIT_CODE;

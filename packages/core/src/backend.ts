@@ -23,6 +23,7 @@ import type {
   StoreStreamOptions,
 } from "./types.js";
 
+/** Options every backend constructor accepts. */
 export interface BackendOptions {
   /** Path → letters from "lrwWD" (spec §10); absent or empty = unrestricted. Enforced by core for every backend. */
   permissions?: Permissions;
@@ -45,6 +46,7 @@ export abstract class Backend {
   abstract readonly capabilities: BackendCapabilities;
   /** Create every nesting directory up front (Store.create_levels); false for all shipped backends. */
   readonly precreateDirs: boolean = false;
+  /** Path → permission letters, or undefined when unrestricted; core checks them before every primitive. */
   protected readonly permissions: Permissions | undefined;
   #opened = false;
 
@@ -52,6 +54,7 @@ export abstract class Backend {
     this.permissions = options.permissions && Object.keys(options.permissions).length > 0 ? options.permissions : undefined;
   }
 
+  /** True between open() and close(). */
   get opened(): boolean {
     return this.#opened;
   }
@@ -63,13 +66,19 @@ export abstract class Backend {
 
   // ---- primitives -------------------------------------------------------------------------
 
+  /** Creates the empty storage location; throws BackendAlreadyExists if it exists. */
   protected abstract _create(): Promise<void>;
+  /** Deletes the storage location and everything in it; throws BackendDoesNotExist if missing. */
   protected abstract _destroy(): Promise<void>;
+  /** Connects to existing storage; throws BackendDoesNotExist if it was never created. */
   protected abstract _open(): Promise<void>;
+  /** Releases what _open acquired (connections, handles). */
   protected abstract _close(): Promise<void>;
   // Every primitive gets the caller's options; `signal` is there to stop long transfers early.
   // Core already checks it before each call and stops stream sources with it (see abort.ts).
+  /** Creates directory `name` and its missing parents; an existing one is fine. */
   protected abstract _mkdir(name: string, options?: OperationOptions): Promise<void>;
+  /** Removes the empty directory `name`. */
   protected abstract _rmdir(name: string, options?: OperationOptions): Promise<void>;
   /** Must return exists: false (size 0) for a missing name, never throw ObjectNotFound. */
   protected abstract _info(name: string, options?: OperationOptions): Promise<ItemInfo>;
@@ -77,6 +86,7 @@ export abstract class Backend {
   protected abstract _load(name: string, options: BufferLoadOptions): Promise<Uint8Array>;
   /** Atomic: the name shows either the old value or the whole new one, never a part. */
   protected abstract _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void>;
+  /** Deletes object `name`; throws ObjectNotFound if missing. */
   protected abstract _delete(name: string, options?: OperationOptions): Promise<void>;
   /** Overwrites `newName`. */
   protected abstract _move(currentName: string, newName: string, options?: OperationOptions): Promise<void>;
@@ -111,18 +121,21 @@ export abstract class Backend {
     return streamDigest(algorithm, abortableSource(await exactly(await this._loadStream(name, { signal })), signal));
   }
 
+  /** Default: no quota (limit and usage -1). Backends with a quota override it. */
   protected async _quota(_options?: OperationOptions): Promise<QuotaInfo> {
     return { limit: -1, usage: -1 };
   }
 
   // ---- lifecycle --------------------------------------------------------------------------
 
+  /** Creates the storage; the backend must be closed. BackendAlreadyExists if it exists. */
   async create(): Promise<void> {
     this.#assertClosed();
     this.checkLifecyclePermission("create");
     await this._create();
   }
 
+  /** Deletes the storage and all its contents; the backend must be closed. */
   async destroy(): Promise<void> {
     this.#assertClosed();
     this.checkLifecyclePermission("destroy");
@@ -146,12 +159,14 @@ export abstract class Backend {
     checkPermission(this.permissions, "", Required[operation]);
   }
 
+  /** Opens existing storage for operations; BackendDoesNotExist if it was never created. */
   async open(): Promise<void> {
     this.#assertClosed();
     await this._open();
     this.#opened = true;
   }
 
+  /** Closes the backend; it may be opened again. */
   async close(): Promise<void> {
     this.#assertOpen();
     this.#opened = false;
@@ -168,21 +183,25 @@ export abstract class Backend {
   // Mutations check the signal before they start and then run to the end (they are atomic);
   // reads give up at once when it fires.
 
+  /** Creates directory `name` (and its parents). */
   async mkdir(name: string, options: OperationOptions = {}): Promise<void> {
     this.#prepare(name, Required.mkdir);
     await underSignal(options.signal, () => this._mkdir(name, options));
   }
 
+  /** Removes the empty directory `name`. */
   async rmdir(name: string, options: OperationOptions = {}): Promise<void> {
     this.#prepare(name, Required.rmdir);
     await underSignal(options.signal, () => this._rmdir(name, options));
   }
 
+  /** Size, type and access time of `name`; `exists: false` for a missing name. */
   async info(name: string, options: OperationOptions = {}): Promise<ItemInfo> {
     this.#prepare(name, Required.info);
     return underSignal(options.signal, () => raceAbort(this._info(name, options), options.signal));
   }
 
+  /** The value of `name`, or the `offset`/`size` part of it (into `options.into` where it fits); ObjectNotFound if missing. */
   async load(name: string, options: BufferLoadOptions = {}): Promise<Uint8Array> {
     this.#prepareItem(name, Required.read);
     validateLoadOptions(options);
@@ -207,6 +226,7 @@ export abstract class Backend {
     return signal ? sizedSource(abortableSource(exact, signal), exact.size, exact.total) : exact;
   }
 
+  /** Stores `value` under `name` atomically, replacing any old value. */
   async store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
     this.#prepareItem(name);
     const bytes = asBytes(value);
@@ -234,11 +254,13 @@ export abstract class Backend {
     });
   }
 
+  /** Deletes object `name`; ObjectNotFound if missing. */
   async delete(name: string, options: OperationOptions = {}): Promise<void> {
     this.#prepareItem(name, Required.delete);
     await underSignal(options.signal, () => this._delete(name, options));
   }
 
+  /** Renames `currentName` to `newName`, replacing what was there. */
   async move(currentName: string, newName: string, options: OperationOptions = {}): Promise<void> {
     this.#prepareItem(currentName, Required.moveSource);
     validateItemName(newName);
@@ -256,12 +278,14 @@ export abstract class Backend {
     yield* abortable(this._list(name, options), options.signal);
   }
 
+  /** Hex digest of the value of `name` with `algorithm` (default sha256). */
   async hash(name: string, algorithm: HashAlgorithm = "sha256", options: OperationOptions = {}): Promise<string> {
     this.#prepareItem(name, Required.read);
     checkHashAlgorithm(algorithm);
     return underSignal(options.signal, () => raceAbort(this._hash(name, algorithm, options), options.signal));
   }
 
+  /** Quota limit and usage in bytes (-1 each without a quota). */
   async quota(options: OperationOptions = {}): Promise<QuotaInfo> {
     this.#assertOpen();
     return underSignal(options.signal, () => raceAbort(this._quota(options), options.signal));

@@ -3,32 +3,56 @@
  * upper-case `code` that is part of the public API (messages may change, codes never do).
  */
 
+/** Every error code, by name: compare `err.code` with these. */
 export const ErrorCodes = {
+  /** Code of {@link BackendError}. */
   BACKEND_ERROR: "BACKEND_ERROR",
+  /** Code of {@link BackendURLInvalid}. */
   BACKEND_URL_INVALID: "BACKEND_URL_INVALID",
+  /** Code of {@link BackendDoesNotExist}. */
   BACKEND_DOES_NOT_EXIST: "BACKEND_DOES_NOT_EXIST",
+  /** Code of {@link BackendAlreadyExists}. */
   BACKEND_ALREADY_EXISTS: "BACKEND_ALREADY_EXISTS",
+  /** Code of {@link BackendMustBeOpen}. */
   BACKEND_MUST_BE_OPEN: "BACKEND_MUST_BE_OPEN",
+  /** Code of {@link BackendMustNotBeOpen}. */
   BACKEND_MUST_NOT_BE_OPEN: "BACKEND_MUST_NOT_BE_OPEN",
+  /** Code of {@link BackendConnectionError}. */
   BACKEND_CONNECTION_ERROR: "BACKEND_CONNECTION_ERROR",
+  /** Code of {@link BackendNotInstalled}. */
   BACKEND_NOT_INSTALLED: "BACKEND_NOT_INSTALLED",
+  /** Code of {@link NoBackendGiven}. */
   NO_BACKEND_GIVEN: "NO_BACKEND_GIVEN",
+  /** Code of {@link ObjectNotFound}. */
   OBJECT_NOT_FOUND: "OBJECT_NOT_FOUND",
+  /** Code of {@link PermissionDenied}. */
   PERMISSION_DENIED: "PERMISSION_DENIED",
+  /** Code of {@link QuotaExceeded}. */
   QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
+  /** Code of {@link ReadRangeError}. */
   READ_RANGE_ERROR: "READ_RANGE_ERROR",
+  /** Code of {@link InvalidName}. */
   INVALID_NAME: "INVALID_NAME",
+  /** Code of {@link InvalidArgument}. */
   INVALID_ARGUMENT: "INVALID_ARGUMENT",
+  /** Code of {@link UnsupportedHashAlgorithm}. */
   UNSUPPORTED_HASH_ALGORITHM: "UNSUPPORTED_HASH_ALGORITHM",
+  /** Code of {@link ContentHashMismatch}. */
   CONTENT_HASH_MISMATCH: "CONTENT_HASH_MISMATCH",
+  /** Code of {@link ContentLengthMismatch}. */
   CONTENT_LENGTH_MISMATCH: "CONTENT_LENGTH_MISMATCH",
+  /** Code of {@link Aborted}. */
   ABORTED: "ABORTED",
+  /** Code of {@link AuthenticationFailed}. */
   AUTHENTICATION_FAILED: "AUTHENTICATION_FAILED",
 } as const;
 
+/** One of the stable error codes in ErrorCodes. */
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+/** Options of every error constructor. */
 export interface BorgStoreErrorOptions {
+  /** The error that caused this one (becomes `Error.cause`). */
   cause?: unknown;
 }
 
@@ -49,7 +73,9 @@ function classNames(target: abstract new (...args: never[]) => unknown): string[
 
 /** Base of every error this project throws on purpose. */
 export class BorgStoreError extends Error {
+  /** Stable, upper-case code of the error (see ErrorCodes); part of the public API. */
   readonly code: ErrorCode;
+  /** @internal The names of the error's classes, for `instanceof` across copies of core. */
   declare readonly [CLASS_NAMES]: readonly string[];
 
   constructor(code: ErrorCode, message: string, options?: BorgStoreErrorOptions) {
@@ -114,6 +140,7 @@ export class AuthenticationFailed extends backendErrorClass(ErrorCodes.AUTHENTIC
 
 /** A URL scheme is known but its package is not installed. Subclass of BackendDoesNotExist, as the reference raises that. */
 export class BackendNotInstalled extends BackendDoesNotExist {
+  /** The npm package that provides the URL scheme. */
   readonly packageName: string;
   constructor(packageName: string, scheme: string, options?: BorgStoreErrorOptions) {
     super(`URL scheme "${scheme}" needs the package ${packageName}: install it with "npm install ${packageName}"`, options);
@@ -145,6 +172,7 @@ export class InvalidName extends InvalidArgument {
 
 /** Reference: ValueError("Unsupported hash algorithm: NAME"). */
 export class UnsupportedHashAlgorithm extends InvalidArgument {
+  /** The algorithm name that was refused. */
   readonly algorithm: string;
   constructor(algorithm: string, options?: BorgStoreErrorOptions) {
     super(`Unsupported hash algorithm: ${algorithm}`, options, ErrorCodes.UNSUPPORTED_HASH_ALGORITHM);

@@ -8,23 +8,41 @@
  * ```
  */
 export interface HashAlgorithms {
+  /** BLAKE2b-512 (hashlib's blake2b). */
   blake2b: true;
+  /** BLAKE2s-256 (hashlib's blake2s). */
   blake2s: true;
+  /** MD5. */
   md5: true;
+  /** SHA-1. */
   sha1: true;
+  /** SHA-224. */
   sha224: true;
+  /** SHA-256, the default. */
   sha256: true;
+  /** SHA-384. */
   sha384: true;
+  /** SHA-512. */
   sha512: true;
+  /** SHA-512/224. */
   sha512_224: true;
+  /** SHA-512/256. */
   sha512_256: true;
+  /** SHA3-224. */
   sha3_224: true;
+  /** SHA3-256. */
   sha3_256: true;
+  /** SHA3-384. */
   sha3_384: true;
+  /** SHA3-512. */
   sha3_512: true;
+  /** BLAKE3 (256-bit, WebAssembly). */
   blake3: true;
+  /** xxHash64 (non-cryptographic, WebAssembly). */
   xxh64: true;
+  /** XXH3-64 (non-cryptographic, WebAssembly). */
   xxh3: true;
+  /** XXH3-128 (non-cryptographic, WebAssembly). */
   xxh128: true;
 }
 

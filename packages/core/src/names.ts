@@ -55,6 +55,7 @@ export function itemNameProblem(name: unknown): string | undefined {
   return nameProblem(name);
 }
 
+/** True if `name` is a valid name (see nameProblem for the rules). */
 export function isValidName(name: unknown): name is string {
   return nameProblem(name) === undefined;
 }

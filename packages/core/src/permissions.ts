@@ -3,16 +3,27 @@ import type { Permissions } from "./types.js";
 
 /** Letters any one of which allows an operation (spec §10). */
 export const Required = {
+  /** To create the store. */
   create: "wW",
+  /** To destroy the store. */
   destroy: "D",
+  /** To make a directory. */
   mkdir: "w",
+  /** To remove a directory. */
   rmdir: "wD",
+  /** To list a directory. */
   list: "l",
+  /** To get an item's info. */
   info: "lr",
+  /** To load or hash an object. */
   read: "r",
+  /** To store a new object. */
   storeNew: "wW",
+  /** To overwrite an existing object. */
   overwrite: "W",
+  /** To delete an object. */
   delete: "D",
+  /** To move an object away (the source of a move). */
   moveSource: "D",
 } as const;
 

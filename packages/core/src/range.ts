@@ -3,7 +3,9 @@ import type { BufferLoadOptions, LoadOptions } from "./types.js";
 
 /** A resolved, clamped byte range: [start, end) within a value of known length. */
 export interface ByteRange {
+  /** Index of the first byte. */
   start: number;
+  /** Index one past the last byte. */
   end: number;
 }
 

@@ -1,10 +1,15 @@
 import type { HashAlgorithm } from "./hash-algorithm.js";
 /** What info() and list() report about one item. `atime` is seconds since the epoch (0 when unknown). */
 export interface ItemInfo {
+  /** The item's name: the last component of its path. */
   name: string;
+  /** False for a missing item (info() reports it rather than throwing). */
   exists: boolean;
+  /** Size in bytes; 0 for directories and missing items. */
   size: number;
+  /** True for a directory (namespace), false for an object. */
   directory: boolean;
+  /** Last access time in seconds since the epoch, 0 when the backend doesn't know it. */
   atime: number;
 }
 
@@ -16,6 +21,7 @@ export interface ItemInfo {
  * completes despite a late abort.
  */
 export interface OperationOptions {
+  /** Aborts the operation: it rejects with ABORTED (see OperationOptions). */
   signal?: AbortSignal;
 }
 
@@ -24,7 +30,9 @@ export interface OperationOptions {
  * `size` undefined means "to the end".
  */
 export interface LoadOptions extends OperationOptions {
+  /** First byte to load; negative counts from the end. Default 0. */
   offset?: number;
+  /** Number of bytes to load; undefined loads to the end. */
   size?: number;
 }
 
@@ -50,6 +58,7 @@ export type ByteSource = AsyncIterable<Uint8Array>;
  * throws (BackendError) instead of ending quietly.
  */
 export interface SizedByteSource extends AsyncIterable<Uint8Array> {
+  /** Exact number of bytes the source delivers. */
   readonly size: number;
   /**
    * The length of the whole value these bytes were cut from, when the backend learned it from
@@ -60,6 +69,7 @@ export interface SizedByteSource extends AsyncIterable<Uint8Array> {
   readonly total?: number;
 }
 
+/** Options of storeStream: what the source must deliver; a mismatch stores nothing. */
 export interface StoreStreamOptions extends OperationOptions {
   /** Exact number of bytes the source will deliver; a different count aborts the store (ContentLengthMismatch). */
   size?: number;
@@ -70,13 +80,19 @@ export interface StoreStreamOptions extends OperationOptions {
 /** One defrag source: [name, offset, size]. */
 export type DefragSource = readonly [name: string, offset: number, size: number];
 
+/** Options of defrag: either a `target` name, or an `algorithm` whose digest of the result names it. */
 export interface DefragOptions extends OperationOptions {
+  /** Name to store the result under; without it the digest names it. */
   target?: string;
+  /** Hash algorithm whose hex digest of the result becomes its name (when no target). */
   algorithm?: HashAlgorithm;
+  /** Namespace the digest-named result goes under, e.g. "data". */
   namespace?: string;
+  /** Nesting levels of the digest-named result (see nest()). Default 0. */
   levels?: number;
 }
 
+/** What quota() reports: the configured limit and current usage in bytes. */
 export interface QuotaInfo {
   /** Bytes allowed, or -1 without a quota. */
   limit: number;

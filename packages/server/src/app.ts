@@ -13,6 +13,7 @@ import { type ReplyContext, sendBody, sendErrorPage, sendUnauthorized } from "./
 import { requestSignal } from "./request-signal.js";
 import { parseRequestTarget } from "./request-target.js";
 
+/** The Accept value every request must carry (else 406). */
 export const BORGSTORE_MEDIA_TYPE = "application/vnd.x.borgstore.rest.v1";
 
 /**
@@ -22,8 +23,10 @@ export const BORGSTORE_MEDIA_TYPE = "application/vnd.x.borgstore.rest.v1";
  * when its body arrived whole, at its Content-Length, even without a hash header).
  */
 export const FEATURES_HEADER = "X-BorgStore-Features";
+/** Value of the FEATURES_HEADER this server sends on every response. */
 export const SERVER_FEATURES = "concurrent-requests, verified-uploads";
 
+/** Options of createApp (and, partly, of RestServer). */
 export interface AppOptions {
   /**
    * Basic auth. Both parts empty (or none given) = no auth; exactly one empty throws

@@ -1,8 +1,11 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { InvalidArgument } from "@borgstore/core";
 
+/** HTTP Basic credentials the server requires. */
 export interface Credentials {
+  /** The user name. */
   username: string;
+  /** The password. */
   password: string;
 }
 

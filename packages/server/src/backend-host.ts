@@ -1,6 +1,7 @@
 import { type Backend, throwIfAborted } from "@borgstore/core";
 import { HttpError } from "./http-error.js";
 
+/** Options of `new BackendHost(...)`. */
 export interface BackendHostOptions {
   /**
    * Longest a request waits for the host: an operation for a running create/destroy, and
@@ -27,7 +28,9 @@ const RETRY_AFTER_SECONDS = 1;
  * load a create may thus not get its turn: it gets 503 and retries.
  */
 export class BackendHost {
+  /** The backend every request runs against. */
   readonly backend: Backend;
+  /** Longest wait in ms for a turn before a request gets 503 (default 2000). */
   readonly waitLimitMs: number;
   #active = 0;
   #exclusive = false;

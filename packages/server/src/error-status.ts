@@ -2,7 +2,9 @@ import { type BorgStoreError, ErrorCodes, isBorgStoreError } from "@borgstore/co
 
 /** What an exception becomes on the wire (spec §6.1). */
 export interface ErrorReply {
+  /** HTTP status code. */
   status: number;
+  /** Message shown in the error page, with the storage path redacted. */
   message: string;
   /** 422 is a short plain-text reply on a kept-alive connection, not an error page. */
   plain?: boolean;

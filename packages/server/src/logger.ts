@@ -1,6 +1,8 @@
 import { escapeControl } from "./request-target.js";
 
+/** Log levels from the most to the least severe. */
 export const LOG_LEVELS = ["error", "warning", "info", "debug"] as const;
+/** One of LOG_LEVELS. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
@@ -8,6 +10,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * written once per event-loop turn, so the access log costs one write per batch, not per request.
  */
 export class Logger {
+  /** The least severe level that is written. */
   readonly level: LogLevel;
   #rank: number;
   #pending: string[] = [];
@@ -20,19 +23,24 @@ export class Logger {
     this.#out = out;
   }
 
+  /** True if messages of `level` are written. */
   enabled(level: LogLevel): boolean {
     return LOG_LEVELS.indexOf(level) <= this.#rank;
   }
 
+  /** Logs `message` at level error. */
   error(message: string): void {
     this.#log("error", message);
   }
+  /** Logs `message` at level warning. */
   warning(message: string): void {
     this.#log("warning", message);
   }
+  /** Logs `message` at level info. */
   info(message: string): void {
     this.#log("info", message);
   }
+  /** Logs `message` at level debug. */
   debug(message: string): void {
     this.#log("debug", message);
   }

@@ -14,7 +14,9 @@ import { redact } from "./error-status.js";
 import { Logger, logTime } from "./logger.js";
 import { requestAbort } from "./request-signal.js";
 
+/** Options of `new RestServer(...)`: the app's options plus connection limits, timeouts and logging. */
 export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "onInternalError" | "onFailedLogin"> {
+  /** Where the access log and errors go; default: a Logger at level info on stderr. */
   logger?: Logger;
   /** A connection that sends and receives nothing for this long is closed (slow clients). Default 120 s. */
   idleTimeoutMs?: number;
@@ -39,8 +41,11 @@ export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "
  * session over a pair of streams (stdio); access log; graceful shutdown.
  */
 export class RestServer {
+  /** Shares the one open backend among requests. */
   readonly host: BackendHost;
+  /** The underlying node HTTP server. */
   readonly http: Server;
+  /** The server's logger. */
   readonly logger: Logger;
   #stdio: boolean;
   #guard: ConnectionGuard | undefined;

@@ -3,6 +3,7 @@ import type { ErrorCode } from "@borgstore/core";
 
 /** What the suite expects of every error a backend throws: core's shape (code, name, message). */
 export interface CodedError extends Error {
+  /** The stable error code, e.g. OBJECT_NOT_FOUND. */
   code: string;
 }
 

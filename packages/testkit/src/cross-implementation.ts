@@ -16,7 +16,13 @@ export interface CellPlan {
   /** The reference's URL of the store (file://, sftp://, s3:, rclone:, http://, rest://). */
   url: string;
   /** Identical on both sides: one flat namespace and one nested two levels deep. */
-  config: Record<string, { levels: number[] }>;
+  config: Record<
+    string,
+    {
+      /** Nesting levels of the namespace. */
+      levels: number[];
+    }
+  >;
   /** posixfs only: both sides open the store with this quota (the reference keeps quota.hid). */
   quota?: number;
   /** name → size in bytes. */
@@ -25,15 +31,21 @@ export interface CellPlan {
   softDelete: string[];
 }
 
+/** Size and SHA-256 of one value. */
 export interface Digest {
+  /** Size in bytes. */
   size: number;
+  /** Lowercase hex SHA-256. */
   sha256: string;
 }
 
 /** What the writer stored: live and soft-deleted items, and its quota before closing. */
 export interface CellManifest {
+  /** name → digest of each live item. */
   live: Record<string, Digest>;
+  /** name → digest of each soft-deleted item (name without ".del"). */
   deleted: Record<string, Digest>;
+  /** The writer's quota() before closing, null without a quota. */
   quota: QuotaInfo | null;
 }
 
@@ -41,19 +53,27 @@ export interface CellManifest {
 export interface CellObservation {
   /** name → size, as list() reports it. */
   listed: Record<string, number>;
+  /** name → size of each soft-deleted item, as list() reports it. */
   listedDeleted: Record<string, number>;
+  /** name → digest of each live item's loaded value. */
   loaded: Record<string, Digest>;
   /** name → the store's hash() (server-side where the backend has one). */
   hashed: Record<string, string>;
+  /** name → digest of each soft-deleted item's loaded value. */
   loadedDeleted: Record<string, Digest>;
+  /** name → the store's hash() of each soft-deleted item. */
   hashedDeleted: Record<string, string>;
 }
 
 /** What the reader observed before and after undeleting every soft-deleted item. */
 export interface CellReading {
+  /** The reader's quota() right after opening, null without a quota. */
   quotaOnOpen: QuotaInfo | null;
+  /** The store as first read. */
   before: CellObservation;
+  /** The store after undeleting every soft-deleted item. */
   afterUndelete: CellObservation;
+  /** The reader's quota() after the undeletes. */
   quotaAfterUndelete: QuotaInfo | null;
 }
 
@@ -157,7 +177,9 @@ async function observe(store: Store, plan: CellPlan): Promise<CellObservation> {
 
 /** What the writer sees when it opens the store again after the reader's undeletes. */
 export interface CellRecheck {
+  /** The writer's quota() on reopening. */
   quota: QuotaInfo | null;
+  /** The store as the writer reads it on reopening. */
   observation: CellObservation;
 }
 
@@ -238,6 +260,7 @@ export interface CellLocation {
   cleanup?(): Promise<void>;
 }
 
+/** Options of one row of the cross-implementation matrix. */
 export interface CrossImplementationOptions {
   /** The row of the matrix, e.g. "sftp through OpenSSH". */
   name: string;
@@ -245,6 +268,7 @@ export interface CrossImplementationOptions {
   modules?: string[];
   /** Skip with this reason (a missing test server: requireTestServer already said so loudly); a failure under CI=true. */
   skip?: string | false;
+  /** A fresh, empty store location for each test. */
   location(): Promise<CellLocation> | CellLocation;
   /** Both sides open the store with this quota (posixfs). */
   quota?: number;

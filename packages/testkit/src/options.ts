@@ -9,9 +9,11 @@ export type BackendFactory = () => Promise<Backend> | Backend;
 /** Makes a backend like BackendFactory, configured with a quota of `limit` bytes. */
 export type QuotaBackendFactory = (limit: number) => Promise<Backend> | Backend;
 
+/** Options of the conformance suite: how to make the backend under test and what to expect of it. */
 export interface ConformanceOptions {
   /** Shown in test titles: "posixfs", "rest over stdio", … */
   name: string;
+  /** Makes a new, not yet created backend for a fresh, empty location (one per test). */
   factory: BackendFactory;
   /** Overrides of what the backend declares in `backend.capabilities`. */
   capabilities?: Partial<BackendCapabilities>;

@@ -67,22 +67,31 @@ export function referenceStdioCommand(peer: ReferencePeer, path: string): string
   return [peer.python, "-m", "borgstore.server.rest", "--stdio", "--backend", `FILE:${path}`];
 }
 
+/** Options of startReferenceServer: the server's command-line options. */
 export interface ReferenceServerOptions {
   /** The backend URL the reference serves, e.g. `file:///tmp/store`. */
   backend: string;
+  /** `--username` (Basic auth). */
   username?: string;
+  /** `--password` (Basic auth). */
   password?: string;
+  /** `--quota` in bytes. */
   quota?: number;
+  /** `--permissions`: a shortcut name or a JSON mapping. */
   permissions?: string;
 }
 
+/** A running reference REST server. */
 export interface ReferenceServer {
+  /** The loopback TCP port it listens on. */
   port: number;
   /** `http://[user:pass@]127.0.0.1:PORT/` */
   url: string;
+  /** The Python server process. */
   process: ChildProcess;
   /** What the server printed on stderr so far. */
   log(): string;
+  /** Stops the server and waits for it to exit. */
   stop(): Promise<void>;
 }
 
@@ -131,7 +140,14 @@ export function runReferencePython(
   peer: ReferencePeer,
   code: string,
   options: { args?: string[]; input?: string | Uint8Array; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
+): Promise<{
+  /** Exit status, null if killed by a signal. */
+  status: number | null;
+  /** Everything written to stdout. */
+  stdout: Buffer;
+  /** Everything written to stderr. */
+  stderr: string;
+}> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(peer.python, ["-c", code, ...(options.args ?? [])], {
       env: referenceEnv(peer, options.env),

@@ -29,6 +29,7 @@ type Node = FileNode | DirNode;
 
 /** The contents of one in-memory store; shared by every backend opened on the same `memory://NAME`. */
 export interface MemoryVolume {
+  /** @internal The store's root directory; undefined until it is created. */
   root: DirNode | undefined;
 }
 
@@ -46,6 +47,7 @@ function basename(name: string): string {
   return name.slice(name.lastIndexOf("/") + 1);
 }
 
+/** Options of `new MemoryBackend(...)`. */
 export interface MemoryBackendOptions extends BackendOptions {
   /** Process-wide store name: every backend with the same name sees the same data, across close/open. */
   name?: string;
@@ -65,6 +67,7 @@ export class MemoryBackend extends Backend {
     streaming: false,
     serverSideHash: [],
   };
+  /** The process-wide store name, undefined for a private store. */
   readonly name: string | undefined;
   readonly #volume: MemoryVolume;
   readonly #clock: () => number;
@@ -93,29 +96,35 @@ export class MemoryBackend extends Backend {
 
   // ---- lifecycle --------------------------------------------------------------------------
 
+  /** Makes an empty root; BackendAlreadyExists if the store exists. */
   protected async _create(): Promise<void> {
     const root = this.#volume.root;
     if (root && root.children.size > 0) throw new BackendAlreadyExists(`${this.location} already exists`);
     this.#volume.root = root ?? this.#newDir();
   }
 
+  /** Drops all data; BackendDoesNotExist if there is no store. */
   protected async _destroy(): Promise<void> {
     if (!this.#volume.root) throw new BackendDoesNotExist(`${this.location} does not exist`);
     this.#volume.root = undefined;
   }
 
+  /** BackendDoesNotExist unless the store was created. */
   protected async _open(): Promise<void> {
     if (!this.#volume.root) throw new BackendDoesNotExist(`${this.location} does not exist`);
   }
 
+  /** Nothing to release. */
   protected async _close(): Promise<void> {}
 
   // ---- directories ------------------------------------------------------------------------
 
+  /** Makes the directory and its missing parents. */
   protected async _mkdir(name: string): Promise<void> {
     this.#ensureDir(segments(name), name);
   }
 
+  /** Removes an empty directory; BackendError if it is not empty or not a directory. */
   protected async _rmdir(name: string): Promise<void> {
     const parts = segments(name);
     const node = this.#lookup(parts);
@@ -151,6 +160,7 @@ export class MemoryBackend extends Backend {
     dir.children.set(key, { kind: "file", data: value.slice(), atime: this.#clock() });
   }
 
+  /** Removes an object; ObjectNotFound if missing. */
   protected async _delete(name: string): Promise<void> {
     const parts = segments(name);
     const node = this.#lookup(parts);
@@ -251,6 +261,7 @@ export function memoryBackendFromUrl(url: string, options: UrlOptions = {}): Mem
   return new MemoryBackend({ name, permissions: options.permissions });
 }
 
+/** The `memory://NAME` URL scheme (a private store for `memory:`), registered by core itself. */
 export const memoryPlugin: BackendPlugin = {
   schemes: ["memory"],
   fromUrl: memoryBackendFromUrl,

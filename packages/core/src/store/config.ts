@@ -3,8 +3,11 @@ import { MAX_NESTING_LEVELS } from "../nesting.js";
 
 /** How a namespace uses the cache backend (spec §13.4). */
 export const CacheMode = {
+  /** Not cached: every operation goes to the backend. */
   OFF: "off",
+  /** Loads are served from the cache when present and copied into it on a miss. */
   MIRROR: "mirror",
+  /** Like mirror, and stores write to the backend and the cache. */
   WRITETHROUGH: "writethrough",
 } as const;
 export type CacheMode = (typeof CacheMode)[keyof typeof CacheMode];
@@ -17,6 +20,7 @@ export interface NamespaceConfig {
   cache?: CacheMode | Uppercase<CacheMode>;
   /** Cached items not accessed for this many seconds are removed at open/close. */
   maxAge?: number;
+  /** Same as `maxAge`, spelled as in the Python reference's config. */
   max_age?: number;
   /** Byte budget of this namespace in the cache; least recently used items go first at open/close. */
   size?: number;
@@ -27,10 +31,15 @@ export type StoreConfig = Readonly<Record<string, NamespaceConfig>>;
 
 /** A validated namespace configuration. */
 export interface NamespacePolicy {
+  /** The namespace prefix this policy applies to. */
   readonly namespace: string;
+  /** Nesting levels, searched in this order; new items go to the last one. */
   readonly levels: readonly number[];
+  /** Cache mode, lower-cased. */
   readonly cache: CacheMode;
+  /** Seconds after which an unaccessed cached item is removed, if set. */
   readonly maxAge: number | undefined;
+  /** Byte budget in the cache, if set. */
   readonly size: number | undefined;
 }
 
@@ -50,6 +59,7 @@ export function checkLevels(namespace: string, levels: unknown): readonly number
   return [...levels];
 }
 
+/** The cache mode named by `value` (case-insensitive); InvalidArgument for anything else. */
 export function parseCacheMode(value: unknown): CacheMode {
   if (typeof value === "string") {
     const mode = value.toLowerCase();

@@ -21,10 +21,12 @@ export class Emulation {
     this.bandwidth = bandwidthBitsPerSecond / 8;
   }
 
+  /** Emulation configured from BORGSTORE_LATENCY (µs per call) and BORGSTORE_BANDWIDTH (bit/s); 0 or unset disables each. */
   static fromEnv(env: NodeJS.ProcessEnv = process.env): Emulation {
     return new Emulation(Number(env.BORGSTORE_LATENCY || 0), Number(env.BORGSTORE_BANDWIDTH || 0));
   }
 
+  /** True when a latency or bandwidth is emulated. */
   get active(): boolean {
     return this.latency > 0 || this.bandwidth > 0;
   }

@@ -15,6 +15,7 @@ import { Emulation } from "./emulation.js";
 import { levelDirectories } from "./levels.js";
 import { StoreStats, type StoreStatsSnapshot, type TimedOperation } from "./stats.js";
 
+/** Options of `new Store(...)`: where the data lives (`url` or `backend`), the namespace config, an optional cache tier and emulation settings. */
 export interface StoreOptions {
   /** Backend URL, resolved on the first create/destroy/open (or use Store.fromUrl to resolve now). */
   url?: string;
@@ -43,18 +44,23 @@ export interface StoreOptions {
   listReadAhead?: number;
 }
 
+/** Options of operations that look up an item by key. */
 export interface FindOptions extends OperationOptions {
   /** Look for the soft-deleted item (name + ".del"). */
   deleted?: boolean;
 }
 
+/** Options of Store.load: which part of the value, as in Backend.load. */
 export interface StoreLoadOptions extends FindOptions {
+  /** First byte to load; negative counts from the end. Default 0. */
   offset?: number;
+  /** Number of bytes to load; undefined loads to the end. */
   size?: number;
   /** As in Backend.load: a buffer the primary backend may read the bytes into (not with a cache). */
   into?: Uint8Array;
 }
 
+/** Options of Store.move: exactly one kind of move (soft delete, undelete, level change or rename). */
 export interface MoveOptions extends OperationOptions {
   /** Target name of a generic move (required unless delete / undelete / changeLevel). */
   newName?: string;
@@ -68,14 +74,17 @@ export interface MoveOptions extends OperationOptions {
   deleted?: boolean;
 }
 
+/** Options of Store.hash. */
 export interface HashOptions extends FindOptions {
   /** Default sha256. */
   algorithm?: HashAlgorithm;
 }
 
+/** Options of Store.defrag. */
 export interface StoreDefragOptions extends FindOptions {
   /** Key (without namespace) of the result; default: its digest with `algorithm`. */
   target?: string;
+  /** Hash algorithm whose digest names the result when no target is given. */
   algorithm?: HashAlgorithm;
   /** Namespace of the sources and of the result. */
   namespace?: string;
@@ -86,6 +95,7 @@ export interface StoreDefragOptions extends FindOptions {
  * listing, statistics and latency/bandwidth emulation (spec §13).
  */
 export class Store {
+  /** The backend URL this store was made with, if any. */
   readonly url: string | undefined;
   #backend: Backend | undefined;
   #resolving: Promise<Backend> | undefined;
@@ -187,6 +197,7 @@ export class Store {
 
   // ---- lifecycle --------------------------------------------------------------------------
 
+  /** Creates the backend's storage (and the cache's); BackendAlreadyExists if it exists. */
   async create(): Promise<void> {
     const backend = await this.#resolve();
     await backend.create();
@@ -194,6 +205,7 @@ export class Store {
     if (backend.precreateDirs) await this.createLevels();
   }
 
+  /** Deletes the backend's storage and everything in it (and the cache's); the store must be closed. */
   async destroy(): Promise<void> {
     const backend = await this.#resolve();
     await backend.destroy();
@@ -250,6 +262,7 @@ export class Store {
 
   // ---- operations -------------------------------------------------------------------------
 
+  /** Size, type and access time of the item `name`, looked up in its namespace's nesting levels; `exists: false` if missing. */
   async info(name: string, options: FindOptions = {}): Promise<ItemInfo> {
     return this.#timed("info", async () => {
       const nested = await this.find(name, options);
@@ -257,6 +270,7 @@ export class Store {
     });
   }
 
+  /** The value of `name`, or the `offset`/`size` part of it; ObjectNotFound if missing. */
   async load(name: string, options: StoreLoadOptions = {}): Promise<Uint8Array> {
     return this.#timed("load", async () => {
       const nested = this.#nestedOnlyLevel(name, options) ?? (await this.find(name, options));
@@ -492,6 +506,7 @@ export class Store {
     return splitKey(result)[1];
   }
 
+  /** The backend's quota limit and usage in bytes (-1 each without a quota). */
   async quota(options: OperationOptions = {}): Promise<QuotaInfo> {
     return this.#require().quota(options);
   }
