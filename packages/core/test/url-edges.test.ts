@@ -25,7 +25,7 @@ describe("URL schemes of registered plugins", () => {
     expect(await backendFromUrl("EDGE-A://x")).toBeInstanceOf(MemoryBackend);
   });
 
-  it.each(["9edge", "edge b", "edge/b", ""])("refuses the malformed scheme %j, naming it", (scheme) => {
+  it.each(["9edge", "edge b", "edge/b", "edge:b", ""])("refuses the malformed scheme %j, naming it", (scheme) => {
     expect(() => registerBackend(plugin([scheme]))).toThrow(new InvalidArgument(`invalid URL scheme: ${scheme}`));
   });
 

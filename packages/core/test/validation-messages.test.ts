@@ -13,6 +13,7 @@ import {
   nest,
   parsePermissions,
   resolveRange,
+  splitKey,
   unnest,
   validateLoadOptions,
 } from "../src/index.js";
@@ -85,6 +86,11 @@ describe("names and nesting", () => {
     expect(() => nest("ns/0001", 99)).toThrow(InvalidArgument);
     expect(() => nest("ns/0001", 99)).toThrow(/^levels must be an integer from 0 to \d+, but got: 99$/);
     expect(() => unnest("x/00/0001", "data")).toThrow(new InvalidArgument("name x/00/0001 does not start with namespace data/"));
+  });
+
+  it("splitKey splits at the last slash, even the first character", () => {
+    expect(splitKey("/x")).toEqual(["", "x"]);
+    expect(splitKey("x")).toEqual([undefined, "x"]);
   });
 
   it("unnest strips the suffix only when the key ends with it", () => {
