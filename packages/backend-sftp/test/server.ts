@@ -20,8 +20,28 @@ export const env = {
   dataDir: process.env.BORGSTORE_TEST_SSHD_DATA_DIR ?? "",
 };
 
-/** The sshd of scripts/test-servers/sshd.sh runs on this machine (keys, known_hosts and its disk at hand). */
-export const localServer = Boolean(serverUrl && env.key && env.knownHosts && env.dataDir);
+/**
+ * The sshd of scripts/test-servers/sshd.sh runs on this machine (keys, known_hosts and its disk at
+ * hand). A server named only by BORGSTORE_TEST_SFTP_URL leaves the tests that need them out: loudly,
+ * and as a failure under CI=true.
+ */
+export const localServer = serverUrl !== undefined && requireLocalServer();
+
+function requireLocalServer(): boolean {
+  const needed = {
+    BORGSTORE_TEST_SSHD_KEY: env.key,
+    BORGSTORE_TEST_SSHD_KNOWN_HOSTS: env.knownHosts,
+    BORGSTORE_TEST_SSHD_DATA_DIR: env.dataDir,
+  };
+  const missing = Object.entries(needed)
+    .filter(([, value]) => !value)
+    .map(([name]) => name);
+  if (missing.length === 0) return true;
+  const message = `sftp tests that need the sshd of scripts/test-servers/sshd.sh on this machine: BORGSTORE_TEST_SFTP_URL is set but not ${missing.join(", ")}`;
+  if (process.env.CI === "true") throw new Error(`${message} — failing because CI=true`);
+  process.stderr.write(`\n*** SKIPPING ${message}\n\n`);
+  return false;
+}
 
 /**
  * Connection options for the test server that do not depend on this machine's ~/.ssh: the key and

@@ -1,0 +1,25 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+// Used by `pnpm test:mutation` only. The tests import the package by name: here that is the
+// mutated src/, not dist/. Left out: tests whose code under test runs in child processes from
+// dist/ (they cannot see a mutant) or that read ../../../../shared, which a sandbox cannot reach;
+// and the conformance kit: it covers nearly every line, so each mutant would rerun its ~300 tests
+// (hours on two cores). The score here is that of the package's own tests.
+export default defineConfig({
+  resolve: { alias: { "@borgstore/backend-posixfs": fileURLToPath(new URL("./src/index.ts", import.meta.url)) } },
+  test: {
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    exclude: [
+      "**/node_modules/**",
+      "test/conformance.test.ts",
+      "test/crash-loop.test.ts",
+      "test/cross-implementation.test.ts",
+      "test/kill-mid-write.test.ts",
+      "test/quota-crash.test.ts",
+      "test/reference-crash-compat.test.ts",
+      "test/reference-fixture.test.ts",
+    ],
+  },
+});

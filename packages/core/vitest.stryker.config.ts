@@ -1,0 +1,4 @@
+import { defineConfig } from "vitest/config";
+
+// Used by `pnpm test:mutation` only: the tests import ../src directly.
+export default defineConfig({ test: { testTimeout: 60_000, hookTimeout: 60_000 } });
