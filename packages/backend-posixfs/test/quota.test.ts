@@ -377,7 +377,8 @@ describe("posixfs quota shared by several sessions", () => {
     const check = await quotaOpen(path, 1_000_000);
     expect(await usage(check)).toBe(expected);
     await check.close();
-  });
+    // Several child processes start here: seconds on a loaded machine.
+  }, 30_000);
 
   it(
     "waits for a flock(1) holder of quota.hid, the lock the Python reference takes",

@@ -38,7 +38,7 @@ export interface RcloneBackendOptions extends BackendOptions {
   binary?: string;
   /** Pass rclone's DEBUG log to stderr. Default: env BORGSTORE_RCLONE_DEBUG is 1/true/yes/y/on. */
   debug?: boolean;
-  /** Keep-alive connections to rcd, i.e. operations in flight at once (default 32). */
+  /** Keep-alive connections to rcd for rc calls, i.e. operations in flight at once (default 32); file reads have as many again of their own. */
   connections?: number;
   /** Attempts for operations that fail transiently: HTTP 500 from rclone, lost connections (default 3). */
   tries?: number;
