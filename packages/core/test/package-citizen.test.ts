@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -11,9 +11,12 @@ const packageDir = resolve(import.meta.dirname, "..");
 /** Two installs of the built package side by side, as two separately installed copies would be. */
 function twoCopies(): { a: string; b: string; root: string } {
   const root = mkdtempSync(join(tmpdir(), "borgstore-two-cores-"));
-  const hashWasm = dirname(createRequire(join(packageDir, "package.json")).resolve("hash-wasm/package.json"));
+  // Core's own dependencies, once, above both copies (as a package manager would hoist them).
   mkdirSync(join(root, "node_modules"));
-  symlinkSync(hashWasm, join(root, "node_modules", "hash-wasm"));
+  const require = createRequire(join(packageDir, "package.json"));
+  const { dependencies = {} } = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+  for (const dep of Object.keys(dependencies))
+    symlinkSync(dirname(require.resolve(`${dep}/package.json`)), join(root, "node_modules", dep));
   const copies = ["a", "b"].map((copy) => {
     const dir = join(root, copy, "node_modules", "@borgstore", "core");
     mkdirSync(dir, { recursive: true });
