@@ -1,7 +1,6 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { createRequire } from "node:module";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Backend, type CacheMode, type HashAlgorithm, MemoryBackend, Store } from "../src/index.js";
@@ -13,10 +12,8 @@ function twoCopies(): { a: string; b: string; root: string } {
   const root = mkdtempSync(join(tmpdir(), "borgstore-two-cores-"));
   // Core's own dependencies, once, above both copies (as a package manager would hoist them).
   mkdirSync(join(root, "node_modules"));
-  const require = createRequire(join(packageDir, "package.json"));
   const { dependencies = {} } = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
-  for (const dep of Object.keys(dependencies))
-    symlinkSync(dirname(require.resolve(`${dep}/package.json`)), join(root, "node_modules", dep));
+  for (const dep of Object.keys(dependencies)) symlinkSync(realpathSync(join(packageDir, "node_modules", dep)), join(root, "node_modules", dep));
   const copies = ["a", "b"].map((copy) => {
     const dir = join(root, copy, "node_modules", "@borgstore", "core");
     mkdirSync(dir, { recursive: true });
