@@ -12,8 +12,12 @@ import { tempName } from "./temp-names.js";
  */
 export const UPLOADS_DIR = "uploads.hid";
 
-/** Another session's close may remove the empty directory between our mkdir and create, a few times at most. */
-const MAX_MKDIRS = 5;
+/**
+ * Another session's close removes the empty directory, possibly between our mkdir and create; a
+ * process opening and closing the store in a tight loop did that 5 times in a row now and then
+ * (11 in 123,000 small stores). Each round is two system calls: trying far longer costs nothing.
+ */
+const MAX_MKDIRS = 1000;
 
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 

@@ -58,10 +58,23 @@ export function proxySocket(argv: readonly string[], target: { host: string; por
     failure(why);
     stream.destroy(new Error(why));
   });
+  // As a TCP socket's: an idle pooled connection must not keep the process alive.
+  const pipes = [child.stdin, child.stdout, child.stderr] as unknown as { ref?(): void; unref?(): void }[];
   return Object.assign(stream, {
     failure: (waitMs: number) => Promise.race([outcome, new Promise<undefined>((r) => setTimeout(() => r(undefined), waitMs).unref())]),
+    ref() {
+      child.ref();
+      for (const p of pipes) p.ref?.();
+    },
+    unref() {
+      child.unref();
+      for (const p of pipes) p.unref?.();
+    },
   });
 }
 
-/** The stream, and why its program failed (once it has exited; undefined if it did not fail within `waitMs`). */
-export type ProxySocket = Duplex & { failure(waitMs: number): Promise<string | undefined> };
+/**
+ * The stream, why its program failed (once it has exited; undefined if it did not fail within
+ * `waitMs`), and ref/unref as a socket has them.
+ */
+export type ProxySocket = Duplex & { failure(waitMs: number): Promise<string | undefined>; ref(): void; unref(): void };

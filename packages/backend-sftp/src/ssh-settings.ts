@@ -137,7 +137,8 @@ function proxyFor(jump: string | undefined, command: string | undefined, t: Prox
   const useJump = jump !== undefined && jump.toLowerCase() !== "none";
   const useCommand = !useJump && command !== undefined && command.toLowerCase() !== "none";
   if (!useJump && !useCommand) return undefined;
-  if (!/^[A-Za-z0-9._:[\]-]+$/.test(t.host) || !/^[A-Za-z0-9._:-]+$/.test(t.alias))
+  // Nor may it start with "-": a proxy such as `nc %h %p` would take it for an option.
+  if (!/^[A-Za-z0-9._:[\]-]+$/.test(t.host) || !/^[A-Za-z0-9._:-]+$/.test(t.alias) || t.host.startsWith("-") || t.alias.startsWith("-"))
     throw new InvalidArgument(`ssh host name ${JSON.stringify(t.host)} cannot be passed to a proxy command`);
   if (useCommand) {
     if ((command as string).includes("%r") && !/^[A-Za-z0-9._-]+$/.test(t.username))

@@ -1,4 +1,4 @@
-import { BackendURLInvalid } from "@borgstore/core";
+import { BackendURLInvalid, redactUrl } from "@borgstore/core";
 
 /** What an `sftp://` URL names. `port` 0 means "not given" (ssh config or 22 decide). */
 export interface SftpLocation {
@@ -22,10 +22,10 @@ const SFTP_URL = /^sftp:\/\/(?:(?<username>[^@]+)@)?(?<hostname>[^:/]+)(?::(?<po
 export function parseSftpUrl(url: string): SftpLocation | undefined {
   if (!url.startsWith("sftp:")) return undefined;
   const m = SFTP_URL.exec(url);
-  if (!m?.groups) throw new BackendURLInvalid(`invalid sftp URL (expected sftp://[user@]host[:port]/path): ${url}`);
+  if (!m?.groups) throw new BackendURLInvalid(`invalid sftp URL (expected sftp://[user@]host[:port]/path): ${redactUrl(url)}`);
   const { username, hostname, port, path } = m.groups as Record<string, string | undefined>;
   const portNumber = Number(port ?? "0");
-  if (portNumber > 65535) throw new BackendURLInvalid(`invalid port in sftp URL: ${url}`);
+  if (portNumber > 65535) throw new BackendURLInvalid(`invalid port in sftp URL: ${redactUrl(url)}`);
   return {
     username: username === undefined ? undefined : decode(username, url),
     hostname: hostname as string,
@@ -38,6 +38,6 @@ function decode(text: string, url: string): string {
   try {
     return decodeURIComponent(text);
   } catch (cause) {
-    throw new BackendURLInvalid(`invalid percent-encoding in sftp URL: ${url}`, { cause });
+    throw new BackendURLInvalid(`invalid percent-encoding in sftp URL: ${redactUrl(url)}`, { cause });
   }
 }

@@ -79,6 +79,30 @@ describe("ProxyCommand and ProxyJump from ssh_config, as ssh honours them", () =
     expect(readFileSync(log, "utf8").trim()).toBe(`-F ${config} -W [127.0.0.1]:${env.port} -- jumphost`);
   });
 
+  it("an idle pooled connection through a proxy does not keep the process alive (as a TCP socket's would not)", async () => {
+    const marker = join(scratch, "proxy-ran-idle");
+    const config = configWith([...direct("viaproxyidle"), `  ProxyCommand ${process.execPath} ${PIPE} %h %p ${marker}`]);
+    const script = join(scratch, "idle.mjs");
+    const url = `sftp://viaproxyidle/${env.dataDir}/${freshPath()}`;
+    writeFileSync(
+      script,
+      `import { sftpBackendFromUrl } from ${JSON.stringify(join(import.meta.dirname, "..", "dist", "index.js"))};
+const b = sftpBackendFromUrl(${JSON.stringify(url)}, { sshConfigFiles: [${JSON.stringify(config)}], agent: false, idleConnectionTimeout: 30000 });
+await b.create();
+await b.open();
+await b.close();
+`,
+    );
+    const started = Date.now();
+    const { spawnSync } = await import("node:child_process");
+    const r = spawnSync(process.execPath, [script], { cwd: import.meta.dirname, encoding: "utf8", timeout: 25_000 });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const cleanup = sftpBackendFromUrl(url, { sshConfigFiles: [config], agent: false });
+    await cleanup?.destroy();
+  });
+
   it("a proxy that fails is a connection error carrying its exit status and stderr", async () => {
     const config = configWith([...direct("brokenproxy"), "  ProxyCommand sh -c 'echo no route to %h >&2; exit 7'"]);
     const backend = sftpBackendFromUrl(`sftp://brokenproxy/${env.dataDir}/x`, { sshConfigFiles: [config], agent: false, reconnectDelay: 10 });
@@ -102,6 +126,7 @@ describe("ProxyCommand and ProxyJump from ssh_config, as ssh honours them", () =
     expect(settings("sftp://b/x").proxy).toBeUndefined();
     expect(settings("sftp://c:2022/x").proxy).toEqual(["/bin/sh", "-c", "exec nc c 2022"]);
     expect(() => settings("sftp://c$(touch%20pwned)/x")).toThrow();
+    expect(() => settings("sftp://-oProxyCommand=x/x")).toThrow();
     expect(existsSync("pwned")).toBe(false);
   });
 }, 60_000);

@@ -9,12 +9,12 @@ import { buildProgram, splitUrl } from "./program.js";
 const CANCELLABLE = new Set(["put", "get", "ls"]);
 
 const interrupts = watchInterrupts();
-const { url, rest } = splitUrl(process.argv.slice(2), process.env);
-const program = buildProgram(url, { signal: interrupts.signal });
-program.hook("preAction", (_program, action) => {
-  if (CANCELLABLE.has(action.name())) interrupts.arm();
-});
 try {
+  const { url, rest } = splitUrl(process.argv.slice(2), process.env);
+  const program = buildProgram(url, { signal: interrupts.signal });
+  program.hook("preAction", (_program, action) => {
+    if (CANCELLABLE.has(action.name())) interrupts.arm();
+  });
   await program.parseAsync(rest, { from: "user" });
 } catch (err) {
   if (interrupts.stdoutClosed) {

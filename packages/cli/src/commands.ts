@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { ErrorCodes, type HashAlgorithm, type ItemInfo, ObjectNotFound, type Store, type StoreConfig, isBorgStoreError } from "@borgstore/core";
+import { ErrorCodes, type HashAlgorithm, InvalidArgument, type ItemInfo, ObjectNotFound, type Store, type StoreConfig, isBorgStoreError } from "@borgstore/core";
 import { type Output, formatAtime, formatSize, longLine } from "./output.js";
 import { byteProgress, countProgress } from "./progress.js";
 import { writeToFile } from "./write-file.js";
@@ -121,10 +121,14 @@ export async function putCommand(ctx: CommandContext, name: string, file: string
   const fromStdin = !file || file === "-";
   // Only a regular file's stat size is its length: a FIFO (or `<(command)`) says 0 and delivers more.
   const stats = fromStdin ? undefined : await stat(file);
+  if (stats?.isDirectory()) throw new InvalidArgument(`${file} is a directory: give a file, or - for stdin`);
   const size = stats?.isFile() ? stats.size : undefined;
   const input = fromStdin ? process.stdin : createReadStream(file);
   const counted = input.pipe(byteProgress(`put ${name}`, size, ctx.progress));
   input.on("error", (err: Error) => counted.destroy(err));
+  // A read error reaches storeStream through its iteration of `counted`; it must not also crash
+  // the process as an 'error' event nobody listens to before that iteration starts.
+  counted.on("error", () => {});
   await ctx.store.storeStream(name, counted, { size, signal: ctx.signal });
   if (ctx.out.json) ctx.out.value({ name, stored: true, size: size ?? null });
 }

@@ -12,6 +12,8 @@ export async function confirmDestroy(url: string, input = process.stdin, output 
   try {
     const answer = await rl.question(`Destroy the store at ${redactUrl(url)} and everything in it? Type "yes" to go on: `);
     return answer.trim().toLowerCase() === "yes";
+  } catch {
+    return false; // Ctrl-D (end of input) is no answer, so no.
   } finally {
     rl.close();
   }

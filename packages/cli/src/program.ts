@@ -84,7 +84,7 @@ export function splitUrl(argv: readonly string[], env: NodeJS.ProcessEnv): { url
     if (arg === "--") break;
     if (arg === "-r" || arg === "--repo") {
       url = argv[++i];
-      if (url === undefined) rest.push(arg);
+      if (url === undefined || url.startsWith("-")) throw new UsageError(`${arg} needs the store's URL or path`);
     } else if (arg.startsWith("--repo=")) url = arg.slice("--repo=".length);
     else if (VALUED_GLOBALS.has(arg)) {
       rest.push(arg, ...argv.slice(i + 1, i + 2));
@@ -136,13 +136,16 @@ export function buildProgram(url: string | undefined, options: { signal?: AbortS
     };
   };
   // The store's errors name items as stored (nested: data/no/pe/nope); say what the user typed.
+  // `deleted`: the command acts on the soft-deleted item (undelete), as `--deleted` makes the others.
   const named =
-    <A extends unknown[]>(fn: (ctx: CommandContext, name: string, ...args: A) => Promise<void>) =>
+    <A extends unknown[]>(fn: (ctx: CommandContext, name: string, ...args: A) => Promise<void>, deleted = false) =>
     async (ctx: CommandContext, name: string, ...args: A) => {
       try {
         await fn(ctx, name, ...args);
       } catch (err) {
-        if (err instanceof ObjectNotFound) throw new ObjectNotFound(`${name} does not exist`, { cause: err });
+        const onDeleted = deleted || args.some((a) => (a as { deleted?: unknown } | undefined)?.deleted === true);
+        if (err instanceof ObjectNotFound)
+          throw new ObjectNotFound(`${name}${onDeleted ? " (soft-deleted)" : ""} does not exist`, { cause: err });
         throw err;
       }
     };
@@ -227,7 +230,7 @@ export function buildProgram(url: string | undefined, options: { signal?: AbortS
     .command("undelete <name>")
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 undelete data/0123456789abcdef\n")
     .description("undo a soft delete")
-    .action(withStore(named((ctx, name: string) => ctx.store.move(name, { undelete: true }))));
+    .action(withStore(named((ctx, name: string) => ctx.store.move(name, { undelete: true }), true)));
   program
     .command("hash <name>")
     .addHelpText("after", "\nExamples:\n  borgstore file:///srv/backup/repo1 hash config/main\n  borgstore sftp://backup@nas//srv/repo1 hash data/0123456789abcdef -a blake3\n")

@@ -98,6 +98,25 @@ describe("answers and errors", () => {
     expect(noFile.stderr).not.toContain("ENOENT: ENOENT");
   });
 
+  it("put of a directory, undelete of what is not soft-deleted, a bare -r and a bad sftp URL with a password say so plainly", async () => {
+    const store = await fresh();
+    const dirPut = await runCli([store, "put", "data/x", dir]);
+    expect(dirPut.code).toBe(8);
+    expect(dirPut.stderr).toBe(`borgstore: INVALID_ARGUMENT: ${dir} is a directory: give a file, or - for stdin\n`);
+    await runCli([store, "put", "config/u", "-"], { input: Buffer.from("u") });
+    for (const args of [["undelete", "config/u"], ["info", "--deleted", "config/u"], ["rm", "--deleted", "config/u"]]) {
+      const r = await runCli([store, ...args]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toBe("borgstore: OBJECT_NOT_FOUND: config/u (soft-deleted) does not exist\n");
+    }
+    const bareRepo = await runCli(["-r"]);
+    expect(bareRepo.code).toBe(2);
+    expect(bareRepo.stderr).toMatch(/-r needs the store's URL or path/);
+    const badSftp = await runCli(["sftp://user:s3cr3tpw@127.0.0.1:notaport//x", "quota"]);
+    expect(badSftp.code).toBe(9);
+    expect(badSftp.stderr).not.toContain("s3cr3tpw");
+  });
+
   it("rest:// without borgstore-server-rest on PATH says so, in the child's own words, and is not retried as a lost connection", async () => {
     const r = await runCli(["rest:///srv/x", "ls"], { env: { PATH: "/usr/bin:/bin" } });
     expect(r.code).toBe(1);

@@ -6,6 +6,7 @@ import type { Backend } from "@borgstore/core";
 import { type Http2Bindings, type HttpBindings, getRequestListener } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { type AppOptions, authenticatedUser, createApp } from "./app.js";
+import { checkCredentials, isAuthorized } from "./auth.js";
 import { BackendHost } from "./backend-host.js";
 import { ConnectionGuard } from "./connection-guard.js";
 import { clientErrorResponse, clientErrorStatus } from "./client-error.js";
@@ -111,6 +112,18 @@ export class RestServer {
       (req, res) => this.#handle(listener, req, res),
     );
     this.http.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => this.#refuseUnreadable(err, socket));
+    // `Expect: 100-continue`: Node would say "100 Continue" at once and so invite the body of a
+    // request the app then refuses (curl sends large uploads this way). The body is invited only
+    // with valid credentials and an announced size within --max-object-size; otherwise the app
+    // answers (401, 413) without it, closing the connection.
+    const credentials = checkCredentials(options.credentials);
+    this.http.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+      const length = Number(req.headers["content-length"] ?? 0);
+      const authorized = !credentials || isAuthorized(req.headers.authorization, credentials);
+      const fits = options.maxObjectSize === undefined || !(length > options.maxObjectSize);
+      if (authorized && fits) res.writeContinue();
+      this.http.emit("request", req, res);
+    });
     if (!this.#stdio) {
       this.http.setTimeout(idle);
       this.http.maxConnections = options.maxConnections ?? 256;

@@ -139,7 +139,7 @@ export class Store {
   }
 
   /** A Store whose URL is resolved now, so a bad URL or a missing backend package fails here. */
-  static async fromUrl(url: string, options: Omit<StoreOptions, "url" | "backend">): Promise<Store> {
+  static async fromUrl(url: string, options: Omit<StoreOptions, "url" | "backend"> = {} as Omit<StoreOptions, "url" | "backend">): Promise<Store> {
     const backend = await backendFromUrl(url, { permissions: options.permissions });
     return new Store({ ...options, url, backend });
   }
