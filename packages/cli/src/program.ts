@@ -75,7 +75,15 @@ const VALUED_GLOBALS = new Set(["--layout", "--levels"]);
  * BORGSTORE_REPO or BORGSTORE_URL. A path stands for its file:// URL. Everything else is returned
  * in order for commander, which takes program options before and after the command.
  */
-export function splitUrl(argv: readonly string[], env: NodeJS.ProcessEnv): { url: string | undefined; rest: string[] } {
+export function splitUrl(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): {
+  /** The store's URL (a path already turned into its file:// URL), if any. */
+  url: string | undefined;
+  /** Everything else, in order, for commander. */
+  rest: string[];
+} {
   let url: string | undefined;
   const rest: string[] = [];
   let i = 0;

@@ -3,7 +3,9 @@ import xxhash, { type XXHashAPI } from "xxhash-wasm";
 
 /** An incremental hash: feed bytes, then read the lowercase hex digest once. */
 export interface Hasher {
+  /** Feeds more bytes. */
   update(data: Uint8Array): void;
+  /** The lowercase hex digest of all bytes fed; call once, at the end. */
   hexdigest(): string;
 }
 

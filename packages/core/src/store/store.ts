@@ -235,10 +235,6 @@ export class Store {
 
   // ---- names ------------------------------------------------------------------------------
 
-  /**
-   * The nested backend name of `name`: with one level pure computation; with several, the first
-   * level where the item exists, else the last level (where new items go).
-   */
   /** Where `name` is, without a look-up, when its namespace has one level (else undefined: find() searches). */
   #nestedOnlyLevel(name: string, options: FindOptions): string | undefined {
     const levels = policyFor(this.#policies, name).levels;
@@ -246,6 +242,10 @@ export class Store {
     return nest(name, levels[0] as number, options.deleted ? DEL_SUFFIX : undefined);
   }
 
+  /**
+   * The nested backend name of `name`: with one level pure computation; with several, the first
+   * level where the item exists, else the last level (where new items go).
+   */
   async find(name: string, options: FindOptions = {}): Promise<string> {
     const only = this.#nestedOnlyLevel(name, options);
     if (only !== undefined) return only;
