@@ -1,5 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { AuthenticationFailed, BackendConnectionError, BackendError } from "@borgstore/core";
+import { AuthenticationFailed, BackendConnectionError, BackendError, InvalidArgument } from "@borgstore/core";
 import { type DavEntry, parseMultistatus } from "./multistatus.js";
 import type { WebdavLocation } from "./url.js";
 
@@ -27,7 +27,18 @@ export class WebdavClient {
   readonly #authorization: string | undefined;
 
   constructor(location: WebdavLocation) {
-    this.baseUrl = location.baseUrl;
+    let parsed: URL;
+    try {
+      parsed = new URL(location.baseUrl);
+    } catch {
+      throw new InvalidArgument("baseUrl is not a URL");
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new InvalidArgument("baseUrl must be an http(s) URL");
+    if (parsed.username || parsed.password) throw new InvalidArgument("baseUrl must not carry credentials: give username and password");
+    // destroy() deletes the whole collection: never the server's root (a share other data may live in).
+    if (parsed.pathname === "/" || parsed.pathname === "")
+      throw new InvalidArgument("a WebDAV store needs its own collection below the server's root, e.g. http://host/backups/repo1/");
+    this.baseUrl = parsed.href.endsWith("/") ? parsed.href : `${parsed.href}/`;
     this.#authorization =
       location.username === undefined
         ? undefined

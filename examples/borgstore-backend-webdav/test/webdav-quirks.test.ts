@@ -13,7 +13,14 @@ describe("webdav:// URLs", () => {
       username: "u",
       password: "p@ss",
     });
-    expect(locationFromUrl("webdavs://dav.example.org/")?.baseUrl).toBe("https://dav.example.org/");
+    expect(locationFromUrl("webdavs://dav.example.org/b/")?.baseUrl).toBe("https://dav.example.org/b/");
+    // The server's root is the whole share: destroy() would delete everything in it.
+    for (const root of ["webdav://u:p@h/", "webdav://u:p@h", "webdav://u:p@h/backups/..", "webdav://u:p@h/a/%2e%2e"])
+      expect(() => locationFromUrl(root), root).toThrow(/needs its own collection below the server's root/);
+    expect(() => new WebdavBackend({ baseUrl: "http://h/" })).toThrow(/below the server's root/);
+    expect(() => new WebdavBackend({ baseUrl: "http://u:secret@h/x/" })).toThrow(/must not carry credentials/);
+    expect(new WebdavBackend({ baseUrl: "http://h/noslash" }).location).toBe("http://h/noslash/");
+    expect(() => locationFromUrl("webdav://u:pw%zz@h/x")).toThrow(/invalid percent-encoding/);
     expect(locationFromUrl("http://dav.example.org/")).toBeUndefined();
   });
 

@@ -37,7 +37,8 @@ export function runnableCopy(): string {
       cpSync(join(source, "package.json"), join(dest, "package.json"));
       cpSync(join(source, "dist"), join(dest, "dist"), { recursive: true });
     }
-    for (const dep of Object.keys(manifest.dependencies ?? {})) copy(dep, source);
+    // Peers too: the application installs them (core is every backend's peer).
+    for (const dep of Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies })) copy(dep, source);
   };
   copy("@borgstore/backend-posixfs", packageDir);
   chmodSync(root, 0o755);

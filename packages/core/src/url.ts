@@ -46,9 +46,14 @@ function normaliseScheme(scheme: string): string {
   return s;
 }
 
-/** The URL with any credentials (`user:secret@`) replaced, for error messages. */
+/**
+ * The URL with any credentials (`user:secret@`) replaced, for error messages. Everything up to the
+ * last "@" goes: a password may hold an unencoded "/" or a URL have one slash only, and a path
+ * with an "@" losing its start is better than a secret shown.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:(?:\/\/)?)[^@/]*@/i, "$1***@");
+  if (/^file:/i.test(url)) return url; // no credentials there, and "@" is a path's
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/{0,2})[^@]*@/i, "$1***@");
 }
 
 /** The scheme of `url`, lowercase, or undefined. */

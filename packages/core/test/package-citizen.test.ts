@@ -111,3 +111,14 @@ describe("literal types", () => {
     expect(typeof compileOnly).toBe("function");
   });
 });
+
+describe("a Store in logs", () => {
+  it("never shows its URL's credentials, logged or serialised", async () => {
+    const { inspect } = await import("node:util");
+    const store = new Store({ url: "memory:", config: { "": { levels: [0] } } });
+    expect(inspect(store)).toBe('Store { url: "memory:" }');
+    const secret = new Store({ url: "s3:AKIA:SECRETKEY@https://s3.example.org/b/x", config: { "": { levels: [0] } } });
+    expect(inspect(secret)).not.toContain("SECRETKEY");
+    expect(JSON.stringify(secret)).toBe('{"url":"s3:***@https://s3.example.org/b/x"}');
+  });
+});

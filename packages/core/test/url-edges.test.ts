@@ -57,6 +57,10 @@ describe("URL parsing and messages", () => {
   it("redacts credentials after the scheme only, not a colon and @ later in the path", () => {
     expect(redactUrl("sftp://user:secret@host/p")).toBe("sftp://***@host/p");
     expect(redactUrl("file:///data/x:y@z")).toBe("file:///data/x:y@z");
+    // A password with an unencoded "/", or one slash after the scheme, is still hidden.
+    expect(redactUrl("webdav://u:SEC/RET@host/x")).toBe("webdav://***@host/x");
+    expect(redactUrl("webdav:/u:SECRET@host/x")).toBe("webdav:/***@host/x");
+    expect(redactUrl("s3:AKIA:SECRET@https://h/b")).toBe("s3:***@https://h/b");
   });
 
   it("refuses a URL that is no string, or whose scheme is not at its start, with the URL in the message", async () => {

@@ -8,7 +8,7 @@ import { DEL_SUFFIX } from "../names.js";
 import { nest, splitKey } from "../nesting.js";
 import { validateLoadOptions } from "../range.js";
 import type { BufferLoadOptions, ByteSource, DefragSource, ItemInfo, OperationOptions, Permissions, QuotaInfo, SizedByteSource, StoreStreamOptions } from "../types.js";
-import { backendFromUrl } from "../url.js";
+import { backendFromUrl, redactUrl } from "../url.js";
 import { CacheMode, type NamespaceConfig, type NamespacePolicy, type StoreConfig, checkLevels, parseStoreConfig, policyFor } from "./config.js";
 import { type CacheLogger, CacheTier } from "./cache.js";
 import { Emulation } from "./emulation.js";
@@ -226,6 +226,16 @@ export class Store {
     } finally {
       await this.#cache?.close(this.#policies);
     }
+  }
+
+  /** What `console.log(store)` and `util.inspect` show: the URL without its credentials. */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `Store { url: ${this.url === undefined ? "undefined" : JSON.stringify(redactUrl(this.url))} }`;
+  }
+
+  /** What `JSON.stringify(store)` writes: the URL without its credentials. */
+  toJSON(): { url: string | undefined } {
+    return { url: this.url === undefined ? undefined : redactUrl(this.url) };
   }
 
   /** For `await using store = …`: closes the store if it is still open. */
