@@ -86,7 +86,11 @@ describe("admission: slow clients cannot keep the connection slots", { timeout: 
   it("cuts 2×max-connections trickling uploads (with and without credentials) within the rate bound, while a real client keeps working", async () => {
     // One address for everyone, as behind a reverse proxy: only the rate protects the slots.
     const server = await start("rate", ["--max-connections-per-address", "0", "--min-rate", "1000", "--rate-window", "1"]);
-    const slow = Array.from({ length: 2 * N }, (_, i) => trickler(server.port, { auth: i % 2 === 0, name: `slow${i}` }));
+    // The authenticated ones first, so they hold the slots (unauthenticated ones get a 401 and are
+    // closed at once, or are refused while the slots are full): the rate guard must cut them.
+    const slow = Array.from({ length: N }, (_, i) => trickler(server.port, { auth: true, name: `slow${i}` }));
+    await new Promise((r) => setTimeout(r, 100));
+    slow.push(...Array.from({ length: N }, (_, i) => trickler(server.port, { auth: false, name: `slow${N + i}` })));
     await new Promise((r) => setTimeout(r, 100));
     const real = await realClientWork(server.port, "real", 20);
     const held = await Promise.all(slow);
