@@ -18,10 +18,9 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { referenceEnv, requireReferencePeer, startReferenceServer } from "@borgstore/testkit";
-import { KiB, MiB, freePort, waitAccepting } from "../../../scripts/bench/lib.mjs";
+import { KiB, MiB, freePort, median, startLineDriver, waitAccepting } from "../../../scripts/bench/lib.mjs";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 // BENCH_SERVER_CLI: another build of our server, e.g. to compare before/after a change.
@@ -76,29 +75,11 @@ function cpuProfileArgs() {
 
 /** One Python driver: send a command, get the seconds it took. */
 function startDriver(peer, url, namespaces) {
-  const child = spawn(peer.python, [DRIVER, url, namespaces.join(",")], {
+  const driver = startLineDriver(peer.python, [DRIVER, url, namespaces.join(",")], {
     env: referenceEnv(peer),
-    stdio: ["pipe", "pipe", "pipe"],
+    what: `python driver for ${url}`,
   });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (t) => {
-    stderr = (stderr + t).slice(-8192);
-  });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  return {
-    async run(cmd) {
-      child.stdin.write(`${JSON.stringify(cmd)}\n`);
-      const { value, done } = await lines.next();
-      if (done) throw new Error(`python driver for ${url} ended: ${stderr}`);
-      return JSON.parse(value).seconds;
-    },
-    async stop() {
-      child.stdin.end();
-      const code = await exited;
-      if (code !== 0) throw new Error(`python driver for ${url} exited with ${code}: ${stderr}`);
-    },
-  };
+  return { run: async (cmd) => (await driver.run(cmd)).seconds, stop: () => driver.stop() };
 }
 
 export default async function bench(ctx) {
@@ -227,10 +208,4 @@ function middleHalf(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
   return [at(0.25), at(0.75)];
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
