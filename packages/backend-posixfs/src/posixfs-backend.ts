@@ -267,25 +267,20 @@ export class PosixFsBackend extends Backend {
   }
 
   protected async _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
-    const path = this.#path(name);
-    const sync = this.syncReads;
-    let fd: number;
-    try {
-      fd = sync ? openSync(path, "r") : await openFile(path, "r");
-    } catch (err) {
-      throw fsError(err, name);
-    }
-    try {
-      return plain(isWholeValue(options) ? await readWhole(fd, sync, options.into) : await readRange(fd, options, sync));
-    } catch (err) {
-      throw asBackendError(err);
-    } finally {
-      if (sync) closeSync(fd);
-      else closeQuietly(fd);
-    }
+    return this.#readingFile(name, async (fd, sync) =>
+      plain(isWholeValue(options) ? await readWhole(fd, sync, options.into) : await readRange(fd, options, sync)),
+    );
   }
 
   protected override async _hash(name: string, algorithm: string, options: OperationOptions = {}): Promise<string> {
+    return this.#readingFile(name, (fd, sync) => hashFile(fd, algorithm, sync, options.signal));
+  }
+
+  /**
+   * Opens `name` for reading (on the calling thread with `syncReads`), runs `read` on the
+   * descriptor and closes it: a missing file is ObjectNotFound, any other failure a BackendError.
+   */
+  async #readingFile<T>(name: string, read: (fd: number, sync: boolean) => Promise<T>): Promise<T> {
     const path = this.#path(name);
     const sync = this.syncReads;
     let fd: number;
@@ -295,7 +290,7 @@ export class PosixFsBackend extends Backend {
       throw fsError(err, name);
     }
     try {
-      return await hashFile(fd, algorithm, sync, options.signal);
+      return await read(fd, sync);
     } catch (err) {
       throw asBackendError(err);
     } finally {
