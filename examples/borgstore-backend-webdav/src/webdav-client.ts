@@ -18,6 +18,13 @@ export type Expected = readonly number[];
 /** Attempts of a request the server answers 423 Locked (some 5 s in all). */
 const LOCKED_TRIES = 120;
 
+/**
+ * Attempts of a PROPFIND the server answers 500. golang.org/x/net/webdav (rclone serve webdav)
+ * finds the resource, then opens it to read its properties: a MOVE replacing it in between makes
+ * that open fail, and the whole PROPFIND is a 500. A PROPFIND changes nothing, so it is asked again.
+ */
+const PROPFIND_TRIES = 5;
+
 const PROPFIND_BODY =
   '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/></D:prop></D:propfind>';
 
@@ -93,10 +100,14 @@ export class WebdavClient {
 
   /** PROPFIND with Depth 0 or 1; undefined for 404. */
   async propfind(path: string, depth: 0 | 1, signal?: AbortSignal): Promise<DavEntry[] | undefined> {
-    const res = await this.request(
-      { method: "PROPFIND", path, headers: { depth: String(depth), "content-type": "application/xml" }, body: enc(PROPFIND_BODY), signal },
-      [404],
-    );
+    const req = { method: "PROPFIND", path, headers: { depth: String(depth), "content-type": "application/xml" }, body: enc(PROPFIND_BODY), signal };
+    let res = await this.request(req, [404, 500]);
+    for (let attempt = 1; res.status === 500; attempt++) {
+      await res.body?.cancel().catch(() => {});
+      if (attempt >= PROPFIND_TRIES) throw statusError(req.method, this.url(path), 500);
+      await delay(attempt * 5 * (0.5 + Math.random()), undefined, { signal });
+      res = await this.request(req, [404, 500]);
+    }
     if (res.status === 404) {
       await res.body?.cancel().catch(() => {});
       return undefined;

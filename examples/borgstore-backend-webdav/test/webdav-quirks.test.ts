@@ -82,3 +82,34 @@ describe.runIf(serverUrl)("webdav: what a WebDAV server would destroy, the backe
     await expectCode(wrong.open(), "AUTHENTICATION_FAILED");
   });
 });
+
+// rclone's server answers 500 to a PROPFIND that lands while a MOVE replaces the resource; the
+// backend asks again, so info (and every store over an existing name, which looks first) holds.
+describe.runIf(serverUrl)("webdav: PROPFIND racing MOVEs over the same name", () => {
+  it("info and stores of one name from 8 writers and 8 readers never fail", async () => {
+    const backend = await backendFromUrl(`${serverUrl}race-${randomBytes(6).toString("hex")}`);
+    await backend.create();
+    await backend.open();
+    try {
+      await backend.store("name", enc("first"));
+      const until = Date.now() + 3000;
+      const loop = async (work: () => Promise<unknown>) => {
+        let done = 0;
+        while (Date.now() < until) {
+          await work();
+          done++;
+        }
+        return done;
+      };
+      const counts = await Promise.all([
+        ...Array.from({ length: 8 }, (_, i) => loop(() => backend.store("name", enc(`writer ${i}`)))),
+        // An overwrite there is delete + rename: a reader may find the name missing for a moment.
+        ...Array.from({ length: 8 }, () => loop(() => backend.info("name"))),
+      ]);
+      expect(Math.min(...counts)).toBeGreaterThan(0);
+    } finally {
+      await backend.close();
+      await backend.destroy();
+    }
+  }, 30_000);
+});
