@@ -89,7 +89,12 @@ export function splitUrl(
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (arg === "--") break;
+    if (arg === "--") {
+      // `--` ends the options: a store path that starts with "-" can follow it.
+      if (url !== undefined || i + 1 >= argv.length) break;
+      url = argv[++i] as string;
+      continue;
+    }
     if (arg === "-r" || arg === "--repo") {
       url = argv[++i];
       if (url === undefined || url.startsWith("-")) throw new UsageError(`${arg} needs the store's URL or path`);
@@ -103,9 +108,14 @@ export function splitUrl(
     else rest.push(arg);
   }
   rest.push(...argv.slice(i));
+  const given = url;
   url ??= env.BORGSTORE_REPO || env.BORGSTORE_URL || undefined;
+  if (given !== undefined && !rest.some((arg) => !arg.startsWith("-") || HELP_OR_VERSION.has(arg)))
+    throw new UsageError(`no command for the store '${given}' (commands: ${COMMANDS.filter((c) => c !== "help").join(", ")})`);
   return { url: url === undefined ? undefined : urlFromPathOrUrl(url), rest };
 }
+
+const HELP_OR_VERSION = new Set(["-h", "--help", "-V", "--version"]);
 
 /**
  * Builds the commander program for one store URL. Each action opens the store, runs, closes it;
@@ -122,7 +132,8 @@ export function buildProgram(url: string | undefined, options: { signal?: AbortS
     .option("--levels <ns=levels>", "nesting levels of a namespace, e.g. data/=2 (repeatable)", collect, [])
     .addHelpText("after", EXAMPLES)
     .addHelpText("after", EXIT_CODES_HELP)
-    .showHelpAfterError()
+    // A usage error is its own line and a pointer to the help, not the whole help (as rclone and restic).
+    .showHelpAfterError("(see 'borgstore --help')")
     .exitOverride();
 
   const globals = () => program.opts<GlobalOptions>();
@@ -291,5 +302,6 @@ export function buildProgram(url: string | undefined, options: { signal?: AbortS
       );
       if (out.json) out.value(rows);
     });
+  for (const command of program.commands) command.showHelpAfterError(`(see 'borgstore ${command.name()} --help')`);
   return program;
 }

@@ -65,6 +65,31 @@ describe("the store argument, as restic and rclone users expect it", () => {
     expect(r.stderr).toMatch(/no store: give its URL or path before the command, as -r URL, or in BORGSTORE_REPO/);
   });
 
+  it("`--` ends the options: a store path starting with '-' follows it", async () => {
+    const store = await fresh();
+    await runCli([store, "put", "config/main", "-"], { input: Buffer.from("dashed") });
+    const parent = mkdtempSync(join(dir, "-dashed"));
+    spawnSync("ln", ["-s", store, join(parent, "store")]);
+    const r = await runCli(["--", `${relative(dir, parent)}/store`, "get", "config/main"], { cwd: dir });
+    expect(r.stderr).toBe("");
+    expect(r.stdout.toString()).toBe("dashed");
+  });
+
+  it("a usage error is one error line and a pointer to --help, not the whole help", async () => {
+    const store = await fresh();
+    const unknownOption = await runCli([store, "ls", "--bogus"]);
+    expect(unknownOption.code).toBe(2);
+    expect(unknownOption.stderr).toBe("error: unknown option '--bogus'\n(see 'borgstore ls --help')\n");
+    const unknownCommand = await runCli([store, "frobnicate"]);
+    expect(unknownCommand.code).toBe(2);
+    expect(unknownCommand.stderr).toBe("error: unknown command 'frobnicate'\n(see 'borgstore --help')\n");
+    // A lone word is the store: then the command is what is missing, and the error says which exist.
+    const noCommand = await runCli([store]);
+    expect(noCommand.code).toBe(2);
+    expect(noCommand.stderr).toMatch(/^borgstore: no command for the store '.*' \(commands: create, destroy, .*bench\)/);
+    expect(noCommand.stderr.split("\n").length).toBeLessThanOrEqual(2);
+  });
+
   it("--version prints each binary's package version", async () => {
     const cli = await runCli(["--version"]);
     expect(cli.code).toBe(0);

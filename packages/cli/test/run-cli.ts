@@ -10,11 +10,12 @@ export interface CliResult {
 }
 
 /** Runs the built `borgstore` binary as a user would, optionally feeding stdin. */
-export function runCli(args: string[], options: { input?: Uint8Array; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: { input?: Uint8Array; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: { ...process.env, BORGSTORE_URL: "", BORGSTORE_REPO: "", ...options.env },
       stdio: ["pipe", "pipe", "pipe"],
+      cwd: options.cwd,
     });
     const out: Buffer[] = [];
     let err = "";
