@@ -91,3 +91,27 @@ export function median(values) {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
+
+/**
+ * The unmodified Python reference's Store at `url` (any backend URL it knows), driven by
+ * reference-store-driver.py, for same-run "vs reference" rows. `peer` and `env` come from
+ * @borgstore/testkit's requireReferencePeer/referenceEnv (the caller's dependency). `run` times one
+ * sequential phase: { op, ns, tag, size, count } → { seconds, opsPerSec, mbPerSec }.
+ */
+export function startReferenceStore(peer, env, url, config) {
+  const driverPath = new URL("./reference-store-driver.py", import.meta.url).pathname;
+  const driver = startLineDriver(peer.python, [driverPath, url, JSON.stringify(config)], { env, what: "the reference's Store driver" });
+  return {
+    async run(cmd) {
+      const { seconds } = await driver.run(cmd);
+      return { seconds, opsPerSec: cmd.count / seconds, mbPerSec: (cmd.count * cmd.size) / seconds / 1e6 };
+    },
+    async list(ns) {
+      return driver.run({ op: "list", ns });
+    },
+    async close() {
+      await driver.run({ op: "close" });
+      await driver.stop();
+    },
+  };
+}
