@@ -234,7 +234,10 @@ export class Store {
   }
 
   /** What `JSON.stringify(store)` writes: the URL without its credentials. */
-  toJSON(): { url: string | undefined } {
+  toJSON(): {
+    /** The store's URL without its credentials. */
+    url: string | undefined;
+  } {
     return { url: this.url === undefined ? undefined : redactUrl(this.url) };
   }
 
