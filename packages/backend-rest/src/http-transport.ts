@@ -1,8 +1,9 @@
 import type { ByteSource } from "@borgstore/core";
 import type { Readable } from "node:stream";
 import { type Dispatcher, Pool } from "undici";
+import { MEDIA_TYPE } from "@borgstore/core/rest-protocol";
 import { asConnectionError } from "./status.js";
-import { ACCEPT, type RestRequest, type RestResponse, type Transport, bodyLength } from "./transport.js";
+import { type RestRequest, type RestResponse, type Transport, bodyLength } from "./transport.js";
 import type { HttpTarget } from "./url.js";
 
 export interface HttpTransportOptions {
@@ -23,7 +24,7 @@ export class HttpTransport implements Transport {
 
   constructor(target: HttpTarget, options: HttpTransportOptions) {
     this.#basePath = target.basePath;
-    this.#headers = { accept: ACCEPT };
+    this.#headers = { accept: MEDIA_TYPE };
     if (target.auth) {
       const token = Buffer.from(`${target.auth.username}:${target.auth.password}`, "latin1").toString("base64");
       this.#headers.authorization = `Basic ${token}`;
