@@ -40,7 +40,7 @@ export class HttpTransport implements Transport {
 
   async request(req: RestRequest): Promise<RestResponse> {
     const headers: Record<string, string> = { ...this.#headers, ...req.headers };
-    // Content-Length on every POST (0 without a body), never chunked (spec §3, §6.4); undici drops
+    // Content-Length on every POST (0 without a body), never chunked (docs/rest-protocol.md#requests); undici drops
     // a zero one on DELETE, which the servers do not read a body for anyway.
     if (req.method === "POST" || req.method === "DELETE" || req.body !== undefined)
       headers["content-length"] = String(bodyLength(req.body));

@@ -23,7 +23,7 @@ export interface RangePlan {
 const TAIL_SLACK = 1024 * 1024;
 
 /**
- * The Range header of spec §5.1. Fixes the reference's size-0 quirk (`bytes=0--1` returned the
+ * The Range header of a load (docs/rest-protocol.md#ranges). Fixes the reference's size-0 quirk (`bytes=0--1` returned the
  * whole value): size 0 needs no request. A short slice far from the end is fetched as an exact
  * range only when `total` is given, i.e. the server's 206 replies carry a Content-Range total to
  * check the size against (the plan's `expectTotal`); otherwise its whole tail is fetched and cut.

@@ -89,7 +89,7 @@ const CONTENT_HASH = HEADERS.contentHash.toLowerCase();
 
 /** Options a call passes to the retry wrapper. */
 interface CallOptions {
-  /** delete/move: ObjectNotFound on a retry means the lost attempt already did it (spec §15). */
+  /** delete/move: ObjectNotFound on a retry means the lost attempt already did it (docs/rest-protocol.md#reconnecting). */
   notFoundOnRetryIsSuccess?: boolean;
   /** false for requests whose body cannot be sent twice. */
   retry?: boolean;
@@ -173,7 +173,7 @@ export class RestBackend extends Backend {
     if (failure) throw failure;
   }
 
-  /** Sends `req`; a 2xx response is returned, any other status thrown as the matching error (spec §6.2). */
+  /** Sends `req`; a 2xx response is returned, any other status thrown as the matching error (docs/rest-protocol.md#errors-on-the-wire). */
   async #exchange(transport: Transport, req: RestRequest, name: string): Promise<RestResponse> {
     const res = await transport.request(req);
     if (res.status >= 200 && res.status < 300) return res;
@@ -188,7 +188,7 @@ export class RestBackend extends Backend {
 
   /**
    * Runs `op` on the session; after a lost connection reconnects and reruns it up to `retries`
-   * times, `retryDelay` apart (spec §15). Any other error propagates at once.
+   * times, `retryDelay` apart (docs/rest-protocol.md#reconnecting). Any other error propagates at once.
    */
   async #call<T>(op: (transport: Transport) => Promise<T>, options: CallOptions = {}): Promise<T | undefined> {
     const first = this.#session();

@@ -1,7 +1,7 @@
 import { BackendConnectionError, BackendError } from "@borgstore/core";
 
 // Error codes of Node sockets and undici that mean "the connection broke or stalled", i.e. a
-// fresh connection may well succeed (spec §15: ConnectionError, Timeout, ChunkedEncodingError).
+// fresh connection may well succeed (docs/rest-protocol.md#reconnecting).
 const CONNECTION_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",

@@ -25,7 +25,7 @@ import type {
 
 /** Options every backend constructor accepts. */
 export interface BackendOptions {
-  /** Path → letters from "lrwWD" (spec §10); absent or empty = unrestricted. Enforced by core for every backend. */
+  /** Path → letters from "lrwWD" (docs/rest-protocol.md#permissions); absent or empty = unrestricted. Enforced by core for every backend. */
   permissions?: Permissions;
 }
 

@@ -19,7 +19,7 @@ export const BORGSTORE_MEDIA_TYPE = MEDIA_TYPE;
 
 /**
  * Sent on every response, so clients can tell this server from the Python reference, which
- * breaks under concurrent requests (spec §6.3) and stores a truncated upload whose body ended
+ * breaks under concurrent requests (docs/rest-protocol.md#feature-negotiation) and stores a truncated upload whose body ended
  * early: `concurrent-requests` (requests may overlap), `verified-uploads` (a store is kept only
  * when its body arrived whole, at its Content-Length, even without a hash header).
  */

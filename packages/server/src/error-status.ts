@@ -1,7 +1,7 @@
 import { ErrorCodes, isBorgStoreError } from "@borgstore/core";
 import { statusOfCode, wireMessage } from "@borgstore/core/rest-protocol";
 
-/** What an exception becomes on the wire (spec §6.1). */
+/** What an exception becomes on the wire (docs/rest-protocol.md#errors-on-the-wire). */
 export interface ErrorReply {
   /** HTTP status code. */
   status: number;

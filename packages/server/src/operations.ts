@@ -66,7 +66,7 @@ const SOURCE_LIST_EXPANSION = 10;
 
 const OCTETS = "application/octet-stream";
 
-/** POST dispatch, in the reference's order (spec §4.2). */
+/** POST dispatch, in the reference's order (docs/rest-protocol.md#dispatch). */
 export async function post(op: Operation): Promise<void> {
   const { host, reply, target } = op;
   const { name, query } = target;
@@ -202,7 +202,7 @@ async function withSourceListMemory<T>(op: Operation, run: (listBytes: number) =
   }
 }
 
-/** DELETE dispatch (spec §4.2). */
+/** DELETE dispatch (docs/rest-protocol.md#dispatch). */
 export async function del(op: Operation): Promise<void> {
   const { host, reply, target } = op;
   const cmd = queryValue(target.query, "cmd");
@@ -232,8 +232,7 @@ export async function head(op: Operation): Promise<void> {
 
 /**
  * GET: list for a path ending in "/", else load. A Range header gets 206 and, when the backend
- * knows the length of the value it read the slice from, `Content-Range: bytes a-b/total` (spec
- * §5.1): the client checks that total against the size it computed a start from.
+ * knows the length of the value it read the slice from, `Content-Range: bytes a-b/total` (docs/rest-protocol.md#ranges): the client checks that total against the size it computed a start from.
  */
 export async function get(op: Operation): Promise<void> {
   const { host, reply, target } = op;
