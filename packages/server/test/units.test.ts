@@ -7,7 +7,7 @@ import { parseRequestTarget } from "../src/request-target.js";
 import { BufferPool } from "../src/memory-budget.js";
 import { receiveWhole } from "../src/whole-body.js";
 
-describe("request targets (spec §4.1)", () => {
+describe("request targets (docs/rest-protocol.md#requests)", () => {
   it("strips slashes, keeps names undecoded and the list marker", () => {
     expect(parseRequestTarget("/ns/item?x=1")).toMatchObject({ name: "ns/item", isDirectory: false });
     expect(parseRequestTarget("/ns/")).toMatchObject({ name: "ns", isDirectory: true });
@@ -22,7 +22,7 @@ describe("request targets (spec §4.1)", () => {
   });
 });
 
-describe("exception → status (spec §6.1)", () => {
+describe("exception → status (docs/rest-protocol.md#errors-on-the-wire)", () => {
   it("maps core errors and redacts the storage location", () => {
     expect(errorReply(new ObjectNotFound("ns/x"), "/srv/s")).toEqual({ status: 404, message: "ns/x" });
     expect(errorReply(new PermissionDenied("denied"), undefined).status).toBe(403);
