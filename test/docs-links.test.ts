@@ -66,3 +66,40 @@ describe("check-docs-links", () => {
     expect(result.status).toBe(1);
   }, 30_000);
 });
+
+describe("check-doc-references", () => {
+  const REFERENCES = resolve(import.meta.dirname, "../scripts/check-doc-references.mjs");
+  function tree(name: string, source: string): string {
+    const dir = join(work, name);
+    mkdirSync(join(dir, "docs"), { recursive: true });
+    mkdirSync(join(dir, "packages/pkg/src"), { recursive: true });
+    writeFileSync(join(dir, "docs/guide.md"), "# The guide\n\n## Ranges\n\n```\n## not a heading\n```\n\n## The server's FILE: paths\n");
+    writeFileSync(join(dir, "packages/pkg/src/a.ts"), source);
+    return dir;
+  }
+  function run(dir: string): { status: number; output: string } {
+    try {
+      return { status: 0, output: execFileSync(process.execPath, [REFERENCES, dir], { encoding: "utf8", stdio: "pipe" }) };
+    } catch (err) {
+      const e = err as { status: number; stdout: string; stderr: string };
+      return { status: e.status, output: e.stdout + e.stderr };
+    }
+  }
+
+  it("passes source comments citing existing sections of docs/ pages", () => {
+    const result = run(tree("refs-sound", "// docs/guide.md#ranges\n/** (docs/guide.md#the-servers-file-paths) and docs/guide.md */\n"));
+    expect(result.output).toContain("3 checked, 0 broken");
+    expect(result.status).toBe(0);
+  });
+
+  it("fails on a cited section or page that does not exist, naming file and line", () => {
+    for (const [name, citation] of [
+      ["refs-anchor", "docs/guide.md#not-a-heading"],
+      ["refs-page", "docs/gone.md#ranges"],
+    ]) {
+      const result = run(tree(name, `const x = 1;\n// see ${citation}\n`));
+      expect(result.output).toContain(`packages/pkg/src/a.ts:2: ${citation}`);
+      expect(result.status).toBe(1);
+    }
+  });
+});

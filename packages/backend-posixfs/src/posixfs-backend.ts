@@ -86,7 +86,7 @@ function basename(name: string): string {
 }
 
 /**
- * A store in a local directory, in the Python reference's on-disk format (spec §11): each name is
+ * A store in a local directory, in the Python reference's on-disk format (docs/on-disk-format.md#posixfs-layout): each name is
  * a file path below the base directory holding exactly the value's bytes, written to a 0600 temp
  * file in the same directory and renamed into place.
  */
@@ -477,7 +477,7 @@ export class PosixFsBackend extends Backend {
   }
 }
 
-/** Entries that vanish (or whose directory vanishes) while a list runs are skipped (spec §11). */
+/** Entries that vanish (or whose directory vanishes) while a list runs are skipped (docs/on-disk-format.md#posixfs-layout). */
 function skipVanished(err: unknown): undefined {
   if (isMissing(err)) return undefined;
   throw asBackendError(err);

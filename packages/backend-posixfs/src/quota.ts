@@ -9,7 +9,7 @@ import { UPLOADS_DIR, Uploads } from "./uploads.js";
 
 /** Name of the usage file below the base path (hidden: names ending in .hid are invalid). */
 export const QUOTA_FILE = "quota.hid";
-/** Persist once this many bytes of change are not on disk yet (spec §11.1). */
+/** Persist once this many bytes of change are not on disk yet (docs/on-disk-format.md#bookkeeping-files). */
 export const PERSIST_BYTES = 10_000_000;
 /** … or once this many seconds passed since the last persist. */
 export const PERSIST_SECONDS = 300;
@@ -124,7 +124,7 @@ export class QuotaTracker {
   }
 
   /**
-   * Deletes quota.hid, so that a later open with a quota rescans (spec §11.1); dead sessions'
+   * Deletes quota.hid, so that a later open with a quota rescans (docs/on-disk-format.md#bookkeeping-files); dead sessions'
    * journals go too, as that rescan will count their bytes. While a live quota session (one
    * holding its journal locked, such as a server) uses the store, both stay: that session keeps
    * tracking, and its next persist merges into quota.hid; a rescan in between would count the

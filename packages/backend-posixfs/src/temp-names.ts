@@ -15,7 +15,7 @@ export function randomSuffix(length: number): string {
   return text;
 }
 
-/** A temp file name as CPython's tempfile makes them (spec §11): "tmp" + 8 characters from [a-z0-9_] + ".tmp". */
+/** A temp file name as CPython's tempfile makes them (docs/on-disk-format.md#posixfs-layout): "tmp" + 8 characters from [a-z0-9_] + ".tmp". */
 export function tempName(): string {
   return `tmp${randomSuffix(8)}.tmp`;
 }

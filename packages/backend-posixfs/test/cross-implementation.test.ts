@@ -48,8 +48,8 @@ describeCrossImplementation({
   },
 });
 
-// A store whose quota is switched off by one implementation and on again by the other (spec
-// §11.1): opening without a quota deletes quota.hid, and the next open with one rescans the tree.
+// A store whose quota is switched off by one implementation and on again by the other
+// (docs/on-disk-format.md#bookkeeping-files): opening without a quota deletes quota.hid, and the next open with one rescans the tree.
 const peer = requireReferencePeer("posixfs: quota.hid across implementations", []);
 const ourStoreOn = (path: string, plan: CellPlan) => new Store({ backend: new PosixFsBackend({ path, quota: plan.quota }), config: plan.config });
 const withoutQuota = (plan: CellPlan): CellPlan => ({ ...plan, quota: undefined });

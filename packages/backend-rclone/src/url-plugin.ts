@@ -2,7 +2,7 @@ import { type BackendPlugin, InvalidArgument } from "@borgstore/core";
 import { RcloneBackend } from "./rclone-backend.js";
 import { RCLONE_SCHEME, remoteFromUrl } from "./url.js";
 
-/** `rclone:REMOTE:PATH` URLs (spec §14). rclone itself is looked for when the backend opens. */
+/** `rclone:REMOTE:PATH` URLs (docs/backend-urls.md#rclone-any-rclone-remote). rclone itself is looked for when the backend opens. */
 export const plugin: BackendPlugin = {
   schemes: [RCLONE_SCHEME],
   fromUrl(url, options = {}) {

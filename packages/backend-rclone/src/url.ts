@@ -3,7 +3,7 @@ import { BackendURLInvalid } from "@borgstore/core";
 export const RCLONE_SCHEME = "rclone";
 
 /**
- * The rclone remote spec of an `rclone:` URL, passed to rclone verbatim (spec §14): not
+ * The rclone remote spec of an `rclone:` URL, passed to rclone verbatim (docs/backend-urls.md#rclone-any-rclone-remote): not
  * percent-decoded, with `/` appended unless it already ends with `:` or `/`, so that names join
  * onto it as paths inside the remote. Undefined for URLs of another scheme.
  */

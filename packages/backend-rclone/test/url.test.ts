@@ -2,7 +2,7 @@ import { BackendURLInvalid, InvalidArgument } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 import { RcloneBackend, normalizeRemote, plugin, remoteFromUrl } from "../src/index.js";
 
-describe("rclone: URLs (spec §14)", () => {
+describe("rclone: URLs (docs/backend-urls.md#rclone-any-rclone-remote)", () => {
   it("passes the remote spec to rclone verbatim and appends / to a path", () => {
     expect(remoteFromUrl("rclone:remote:path")).toBe("remote:path/");
     expect(remoteFromUrl("rclone:remote:path/sub")).toBe("remote:path/sub/");

@@ -1,8 +1,9 @@
 import type { ByteSource } from "@borgstore/core";
 import type { Readable } from "node:stream";
 import { type Dispatcher, Pool } from "undici";
+import { MEDIA_TYPE } from "@borgstore/core/rest-protocol";
 import { asConnectionError } from "./status.js";
-import { ACCEPT, type RestRequest, type RestResponse, type Transport, bodyLength } from "./transport.js";
+import { type RestRequest, type RestResponse, type Transport, bodyLength } from "./transport.js";
 import type { HttpTarget } from "./url.js";
 
 export interface HttpTransportOptions {
@@ -23,7 +24,7 @@ export class HttpTransport implements Transport {
 
   constructor(target: HttpTarget, options: HttpTransportOptions) {
     this.#basePath = target.basePath;
-    this.#headers = { accept: ACCEPT };
+    this.#headers = { accept: MEDIA_TYPE };
     if (target.auth) {
       const token = Buffer.from(`${target.auth.username}:${target.auth.password}`, "latin1").toString("base64");
       this.#headers.authorization = `Basic ${token}`;
@@ -39,7 +40,7 @@ export class HttpTransport implements Transport {
 
   async request(req: RestRequest): Promise<RestResponse> {
     const headers: Record<string, string> = { ...this.#headers, ...req.headers };
-    // Content-Length on every POST (0 without a body), never chunked (spec §3, §6.4); undici drops
+    // Content-Length on every POST (0 without a body), never chunked (docs/rest-protocol.md#requests); undici drops
     // a zero one on DELETE, which the servers do not read a body for anyway.
     if (req.method === "POST" || req.method === "DELETE" || req.body !== undefined)
       headers["content-length"] = String(bodyLength(req.body));

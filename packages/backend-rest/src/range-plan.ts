@@ -1,4 +1,5 @@
 import type { ByteSource, LoadOptions } from "@borgstore/core";
+import { formatRange } from "@borgstore/core/rest-protocol";
 
 /** How to fetch a part of a value: the Range header, or nothing at all, and what to keep of the reply. */
 export interface RangePlan {
@@ -22,7 +23,7 @@ export interface RangePlan {
 const TAIL_SLACK = 1024 * 1024;
 
 /**
- * The Range header of spec §5.1. Fixes the reference's size-0 quirk (`bytes=0--1` returned the
+ * The Range header of a load (docs/rest-protocol.md#ranges). Fixes the reference's size-0 quirk (`bytes=0--1` returned the
  * whole value): size 0 needs no request. A short slice far from the end is fetched as an exact
  * range only when `total` is given, i.e. the server's 206 replies carry a Content-Range total to
  * check the size against (the plan's `expectTotal`); otherwise its whole tail is fetched and cut.
@@ -32,25 +33,15 @@ export async function planRange(options: LoadOptions, total?: () => Promise<numb
   const size = options.size ?? undefined;
   if (size === 0) return { empty: true };
   if (offset >= 0) {
-    if (size === undefined) return offset === 0 ? {} : { range: `bytes=${offset}-` };
-    return { range: `bytes=${offset}-${offset + size - 1}` };
+    if (size === undefined) return offset === 0 ? {} : { range: formatRange(offset) };
+    return { range: formatRange(offset, size) };
   }
   const tail = -offset;
-  if (size === undefined) return { range: `bytes=-${tail}` };
-  if (tail - size <= TAIL_SLACK || total === undefined) return { range: `bytes=-${tail}`, keep: size };
+  if (size === undefined) return { range: formatRange(offset) };
+  if (tail - size <= TAIL_SLACK || total === undefined) return { range: formatRange(offset), keep: size };
   const expectTotal = await total();
   const start = Math.max(0, expectTotal + offset);
-  return { range: `bytes=${start}-${start + size - 1}`, expectTotal };
-}
-
-const CONTENT_RANGE = /^bytes (?:\d+-\d+|\*)\/(\d+)$/i;
-
-/** The complete length in a `Content-Range: bytes a-b/total` (or `bytes *` + `/total`); undefined when absent or `*`. */
-export function contentRangeTotal(header: string | undefined): number | undefined {
-  const match = header === undefined ? null : CONTENT_RANGE.exec(header.trim());
-  if (!match) return undefined;
-  const total = Number(match[1]);
-  return Number.isSafeInteger(total) ? total : undefined;
+  return { range: formatRange(start, size), expectTotal };
 }
 
 /** The first `keep` bytes of `source`; the rest is read and dropped so the connection stays usable. */

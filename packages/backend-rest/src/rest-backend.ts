@@ -8,8 +8,8 @@ import {
   type BackendOptions,
   BackendURLInvalid,
   type ByteSource,
+  type CheckedDefragSources,
   type DefragOptions,
-  type DefragSource,
   InvalidArgument,
   type ItemInfo,
   type LoadOptions,
@@ -18,20 +18,29 @@ import {
   type SizedByteSource,
   type StoreStreamOptions,
   abortableSource,
-  checkHashAlgorithm,
   isValidName,
   sizedBytes,
   sizedSource,
   supportedHashAlgorithms,
   throwIfAborted,
-  validateName,
 } from "@borgstore/core";
+import {
+  CAUTIOUS,
+  HEADERS,
+  type ServerFeatures,
+  contentRangeTotal,
+  decodeList,
+  decodeQuota,
+  encodeDefragSources,
+  errorOfStatus,
+  errorPageMessage,
+  parseServerFeatures,
+} from "@borgstore/core/rest-protocol";
 import { HttpTransport } from "./http-transport.js";
-import { contentRangeTotal, planRange, truncated } from "./range-plan.js";
+import { planRange, truncated } from "./range-plan.js";
 import { spool, withheldEnd } from "./spool.js";
-import { CAUTIOUS, FEATURES_HEADER, type ServerFeatures, parseServerFeatures } from "./server-features.js";
 import { StdioTransport } from "./stdio-transport.js";
-import { isConnectionLost, statusError } from "./status.js";
+import { isConnectionLost } from "./status.js";
 import type { RestRequest, RestResponse, Transport } from "./transport.js";
 import { type RestTarget, describeTarget, parseRestUrl } from "./url.js";
 
@@ -72,10 +81,15 @@ function totalOf(slice: Slice, size: number): number | undefined {
   return slice.total !== undefined && slice.total >= size ? slice.total : undefined;
 }
 const DEFAULT_TIMEOUT = 30_000;
+/** Response header names as Node hands them over (lower case). */
+const FEATURES = HEADERS.features.toLowerCase();
+const IS_DIRECTORY = HEADERS.isDirectory.toLowerCase();
+const ATIME = HEADERS.atime.toLowerCase();
+const CONTENT_HASH = HEADERS.contentHash.toLowerCase();
 
 /** Options a call passes to the retry wrapper. */
 interface CallOptions {
-  /** delete/move: ObjectNotFound on a retry means the lost attempt already did it (spec §15). */
+  /** delete/move: ObjectNotFound on a retry means the lost attempt already did it (docs/rest-protocol.md#reconnecting). */
   notFoundOnRetryIsSuccess?: boolean;
   /** false for requests whose body cannot be sent twice. */
   retry?: boolean;
@@ -159,17 +173,22 @@ export class RestBackend extends Backend {
     if (failure) throw failure;
   }
 
-  /** Sends `req`; a 2xx response is returned, any other status thrown as the matching error (spec §6.2). */
+  /** Sends `req`; a 2xx response is returned, any other status thrown as the matching error (docs/rest-protocol.md#errors-on-the-wire). */
   async #exchange(transport: Transport, req: RestRequest, name: string): Promise<RestResponse> {
     const res = await transport.request(req);
     if (res.status >= 200 && res.status < 300) return res;
     const body = req.method === "HEAD" ? "" : await res.text();
-    throw statusError(res.status, body, name, this.location);
+    throw this.#statusError(res.status, body, name);
+  }
+
+  /** The error a non-2xx reply stands for (docs/rest-protocol.md#errors-on-the-wire). */
+  #statusError(status: number, body: string, name: string): Error {
+    return errorOfStatus(status, errorPageMessage(body), { name, location: this.location });
   }
 
   /**
    * Runs `op` on the session; after a lost connection reconnects and reruns it up to `retries`
-   * times, `retryDelay` apart (spec §15). Any other error propagates at once.
+   * times, `retryDelay` apart (docs/rest-protocol.md#reconnecting). Any other error propagates at once.
    */
   async #call<T>(op: (transport: Transport) => Promise<T>, options: CallOptions = {}): Promise<T | undefined> {
     const first = this.#session();
@@ -240,8 +259,8 @@ export class RestBackend extends Backend {
       const res = await probe.request({ method: "HEAD", target: "/" });
       await res.discard();
       // 403: permissions without "l"/"r" on the root; the store exists (the server opened it first).
-      if (res.status !== 200 && res.status !== 403) throw statusError(res.status, "", "", this.location);
-      features = parseServerFeatures(res.headers[FEATURES_HEADER]);
+      if (res.status !== 200 && res.status !== 403) throw this.#statusError(res.status, "", "");
+      features = parseServerFeatures(res.headers[FEATURES]);
     } catch (err) {
       probe.destroy();
       throw err;
@@ -278,13 +297,13 @@ export class RestBackend extends Backend {
       const res = await t.request({ method: "HEAD", target: `/${name}` });
       await res.discard();
       if (res.status === 404) return { name, exists: false, size: 0, directory: false, atime: 0 };
-      if (res.status !== 200) throw statusError(res.status, "", name, this.location);
+      if (res.status !== 200) throw this.#statusError(res.status, "", name);
       return {
         name,
         exists: true,
         size: Number(res.headers["content-length"] ?? 0),
-        directory: res.headers["x-borgstore-is-directory"] === "true",
-        atime: Number(res.headers["x-borgstore-atime"] ?? 0) || 0,
+        directory: res.headers[IS_DIRECTORY] === "true",
+        atime: Number(res.headers[ATIME] ?? 0) || 0,
       };
     });
     return info as ItemInfo;
@@ -344,7 +363,7 @@ export class RestBackend extends Backend {
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {
     const sha256 = createHash("sha256").update(value).digest("hex");
-    await this.#simple({ method: "POST", target: `/${name}`, headers: { "x-content-hash-sha256": sha256 }, body: value }, name);
+    await this.#simple({ method: "POST", target: `/${name}`, headers: { [CONTENT_HASH]: sha256 }, body: value }, name);
   }
 
   protected override async _storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
@@ -360,7 +379,7 @@ export class RestBackend extends Backend {
         await this.#call(async (t) => {
           const content = spooled.content();
           const upload = content instanceof Uint8Array ? { body: content } : uploadBody(content, spooled.length, signal);
-          const headers = { "x-content-hash-sha256": spooled.sha256 };
+          const headers = { [CONTENT_HASH]: spooled.sha256 };
           const req: RestRequest = { method: "POST", target: `/${name}`, headers, ...upload };
           await (await this.#exchange(t, req, name)).discard();
         }, { signal });
@@ -380,7 +399,7 @@ export class RestBackend extends Backend {
       }
     };
     const headers: Record<string, string> = {};
-    if (options.sha256) headers["x-content-hash-sha256"] = options.sha256;
+    if (options.sha256) headers[CONTENT_HASH] = options.sha256;
     const req: RestRequest = { method: "POST", target: `/${name}`, headers, ...uploadBody(tracked(), options.size, options.signal) };
     const transport = this.#session();
     try {
@@ -405,15 +424,12 @@ export class RestBackend extends Backend {
   }
 
   protected async *_list(name: string): AsyncIterable<ItemInfo> {
-    const entries = (await this.#call(async (t) => {
+    const items = await this.#call(async (t) => {
       const res = await this.#exchange(t, { method: "GET", target: name ? `/${name}/` : "/" }, name);
-      return JSON.parse(await res.text()) as unknown;
-    })) as ListEntry[];
-    if (!Array.isArray(entries)) throw new BackendError(`list of ${name || "the root"}: the server sent no JSON array`);
-    for (const e of entries) {
-      if (!isValidName(e.name)) continue;
-      yield { name: e.name, exists: true, size: e.size, directory: e.directory ?? false, atime: e.atime ?? 0 };
-    }
+      return decodeList(await res.text());
+    });
+    if (!items) throw new BackendError(`list of ${name || "the root"}: the server sent no JSON array`);
+    for (const item of items) if (isValidName(item.name)) yield item;
   }
 
   protected override async _hash(name: string, algorithm: string): Promise<string> {
@@ -424,26 +440,24 @@ export class RestBackend extends Backend {
 
   /** `POST /?cmd=quota`: the server's limit and usage. */
   protected override async _quota(): Promise<QuotaInfo> {
-    const quota = await this.#call(async (t) => JSON.parse(await (await this.#exchange(t, { method: "POST", target: `/?${query({ cmd: "quota" })}` }, "")).text()));
-    const { limit, usage } = quota as QuotaInfo;
-    return { limit, usage };
+    const quota = await this.#call(async (t) => decodeQuota(await (await this.#exchange(t, { method: "POST", target: `/?${query({ cmd: "quota" })}` }, "")).text()));
+    return quota as QuotaInfo;
   }
 
-  /** Server-side defrag (one request, no bytes travel) unless client-side permissions need core's checks. */
-  override async defrag(sources: readonly DefragSource[], options: DefragOptions = {}): Promise<string> {
-    if (this.permissions) return super.defrag(sources, options);
-    if (!this.opened) throw new BackendMustBeOpen("backend must be open");
+  /**
+   * Server-side defrag: one request, no bytes travel. Core's copying defrag instead when
+   * client-side permissions need its checks of each range, or when a source failed core's checks
+   * (it reads the sources before that one first, as the reference does, and then raises).
+   */
+  protected override async _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+    if (this.permissions || sources.problem !== undefined) return super._defrag(sources, options);
     const { target, algorithm, namespace, levels = 0 } = options;
-    if (!target && !algorithm) throw new InvalidArgument("Either target or algorithm must be given for defrag");
-    if (algorithm && !target) checkHashAlgorithm(algorithm);
-    if (target) validateName(target);
-    for (const [source] of sources) validateName(source);
     const params: Record<string, string> = { cmd: "defrag" };
     if (target) params.target = target;
     if (algorithm) params.algorithm = algorithm;
     if (namespace) params.namespace = namespace;
     if (levels) params.levels = String(levels);
-    const body = Buffer.from(pythonJson(sources));
+    const body = Buffer.from(encodeDefragSources(sources.readable));
     const name = await this.#call(async (t) => (await this.#exchange(t, { method: "POST", target: `/?${query(params)}`, body }, target ?? "")).text());
     return (name as string).trim();
   }
@@ -472,18 +486,6 @@ function uploadBody(source: ByteSource, length: number, signal: AbortSignal | un
     }
   }
   return { body: { length, source: tracked() }, signal: cut.signal };
-}
-
-interface ListEntry {
-  name: string;
-  size: number;
-  directory?: boolean;
-  atime?: number;
-}
-
-/** The JSON the reference client sends for defrag sources (Python's json.dumps spacing). */
-function pythonJson(sources: readonly DefragSource[]): string {
-  return `[${sources.map(([n, o, s]) => `[${JSON.stringify(n)}, ${o}, ${s}]`).join(", ")}]`;
 }
 
 /** Form-encoded query (`/` → %2F, blank → +), as the reference client sends it. */

@@ -1,6 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { BackendConnectionError, BackendError, type ByteSource, collectBytes } from "@borgstore/core";
-import { ACCEPT, type RestRequest, type RestResponse, type Transport, bodyLength } from "./transport.js";
+import { MEDIA_TYPE } from "@borgstore/core/rest-protocol";
+import { type RestRequest, type RestResponse, type Transport, bodyLength } from "./transport.js";
 
 export interface StdioTransportOptions {
   /** How long close() waits for the child to exit after its stdin closed, in ms (then it is killed). */
@@ -106,7 +107,7 @@ export class StdioTransport implements Transport {
   }
 
   async #send(req: RestRequest): Promise<void> {
-    const lines = [`${req.method} ${req.target} HTTP/1.1`, "Host: stdio-backend", `Accept: ${ACCEPT}`];
+    const lines = [`${req.method} ${req.target} HTTP/1.1`, "Host: stdio-backend", `Accept: ${MEDIA_TYPE}`];
     for (const [k, v] of Object.entries(req.headers ?? {})) lines.push(`${k}: ${v}`);
     lines.push("Connection: keep-alive");
     if (req.method === "POST" || req.method === "DELETE" || req.body !== undefined)

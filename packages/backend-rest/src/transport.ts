@@ -36,9 +36,6 @@ export interface Transport {
   destroy(): void;
 }
 
-/** The media type every request must accept (spec §1). */
-export const ACCEPT = "application/vnd.x.borgstore.rest.v1";
-
 export function bodyLength(body: RequestBody | undefined): number {
   if (body === undefined) return 0;
   return body instanceof Uint8Array ? body.byteLength : body.length;

@@ -38,12 +38,12 @@ export type RestTarget = HttpTarget | StdioTarget;
 /** Name of the server executable the reference client spawns, locally and through ssh. */
 export const SERVER_EXECUTABLE = "borgstore-server-rest";
 
-// Spec §2.1, with two fixes the Python peer never sees (it only reads URLs it wrote itself):
-// IPv6 hosts in brackets, and `user@host` (user without password) no longer leaks into the host.
+// The grammar of docs/backend-urls.md#http-https-rest-rest-server, with two fixes the Python peer never sees (it
+// only reads URLs it wrote itself): IPv6 hosts in brackets, and `user@host` (user without password) no longer leaks into the host.
 const HTTP_URL =
   /^(https?):\/\/(?:([^:@/]+)(?::([^@]*))?@)?(\[[0-9A-Fa-f:.]+\]|[^:/?#@[\]]+)(?::(\d+))?(\/[^?#]*)?(?:\?([^#]*))?/;
 
-// Spec §2.2: rest://[user@]host[:port]/path; an empty host means a local child.
+// docs/backend-urls.md#http-https-rest-rest-server: rest://[user@]host[:port]/path; an empty host means a local child.
 const REST_URL = /^rest:\/\/(?:(?:([^@:/]+)@)?(\[[0-9A-Fa-f:.]+\]|[^:/[][^:/]*)(?::(\d+))?)?\/([^?#]+)/;
 
 /** Decodes a user name or password; the message never shows it (the password is a secret). */
@@ -103,7 +103,7 @@ function stdioTarget(m: RegExpExecArray, env: NodeJS.ProcessEnv): StdioTarget {
   return { kind: "stdio", command: [...sshCommand(port, env), destination, ...remote], path, host: sshHost };
 }
 
-/** `ssh` with keep-alives and the port, or BORGSTORE_RSH split like a shell would, used verbatim (spec §2.2). */
+/** `ssh` with keep-alives and the port, or BORGSTORE_RSH split like a shell would, used verbatim (docs/rest-protocol.md#transports). */
 export function sshCommand(port: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const rsh = env.BORGSTORE_RSH;
   if (rsh) {

@@ -198,3 +198,48 @@ describe("server permissions", () => {
     }
   });
 });
+
+describe("defrag", () => {
+  let proxy: CuttingProxy;
+  const through = (options: { permissions?: Record<string, string> } = {}) =>
+    new RestBackend({ url: `http://alice:s3cret@127.0.0.1:${proxy.port}/`, env: {}, ...options });
+  beforeAll(async () => {
+    proxy = await CuttingProxy.start(Number(new URL(server.url).port));
+    proxy.watchRequests(true);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+  const requestLines = () => proxy.heads.map((head) => head.split("\r\n")[0]);
+
+  it("is one request to the server: no source bytes come to the client", async () => {
+    const b = through();
+    await b.open();
+    try {
+      await b.store("dfa", new TextEncoder().encode("0123456789"));
+      proxy.heads.length = 0;
+      expect(await b.defrag([["dfa", 2, 3], ["dfa", -2, 2]], { target: "dft" })).toBe("dft");
+      expect(requestLines()).toEqual(["post /?cmd=defrag&target=dft http/1.1"]);
+      expect(new TextDecoder().decode(await b.load("dft"))).toBe("23489");
+    } finally {
+      await b.close();
+    }
+  });
+
+  it("is core's copying defrag under client-side permissions, which checks every source before any request", async () => {
+    const b = through({ permissions: { "": "lrwWD", secret: "l" } });
+    await b.open();
+    try {
+      await b.store("dfb", new TextEncoder().encode("abcdef"));
+      proxy.heads.length = 0;
+      const denied = await b.defrag([["secret/x", 0, 1]], { target: "dfu" }).catch((e: unknown) => e);
+      expect(denied).toBeInstanceOf(PermissionDenied);
+      expect(requestLines()).toEqual([]);
+      expect(await b.defrag([["dfb", 1, 2]], { target: "dfu" })).toBe("dfu");
+      expect(requestLines()).not.toContain("post /?cmd=defrag&target=dfu http/1.1");
+      expect(new TextDecoder().decode(await b.load("dfu"))).toBe("bc");
+    } finally {
+      await b.close();
+    }
+  });
+});

@@ -26,7 +26,7 @@ async function failure(p: Promise<unknown>): Promise<Error> {
   );
 }
 
-describe("over TCP, a lost connection is reconnected and the operation retried (spec §15)", () => {
+describe("over TCP, a lost connection is reconnected and the operation retried (docs/rest-protocol.md#reconnecting)", () => {
   let server: RunningServer;
   let proxy: CuttingProxy;
   let backend: RestBackend;

@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RestBackend } from "../src/index.js";
-import { parseServerFeatures } from "../src/server-features.js";
 import { type RunningServer, startServer } from "./helpers/server.js";
 
 // The Python side of this (one request at a time, hashed uploads) is in reference-tcp.test.ts.
@@ -31,11 +30,5 @@ describe("requests in flight follow what the server says it handles", () => {
       await backend.close();
       expect(backend.requestsInFlight).toBe(1);
     }
-  });
-
-  it("reads the header's tokens in any case and order, and nothing from a missing header", () => {
-    expect(parseServerFeatures("Verified-Uploads ,concurrent-requests")).toEqual({ concurrentRequests: true, verifiedUploads: true });
-    expect(parseServerFeatures("concurrent-requests-later")).toEqual({ concurrentRequests: false, verifiedUploads: false });
-    expect(parseServerFeatures(undefined)).toEqual({ concurrentRequests: false, verifiedUploads: false });
   });
 });

@@ -13,7 +13,7 @@ import {
 } from "@borgstore/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpStatusError, RestBackend } from "../src/index.js";
-import { statusError } from "../src/status.js";
+import { errorOfStatus, errorPageMessage } from "@borgstore/core/rest-protocol";
 import { RawResponder, type RecordedResponse } from "./helpers/raw-responder.js";
 
 interface Transcript {
@@ -220,7 +220,7 @@ describe("error responses recorded from the reference server map to the referenc
   for (const [title, cls, message] of expected) {
     it(`${title} → ${cls.name} with the server's text`, () => {
       const t = transcripts.get(title)!;
-      const err = statusError(t.response.status, bodyOf(t.response).toString("utf8"), "x", "http://h");
+      const err = errorOfStatus(t.response.status, errorPageMessage(bodyOf(t.response).toString("utf8")), { name: "x", location: "http://h" });
       expect(err).toBeInstanceOf(cls);
       expect(err.message).toContain(message);
       if (err instanceof HttpStatusError) {

@@ -17,7 +17,7 @@ function stdio(url: string, env: NodeJS.ProcessEnv = noEnv): StdioTarget {
   return t;
 }
 
-describe("http(s) URLs (spec §2.1)", () => {
+describe("http(s) URLs (docs/backend-urls.md#http-https-rest-rest-server)", () => {
   const examples: [string, string, { username: string; password: string } | undefined][] = [
     ["http://username:password@hostname:2222/", "http://hostname:2222", { username: "username", password: "password" }],
     ["https://username:password@hostname/", "https://hostname", { username: "username", password: "password" }],
@@ -75,7 +75,7 @@ describe("http(s) URLs (spec §2.1)", () => {
   });
 });
 
-describe("rest:// URLs (spec §2.2)", () => {
+describe("rest:// URLs (docs/rest-protocol.md#transports)", () => {
   const server = ["borgstore-server-rest", "--stdio", "--backend"];
   const ssh = ["ssh", "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3"];
 

@@ -2,7 +2,7 @@ import { InvalidArgument, type BackendPlugin, type UrlOptions } from "@borgstore
 import { S3Backend } from "./s3-backend.js";
 import { isS3Url } from "./url.js";
 
-/** URL resolution for `s3:` and `b2:` (spec §14). */
+/** URL resolution for `s3:` and `b2:` (docs/backend-urls.md#s3-and-b2-s3-backblaze-b2). */
 export const plugin: BackendPlugin = {
   schemes: ["s3", "b2"],
   fromUrl(url: string, options: UrlOptions = {}): S3Backend | undefined {

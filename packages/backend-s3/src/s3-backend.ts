@@ -106,7 +106,7 @@ export class S3Backend extends Backend {
     this.#partsInFlight = options.partsInFlight ?? 4;
   }
 
-  /** A backend for an `s3:`/`b2:` URL (spec §14); `options` add or override connection settings. */
+  /** A backend for an `s3:`/`b2:` URL (docs/backend-urls.md#s3-and-b2-s3-backblaze-b2); `options` add or override connection settings. */
   static fromUrl(url: string, options: Partial<S3BackendOptions> = {}): S3Backend {
     const loc = parseS3Url(url);
     const fromUrl: S3BackendOptions = { bucket: loc.bucket, path: loc.basePath, flavour: loc.flavour };

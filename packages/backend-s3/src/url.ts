@@ -18,7 +18,7 @@ export interface S3Location {
   basePath: string;
 }
 
-// Spec §14: (s3|b2):[PROFILE@ | KEYID:SECRET@][SCHEME://HOST[:PORT]]/BUCKET/PATH
+// docs/backend-urls.md#s3-and-b2-s3-backblaze-b2: (s3|b2):[PROFILE@ | KEYID:SECRET@][SCHEME://HOST[:PORT]]/BUCKET/PATH
 const S3_URL =
   /^(?<flavour>s3|b2):(?:(?:(?<profile>[^@:]+)|(?<keyId>[^:@]+):(?<secret>[^@]+))@)?(?:(?<scheme>[^:/]+):\/\/(?<host>[^:/]+)(?::(?<port>\d+))?)?\/(?<bucket>[^/]+)\/(?<path>.+)$/s;
 

@@ -5,7 +5,7 @@ import { resolveRegion } from "../src/client.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
-describe("s3:/b2: URLs (spec §14)", () => {
+describe("s3:/b2: URLs (docs/backend-urls.md#s3-and-b2-s3-backblaze-b2)", () => {
   it("s3:/bucket/path names the bucket and the base path with a trailing slash (reference test_s3_url)", () => {
     expect(parseS3Url("s3:/bucket/path")).toEqual({ flavour: "s3", bucket: "bucket", basePath: "path/" });
   });

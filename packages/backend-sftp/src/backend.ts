@@ -56,7 +56,7 @@ const SPREAD_ROUND_TRIP_MS = 2;
 
 /**
  * Stores each item as a file below a base directory on an SFTP server, in the same layout as
- * posixfs (spec §11): a store written here opens with posixfs on the server's disk and the reverse.
+ * posixfs (docs/on-disk-format.md#posixfs-layout): a store written here opens with posixfs on the server's disk and the reverse.
  */
 export class SftpBackend extends Backend {
   readonly capabilities: BackendCapabilities = {
@@ -116,7 +116,7 @@ export class SftpBackend extends Backend {
 
   /**
    * A connection from the pool (or a new one) running `run`. A pooled connection may have died
-   * while idle: then `run` gets one fresh connection, which is not a retry in the sense of §15.
+   * while idle: then `run` gets one fresh connection, which is not a retry in the sense of docs/rest-protocol.md#reconnecting.
    */
   async #acquire<T>(run: (requests: SftpRequests) => Promise<T>): Promise<{ conn: SftpConnection; result: T }> {
     const settings = this.sshSettings;
@@ -139,7 +139,7 @@ export class SftpBackend extends Backend {
     }
   }
 
-  /** create and destroy run outside a session and are never retried (§15). */
+  /** create and destroy run outside a session and are never retried (docs/rest-protocol.md#reconnecting). */
   async #outsideSession<T>(run: (requests: SftpRequests) => Promise<T>): Promise<T> {
     const { conn, result } = await this.#acquire(run);
     releaseConnection(this.sshSettings, conn, this.#idleTimeout);
@@ -231,7 +231,7 @@ export class SftpBackend extends Backend {
     await this.#reconnecting;
   }
 
-  /** Runs `op` on the current connection, reconnecting and retrying per spec §15 while open. */
+  /** Runs `op` on the current connection, reconnecting and retrying as docs/rest-protocol.md#reconnecting says while open. */
   async #run<T>(
     what: string,
     name: string,

@@ -1,7 +1,7 @@
 import { BackendError, ObjectNotFound } from "@borgstore/core";
 import { isConnectionLost, messageOf } from "./sftp-errors.js";
 
-/** The reconnect rules of spec §15: after a lost connection, up to `attempts` reconnects, each after `delay` ms. */
+/** The reconnect rules of the REST client (docs/rest-protocol.md#reconnecting): after a lost connection, up to `attempts` reconnects, each after `delay` ms. */
 export interface RetryPolicy {
   /** Reconnects tried after a lost connection. */
   attempts: number;

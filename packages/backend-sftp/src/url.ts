@@ -16,7 +16,7 @@ export interface SftpLocation {
 const SFTP_URL = /^sftp:\/\/(?:(?<username>[^@]+)@)?(?<hostname>[^:/]+)(?::(?<port>\d+))?\/(?<path>.+)$/s;
 
 /**
- * Parses `sftp://[user@]host[:port]/relative/path` or `sftp://…//absolute/path` (spec §14).
+ * Parses `sftp://[user@]host[:port]/relative/path` or `sftp://…//absolute/path` (docs/backend-urls.md#sftp-sftp).
  * Returns undefined for other schemes; throws BackendURLInvalid for a malformed sftp URL.
  */
 export function parseSftpUrl(url: string): SftpLocation | undefined {

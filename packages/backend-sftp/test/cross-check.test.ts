@@ -46,7 +46,7 @@ function walk(dir: string): string[] {
 }
 
 // These tests read and write the sshd's directory directly, so they need the server on this machine.
-describe.skipIf(!localServer)("the same on-disk layout as posixfs (spec §11), checked on the sshd's disk", () => {
+describe.skipIf(!localServer)("the same on-disk layout as posixfs (docs/on-disk-format.md#posixfs-layout), checked on the sshd's disk", () => {
   it("a store written over sftp opens with posixfs on the server's disk", async () => {
     const path = freshPath("cross");
     await writeAll(freshBackend({}, path));

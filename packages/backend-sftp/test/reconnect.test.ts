@@ -12,7 +12,7 @@ import { TcpProxy } from "./tcp-proxy.js";
 const scratch = mkdtempSync(join(tmpdir(), "borgstore-sftp-reconnect-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-describe.skipIf(!localServer)("sftp reconnect after a lost connection (spec §15), through a proxy that cuts it", () => {
+describe.skipIf(!localServer)("sftp reconnect after a lost connection (docs/rest-protocol.md#reconnecting), through a proxy that cuts it", () => {
   let proxy: TcpProxy;
   let backend: SftpBackend;
   let path: string;

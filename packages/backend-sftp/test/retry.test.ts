@@ -2,7 +2,7 @@ import { isConnectionLost, withReconnect } from "@borgstore/backend-sftp";
 import { BackendConnectionError, ErrorCodes, InvalidArgument, ObjectNotFound } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 
-// The rules of spec §15 on plain functions; the real connection losses are in reconnect.test.ts.
+// The rules of docs/rest-protocol.md#reconnecting on plain functions; the real connection losses are in reconnect.test.ts.
 const policy = { attempts: 3, delay: 0 };
 const lost = () => new BackendConnectionError("connection lost");
 function withCode(message: string, code: string | number): Error {
@@ -35,7 +35,7 @@ describe("which failures mean the connection was lost", () => {
   });
 });
 
-describe("reconnect and retry after a lost connection (spec §15)", () => {
+describe("reconnect and retry after a lost connection (docs/rest-protocol.md#reconnecting)", () => {
   it("one lost connection → reconnect → the rerun succeeds", async () => {
     const calls: string[] = [];
     let n = 0;

@@ -2,7 +2,7 @@ import { parseSftpUrl, sftpBackendFromUrl } from "@borgstore/backend-sftp";
 import { ErrorCodes } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 
-describe("sftp URLs (spec §14)", () => {
+describe("sftp URLs (docs/backend-urls.md#sftp-sftp)", () => {
   it.each([
     ["sftp://username@hostname:2222/rel/path", "username", "hostname", 2222, "rel/path"],
     ["sftp://username@hostname/rel/path", "username", "hostname", 0, "rel/path"],

@@ -29,7 +29,7 @@ function canCheckFiles(backend: Backend): backend is Backend & FileChecking {
   return typeof (backend as Partial<FileChecking>).checkFiles === "function";
 }
 
-/** Whether `dirs` are the nesting directories `key` gets at one of `levels` (spec §12). */
+/** Whether `dirs` are the nesting directories `key` gets at one of `levels` (docs/on-disk-format.md#namespaces-and-nesting). */
 function nestedRightly(dirs: readonly string[], key: string, levels: readonly number[]): boolean {
   return levels.some((level) => dirs.length === level && dirs.every((dir, i) => dir === key.slice(2 * i, 2 * i + 2)));
 }

@@ -1,6 +1,6 @@
 import { abortable, abortableSource, discardSource, raceAbort, throwIfAborted, underSignal } from "./abort.js";
 import { asBytes, collectBytes, sizedBytes, sizedSource, verifiedSource } from "./byte-source.js";
-import { checkDefragSources, concatenatedRanges, digestCheckedSource } from "./defrag.js";
+import { type CheckedDefragSources, checkDefragSources, concatenatedRanges, digestCheckedSource } from "./defrag.js";
 import { BackendMustBeOpen, BackendMustNotBeOpen, InvalidArgument, ObjectNotFound, PermissionDenied } from "./errors.js";
 import { checkHashAlgorithm, streamDigest } from "./hashing.js";
 import type { HashAlgorithm } from "./hash-algorithm.js";
@@ -25,7 +25,7 @@ import type {
 
 /** Options every backend constructor accepts. */
 export interface BackendOptions {
-  /** Path → letters from "lrwWD" (spec §10); absent or empty = unrestricted. Enforced by core for every backend. */
+  /** Path → letters from "lrwWD" (docs/rest-protocol.md#permissions); absent or empty = unrestricted. Enforced by core for every backend. */
   permissions?: Permissions;
 }
 
@@ -39,7 +39,7 @@ export type StorableValue = Uint8Array | ArrayBufferView | ArrayBuffer;
  *
  * Primitives to implement: _create, _destroy, _open, _close, _mkdir, _rmdir, _info, _load,
  * _store, _delete, _move, _list. Optional: _loadStream, _storeStream (native streaming),
- * _hash (server-side hashing), _quota.
+ * _hash (server-side hashing), _quota, _defrag (server-side defrag).
  */
 export abstract class Backend {
   /** Declared by each backend; the conformance kit reads it. */
@@ -292,21 +292,30 @@ export abstract class Backend {
   }
 
   /**
-   * Concatenates byte ranges of existing objects into one new object (reference default
-   * implementation). Source names include their namespace. Without a target, the name is the
-   * digest of the result under `namespace`, nested `levels` deep. Returns the target name.
-   *
-   * The ranges stream into storeStream one after the other, so memory stays small whatever their
-   * sizes. A digest-derived name needs the digest first: one pass hashes the ranges, a second
-   * stores them and checks they still hash the same.
+   * Concatenates byte ranges of existing objects into one new object. Source names include their
+   * namespace. Without a target, the name is the digest of the result under `namespace`, nested
+   * `levels` deep. Returns the target name. Checks the options and the sources, then runs _defrag.
    */
   async defrag(sources: readonly DefragSource[], options: DefragOptions = {}): Promise<string> {
     this.#assertOpen();
     this.checkDefragTarget(options);
-    const { target, algorithm, namespace, levels = 0, signal } = options;
     const checked = checkDefragSources(sources, (name) => this.#prepareItem(name, Required.read));
-    const { size } = checked;
-    const ranges = () => concatenatedRanges((name, range) => this.loadStream(name, { ...range, signal }), checked);
+    return this._defrag(checked, options);
+  }
+
+  /**
+   * The defrag primitive: receives valid options and sources checked up to the first bad one
+   * (see CheckedDefragSources), and must raise that one's error only after reading the sources
+   * before it, as the reference does. Override it to defrag where the data is (a server).
+   *
+   * This default (the reference's) streams the ranges into storeStream one after the other, so
+   * memory stays small whatever their sizes. A digest-derived name needs the digest first: one
+   * pass hashes the ranges, a second stores them and checks they still hash the same.
+   */
+  protected async _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+    const { target, algorithm, namespace, levels = 0, signal } = options;
+    const { size } = sources;
+    const ranges = () => concatenatedRanges((name, range) => this.loadStream(name, { ...range, signal }), sources);
     if (target) {
       await this.#storeDefragged(target, ranges(), size, signal);
       return target;

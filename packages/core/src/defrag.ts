@@ -32,6 +32,7 @@ export interface CheckedDefragSources {
   readable: readonly DefragSource[];
   /** Bytes the readable sources add up to. */
   size: number;
+  /** The error of the first source that failed its checks, raised after the readable ones were read. */
   problem?: unknown;
 }
 

@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 
 /**
  * A path as a user types it → a percent-encoded file:// URL: relative to the working directory,
- * `~` and `~user` expanded, symlinks resolved (the reference's `FILE:` rule, spec §2.3).
+ * `~` and `~user` expanded, symlinks resolved (the reference's `FILE:` rule, docs/backend-urls.md#the-servers-file-paths).
  */
 export function fileUrlFromPath(path: string): string {
   return pathToFileURL(resolveExisting(resolve(expandUser(path)))).href;

@@ -10,6 +10,7 @@ export * from "./hashing.js";
 export type { HashAlgorithm, HashAlgorithms } from "./hash-algorithm.js";
 export * from "./byte-source.js";
 export * from "./backend.js";
+export type { CheckedDefragSources } from "./defrag.js";
 export * from "./plugin.js";
 export * from "./backends/memory.js";
 export * from "./url.js";

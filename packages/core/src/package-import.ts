@@ -1,17 +1,24 @@
-import { existsSync, readFileSync, realpathSync } from "node:fs";
-import { dirname, join, parse } from "node:path";
+import { existsSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { resolve } from "import-meta-resolve";
 
 /**
  * Imports `packageName` as the application would see it. Core's own `import()` resolves from
  * core's location, which under pnpm's isolated node_modules cannot see packages that only the
- * application installed; so, failing that, look in the node_modules folders above the working
- * directory and above the main script.
+ * application installed; so, failing that, resolve it with Node's ESM algorithm as if imported
+ * from the working directory, then from the main script's directory. Undefined when neither has it.
  */
 export async function importFromApplication(packageName: string): Promise<unknown> {
-  for (const start of applicationDirs()) {
-    const entry = findPackageEntry(start, packageName);
-    if (entry) return import(pathToFileURL(entry).href);
+  for (const dir of applicationDirs()) {
+    let url: string;
+    try {
+      url = resolve(packageName, pathToFileURL(join(dir, "application.js")).href);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND") continue;
+      throw err;
+    }
+    return import(url);
   }
   return undefined;
 }
@@ -21,28 +28,4 @@ function applicationDirs(): string[] {
   const main = process.argv[1];
   if (main && existsSync(main)) dirs.push(dirname(realpathSync(main)));
   return dirs;
-}
-
-function findPackageEntry(start: string, packageName: string): string | undefined {
-  let dir = start;
-  const { root } = parse(dir);
-  for (;;) {
-    const pkgDir = join(dir, "node_modules", packageName);
-    const manifest = join(pkgDir, "package.json");
-    if (existsSync(manifest)) {
-      const entry = esmEntry(JSON.parse(readFileSync(manifest, "utf8")));
-      return entry ? join(pkgDir, entry) : undefined;
-    }
-    if (dir === root) return undefined;
-    dir = dirname(dir);
-  }
-}
-
-type Exports = string | { [condition: string]: Exports | undefined } | undefined;
-
-function esmEntry(manifest: { exports?: Exports; main?: string }): string | undefined {
-  let target: Exports = manifest.exports;
-  if (target && typeof target === "object" && "." in target) target = target["."];
-  while (target && typeof target === "object") target = target.import ?? target.default ?? target.node;
-  return typeof target === "string" ? target : (manifest.main ?? "index.js");
 }

@@ -1,7 +1,7 @@
 import { InvalidArgument, PermissionDenied } from "./errors.js";
 import type { Permissions } from "./types.js";
 
-/** Letters any one of which allows an operation (spec §10). */
+/** Letters any one of which allows an operation (docs/rest-protocol.md#permissions). */
 export const Required = {
   /** To create the store. */
   create: "wW",

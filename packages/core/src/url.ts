@@ -94,7 +94,10 @@ async function importPlugin(packageName: string, scheme: string): Promise<Backen
   } catch (cause) {
     if (!isMissingPackage(cause, packageName))
       throw new BackendError(`loading ${packageName} for "${scheme}:" URLs failed`, { cause });
-    module = ((await importFromApplication(packageName)) ?? {}) as { plugin?: BackendPlugin };
+    const fromApplication = await importFromApplication(packageName).catch((err: unknown) => {
+      throw new BackendError(`loading ${packageName} for "${scheme}:" URLs failed`, { cause: err });
+    });
+    module = (fromApplication ?? {}) as { plugin?: BackendPlugin };
     if (!module.plugin) throw new BackendNotInstalled(packageName, scheme, { cause });
   }
   const plugin = module.plugin;

@@ -12,7 +12,7 @@ import {
   validateName,
 } from "../src/index.js";
 
-describe("name validation (spec §9)", () => {
+describe("name validation (docs/on-disk-format.md#names)", () => {
   it.each([
     ["", "the root"],
     ["data/12/34/12345678", "a nested name"],

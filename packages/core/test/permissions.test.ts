@@ -25,7 +25,7 @@ async function restricted(permissions: Permissions, fill: (b: MemoryBackend) => 
 
 const denied = { code: "PERMISSION_DENIED" };
 
-describe("permissions (spec §10), enforced by core on any backend", () => {
+describe("permissions (docs/rest-protocol.md#permissions), enforced by core on any backend", () => {
   it("allows everything with lrwWD", async () => {
     const be = new MemoryBackend({ permissions: { "": "lrwWD" } });
     await be.create();

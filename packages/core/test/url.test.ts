@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   Backend,
@@ -133,6 +134,33 @@ describe("backendFromUrl under an isolated (pnpm) node_modules", () => {
       expect((backend as unknown as { fromApp: string }).fromApp).toBe("rclone:remote:path");
     } finally {
       rmSync(join(appDir, "node_modules"), { recursive: true, force: true });
+    }
+  });
+});
+
+describe("backendFromUrl resolves an application's package as Node does", () => {
+  it("loads a symlinked (pnpm-linked) package once: the plugin is the module the application itself imports", async () => {
+    const real = join(appDir, "store", "backend-sftp");
+    mkdirSync(join(real, "dist"), { recursive: true });
+    writeFileSync(
+      join(real, "package.json"),
+      JSON.stringify({ name: "@borgstore/backend-sftp", type: "module", exports: { ".": { import: "./dist/index.js" } } }),
+    );
+    writeFileSync(
+      join(real, "dist", "index.js"),
+      `import { MemoryBackend } from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)};
+       export const plugin = { schemes: ["sftp"], fromUrl: () => Object.assign(new MemoryBackend(), { plugin }) };`,
+    );
+    mkdirSync(join(appDir, "node_modules", "@borgstore"), { recursive: true });
+    symlinkSync(real, join(appDir, "node_modules", "@borgstore", "backend-sftp"), "dir");
+    try {
+      // Node follows the link: the application's own import of the package is the real path's module.
+      const applications = await import(pathToFileURL(realpathSync(join(appDir, "node_modules/@borgstore/backend-sftp/dist/index.js"))).href);
+      const backend = (await backendFromUrl("sftp://host/path")) as unknown as { plugin: unknown };
+      expect(backend.plugin).toBe(applications.plugin);
+    } finally {
+      rmSync(join(appDir, "node_modules"), { recursive: true, force: true });
+      rmSync(join(appDir, "store"), { recursive: true, force: true });
     }
   });
 });

@@ -25,7 +25,7 @@ function digest(text: string): Buffer {
 }
 
 /**
- * Basic auth as the reference checks it (spec §4.1, §7): scheme case-insensitive, lenient base64,
+ * Basic auth as the reference checks it (docs/rest-protocol.md#authentication): scheme case-insensitive, lenient base64,
  * split at the first ":". Both parts are compared in constant time over fixed-length digests, and
  * both comparisons always run, so timing tells nothing about which part or how much matched.
  */

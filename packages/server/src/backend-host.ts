@@ -17,7 +17,7 @@ const RETRY_AFTER_SECONDS = 1;
 /**
  * Owns the one backend a server serves. The backend is opened once, on the first request that
  * needs it, and stays open: requests share it concurrently (the reference opens and closes a
- * shared backend per request and collides under concurrency, spec §6.3). create and destroy need
+ * shared backend per request and collides under concurrency, docs/rest-protocol.md#feature-negotiation). create and destroy need
  * it closed, so they run alone: they wait for running operations, close the backend, and the next
  * operation opens it again.
  *

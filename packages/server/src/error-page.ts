@@ -1,6 +1,6 @@
 /**
  * CPython's http.server error page: the Python client and its tests read the message text out of
- * this HTML, so the shape is kept byte for byte (spec §4.5).
+ * this HTML, so the shape is kept byte for byte (docs/rest-protocol.md#error-pages).
  */
 
 /** CPython's `responses` long texts ("Error code explanation"), for the statuses this server sends. */

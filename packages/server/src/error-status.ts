@@ -1,6 +1,7 @@
-import { type BorgStoreError, ErrorCodes, isBorgStoreError } from "@borgstore/core";
+import { ErrorCodes, isBorgStoreError } from "@borgstore/core";
+import { statusOfCode, wireMessage } from "@borgstore/core/rest-protocol";
 
-/** What an exception becomes on the wire (spec §6.1). */
+/** What an exception becomes on the wire (docs/rest-protocol.md#errors-on-the-wire). */
 export interface ErrorReply {
   /** HTTP status code. */
   status: number;
@@ -10,25 +11,6 @@ export interface ErrorReply {
   plain?: boolean;
 }
 
-const STATUS_BY_CODE: Readonly<Partial<Record<BorgStoreError["code"], number>>> = {
-  [ErrorCodes.OBJECT_NOT_FOUND]: 404,
-  [ErrorCodes.BACKEND_DOES_NOT_EXIST]: 410,
-  [ErrorCodes.BACKEND_NOT_INSTALLED]: 410,
-  [ErrorCodes.BACKEND_ALREADY_EXISTS]: 409,
-  [ErrorCodes.BACKEND_MUST_BE_OPEN]: 412,
-  [ErrorCodes.BACKEND_MUST_NOT_BE_OPEN]: 412,
-  [ErrorCodes.PERMISSION_DENIED]: 403,
-  [ErrorCodes.QUOTA_EXCEEDED]: 507,
-  [ErrorCodes.READ_RANGE_ERROR]: 416,
-  [ErrorCodes.INVALID_NAME]: 400,
-  [ErrorCodes.INVALID_ARGUMENT]: 400,
-  [ErrorCodes.UNSUPPORTED_HASH_ALGORITHM]: 400,
-  [ErrorCodes.CONTENT_LENGTH_MISMATCH]: 400,
-  [ErrorCodes.CONTENT_HASH_MISMATCH]: 422,
-};
-
-export const HASH_MISMATCH_TEXT = "Content hash verification failed, please retry";
-
 /**
  * Maps an exception to status and message. Messages of errors we did not raise on purpose are
  * never shown (they may carry paths); `location` (the storage base) is replaced by
@@ -37,16 +19,9 @@ export const HASH_MISMATCH_TEXT = "Content hash verification failed, please retr
 export function errorReply(thrown: unknown, location: string | undefined): ErrorReply {
   const err = specific(thrown);
   if (!isBorgStoreError(err) || (err.code === ErrorCodes.BACKEND_ERROR && isForeign(err.cause))) return { status: 500, message: "Internal Server Error" };
-  const status = STATUS_BY_CODE[err.code] ?? 500;
-  if (status === 422) return { status, message: HASH_MISMATCH_TEXT, plain: true };
-  let message = redact(err.message, location);
-  // The Python client maps 412 by these phrases (spec §6.2); posixfs may raise without a text.
-  if (err.code === ErrorCodes.BACKEND_MUST_BE_OPEN && !message.includes("must be open"))
-    message = "backend must be open";
-  if (err.code === ErrorCodes.BACKEND_MUST_NOT_BE_OPEN && !message.includes("must not be open"))
-    message = "backend must not be open";
-  if (status === 500 && message === "") message = "Internal Server Error";
-  return { status, message };
+  const status = statusOfCode(err.code);
+  const message = wireMessage(err.code, redact(err.message, location));
+  return status === 422 ? { status, message, plain: true } : { status, message };
 }
 
 /** A generic BackendError wrapping one of our own errors (e.g. a failed upload check) is that error. */

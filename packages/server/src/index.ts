@@ -4,5 +4,5 @@ export { RestServer, type RestServerOptions } from "./server.js";
 export { backendFromServerUrl, fileUrlFromPath } from "./backend-url.js";
 export { Logger, LOG_LEVELS, type LogLevel } from "./logger.js";
 export { errorReply, redact, type ErrorReply } from "./error-status.js";
-export { parseRange } from "./range-header.js";
+export { parseRange } from "@borgstore/core/rest-protocol";
 export type { Credentials } from "./auth.js";

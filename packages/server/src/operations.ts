@@ -1,23 +1,28 @@
 import type { IncomingMessage } from "node:http";
 import {
   type Backend,
-  type DefragSource,
   ErrorCodes,
   type HashAlgorithm,
   type LoadOptions,
   type SizedByteSource,
-  InvalidArgument,
   ObjectNotFound,
   collectBytes,
   isBorgStoreError,
   resolveRange,
 } from "@borgstore/core";
+import {
+  HEADERS,
+  decodeDefragSources,
+  encodeList,
+  encodeQuota,
+  formatContentRange,
+  parseRange,
+  pythonFloat,
+} from "@borgstore/core/rest-protocol";
 import type { BackendHost } from "./backend-host.js";
 import { coalesce } from "./coalesce.js";
 import type { BufferPool, MemoryBudget } from "./memory-budget.js";
 import { HttpError } from "./http-error.js";
-import { listJson, pythonFloat, quotaJson } from "./python-json.js";
-import { parseRange } from "./range-header.js";
 import { type ReplyContext, sendBody, sendHead, sendStream } from "./reply.js";
 import { type RequestTarget, queryValue } from "./request-target.js";
 import { responseDone } from "./request-signal.js";
@@ -61,7 +66,7 @@ const SOURCE_LIST_EXPANSION = 10;
 
 const OCTETS = "application/octet-stream";
 
-/** POST dispatch, in the reference's order (spec §4.2). */
+/** POST dispatch, in the reference's order (docs/rest-protocol.md#dispatch). */
 export async function post(op: Operation): Promise<void> {
   const { host, reply, target } = op;
   const { name, query } = target;
@@ -93,7 +98,7 @@ export async function post(op: Operation): Promise<void> {
   }
   if (cmd === "quota") {
     const quota = await host.use((b) => b.quota({ signal }), signal);
-    return sendBody(reply, 200, quotaJson(quota.limit, quota.usage), "application/json");
+    return sendBody(reply, 200, encodeQuota(quota), "application/json");
   }
   if (cmd === "defrag") return defrag(op);
   if (name !== "") return store(op);
@@ -110,7 +115,7 @@ async function store(op: Operation): Promise<void> {
   const size = announcedLength(incoming);
   if (op.maxObjectSize !== undefined && size > op.maxObjectSize)
     throw new HttpError(413, `Object too large: ${size} > ${op.maxObjectSize} bytes`);
-  const expected = incoming.headers["x-content-hash-sha256"];
+  const expected = incoming.headers[HEADERS.contentHash.toLowerCase()];
   const sha256 = typeof expected === "string" && expected !== "" ? expected : undefined;
   const { name } = op.target;
   const { signal } = op.reply;
@@ -148,7 +153,7 @@ async function defrag(op: Operation): Promise<void> {
   op.host.backend.checkDefragTarget({ target, algorithm, namespace, levels });
   const { signal } = op.reply;
   const result = await withSourceListMemory(op, async (listBytes) => {
-    const sources = parseDefragSources(await readSmallBody(op.reply.incoming, DEFRAG_BODY_LIMIT));
+    const sources = decodeDefragSources(await readSmallBody(op.reply.incoming, DEFRAG_BODY_LIMIT));
     const size = sources.reduce((total, [, , bytes]) => total + bytes, 0);
     if (op.maxObjectSize !== undefined && size > op.maxObjectSize)
       throw new HttpError(413, `Object too large: ${size} > ${op.maxObjectSize} bytes`);
@@ -197,29 +202,7 @@ async function withSourceListMemory<T>(op: Operation, run: (listBytes: number) =
   }
 }
 
-function parseDefragSources(body: Uint8Array): DefragSource[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(body).toString("utf8"));
-  } catch (cause) {
-    throw new InvalidArgument(cause instanceof Error ? cause.message : "invalid JSON", { cause });
-  }
-  const valid =
-    Array.isArray(parsed) &&
-    parsed.every(
-      (s) =>
-        Array.isArray(s) &&
-        s.length === 3 &&
-        typeof s[0] === "string" &&
-        Number.isSafeInteger(s[1]) &&
-        Number.isSafeInteger(s[2]) &&
-        s[2] >= 0,
-    );
-  if (!valid) throw new InvalidArgument("defrag sources must be a JSON array of [name, offset, size] triples");
-  return parsed as DefragSource[];
-}
-
-/** DELETE dispatch (spec §4.2). */
+/** DELETE dispatch (docs/rest-protocol.md#dispatch). */
 export async function del(op: Operation): Promise<void> {
   const { host, reply, target } = op;
   const cmd = queryValue(target.query, "cmd");
@@ -242,21 +225,20 @@ export async function head(op: Operation): Promise<void> {
   if (!info.exists) throw new ObjectNotFound(name);
   sendHead(op.reply, {
     "Content-Length": info.size,
-    "X-BorgStore-Is-Directory": info.directory ? "true" : "false",
-    "X-BorgStore-Atime": pythonFloat(info.atime),
+    [HEADERS.isDirectory]: info.directory ? "true" : "false",
+    [HEADERS.atime]: pythonFloat(info.atime),
   });
 }
 
 /**
  * GET: list for a path ending in "/", else load. A Range header gets 206 and, when the backend
- * knows the length of the value it read the slice from, `Content-Range: bytes a-b/total` (spec
- * §5.1): the client checks that total against the size it computed a start from.
+ * knows the length of the value it read the slice from, `Content-Range: bytes a-b/total` (docs/rest-protocol.md#ranges): the client checks that total against the size it computed a start from.
  */
 export async function get(op: Operation): Promise<void> {
   const { host, reply, target } = op;
   const { signal } = reply;
   if (target.isDirectory) {
-    const body = await host.use((b) => listJson(b.list(target.name, { signal })), signal);
+    const body = await host.use((b) => encodeList(b.list(target.name, { signal })), signal);
     return sendBody(reply, 200, body, "application/json");
   }
   if (target.name === "") throw new HttpError(400, "Bad Request");
@@ -297,7 +279,7 @@ function contentRange(options: LoadOptions, source: SizedByteSource): { "Content
   const { total, size } = source;
   if (total === undefined) return undefined;
   const { start } = resolveRange(options, total);
-  return { "Content-Range": size === 0 ? `bytes */${total}` : `bytes ${start}-${start + size - 1}/${total}` };
+  return { "Content-Range": formatContentRange(start, size, total) };
 }
 
 /**

@@ -90,7 +90,7 @@ export async function sendStream(
 }
 
 /**
- * An error page (spec §4.5): reason = message, Connection: close, HTML body (omitted for HEAD).
+ * An error page (docs/rest-protocol.md#error-pages): reason = message, Connection: close, HTML body (omitted for HEAD).
  * Answered at once: a body still arriving is not waited for (a client trickling it would hold
  * the connection at its pace).
  */

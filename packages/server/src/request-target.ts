@@ -1,6 +1,6 @@
 import { InvalidName } from "@borgstore/core";
 
-/** The parts of a request target the protocol uses (spec §4.1). */
+/** The parts of a request target the protocol uses (docs/rest-protocol.md#requests). */
 export interface RequestTarget {
   /** Path with leading and trailing slashes stripped, NOT percent-decoded (as the reference). */
   name: string;

@@ -2,56 +2,12 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { BackendAlreadyExists, BackendError, ContentHashMismatch, ContentLengthMismatch, ObjectNotFound, PermissionDenied } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
-import { errorReply, parseRange } from "../src/index.js";
-import { listJson, pythonFloat } from "../src/python-json.js";
+import { errorReply } from "../src/index.js";
 import { parseRequestTarget } from "../src/request-target.js";
 import { BufferPool } from "../src/memory-budget.js";
 import { receiveWhole } from "../src/whole-body.js";
 
-describe("Range header parsing (spec §5.2)", () => {
-  it.each([
-    [undefined, {}],
-    ["bytes=6-10", { offset: 6, size: 5 }],
-    ["bytes=6-", { offset: 6 }],
-    ["bytes=-4", { offset: -4 }],
-    ["bytes=5-4", { offset: 5, size: 0 }],
-    ["bytes=0--1", {}],
-    ["bytes=invalid", {}],
-    ["bytes=0-1,3-4", {}],
-    ["items=0-1", {}],
-    ["bytes=-0", {}],
-    // Numbers as Python's int() reads them, and the range ends at the next "=" (the reference's split).
-    ["bytes= 1-2", { offset: 1, size: 2 }],
-    ["bytes=\t1-2", { offset: 1, size: 2 }],
-    ["bytes=1- 3", { offset: 1, size: 3 }],
-    ["bytes=+1-2", { offset: 1, size: 2 }],
-    ["bytes=1_0-", { offset: 10 }],
-    ["bytes=-5_0", { offset: -50 }],
-    ["bytes=1-2=3", { offset: 1, size: 2 }],
-    ["bytes=00001-00002", { offset: 1, size: 2 }],
-    ["bytes=1__0-", {}],
-    ["bytes=- 5", {}],
-    ["bytes=-+5", {}],
-    ["bytes=0x1-", {}],
-    ["bytes=1--1", {}],
-    ["bytes=", {}],
-    ["bytes=-", {}],
-    ["Bytes=1-2", {}],
-    // An inverted range is a negative size, which load refuses (400), as the reference does.
-    ["bytes=5-2", { offset: 5, size: -2 }],
-  ])("%s → %j", (header, expected) => {
-    expect(parseRange(header)).toEqual(expected);
-  });
-
-  it.each(["bytes=99999999999999999999-", "bytes=-99999999999999999999", "bytes=0-99999999999999999999"])(
-    "refuses %s (beyond any offset) as an invalid argument",
-    (header) => {
-      expect(() => parseRange(header)).toThrow(/Range value out of range/);
-    },
-  );
-});
-
-describe("request targets (spec §4.1)", () => {
+describe("request targets (docs/rest-protocol.md#requests)", () => {
   it("strips slashes, keeps names undecoded and the list marker", () => {
     expect(parseRequestTarget("/ns/item?x=1")).toMatchObject({ name: "ns/item", isDirectory: false });
     expect(parseRequestTarget("/ns/")).toMatchObject({ name: "ns", isDirectory: true });
@@ -66,25 +22,7 @@ describe("request targets (spec §4.1)", () => {
   });
 });
 
-describe("Python-compatible JSON", () => {
-  it("writes floats as Python's str(float) and 0 as int", () => {
-    expect(pythonFloat(1795304333.8383074)).toBe("1795304333.8383074");
-    expect(pythonFloat(1795304333)).toBe("1795304333.0");
-    expect(pythonFloat(0)).toBe("0");
-  });
-  it("lists like json.dumps(indent=2)", async () => {
-    async function* items() {
-      yield { name: "a", exists: true, size: 1, directory: false, atime: 0 };
-      yield { name: "d", exists: true, size: 4096, directory: true, atime: 1.5 };
-    }
-    expect((await listJson(items())).toString()).toBe(
-      '[\n  {\n    "name": "a",\n    "size": 1,\n    "directory": false,\n    "atime": 0\n  },\n  {\n    "name": "d",\n    "size": 4096,\n    "directory": true,\n    "atime": 1.5\n  }\n]',
-    );
-    expect((await listJson((async function* () {})())).toString()).toBe("[]");
-  });
-});
-
-describe("exception → status (spec §6.1)", () => {
+describe("exception → status (docs/rest-protocol.md#errors-on-the-wire)", () => {
   it("maps core errors and redacts the storage location", () => {
     expect(errorReply(new ObjectNotFound("ns/x"), "/srv/s")).toEqual({ status: 404, message: "ns/x" });
     expect(errorReply(new PermissionDenied("denied"), undefined).status).toBe(403);

@@ -4,7 +4,7 @@ import { type AddressInfo, type Server, type Socket, connect, createServer } fro
  * A TCP proxy in front of a real server that can break connections on purpose: cut a response
  * after some bytes (the request reached the server, its answer is lost), or drop every new
  * connection at once (the server is unreachable). It can also watch requests: record their heads
- * and run a hook before each is forwarded (bodyless requests only: GET, HEAD, DELETE).
+ * and run a hook before each is forwarded (a body passes on unread, by its Content-Length).
  */
 export class CuttingProxy {
   connections = 0;
@@ -113,13 +113,28 @@ export class CuttingProxy {
   }
 
   #forwardWatched(client: Socket, upstream: Socket): void {
-    let pending = "";
+    let pending = Buffer.alloc(0);
+    // Bytes of the current request's body (its Content-Length) still to pass on unread.
+    let bodyLeft = 0;
     let busy = Promise.resolve();
     client.on("data", (data: Buffer) => {
-      pending += data.toString("latin1");
-      for (let end = pending.indexOf("\r\n\r\n"); end >= 0; end = pending.indexOf("\r\n\r\n")) {
-        const head = pending.slice(0, end + 4);
-        pending = pending.slice(end + 4);
+      pending = Buffer.concat([pending, data]);
+      for (;;) {
+        if (bodyLeft > 0) {
+          if (pending.length === 0) break;
+          const piece = pending.subarray(0, bodyLeft);
+          pending = pending.subarray(piece.length);
+          bodyLeft -= piece.length;
+          busy = busy.then(() => {
+            upstream.write(piece);
+          });
+          continue;
+        }
+        const end = pending.indexOf("\r\n\r\n");
+        if (end < 0) break;
+        const head = pending.subarray(0, end + 4).toString("latin1");
+        pending = pending.subarray(end + 4);
+        bodyLeft = Number(/\r\ncontent-length:[ \t]*(\d+)/i.exec(head)?.[1] ?? 0);
         busy = busy.then(async () => {
           this.heads.push(head.toLowerCase());
           await this.beforeRequest?.(head.toLowerCase());

@@ -83,6 +83,13 @@ export function registerDefragTests(suite: Suite): void {
       expect((await backend.info("t")).exists).toBe(false);
     });
 
+    suite.test("reads the sources in order: a missing first source is OBJECT_NOT_FOUND even when a later name is invalid", async ({ backend }) => {
+      await expectCode(backend.defrag([["missing", 0, 1], ["Bad Name", 0, 1]], { target: "t" }), "OBJECT_NOT_FOUND");
+      await backend.store("src", bytesOf("hello"));
+      await expectCode(backend.defrag([["src", 0, 5], ["Bad Name", 0, 1]], { target: "t" }), "INVALID_NAME");
+      expect((await backend.info("t")).exists).toBe(false);
+    });
+
     suite.test("the target may be one of its own sources", async ({ backend }) => {
       await backend.store("obj", bytesOf("0123456789"));
       await backend.defrag([["obj", 6, 4], ["obj", 0, 2]], { target: "obj" });
