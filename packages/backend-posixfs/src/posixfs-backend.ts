@@ -266,10 +266,11 @@ export class PosixFsBackend extends Backend {
       : { name: basename(name), exists: false, size: 0, directory: false, atime: 0 };
   }
 
-  protected async _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
-    return this.#readingFile(name, async (fd, sync) =>
-      plain(isWholeValue(options) ? await readWhole(fd, sync, options.into) : await readRange(fd, options, sync)),
-    );
+  protected _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
+    return this.#readingFile(name, (fd, sync) => {
+      const data = isWholeValue(options) ? readWhole(fd, sync, options.into) : readRange(fd, options, sync);
+      return data instanceof Promise ? data.then(plain) : plain(data);
+    });
   }
 
   protected override async _hash(name: string, algorithm: string, options: OperationOptions = {}): Promise<string> {
@@ -280,7 +281,7 @@ export class PosixFsBackend extends Backend {
    * Opens `name` for reading (on the calling thread with `syncReads`), runs `read` on the
    * descriptor and closes it: a missing file is ObjectNotFound, any other failure a BackendError.
    */
-  async #readingFile<T>(name: string, read: (fd: number, sync: boolean) => Promise<T>): Promise<T> {
+  async #readingFile<T>(name: string, read: (fd: number, sync: boolean) => T | Promise<T>): Promise<T> {
     const path = this.#path(name);
     const sync = this.syncReads;
     let fd: number;
@@ -290,7 +291,9 @@ export class PosixFsBackend extends Backend {
       throw fsError(err, name);
     }
     try {
-      return await read(fd, sync);
+      // A read done on the spot is not awaited: each await of a small load's layers cost a turn.
+      const result = read(fd, sync);
+      return result instanceof Promise ? await result : result;
     } catch (err) {
       throw asBackendError(err);
     } finally {

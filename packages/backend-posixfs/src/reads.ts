@@ -70,20 +70,18 @@ function bufferFor(size: number, into: Uint8Array | undefined): Uint8Array {
  * Large reads always run in the thread pool.
  */
 export function readWhole(fd: number, sync: boolean, into?: Uint8Array): Uint8Array | Promise<Uint8Array> {
-  if (sync) {
-    const size = fstatSync(fd).size;
-    if (size <= FIRST_READ) {
-      const whole = bufferFor(size, into);
-      const got = readAtSync(fd, whole, 0, size, 0);
-      return got === size ? whole : whole.subarray(0, got);
-    }
-    return localLargeLoads.run(async () => {
-      const whole = bufferFor(size, into);
-      const got = await readLarge(fd, whole, 0, size, 0);
-      return got === size ? whole : whole.subarray(0, got);
-    });
-  }
-  return readWholeUnsized(fd, into);
+  return sync ? readSized(fd, fstatSync(fd).size, sync, into) : readWholeUnsized(fd, into);
+}
+
+/**
+ * The first `size` bytes of the file (fewer if it ends sooner), into `into` where they fit: up to
+ * FIRST_READ bytes on the spot with `sync`, else in the thread pool.
+ */
+export function readSized(fd: number, size: number, sync: boolean, into?: Uint8Array): Uint8Array | Promise<Uint8Array> {
+  const whole = bufferFor(size, into);
+  const complete = (got: number) => (got === size ? whole : whole.subarray(0, got));
+  if (size <= FIRST_READ) return sync ? complete(readAtSync(fd, whole, 0, size, 0)) : readAt(fd, whole, 0, size, 0).then(complete);
+  return localLargeLoads.run(async () => complete(await readLarge(fd, whole, 0, size, 0)));
 }
 
 async function readWholeUnsized(fd: number, into: Uint8Array | undefined): Promise<Uint8Array> {

@@ -404,6 +404,28 @@ describe("PosixFsBackend info, list and load", () => {
     await backend.close();
   });
 
+  it.each([true, false])(
+    "hashes small objects started one after another, each to its own digest, though they share reused read buffers (syncReads: %s)",
+    async (syncReads) => {
+      const backend = await openBackend({ syncReads });
+      const values = Array.from({ length: 24 }, (_, i) => new Uint8Array(1000 + 997 * i).fill(i + 1));
+      for (const [i, value] of values.entries()) await backend.store(`small${i}`, value);
+      const algorithms = ["xxh64", "blake3", "sha256", "xxh3"] as const;
+      for (let round = 0; round < 3; round++) {
+        const hashes: Promise<string>[] = [];
+        // Each started a turn after the one before: while a hash's (wasm) digest is still pending,
+        // the next one reads; a buffer handed back too early would hold its bytes by then.
+        for (const i of values.keys()) {
+          hashes.push(backend.hash(`small${i}`, algorithms[i % algorithms.length]));
+          await Promise.resolve();
+        }
+        const expected = await Promise.all(values.map((value, i) => digest(algorithms[i % algorithms.length] as string, value)));
+        expect(await Promise.all(hashes)).toEqual(expected);
+      }
+      await backend.close();
+    },
+  );
+
   it.each([true, false])("treats a directory as no object for hash: BACKEND_ERROR (syncReads: %s)", async (syncReads) => {
     const backend = await openBackend({ syncReads });
     await backend.mkdir("ns/dir");
