@@ -1,4 +1,3 @@
-import { randomInt } from "node:crypto";
 import { posix } from "node:path";
 import {
   Backend,
@@ -17,8 +16,8 @@ import {
   resolveRange,
   sizedSource,
 } from "@borgstore/core";
+import { type RetryPolicy, tempName, withRetry } from "@borgstore/core/backend";
 import { type ConnectionTimeouts, SftpConnection, type SftpRequests } from "./connection.js";
-import { type RetryPolicy, withReconnect } from "./retry.js";
 import { acquireConnection, releaseConnection } from "./connection-pool.js";
 import { isConnectionLost, isNoSuchFile, toBackendError } from "./sftp-errors.js";
 import { type SshOptions, type SshSettings, resolveSshSettings } from "./ssh-settings.js";
@@ -43,7 +42,6 @@ export interface SftpBackendOptions extends BackendOptions, SshOptions, Partial<
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
-const TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_";
 /**
  * Defaults of spreadBytes / spreadRoundTrip. Each SFTP channel brings its own flow-control window,
  * and sshd's ~2 MiB per channel caps one channel at ~2 MiB per round trip (~200 MB/s at 10 ms):
@@ -96,7 +94,7 @@ export class SftpBackend extends Backend {
       spreadBytes: options.spreadBytes ?? SPREAD_BYTES,
       spreadRoundTrip: options.spreadRoundTrip ?? SPREAD_ROUND_TRIP_MS,
     };
-    this.#retry = { attempts: options.reconnectAttempts ?? 3, delay: options.reconnectDelay ?? 5000 };
+    this.#retry = { retries: options.reconnectAttempts ?? 3, delay: options.reconnectDelay ?? 5000 };
     this.#idleTimeout = options.idleConnectionTimeout ?? 5000;
     this.#channels = Math.max(1, Math.floor(options.sftpChannels ?? 4) || 1);
   }
@@ -248,7 +246,8 @@ export class SftpBackend extends Backend {
         throw toBackendError(err, name, what);
       }
     };
-    return withReconnect(attempt, () => this.#reconnect(used), this.#retry, options);
+    const reconnect = () => this.#reconnect(used);
+    return (await withRetry(attempt, { ...this.#retry, ...options, backend: "sftp", reconnect, isConnectionLost })) as T;
   }
 
   #current(): SftpConnection {
@@ -375,7 +374,7 @@ export class SftpBackend extends Backend {
    */
   async #storeVia(conn: SftpRequests, name: string, source: ByteSource, size: number | undefined): Promise<void> {
     const dir = posix.dirname(this.#path(name));
-    const temp = `${dir}/tmp${Array.from({ length: 8 }, () => TEMP_CHARS[randomInt(TEMP_CHARS.length)]).join("")}.tmp`;
+    const temp = `${dir}/${tempName()}`;
     try {
       let handle: Buffer;
       try {
