@@ -14,12 +14,10 @@ import {
   ObjectNotFound,
   type SizedByteSource,
   type StoreStreamOptions,
-  sizedBytes,
-  sizedSource,
   isValidName,
   resolveRange,
 } from "@borgstore/core";
-import { KeyedQueue, basename, dirname, isConnectionLost, joinName, planRangeRequest, tempName } from "@borgstore/core/backend";
+import { basename, dirname, isConnectionLost, joinName, KeyedQueue, planRangeRequest, sizedBytes, sizedSource, tempName } from "@borgstore/core/backend";
 import type { Dispatcher } from "undici";
 import { rcloneHashType, serverSideAlgorithms } from "./hash-names.js";
 import { RcClient, RcloneCallFailed } from "./rc-client.js";

@@ -16,15 +16,12 @@ import {
   type QuotaInfo,
   type SizedByteSource,
   type StoreStreamOptions,
-  abortableSource,
   checkHashAlgorithm,
   isValidName,
-  sizedBytes,
-  sizedSource,
   supportedHashAlgorithms,
   validateName,
 } from "@borgstore/core";
-import { contentRangeTotal, firstBytes, planRangeRequest, withRetry } from "@borgstore/core/backend";
+import { abortableSource, contentRangeTotal, firstBytes, planRangeRequest, sizedBytes, sizedSource, withRetry } from "@borgstore/core/backend";
 import { HttpTransport } from "./http-transport.js";
 import { spool, withheldEnd } from "./spool.js";
 import { CAUTIOUS, FEATURES_HEADER, type ServerFeatures, parseServerFeatures } from "./server-features.js";

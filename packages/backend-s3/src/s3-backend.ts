@@ -26,10 +26,8 @@ import {
   ObjectNotFound,
   type SizedByteSource,
   collectBytes,
-  sizedBytes,
-  sizedSource,
 } from "@borgstore/core";
-import { firstBytes, planRangeRequest } from "@borgstore/core/backend";
+import { firstBytes, planRangeRequest, sizedBytes, sizedSource } from "@borgstore/core/backend";
 import { type S3ConnectionOptions, createS3Client } from "./client.js";
 import { isInvalidRange, isNotFound, isPreconditionFailed, translateError } from "./errors.js";
 import { DELIMITER, KeyLayout } from "./layout.js";

@@ -14,9 +14,8 @@ import {
   bytesSource,
   isValidName,
   resolveRange,
-  sizedSource,
 } from "@borgstore/core";
-import { type RetryPolicy, tempName, withRetry } from "@borgstore/core/backend";
+import { sizedSource, tempName, type RetryPolicy, withRetry } from "@borgstore/core/backend";
 import { type ConnectionTimeouts, SftpConnection, type SftpRequests } from "./connection.js";
 import { acquireConnection, releaseConnection } from "./connection-pool.js";
 import { isConnectionLost, isNoSuchFile, toBackendError } from "./sftp-errors.js";
