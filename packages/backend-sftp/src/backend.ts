@@ -246,7 +246,9 @@ export class SftpBackend extends Backend {
       }
     };
     const reconnect = () => this.#reconnect(used);
-    return (await withRetry(attempt, { ...this.#retry, ...options, backend: "sftp", reconnect, isConnectionLost })) as T;
+    // close() drops the connection: a retry waiting then must not open a new one nobody closes.
+    const stillOpen = () => this.#conn !== undefined;
+    return (await withRetry(attempt, { ...this.#retry, ...options, backend: "sftp", reconnect, stillOpen, isConnectionLost })) as T;
   }
 
   #current(): SftpConnection {
