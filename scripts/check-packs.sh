@@ -33,6 +33,10 @@ npm install --no-audit --no-fund --loglevel=error >/dev/null
 for name in "${names[@]}"; do
   node --input-type=module -e "const m = await import('$name'); if (Object.keys(m).length === 0) throw new Error('$name exports nothing'); console.log('pack ok: $name (' + Object.keys(m).length + ' exports)')"
 done
+# Entries besides the main one.
+for entry in @borgstore/core/backend; do
+  node --input-type=module -e "const m = await import('$entry'); if (Object.keys(m).length === 0) throw new Error('$entry exports nothing'); console.log('pack ok: $entry (' + Object.keys(m).length + ' exports)')"
+done
 
 # What every tarball must carry: the licence notice BSD-3-Clause requires, the sources its source
 # maps point to, and the metadata npm's page and search show.
@@ -76,6 +80,7 @@ for name in "${names[@]}"; do
   [ "$name" = "@borgstore/cli" ] && continue
   imports+="export * as m$(echo "$name" | tr -c 'a-z' '_') from \"$name\";"$'\n'
 done
+imports+='export * as kit from "@borgstore/core/backend";'$'\n'
 printf '%s' "$imports" > index.ts
 printf 'import { Store, MemoryBackend } from "@borgstore/core";\nawait using store = new Store({ backend: new MemoryBackend(), config: { "": { levels: [0] } } });\nawait store.hash("x", { algorithm: "sha256" });\n' > use.ts
 for resolution in "nodenext nodenext" "esnext bundler" "commonjs node10"; do

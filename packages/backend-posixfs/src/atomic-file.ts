@@ -2,10 +2,10 @@ import { closeSync, constants, mkdirSync, openSync, renameSync, unlinkSync, writ
 import { copyFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ByteSource } from "@borgstore/core";
+import { tempName } from "@borgstore/core/backend";
 import { errnoOf } from "./errors.js";
 import { flockAvailable } from "./file-lock.js";
 import { closeFile, closeQuietly, openFile, renamePath, syncFile, unlinkPath, writeAll } from "./fs-calls.js";
-import { tempName } from "./temp-names.js";
 import type { LockedTemp, Uploads } from "./uploads.js";
 
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;

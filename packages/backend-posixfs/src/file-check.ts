@@ -1,12 +1,12 @@
 import { type Dirent, constants } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import { isValidName } from "@borgstore/core";
+import { TEMP_NAME } from "@borgstore/core/backend";
 import { isMissing } from "./errors.js";
 import { tryLockFd } from "./file-lock.js";
 import { closeFile, openFile, unlinkPath } from "./fs-calls.js";
 import { QUOTA_FILE } from "./quota.js";
 import { isJournalName } from "./quota-journal.js";
-import { TEMP_NAME } from "./temp-names.js";
 import { UPLOADS_DIR, Uploads } from "./uploads.js";
 
 /** Options of checkFiles. */

@@ -2,8 +2,8 @@ import { type FileHandle, open, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BackendError } from "@borgstore/core";
+import { KeyedQueue } from "@borgstore/core/backend";
 import { errnoOf, isMissing } from "./errors.js";
-import { KeyedQueue } from "./keyed-queue.js";
 
 type FlockSync = (fd: number, flags: "exnb" | "un") => number;
 

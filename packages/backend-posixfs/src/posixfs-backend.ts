@@ -23,12 +23,12 @@ import {
   sizedBytes,
   sizedSource,
 } from "@borgstore/core";
+import { KeyedQueue, basename } from "@borgstore/core/backend";
 import { abandon, publish, replaceFileWritingInPool, replaceSmallFileSync, streamToTemp, writeTemp } from "./atomic-file.js";
 import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
 import { type FileCheckOptions, type FileCheckReport, checkFiles } from "./file-check.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
 import { hashFile } from "./hash-file.js";
-import { KeyedQueue } from "./keyed-queue.js";
 import { assertNotDirectory, readRange, readWhole } from "./reads.js";
 import { QuotaTracker } from "./quota.js";
 import { Uploads } from "./uploads.js";
@@ -79,10 +79,6 @@ function plain(buffer: Uint8Array): Uint8Array {
 
 async function* plainChunks(stream: AsyncIterable<Uint8Array>): ByteSource {
   for await (const chunk of stream) yield plain(chunk);
-}
-
-function basename(name: string): string {
-  return name.slice(name.lastIndexOf("/") + 1);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, readdirSync, unlinkSync, writeSync } from "node:fs";
+import { randomSuffix } from "@borgstore/core/backend";
 import { errnoOf, isMissing } from "./errors.js";
 import { tryLockFd } from "./file-lock.js";
-import { randomSuffix } from "./temp-names.js";
 
 /**
  * `quota-session-<random>.hid`: hidden from both implementations' list (the .hid suffix) and

@@ -1,10 +1,10 @@
 import { lstat, open, readFile, readdir, unlink } from "node:fs/promises";
 import { QuotaExceeded } from "@borgstore/core";
+import { TEMP_NAME } from "@borgstore/core/backend";
 import { replaceFile } from "./atomic-file.js";
 import { errnoOf, isMissing } from "./errors.js";
 import { withFileLock } from "./file-lock.js";
 import { QuotaJournal, type StaleJournals, collectStaleJournals, isJournalName } from "./quota-journal.js";
-import { TEMP_NAME } from "./temp-names.js";
 import { UPLOADS_DIR, Uploads } from "./uploads.js";
 
 /** Name of the usage file below the base path (hidden: names ending in .hid are invalid). */

@@ -1,9 +1,9 @@
 import { closeSync, constants, fstatSync, mkdirSync, openSync, unlinkSync } from "node:fs";
 import { mkdir, readdir, rmdir } from "node:fs/promises";
+import { tempName } from "@borgstore/core/backend";
 import { errnoOf, isMissing } from "./errors.js";
 import { tryLockFd } from "./file-lock.js";
 import { closeFile, closeQuietly, fileStats, openFile, unlinkPath } from "./fs-calls.js";
-import { tempName } from "./temp-names.js";
 
 /**
  * Directory below the base path for the temp files of every value and of quota.hid: hidden from

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { ByteSource } from "@borgstore/core";
+import { isConnectionLost, withRetry } from "@borgstore/core/backend";
 import { Pool } from "undici";
 import type { Dispatcher } from "undici";
 
@@ -35,33 +35,20 @@ export interface CallOptions {
   notFoundOnRetryIsSuccess?: boolean;
 }
 
-const CONNECTION_ERRORS = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CLOSED",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
-]);
 
 /** rclone reports these with status 500 too, but asking again cannot change the answer. */
 const PERMANENT_500 =
   /not a directory|is a directory|directory not empty|not empty|unknown hash|not found|no such file|invalid|not supported|doesn't support|permission denied|file exists|rename failed/i;
 
-/** True for rclone's transient failures: HTTP 500/502/503/504 (backend, protocol or network trouble) and lost connections. */
-export function isTransient(err: unknown): boolean {
-  if (err instanceof RcloneCallFailed)
-    return (err.status === 500 && !PERMANENT_500.test(err.rcloneError)) || [502, 503, 504].includes(err.status);
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && CONNECTION_ERRORS.has(code);
+/** rclone's answers that asking again may change: HTTP 500/502/503/504 (backend, protocol or network trouble). */
+function isTransientAnswer(err: unknown): boolean {
+  if (!(err instanceof RcloneCallFailed)) return false;
+  return (err.status === 500 && !PERMANENT_500.test(err.rcloneError)) || [502, 503, 504].includes(err.status);
 }
 
-/** True when the failure is a lost or refused connection (rather than an answer from rclone). */
-export function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && CONNECTION_ERRORS.has(code);
+/** True for rclone's transient failures: its transient answers and lost connections. */
+export function isTransient(err: unknown): boolean {
+  return isTransientAnswer(err) || isConnectionLost(err);
 }
 
 /** Encodes an rclone fs spec for the `[fs]` part of an rc-serve path, leaving its readable separators. */
@@ -190,17 +177,16 @@ export class RcClient {
   }
 
   async #withRetries<T>(options: CallOptions, attempt: () => Promise<T>): Promise<T> {
-    const tries = options.retry === false ? 1 : Math.max(1, this.#options.tries);
-    for (let n = 0; ; n++) {
-      try {
-        return await attempt();
-      } catch (err) {
-        if (n > 0 && options.notFoundOnRetryIsSuccess && err instanceof RcloneCallFailed && err.status === 404)
-          return undefined as T;
-        if (n + 1 >= tries || !isTransient(err)) throw err;
-        await sleep(this.#options.backoffMs * 4 ** n * (0.5 + Math.random()));
-      }
-    }
+    const { backoffMs } = this.#options;
+    const result = await withRetry(attempt, {
+      backend: "rclone",
+      retries: options.retry === false ? 0 : Math.max(1, this.#options.tries) - 1,
+      delay: (retry) => backoffMs * 4 ** (retry - 1) * (0.5 + Math.random()),
+      isTransient: isTransientAnswer,
+      notFoundOnRetryIsDone: options.notFoundOnRetryIsSuccess,
+      isNotFound: (err) => err instanceof RcloneCallFailed && err.status === 404,
+    });
+    return result as T;
   }
 }
 

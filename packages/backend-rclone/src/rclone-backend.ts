@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   Backend,
@@ -15,16 +14,14 @@ import {
   ObjectNotFound,
   type SizedByteSource,
   type StoreStreamOptions,
-  sizedBytes,
-  sizedSource,
   isValidName,
   resolveRange,
 } from "@borgstore/core";
+import { basename, dirname, isConnectionLost, joinName, KeyedQueue, planRangeRequest, sizedBytes, sizedSource, tempName } from "@borgstore/core/backend";
 import type { Dispatcher } from "undici";
 import { rcloneHashType, serverSideAlgorithms } from "./hash-names.js";
-import { RcClient, RcloneCallFailed, isConnectionError } from "./rc-client.js";
+import { RcClient, RcloneCallFailed } from "./rc-client.js";
 import { type RcdLease, acquireRcd } from "./shared-rcd.js";
-import { KeyedQueue } from "./keyed-queue.js";
 import { normalizeRemote } from "./url.js";
 
 /** Options of `new RcloneBackend(...)`. */
@@ -101,24 +98,6 @@ function envFlag(value: string | undefined): boolean {
   return ["1", "true", "yes", "y", "on"].includes((value ?? "").toLowerCase());
 }
 
-function basename(name: string): string {
-  return name.slice(name.lastIndexOf("/") + 1);
-}
-
-function dirname(name: string): string {
-  const at = name.lastIndexOf("/");
-  return at < 0 ? "" : name.slice(0, at);
-}
-
-function join(dir: string, name: string): string {
-  return dir ? `${dir}/${name}` : name;
-}
-
-/** An upload's name until it is complete: invalid as a borgstore name, so list never shows it. */
-function tempName(): string {
-  return `tmp${randomBytes(8).toString("hex")}.tmp`;
-}
-
 function missing(name: string): ItemInfo {
   return { name: basename(name), exists: false, size: 0, directory: false, atime: 0 };
 }
@@ -135,7 +114,7 @@ function asBackendError(err: unknown, name?: string): Error {
     return new BackendError(err.message, { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
-  if (isConnectionError(err)) return new BackendConnectionError(`lost the connection to rclone rcd: ${message}`, { cause: err });
+  if (isConnectionLost(err)) return new BackendConnectionError(`lost the connection to rclone rcd: ${message}`, { cause: err });
   return new BackendError(`rclone: ${message}`, { cause: err });
 }
 
@@ -407,9 +386,9 @@ export class RcloneBackend extends Backend {
       const rc = await this.#live();
       const before = await this.#stat(rc, name, WITH_MOD_TIME);
       if (!before || before.IsDir) throw new ObjectNotFound(name);
-      const { start, end } = resolveRange(options, before.Size);
-      if (end <= start) return undefined;
-      const range = start === 0 && end === before.Size ? undefined : `bytes=${start}-${end - 1}`;
+      const plan = await planRangeRequest(options, before.Size);
+      if (!plan) return undefined;
+      const { range } = plan;
       let res: Dispatcher.ResponseData;
       try {
         res = await rc.serve(this.remote, name, range, bufferBytes);
@@ -425,8 +404,10 @@ export class RcloneBackend extends Backend {
       });
       // A server that ignored the Range header sent everything: the range is cut out here.
       const total = res.statusCode === 206 ? contentRangeTotal(res) : contentLength(res);
-      if (after && sameFile(before, after) && total === before.Size)
+      if (after && sameFile(before, after) && total === before.Size) {
+        const { start, end } = resolveRange(options, total);
         return { res, total, slice: range && res.statusCode === 200 ? [start, end] : undefined };
+      }
       res.body.destroy(); // the connection goes too, if bytes were left
     }
     throw new BackendError(`${name} was replaced during each of ${READ_ATTEMPTS} reads; try again`);
@@ -446,7 +427,8 @@ export class RcloneBackend extends Backend {
   async #storeVia(name: string, upload: (rc: RcClient, dir: string, temp: string) => Promise<void>): Promise<void> {
     const rc = await this.#live();
     const dir = dirname(name);
-    const temp = join(dir, tempName());
+    // operations/uploadfile overwrites whatever has the name: the temp name must never clash.
+    const temp = joinName(dir, tempName(16));
     try {
       await upload(rc, dir, basename(temp));
       await this.#moveFile(rc, temp, name);

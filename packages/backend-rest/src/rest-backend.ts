@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   Backend,
   BackendError,
@@ -17,18 +16,17 @@ import {
   type QuotaInfo,
   type SizedByteSource,
   type StoreStreamOptions,
-  abortableSource,
+  checkHashAlgorithm,
   isValidName,
-  sizedBytes,
-  sizedSource,
   supportedHashAlgorithms,
   throwIfAborted,
+  validateName,
 } from "@borgstore/core";
+import { abortableSource, contentRangeTotal, firstBytes, planRangeRequest, sizedBytes, sizedSource, withRetry } from "@borgstore/core/backend";
 import {
   CAUTIOUS,
   HEADERS,
   type ServerFeatures,
-  contentRangeTotal,
   decodeList,
   decodeQuota,
   encodeDefragSources,
@@ -37,10 +35,8 @@ import {
   parseServerFeatures,
 } from "@borgstore/core/rest-protocol";
 import { HttpTransport } from "./http-transport.js";
-import { planRange, truncated } from "./range-plan.js";
 import { spool, withheldEnd } from "./spool.js";
 import { StdioTransport } from "./stdio-transport.js";
-import { isConnectionLost } from "./status.js";
 import type { RestRequest, RestResponse, Transport } from "./transport.js";
 import { type RestTarget, describeTarget, parseRestUrl } from "./url.js";
 
@@ -188,34 +184,21 @@ export class RestBackend extends Backend {
 
   /**
    * Runs `op` on the session; after a lost connection reconnects and reruns it up to `retries`
-   * times, `retryDelay` apart (docs/rest-protocol.md#reconnecting). Any other error propagates at once.
+   * times, `retryDelay` apart, while the backend is open (docs/rest-protocol.md#reconnecting). Any other error propagates at once.
    */
   async #call<T>(op: (transport: Transport) => Promise<T>, options: CallOptions = {}): Promise<T | undefined> {
-    const first = this.#session();
-    try {
-      return await op(first);
-    } catch (err) {
-      if (!isConnectionLost(err) || options.retry === false) throw err;
-      let last: unknown = err;
-      let broken = first;
-      for (let attempt = 1; attempt <= this.#retries; attempt++) {
-        throwIfAborted(options.signal);
-        await sleep(this.#retryDelay, undefined, { signal: options.signal });
-        if (!this.#transport) throw last;
-        const transport = this.#reconnect(broken);
-        try {
-          return await op(transport);
-        } catch (retryErr) {
-          if (options.notFoundOnRetryIsSuccess && retryErr instanceof ObjectNotFound) return undefined;
-          if (!isConnectionLost(retryErr)) throw retryErr;
-          last = retryErr;
-          broken = transport;
-        }
-      }
-      throw new BackendError(`rest connection was lost and could not be reestablished: ${(last as Error).message}`, {
-        cause: last,
-      });
-    }
+    let transport = this.#session();
+    return withRetry(() => op(transport), {
+      backend: "rest",
+      retries: options.retry === false ? 0 : this.#retries,
+      delay: this.#retryDelay,
+      stillOpen: () => this.#transport !== undefined,
+      reconnect: () => {
+        transport = this.#reconnect(transport);
+      },
+      notFoundOnRetryIsDone: options.notFoundOnRetryIsSuccess,
+      signal: options.signal,
+    });
   }
 
   #session(): Transport {
@@ -309,6 +292,13 @@ export class RestBackend extends Backend {
     return info as ItemInfo;
   }
 
+  /** The length of the value of `name` (a HEAD), for an exact range; ObjectNotFound as its GET would answer. */
+  async #sizeOf(name: string): Promise<number> {
+    const info = await this._info(name);
+    if (!info.exists || info.directory) throw new ObjectNotFound(name);
+    return info.size;
+  }
+
   /**
    * GETs the slice `options` asks for and hands the reply to `take` (inside the reconnecting
    * call). A short slice far from the end is an exact range whose start comes from a HEAD, only
@@ -319,8 +309,8 @@ export class RestBackend extends Backend {
     const { signal } = options;
     for (let attempt = 1; ; attempt++) {
       const sized = this.#rangeTotals && attempt <= SIZED_ATTEMPTS;
-      const plan = await planRange(options, sized ? () => this._info(name).then((i) => (i.exists ? i.size : 0)) : undefined);
-      if (plan.empty) return undefined;
+      const plan = await planRangeRequest(options, sized ? () => this.#sizeOf(name) : undefined);
+      if (!plan) return undefined;
       const headers = plan.range ? { range: plan.range } : undefined;
       const req: RestRequest = { method: "GET", target: `/${name}`, headers, signal };
       const outcome = await this.#call(async (t) => {
@@ -358,7 +348,7 @@ export class RestBackend extends Backend {
     }
     if (slice.keep === undefined) return sizedSource(res.body, announced, totalOf(slice, announced));
     const size = Math.min(slice.keep, announced);
-    return sizedSource(truncated(res.body, slice.keep), size, totalOf(slice, size));
+    return sizedSource(firstBytes(res.body, slice.keep), size, totalOf(slice, size));
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {

@@ -115,7 +115,7 @@ describe("ranges", () => {
 });
 
 describe("a short slice far from the end", () => {
-  // Over 1 MiB longer than the slice: the client may ask for the size first and fetch only the piece.
+  // Far more than TAIL_SLACK (64 KiB) before the end: the client may ask for the size first and fetch only the piece.
   const far = { offset: -2_500_000, size: 100 };
   const older = randomBytes(3 * 1024 * 1024 + 7);
   const newer = randomBytes(5 * 1024 * 1024 + 13);

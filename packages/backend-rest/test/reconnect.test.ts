@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { BackendConnectionError, BackendError, ObjectNotFound } from "@borgstore/core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RestBackend } from "../src/index.js";
-import { isConnectionLost } from "../src/status.js";
+import { isConnectionLost } from "@borgstore/core/backend";
 import { StdioTransport } from "../src/stdio-transport.js";
 import { CuttingProxy } from "./helpers/cutting-proxy.js";
 import { RawResponder } from "./helpers/raw-responder.js";

@@ -6,6 +6,7 @@ import {
   ObjectNotFound,
   PermissionDenied,
 } from "@borgstore/core";
+import { isConnectionLost } from "@borgstore/core/backend";
 
 interface SdkError {
   name?: string;
@@ -26,17 +27,8 @@ const ACCESS_CODES = new Set([
   "CredentialsProviderError",
 ]);
 
-const CONNECTION_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "TimeoutError",
-  "RequestTimeout",
-  "NetworkingError",
-]);
+/** The SDK's own names for a request that timed out or never reached the service (socket codes: core's list). */
+const SDK_CONNECTION_ERRORS = new Set(["TimeoutError", "RequestTimeout", "NetworkingError"]);
 
 export function statusOf(err: unknown): number | undefined {
   return (err as SdkError | undefined)?.$metadata?.httpStatusCode;
@@ -85,8 +77,7 @@ export function translateError(err: unknown, what: string, context: { bucket: st
       `S3 denied access to bucket ${context.bucket} (${what}): ${detail}; check the access key, secret and permissions`,
       { cause: err },
     );
-  const errno = (err as { code?: string } | undefined)?.code;
-  if (CONNECTION_CODES.has(code) || (errno && CONNECTION_CODES.has(errno)))
+  if (SDK_CONNECTION_ERRORS.has(code) || isConnectionLost(err))
     return new BackendConnectionError(`S3 connection failed (${what}): ${detail}`, { cause: err });
   return new BackendError(`S3 error (${what}): ${detail}`, { cause: err });
 }

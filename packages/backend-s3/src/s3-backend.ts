@@ -26,10 +26,8 @@ import {
   ObjectNotFound,
   type SizedByteSource,
   collectBytes,
-  resolveRange,
-  sizedBytes,
-  sizedSource,
 } from "@borgstore/core";
+import { firstBytes, planRangeRequest, sizedBytes, sizedSource } from "@borgstore/core/backend";
 import { type S3ConnectionOptions, createS3Client } from "./client.js";
 import { isInvalidRange, isNotFound, isPreconditionFailed, translateError } from "./errors.js";
 import { DELIMITER, KeyLayout } from "./layout.js";
@@ -52,8 +50,6 @@ export interface S3BackendOptions extends BackendOptions, S3ConnectionOptions {
 }
 
 const MiB = 1024 * 1024;
-/** A tail load may fetch this many bytes too many in one suffix GET rather than pay a HEAD first. */
-const TAIL_SLACK = 64 * 1024;
 const LIST_PAGE = 1000;
 
 /** What a ranged GET should ask for, and how much of the answer to keep. */
@@ -259,32 +255,30 @@ export class S3Backend extends Backend {
     return { name, exists: isDir, directory: isDir, size: 0, atime: 0 };
   }
 
-  /** Plans the GET for a load: whole object, absolute range, or a suffix range for tails. */
-  async #plan(name: string, options: LoadOptions): Promise<GetPlan | "empty"> {
-    const { offset = 0, size } = options;
-    if (size === 0) {
+  /**
+   * Plans the GET for a load: whole object, absolute range, or a suffix range for tails.
+   * Undefined: nothing to fetch (size 0 of an object that exists, or an empty range).
+   */
+  async #plan(name: string, options: LoadOptions): Promise<GetPlan | undefined> {
+    if (options.size === 0) {
       const info = await this._info(name);
       if (!info.exists || info.directory) throw new ObjectNotFound(name);
-      return "empty";
+      return undefined;
     }
-    if (offset >= 0) {
-      if (offset === 0 && size === undefined) return {};
-      return { range: `bytes=${offset}-${size === undefined ? "" : offset + size - 1}` };
-    }
-    const tail = -offset;
-    if (size === undefined || size >= tail) return { range: `bytes=-${tail}` };
-    if (tail - size <= TAIL_SLACK) return { range: `bytes=-${tail}`, keep: size };
     // A short piece far from the end: learn the length first, then fetch exactly that piece of
     // that version (If-Match), as the name may be overwritten with a value of another size meanwhile.
-    let head: { ContentLength?: number; ETag?: string };
-    try {
-      head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name) }));
-    } catch (err) {
-      throw translateError(err, `load ${name}`, { bucket: this.bucket, name });
-    }
-    const { start, end } = resolveRange(options, head.ContentLength ?? 0);
-    if (end <= start) return "empty";
-    return { range: `bytes=${start}-${end - 1}`, ifMatch: head.ETag };
+    let ifMatch: string | undefined;
+    const request = await planRangeRequest(options, async () => {
+      let head: { ContentLength?: number; ETag?: string };
+      try {
+        head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name) }));
+      } catch (err) {
+        throw translateError(err, `load ${name}`, { bucket: this.bucket, name });
+      }
+      ifMatch = head.ETag;
+      return head.ContentLength ?? 0;
+    });
+    return request && { range: request.range, keep: request.keep, ifMatch };
   }
 
   /**
@@ -294,7 +288,7 @@ export class S3Backend extends Backend {
   async #openBody(name: string, options: LoadOptions): Promise<SizedByteSource> {
     for (let attempt = 1; ; attempt++) {
       const plan = await this.#plan(name, options);
-      if (plan === "empty") return sizedBytes(new Uint8Array(0));
+      if (!plan) return sizedBytes(new Uint8Array(0));
       let res: { Body?: unknown; ContentLength?: number };
       try {
         res = await this.#s3.send(
@@ -428,20 +422,5 @@ export class S3Backend extends Backend {
     );
     for (const u of uploads.Uploads ?? [])
       await this.#send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }), "destroy");
-  }
-}
-
-/** The first `limit` bytes of `body`; the rest of the response is dropped. */
-async function* firstBytes(body: Readable, limit: number): ByteSource {
-  let left = limit;
-  try {
-    for await (const chunk of body as AsyncIterable<Uint8Array>) {
-      if (left <= 0) break;
-      const piece = chunk.byteLength <= left ? chunk : chunk.subarray(0, left);
-      left -= piece.byteLength;
-      yield piece;
-    }
-  } finally {
-    body.destroy();
   }
 }

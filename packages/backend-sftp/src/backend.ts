@@ -1,4 +1,3 @@
-import { randomInt } from "node:crypto";
 import { posix } from "node:path";
 import {
   Backend,
@@ -15,10 +14,9 @@ import {
   bytesSource,
   isValidName,
   resolveRange,
-  sizedSource,
 } from "@borgstore/core";
+import { sizedSource, tempName, type RetryPolicy, withRetry } from "@borgstore/core/backend";
 import { type ConnectionTimeouts, SftpConnection, type SftpRequests } from "./connection.js";
-import { type RetryPolicy, withReconnect } from "./retry.js";
 import { acquireConnection, releaseConnection } from "./connection-pool.js";
 import { isConnectionLost, isNoSuchFile, toBackendError } from "./sftp-errors.js";
 import { type SshOptions, type SshSettings, resolveSshSettings } from "./ssh-settings.js";
@@ -43,7 +41,6 @@ export interface SftpBackendOptions extends BackendOptions, SshOptions, Partial<
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
-const TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_";
 /**
  * Defaults of spreadBytes / spreadRoundTrip. Each SFTP channel brings its own flow-control window,
  * and sshd's ~2 MiB per channel caps one channel at ~2 MiB per round trip (~200 MB/s at 10 ms):
@@ -96,7 +93,7 @@ export class SftpBackend extends Backend {
       spreadBytes: options.spreadBytes ?? SPREAD_BYTES,
       spreadRoundTrip: options.spreadRoundTrip ?? SPREAD_ROUND_TRIP_MS,
     };
-    this.#retry = { attempts: options.reconnectAttempts ?? 3, delay: options.reconnectDelay ?? 5000 };
+    this.#retry = { retries: options.reconnectAttempts ?? 3, delay: options.reconnectDelay ?? 5000 };
     this.#idleTimeout = options.idleConnectionTimeout ?? 5000;
     this.#channels = Math.max(1, Math.floor(options.sftpChannels ?? 4) || 1);
   }
@@ -248,7 +245,10 @@ export class SftpBackend extends Backend {
         throw toBackendError(err, name, what);
       }
     };
-    return withReconnect(attempt, () => this.#reconnect(used), this.#retry, options);
+    const reconnect = () => this.#reconnect(used);
+    // close() drops the connection: a retry waiting then must not open a new one nobody closes.
+    const stillOpen = () => this.#conn !== undefined;
+    return (await withRetry(attempt, { ...this.#retry, ...options, backend: "sftp", reconnect, stillOpen, isConnectionLost })) as T;
   }
 
   #current(): SftpConnection {
@@ -375,7 +375,7 @@ export class SftpBackend extends Backend {
    */
   async #storeVia(conn: SftpRequests, name: string, source: ByteSource, size: number | undefined): Promise<void> {
     const dir = posix.dirname(this.#path(name));
-    const temp = `${dir}/tmp${Array.from({ length: 8 }, () => TEMP_CHARS[randomInt(TEMP_CHARS.length)]).join("")}.tmp`;
+    const temp = `${dir}/${tempName()}`;
     try {
       let handle: Buffer;
       try {

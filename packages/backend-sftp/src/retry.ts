@@ -1,7 +1,10 @@
-import { BackendError, ObjectNotFound } from "@borgstore/core";
-import { isConnectionLost, messageOf } from "./sftp-errors.js";
+import { withRetry } from "@borgstore/core/backend";
+import { isConnectionLost } from "./sftp-errors.js";
 
-/** The reconnect rules of the REST client (docs/rest-protocol.md#reconnecting): after a lost connection, up to `attempts` reconnects, each after `delay` ms. */
+/**
+ * The reconnect rules of the REST client (docs/rest-protocol.md#reconnecting): after a lost connection, up to `attempts` reconnects, each after `delay` ms.
+ * @deprecated Use `withRetry` and its `RetryPolicy` from `@borgstore/core/backend`; this goes in the next minor version.
+ */
 export interface RetryPolicy {
   /** Reconnects tried after a lost connection. */
   attempts: number;
@@ -9,16 +12,18 @@ export interface RetryPolicy {
   delay: number;
 }
 
-/** Options of one retried operation. */
+/**
+ * Options of one retried operation.
+ * @deprecated Use `withRetry`'s options from `@borgstore/core/backend`.
+ */
 export interface RetryOptions {
   /** delete/move: ObjectNotFound on a retry means the lost attempt already did it. */
   notFoundOnRetryIsDone?: boolean;
 }
 
 /**
- * Runs `operation`; when it fails because the connection was lost, reconnects and reruns it, up to
- * `policy.attempts` times. Other errors, and errors from reconnecting that are not connection
- * losses, propagate at once. ObjectNotFound on a retry is success where the caller says so.
+ * Runs `operation`, reconnecting and rerunning it after a lost SFTP connection.
+ * @deprecated Use `withRetry` from `@borgstore/core/backend` with this package's `isConnectionLost`.
  */
 export async function withReconnect<T>(
   operation: () => Promise<T>,
@@ -26,26 +31,6 @@ export async function withReconnect<T>(
   policy: RetryPolicy,
   options: RetryOptions = {},
 ): Promise<T> {
-  try {
-    return await operation();
-  } catch (err) {
-    if (!isConnectionLost(err)) throw err;
-    let last: unknown = err;
-    for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-      if (policy.delay > 0) await sleep(policy.delay);
-      try {
-        await reconnect();
-        return await operation();
-      } catch (retryErr) {
-        if (retryErr instanceof ObjectNotFound && options.notFoundOnRetryIsDone) return undefined as T;
-        if (!isConnectionLost(retryErr)) throw retryErr;
-        last = retryErr;
-      }
-    }
-    throw new BackendError(`sftp connection was lost and could not be reestablished: ${messageOf(last)}`, { cause: last });
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  const { attempts: retries, delay } = policy;
+  return (await withRetry(operation, { backend: "sftp", retries, delay, reconnect, isConnectionLost, ...options })) as T;
 }

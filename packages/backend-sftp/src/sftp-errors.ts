@@ -1,4 +1,5 @@
 import { BackendConnectionError, BackendError, ObjectNotFound, PermissionDenied, isBorgStoreError } from "@borgstore/core";
+import { isConnectionLost as isLostOnTheWire } from "@borgstore/core/backend";
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) that ssh2 puts on `err.code`. */
 export const SftpStatus = {
@@ -17,9 +18,6 @@ export function isNoSuchFile(err: unknown): boolean {
   return hasSftpStatus(err, SftpStatus.NO_SUCH_FILE);
 }
 
-// Node socket errors that mean the TCP connection is gone.
-const LOST_SOCKET_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "ENOTCONN", "ESHUTDOWN", "EHOSTUNREACH", "ENETUNREACH", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"]);
-
 // What ssh2 says when the channel or connection closes under a pending request.
 const LOST_MESSAGES = /No response from server|Not connected|Channel (?:closed|not open)|Unable to exec|keepalive timeout|Connection lost/i;
 
@@ -28,15 +26,16 @@ const LOST_LEVELS = new Set(["client-socket", "client-timeout", "protocol"]);
 
 /**
  * Whether `err` means the connection was lost (so reconnecting and retrying may help), as the
- * reference's is_connection_lost: socket errors, timeouts, EOF, ssh transport errors. SFTP status
- * answers (no such file, permission denied, failure) and our own argument errors are not.
+ * reference's is_connection_lost: core's socket and timeout codes, plus ssh2's transport errors
+ * and messages. SFTP status answers (no such file, permission denied, failure) and our own
+ * argument errors are not.
  */
 export function isConnectionLost(err: unknown): boolean {
   if (isBorgStoreError(err)) return err instanceof BackendConnectionError;
   if (!(err instanceof Error)) return false;
   const { code, level } = err as { code?: unknown; level?: unknown };
   if (typeof code === "number") return false; // an SFTP status: the server answered
-  if (typeof code === "string" && LOST_SOCKET_CODES.has(code)) return true;
+  if (isLostOnTheWire(err)) return true;
   if (typeof level === "string" && LOST_LEVELS.has(level)) return true;
   return LOST_MESSAGES.test(err.message);
 }

@@ -141,6 +141,20 @@ describe.skipIf(!localServer)("sftp reconnect after a lost connection (docs/rest
     proxy.refuseConnections(false);
   });
 
+  it("a backend closed while an operation waits to reconnect does not reconnect: the operation fails with the lost connection (docs/rest-protocol.md#reconnecting: only while open)", async () => {
+    const b = await openBackend({ reconnectAttempts: 3, reconnectDelay: 300 });
+    proxy.cutAll();
+    const pending = b.load("anything").catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await b.close();
+    proxy.refuseConnections(true);
+    const refusedBefore = proxy.refused;
+    const err = await pending;
+    expect(proxy.refused - refusedBefore, "connections tried after close").toBe(0);
+    expect(err).toMatchObject({ code: ErrorCodes.BACKEND_CONNECTION_ERROR });
+    proxy.refuseConnections(false);
+  });
+
   it("create is not retried: an unreachable server fails at once with BACKEND_CONNECTION_ERROR", async () => {
     proxy.refuseConnections(true);
     const refusedBefore = proxy.refused;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type ByteSource, MemoryBackend, Store, abortableSource, isBorgStoreError } from "../src/index.js";
+import { type ByteSource, MemoryBackend, Store, isBorgStoreError } from "../src/index.js";
+import { abortableSource } from "../src/backend-kit/index.js";
 import { bytes, collect, names, text } from "./helpers.js";
 
 const CONFIG = { "data/": { levels: [1] } };

@@ -9,8 +9,8 @@ import {
   type SizedByteSource,
   isBorgStoreError,
   resolveRange,
-  sizedSource,
 } from "../src/index.js";
+import { sizedSource } from "../src/backend-kit/index.js";
 import { bytes, text } from "./helpers.js";
 
 /**

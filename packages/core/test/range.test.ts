@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { InvalidArgument, isWholeValue, resolveRange, validateLoadOptions } from "../src/index.js";
+import { InvalidArgument, resolveRange, validateLoadOptions } from "../src/index.js";
+import { isWholeValue } from "../src/backend-kit/index.js";
 
 describe("range arithmetic", () => {
   it.each([

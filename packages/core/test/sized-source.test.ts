@@ -6,9 +6,8 @@ import {
   MemoryBackend,
   type SizedByteSource,
   collectBytes,
-  sizedBytes,
-  sizedSource,
 } from "../src/index.js";
+import { sizedBytes, sizedSource } from "../src/backend-kit/index.js";
 
 async function* chunks(...sizes: number[]): ByteSource {
   for (const size of sizes) yield new Uint8Array(size).fill(7);

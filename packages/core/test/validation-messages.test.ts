@@ -7,7 +7,6 @@ import {
   checkPermissions,
   digest,
   isBorgStoreError,
-  isWholeValue,
   mayBeGrantedBelow,
   nameProblem,
   nest,
@@ -17,6 +16,7 @@ import {
   unnest,
   validateLoadOptions,
 } from "../src/index.js";
+import { isWholeValue } from "../src/backend-kit/index.js";
 
 describe("permissions parsing and checking", () => {
   it("names the shortcuts when the text is neither one nor JSON, keeping the parse error as cause", () => {

@@ -1,4 +1,5 @@
 import { Backend, type BackendOptions } from "../backend.js";
+import { basename } from "../backend-kit/item-paths.js";
 import {
   BackendAlreadyExists,
   BackendDoesNotExist,
@@ -41,10 +42,6 @@ function systemClock(): number {
 
 function segments(name: string): string[] {
   return name === "" ? [] : name.split("/");
-}
-
-function basename(name: string): string {
-  return name.slice(name.lastIndexOf("/") + 1);
 }
 
 /** Options of `new MemoryBackend(...)`. */

@@ -62,12 +62,5 @@ export function formatContentRange(start: number, size: number, total: number): 
   return size === 0 ? `bytes */${total}` : `bytes ${start}-${start + size - 1}/${total}`;
 }
 
-const CONTENT_RANGE = /^bytes (?:\d+-\d+|\*)\/(\d+)$/i;
-
-/** The complete length in a `Content-Range: bytes a-b/total` (or with a star for `a-b`); undefined when absent or a star. */
-export function contentRangeTotal(header: string | undefined): number | undefined {
-  const match = header === undefined ? null : CONTENT_RANGE.exec(header.trim());
-  if (!match) return undefined;
-  const total = Number(match[1]);
-  return Number.isSafeInteger(total) ? total : undefined;
-}
+// Reading a Content-Range total is plain HTTP, shared with the S3 and rclone backends: one home, the backend kit.
+export { contentRangeTotal } from "../backend-kit/range-request.js";

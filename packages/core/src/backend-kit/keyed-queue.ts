@@ -1,7 +1,12 @@
-/** Runs tasks one after another per key (different keys run concurrently). */
+/**
+ * Runs tasks one after another per key, and tasks of different keys side by side: a backend's
+ * own operations on one name (a rename onto it, a store through a temp file) never interleave.
+ * A failed task does not stop the ones queued after it.
+ */
 export class KeyedQueue {
   readonly #tails = new Map<string, Promise<unknown>>();
 
+  /** Runs `task` once every task queued before it for `key` has settled; settles like `task`. */
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key) ?? Promise.resolve();
     const mine = previous.then(task, task);

@@ -1,0 +1,84 @@
+import { isWholeValue, resolveRange } from "../range.js";
+import type { ByteSource, LoadOptions } from "../types.js";
+
+/** How to fetch the part of a value a load asks for over a protocol with HTTP-style byte ranges. */
+export interface RangeRequest {
+  /** The `Range` header value (`bytes=a-b`, `bytes=a-`, `bytes=-n`); absent: fetch the whole value. */
+  range?: string;
+  /** Keep only this many leading bytes of the reply: a whole tail was fetched for a slice of it. */
+  keep?: number;
+  /**
+   * The value length the range's start was computed from: a reply about a value of another length
+   * (its Content-Range total, or an ETag check) means the name was overwritten in between and the
+   * bytes come from the wrong place of another value.
+   */
+  expectTotal?: number;
+}
+
+/**
+ * A tail slice at most this much shorter than its tail is fetched as the whole tail (one suffix
+ * request, then cut) rather than as an exact range after asking the length. The extra bytes cost
+ * at most TAIL_SLACK / bandwidth, the length look-up one round trip: 64 KiB is about one round trip
+ * on a slow link (10 Mbit/s at 50 ms), so the suffix is never much dearer than what it saves, while
+ * the exact range needs a second request and a check that the value did not change in between.
+ */
+export const TAIL_SLACK = 64 * 1024;
+
+/**
+ * Plans the request for `options` (validated: integer offset, size ≥ 0 or absent). Undefined: nothing
+ * to fetch, the answer is empty bytes (size 0, or an empty range of a value of known length).
+ * `total` is the value's length when known, or a function that asks for it; it is used (and a
+ * function called) only for a short slice far from the end, which is then fetched exactly with
+ * `expectTotal`. Without `total` such a slice is fetched as its whole tail and cut.
+ * With a known length every range is exact. Only a load of the whole value goes without a Range
+ * header: a range computed from a length always carries that length as `expectTotal`, since the
+ * name may hold a value of another length by the time the request arrives.
+ */
+export async function planRangeRequest(
+  options: LoadOptions,
+  total?: number | (() => Promise<number>),
+): Promise<RangeRequest | undefined> {
+  const offset = options.offset ?? 0;
+  const size = options.size ?? undefined;
+  if (size === 0) return undefined;
+  if (isWholeValue(options)) return {};
+  if (typeof total === "number") return exactRange(options, total);
+  if (offset >= 0) {
+    if (size === undefined) return offset === 0 ? {} : { range: `bytes=${offset}-` };
+    return { range: `bytes=${offset}-${offset + size - 1}` };
+  }
+  const tail = -offset;
+  if (size === undefined || size >= tail) return { range: `bytes=-${tail}` };
+  if (tail - size <= TAIL_SLACK || total === undefined) return { range: `bytes=-${tail}`, keep: size };
+  return exactRange(options, await total());
+}
+
+function exactRange(options: LoadOptions, total: number): RangeRequest | undefined {
+  const { start, end } = resolveRange(options, total);
+  if (end <= start) return undefined;
+  return { range: `bytes=${start}-${end - 1}`, expectTotal: total };
+}
+
+const CONTENT_RANGE = /^bytes (?:\d+-\d+|\*)\/(\d+)$/i;
+
+/** The complete length in a `Content-Range: bytes a-b/total` (or `bytes *` + `/total`); undefined when absent or `*`. */
+export function contentRangeTotal(header: string | undefined): number | undefined {
+  const match = header === undefined ? null : CONTENT_RANGE.exec(header.trim());
+  if (!match) return undefined;
+  const total = Number(match[1]);
+  return Number.isSafeInteger(total) ? total : undefined;
+}
+
+/**
+ * The first `keep` bytes of `source` (a reply to a {@link RangeRequest} with `keep`). The rest, at
+ * most {@link TAIL_SLACK} bytes, is read and dropped, so a keep-alive connection stays usable.
+ */
+export async function* firstBytes(source: ByteSource, keep: number): ByteSource {
+  let left = keep;
+  for await (const chunk of source) {
+    if (left <= 0) continue;
+    const piece = chunk.byteLength > left ? chunk.subarray(0, left) : chunk;
+    left -= piece.byteLength;
+    yield piece;
+  }
+}

@@ -1,0 +1,99 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { KeyedQueue, TEMP_NAME, basename, dirname, joinName, randomSuffix, tempName } from "../src/backend-kit/index.js";
+import { isValidName } from "../src/index.js";
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
+
+describe("KeyedQueue", () => {
+  it("runs the tasks of one key one after another, in the order queued, and of different keys side by side", async () => {
+    const queue = new KeyedQueue();
+    const running = new Map<string, number>();
+    let mostAtOnce = 0;
+    const order: string[] = [];
+    const task = (key: string, label: string) => async () => {
+      const now = (running.get(key) ?? 0) + 1;
+      running.set(key, now);
+      expect(now).toBe(1);
+      mostAtOnce = Math.max(mostAtOnce, [...running.values()].reduce((a, b) => a + b, 0));
+      await tick();
+      order.push(label);
+      running.set(key, now - 1);
+      return label;
+    };
+    const results = await Promise.all([
+      queue.run("a", task("a", "a1")),
+      queue.run("b", task("b", "b1")),
+      queue.run("a", task("a", "a2")),
+      queue.run("a", task("a", "a3")),
+    ]);
+    expect(results).toEqual(["a1", "b1", "a2", "a3"]);
+    expect(order.filter((l) => l.startsWith("a"))).toEqual(["a1", "a2", "a3"]);
+    expect(mostAtOnce).toBe(2);
+  });
+
+  it("a failed task rejects its own caller only: the next task of the key still runs", async () => {
+    const queue = new KeyedQueue();
+    const failed = queue.run("k", async () => {
+      throw new Error("boom");
+    });
+    const next = queue.run("k", async () => "ran");
+    await expect(failed).rejects.toThrow("boom");
+    await expect(next).resolves.toBe("ran");
+  });
+
+  it("runAll holds every key at once, and crossing multi-key tasks never wait for each other", async () => {
+    const queue = new KeyedQueue();
+    const held: string[][] = [];
+    const all = (keys: string[]) =>
+      queue.runAll(keys, async () => {
+        held.push(keys);
+        await tick();
+        return keys.join("+");
+      });
+    const single = queue.run("b", async () => "b alone");
+    const results = await Promise.all([all(["a", "b"]), all(["b", "a"]), single, all(["c", "a", "c"])]);
+    expect(results).toEqual(["a+b", "b+a", "b alone", "c+a+c"]);
+    expect(held).toHaveLength(3);
+  });
+});
+
+describe("temp names", () => {
+  it("look like CPython's tempfile names, never a valid item name, and differ", () => {
+    const names = new Set(Array.from({ length: 2000 }, () => tempName()));
+    expect(names.size).toBe(2000);
+    for (const name of names) {
+      expect(name).toMatch(TEMP_NAME);
+      expect(isValidName(name)).toBe(false);
+    }
+  });
+
+  it("a longer one, for uploads that cannot be created exclusively, has the same form", () => {
+    const name = tempName(16);
+    expect(name).toMatch(/^tmp[a-z0-9_]{16}\.tmp$/);
+    expect(isValidName(name)).toBe(false);
+  });
+
+  it("randomSuffix gives exactly `length` characters of [a-z0-9_], across pool refills", () => {
+    for (let i = 0; i < 300; i++) expect(randomSuffix(40)).toMatch(/^[a-z0-9_]{40}$/);
+  });
+});
+
+describe("item paths", () => {
+  const segment = fc.stringMatching(/^[a-z0-9._-]{1,8}$/);
+  it("joinName(dirname(n), basename(n)) is n, for names with and without directories", () => {
+    fc.assert(
+      fc.property(fc.array(segment, { minLength: 1, maxLength: 5 }), (parts) => {
+        const name = parts.join("/");
+        expect(basename(name)).toBe(parts.at(-1));
+        expect(dirname(name)).toBe(parts.slice(0, -1).join("/"));
+        expect(joinName(dirname(name), basename(name))).toBe(name);
+      }),
+    );
+  });
+
+  it("the root's parts are empty", () => {
+    expect([basename(""), dirname("")]).toEqual(["", ""]);
+    expect(joinName("", "x")).toBe("x");
+  });
+});
