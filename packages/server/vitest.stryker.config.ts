@@ -1,12 +1,32 @@
 import { defineConfig } from "vitest/config";
 
-// Used by `pnpm test:mutation` only. Most server tests start the built CLI (dist/cli.js) as a child
-// process, where no mutant of src/ can reach: only the files that load src/ in-process run here
-// (see docs/mutation-testing.md for what that leaves uncovered).
+// Used by `pnpm test:mutation` only: the test files that run the server in this process (helpers.ts
+// startInProcess, or the units directly), where Stryker's mutants of src/ can reach it. Left out:
+// files whose every test needs a separate process (the CLI's options and exit codes, stdio, crash and
+// SIGKILL, heap tuning, memory measured by RSS) or a server from the environment (nginx, the Python
+// reference); files listed here may still start a child for some of their tests.
 export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    include: ["test/units.test.ts", "test/backend-host.test.ts", "test/auth.test.ts"],
+    include: [
+      "test/units.test.ts",
+      "test/backend-host.test.ts",
+      "test/auth.test.ts",
+      "test/admission.test.ts",
+      "test/defrag.test.ts",
+      "test/disconnect.test.ts",
+      "test/expect-continue.test.ts",
+      "test/fairness.test.ts",
+      "test/features-header.test.ts",
+      "test/hostile.test.ts",
+      "test/hostile-arguments.test.ts",
+      "test/lifecycle.test.ts",
+      "test/operations.test.ts",
+      "test/quota-move.test.ts",
+      "test/read-races.test.ts",
+      "test/slow-readers.test.ts",
+      "test/transcripts.test.ts",
+    ],
   },
 });

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RawConnection, type ServerProcess, rawRequest, request, resetPeak, startServer, statusKiB, tempDir } from "./helpers.js";
+import { RawConnection, type RunningServer, type ServerProcess, rawRequest, request, resetPeak, startInProcess, startServer, statusKiB, tempDir } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
@@ -88,13 +88,13 @@ describe("defrag streams: memory stays flat however large the ranges (real child
   }, 60_000);
 });
 
-describe("defrag and --max-object-size (real child server, posixfs)", () => {
+describe("defrag and --max-object-size (in-process server, posixfs)", () => {
   const dir = tempDir();
   const store = join(dir.path, "store");
-  let server: ServerProcess;
+  let server: RunningServer;
 
   beforeAll(async () => {
-    server = await startServer(["--backend", `FILE:${store}`, "--create", "--max-object-size", "1000000"], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${store}`, "--create", "--max-object-size", "1000000"], CREDENTIALS);
     placeObject(store, "a", 600_000);
     placeObject(store, "b", 600_000);
   });
@@ -163,13 +163,13 @@ describe("a defrag source list larger than the memory budget (real child server,
   }, 60_000);
 });
 
-describe("defrag on hostile source lists over HTTP (property, real child server, posixfs)", () => {
+describe("defrag on hostile source lists over HTTP (property, in-process server, posixfs)", () => {
   const dir = tempDir();
   const store = join(dir.path, "store");
-  let server: ServerProcess;
+  let server: RunningServer;
 
   beforeAll(async () => {
-    server = await startServer(["--backend", `FILE:${store}`, "--create", "--max-object-size", "4096"], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${store}`, "--create", "--max-object-size", "4096"], CREDENTIALS);
     placeObject(store, "a", 100, Buffer.from("a".repeat(100)));
     placeObject(store, "b", 10, Buffer.from("0123456789"));
   });
@@ -220,10 +220,10 @@ describe("defrag on hostile source lists over HTTP (property, real child server,
 });
 
 describe("defrag on a backend without native streaming (memory:) stays within --memory-budget", () => {
-  let server: ServerProcess;
+  let server: RunningServer;
   beforeAll(async () => {
     // Created through the server: --create would create another memory: instance.
-    server = await startServer(["--backend", "memory:", "--memory-budget", "1000000"], CREDENTIALS);
+    server = await startInProcess(["--backend", "memory:", "--memory-budget", "1000000"], CREDENTIALS);
     expect((await request(server.port, "POST", "/?cmd=create")).status).toBe(200);
     for (const name of ["a", "b"]) expect((await request(server.port, "POST", `/${name}`, { body: Buffer.alloc(300_000, name) })).status).toBe(200);
   });
@@ -240,12 +240,12 @@ describe("defrag on a backend without native streaming (memory:) stays within --
   });
 });
 
-describe("defrag by digest while its source is overwritten (race, real child server, posixfs)", () => {
+describe("defrag by digest while its source is overwritten (race, in-process server, posixfs)", () => {
   const dir = tempDir();
   const store = join(dir.path, "store");
-  let server: ServerProcess;
+  let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer(["--backend", `FILE:${store}`, "--create"], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${store}`, "--create"], CREDENTIALS);
   });
   afterAll(async () => {
     await server.stop();
