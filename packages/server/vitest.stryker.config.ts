@@ -5,8 +5,9 @@ import { defineConfig } from "vitest/config";
 // files whose every test needs a separate process (the CLI's options and exit codes, stdio, crash and
 // SIGKILL, heap tuning, memory measured by RSS) or a server from the environment (nginx, the Python
 // reference); files listed here may still start a child for some of their tests. Also left out, for
-// time: the tests that wait out rate windows and timeouts on purpose (admission, slow-readers,
-// fairness, read-races, disconnect: seconds each, paid again by every mutant of the request path).
+// time: the tests that wait out rate windows and timeouts or run many clients on purpose (admission,
+// slow-readers, fairness, read-races, disconnect, hostile, lifecycle, defrag: seconds each, paid
+// again by every mutant of the request path). Add them back for a run with hours to spare.
 export default defineConfig({
   test: {
     testTimeout: 60_000,
@@ -15,12 +16,9 @@ export default defineConfig({
       "test/units.test.ts",
       "test/backend-host.test.ts",
       "test/auth.test.ts",
-      "test/defrag.test.ts",
       "test/expect-continue.test.ts",
       "test/features-header.test.ts",
-      "test/hostile.test.ts",
       "test/hostile-arguments.test.ts",
-      "test/lifecycle.test.ts",
       "test/operations.test.ts",
       "test/quota-move.test.ts",
       "test/transcripts.test.ts",
