@@ -14,6 +14,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     include: [
       "test/units.test.ts",
+      "test/protocol-text.test.ts",
       "test/backend-host.test.ts",
       "test/auth.test.ts",
       "test/expect-continue.test.ts",
