@@ -15,6 +15,7 @@ export default defineConfig({
     include: [
       "test/units.test.ts",
       "test/protocol-text.test.ts",
+      "test/auth-units.test.ts",
       "test/backend-host.test.ts",
       "test/auth.test.ts",
       "test/expect-continue.test.ts",
