@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import { BackendAlreadyExists, BackendError, ContentHashMismatch, ContentLengthMismatch, ObjectNotFound, PermissionDenied } from "@borgstore/core";
+import { BackendAlreadyExists, BackendError, MemoryBackend, ContentHashMismatch, ContentLengthMismatch, ObjectNotFound, PermissionDenied } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 import { errorReply, parseRange } from "../src/index.js";
 import { listJson, pythonFloat } from "../src/python-json.js";
@@ -201,5 +201,7 @@ describe("small pieces", () => {
     const path = "/tmp/borgstore-server-units/store";
     expect((await backendFromServerUrl(`FILE:${path}`)).location).toBe((await backendFromServerUrl(fileUrlFromPath(path))).location);
     expect((await backendFromServerUrl(`FILE:${path}`)).location).toContain(path);
+    // Any other URL is core's, not a path.
+    expect(await backendFromServerUrl("memory:")).toBeInstanceOf(MemoryBackend);
   });
 });
