@@ -79,6 +79,88 @@ describe("streams", () => {
     await b.close();
   });
 
+  /** Runs `store` with TMPDIR set to a fresh directory; returns the spool files seen when the source ended, and what is left after. */
+  async function withTempDir(store: (seen: () => number[]) => Promise<unknown>): Promise<{ left: string[] }> {
+    const temp = mkdtempSync(join(root, "tmp-"));
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = temp;
+    try {
+      await store(() =>
+        readdirSync(temp).flatMap((dir) => readdirSync(join(temp, dir)).map((file) => statSync(join(temp, dir, file)).size)),
+      );
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+    return { left: readdirSync(temp) };
+  }
+
+  it("storeStream of unknown length up to 8 MiB, in many chunks, is held in memory (no temp file) and stored whole", async () => {
+    const b = new RestBackend({ url: url(), env: {} });
+    await b.open();
+    for (const [name, value] of [
+      ["small", randomBytes(300_000)],
+      ["at-limit", randomBytes(8 * 1024 * 1024)],
+    ] as const) {
+      let seen: number[] | undefined;
+      const { left } = await withTempDir(async (spoolFiles) => {
+        async function* source() {
+          yield* chunks(value, 100_000);
+          seen = spoolFiles();
+        }
+        await b.storeStream(name, source());
+      });
+      expect(seen, name).toEqual([]);
+      expect(left).toEqual([]);
+      expect(Buffer.from(await b.load(name)).equals(value), name).toBe(true);
+    }
+    await b.close();
+  });
+
+  it("storeStream of unknown length whose source fails after spooling leaves no temp file and stores nothing", async () => {
+    const b = new RestBackend({ url: url(), env: {} });
+    await b.open();
+    const broken = new Error("source broke");
+    let spooled: number[] = [];
+    const { left } = await withTempDir(async (spoolFiles) => {
+      async function* source() {
+        yield* chunks(randomBytes(9 * 1024 * 1024), 1024 * 1024);
+        spooled = spoolFiles();
+        throw broken;
+      }
+      await expect(b.storeStream("broken-spool", source())).rejects.toBe(broken);
+    });
+    expect(spooled.length, "it had spooled to a file").toBe(1);
+    expect(left).toEqual([]);
+    expect((await b.info("broken-spool")).exists).toBe(false);
+    await b.close();
+  });
+
+  it("storeStream with size and hash, whose source fails after an empty last chunk, never sends its last bytes", async () => {
+    // A bare peer records only requests whose body arrived whole (a server storing whatever arrived
+    // would store those): the client must hold back its last non-empty chunk until the source ends well.
+    const responder = await RawResponder.start();
+    try {
+      const b = new RestBackend({ url: `http://127.0.0.1:${responder.port}/`, env: {} });
+      responder.respond({ status: 200, reason: "OK", headers: [["Content-Length", "0"]], body: Buffer.alloc(0) });
+      await b.open();
+      const value = Buffer.from("the whole value");
+      const broken = new Error("failed at the end");
+      async function* source() {
+        yield value;
+        yield new Uint8Array(0);
+        throw broken;
+      }
+      const sha256 = createHash("sha256").update(value).digest("hex");
+      await expect(b.storeStream("held-back", source(), { size: value.byteLength, sha256 })).rejects.toBe(broken);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(responder.requests.filter((r) => r.method === "POST")).toEqual([]);
+      await b.close();
+    } finally {
+      await responder.stop();
+    }
+  });
+
   it("storeStream with a size streams the body and loadStream streams it back", async () => {
     const b = new RestBackend({ url: url(), env: {} });
     await b.open();
@@ -148,6 +230,35 @@ describe("a short slice far from the end", () => {
     const start = older.byteLength + far.offset;
     expect(proxy.heads.map((head) => head.split("\r\n")[0])).toEqual(["head /far http/1.1", "get /far http/1.1"]);
     expect(proxy.heads[1]).toContain(`\r\nrange: bytes=${start}-${start + far.size - 1}\r\n`);
+  });
+
+  it("a tail at most 1 MiB longer than the slice is one suffix request, cut here (no size asked)", async () => {
+    await direct.store("far", older);
+    const MiB = 1024 * 1024;
+    for (const near of [
+      { offset: -(MiB + 100), size: 100 },
+      { offset: -MiB, size: 600_000 },
+    ]) {
+      proxy.heads.length = 0;
+      const start = older.byteLength + near.offset;
+      expect(Buffer.from(await watched.load("far", near)).equals(older.subarray(start, start + near.size))).toBe(true);
+      expect(proxy.heads.map((head) => head.split("\r\n")[0])).toEqual(["get /far http/1.1"]);
+      expect(proxy.heads[0]).toContain(`\r\nrange: bytes=-${-near.offset}\r\n`);
+    }
+  });
+
+  it("before any 206 said whether replies carry totals, a far slice is its whole tail (one suffix request), cut here", async () => {
+    await direct.store("far", older);
+    const fresh = new RestBackend({ url: `http://alice:s3cret@127.0.0.1:${proxy.port}/`, env: {} });
+    await fresh.open();
+    try {
+      proxy.heads.length = 0;
+      expect(Buffer.from(await fresh.load("far", far)).equals(sliceOf(older))).toBe(true);
+      expect(proxy.heads.map((head) => head.split("\r\n")[0])).toEqual(["get /far http/1.1"]);
+      expect(proxy.heads[0]).toContain(`\r\nrange: bytes=-${-far.offset}\r\n`);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it("overwritten with a value of another size between the size and the range, is asked again and comes from the newer value", async () => {

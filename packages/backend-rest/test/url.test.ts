@@ -62,6 +62,22 @@ describe("http(s) URLs (docs/backend-urls.md#http-https-rest-rest-server)", () =
     expect(http("http://hostname/", { BORGSTORE_REST_USERNAME: "only" }).auth).toBeUndefined();
   });
 
+  it("takes no credentials from a password alone in the environment", () => {
+    expect(http("http://hostname/", { BORGSTORE_REST_PASSWORD: "only" }).auth).toBeUndefined();
+  });
+
+  it("has an empty base path without a path, and drops every trailing slash of one", () => {
+    expect(http("http://hostname").basePath).toBe("");
+    expect(http("http://hostname:8080").origin).toBe("http://hostname:8080");
+    expect(http("http://hostname/store//").basePath).toBe("/store");
+  });
+
+  it("says what is wrong: the bad percent-encoding's part, the bad host or port", () => {
+    expect(() => http("http://u%zz:p@h/")).toThrow("invalid percent-encoding in the URL's user name");
+    expect(() => http("http://u:p%zz@h/")).toThrow("invalid percent-encoding in the URL's password");
+    expect(() => http("http://h:99999/")).toThrow("invalid host or port in URL: http://h:99999");
+  });
+
   it("reads ?concurrency=N from the query, which the reference ignores", () => {
     expect(new RestBackend({ url: "http://h/?concurrency=1", env: {} }).concurrency).toBe(1);
     expect(new RestBackend({ url: "http://h/", env: { BORGSTORE_REST_CONCURRENCY: "4" } }).concurrency).toBe(4);
@@ -131,6 +147,12 @@ describe("rest:// URLs (docs/rest-protocol.md#transports)", () => {
     ]);
     expect(sshCommand("22", { BORGSTORE_RSH: "myssh $HOME" })).toEqual(["myssh", "$HOME"]);
     expect(() => sshCommand("22", { BORGSTORE_RSH: "ssh | tee" })).toThrow(BackendURLInvalid);
+    expect(() => sshCommand("22", { BORGSTORE_RSH: "ssh | tee" })).toThrow("BORGSTORE_RSH must be a plain command with arguments: ssh | tee");
+  });
+
+  it("names a rest:// store by host and path in location, without the user", () => {
+    expect(new RestBackend({ url: "rest://me@host:2222/repo", env: {} }).location).toBe("rest://host/repo");
+    expect(new RestBackend({ url: "rest:////tmp/repo", env: {} }).location).toBe("rest:////tmp/repo");
   });
 
   for (const url of ["rest://user@host", "rest:///", "rest:/x", "ftp://host/x", "http:/x"]) {
@@ -164,5 +186,6 @@ describe("plugin", () => {
 
   it("refuses a client-side quota (the server enforces quotas)", () => {
     expect(() => plugin.fromUrl("http://h/", { quota: 10 })).toThrow(InvalidArgument);
+    expect(() => plugin.fromUrl("http://h/", { quota: 10 })).toThrow("configure it on the server (--quota)");
   });
 });

@@ -3,7 +3,7 @@ import { readdirSync } from "node:fs";
 import { type Socket, connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, RawConnection, type ServerProcess, header, rawRequest, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, RawConnection, type RunningServer, header, rawRequest, startInProcess, tempDir } from "./helpers.js";
 
 const N = 8;
 
@@ -68,14 +68,14 @@ async function realClientWork(port: number, prefix: string, count: number): Prom
 
 describe("admission: slow clients cannot keep the connection slots", { timeout: 30_000 }, () => {
   const dir = tempDir();
-  const servers: ServerProcess[] = [];
+  const servers: RunningServer[] = [];
   afterAll(async () => {
     for (const s of servers) expect(await s.stop()).toBe(0);
     dir.remove();
   });
 
-  async function start(name: string, extra: string[]): Promise<ServerProcess> {
-    const server = await startServer(["--backend", `FILE:${join(dir.path, name)}`, "--create", "--max-connections", String(N), "--shutdown-timeout", "1", ...extra], {
+  async function start(name: string, extra: string[]): Promise<RunningServer> {
+    const server = await startInProcess(["--backend", `FILE:${join(dir.path, name)}`, "--create", "--max-connections", String(N), "--shutdown-timeout", "1", ...extra], {
       BORGSTORE_SERVER_USERNAME: "testuser",
       BORGSTORE_SERVER_PASSWORD: "testpass",
     });

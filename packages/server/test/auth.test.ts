@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { type Server, createServer } from "node:net";
 import { isLoopbackAddress, openServingProblem, resolveCredentials } from "../src/auth-policy.js";
 import { RestServer, createApp } from "../src/index.js";
-import { ACCEPT, CLI, RawConnection, rawRequest, request, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, CLI, RawConnection, rawRequest, request, startInProcess, tempDir } from "./helpers.js";
 
 interface Outcome {
   code: number | null;
@@ -202,7 +202,7 @@ describe("auth fails closed", () => {
   });
 
   it("logs failed logins as '-' (never the configured user) and warns without the name the client sent (it may be a password)", async () => {
-    const server = await startServer(["--backend", "memory:"], {
+    const server = await startInProcess(["--backend", "memory:"], {
       BORGSTORE_SERVER_USERNAME: "testuser",
       BORGSTORE_SERVER_PASSWORD: "testpass",
     });

@@ -61,7 +61,21 @@ describe("BackendHost: nobody waits longer than waitLimitMs", () => {
     const long = h.use(() => later(LIMIT * 3));
     const err = await h.alone(async () => undefined).catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 503, headers: { "Retry-After": "1" } });
+    expect((err as Error).message).toBe("Service Unavailable: other requests are running, retry later");
     await long;
+    const destroying = h.alone(() => later(LIMIT * 3));
+    const refused = await h.use(async () => undefined).catch((e: unknown) => e);
+    expect((refused as Error).message).toBe("Service Unavailable: the store is being created or destroyed, retry later");
+    await destroying;
+  });
+
+  it("opens the backend for operations, closes it for exclusive runs and on close()", async () => {
+    const h = await host();
+    expect(await h.use(async (b) => b.opened)).toBe(true);
+    expect(await h.alone(async (b) => b.opened)).toBe(false);
+    expect(await h.use(async (b) => b.opened)).toBe(true);
+    await h.close();
+    expect(h.backend.opened).toBe(false);
   });
 
   it("race: 200 operations and 20 exclusive runs interleaved never overlap (no operation sees the backend closed)", async () => {

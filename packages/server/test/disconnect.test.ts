@@ -2,7 +2,7 @@ import { closeSync, ftruncateSync, openSync, writeFileSync } from "node:fs";
 import { type Socket, connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, type ServerProcess, request, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, type RunningServer, request, startInProcess, tempDir } from "./helpers.js";
 
 const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
 /** Generous bounds for a loaded 2-core CI machine; the old code waited for good (or for the rate guard). */
@@ -47,9 +47,9 @@ function placeObject(store: string, name: string, size: number): void {
 
 const later = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe("a request whose connection is gone ends with it (real child server, posixfs)", () => {
+describe("a request whose connection is gone ends with it (in-process server, posixfs)", () => {
   const dir = tempDir();
-  let server: ServerProcess | undefined;
+  let server: RunningServer | undefined;
   afterEach(async () => {
     await server?.stop();
     server = undefined;
@@ -58,7 +58,7 @@ describe("a request whose connection is gone ends with it (real child server, po
 
   async function start(name: string, ...args: string[]): Promise<{ port: number; store: string }> {
     const store = join(dir.path, name);
-    server = await startServer(["--backend", `FILE:${store}`, "--create", "--wait-limit", "1000", ...args], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${store}`, "--create", "--wait-limit", "1000", ...args], CREDENTIALS);
     return { port: server.port, store };
   }
 
@@ -109,7 +109,6 @@ describe("a request whose connection is gone ends with it (real child server, po
     await later(300);
     const started = Date.now();
     const code = await Promise.race([server?.stop(), later(20_000).then(() => "still running")]);
-    if (code === "still running") server?.child.kill("SIGKILL");
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
     server = undefined;
@@ -200,14 +199,14 @@ describe("a request whose connection is gone ends with it (real child server, po
 
 describe("a connection refused as unreadable frees its slot as soon as the client closes", () => {
   const dir = tempDir();
-  let server: ServerProcess | undefined;
+  let server: RunningServer | undefined;
   afterAll(async () => {
     await server?.stop();
     dir.remove();
   });
 
   it("40 quick sessions of garbage from one address, then a well-formed request is still served (--max-connections-per-address 32)", async () => {
-    server = await startServer(["--backend", `FILE:${join(dir.path, "s")}`, "--create"], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${join(dir.path, "s")}`, "--create"], CREDENTIALS);
     const port = server.port;
     for (let i = 0; i < 40; i++) {
       const socket = await open(port);

@@ -1,12 +1,12 @@
 import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, type ServerProcess, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, type RunningServer, startInProcess, tempDir } from "./helpers.js";
 
 const dir = tempDir();
-let server: ServerProcess;
+let server: RunningServer;
 beforeAll(async () => {
-  server = await startServer(["--backend", `FILE:${join(dir.path, "s")}`, "--create", "--max-object-size", "1M"], {
+  server = await startInProcess(["--backend", `FILE:${join(dir.path, "s")}`, "--create", "--max-object-size", "1M"], {
     BORGSTORE_SERVER_USERNAME: "testuser",
     BORGSTORE_SERVER_PASSWORD: "testpass",
   });

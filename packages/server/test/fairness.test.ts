@@ -2,7 +2,7 @@ import { closeSync, ftruncateSync, openSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, type RawResponse, type ServerProcess, header, request, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, type RawResponse, type RunningServer, header, request, startInProcess, tempDir } from "./helpers.js";
 
 const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
 const BIG = 64 * 1024 * 1024;
@@ -46,9 +46,9 @@ async function timed(run: () => Promise<RawResponse>): Promise<{ res: RawRespons
   return { res, ms: Date.now() - started };
 }
 
-describe("create and destroy never freeze the other clients (real child server, posixfs)", () => {
+describe("create and destroy never freeze the other clients (in-process server, posixfs)", () => {
   const dir = tempDir();
-  let server: ServerProcess | undefined;
+  let server: RunningServer | undefined;
   afterEach(async () => {
     await server?.stop();
     server = undefined;
@@ -57,7 +57,7 @@ describe("create and destroy never freeze the other clients (real child server, 
 
   it("refuses create and destroy of a read-only client with 403 at once, while a slow download runs, and others go on", async () => {
     const store = join(dir.path, "ro");
-    server = await startServer(["--backend", `FILE:${store}`, "--create", "--permissions", "borgbackup-read-only"], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${store}`, "--create", "--permissions", "borgbackup-read-only"], CREDENTIALS);
     placeObject(store, "big", BIG);
     const download = await stalledDownload(server.port, "big");
     try {
@@ -80,7 +80,7 @@ describe("create and destroy never freeze the other clients (real child server, 
 
   it("answers a destroy that would wait behind a slow download with 503 and Retry-After, and lets others through meanwhile", async () => {
     const store = join(dir.path, "rw");
-    server = await startServer(["--backend", `FILE:${store}`, "--create", "--wait-limit", String(WAIT_LIMIT_MS)], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${store}`, "--create", "--wait-limit", String(WAIT_LIMIT_MS)], CREDENTIALS);
     placeObject(store, "big", BIG);
     const download = await stalledDownload(server.port, "big");
     const port = server.port;
@@ -109,7 +109,7 @@ describe("create and destroy never freeze the other clients (real child server, 
 
   it("race: create/destroy in a loop among 8 readers/writers on the same names — every answer a proper status, nobody waits past the limit", async () => {
     const store = join(dir.path, "race");
-    server = await startServer(["--backend", `FILE:${store}`, "--create", "--wait-limit", String(WAIT_LIMIT_MS)], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${store}`, "--create", "--wait-limit", String(WAIT_LIMIT_MS)], CREDENTIALS);
     const port = server.port;
     const until = Date.now() + 3000;
     const seen: Array<{ what: string; status: number; ms: number }> = [];

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ACCEPT, CLI, RawConnection, header, rawRequest, request, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, CLI, RawConnection, header, rawRequest, request, startInProcess, tempDir } from "./helpers.js";
 
 // Clients (ours) keep one request in flight, and hash every upload first, unless the server says
 // it handles both; the Python reference sends no such header.
@@ -12,7 +12,7 @@ describe("X-BorgStore-Features: what this server handles that the Python referen
   afterAll(() => dir.remove());
 
   it("is on every TCP response: success, error page, and 401", async () => {
-    const server = await startServer(["--backend", `FILE:${dir.path}/tcp`, "--create"], {
+    const server = await startInProcess(["--backend", `FILE:${dir.path}/tcp`, "--create"], {
       BORGSTORE_SERVER_USERNAME: "testuser",
       BORGSTORE_SERVER_PASSWORD: "testpass",
     });

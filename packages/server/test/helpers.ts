@@ -3,7 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { createProgram, listenOnTcp, prepareServer } from "../src/command-line.js";
+import { Logger } from "../src/logger.js";
 
 export const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 export const ACCEPT = "application/vnd.x.borgstore.rest.v1";
@@ -14,14 +17,65 @@ export function tempDir(prefix = "borgstore-server-test-"): { path: string; remo
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** A real child process of the CLI, listening on a free loopback port. */
-export interface ServerProcess {
+/** A server listening on a free loopback port: in this process or a child. */
+export interface RunningServer {
   port: number;
-  child: ChildProcess;
+  /** Its log so far. */
   stderr(): string;
-  /** SIGTERM, then the exit code. */
+  /** SIGTERM (or, in-process, what the CLI does on it: shutdown), then the exit code (0: clean). */
   stop(): Promise<number | null>;
+}
+
+/** A real child process of the CLI, listening on a free loopback port. */
+export interface ServerProcess extends RunningServer {
+  child: ChildProcess;
   exited: Promise<number | null>;
+}
+
+/**
+ * The CLI's server in this process (so its code is the code under test, mutants included): the
+ * arguments go through the CLI's own parsing and startup (src/command-line.ts); `env` is seen by
+ * the options' env vars. What the process itself does (signals, exit codes, stdio, heap tuning,
+ * socket activation) needs `startServer`.
+ */
+export async function startInProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
+  const program = createProgram()
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
+  Object.assign(process.env, env);
+  try {
+    program.parse(["--port", "0", ...args], { from: "user" });
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+  let log = "";
+  const out = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      log += chunk.toString();
+      done();
+    },
+  });
+  const prepared = await prepareServer(program, new Logger(program.opts().logLevel, out));
+  const { port } = await listenOnTcp(prepared);
+  let stopped: Promise<number> | undefined;
+  return {
+    port,
+    stderr: () => log,
+    stop: () => {
+      stopped ??= prepared.server.shutdown(prepared.options.shutdownTimeout * 1000).then(
+        () => 0,
+        (err) => {
+          log += `shutdown failed: ${(err as Error).message}\n`;
+          return 1;
+        },
+      );
+      return stopped;
+    },
+  };
 }
 
 export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<ServerProcess> {

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, RawConnection, type ServerProcess, header, rawRequest, request, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, RawConnection, type RunningServer, header, rawRequest, request, startInProcess, tempDir } from "./helpers.js";
 
 const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
 
@@ -24,13 +24,13 @@ function paddedSourceList(bytes: number): Buffer {
 describe.each([
   { label: "full rights", permissions: [] as string[] },
   { label: "read-only", permissions: ["--permissions", "borgbackup-read-only"] },
-])("defrag levels are checked at once ($label, real child server, posixfs)", ({ permissions }) => {
+])("defrag levels are checked at once ($label, in-process server, posixfs)", ({ permissions }) => {
   const dir = tempDir();
   const store = join(dir.path, "store");
-  let server: ServerProcess;
+  let server: RunningServer;
 
   beforeAll(async () => {
-    server = await startServer(["--backend", `FILE:${store}`, "--create", ...permissions], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${store}`, "--create", ...permissions], CREDENTIALS);
     writeFileSync(join(store, "a"), "hello world");
   }, 30_000);
   afterAll(async () => {
@@ -48,17 +48,17 @@ describe.each([
   });
 });
 
-describe("defrag refuses before reading the source list (real child server, posixfs)", () => {
+describe("defrag refuses before reading the source list (in-process server, posixfs)", () => {
   const dir = tempDir();
   const store = join(dir.path, "store");
-  let readOnly: ServerProcess;
-  let tight: ServerProcess;
+  let readOnly: RunningServer;
+  let tight: RunningServer;
 
   beforeAll(async () => {
-    readOnly = await startServer(["--backend", `FILE:${store}`, "--create", "--permissions", "borgbackup-read-only"], CREDENTIALS);
+    readOnly = await startInProcess(["--backend", `FILE:${store}`, "--create", "--permissions", "borgbackup-read-only"], CREDENTIALS);
     writeFileSync(join(store, "a"), "hello world");
     // A 2 MiB budget: a source list reserves 10 times its bytes.
-    tight = await startServer(["--backend", `FILE:${store}`, "--memory-budget", String(2 * 1024 * 1024)], CREDENTIALS);
+    tight = await startInProcess(["--backend", `FILE:${store}`, "--memory-budget", String(2 * 1024 * 1024)], CREDENTIALS);
   }, 30_000);
   afterAll(async () => {
     await readOnly.stop();
@@ -130,13 +130,13 @@ describe("defrag refuses before reading the source list (real child server, posi
   }, 60_000);
 });
 
-describe("names that are the store root or a backend's own files are refused with 400 (real child server, posixfs)", () => {
+describe("names that are the store root or a backend's own files are refused with 400 (in-process server, posixfs)", () => {
   const dir = tempDir();
   const store = join(dir.path, "store");
-  let server: ServerProcess;
+  let server: RunningServer;
 
   beforeAll(async () => {
-    server = await startServer(["--backend", `FILE:${store}`, "--create"], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${store}`, "--create"], CREDENTIALS);
     writeFileSync(join(store, "a"), "hello world");
   }, 30_000);
   afterAll(async () => {
@@ -163,7 +163,7 @@ describe("names that are the store root or a backend's own files are refused wit
   it("a value stored under a look-alike name survives a restart (uploads.hid is swept at each open)", async () => {
     expect((await request(server.port, "POST", "/uploads.hidden/x", { body: "kept" })).status).toBe(200);
     await server.stop();
-    server = await startServer(["--backend", `FILE:${store}`], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${store}`], CREDENTIALS);
     expect((await request(server.port, "GET", "/uploads.hidden/x")).body.toString()).toBe("kept");
   });
 });

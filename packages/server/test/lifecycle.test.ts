@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, CLI, RawConnection, rawRequest, request, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, CLI, RawConnection, rawRequest, request, startInProcess, startServer, tempDir } from "./helpers.js";
 
 const A: [string, string] = ["Accept", ACCEPT];
 const Z: [string, string] = ["Authorization", AUTH];
@@ -124,11 +124,11 @@ describe("graceful shutdown on SIGTERM", () => {
 
   it("persists posixfs quota usage at shutdown", async () => {
     const store = join(dir.path, "s3");
-    const server = await startServer(["--backend", `FILE:${store}`, "--create", "--quota", "1000"], CREDENTIALS);
+    const server = await startInProcess(["--backend", `FILE:${store}`, "--create", "--quota", "1000"], CREDENTIALS);
     expect((await request(server.port, "POST", "/a", { body: "x".repeat(600) })).status).toBe(200);
     expect((await request(server.port, "POST", "/b", { body: "x".repeat(600) })).status).toBe(507);
     expect(await server.stop()).toBe(0);
-    const again = await startServer(["--backend", `FILE:${store}`, "--quota", "1000"], CREDENTIALS);
+    const again = await startInProcess(["--backend", `FILE:${store}`, "--quota", "1000"], CREDENTIALS);
     const quota = await request(again.port, "POST", "/?cmd=quota");
     expect(JSON.parse(quota.body.toString())).toEqual({ limit: 1000, usage: 600 });
     expect(await again.stop()).toBe(0);
@@ -139,7 +139,7 @@ describe("concurrent requests on one server", () => {
   it("holds values whole within --memory-budget and streams the rest, all intact", async () => {
     const dir2 = tempDir();
     const store = `${dir2.path}/s`;
-    const server = await startServer(["--backend", `FILE:${store}`, "--create", "--memory-budget", String(5 * 1024 * 1024)], CREDENTIALS);
+    const server = await startInProcess(["--backend", `FILE:${store}`, "--create", "--memory-budget", String(5 * 1024 * 1024)], CREDENTIALS);
     // Held whole, an upload reaches the store only once its last byte is in (no temp file before);
     // streamed, its temp file is there as soon as its first bytes are.
     const MiB = 1024 * 1024;
@@ -172,7 +172,7 @@ describe("concurrent requests on one server", () => {
 
   it("serves 16 clients storing, loading, listing and deleting at once without an error", async () => {
     const store = join(dir.path, "store");
-    const server = await startServer(["--backend", `FILE:${store}`, "--create", "--quota", "100000000"], CREDENTIALS);
+    const server = await startInProcess(["--backend", `FILE:${store}`, "--create", "--quota", "100000000"], CREDENTIALS);
     const clients = Array.from({ length: 16 }, async (_, c) => {
       for (let i = 0; i < 25; i++) {
         const name = `data/c${c}-${i}`;

@@ -1,18 +1,18 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RawResponse, type ServerProcess, header, request, startServer, tempDir } from "./helpers.js";
+import { type RawResponse, type RunningServer, header, request, startInProcess, tempDir } from "./helpers.js";
 
 /** The reference's server tests (test_server_rest.py) over raw HTTP against our CLI. */
 describe("REST operations as the reference's server tests exercise them", () => {
   const dir = tempDir();
-  let server: ServerProcess;
+  let server: RunningServer;
   const text = (r: RawResponse) => r.body.toString();
   const req = (method: string, target: string, body?: string, headers: [string, string][] = []) =>
     request(server.port, method, target, { body, headers });
 
   beforeAll(async () => {
-    server = await startServer(
+    server = await startInProcess(
       ["--backend", `FILE:${dir.path}/store`, "--quota", "100000", "--permissions", JSON.stringify({ "": "lrwWD", readonly: "lr" })],
       { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" },
     );
@@ -142,10 +142,10 @@ describe("REST operations as the reference's server tests exercise them", () => 
 
 describe("ranged GET of a streamed value", () => {
   const dir = tempDir();
-  let server: ServerProcess;
+  let server: RunningServer;
   beforeAll(async () => {
     // No budget: every value over 64 KiB streams.
-    server = await startServer(["--backend", `FILE:${dir.path}/store`, "--create", "--memory-budget", "0"], {
+    server = await startInProcess(["--backend", `FILE:${dir.path}/store`, "--create", "--memory-budget", "0"], {
       BORGSTORE_SERVER_USERNAME: "testuser",
       BORGSTORE_SERVER_PASSWORD: "testpass",
     });

@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ServerProcess, request, startServer, tempDir } from "./helpers.js";
+import { type RunningServer, request, startInProcess, tempDir } from "./helpers.js";
 
 const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
 const LIMIT = 1_000_000;
@@ -21,11 +21,11 @@ function bytesOnDisk(dir: string, top = true): number {
 describe("server --quota: stores racing moves of the same name", () => {
   const dir = tempDir();
   const store = join(dir.path, "store");
-  let server: ServerProcess;
+  let server: RunningServer;
   const req = (method: string, target: string, body?: Buffer) => request(server.port, method, target, { body });
 
   beforeAll(async () => {
-    server = await startServer(["--backend", `FILE:${store}`, "--quota", String(LIMIT), "--create"], CREDENTIALS);
+    server = await startInProcess(["--backend", `FILE:${store}`, "--quota", String(LIMIT), "--create"], CREDENTIALS);
   });
   afterAll(async () => {
     expect(await server.stop()).toBe(0);

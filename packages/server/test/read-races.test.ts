@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, type ServerProcess, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, type RunningServer, startInProcess, tempDir } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 /** Two values of different sizes and contents: a prefix of one, or a mix, equals neither. */
@@ -40,10 +40,10 @@ function whichValue(body: Buffer, from: number): number {
 
 describe("GET while the same name is overwritten with values of other sizes (real server process, --memory-budget 0)", () => {
   const dir = tempDir();
-  let server: ServerProcess;
+  let server: RunningServer;
 
   beforeAll(async () => {
-    server = await startServer(["--backend", `FILE:${join(dir.path, "store")}`, "--create", "--memory-budget", "0"], {
+    server = await startInProcess(["--backend", `FILE:${join(dir.path, "store")}`, "--create", "--memory-budget", "0"], {
       BORGSTORE_SERVER_USERNAME: "testuser",
       BORGSTORE_SERVER_PASSWORD: "testpass",
     });

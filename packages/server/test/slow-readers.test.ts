@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type Socket, connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, type ServerProcess, rawRequest, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, type RunningServer, rawRequest, startInProcess, tempDir } from "./helpers.js";
 
 const N = 6;
 const H: [string, string][] = [
@@ -49,14 +49,14 @@ async function storeAndLoad(base: string, name: string): Promise<void> {
 
 describe("slow readers cannot keep the connection slots", { timeout: 60_000 }, () => {
   const dir = tempDir();
-  const servers: ServerProcess[] = [];
+  const servers: RunningServer[] = [];
   afterAll(async () => {
     for (const s of servers) expect(await s.stop()).toBe(0);
     dir.remove();
   });
 
-  async function start(name: string, maxConnections: number): Promise<ServerProcess> {
-    const server = await startServer(
+  async function start(name: string, maxConnections: number): Promise<RunningServer> {
+    const server = await startInProcess(
       ["--backend", `FILE:${join(dir.path, name)}`, "--create", "--max-connections", String(maxConnections), "--max-connections-per-address", "0", "--min-rate", "1000", "--rate-window", "1", "--shutdown-timeout", "1"],
       { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" },
     );

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RawConnection, type ServerProcess, header, rawRequest, startServer, tempDir } from "./helpers.js";
+import { RawConnection, type RunningServer, header, rawRequest, startInProcess, tempDir } from "./helpers.js";
 
 /** Exchanges recorded between the reference client and server (see /work/shared/fixtures/README.md). */
 interface Exchange {
@@ -31,10 +31,10 @@ const SIGNIFICANT = ["Content-Type", "Cache-Control", "Content-Length", "X-BorgS
 
 describe("replaying the reference's recorded exchanges against our CLI", () => {
   const dir = tempDir();
-  let server: ServerProcess;
+  let server: RunningServer;
 
   beforeAll(async () => {
-    server = await startServer(
+    server = await startInProcess(
       [
         "--backend",
         `FILE:${dir.path}/store`,

@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import { BackendAlreadyExists, BackendError, ContentHashMismatch, ContentLengthMismatch, ObjectNotFound, PermissionDenied } from "@borgstore/core";
+import { BackendAlreadyExists, BackendError, MemoryBackend, ContentHashMismatch, ContentLengthMismatch, ObjectNotFound, PermissionDenied } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 import { errorReply } from "../src/index.js";
 import { parseRequestTarget } from "../src/request-target.js";
-import { BufferPool } from "../src/memory-budget.js";
+import { BufferPool, MemoryBudget } from "../src/memory-budget.js";
+import { HttpError } from "../src/http-error.js";
+import { backendFromServerUrl, fileUrlFromPath } from "../src/backend-url.js";
 import { receiveWhole } from "../src/whole-body.js";
 
 describe("request targets (docs/rest-protocol.md#requests)", () => {
@@ -93,5 +95,51 @@ describe("buffer pool for whole uploads", () => {
     // Not one of its own capacities: left to the GC.
     pool.give(Buffer.alloc(100));
     expect(pool.idleBytes).toBe(1024);
+  });
+});
+
+describe("memory budget and buffer pool limits", () => {
+  it("reserves up to exactly its limit, and what is released can be reserved again", () => {
+    const budget = new MemoryBudget(100);
+    expect(budget.tryReserve(100)).toBe(true);
+    expect(budget.used).toBe(100);
+    expect(budget.tryReserve(1)).toBe(false);
+    budget.release(60);
+    expect(budget.used).toBe(40);
+    expect(budget.tryReserve(60)).toBe(true);
+  });
+
+  it("keeps at most its limit idle, every buffer given back up to it, and only its own capacities", () => {
+    const pool = new BufferPool(1024, 64);
+    const [a, b] = [pool.take(1024), pool.take(1024)];
+    pool.give(a);
+    pool.give(b);
+    expect(pool.idleBytes).toBe(1024);
+    expect(pool.take(1024)).toBe(a);
+    expect(pool.take(1024)).not.toBe(b);
+    const [c, d] = [pool.take(64), pool.take(64)];
+    pool.give(c);
+    pool.give(d);
+    expect([pool.take(64), pool.take(64)]).toEqual(expect.arrayContaining([c, d]));
+    pool.give(Buffer.alloc(100));
+    expect(pool.idleBytes).toBe(0);
+  });
+
+  it("starts at 128 KiB by default", () => {
+    expect(new BufferPool(1 << 20).take(1).byteLength).toBe(128 * 1024);
+  });
+});
+
+describe("small pieces", () => {
+  it("HttpError is named so", () => {
+    expect(new HttpError(400, "x").name).toBe("HttpError");
+  });
+
+  it("FILE:<path> is the store at that path", async () => {
+    const path = "/tmp/borgstore-server-units/store";
+    expect((await backendFromServerUrl(`FILE:${path}`)).location).toBe((await backendFromServerUrl(fileUrlFromPath(path))).location);
+    expect((await backendFromServerUrl(`FILE:${path}`)).location).toContain(path);
+    // Any other URL is core's, not a path.
+    expect(await backendFromServerUrl("memory:")).toBeInstanceOf(MemoryBackend);
   });
 });

@@ -5,8 +5,11 @@ import { type AddressInfo, connect, createServer } from "node:net";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** Our server's CLI (packages/server, built by turbo before these tests). */
-export const SERVER_CLI = fileURLToPath(new URL("../../../server/dist/cli.js", import.meta.url));
+/**
+ * Our server's CLI (packages/server, built by turbo before these tests), found as the dependency it
+ * is: a path relative to this file would miss it from Stryker's sandbox copy of the package.
+ */
+export const SERVER_CLI = fileURLToPath(new URL("./dist/cli.js", import.meta.resolve("@borgstore/server/package.json")));
 
 export interface RunningServer {
   /** http://127.0.0.1:PORT (no trailing slash). */

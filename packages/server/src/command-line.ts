@@ -1,0 +1,225 @@
+import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { ErrorCodes, type Permissions, isBorgStoreError, parsePermissions, parseSize, redactUrl } from "@borgstore/core";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { hostExposure, openServingProblem, resolveCredentials } from "./auth-policy.js";
+import type { Credentials } from "./auth.js";
+import { backendFromServerUrl } from "./backend-url.js";
+import { LOG_LEVELS, type LogLevel, type Logger } from "./logger.js";
+import { RestServer } from "./server.js";
+
+/** What `borgstore-server-rest`'s flags and env vars parse to. */
+export interface CliOptions {
+  host: string;
+  port: number;
+  backend: string;
+  username?: string;
+  password?: string;
+  passwordFile?: string;
+  auth: boolean;
+  permissions?: string;
+  quota?: number;
+  stdio?: boolean;
+  socketActivation?: boolean;
+  create?: boolean;
+  logLevel: LogLevel;
+  maxObjectSize?: number;
+  idleTimeout: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  minRate: number;
+  rateWindow: number;
+  memoryBudget: number;
+  shutdownTimeout: number;
+  waitLimit: number;
+}
+
+/** A reason not to start (the CLI prints it and exits with status 2). */
+export class StartupError extends Error {
+  override name = "StartupError";
+}
+
+function integer(min: number) {
+  return (text: string): number => {
+    const value = Number(text);
+    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min)
+      throw new InvalidArgumentError(`expected an integer ≥ ${min}, got: ${text}`);
+    return value;
+  };
+}
+
+/** A byte count: plain bytes as the reference takes them, or with a unit (`10G`, `64k`; powers of 1024). */
+function size(text: string): number {
+  try {
+    return parseSize(text);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+
+/** The command's flags (a fresh, unparsed Command each call: parsing keeps state in it). */
+export function createProgram(): Command {
+  return new Command("borgstore-server-rest")
+    .version(version)
+    .description("Serve a borgstore backend over HTTP (the REST protocol of the Python borgstore server)")
+    .addOption(new Option("--host <address>", "address to listen on").default("127.0.0.1"))
+    .addOption(new Option("--port <port>", "TCP port (0 picks a free one)").default(5618).argParser(integer(0)))
+    .addOption(
+      new Option("--backend <url>", "backend URL, e.g. file:///srv/store or FILE:relative/or/~/path")
+        .env("BORGSTORE_SERVER_BACKEND")
+        .makeOptionMandatory(),
+    )
+    .addOption(new Option("--username <name>", "Basic auth user name").env("BORGSTORE_SERVER_USERNAME"))
+    .addOption(
+      new Option("--password <secret>", "Basic auth password (visible in ps: prefer the env var or --password-file)").env(
+        "BORGSTORE_SERVER_PASSWORD",
+      ),
+    )
+    .addOption(
+      new Option("--password-file <path>", "read the Basic auth password from this file (first line)").env(
+        "BORGSTORE_SERVER_PASSWORD_FILE",
+      ),
+    )
+    .addOption(new Option("--no-auth", "serve without credentials on an address other than loopback (on purpose)"))
+    .addOption(
+      new Option(
+        "--permissions <spec>",
+        "borgbackup-all | borgbackup-no-delete | borgbackup-write-only | borgbackup-read-only, or a JSON object",
+      ),
+    )
+    .addOption(new Option("--quota <bytes>", "storage quota in bytes, or with a unit: 500G, 2T (posixfs)").argParser(size))
+    .addOption(new Option("--stdio", "serve one HTTP session on stdin/stdout (logs on stderr)"))
+    .addOption(new Option("--socket-activation", "serve the listening socket passed by systemd (LISTEN_FDS=1, fd 3)"))
+    .addOption(new Option("--create", "create the store at startup if it does not exist yet"))
+    .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
+    .addOption(new Option("--max-object-size <bytes>", "refuse larger uploads with 413 (bytes, or 64M, 1G)").argParser(size))
+    .addOption(
+      new Option("--idle-timeout <seconds>", "close connections idle for this long (slow clients)")
+        .default(120)
+        .argParser(integer(1)),
+    )
+    .addOption(
+      new Option("--memory-budget <bytes>", "memory for values held whole across requests; beyond it values stream")
+        .default(64 * 1024 * 1024)
+        .argParser(size),
+    )
+    .addOption(
+      new Option("--max-connections <n>", "refuse connections beyond this many open ones")
+        .default(256)
+        .argParser(integer(1)),
+    )
+    .addOption(
+      new Option("--max-connections-per-address <n>", "refuse connections beyond this many open ones from one client address (0 = no limit)")
+        .default(32)
+        .argParser(integer(0)),
+    )
+    .addOption(
+      new Option("--min-rate <bytes>", "cut a client that sends its body or reads our answer slower than this many bytes/s (0 = off)")
+        .default(1024)
+        .argParser(size),
+    )
+    .addOption(
+      new Option("--rate-window <seconds>", "measure --min-rate over windows this long (cut after two slow ones in a row)")
+        .default(20)
+        .argParser(integer(1)),
+    )
+    .addOption(
+      new Option("--wait-limit <ms>", "longest a request waits for create/destroy, and they for running requests; then 503")
+        .default(2000)
+        .argParser(integer(1)),
+    )
+    .addOption(
+      new Option("--shutdown-timeout <seconds>", "on SIGTERM, wait this long for running requests")
+        .default(30)
+        .argParser(integer(0)),
+    );
+}
+
+/** A parsed command line's server, not yet listening. */
+export interface PreparedServer {
+  server: RestServer;
+  options: CliOptions;
+  logger: Logger;
+  /** Undefined: serving open. */
+  credentials: Credentials | undefined;
+}
+
+/**
+ * Everything between parsing and listening: the password (file), the auth policy, permissions,
+ * the backend, --create, and the server with the options' limits. Throws StartupError for what
+ * the operator must fix. `logger` should be at --log-level (the CLI's writes to stderr).
+ */
+export async function prepareServer(program: Command, logger: Logger): Promise<PreparedServer> {
+  const options = program.opts<CliOptions>();
+
+  if (program.getOptionValueSource("password") === "cli")
+    logger.warning("warning: --password is visible to every user in the process list; prefer BORGSTORE_SERVER_PASSWORD or --password-file");
+  let password = options.password;
+  if (options.passwordFile !== undefined) {
+    try {
+      password = readFileSync(options.passwordFile, "utf8").split(/\r?\n/)[0];
+    } catch (err) {
+      throw new StartupError(`cannot read the password file: ${(err as Error).message}`);
+    }
+  }
+
+  const credentials = resolveCredentials({ username: options.username, password, noAuth: options.auth === false });
+  if (credentials instanceof Error) throw new StartupError(credentials.message);
+  if (!credentials && !options.stdio && !options.socketActivation) {
+    const problem = openServingProblem(await hostExposure(options.host), options.host, options.auth === false);
+    if (problem) throw new StartupError(problem);
+  }
+
+  let permissions: Permissions | undefined;
+  try {
+    permissions = options.permissions === undefined ? undefined : parsePermissions(options.permissions);
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+
+  let backend: Awaited<ReturnType<typeof backendFromServerUrl>>;
+  try {
+    backend = await backendFromServerUrl(options.backend, { permissions, quota: options.quota });
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+  if (options.create) {
+    try {
+      // The operator's own action: client permissions (which may forbid create) do not apply.
+      await (await backendFromServerUrl(options.backend, { quota: options.quota })).create();
+      logger.info(`created the store at ${redactUrl(options.backend)}`);
+    } catch (err) {
+      if (!isBorgStoreError(err, ErrorCodes.BACKEND_ALREADY_EXISTS)) throw new StartupError(`cannot create the store: ${(err as Error).message}`);
+    }
+  }
+
+  const server = new RestServer(backend, {
+    logger,
+    credentials,
+    maxObjectSize: options.maxObjectSize,
+    idleTimeoutMs: options.idleTimeout * 1000,
+    maxConnections: options.maxConnections,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+    minRate: options.minRate,
+    rateWindowMs: options.rateWindow * 1000,
+    wholeBodyBudget: options.memoryBudget,
+    waitLimitMs: options.waitLimit,
+    stdio: options.stdio,
+  });
+  return { server, options, logger, credentials };
+}
+
+/** Listens on --host/--port and logs where (the line scripts wait for). */
+export async function listenOnTcp({ server, options, logger }: PreparedServer): Promise<AddressInfo> {
+  let address: AddressInfo;
+  try {
+    address = await server.listenTcp(options.port, options.host);
+  } catch (err) {
+    throw new StartupError(`cannot listen on ${options.host}:${options.port}: ${(err as Error).message}`);
+  }
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  logger.info(`serving ${redactUrl(options.backend)} on http://${host}:${address.port}/`);
+  return address;
+}
