@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import {
   Aborted,
@@ -152,6 +153,21 @@ describe("raceAbort", () => {
     expect(await raced.catch((e: unknown) => e)).toBeInstanceOf(Aborted);
     fail(failure);
     await tick();
+  });
+});
+
+describe("raceAbort on a long-lived signal", () => {
+  it("leaves no listener behind, whether the work succeeds, fails or is aborted", async () => {
+    const controller = new AbortController();
+    const { signal } = controller;
+    await raceAbort(Promise.resolve(1), signal);
+    await raceAbort(Promise.reject(new Error("x")), signal).catch(() => undefined);
+    expect(getEventListeners(signal, "abort")).toHaveLength(0);
+    const raced = raceAbort(new Promise(() => {}), signal);
+    expect(getEventListeners(signal, "abort")).toHaveLength(1);
+    controller.abort();
+    await raced.catch(() => undefined);
+    expect(getEventListeners(signal, "abort")).toHaveLength(0);
   });
 });
 

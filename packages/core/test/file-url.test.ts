@@ -24,6 +24,7 @@ describe("expandUser (as Python's os.path.expanduser)", () => {
     process.env.HOME = "/home/someone";
     expect(expandUser("~")).toBe("/home/someone");
     expect(expandUser("~/a/b")).toBe("/home/someone/a/b");
+    expect(expandUser("~/a\nb")).toBe("/home/someone/a\nb");
   });
 
   it("expands ~user and ~user/… from /etc/passwd, and leaves an unknown user's ~ as it is", () => {
@@ -72,6 +73,8 @@ describe("urlFromPathOrUrl", () => {
     expect(urlFromPathOrUrl("/srv/no-such-4711")).toBe("file:///srv/no-such-4711");
     expect(urlFromPathOrUrl("~")).toBe(pathToFileURL(dir).href);
     expect(urlFromPathOrUrl(".")).toBe(pathToFileURL(cwd).href);
+    expect(urlFromPathOrUrl("./x:y")).toBe(pathToFileURL(join(cwd, "x:y")).href);
+    expect(urlFromPathOrUrl("~root")).toBe(pathToFileURL(realpathSync(ROOT_HOME)).href);
   });
 
   it("leaves a bare word (no scheme, no slash) as it is, so it fails as a URL instead of naming a directory", () => {

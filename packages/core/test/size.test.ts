@@ -19,6 +19,7 @@ describe("parseSize", () => {
     ["3 t", 3 * 1024 ** 4],
     ["2P", 2 * 1024 ** 5],
     ["0.5k", 512],
+    ["1.25k", 1280],
   ])("reads %j as %d bytes (units are powers of 1024)", (text, bytes) => {
     expect(parseSize(text)).toBe(bytes);
   });
