@@ -87,7 +87,7 @@ describe("Backend.defrag refuses malformed source lists before reading anything"
     await be.store("t", bytes("old"));
     expect((await failure(be.defrag([["../x", 0, 1]], TARGET))).code).toBe(ErrorCodes.INVALID_NAME);
     expect((await failure(be.defrag([["a", 0, 1, 9] as unknown as DefragSource], TARGET))).code).toBe(ErrorCodes.INVALID_ARGUMENT);
-    expect((await failure(be.defrag([["a", 0, -1]], TARGET))).code).toBe(ErrorCodes.INVALID_ARGUMENT);
+    expect((await failure(be.defrag([["a", 0.5, 1]], TARGET))).code).toBe(ErrorCodes.INVALID_ARGUMENT);
     expect(text(await be.load("t"))).toBe("old");
   });
 });
