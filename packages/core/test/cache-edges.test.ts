@@ -102,4 +102,21 @@ describe("cache lifecycle", () => {
     expect(warnings[0]).toBe("borgstore cache: store data/x failed [BACKEND_ERROR]: disk on fire");
     await store.close();
   });
+
+  it("a cache that fails to destroy or to close is logged, and the Store's destroy and close still succeed", async () => {
+    class FailingEnds extends MemoryBackend {
+      protected override async _destroy(): Promise<void> {
+        throw new BackendError("cannot remove");
+      }
+      protected override async _close(): Promise<void> {
+        throw new BackendError("cannot close");
+      }
+    }
+    const { store, warnings } = await setup({ "data/": { levels: [0], cache: "writethrough" } }, new FailingEnds());
+    await store.close();
+    expect(warnings).toEqual(["borgstore cache: close failed [BACKEND_ERROR]: cannot close"]);
+    await store.destroy();
+    expect(warnings[1]).toBe("borgstore cache: destroy failed [BACKEND_ERROR]: cannot remove");
+    expect(store.stats.cache_errors).toBe(2);
+  });
 });
