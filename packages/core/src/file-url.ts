@@ -13,7 +13,7 @@ export function fileUrlFromPath(path: string): string {
 
 /** Like Python's os.path.expanduser. */
 export function expandUser(path: string): string {
-  const m = /^~([^/]*)(\/.*)?$/.exec(path);
+  const m = /^~([^/]*)(\/.*)?$/s.exec(path);
   if (!m) return path;
   const [, user = "", rest = ""] = m;
   const home = user === "" ? (process.env.HOME ?? homedir()) : homeOf(user);
