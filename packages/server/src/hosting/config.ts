@@ -1,0 +1,162 @@
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { PERMISSION_SHORTCUTS, type Permissions, parseSize } from "@borgstore/core";
+import { TomlError, parse as parseToml } from "smol-toml";
+import { z } from "zod";
+
+/**
+ * The hosting mode's configuration file (TOML: comments, and an operator edits it by hand), as
+ * read, validated and resolved by loadHostingConfig. docs/hosting-mode.md documents every key.
+ */
+export interface HostingConfig {
+  /** Where the server listens. */
+  listen: { host: string; port: number };
+  /** The htpasswd file (absolute; a relative path is taken from the config file's folder). */
+  htpasswd: string;
+  /** TLS certificate and key files (absolute), when the server speaks HTTPS itself. */
+  tls?: { cert: string; key: string };
+  /** How repositories are made and limited. */
+  repositories: {
+    /** A backend URL with `{user}` and `{repo}` in it, e.g. `file:///srv/borgstore/{user}/{repo}`. */
+    backend: string;
+    /** Whether a user's `create` may make a repository that does not exist yet. */
+    autoCreate: boolean;
+    /** Bytes per repository at most (undefined: none). */
+    quota?: number;
+  };
+  /** Roles by name: the permissions a credential bound to it has in a repository. */
+  roles: Readonly<Record<string, Permissions | undefined>>;
+  /** htpasswd logins that are not their own user, or not an owner: which user and role each is. */
+  credentials: Readonly<Record<string, { user: string; role: string }>>;
+  /** Per user: bytes over all their repositories at most. */
+  users: Readonly<Record<string, { quota?: number }>>;
+  /** Per repository ("user/repo"): its own quota, and roles granted to other users. */
+  repos: Readonly<Record<string, { quota?: number; grants: Readonly<Record<string, string>> }>>;
+}
+
+/** A configuration file that cannot be used, with every problem found, each named by its key. */
+export class HostingConfigError extends Error {
+  override name = "HostingConfigError";
+}
+
+/**
+ * Roles every configuration has: the reference server's permission shortcuts under short names.
+ * `owner` may do everything; `no-delete` is `borg create` without `compact` (it may add, never
+ * remove); `write-only` adds without reading data back; `read-only` restores and checks.
+ */
+export const BUILTIN_ROLES: Readonly<Record<string, Permissions | undefined>> = {
+  owner: PERMISSION_SHORTCUTS["borgbackup-all"],
+  "no-delete": PERMISSION_SHORTCUTS["borgbackup-no-delete"],
+  "write-only": PERMISSION_SHORTCUTS["borgbackup-write-only"],
+  "read-only": PERMISSION_SHORTCUTS["borgbackup-read-only"],
+};
+
+/** User and repository names: one path segment each, never "." or "..", no encoding games. */
+const SEGMENT = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const segment = (what: string) =>
+  z.string().regex(SEGMENT, `a ${what} name is 1–64 of a–z, 0–9, ".", "_", "-", starting with a letter or digit`);
+
+const size = z
+  .union([z.number().int().nonnegative(), z.string()])
+  .transform((value, ctx) => {
+    if (typeof value === "number") return value;
+    try {
+      return parseSize(value);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const permissions = z.union([
+  z.enum(Object.keys(PERMISSION_SHORTCUTS) as [string, ...string[]]).transform((name) => PERMISSION_SHORTCUTS[name]),
+  z.record(z.string(), z.string().regex(/^[lrwWD]*$/, "permission letters are l, r, w, W and D")),
+]);
+
+const schema = z.strictObject({
+  listen: z.strictObject({
+    host: z.string().default("127.0.0.1"),
+    port: z.number().int().min(0).max(65535),
+  }),
+  htpasswd: z.string().min(1),
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  repositories: z.strictObject({
+    backend: z
+      .string()
+      .refine((url) => url.includes("{user}") && url.includes("{repo}"), "must contain {user} and {repo}, e.g. file:///srv/borgstore/{user}/{repo}"),
+    auto_create: z.boolean().default(false),
+    quota: size.optional(),
+  }),
+  roles: z.record(segment("role"), permissions).default({}),
+  credentials: z.record(z.string().min(1), z.strictObject({ user: segment("user"), role: z.string() })).default({}),
+  users: z.record(segment("user"), z.strictObject({ quota: size.optional() })).default({}),
+  repos: z
+    .record(
+      z.string().refine((key) => isRepoKey(key), 'a repository is named "user/repo"'),
+      z.strictObject({ quota: size.optional(), grants: z.record(segment("user"), z.string()).default({}) }),
+    )
+    .default({}),
+});
+
+function isRepoKey(key: string): boolean {
+  const [user, repo, ...rest] = key.split("/");
+  return rest.length === 0 && SEGMENT.test(user ?? "") && SEGMENT.test(repo ?? "");
+}
+
+/** Reads, validates and resolves the configuration file at `path`; throws HostingConfigError. */
+export async function loadHostingConfig(path: string): Promise<HostingConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new HostingConfigError(`${path}: ${(err as Error).message}`);
+  }
+  return parseHostingConfig(text, dirname(resolve(path)), path);
+}
+
+/** Validates the TOML `text`; relative file names are taken from `baseDir`. */
+export function parseHostingConfig(text: string, baseDir: string, source = "config"): HostingConfig {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (err) {
+    const where = err instanceof TomlError ? `:${err.line}:${err.column}` : "";
+    throw new HostingConfigError(`${source}${where}: not TOML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new HostingConfigError(formatIssues(source, parsed.error.issues));
+  const c = parsed.data;
+  const roles = { ...BUILTIN_ROLES, ...c.roles };
+  const problems: string[] = [];
+  const knownRole = (role: string, at: string) => {
+    if (!Object.hasOwn(roles, role)) problems.push(`${at}: no role "${role}" (known: ${Object.keys(roles).join(", ")})`);
+  };
+  for (const [login, credential] of Object.entries(c.credentials)) knownRole(credential.role, `credentials.${login}.role`);
+  for (const [repo, settings] of Object.entries(c.repos))
+    for (const [user, role] of Object.entries(settings.grants)) knownRole(role, `repos."${repo}".grants.${user}`);
+  if (problems.length > 0) throw new HostingConfigError(`${source}: ${problems.join("; ")}`);
+  return {
+    listen: c.listen,
+    htpasswd: resolve(baseDir, c.htpasswd),
+    ...(c.tls ? { tls: { cert: resolve(baseDir, c.tls.cert), key: resolve(baseDir, c.tls.key) } } : {}),
+    repositories: { backend: c.repositories.backend, autoCreate: c.repositories.auto_create, quota: c.repositories.quota },
+    roles,
+    credentials: c.credentials,
+    users: c.users,
+    repos: c.repos,
+  };
+}
+
+function formatIssues(source: string, issues: readonly z.core.$ZodIssue[]): string {
+  const lines = issues.map((issue) => {
+    const key = issue.path.map((p) => (typeof p === "string" && /^[A-Za-z0-9_-]+$/.test(p) ? p : JSON.stringify(p))).join(".");
+    const message =
+      issue.code === "unrecognized_keys"
+        ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}`
+        : issue.code === "invalid_key"
+          ? (issue.issues[0]?.message ?? issue.message)
+          : issue.message;
+    return `${key || "(top level)"}: ${message}`;
+  });
+  return `${source}: ${lines.join("; ")}`;
+}

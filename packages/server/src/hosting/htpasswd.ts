@@ -1,0 +1,242 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { type FSWatcher, watch } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { basename, dirname, resolve } from "node:path";
+import bcrypt from "bcryptjs";
+
+/** A line of an htpasswd file that this server cannot check, named by its line number. */
+export class HtpasswdError extends Error {
+  override name = "HtpasswdError";
+}
+
+/**
+ * The logins and bcrypt hashes of an htpasswd file as `htpasswd -B` writes them (also what restic's
+ * rest-server reads). Other hash kinds (MD5 "$apr1$", SHA1 "{SHA}", crypt) are refused when the
+ * file is read, with their line: a login whose password cannot be checked would otherwise be a
+ * login that can never sign in, or one checked by a weak hash.
+ */
+export class HtpasswdTable {
+  readonly #hashes: ReadonlyMap<string, string>;
+  /** The bcrypt cost most of the file's hashes have (htpasswd -B's default, 5, for an empty file). */
+  readonly usualCost: number;
+
+  private constructor(hashes: ReadonlyMap<string, string>) {
+    this.#hashes = hashes;
+    const counts = new Map<number, number>();
+    for (const hash of hashes.values()) {
+      const cost = Number(hash.slice(4, 6));
+      counts.set(cost, (counts.get(cost) ?? 0) + 1);
+    }
+    let usual = 5;
+    let most = 0;
+    for (const [cost, count] of counts) if (count > most) [usual, most] = [cost, count];
+    this.usualCost = usual;
+  }
+
+  /** Parses the file's text; throws HtpasswdError naming the first line it cannot use. */
+  static parse(text: string, source = "htpasswd"): HtpasswdTable {
+    const hashes = new Map<string, string>();
+    const lines = text.split(/\r?\n/);
+    for (const [index, raw] of lines.entries()) {
+      const line = raw.trim();
+      if (line === "" || line.startsWith("#")) continue;
+      const at = `${source}:${index + 1}`;
+      const colon = line.indexOf(":");
+      if (colon <= 0) throw new HtpasswdError(`${at}: not "login:hash"`);
+      const login = line.slice(0, colon);
+      const hash = line.slice(colon + 1);
+      if (!/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash))
+        throw new HtpasswdError(`${at}: the hash of "${login}" is not bcrypt (write it with htpasswd -B)`);
+      if (hashes.has(login)) throw new HtpasswdError(`${at}: "${login}" is listed twice`);
+      hashes.set(login, hash);
+    }
+    return new HtpasswdTable(hashes);
+  }
+
+  /** Reads and parses the file at `path`. */
+  static async read(path: string): Promise<HtpasswdTable> {
+    return HtpasswdTable.parse(await readFile(path, "utf8"), path);
+  }
+
+  /** How many logins the file has. */
+  get size(): number {
+    return this.#hashes.size;
+  }
+
+  /** Whether `login` is in the file. */
+  has(login: string): boolean {
+    return this.#hashes.has(login);
+  }
+
+  /** The bcrypt hash of `login`, if listed. */
+  hashOf(login: string): string | undefined {
+    return this.#hashes.get(login);
+  }
+}
+
+/** Options of a PasswordChecker. */
+export interface PasswordCheckerOptions {
+  /** bcrypt comparisons running at once at most (each costs tens of ms of CPU); default 2. */
+  maxConcurrent?: number;
+  /** Verified login/password pairs remembered, so that a client's every request is not a bcrypt run; default 10,000. */
+  cacheEntries?: number;
+}
+
+/**
+ * Checks a login and password against the current HtpasswdTable. bcrypt is slow on purpose: a
+ * remembered success (keyed by login, a digest of the password and the very hash it matched, so a
+ * changed password or a reloaded file forgets it) spares the CPU on a client's next requests, and
+ * at most `maxConcurrent` comparisons run at once, so that a flood of wrong passwords queues behind
+ * itself instead of taking the server's CPU from every other client. An unknown login is compared
+ * against a dummy hash of the file's usual cost: the answer's timing does not tell which logins exist.
+ */
+export class PasswordChecker {
+  #table: HtpasswdTable;
+  readonly #maxConcurrent: number;
+  readonly #cacheEntries: number;
+  readonly #verified = new Map<string, Buffer>();
+  #running = 0;
+  readonly #waiting: Array<() => void> = [];
+  readonly #dummies = new Map<number, Promise<string>>();
+
+  constructor(table: HtpasswdTable, options: PasswordCheckerOptions = {}) {
+    this.#table = table;
+    this.#maxConcurrent = Math.max(1, options.maxConcurrent ?? 2);
+    this.#cacheEntries = Math.max(0, options.cacheEntries ?? 10_000);
+  }
+
+  /** The table in use. */
+  get table(): HtpasswdTable {
+    return this.#table;
+  }
+
+  /** Switches to a newly read table; what was verified against the old hashes is forgotten. */
+  replaceTable(table: HtpasswdTable): void {
+    this.#table = table;
+    this.#verified.clear();
+  }
+
+  /** Whether `password` is the password of `login` in the current table. */
+  async check(login: string, password: string): Promise<boolean> {
+    const hash = this.#table.hashOf(login);
+    const key = cacheKey(login, password, hash ?? "");
+    const remembered = this.#verified.get(key.id);
+    if (hash !== undefined && remembered && timingSafeEqual(remembered, key.proof)) return true;
+    const ok = await this.#compare(password, hash ?? (await this.#dummyHash(this.#table.usualCost)));
+    if (!ok || hash === undefined) return false;
+    // The table may have been replaced during the comparison: remember only a still-current hash.
+    if (this.#table.hashOf(login) === hash) this.#remember(key.id, key.proof);
+    return true;
+  }
+
+  /** A hash of the given cost that no password is known for, made once per cost. */
+  #dummyHash(cost: number): Promise<string> {
+    let hash = this.#dummies.get(cost);
+    if (!hash) {
+      hash = bcrypt.hash(randomBytes(24).toString("hex"), cost);
+      this.#dummies.set(cost, hash);
+    }
+    return hash;
+  }
+
+  async #compare(password: string, hash: string): Promise<boolean> {
+    if (this.#running >= this.#maxConcurrent) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#running++;
+    try {
+      return await bcrypt.compare(password, hash);
+    } finally {
+      this.#running--;
+      this.#waiting.shift()?.();
+    }
+  }
+
+  #remember(id: string, proof: Buffer): void {
+    if (this.#cacheEntries === 0) return;
+    if (this.#verified.size >= this.#cacheEntries) {
+      const oldest = this.#verified.keys().next().value;
+      if (oldest !== undefined) this.#verified.delete(oldest);
+    }
+    this.#verified.set(id, proof);
+  }
+}
+
+/** The cache's key (login and hash) and proof (a digest of the password with them). */
+function cacheKey(login: string, password: string, hash: string): { id: string; proof: Buffer } {
+  const id = createHash("sha256").update(login).update("\0").update(hash).digest("hex");
+  const proof = createHash("sha256").update(id).update("\0").update(password).digest();
+  return { id, proof };
+}
+
+/** What a reload did: the new table's size, or why the old one was kept. */
+export type ReloadResult = { ok: true; logins: number } | { ok: false; error: string };
+
+/**
+ * An htpasswd file in use: read at start (a file that cannot be read or parsed refuses the start),
+ * read again by `reload()` (on SIGHUP) and whenever it changes on disk. A reload that fails keeps
+ * the table in use, so a half-written or broken file never locks everyone out or lets anyone in;
+ * requests in flight keep the table they were checked with.
+ */
+export class HtpasswdFile {
+  readonly path: string;
+  readonly checker: PasswordChecker;
+  readonly #onReload: (result: ReloadResult) => void;
+  #watcher: FSWatcher | undefined;
+  #pending: NodeJS.Timeout | undefined;
+  #reloading: Promise<ReloadResult> | undefined;
+
+  private constructor(path: string, checker: PasswordChecker, onReload: (result: ReloadResult) => void) {
+    this.path = path;
+    this.checker = checker;
+    this.#onReload = onReload;
+  }
+
+  /** Reads `path`; throws (HtpasswdError or the file system's error) if it cannot be used. */
+  static async open(
+    path: string,
+    options: PasswordCheckerOptions & { watch?: boolean; onReload?: (result: ReloadResult) => void } = {},
+  ): Promise<HtpasswdFile> {
+    const file = new HtpasswdFile(resolve(path), new PasswordChecker(await HtpasswdTable.read(path), options), options.onReload ?? (() => {}));
+    if (options.watch ?? true) file.#watch();
+    return file;
+  }
+
+  /** Reads the file again; on failure the table in use stays. Concurrent calls share one read. */
+  reload(): Promise<ReloadResult> {
+    this.#reloading ??= (async (): Promise<ReloadResult> => {
+      try {
+        const table = await HtpasswdTable.read(this.path);
+        this.checker.replaceTable(table);
+        return { ok: true, logins: table.size };
+      } catch (err) {
+        return { ok: false, error: (err as Error).message };
+      }
+    })().then((result) => {
+      this.#reloading = undefined;
+      this.#onReload(result);
+      return result;
+    });
+    return this.#reloading;
+  }
+
+  /** Stops watching the file. */
+  close(): void {
+    clearTimeout(this.#pending);
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+
+  #watch(): void {
+    // The folder, not the file: editors and `htpasswd` replace the file, which ends a watch on it.
+    const name = basename(this.path);
+    this.#watcher = watch(dirname(this.path), { persistent: false }, (_event, changed) => {
+      if (changed !== null && changed !== name) return;
+      // A burst of events for one write: read once it has settled.
+      clearTimeout(this.#pending);
+      this.#pending = setTimeout(() => void this.reload(), RELOAD_SETTLE_MS);
+    });
+    this.#watcher.on("error", () => {});
+  }
+}
+
+/** Quiet time after the last change event before the file is read again. */
+const RELOAD_SETTLE_MS = 100;
