@@ -16,11 +16,8 @@ import {
   type QuotaInfo,
   type SizedByteSource,
   type StoreStreamOptions,
-  checkHashAlgorithm,
   isValidName,
   supportedHashAlgorithms,
-  throwIfAborted,
-  validateName,
 } from "@borgstore/core";
 import { abortableSource, contentRangeTotal, firstBytes, planRangeRequest, sizedBytes, sizedSource, withRetry } from "@borgstore/core/backend";
 import {

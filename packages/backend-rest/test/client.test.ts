@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthenticationFailed, BackendError, PermissionDenied, collectBytes } from "@borgstore/core";
+import { TAIL_SLACK } from "@borgstore/core/backend";
 import { RestBackend } from "../src/index.js";
 import { CuttingProxy } from "./helpers/cutting-proxy.js";
 import { RawResponder } from "./helpers/raw-responder.js";
@@ -232,12 +233,11 @@ describe("a short slice far from the end", () => {
     expect(proxy.heads[1]).toContain(`\r\nrange: bytes=${start}-${start + far.size - 1}\r\n`);
   });
 
-  it("a tail at most 1 MiB longer than the slice is one suffix request, cut here (no size asked)", async () => {
+  it("a tail at most TAIL_SLACK (64 KiB) longer than the slice is one suffix request, cut here (no size asked)", async () => {
     await direct.store("far", older);
-    const MiB = 1024 * 1024;
     for (const near of [
-      { offset: -(MiB + 100), size: 100 },
-      { offset: -MiB, size: 600_000 },
+      { offset: -(TAIL_SLACK + 100), size: 100 },
+      { offset: -TAIL_SLACK, size: 30_000 },
     ]) {
       proxy.heads.length = 0;
       const start = older.byteLength + near.offset;

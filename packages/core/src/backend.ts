@@ -208,6 +208,10 @@ export abstract class Backend {
     const { signal } = options;
     // Without a signal there is nothing to race: the hot path of small loads skips two promises.
     if (!signal) return this._load(name, options);
+    // The caller's buffer is promised to be left alone once the load settles: with `into`, an
+    // abort is answered only after the backend's read into it has ended (a late read would still
+    // write there), so the load ends as soon as the backend honours the signal itself.
+    if (options.into) return underSignal(signal, () => settledThenAborted(this._load(name, options), signal));
     return underSignal(signal, () => raceAbort(this._load(name, options), signal));
   }
 
@@ -408,4 +412,16 @@ async function exactly(source: ByteSource & { size?: unknown }): Promise<SizedBy
 /** Raises ObjectNotFound(name) unless `info` says the item exists; a helper for backends. */
 export function assertExists(info: ItemInfo, name: string): void {
   if (!info.exists) throw new ObjectNotFound(name);
+}
+
+/** `pending`'s result, or ABORTED once it has settled if the signal fired meanwhile. */
+async function settledThenAborted<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  try {
+    const result = await pending;
+    throwIfAborted(signal);
+    return result;
+  } catch (err) {
+    throwIfAborted(signal);
+    throw err;
+  }
 }
