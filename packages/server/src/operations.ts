@@ -270,7 +270,12 @@ export async function get(op: Operation): Promise<void> {
       const { start, end } = resolveRange(options, total);
       const sent = await withWholeBody(op, end - start, async (whole) => {
         if (!whole) return false;
-        if (!ranged) sendBody(reply, status, await b.load(target.name, { signal }), OCTETS);
+        // Read into a pooled buffer (see BufferPool): a fresh multi-MiB one costs a page fault
+        // per 4 KiB it fills. Handed back only after a load that succeeded into it and a response
+        // the socket has taken whole; otherwise left to the GC (a read or a write may still use it).
+        const into = !ranged && end - start > ALWAYS_WHOLE ? op.pool?.take(end - start) : undefined;
+        let value: Uint8Array | undefined;
+        if (!ranged) sendBody(reply, status, (value = await b.load(target.name, { signal, into })), OCTETS);
         else {
           // The slice and its total from one read: info()'s total may describe an older value.
           const source = await b.loadStream(target.name, { ...options, signal });
@@ -279,6 +284,7 @@ export async function get(op: Operation): Promise<void> {
         // The budget counts the value until the socket has taken it (a slow reader holds it), or
         // the connection is gone (a response queued behind a closing one never finishes).
         await responseDone(reply.outgoing, signal);
+        if (into !== undefined && value?.buffer === into.buffer && reply.outgoing.writableFinished) op.pool?.give(into);
         return true;
       });
       if (sent) return;
