@@ -54,7 +54,7 @@ export abstract class Backend {
     this.permissions = options.permissions && Object.keys(options.permissions).length > 0 ? options.permissions : undefined;
   }
 
-  /** True between open() and close(). */
+  /** True between open() and close() (a layer: while the backend it wraps is open). */
   get opened(): boolean {
     return this.#opened;
   }
@@ -175,7 +175,7 @@ export abstract class Backend {
 
   /** For `await using backend = …`: closes the backend if it is still open. */
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#opened) await this.close();
+    if (this.opened) await this.close();
   }
 
   // ---- operations -------------------------------------------------------------------------
@@ -361,11 +361,11 @@ export abstract class Backend {
   // ---- checks -----------------------------------------------------------------------------
 
   #assertOpen(): void {
-    if (!this.#opened) throw new BackendMustBeOpen("backend must be open");
+    if (!this.opened) throw new BackendMustBeOpen("backend must be open");
   }
 
   #assertClosed(): void {
-    if (this.#opened) throw new BackendMustNotBeOpen("backend must not be open");
+    if (this.opened) throw new BackendMustNotBeOpen("backend must not be open");
   }
 
   #prepare(name: string, required?: string): void {

@@ -14,4 +14,5 @@ export * from "./plugin.js";
 export * from "./backends/memory.js";
 export * from "./url.js";
 export * from "./store/index.js";
+export * from "./layers/index.js";
 export * from "./abort.js";
