@@ -55,6 +55,8 @@ export interface CacheLayerStats {
 
 interface PendingFill {
   stale: boolean;
+  /** Settles when the load is over, its copy written and, if stale, dropped again. */
+  done: Promise<void>;
 }
 
 /** A cached item found while walking the cache: full name plus what list reported. */
@@ -88,6 +90,8 @@ export class CacheLayer extends BackendLayer {
   #errors = 0;
   /** Loads that will copy a primary value into the cache, per name (see #mutating). */
   readonly #fills = new Map<string, Set<PendingFill>>();
+  /** Per cached name, when its last queued change (primary, then cache) is done (see #inOrder). */
+  readonly #changes = new Map<string, Promise<void>>();
 
   constructor(primary: Backend, options: CacheLayerOptions) {
     super(primary);
@@ -196,7 +200,13 @@ export class CacheLayer extends BackendLayer {
       const hit = await this.#tryLoad(name, range);
       if (hit) return hit;
     }
-    const fill: PendingFill = { stale: false };
+    let settle!: () => void;
+    const fill: PendingFill = {
+      stale: false,
+      done: new Promise((resolve) => {
+        settle = resolve;
+      }),
+    };
     const pending = this.#fills.get(name) ?? new Set();
     this.#fills.set(name, pending.add(fill));
     try {
@@ -207,6 +217,7 @@ export class CacheLayer extends BackendLayer {
     } finally {
       pending.delete(fill);
       if (pending.size === 0 && this.#fills.get(name) === pending) this.#fills.delete(name);
+      settle();
     }
   }
 
@@ -217,32 +228,64 @@ export class CacheLayer extends BackendLayer {
   }
 
   protected override async _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
-    await this.inner.store(name, value, options);
-    if (this.#modeOf(name) === CacheMode.OFF) return;
-    await this.#mutating([name], async () => {
-      if (!(await this.#put(name, value))) await this.#drop(name);
+    if (this.#modeOf(name) === CacheMode.OFF) return this.inner.store(name, value, options);
+    await this.#inOrder([name], async () => {
+      await this.inner.store(name, value, options);
+      await this.#mutating([name], async () => {
+        if (!(await this.#put(name, value))) await this.#drop(name);
+      });
     });
   }
 
   /** The value was never whole in memory: the cached copy is dropped, the next load fills it. */
   protected override async _storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void> {
-    await this.inner.storeStream(name, source, options);
-    if (this.#modeOf(name) !== CacheMode.OFF) await this.invalidate({ key: name });
+    if (this.#modeOf(name) === CacheMode.OFF) return this.inner.storeStream(name, source, options);
+    await this.#inOrder([name], async () => {
+      await this.inner.storeStream(name, source, options);
+      await this.invalidate({ key: name });
+    });
   }
 
   protected override async _delete(name: string, options?: OperationOptions): Promise<void> {
-    await this.inner.delete(name, options);
-    if (this.#modeOf(name) !== CacheMode.OFF) await this.#mutating([name], () => this.#drop(name));
+    if (this.#modeOf(name) === CacheMode.OFF) return this.inner.delete(name, options);
+    await this.#inOrder([name], async () => {
+      await this.inner.delete(name, options);
+      await this.#mutating([name], () => this.#drop(name));
+    });
   }
 
   /** Keeps the cache right when a move may cross from a cached namespace to an uncached one or back. */
   protected override async _move(from: string, to: string, options?: OperationOptions): Promise<void> {
-    await this.inner.move(from, to, options);
     const fromCached = this.#modeOf(from) !== CacheMode.OFF;
     const toCached = this.#modeOf(to) !== CacheMode.OFF;
-    if (fromCached && toCached) await this.#moved(from, to);
-    else if (fromCached) await this.#mutating([from], () => this.#drop(from));
-    else if (toCached) await this.invalidate({ key: to });
+    if (!fromCached && !toCached) return this.inner.move(from, to, options);
+    await this.#inOrder([from, to], async () => {
+      await this.inner.move(from, to, options);
+      if (fromCached && toCached) await this.#moved(from, to);
+      else if (fromCached) await this.#mutating([from], () => this.#drop(from));
+      else await this.invalidate({ key: to });
+    });
+  }
+
+  /**
+   * Runs a change of `names` (primary, then cache) after the changes of them queued before it:
+   * two changes of one name running at once could reach the primary in one order and the cache
+   * in the other, leaving a copy the primary no longer holds.
+   */
+  async #inOrder(names: readonly string[], change: () => Promise<void>): Promise<void> {
+    const before = names.map((name) => this.#changes.get(name));
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    for (const name of names) this.#changes.set(name, mine);
+    try {
+      await Promise.all(before);
+      await change();
+    } finally {
+      done();
+      for (const name of names) if (this.#changes.get(name) === mine) this.#changes.delete(name);
+    }
   }
 
   async #moved(from: string, to: string): Promise<void> {
@@ -342,11 +385,17 @@ export class CacheLayer extends BackendLayer {
 
   /**
    * Runs a cache update of `names` so that a load copying an older primary value into the cache
-   * at the same time cannot leave that older value behind (see _load / #fill).
+   * at the same time cannot leave that older value behind (see _load / #fill), and returns only
+   * once those loads are over: until then their older copy may be in the cache for a moment.
    */
   async #mutating(names: readonly string[], work: () => Promise<void>): Promise<void> {
+    const marked = new Set<PendingFill>();
     const markStale = () => {
-      for (const name of names) for (const fill of this.#fills.get(name) ?? []) fill.stale = true;
+      for (const name of names)
+        for (const fill of this.#fills.get(name) ?? []) {
+          fill.stale = true;
+          marked.add(fill);
+        }
     };
     markStale();
     try {
@@ -354,6 +403,7 @@ export class CacheLayer extends BackendLayer {
     } finally {
       markStale();
     }
+    await Promise.all([...marked].map((fill) => fill.done));
   }
 
   /** Stores a copy; false when that failed (the old copy may still be there). */
