@@ -231,7 +231,10 @@ export class Store {
   }
 
   /** What `JSON.stringify(store)` writes: the URL without its credentials. */
-  toJSON(): { url: string | undefined } {
+  toJSON(): {
+    /** The backend URL without its credentials. */
+    url: string | undefined;
+  } {
     return { url: this.url === undefined ? undefined : redactUrl(this.url) };
   }
 
