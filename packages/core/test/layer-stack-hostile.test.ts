@@ -102,6 +102,18 @@ function stack(mode: CacheMode): Backend {
 }
 
 describe("the layer stack under hostile input", () => {
+  it.each(["writethrough", "mirror"] as const)("%s: a move of a directory holding a cached namespace leaves no copy behind", async (mode) => {
+    const layered = stack(mode);
+    await layered.create();
+    await layered.open();
+    await layered.store("ns/a", new Uint8Array([1]));
+    await layered.load("ns/a");
+    await layered.move("ns", "moved");
+    await expect(layered.load("ns/a")).rejects.toMatchObject({ code: "OBJECT_NOT_FOUND" });
+    expect([...(await layered.load("moved/a"))]).toEqual([1]);
+    await layered.close();
+  });
+
   it.each(["writethrough", "mirror"] as const)("%s: answers every sequence of calls exactly as the memory backend alone", async (mode) => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 30 }), async (steps) => {
