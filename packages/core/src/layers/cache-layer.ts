@@ -258,6 +258,12 @@ export class CacheLayer extends BackendLayer {
   protected override async _move(from: string, to: string, options?: OperationOptions): Promise<void> {
     const fromCached = this.#modeOf(from) !== CacheMode.OFF;
     const toCached = this.#modeOf(to) !== CacheMode.OFF;
+    if (this.#holdsCachedNamespace(from)) {
+      // A directory above cached namespaces moved (a Store never does this): its copies go too.
+      await this.inner.move(from, to, options);
+      await this.invalidate({ directory: from });
+      return;
+    }
     if (!fromCached && !toCached) return this.inner.move(from, to, options);
     await this.#inOrder([from, to], async () => {
       await this.inner.move(from, to, options);
@@ -265,6 +271,11 @@ export class CacheLayer extends BackendLayer {
       else if (fromCached) await this.#mutating([from], () => this.#drop(from));
       else await this.invalidate({ key: to });
     });
+  }
+
+  /** True when `name` is a directory above a cached namespace ("ns" for "ns/"). */
+  #holdsCachedNamespace(name: string): boolean {
+    return this.#policies().some((p) => p.cache !== CacheMode.OFF && p.namespace.startsWith(`${name}/`));
   }
 
   /**
