@@ -230,6 +230,8 @@ export abstract class Backend {
   async store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
     this.#prepareItem(name);
     const bytes = asBytes(value);
+    // Nothing to wait for or check: the hot path (each layer of a Store's stack takes it) skips two promises.
+    if (!options.signal && !this.permissions) return this._store(name, bytes, options);
     await underSignal(options.signal, async () => {
       await this.#checkStorePermission(name);
       throwIfAborted(options.signal);
@@ -257,6 +259,7 @@ export abstract class Backend {
   /** Deletes object `name`; ObjectNotFound if missing. */
   async delete(name: string, options: OperationOptions = {}): Promise<void> {
     this.#prepareItem(name, Required.delete);
+    if (!options.signal) return this._delete(name, options);
     await underSignal(options.signal, () => this._delete(name, options));
   }
 
