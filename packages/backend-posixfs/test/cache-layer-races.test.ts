@@ -80,7 +80,7 @@ describe.each(Object.keys(kinds))("cache layer over %s under concurrent use of t
       let writing = true;
       const writer = async (name: string) => {
         const h = history.get(name) as { kinds: string[]; acked: number; invoked: number };
-        for (let k = 1; k <= 120; k++) {
+        for (let k = 1; k <= 80; k++) {
           const del = k % 5 === 0 && h.kinds[k - 1] === "store";
           h.kinds[k] = del ? "delete" : "store";
           h.invoked = k;
@@ -126,7 +126,7 @@ describe.each(Object.keys(kinds))("cache layer over %s under concurrent use of t
 
   it("writethrough: after concurrent stores and deletes of one name by many writers, the cache agrees with the primary", async () => {
     const layer = await openLayer(kind, "writethrough");
-    for (let round = 0; round < 15; round++) {
+    for (let round = 0; round < 12; round++) {
       await Promise.all(
         Array.from({ length: 8 }, async (_, writer) => {
           for (const name of NAMES) {

@@ -4,7 +4,7 @@ import { runConformanceSuite } from "../src/index.js";
 // Each layer of core, alone over the memory backend, is a Backend like any other (the cache layer
 // in mirror mode here, writethrough over posixfs). Smaller sizes, fewer writers in flight and
 // shorter races than a storage backend's run: the layers add no storage of their own.
-const quick = { maxValueSize: 1_000_000, streamValueSize: 1024 * 1024, raceMs: 300, concurrency: 16 };
+const quick = { maxValueSize: 1_000_000, streamValueSize: 1024 * 1024, raceMs: 200, concurrency: 16 };
 
 runConformanceSuite({ name: "counting layer over memory", factory: () => new CountingLayer(new MemoryBackend()), ...quick });
 
