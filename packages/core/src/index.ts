@@ -17,3 +17,4 @@ export * from "./url.js";
 export * from "./store/index.js";
 export { abortError, abortable, discardSource, raceAbort, throwIfAborted, underSignal } from "./abort.js";
 export * from "./moved-to-backend-entry.js";
+export * from "./layers/index.js";

@@ -4,7 +4,7 @@ import { coalesce } from "../src/coalesce.js";
 import { errorPageHtml, reasonPhrase, standardReason } from "../src/error-page.js";
 import { escapeControl, parseRequestTarget, queryValue } from "../src/request-target.js";
 
-/** CPython's http.server error page for `status`, as its send_error writes it (spec §4.5). */
+/** CPython's http.server error page for `status`, as its send_error writes it (docs/rest-protocol.md#error-pages). */
 function cpythonPage(status: number, message: string, explain: string): string {
   return `<!DOCTYPE HTML>
 <html lang="en">
@@ -64,7 +64,7 @@ describe("requests Node could not read", () => {
   });
 });
 
-describe("request targets and queries (spec §4.1)", () => {
+describe("request targets and queries (docs/rest-protocol.md#dispatch)", () => {
   it("strips every leading and trailing slash, and has an empty query without ?", () => {
     expect(parseRequestTarget("//a/b//").name).toBe("a/b");
     expect(parseRequestTarget("/a/b").query.toString()).toBe("");

@@ -1,7 +1,7 @@
 import { InvalidArgument } from "../errors.js";
 import { MAX_NESTING_LEVELS } from "../nesting.js";
 
-/** How a namespace uses the cache backend (spec §13.4). */
+/** How a namespace uses the cache backend (core README: Cache tier). */
 export const CacheMode = {
   /** Not cached: every operation goes to the backend. */
   OFF: "off",

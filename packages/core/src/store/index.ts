@@ -1,5 +1,4 @@
 export * from "./config.js";
-export * from "./emulation.js";
 export * from "./levels.js";
 export * from "./stats.js";
 export * from "./store.js";

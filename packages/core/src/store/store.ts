@@ -1,19 +1,20 @@
 import { abortable, throwIfAborted } from "../abort.js";
-import { asBytes, observedSource, sizedBytes } from "../byte-source.js";
+import { asBytes } from "../byte-source.js";
 import type { Backend, StorableValue } from "../backend.js";
 import { BackendMustBeOpen, InvalidArgument, NoBackendGiven } from "../errors.js";
 import { checkHashAlgorithm } from "../hashing.js";
 import type { HashAlgorithm } from "../hash-algorithm.js";
+import type { CacheLogger } from "../layers/cache-layer.js";
+import { Emulation } from "../layers/emulation-layer.js";
 import { DEL_SUFFIX } from "../names.js";
 import { nest, splitKey } from "../nesting.js";
-import { validateLoadOptions } from "../range.js";
-import type { BufferLoadOptions, ByteSource, DefragSource, ItemInfo, OperationOptions, Permissions, QuotaInfo, SizedByteSource, StoreStreamOptions } from "../types.js";
+import type { ByteSource, DefragSource, ItemInfo, OperationOptions, Permissions, QuotaInfo, SizedByteSource, StoreStreamOptions } from "../types.js";
 import { backendFromUrl, redactUrl } from "../url.js";
 import { CacheMode, type NamespaceConfig, type NamespacePolicy, type StoreConfig, checkLevels, parseStoreConfig, policyFor } from "./config.js";
-import { type CacheLogger, CacheTier } from "./cache.js";
-import { Emulation } from "./emulation.js";
+import { LayerStack, type LayerStackOptions, type ListFigures, cacheModeOf } from "./layer-stack.js";
 import { levelDirectories } from "./levels.js";
-import { StoreStats, type StoreStatsSnapshot, type TimedOperation } from "./stats.js";
+import { StoreStats, type StoreStatsSnapshot } from "./stats.js";
+
 
 /** Options of `new Store(...)`: where the data lives (`url` or `backend`), the namespace config, an optional cache tier and emulation settings. */
 export interface StoreOptions {
@@ -92,25 +93,26 @@ export interface StoreDefragOptions extends FindOptions {
 
 /**
  * A key/value store over a Backend: per-namespace nesting levels, soft delete, recursive sorted
- * listing, statistics and latency/bandwidth emulation (spec §13).
+ * listing, statistics and latency/bandwidth emulation (core README: Options, Cache tier, Layers). Naming, nesting and soft delete
+ * are the Store's own; statistics, the cache tier and emulation are layers it stacks over the
+ * backend (see LayerStack).
  */
 export class Store {
   /** The backend URL this store was made with, if any. */
   readonly url: string | undefined;
   #backend: Backend | undefined;
+  #stack: LayerStack | undefined;
   #resolving: Promise<Backend> | undefined;
   readonly #permissions: Permissions | undefined;
   #policies: NamespacePolicy[];
-  readonly #stats = new StoreStats();
-  readonly #emulation: Emulation;
-  readonly #cache: CacheTier | undefined;
+  readonly #layers: LayerStackOptions;
+  readonly #list: ListFigures = { calls: 0, seconds: 0 };
   readonly #listReadAhead: number;
 
   constructor(options: StoreOptions) {
     const { url, backend, config, cacheUrl, cacheBackend } = options;
     if (!backend && url === undefined) throw new NoBackendGiven("You need to give a backend instance or a backend url.");
     this.url = url;
-    this.#backend = backend;
     this.#permissions = options.permissions;
     this.#policies = parseStoreConfig(config);
     if (cacheUrl !== undefined && cacheBackend !== undefined)
@@ -120,22 +122,19 @@ export class Store {
       throw new InvalidArgument(
         `Cache mode ${cached[0]?.cache} for namespace '${cached[0]?.namespace}' needs a cacheUrl or cacheBackend.`,
       );
-    if (cacheUrl !== undefined || cacheBackend !== undefined)
-      this.#cache = new CacheTier(
-        { url: cacheUrl, backend: cacheBackend },
-        this.#stats,
-        options.logger ?? console,
-        options.clock ?? (() => Date.now() / 1000),
-      );
     const readAhead = options.listReadAhead ?? 16;
     if (!Number.isSafeInteger(readAhead) || readAhead < 1)
       throw new InvalidArgument(`listReadAhead must be an integer >= 1, but got: ${readAhead}`);
     this.#listReadAhead = readAhead;
     const fromEnv = Emulation.fromEnv();
-    this.#emulation = new Emulation(
-      options.latency ?? fromEnv.latency * 1e6,
-      options.bandwidth ?? fromEnv.bandwidth * 8,
-    );
+    this.#layers = {
+      policies: () => this.#policies,
+      cache: cacheUrl !== undefined || cacheBackend !== undefined ? { url: cacheUrl, backend: cacheBackend } : undefined,
+      logger: options.logger ?? console,
+      clock: options.clock ?? (() => Date.now() / 1000),
+      emulation: new Emulation(options.latency ?? fromEnv.latency * 1e6, options.bandwidth ?? fromEnv.bandwidth * 8),
+    };
+    if (backend) this.#use(backend);
   }
 
   /** A Store whose URL is resolved now, so a bad URL or a missing backend package fails here. */
@@ -151,7 +150,7 @@ export class Store {
 
   /** The cache backend, once given or resolved. */
   get cacheBackend(): Backend | undefined {
-    return this.#cache?.backend;
+    return this.#stack?.cacheBackend ?? this.#layers.cache?.backend;
   }
 
   /** The validated namespace configurations, longest namespace first. */
@@ -161,7 +160,11 @@ export class Store {
 
   /** The reference's statistics, every key always present, every time in seconds. */
   get stats(): StoreStatsSnapshot {
-    return this.#stats.snapshot();
+    if (this.#stack) return this.#stack.snapshot(this.#list);
+    const stats = new StoreStats();
+    stats.calls.list = this.#list.calls;
+    stats.time.list = this.#list.seconds;
+    return stats.snapshot();
   }
 
   // ---- configuration ----------------------------------------------------------------------
@@ -192,40 +195,34 @@ export class Store {
     } finally {
       if (!wasOpen) await backend.close();
     }
-    await this.#cache?.createLevels(this.#policies);
+    const cached = this.#policies.filter((p) => p.cache !== CacheMode.OFF);
+    await this.#stack?.cache?.mkdirInCache(cached.flatMap((policy) => [...levelDirectories(policy)]));
   }
 
   // ---- lifecycle --------------------------------------------------------------------------
 
   /** Creates the backend's storage (and the cache's); BackendAlreadyExists if it exists. */
   async create(): Promise<void> {
-    const backend = await this.#resolve();
-    await backend.create();
-    await this.#cache?.create();
-    if (backend.precreateDirs) await this.createLevels();
+    await this.#resolve();
+    await this.#top().create();
+    if (this.#backend?.precreateDirs) await this.createLevels();
   }
 
   /** Deletes the backend's storage and everything in it (and the cache's); the store must be closed. */
   async destroy(): Promise<void> {
-    const backend = await this.#resolve();
-    await backend.destroy();
-    await this.#cache?.destroy();
+    await this.#resolve();
+    await this.#top().destroy();
   }
 
   /** Opens the backend, then the cache (a cache that fails to open is disabled) and cleans the cache up. */
   async open(): Promise<void> {
-    const backend = await this.#resolve();
-    await backend.open();
-    await this.#cache?.open(this.#policies);
+    await this.#resolve();
+    await this.#top().open();
   }
 
   /** Closes the backend, then cleans the cache up and closes it (cache errors are only logged). */
   async close(): Promise<void> {
-    try {
-      await this.#require().close();
-    } finally {
-      await this.#cache?.close(this.#policies);
-    }
+    await this.#top().close();
   }
 
   /** What `console.log(store)` and `util.inspect` show: the URL without its credentials. */
@@ -243,7 +240,7 @@ export class Store {
 
   /** For `await using store = …`: closes the store if it is still open. */
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#backend?.opened) await this.close();
+    if (this.#stack?.top.opened) await this.close();
   }
 
   // ---- names ------------------------------------------------------------------------------
@@ -264,7 +261,8 @@ export class Store {
     if (only !== undefined) return only;
     const levels = policyFor(this.#policies, name).levels;
     const suffix = options.deleted ? DEL_SUFFIX : undefined;
-    const backend = this.#require();
+    this.#top(); // the look-ups below go to the primary itself: they are naming, not operations to count or slow down
+    const backend = this.#backend as Backend;
     let nested = "";
     for (const level of levels) {
       nested = nest(name, level, suffix);
@@ -277,35 +275,15 @@ export class Store {
 
   /** Size, type and access time of the item `name`, looked up in its namespace's nesting levels; `exists: false` if missing. */
   async info(name: string, options: FindOptions = {}): Promise<ItemInfo> {
-    return this.#timed("info", async () => {
-      const nested = await this.find(name, options);
-      return this.#paced(0, () => this.#require().info(nested, { signal: options.signal }));
-    });
+    const nested = await this.find(name, options);
+    return this.#top().info(nested, { signal: options.signal });
   }
 
   /** The value of `name`, or the `offset`/`size` part of it; ObjectNotFound if missing. */
   async load(name: string, options: StoreLoadOptions = {}): Promise<Uint8Array> {
-    return this.#timed("load", async () => {
-      const nested = this.#nestedOnlyLevel(name, options) ?? (await this.find(name, options));
-      const range = { offset: options.offset, size: options.size };
-      validateLoadOptions(range); // before the cache sees it: a bad range is the caller's error, not a cache failure
-      const mode = this.#cacheMode(name);
-      const { signal, into } = options;
-      const data =
-        mode === CacheMode.OFF
-          ? await this.#primaryLoad(nested, { ...range, signal, into })
-          : await (this.#cache as CacheTier).load(nested, mode, range, () => this.#primaryLoad(nested, { signal }));
-      this.#stats.loadVolume += data.byteLength;
-      return data;
-    });
-  }
-
-  async #primaryLoad(nested: string, options: BufferLoadOptions): Promise<Uint8Array> {
-    const load = () => this.#require().load(nested, options);
-    const data = await (this.#emulation.active ? this.#pacedVolume(load) : load());
-    this.#stats.backendLoadCalls += 1;
-    this.#stats.backendLoadVolume += data.byteLength;
-    return data;
+    const nested = this.#nestedOnlyLevel(name, options) ?? (await this.find(name, options));
+    const { offset, size, signal, into } = options;
+    return this.#top().load(nested, { offset, size, signal, into });
   }
 
   /**
@@ -313,55 +291,28 @@ export class Store {
    * only, as the volume is not known up front.
    */
   async loadStream(name: string, options: StoreLoadOptions = {}): Promise<SizedByteSource> {
-    if (this.#cacheMode(name) !== CacheMode.OFF) return sizedBytes(await this.load(name, options));
-    return this.#timed("load", async () => {
-      const nested = await this.find(name, options);
-      const range = { offset: options.offset, size: options.size, signal: options.signal };
-      const source = await this.#paced(0, () => this.#require().loadStream(nested, range));
-      this.#stats.backendLoadCalls += 1;
-      return this.#countLoaded(source);
-    });
+    const nested = await this.find(name, options);
+    const { offset, size, signal } = options;
+    return this.#top().loadStream(nested, { offset, size, signal });
   }
 
   /** Stores `value` under `name`: an existing item is overwritten where it is, a new one goes to the last level. */
   async store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
     const bytes = asBytes(value);
-    await this.#timed("store", async () => {
-      const nested = await this.find(name, { signal: options.signal });
-      await this.#paced(bytes.byteLength, () => this.#require().store(nested, bytes, options));
-      this.#countStored(bytes.byteLength);
-      if (this.#cacheMode(name) !== CacheMode.OFF) await this.#cache?.stored(nested, bytes);
-    });
+    const nested = await this.find(name, { signal: options.signal });
+    await this.#top().store(nested, bytes, options);
   }
 
   /** Like store, from a stream; with options.size/sha256 a mismatch stores nothing. */
   async storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
-    await this.#timed("store", async () => {
-      const nested = await this.find(name, { signal: options.signal });
-      let volume = 0;
-      const counted = async function* () {
-        for await (const chunk of source) {
-          volume += chunk.byteLength;
-          yield chunk;
-        }
-      };
-      const start = performance.now();
-      await this.#require().storeStream(nested, counted(), options);
-      await this.#emulation.pace(start, volume);
-      this.#countStored(volume);
-      // The value was never whole in memory: drop the cached copy, the next load fills it.
-      if (this.#cacheMode(name) !== CacheMode.OFF) await this.#cache?.invalidate({ key: nested });
-    });
+    const nested = await this.find(name, { signal: options.signal });
+    await this.#top().storeStream(nested, source, options);
   }
 
   /** Deletes the item for good (see move with `delete: true` for a soft delete). */
   async delete(name: string, options: FindOptions = {}): Promise<void> {
-    await this.#timed("delete", async () => {
-      const nested = await this.find(name, options);
-      await this.#paced(0, () => this.#require().delete(nested, { signal: options.signal }));
-      this.#stats.backendDeleteCalls += 1;
-      if (this.#cacheMode(name) !== CacheMode.OFF) await this.#cache?.deleted(nested);
-    });
+    const nested = await this.find(name, options);
+    await this.#top().delete(nested, { signal: options.signal });
   }
 
   /**
@@ -370,21 +321,7 @@ export class Store {
    */
   async move(name: string, options: MoveOptions = {}): Promise<void> {
     const [from, to] = await this.#moveNames(name, options);
-    await this.#timed("move", async () => {
-      await this.#paced(0, () => this.#require().move(from, to, { signal: options.signal }));
-      await this.#cacheMoved(name, options.newName ?? name, from, to);
-    });
-  }
-
-  /** Keeps the cache right when a move may cross from a cached namespace to an uncached one or back. */
-  async #cacheMoved(name: string, newName: string, from: string, to: string): Promise<void> {
-    const cache = this.#cache;
-    if (!cache) return;
-    const fromCached = this.#cacheMode(name) !== CacheMode.OFF;
-    const toCached = this.#cacheMode(newName) !== CacheMode.OFF;
-    if (fromCached && toCached) await cache.moved(from, to);
-    else if (fromCached) await cache.deleted(from);
-    else if (toCached) await cache.invalidate({ key: to });
+    await this.#top().move(from, to, { signal: options.signal });
   }
 
   async #moveNames(name: string, options: MoveOptions): Promise<[string, string]> {
@@ -412,9 +349,9 @@ export class Store {
    * soft-deleted ones, named without ".del". Lazy: directories are read as the caller iterates.
    */
   async *list(name: string, options: FindOptions = {}): AsyncIterable<ItemInfo> {
-    const backend = this.#require();
+    const backend = this.#top();
     throwIfAborted(options.signal);
-    this.#stats.calls.list += 1;
+    this.#list.calls += 1;
     // Directories read ahead finish in the background; only what the caller waits for is cut off.
     yield* abortable(this.#listTree(backend, name.replace(/\/+$/, ""), options.deleted ?? false), options.signal);
   }
@@ -468,16 +405,13 @@ export class Store {
 
   /** The top directory of a list, streamed (a flat namespace may be huge). */
   async #openDir(backend: Backend, dir: string): Promise<AsyncIterator<ItemInfo>> {
-    const items = backend.list(dir)[Symbol.asyncIterator]();
-    await this.#listTimed(this.#emulation.listPause());
-    return items;
+    return backend.list(dir)[Symbol.asyncIterator]();
   }
 
   /** A nesting directory, read whole (they hold a fraction of a namespace each). */
   async #readDir(backend: Backend, dir: string): Promise<ItemInfo[]> {
     const items: ItemInfo[] = [];
     for await (const info of backend.list(dir)) items.push(info);
-    await this.#emulation.listPause();
     return items;
   }
 
@@ -487,7 +421,7 @@ export class Store {
     try {
       return await pending;
     } finally {
-      this.#stats.addTime("list", (performance.now() - start) / 1000);
+      this.#list.seconds += (performance.now() - start) / 1000;
     }
   }
 
@@ -495,10 +429,8 @@ export class Store {
   async hash(name: string, options: HashOptions = {}): Promise<string> {
     const algorithm = options.algorithm ?? "sha256";
     checkHashAlgorithm(algorithm);
-    return this.#timed("hash", async () => {
-      const nested = await this.find(name, options);
-      return this.#paced(0, () => this.#require().hash(nested, algorithm, { signal: options.signal }));
-    });
+    const nested = await this.find(name, options);
+    return this.#top().hash(nested, algorithm, { signal: options.signal });
   }
 
   /**
@@ -513,15 +445,18 @@ export class Store {
     const target = options.target ? await this.find(full(options.target)) : undefined;
     const policy = this.#policies.find((p) => (namespace ? `${namespace}/` : "").startsWith(p.namespace));
     const levels = policy ? (policy.levels[policy.levels.length - 1] as number) : 0;
-    const result = await this.#require().defrag(mapped, { target, algorithm: options.algorithm, namespace, levels, signal: options.signal });
+    this.#top();
+    // The primary itself: its own defrag (server-side where it has one), not counted, not slowed down.
+    const primary = this.#backend as Backend;
+    const result = await primary.defrag(mapped, { target, algorithm: options.algorithm, namespace, levels, signal: options.signal });
     // An older cached copy of an overwritten target would be stale.
-    if (this.#cacheMode(result) !== CacheMode.OFF) await this.#cache?.invalidate({ key: result });
+    if (cacheModeOf(this.#policies, result) !== CacheMode.OFF) await this.#stack?.cache?.invalidate({ key: result });
     return splitKey(result)[1];
   }
 
   /** The backend's quota limit and usage in bytes (-1 each without a quota). */
   async quota(options: OperationOptions = {}): Promise<QuotaInfo> {
-    return this.#require().quota(options);
+    return this.#top().quota(options);
   }
 
   /**
@@ -530,12 +465,13 @@ export class Store {
    */
   async cacheInvalidate(name: string, options: FindOptions = {}): Promise<void> {
     if (typeof name !== "string") throw new InvalidArgument("cacheInvalidate needs a name (\"\" for everything)");
-    if (!this.#cache) return;
-    if (name === "") return this.#cache.invalidate({ directory: "" });
+    const cache = this.#stack?.cache;
+    if (!cache) return;
+    if (name === "") return cache.invalidate({ directory: "" });
     const bare = name.replace(/\/+$/, "");
     const namespace = this.#policies.find((p) => p.cache !== CacheMode.OFF && p.namespace.replace(/\/+$/, "") === bare);
-    if (namespace) return this.#cache.invalidate({ directory: bare });
-    await this.#cache.invalidate({ key: await this.find(name, options) });
+    if (namespace) return cache.invalidate({ directory: bare });
+    await cache.invalidate({ key: await this.find(name, options) });
   }
 
   // ---- plumbing ---------------------------------------------------------------------------
@@ -544,56 +480,23 @@ export class Store {
     if (this.#backend) return this.#backend;
     this.#resolving ??= backendFromUrl(this.url as string, { permissions: this.#permissions });
     try {
-      this.#backend = await this.#resolving;
+      const backend = await this.#resolving;
+      return this.#backend ?? this.#use(backend); // callers racing here share one stack
     } finally {
       this.#resolving = undefined;
     }
-    return this.#backend;
   }
 
-  #cacheMode(name: string): CacheMode {
-    return this.#cache ? policyFor(this.#policies, name).cache : CacheMode.OFF;
+  #use(backend: Backend): Backend {
+    this.#backend = backend;
+    this.#stack = new LayerStack(backend, this.#layers);
+    return backend;
   }
 
-  #require(): Backend {
-    if (!this.#backend) throw new BackendMustBeOpen("backend must be open");
-    return this.#backend;
-  }
-
-  /** Counts a Store call and its duration (failed calls are not counted, as in the reference). */
-  async #timed<T>(operation: TimedOperation, work: () => Promise<T>): Promise<T> {
-    const start = performance.now();
-    const result = await work();
-    this.#stats.record(operation, (performance.now() - start) / 1000);
-    return result;
-  }
-
-  /** One primary backend call, stretched to the emulated latency + volume / bandwidth. */
-  async #paced<T>(volume: number, call: () => Promise<T>): Promise<T> {
-    const start = performance.now();
-    const result = await call();
-    await this.#emulation.pace(start, volume);
-    return result;
-  }
-
-  async #pacedVolume(call: () => Promise<Uint8Array>): Promise<Uint8Array> {
-    const start = performance.now();
-    const result = await call();
-    await this.#emulation.pace(start, result.byteLength);
-    return result;
-  }
-
-  #countStored(volume: number): void {
-    this.#stats.backendStoreCalls += 1;
-    this.#stats.backendStoreVolume += volume;
-    this.#stats.storeVolume += volume;
-  }
-
-  #countLoaded(source: SizedByteSource): SizedByteSource {
-    return observedSource(source, (chunk) => {
-      this.#stats.loadVolume += chunk.byteLength;
-      this.#stats.backendLoadVolume += chunk.byteLength;
-    });
+  /** The top of the layer stack, where data operations go. */
+  #top(): Backend {
+    if (!this.#stack) throw new BackendMustBeOpen("backend must be open");
+    return this.#stack.top;
   }
 }
 

@@ -1,0 +1,138 @@
+import { Backend } from "../backend.js";
+import type { HashAlgorithm } from "../hash-algorithm.js";
+import type { CheckedDefragSources } from "../defrag.js";
+import type {
+  BackendCapabilities,
+  BufferLoadOptions,
+  ByteSource,
+  DefragOptions,
+  ItemInfo,
+  LoadOptions,
+  OperationOptions,
+  QuotaInfo,
+  SizedByteSource,
+  StoreStreamOptions,
+} from "../types.js";
+
+/**
+ * A Backend wrapping another Backend (as OpenDAL composes layers): every primitive calls the
+ * inner backend's public method, so the inner one keeps validating, checking permissions and
+ * streaming as it does alone. A layer overrides the primitives whose behaviour it changes; it
+ * opens, closes, creates and destroys its inner backend with itself.
+ */
+export class BackendLayer extends Backend {
+  /** The backend this layer wraps. */
+  readonly inner: Backend;
+  override readonly precreateDirs: boolean;
+
+  constructor(inner: Backend) {
+    super();
+    this.inner = inner;
+    this.precreateDirs = inner.precreateDirs;
+  }
+
+  /** The inner backend's capabilities: a layer changes how, not what. */
+  get capabilities(): BackendCapabilities {
+    return this.inner.capabilities;
+  }
+
+  /** A layer holds no state of its own: it is open while the backend it wraps is (opened through it or not). */
+  override get opened(): boolean {
+    return this.inner.opened;
+  }
+
+  /** The inner backend's location. */
+  override get location(): string | undefined {
+    return this.inner.location;
+  }
+
+  // The inner backend's own permissions decide; this layer has none of its own.
+  /** Asks the inner backend (see Backend.checkStorePermission). */
+  override checkStorePermission(name: string, options: OperationOptions = {}): Promise<void> {
+    return this.inner.checkStorePermission(name, options);
+  }
+
+  /** Asks the inner backend (see Backend.checkLifecyclePermission). */
+  override checkLifecyclePermission(operation: "create" | "destroy"): void {
+    this.inner.checkLifecyclePermission(operation);
+  }
+
+  /** Asks the inner backend (see Backend.checkDefragTarget). */
+  override checkDefragTarget(options: DefragOptions): void {
+    this.inner.checkDefragTarget(options);
+  }
+
+  protected _create(): Promise<void> {
+    return this.inner.create();
+  }
+
+  protected _destroy(): Promise<void> {
+    return this.inner.destroy();
+  }
+
+  protected _open(): Promise<void> {
+    return this.inner.open();
+  }
+
+  protected _close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  protected _mkdir(name: string, options?: OperationOptions): Promise<void> {
+    return this.inner.mkdir(name, options);
+  }
+
+  protected _rmdir(name: string, options?: OperationOptions): Promise<void> {
+    return this.inner.rmdir(name, options);
+  }
+
+  protected _info(name: string, options?: OperationOptions): Promise<ItemInfo> {
+    return this.inner.info(name, options);
+  }
+
+  protected _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
+    return this.inner.load(name, options);
+  }
+
+  protected override _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
+    return this.inner.loadStream(name, options);
+  }
+
+  protected _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
+    return this.inner.store(name, value, options);
+  }
+
+  protected override _storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void> {
+    return this.inner.storeStream(name, source, options);
+  }
+
+  protected _delete(name: string, options?: OperationOptions): Promise<void> {
+    return this.inner.delete(name, options);
+  }
+
+  protected _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
+    return this.inner.move(currentName, newName, options);
+  }
+
+  protected _list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo> {
+    return this.inner.list(name, options);
+  }
+
+  protected override _hash(name: string, algorithm: string, options?: OperationOptions): Promise<string> {
+    return this.inner.hash(name, algorithm as HashAlgorithm, options);
+  }
+
+  /**
+   * Defrag where the inner backend does it (a server's own defrag). Sources that failed their
+   * checks take the base class's path, which reads the readable ones through this layer and then
+   * raises the first bad one's error, as every backend does.
+   */
+  protected override _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+    if (sources.problem !== undefined) return super._defrag(sources, options);
+    return this.inner.defrag(sources.readable, options);
+  }
+
+  protected override _quota(options?: OperationOptions): Promise<QuotaInfo> {
+    return this.inner.quota(options);
+  }
+}

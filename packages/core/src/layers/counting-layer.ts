@@ -1,0 +1,147 @@
+import { observedSource } from "../byte-source.js";
+import type { BufferLoadOptions, ByteSource, ItemInfo, LoadOptions, OperationOptions, SizedByteSource, StoreStreamOptions } from "../types.js";
+import { BackendLayer } from "./backend-layer.js";
+
+/** The operations a CountingLayer counts (loadStream counts as load, storeStream as store). */
+export const COUNTED_OPERATIONS = ["info", "load", "store", "delete", "move", "list", "hash"] as const;
+/** An operation a CountingLayer counts. */
+export type CountedOperation = (typeof COUNTED_OPERATIONS)[number];
+
+/** How often one operation reached the inner backend, and how long the successful calls took. */
+export interface OperationCount {
+  /** Calls that succeeded. */
+  succeeded: number;
+  /** Calls that threw. */
+  failed: number;
+  /** Seconds spent in the calls that succeeded, summed (overlapping calls each count their own). */
+  seconds: number;
+}
+
+/** What a CountingLayer has counted; every update is one synchronous step, so overlapping calls stay exact. */
+export interface BackendCounts {
+  /** Calls per operation. */
+  readonly operations: Readonly<Record<CountedOperation, OperationCount>>;
+  /** Bytes delivered by loads and loadStreams (a stream's as its chunks pass). */
+  readonly loadVolume: number;
+  /** Bytes of the stores and storeStreams that succeeded. */
+  readonly storeVolume: number;
+}
+
+/**
+ * Counts the calls, their time and the bytes moved through the backend it wraps. A list counts
+ * when it ends or its caller stops it (its time is what the caller waited for items); a
+ * loadStream counts when the stream is handed out, its bytes as they pass. Lifecycle, mkdir,
+ * rmdir and quota are not counted.
+ */
+export class CountingLayer extends BackendLayer {
+  readonly #operations = Object.fromEntries(
+    COUNTED_OPERATIONS.map((op) => [op, { succeeded: 0, failed: 0, seconds: 0 }]),
+  ) as Record<CountedOperation, OperationCount>;
+  #loadVolume = 0;
+  #storeVolume = 0;
+
+  /** What was counted so far (live figures, read them as they are now). */
+  get counts(): BackendCounts {
+    const self = this;
+    return {
+      operations: this.#operations,
+      get loadVolume() {
+        return self.#loadVolume;
+      },
+      get storeVolume() {
+        return self.#storeVolume;
+      },
+    };
+  }
+
+  async #counted<T>(operation: CountedOperation, call: () => Promise<T>): Promise<T> {
+    const count = this.#operations[operation];
+    const start = performance.now();
+    let result: T;
+    try {
+      result = await call();
+    } catch (err) {
+      count.failed += 1;
+      throw err;
+    }
+    count.succeeded += 1;
+    count.seconds += (performance.now() - start) / 1000;
+    return result;
+  }
+
+  protected override _info(name: string, options?: OperationOptions): Promise<ItemInfo> {
+    return this.#counted("info", () => this.inner.info(name, options));
+  }
+
+  protected override async _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
+    const data = await this.#counted("load", () => this.inner.load(name, options));
+    this.#loadVolume += data.byteLength;
+    return data;
+  }
+
+  protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
+    const source = await this.#counted("load", () => this.inner.loadStream(name, options));
+    return observedSource(source, (chunk) => {
+      this.#loadVolume += chunk.byteLength;
+    });
+  }
+
+  protected override async _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
+    await this.#counted("store", () => this.inner.store(name, value, options));
+    this.#storeVolume += value.byteLength;
+  }
+
+  protected override async _storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void> {
+    let volume = 0;
+    async function* counted(): ByteSource {
+      for await (const chunk of source) {
+        volume += chunk.byteLength;
+        yield chunk;
+      }
+    }
+    await this.#counted("store", () => this.inner.storeStream(name, counted(), options));
+    this.#storeVolume += volume;
+  }
+
+  protected override _delete(name: string, options?: OperationOptions): Promise<void> {
+    return this.#counted("delete", () => this.inner.delete(name, options));
+  }
+
+  protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
+    return this.#counted("move", () => this.inner.move(currentName, newName, options));
+  }
+
+  protected override _hash(name: string, algorithm: string, options?: OperationOptions): Promise<string> {
+    return this.#counted("hash", () => super._hash(name, algorithm, options));
+  }
+
+  protected override async *_list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo> {
+    const count = this.#operations.list;
+    const items = this.inner.list(name, options)[Symbol.asyncIterator]();
+    let seconds = 0;
+    let failed = false;
+    try {
+      for (;;) {
+        const start = performance.now();
+        let step: IteratorResult<ItemInfo>;
+        try {
+          step = await items.next();
+        } catch (err) {
+          failed = true;
+          throw err;
+        } finally {
+          seconds += (performance.now() - start) / 1000;
+        }
+        if (step.done) return;
+        yield step.value;
+      }
+    } finally {
+      if (failed) count.failed += 1;
+      else {
+        count.succeeded += 1;
+        count.seconds += seconds;
+      }
+      await items.return?.();
+    }
+  }
+}
