@@ -98,6 +98,9 @@ function envFlag(value: string | undefined): boolean {
   return ["1", "true", "yes", "y", "on"].includes((value ?? "").toLowerCase());
 }
 
+/** Tries of the move of an uploaded temp file that rclone said it could not find (see #moveUploaded). */
+const UPLOADED_MOVE_ATTEMPTS = 4;
+
 function missing(name: string): ItemInfo {
   return { name: basename(name), exists: false, size: 0, directory: false, atime: 0 };
 }
@@ -431,10 +434,29 @@ export class RcloneBackend extends Backend {
     const temp = joinName(dir, tempName(16));
     try {
       await upload(rc, dir, basename(temp));
-      await this.#moveFile(rc, temp, name);
+      await this.#moveUploaded(rc, temp, name);
     } catch (err) {
       await rc.call("operations/deletefile", { fs: this.remote, remote: temp }, { retry: false }).catch(() => {});
       throw asBackendError(err);
+    }
+  }
+
+  /**
+   * Moves a just-uploaded temp file over `name`. rclone 1.60's sftp remote now and then answers
+   * the move with 404 "NewObject failed: object not found" or 500 "Rename failed: file does not
+   * exist" for a file its upload has just written (seen in CI with 32 writers on one name): while a
+   * stat still finds the temp file, the move is asked again.
+   */
+  async #moveUploaded(rc: RcClient, temp: string, name: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#moveFile(rc, temp, name);
+      } catch (err) {
+        const sourceNotFound =
+          err instanceof RcloneCallFailed && (err.status === 404 || /not found|does not exist/i.test(err.rcloneError));
+        if (!sourceNotFound || attempt >= UPLOADED_MOVE_ATTEMPTS || !(await this.#stat(rc, temp))) throw err;
+        await sleep(attempt * 10);
+      }
     }
   }
 

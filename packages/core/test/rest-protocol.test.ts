@@ -161,7 +161,8 @@ describe("Range headers", () => {
   it("parse back to the slice they were formatted from", () => {
     fc.assert(
       fc.property(offset, fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), (start, size) => {
-        fc.pre(start + size - 1 <= Number.MAX_SAFE_INTEGER);
+        // Compared without forming start + size, which rounds above 2^53 and would pass the check.
+        fc.pre(start <= Number.MAX_SAFE_INTEGER - size + 1);
         expect(parseRange(formatRange(start, size))).toEqual({ offset: start, size });
       }),
     );
