@@ -323,6 +323,12 @@ export abstract class Backend {
     const { target, algorithm, namespace, levels = 0, signal } = options;
     const { size } = sources;
     const ranges = () => concatenatedRanges((name, range) => this.loadStream(name, { ...range, signal }), sources);
+    // A defrag bound to fail stores nothing: its sources are read for their errors, in order, and
+    // no store is started (a store whose body reads other objects would also wait forever on a
+    // transport that carries one request at a time, as REST over stdio does).
+    if ("problem" in sources) {
+      for await (const _ of ranges()) throwIfAborted(signal);
+    }
     if (target) {
       await this.#storeDefragged(target, ranges(), size, signal);
       return target;

@@ -77,6 +77,12 @@ describe("planRangeRequest: load options → HTTP byte range", () => {
       fc.asyncProperty(cases, async ([total, options]) => {
         const plan = await planRangeRequest(options, total);
         const { start, end } = resolveRange(options, total);
+        // A whole value is always asked for, without a Range, even when it was empty: the name
+        // may hold another value (or none) by now.
+        if ((options.offset ?? 0) === 0 && options.size === undefined) {
+          expect(plan).toEqual({});
+          return;
+        }
         if (end <= start) {
           expect(plan).toBeUndefined();
           return;
