@@ -63,9 +63,11 @@ const NO_DETAILS = { noModTime: true, noMimeType: true };
 const WITH_MOD_TIME = { noMimeType: true };
 /**
  * Reads a file this many times while it is replaced under the reply, then gives up: with the
- * growing random pauses between them, about two seconds for a burst of stores to pass.
+ * growing random pauses between them (at most a second each), about four seconds for a burst of
+ * stores to pass (32 writers of one name on a busy 2-core machine outlasted two seconds in CI).
  */
-const READ_ATTEMPTS = 11;
+const READ_ATTEMPTS = 16;
+const LONGEST_READ_PAUSE_MS = 1000;
 
 /** A reply proven to hold the file the read was planned for (see #read). */
 interface VerifiedRead {
@@ -98,8 +100,8 @@ function envFlag(value: string | undefined): boolean {
   return ["1", "true", "yes", "y", "on"].includes((value ?? "").toLowerCase());
 }
 
-/** Tries of the move of an uploaded temp file that rclone said it could not find (see #moveUploaded). */
-const UPLOADED_MOVE_ATTEMPTS = 4;
+/** Tries of a move whose source rclone said it could not find while a stat still finds it (see #moveUploaded, _move). */
+const MISSING_SOURCE_MOVE_ATTEMPTS = 4;
 
 function missing(name: string): ItemInfo {
   return { name: basename(name), exists: false, size: 0, directory: false, atime: 0 };
@@ -385,7 +387,7 @@ export class RcloneBackend extends Backend {
   async #read(name: string, options: LoadOptions, bufferBytes?: number): Promise<VerifiedRead | undefined> {
     for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
       // Writers in a burst: wait a growing, random while, so a read finds a moment between two.
-      if (attempt > 1) await sleep(Math.random() * 2 ** attempt);
+      if (attempt > 1) await sleep(Math.random() * Math.min(2 ** attempt, LONGEST_READ_PAUSE_MS));
       const rc = await this.#live();
       const before = await this.#stat(rc, name, WITH_MOD_TIME);
       if (!before || before.IsDir) throw new ObjectNotFound(name);
@@ -454,7 +456,7 @@ export class RcloneBackend extends Backend {
       } catch (err) {
         const sourceNotFound =
           err instanceof RcloneCallFailed && (err.status === 404 || /not found|does not exist/i.test(err.rcloneError));
-        if (!sourceNotFound || attempt >= UPLOADED_MOVE_ATTEMPTS || !(await this.#stat(rc, temp))) throw err;
+        if (!sourceNotFound || attempt >= MISSING_SOURCE_MOVE_ATTEMPTS || !(await this.#stat(rc, temp))) throw err;
         await sleep(attempt * 10);
       }
     }
@@ -473,14 +475,20 @@ export class RcloneBackend extends Backend {
 
   protected async _move(currentName: string, newName: string): Promise<void> {
     const rc = await this.#live();
-    try {
-      await this.#moveFile(rc, currentName, newName);
-    } catch (err) {
-      // Another delete or move of the source got there between rclone's look-up and its rename.
-      if (vanishedDuring(err, "rename", currentName)) throw new ObjectNotFound(currentName, { cause: err });
-      // The sftp remote's SSH_FX_NO_SUCH_FILE names no file: it was the source if that is gone.
-      if (isRenameOfMissingFile(err) && !(await this.#stat(rc, currentName))) throw new ObjectNotFound(currentName, { cause: err });
-      throw asBackendError(err, currentName);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#moveFile(rc, currentName, newName);
+      } catch (err) {
+        // Another delete or move of the source got there between rclone's look-up and its rename.
+        if (vanishedDuring(err, "rename", currentName)) throw new ObjectNotFound(currentName, { cause: err });
+        if (!isRenameOfMissingFile(err)) throw asBackendError(err, currentName);
+        // The sftp remote's SSH_FX_NO_SUCH_FILE names no file: it was the source if that is gone.
+        if (!(await this.#stat(rc, currentName))) throw new ObjectNotFound(currentName, { cause: err });
+        // The source is there again: a store of it replaced it by delete + rename (rclone 1.60's
+        // sftp remote) between the two halves of our rename, so the move is asked again.
+        if (attempt >= MISSING_SOURCE_MOVE_ATTEMPTS) throw asBackendError(err, currentName);
+        await sleep(attempt * 10);
+      }
     }
   }
 
