@@ -13,6 +13,8 @@ export interface HostingConfig {
   listen: { host: string; port: number };
   /** The htpasswd file (absolute; a relative path is taken from the config file's folder). */
   htpasswd: string;
+  /** Folder of the server's own records (repositories' usage figures); absolute, default `state` beside the file. */
+  stateDir: string;
   /** TLS certificate and key files (absolute), when the server speaks HTTPS itself. */
   tls?: { cert: string; key: string };
   /** How repositories are made and limited. */
@@ -79,6 +81,7 @@ const schema = z.strictObject({
     port: z.number().int().min(0).max(65535),
   }),
   htpasswd: z.string().min(1),
+  state_dir: z.string().min(1).default("state"),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   repositories: z.strictObject({
     backend: z
@@ -138,6 +141,7 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
   return {
     listen: c.listen,
     htpasswd: resolve(baseDir, c.htpasswd),
+    stateDir: resolve(baseDir, c.state_dir),
     ...(c.tls ? { tls: { cert: resolve(baseDir, c.tls.cert), key: resolve(baseDir, c.tls.key) } } : {}),
     repositories: { backend: c.repositories.backend, autoCreate: c.repositories.auto_create, quota: c.repositories.quota },
     roles,
