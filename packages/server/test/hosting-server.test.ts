@@ -86,7 +86,7 @@ const peer = requireReferencePeer("the reference's Python client through a hosti
 
 describe.skipIf(!peer)("the unmodified Python client against a tenant repository", () => {
   it("creates, stores, lists, loads and deletes through /alice/laptop/, and bob cannot reach it", async () => {
-    const { config } = host();
+    const { config } = host('[users.alice]\nquota = "1G"');
     const server = await startHosting(config);
     try {
       const code = `
@@ -122,7 +122,7 @@ print("ok")
       const quota = await rawRequest(server.port, "POST", "/alice/laptop/?cmd=quota", { login: "alice:apw" });
       // 39 objects of i*100 bytes (i ≠ 3) plus "cfg".
       const bytes = Array.from({ length: 40 }, (_, i) => (i === 3 ? 0 : i * 100)).reduce((a, b) => a + b, 0) + 3;
-      expect(JSON.parse(quota.body)).toEqual({ limit: -1, usage: bytes });
+      expect(JSON.parse(quota.body)).toEqual({ limit: 1024 ** 3, usage: bytes });
     } finally {
       expect(await server.stop()).toBe(0);
     }

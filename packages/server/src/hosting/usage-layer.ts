@@ -86,12 +86,15 @@ export class UsageLayer extends BackendLayer {
     }
   }
 
-  /** The repository's limit (or else the user's) and usage, at once from the figures. */
+  /**
+   * The repository's limit and usage (or else the user's, over all their repositories), at once
+   * from the figures; -1 for both without a quota, as every backend answers.
+   */
   protected override async _quota(): Promise<QuotaInfo> {
     const limits = this.#limits();
     if (limits.repo !== undefined) return { limit: limits.repo, usage: this.usage.bytes };
     if (limits.user !== undefined) return { limit: limits.user, usage: this.usage.owner.bytes };
-    return { limit: -1, usage: this.usage.bytes };
+    return { limit: -1, usage: -1 };
   }
 
   #replacing(name: string, write: () => Promise<void>, size: number | (() => number)): Promise<void> {
