@@ -13,12 +13,15 @@ export function writeHtpasswd(path: string, logins: Record<string, string>): voi
   }
 }
 
-/** Writes `hosting.toml` in `dir` (htpasswd beside it, port 0) with `extra` appended; returns its path. */
-export function writeHostingConfig(dir: string, backend: string, extra = ""): string {
+/**
+ * Writes `hosting.toml` in `dir` (htpasswd beside it, port 0, auto_create) with `extra` appended and
+ * `repositories` added to its [repositories] table; returns its path.
+ */
+export function writeHostingConfig(dir: string, backend: string, extra = "", repositories = ""): string {
   const path = join(dir, "hosting.toml");
   writeFileSync(
     path,
-    `htpasswd = "htpasswd"\n\n[listen]\nport = 0\n\n[repositories]\nbackend = "${backend}"\nauto_create = true\n${extra}\n`,
+    `htpasswd = "htpasswd"\n\n[listen]\nport = 0\n\n[repositories]\nbackend = "${backend}"\nauto_create = true\n${repositories}\n${extra}\n`,
   );
   return path;
 }
@@ -71,7 +74,7 @@ export function rawRequest(
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { Host: "127.0.0.1", Accept: ACCEPT, Connection: "close", ...options.headers };
     if (options.login) headers.Authorization = `Basic ${Buffer.from(options.login).toString("base64")}`;
-    if (options.body || method === "POST") headers["Content-Length"] = options.body?.byteLength ?? 0;
+    if ((options.body || method === "POST") && !options.headers?.["Content-Length"]) headers["Content-Length"] = options.body?.byteLength ?? 0;
     const head = `${method} ${target} HTTP/1.1\r\n${Object.entries(headers)
       .map(([name, value]) => `${name}: ${value}\r\n`)
       .join("")}\r\n`;

@@ -69,7 +69,7 @@ describe("borgstore-server-rest --config", () => {
 
   it("makes a repository on create only with auto_create", async () => {
     const { folder } = host();
-    const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, "");
+    const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`);
     writeFileSync(config, readFileSync(config, "utf8").replace("auto_create = true", "auto_create = false"));
     const server = await startHosting(config);
     try {
