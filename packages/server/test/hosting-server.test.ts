@@ -67,6 +67,36 @@ describe("borgstore-server-rest --config", () => {
     }
   });
 
+  it("append-only survives retries: without W, the identical value stored again succeeds, a different one is refused (whole and streamed bodies)", async () => {
+    const { folder, config } = host();
+    const server = await startHosting(config);
+    try {
+      const { port } = server;
+      expect((await rawRequest(port, "POST", "/alice/laptop/?cmd=create", { login: "alice:apw" })).status).toBe(200);
+      const store = (name: string, body: Buffer) => rawRequest(port, "POST", `/alice/laptop/${name}`, { login: "alice-create:cpw", body });
+      // 17 MiB goes the streamed way (above the server's 16 MiB whole-body limit).
+      for (const [name, size] of [
+        ["data/small", 1000],
+        ["data/large", 17 * 1024 * 1024],
+      ] as const) {
+        const value = Buffer.alloc(size, 1);
+        expect((await store(name, value)).status).toBe(200);
+        expect((await store(name, value)).status, `${name}: the retry of the identical value`).toBe(200);
+        const other = Buffer.from(value);
+        other[size - 1] = 2;
+        const refused = await store(name, other);
+        expect(refused.status).toBe(403);
+        expect(refused.body).toContain(`One of permissions 'W' required for '${name}'`);
+        expect((await store(name, Buffer.alloc(size + 1, 1))).status).toBe(403);
+        expect(readFileSync(join(folder, "repos", "alice", "laptop", name)).equals(value)).toBe(true);
+      }
+      // The owner may still overwrite.
+      expect((await rawRequest(port, "POST", "/alice/laptop/data/small", { login: "alice:apw", body: Buffer.from("new") })).status).toBe(200);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  }, 30_000);
+
   it("makes a repository on create only with auto_create", async () => {
     const { folder } = host();
     const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`);
