@@ -70,7 +70,7 @@ export function rawRequest(
   method: string,
   target: string,
   options: { login?: string; body?: Uint8Array; headers?: Record<string, string> } = {},
-): Promise<{ status: number; body: string }> {
+): Promise<{ status: number; body: string; bytes: Buffer }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { Host: "127.0.0.1", Accept: ACCEPT, Connection: "close", ...options.headers };
     if (options.login) headers.Authorization = `Basic ${Buffer.from(options.login).toString("base64")}`;
@@ -83,10 +83,11 @@ export function rawRequest(
     socket.on("data", (chunk: Buffer) => chunks.push(chunk));
     socket.on("error", reject);
     socket.on("close", () => {
-      const text = Buffer.concat(chunks).toString();
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
-      const split = text.indexOf("\r\n\r\n");
-      resolve({ status, body: split < 0 ? "" : text.slice(split + 4) });
+      const all = Buffer.concat(chunks);
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(all.toString("latin1"))?.[1] ?? 0);
+      const split = all.indexOf("\r\n\r\n");
+      const bytes = split < 0 ? Buffer.alloc(0) : all.subarray(split + 4);
+      resolve({ status, body: bytes.toString(), bytes });
     });
     socket.write(Buffer.from(head, "utf8"));
     if (options.body) socket.write(options.body);
