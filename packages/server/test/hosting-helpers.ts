@@ -93,3 +93,27 @@ export function rawRequest(
     if (options.body) socket.write(options.body);
   });
 }
+
+/**
+ * Sends the request head, waits until the server had time to route it, then the body (unless
+ * answered already): the status.
+ */
+export function announcedUpload(port: number, target: string, login: string, body: Buffer, waitMs = 500): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let answer = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (text: string) => {
+      answer += text;
+    });
+    socket.on("error", reject);
+    socket.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0)));
+    const auth = Buffer.from(login).toString("base64");
+    socket.write(
+      `POST ${target} HTTP/1.1\r\nHost: h\r\nAccept: ${ACCEPT}\r\nAuthorization: Basic ${auth}\r\nContent-Length: ${body.byteLength}\r\nConnection: close\r\n\r\n`,
+    );
+    setTimeout(() => {
+      if (answer === "" && !socket.destroyed) socket.write(body);
+    }, waitMs);
+  });
+}

@@ -1,12 +1,11 @@
 import { mkdirSync, readdirSync, statSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
 import { Logger } from "../src/logger.js";
-import { ACCEPT, tempDir } from "./helpers.js";
-import { rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { tempDir } from "./helpers.js";
+import { announcedUpload, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 const dir = tempDir("borgstore-hosting-quota-");
 afterAll(() => dir.remove());
@@ -32,30 +31,6 @@ async function start(folder: string): Promise<{ hosting: HostingServer; port: nu
   const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, `[users.alice]\nquota = ${USER_QUOTA}`, `quota = ${REPO_QUOTA}`);
   const hosting = await openHostingServer(config, quiet());
   return { hosting, port: (await hosting.listen()).port };
-}
-
-/**
- * Sends the request head, waits until the server had time to route it, then the body (unless
- * answered already): the status.
- */
-function announcedUpload(port: number, target: string, login: string, body: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
-    let answer = "";
-    socket.setEncoding("latin1");
-    socket.on("data", (text: string) => {
-      answer += text;
-    });
-    socket.on("error", reject);
-    socket.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0)));
-    const auth = Buffer.from(login).toString("base64");
-    socket.write(
-      `POST ${target} HTTP/1.1\r\nHost: h\r\nAccept: ${ACCEPT}\r\nAuthorization: Basic ${auth}\r\nContent-Length: ${body.byteLength}\r\nConnection: close\r\n\r\n`,
-    );
-    setTimeout(() => {
-      if (answer === "" && !socket.destroyed) socket.write(body);
-    }, 500);
-  });
 }
 
 async function usage(port: number, repo: string): Promise<number> {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { requireReferencePeer, runReferencePython } from "@borgstore/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "./helpers.js";
-import { rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { announcedUpload, rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 const dir = tempDir("borgstore-hosting-");
 afterAll(() => dir.remove());
@@ -90,6 +90,14 @@ describe("borgstore-server-rest --config", () => {
         expect((await store(name, Buffer.alloc(size + 1, 1))).status).toBe(403);
         expect(readFileSync(join(folder, "repos", "alice", "laptop", name)).equals(value)).toBe(true);
       }
+      // Different values racing for one new name (all announced, then all sent at once): one is
+      // stored, the others are refused.
+      const racing = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => announcedUpload(port, "/alice/laptop/data/raced", "alice-create:cpw", Buffer.alloc(5000, i), 300)),
+      );
+      expect([...racing].sort()).toEqual([200, ...Array(15).fill(403)]);
+      const winner = racing.indexOf(200);
+      expect(readFileSync(join(folder, "repos", "alice", "laptop", "data", "raced")).equals(Buffer.alloc(5000, winner))).toBe(true);
       // The owner may still overwrite.
       expect((await rawRequest(port, "POST", "/alice/laptop/data/small", { login: "alice:apw", body: Buffer.from("new") })).status).toBe(200);
     } finally {

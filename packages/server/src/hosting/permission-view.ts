@@ -1,6 +1,7 @@
 import {
   Backend,
   BackendLayer,
+  BackendMustBeOpen,
   type ByteSource,
   type DefragOptions,
   type OperationOptions,
@@ -14,18 +15,21 @@ import {
   validateItemName,
   verifiedSource,
 } from "@borgstore/core";
+import type { UsageLayer } from "./usage-layer.js";
 
 /**
  * One request's view of a shared repository store: the permissions of the credential that sent it
  * (roles and grants differ per login, the open store is one), and append-only that survives
  * retries: where the credential may add ("w") but not overwrite ("W"), storing the identical value
  * again succeeds without writing (a client retrying after a lost answer), a different one is
- * refused as the reference refuses an overwrite.
+ * refused as the reference refuses an overwrite. The look and the write happen in the name's turn
+ * (UsageLayer.addOnly): two different values racing for a new name cannot both be stored.
  */
 export class PermissionView extends BackendLayer {
   protected override readonly permissions: Permissions | undefined;
+  declare readonly inner: UsageLayer;
 
-  constructor(inner: Backend, permissions: Permissions | undefined) {
+  constructor(inner: UsageLayer, permissions: Permissions | undefined) {
     super(inner);
     this.permissions = permissions && Object.keys(permissions).length > 0 ? permissions : undefined;
   }
@@ -49,28 +53,39 @@ export class PermissionView extends BackendLayer {
   }
 
   override async store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
-    if (this.#appendOnly(name)) {
-      const bytes = asBytes(value);
-      const existing = await this.#existingSize(name, options);
-      if (existing !== undefined) {
-        if (existing === bytes.byteLength && Buffer.from(await this.inner.load(name, options)).equals(bytes)) return;
-        throw overwriteRefused(name);
-      }
-    }
-    return super.store(name, value, options);
+    if (!this.#appendOnly(name)) return super.store(name, value, options);
+    this.#prepare(name);
+    const bytes = asBytes(value);
+    const outcome = await this.inner.addOnly(
+      name,
+      (inner) => inner.store(name, bytes, options),
+      () => bytes.byteLength,
+      async (size) => size === bytes.byteLength && Buffer.from(await this.inner.inner.load(name, options)).equals(bytes),
+    );
+    if (outcome === "different") throw overwriteRefused(name);
   }
 
   override async storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
-    if (this.#appendOnly(name)) {
-      const existing = await this.#existingSize(name, options);
-      if (existing !== undefined) {
-        if (options.size !== undefined && existing !== options.size) throw overwriteRefused(name);
-        const given = await streamDigest("sha256", verifiedSource(source, options));
-        if (given === (await this.inner.hash(name, "sha256", options))) return;
-        throw overwriteRefused(name);
+    if (!this.#appendOnly(name)) return super.storeStream(name, source, options);
+    this.#prepare(name);
+    let received = 0;
+    const checked = async function* (): ByteSource {
+      for await (const chunk of verifiedSource(source, options)) {
+        received += chunk.byteLength;
+        yield chunk;
       }
-    }
-    return super.storeStream(name, source, options);
+    };
+    const outcome = await this.inner.addOnly(
+      name,
+      (inner) => inner.storeStream(name, checked(), options),
+      () => received,
+      async (size) => {
+        if (options.size !== undefined && size !== options.size) return false;
+        const given = await streamDigest("sha256", checked());
+        return given === (await this.inner.inner.hash(name, "sha256", options));
+      },
+    );
+    if (outcome === "different") throw overwriteRefused(name);
   }
 
   /** May add `name` but not overwrite it. */
@@ -78,10 +93,9 @@ export class PermissionView extends BackendLayer {
     return !grants(this.permissions, name, "W") && grants(this.permissions, name, "w");
   }
 
-  async #existingSize(name: string, options: OperationOptions): Promise<number | undefined> {
+  #prepare(name: string): void {
     validateItemName(name);
-    const info = await this.inner.info(name, options);
-    return info.exists ? info.size : undefined;
+    if (!this.opened) throw new BackendMustBeOpen("backend must be open");
   }
 }
 

@@ -97,6 +97,27 @@ export class UsageLayer extends BackendLayer {
     return { limit: -1, usage: -1 };
   }
 
+  /**
+   * Append-only's store, in `name`'s turn so that no other store of it comes between the look and
+   * the write: a name that holds nothing gets the value (`write`, which must reach the inner
+   * backend with `received` counting its bytes); one that holds a value is left alone, and
+   * `isSame(size)` says whether it is the one being stored (a retry) or not.
+   */
+  addOnly(
+    name: string,
+    write: (inner: Backend) => Promise<void>,
+    received: () => number,
+    isSame: (existingSize: number) => Promise<boolean>,
+  ): Promise<"stored" | "same" | "different"> {
+    return this.#turns.run(name, async () => {
+      const before = await sizeOf(this.inner, name);
+      if (before !== undefined) return (await isSame(before)) ? "same" : "different";
+      await write(this.inner);
+      this.usage.apply(received(), 1);
+      return "stored";
+    });
+  }
+
   #replacing(name: string, write: () => Promise<void>, size: number | (() => number)): Promise<void> {
     return this.#turns.run(name, async () => {
       const before = await sizeOf(this.inner, name);
