@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { get } from "node:http";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import fc from "fast-check";
@@ -85,6 +86,20 @@ describe("hosting mode isolation", () => {
     // The sentinel is still bob's, and bob still reaches it.
     expect((await rawRequest(port, "GET", "/bob/secret/data/sentinel", { login: "bob:bpw" })).body).toBe("SENTINEL-VALUE");
   }, 60_000);
+
+  it("answers GET /healthz with 200 without credentials or Accept header", async () => {
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      get({ host: "127.0.0.1", port, path: "/healthz" }, (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (text: string) => {
+          body += text;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      }).on("error", reject);
+    });
+    expect(answer).toEqual({ status: 200, body: "ok\n" });
+    expect((await rawRequest(port, "GET", "/healthz/x")).status).toBe(401);
+  });
 
   it("answers a login without a user of its name (or unlisted) 401 and an unlisted path 404", async () => {
     expect((await rawRequest(port, "GET", "/", { login: "alice:apw" })).status).toBe(404);

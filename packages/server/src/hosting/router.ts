@@ -2,7 +2,7 @@ import { checkPermission, type Permissions } from "@borgstore/core";
 import type { RoutedRequest, StoreRouter } from "../app.js";
 import { parseBasic } from "../auth.js";
 import { HttpError } from "../http-error.js";
-import type { ReplyContext } from "../reply.js";
+import { type ReplyContext, sendBody } from "../reply.js";
 import { queryValue } from "../request-target.js";
 import type { HostingConfig } from "./config.js";
 import type { PasswordChecker } from "./htpasswd.js";
@@ -62,6 +62,14 @@ export class HostingRouter implements StoreRouter {
 
   close(): Promise<void> {
     return this.#state.repositories.close();
+  }
+
+  /** `GET /healthz` (and HEAD): 200 "ok" without credentials or Accept, for load balancers and monitors. */
+  answerOwn(reply: ReplyContext): boolean {
+    const { method, url } = reply.incoming;
+    if (url !== "/healthz" || (method !== "GET" && method !== "HEAD")) return false;
+    sendBody(reply, 200, "ok\n", "text/plain");
+    return true;
   }
 }
 
