@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { LOG_LEVELS, type LogLevel, Logger } from "../logger.js";
 import { HostingStartError, openHostingServer } from "./hosting-server.js";
 
@@ -20,7 +20,7 @@ export async function runHostingCommand(argv: readonly string[]): Promise<void> 
     .requiredOption("--config <file>", "the hosting configuration file (TOML)")
     .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
     .addOption(
-      new Option("--shutdown-timeout <seconds>", "on SIGTERM, wait this long for running requests").default(30).argParser(Number),
+      new Option("--shutdown-timeout <seconds>", "on SIGTERM, wait this long for running requests").default(30).argParser(seconds),
     );
   program.parse(argv);
   const options = program.opts<HostingCliOptions>();
@@ -52,4 +52,10 @@ export async function runHostingCommand(argv: readonly string[]): Promise<void> 
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+function seconds(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new InvalidArgumentError(`expected an integer ≥ 0, got: ${text}`);
+  return value;
 }
