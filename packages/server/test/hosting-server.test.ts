@@ -10,7 +10,7 @@ afterAll(() => dir.remove());
 let cells = 0;
 
 /** A fresh host folder: htpasswd with alice, bob and alice's restricted logins; config with `extra`. */
-function host(extra = "", backend?: string): { folder: string; config: string } {
+function host(extra = "", backend?: string, repositories = ""): { folder: string; config: string } {
   const folder = join(dir.path, `host${++cells}`);
   mkdirSync(folder);
   writeHtpasswd(join(folder, "htpasswd"), { alice: "apw", bob: "bpw", "alice-create": "cpw", "alice-read": "rpw" });
@@ -18,6 +18,7 @@ function host(extra = "", backend?: string): { folder: string; config: string } 
     folder,
     backend ?? `file://${folder}/repos/{user}/{repo}`,
     `[credentials]\nalice-create = { user = "alice", role = "no-delete" }\nalice-read = { user = "alice", role = "read-only" }\n${extra}`,
+    repositories,
   );
   return { folder, config };
 }
@@ -104,6 +105,30 @@ describe("borgstore-server-rest --config", () => {
       expect(await server.stop()).toBe(0);
     }
   }, 30_000);
+
+  it("a defrag stores its result as a store would: no overwrite without W, its size reserved against the quota, its bytes counted", async () => {
+    const { folder, config } = host("", undefined, "quota = 30000");
+    const server = await startHosting(config);
+    try {
+      const { port } = server;
+      const login = "alice-create:cpw";
+      expect((await rawRequest(port, "POST", "/alice/laptop/?cmd=create", { login: "alice:apw" })).status).toBe(200);
+      expect((await rawRequest(port, "POST", "/alice/laptop/data/a", { login, body: Buffer.alloc(10_000, 1) })).status).toBe(200);
+      expect((await rawRequest(port, "POST", "/alice/laptop/data/b", { login, body: Buffer.alloc(10_000, 2) })).status).toBe(200);
+      const defrag = (target: string, sources: Array<[string, number, number]>) =>
+        rawRequest(port, "POST", `/alice/laptop/?cmd=defrag&target=${target}`, { login, body: Buffer.from(JSON.stringify(sources)) });
+      // Naming an existing object as the target would overwrite it: refused without W.
+      expect((await defrag("data/a", [["data/b", 0, 100]])).status).toBe(403);
+      expect(readFileSync(join(folder, "repos", "alice", "laptop", "data", "a")).equals(Buffer.alloc(10_000, 1))).toBe(true);
+      // 20,000 stored: 15,000 more do not fit the 30,000 of the repository.
+      expect((await defrag("data/c", [["data/a", 0, 10_000], ["data/b", 0, 5_000]])).status).toBe(507);
+      expect((await defrag("data/c", [["data/a", 0, 5_000], ["data/b", 0, 5_000]])).status).toBe(200);
+      const quota = await rawRequest(port, "POST", "/alice/laptop/?cmd=quota", { login });
+      expect(JSON.parse(quota.body)).toEqual({ limit: 30_000, usage: 30_000 });
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
 
   it("makes a repository on create only with auto_create", async () => {
     const { folder } = host();

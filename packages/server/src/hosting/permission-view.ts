@@ -3,6 +3,7 @@ import {
   BackendLayer,
   BackendMustBeOpen,
   type ByteSource,
+  type CheckedDefragSources,
   type DefragOptions,
   type OperationOptions,
   PermissionDenied,
@@ -15,7 +16,7 @@ import {
   validateItemName,
   verifiedSource,
 } from "@borgstore/core";
-import type { UsageLayer } from "./usage-layer.js";
+import { type UsageLayer, baseDefrag } from "./usage-layer.js";
 
 /**
  * One request's view of a shared repository store: the permissions of the credential that sent it
@@ -86,6 +87,15 @@ export class PermissionView extends BackendLayer {
       },
     );
     if (outcome === "different") throw overwriteRefused(name);
+  }
+
+  /**
+   * Core's defrag with this view as the store: its result is stored through this view's store, so
+   * a login without "W" cannot overwrite an object by naming it as the target (append-only holds),
+   * and its size is reserved against the quota before the sources are read.
+   */
+  protected override _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+    return this.inner.withReserved(sources.size, () => baseDefrag(this, sources, options));
   }
 
   /** May add `name` but not overwrite it. */

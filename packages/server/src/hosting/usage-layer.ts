@@ -77,10 +77,15 @@ export class UsageLayer extends BackendLayer {
   }
 
   /** Through the base class's defrag (stores via this layer, so counted), with its result's size reserved. */
-  protected override async _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
-    const release = this.usage.reserve(sources.size, this.#limits());
+  protected override _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+    return this.withReserved(sources.size, () => baseDefrag(this, sources, options));
+  }
+
+  /** Runs `task` with `bytes` reserved against the repository's and its user's quota (QuotaExceeded if they do not fit). */
+  async withReserved<T>(bytes: number, task: () => Promise<T>): Promise<T> {
+    const release = this.usage.reserve(bytes, this.#limits());
     try {
-      return await (Backend.prototype as unknown as DefragPrimitive)._defrag.call(this, sources, options);
+      return await task();
     } finally {
       release();
     }
@@ -129,6 +134,14 @@ export class UsageLayer extends BackendLayer {
 }
 
 type DefragPrimitive = { _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> };
+
+/**
+ * Core's own defrag run on `backend` (a layer's reads and its store go through the layer's public
+ * methods, with its permissions and bookkeeping), where BackendLayer would hand it to the inner backend.
+ */
+export function baseDefrag(backend: Backend, sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+  return (Backend.prototype as unknown as DefragPrimitive)._defrag.call(backend, sources, options);
+}
 
 /** The object's size, undefined when there is none. */
 async function sizeOf(backend: Backend, name: string): Promise<number | undefined> {
