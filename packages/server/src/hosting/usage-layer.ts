@@ -151,7 +151,7 @@ async function sizeOf(backend: Backend, name: string): Promise<number | undefine
 
 /**
  * Measures a repository by listing it whole: what restarting after a crash costs (one list per
- * directory, one entry per object; a borg repository's 65,536 data directories take seconds).
+ * directory, one entry per object; posixfs, 65,536 data directories and 20,000 objects: 1.4 s).
  */
 export async function measure(backend: Backend, signal?: AbortSignal): Promise<{ bytes: number; objects: number }> {
   let bytes = 0;
