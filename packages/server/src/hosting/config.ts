@@ -72,7 +72,11 @@ const size = z
 
 const permissions = z.union([
   z.enum(Object.keys(PERMISSION_SHORTCUTS) as [string, ...string[]]).transform((name) => PERMISSION_SHORTCUTS[name]),
-  z.record(z.string(), z.string().regex(/^[lrwWD]*$/, "permission letters are l, r, w, W and D")),
+  z
+    .record(z.string(), z.string().regex(/^[lrwWD]*$/, "permission letters are l, r, w, W and D"))
+    // The reference (and core) read an empty mapping as "no restriction": a role written as {} to
+    // mean "nothing" would be an owner, of its user's repositories and of every one granted to it.
+    .refine((mapping) => Object.keys(mapping).length > 0, 'an empty role would allow everything: write { "" = "" } for a role that may do nothing, or "owner"'),
 ]);
 
 const schema = z.strictObject({

@@ -57,7 +57,8 @@ export class HostingRouter implements StoreRouter {
         ? repository.store.usage.reserve(announcedLength(reply), this.#state.repositories.limits(tenant.user, tenant.repo))
         : undefined;
     const view = new PermissionView(repository.store, permissions);
-    return { host: new ViewHost(repository.host, view), target, user: given.username, done };
+    // Error messages name the store's location (a path, a bucket): answers show "[STORAGE_BASE]" instead.
+    return { host: new ViewHost(repository.host, view), target, user: given.username, location: repository.store.location, done };
   }
 
   close(): Promise<void> {

@@ -1,0 +1,80 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import bcrypt from "bcryptjs";
+import { afterEach, describe, expect, it } from "vitest";
+import { HostingConfigError, parseHostingConfig } from "../src/hosting/config.js";
+import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
+import { Logger } from "../src/logger.js";
+
+// Defects found by attacking the hosting mode from outside (breaker BH), each pinned here.
+
+const ACCEPT = "application/vnd.x.borgstore.rest.v1";
+const BASE = `[listen]\nport = 0\n[repositories]\nbackend = "file:///srv/{user}/{repo}"\n`;
+
+describe("hosting configuration", () => {
+  it("refuses an empty role: core reads {} as unrestricted, so a role meant as 'nothing' would be an owner", () => {
+    const text = `htpasswd = "htpasswd"\n${BASE}[roles]\nnone = {}\n[repos."alice/shared"]\ngrants = { bob = "none" }\n`;
+    expect(() => parseHostingConfig(text, "/etc/borgstore")).toThrow(HostingConfigError);
+    expect(() => parseHostingConfig(text, "/etc/borgstore")).toThrow(/roles\.none: an empty role would allow everything/);
+    // A role that may do nothing is still possible.
+    const nothing = parseHostingConfig(text.replace("none = {}", 'none = { "" = "" }'), "/etc/borgstore");
+    expect(nothing.roles.none).toEqual({ "": "" });
+  });
+});
+
+describe("hosting answers", () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function start(): Promise<{ port: number; dir: string; server: HostingServer }> {
+    const dir = mkdtempSync(join(tmpdir(), "bh-hosting-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "htpasswd"), `alice:${bcrypt.hashSync("pw-alice", 4).replace(/^\$2b\$/, "$2y$")}\n`);
+    writeFileSync(
+      join(dir, "hosting.toml"),
+      `htpasswd = "htpasswd"\n[listen]\nhost = "127.0.0.1"\nport = 0\n[repositories]\nbackend = "file://${dir}/repos/{user}/{repo}"\nauto_create = true\n`,
+    );
+    const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
+    const server = await openHostingServer(join(dir, "hosting.toml"), new Logger("error", quiet));
+    const address = await server.listen();
+    cleanups.push(() => server.shutdown(1000));
+    return { port: address.port, dir, server };
+  }
+
+  function send(port: number, method: string, path: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port,
+          method,
+          path,
+          headers: { Accept: ACCEPT, Authorization: `Basic ${Buffer.from("alice:pw-alice").toString("base64")}`, "Content-Length": 0 },
+        },
+        (res) => {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => {
+            body += chunk;
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
+  it("never names the server's storage path in an error answer (as the single-store mode redacts it)", async () => {
+    const { port, dir } = await start();
+    const missing = await send(port, "GET", "/alice/nothing-yet/");
+    expect(missing.status).toBe(410);
+    expect(missing.body).not.toContain(dir);
+    expect(missing.body).toContain("[STORAGE_BASE]");
+  });
+});
