@@ -5,8 +5,13 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import bcrypt from "bcryptjs";
 import { afterEach, describe, expect, it } from "vitest";
+import { PERMISSION_SHORTCUTS } from "@borgstore/core";
+import { backendFromServerUrl } from "../src/backend-url.js";
 import { HostingConfigError, parseHostingConfig } from "../src/hosting/config.js";
 import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
+import { PermissionView } from "../src/hosting/permission-view.js";
+import { UserUsage } from "../src/hosting/usage.js";
+import { UsageLayer } from "../src/hosting/usage-layer.js";
 import { Logger } from "../src/logger.js";
 
 // Defects found by attacking the hosting mode from outside (breaker BH), each pinned here.
@@ -76,5 +81,44 @@ describe("hosting answers", () => {
     expect(missing.status).toBe(410);
     expect(missing.body).not.toContain(dir);
     expect(missing.body).toContain("[STORAGE_BASE]");
+  });
+});
+
+describe("append-only", () => {
+  it("a move cannot replace a value stored at a new name while the move waited for that name's turn", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bh-append-"));
+    try {
+      const layer = new UsageLayer(await backendFromServerUrl(`file://${dir}/repo`), new UserUsage("alice").repo("repo"), () => ({}), async () => {});
+      await layer.create();
+      await layer.open();
+      const view = new PermissionView(layer, PERMISSION_SHORTCUTS["borgbackup-no-delete"]);
+      await view.store("locks/l", Buffer.from("EVIL"));
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      async function* upload() {
+        yield Buffer.from("first-");
+        await gate;
+        yield Buffer.from("value");
+      }
+      // The upload holds data/x's turn, not visible yet; the move's permission check sees no data/x.
+      const storing = view.storeStream("data/x", upload(), { size: 11 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const moving = view.move("locks/l", "data/x").then(
+        () => "moved",
+        (err: { code?: string }) => err.code,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      release();
+      await storing;
+      expect(await moving).toBe("PERMISSION_DENIED");
+      expect(Buffer.from(await view.load("data/x")).toString()).toBe("first-value");
+      expect(Buffer.from(await view.load("locks/l")).toString()).toBe("EVIL");
+      expect(layer.usage.objects).toBe(2);
+      await layer.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -89,6 +89,13 @@ export class PermissionView extends BackendLayer {
     if (outcome === "different") throw overwriteRefused(name);
   }
 
+  // A move onto a name this view may add but not overwrite: that it holds nothing is checked
+  // again in the name's turn (an upload of it may have been in flight when move() looked).
+  protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
+    if (!this.#appendOnly(newName)) return super._move(currentName, newName, options);
+    return this.inner.moveOntoNew(currentName, newName, options, () => overwriteRefused(newName));
+  }
+
   /**
    * Core's defrag with this view as the store: its result is stored through this view's store, so
    * a login without "W" cannot overwrite an object by naming it as the target (append-only holds),

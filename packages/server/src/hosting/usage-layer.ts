@@ -123,6 +123,18 @@ export class UsageLayer extends BackendLayer {
     });
   }
 
+  /**
+   * Append-only's move: onto a name that must still hold nothing when the move's turn comes. The
+   * permission check before it (Backend.move) looked outside the turn, so an upload of that name
+   * in flight then would otherwise be replaced by the move once it has been stored.
+   */
+  moveOntoNew(currentName: string, newName: string, options: OperationOptions | undefined, refuse: () => Error): Promise<void> {
+    return this.#turns.runAll([currentName, newName], async () => {
+      if ((await sizeOf(this.inner, newName)) !== undefined) throw refuse();
+      await this.inner.move(currentName, newName, options);
+    });
+  }
+
   #replacing(name: string, write: () => Promise<void>, size: number | (() => number)): Promise<void> {
     return this.#turns.run(name, async () => {
       const before = await sizeOf(this.inner, name);
