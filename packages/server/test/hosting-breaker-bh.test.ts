@@ -4,11 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import bcrypt from "bcryptjs";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { PERMISSION_SHORTCUTS } from "@borgstore/core";
 import { backendFromServerUrl } from "../src/backend-url.js";
 import { HostingConfigError, parseHostingConfig } from "../src/hosting/config.js";
 import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
+import { HtpasswdTable, PasswordChecker } from "../src/hosting/htpasswd.js";
 import { PermissionView } from "../src/hosting/permission-view.js";
 import { UserUsage } from "../src/hosting/usage.js";
 import { UsageLayer } from "../src/hosting/usage-layer.js";
@@ -119,6 +120,28 @@ describe("append-only", () => {
       await layer.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("htpasswd reload", () => {
+  it("keeps unchanged logins verified (no bcrypt run per client after each reload), forgets changed and removed ones", async () => {
+    const line = (login: string, password: string) => `${login}:${bcrypt.hashSync(password, 4).replace(/^\$2b\$/, "$2y$")}`;
+    const alice = line("alice", "pw-alice");
+    const checker = new PasswordChecker(HtpasswdTable.parse(`${alice}\n${line("bob", "pw-bob")}\n${line("carol", "pw-carol")}\n`));
+    for (const login of ["alice", "bob", "carol"]) expect(await checker.check(login, `pw-${login}`)).toBe(true);
+    const compare = vi.spyOn(bcrypt, "compare");
+    try {
+      // The same file read again; then one where bob's password changed and carol is gone.
+      checker.replaceTable(HtpasswdTable.parse(`${alice}\n${line("bob", "pw-bob")}\n${line("carol", "pw-carol")}\n`));
+      checker.replaceTable(HtpasswdTable.parse(`${alice}\n${line("bob", "new-bob")}\n`));
+      expect(await checker.check("alice", "pw-alice")).toBe(true);
+      expect(compare).toHaveBeenCalledTimes(0);
+      expect(await checker.check("bob", "pw-bob")).toBe(false);
+      expect(await checker.check("bob", "new-bob")).toBe(true);
+      expect(await checker.check("carol", "pw-carol")).toBe(false);
+    } finally {
+      compare.mockRestore();
     }
   });
 });
