@@ -21,6 +21,17 @@ const ACCEPT = "application/vnd.x.borgstore.rest.v1";
 const BASE = `[listen]\nport = 0\n[repositories]\nbackend = "file:///srv/{user}/{repo}"\n`;
 
 describe("hosting configuration", () => {
+  it("refuses a backend template that puts {user} and {repo} in one path segment (bob's x-y would be bob-x's y)", () => {
+    for (const backend of ["file:///srv/{user}-{repo}", "file:///srv/{user}{repo}", "s3:http://host/bucket/{user}.{repo}"]) {
+      const text = `htpasswd = "htpasswd"\n[listen]\nport = 0\n[repositories]\nbackend = "${backend}"\n`;
+      expect(() => parseHostingConfig(text, "/etc/borgstore")).toThrow(/repositories\.backend: \{user\} and \{repo\} must be in different path segments/);
+    }
+    for (const backend of ["file:///srv/{user}/{repo}", "file:///srv/u-{user}/repos/{repo}.store", "s3:http://host/bucket/{user}/{repo}"]) {
+      const text = `htpasswd = "htpasswd"\n[listen]\nport = 0\n[repositories]\nbackend = "${backend}"\n`;
+      expect(parseHostingConfig(text, "/etc/borgstore").repositories.backend).toBe(backend);
+    }
+  });
+
   it("refuses an empty role: core reads {} as unrestricted, so a role meant as 'nothing' would be an owner", () => {
     const text = `htpasswd = "htpasswd"\n${BASE}[roles]\nnone = {}\n[repos."alice/shared"]\ngrants = { bob = "none" }\n`;
     expect(() => parseHostingConfig(text, "/etc/borgstore")).toThrow(HostingConfigError);

@@ -90,7 +90,12 @@ const schema = z.strictObject({
   repositories: z.strictObject({
     backend: z
       .string()
-      .refine((url) => url.includes("{user}") && url.includes("{repo}"), "must contain {user} and {repo}, e.g. file:///srv/borgstore/{user}/{repo}"),
+      .refine((url) => url.includes("{user}") && url.includes("{repo}"), "must contain {user} and {repo}, e.g. file:///srv/borgstore/{user}/{repo}")
+      // Names may hold "-", "_" and ".": "{user}-{repo}" makes bob's "x-y" the same store as bob-x's "y".
+      .refine(
+        (url) => !url.split("/").some((part) => part.includes("{user}") && part.includes("{repo}")),
+        "{user} and {repo} must be in different path segments (as in …/{user}/{repo}): in one segment two users' repositories can get the same name",
+      ),
     auto_create: z.boolean().default(false),
     quota: size.optional(),
   }),
