@@ -21,6 +21,12 @@ const ACCEPT = "application/vnd.x.borgstore.rest.v1";
 const BASE = `[listen]\nport = 0\n[repositories]\nbackend = "file:///srv/{user}/{repo}"\n`;
 
 describe("hosting configuration", () => {
+  it("refuses a grant to the repository's own user, which would be ignored (the owner kept every right)", () => {
+    const text = `htpasswd = "htpasswd"\n${BASE}[repos."alice/archive"]\ngrants = { alice = "read-only", bob = "read-only" }\n`;
+    expect(() => parseHostingConfig(text, "/etc/borgstore")).toThrow(/repos\."alice\/archive"\.grants\.alice: alice owns this repository/);
+    expect(parseHostingConfig(text.replace("alice = \"read-only\", ", ""), "/etc/borgstore").repos["alice/archive"]?.grants).toEqual({ bob: "read-only" });
+  });
+
   it("refuses a backend template that puts {user} and {repo} in one path segment (bob's x-y would be bob-x's y)", () => {
     for (const backend of ["file:///srv/{user}-{repo}", "file:///srv/{user}{repo}", "s3:http://host/bucket/{user}.{repo}"]) {
       const text = `htpasswd = "htpasswd"\n[listen]\nport = 0\n[repositories]\nbackend = "${backend}"\n`;

@@ -145,7 +145,12 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
   };
   for (const [login, credential] of Object.entries(c.credentials)) knownRole(credential.role, `credentials.${login}.role`);
   for (const [repo, settings] of Object.entries(c.repos))
-    for (const [user, role] of Object.entries(settings.grants)) knownRole(role, `repos."${repo}".grants.${user}`);
+    for (const [user, role] of Object.entries(settings.grants)) {
+      knownRole(role, `repos."${repo}".grants.${user}`);
+      // A user's own logins have their roles in their repositories; a grant to the owner would be ignored.
+      if (repo.split("/")[0] === user)
+        problems.push(`repos."${repo}".grants.${user}: ${user} owns this repository (limit a login with a role under [credentials])`);
+    }
   if (problems.length > 0) throw new HostingConfigError(`${source}: ${problems.join("; ")}`);
   return {
     listen: c.listen,
