@@ -12,7 +12,7 @@ import { BufferPool, MemoryBudget } from "./memory-budget.js";
 import { type Operation, del, get, head, post } from "./operations.js";
 import { type ReplyContext, sendBody, sendErrorPage, sendUnauthorized } from "./reply.js";
 import { requestSignal } from "./request-signal.js";
-import { parseRequestTarget } from "./request-target.js";
+import { type RequestTarget, parseRequestTarget } from "./request-target.js";
 
 /** The Accept value every request must carry (else 406). */
 export const BORGSTORE_MEDIA_TYPE = MEDIA_TYPE;
@@ -55,7 +55,32 @@ export function authenticatedUser(incoming: IncomingMessage): string | undefined
   return authenticated.get(incoming);
 }
 
-type Env = { Bindings: HttpBindings; Variables: { reply: ReplyContext } };
+/** A request's store and target, once its credentials and path have been checked. */
+export interface RoutedRequest {
+  host: BackendHost;
+  target: RequestTarget;
+  /** Who it authenticated as (for the access log). */
+  user?: string;
+  /** The storage location to redact from its error messages. */
+  location?: string;
+  /** Called once the request is done (frees what routing reserved for it). */
+  done?: () => void;
+}
+
+/**
+ * Finds the store a request is for, after the method and Accept checks: the single-store mode has
+ * one; the hosting mode (hosting/router.ts) has one per user repository.
+ */
+export interface StoreRouter {
+  /** Undefined: no valid credentials (the app answers 401). Other refusals are thrown (HttpError, BorgStoreError). */
+  route(reply: ReplyContext): Promise<RoutedRequest | undefined>;
+  /** Closes every store once running requests are done. */
+  close(): Promise<void>;
+  /** Answers requests that are not the protocol's (a health check) before its checks; true when it did. */
+  answerOwn?(reply: ReplyContext): boolean;
+}
+
+type Env = { Bindings: HttpBindings; Variables: { reply: ReplyContext; routed: RoutedRequest } };
 
 const HANDLERS: Readonly<Record<string, (op: Operation) => Promise<void>>> = {
   GET: get,
@@ -70,9 +95,8 @@ const HANDLERS: Readonly<Record<string, (op: Operation) => Promise<void>>> = {
  * names keep the casing the Python client reads). `backend` may be a Backend (opened on first
  * use, kept open) or a BackendHost shared with the caller (who then closes it).
  */
-export function createApp(backend: Backend | BackendHost, options: AppOptions = {}): Hono<Env> {
-  const host = backend instanceof BackendHost ? backend : new BackendHost(backend, { waitLimitMs: options.waitLimitMs });
-  const credentials = checkCredentials(options.credentials);
+export function createApp(backend: Backend | BackendHost | StoreRouter, options: AppOptions = {}): Hono<Env> {
+  const router = isStoreRouter(backend) ? backend : singleStoreRouter(backend, options);
   const budget = new MemoryBudget(options.wholeBodyBudget ?? 64 * 1024 * 1024);
   // Idle upload buffers kept for reuse: a quarter of the budget.
   const pool = new BufferPool(Math.floor(budget.limit / 4));
@@ -88,27 +112,31 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
     };
     c.set("reply", reply);
     reply.outgoing.setHeader(FEATURES_HEADER, SERVER_FEATURES);
+    if (router.answerOwn?.(reply)) return RESPONSE_ALREADY_SENT;
     const method = reply.incoming.method ?? "";
     if (!Object.hasOwn(HANDLERS, method)) throw new HttpError(501, `Unsupported method (${pyRepr(method)})`);
     if (reply.incoming.headers.accept !== BORGSTORE_MEDIA_TYPE)
       throw new HttpError(406, "Not Acceptable: unsupported or missing Accept header");
-    if (credentials) {
-      const header = reply.incoming.headers.authorization;
-      if (!isAuthorized(header, credentials)) {
-        const sentName = basicUserName(header);
-        if (sentName !== undefined) options.onFailedLogin?.(reply.incoming, sentName);
-        await sendUnauthorized(reply);
-        return RESPONSE_ALREADY_SENT;
-      }
-      authenticated.set(reply.incoming, credentials.username);
+    const routed = await router.route(reply);
+    if (!routed) {
+      const sentName = basicUserName(reply.incoming.headers.authorization);
+      if (sentName !== undefined) options.onFailedLogin?.(reply.incoming, sentName);
+      await sendUnauthorized(reply);
+      return RESPONSE_ALREADY_SENT;
     }
-    await next();
+    if (routed.user !== undefined) authenticated.set(reply.incoming, routed.user);
+    c.set("routed", routed);
+    try {
+      await next();
+    } finally {
+      routed.done?.();
+    }
   });
 
   app.all("*", async (c) => {
     const reply = c.get("reply");
+    const { host, target } = c.get("routed");
     const handler = HANDLERS[reply.incoming.method ?? ""] as (op: Operation) => Promise<void>;
-    const target = parseRequestTarget(collapseLeadingSlashes(reply.incoming.url ?? "/"));
     await handler({ host, reply, target, maxObjectSize: options.maxObjectSize, budget, pool });
     return RESPONSE_ALREADY_SENT;
   });
@@ -121,7 +149,7 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
       signal: requestSignal(c.env.incoming, c.env.outgoing),
     };
     const { status, message, plain } =
-      err instanceof HttpError ? { status: err.status, message: err.message, plain: false } : errorReply(err, host.backend.location);
+      err instanceof HttpError ? { status: err.status, message: err.message, plain: false } : errorReply(err, c.get("routed")?.location);
     if (status === 500 && !(err instanceof HttpError)) options.onInternalError?.(err);
     if (reply.outgoing.headersSent) reply.outgoing.destroy();
     else if (plain) sendBody(reply, status, message);
@@ -130,6 +158,25 @@ export function createApp(backend: Backend | BackendHost, options: AppOptions = 
   });
 
   return app;
+}
+
+function isStoreRouter(value: Backend | BackendHost | StoreRouter): value is StoreRouter {
+  return typeof (value as Partial<StoreRouter>).route === "function";
+}
+
+/** The single-store mode: one store, one optional user (the reference's server). */
+function singleStoreRouter(backend: Backend | BackendHost, options: AppOptions): StoreRouter {
+  const host = backend instanceof BackendHost ? backend : new BackendHost(backend, { waitLimitMs: options.waitLimitMs });
+  const credentials = checkCredentials(options.credentials);
+  const location = host.backend.location;
+  return {
+    async route(reply) {
+      if (credentials && !isAuthorized(reply.incoming.headers.authorization, credentials)) return undefined;
+      const target = parseRequestTarget(collapseLeadingSlashes(reply.incoming.url ?? "/"));
+      return { host, target, user: credentials?.username, location };
+    },
+    close: () => host.close(),
+  };
 }
 
 /** CPython turns a leading run of "/" into one before anything else looks at the path. */

@@ -41,7 +41,8 @@ export function basicUserName(header: string | undefined): string | undefined {
   return parseBasic(header)?.username;
 }
 
-function parseBasic(header: string | undefined): Credentials | undefined {
+/** The user name and password of a Basic Authorization header, if it is one (parsed as isAuthorized does). */
+export function parseBasic(header: string | undefined): Credentials | undefined {
   if (!header) return undefined;
   const space = header.indexOf(" ");
   if (space < 0 || header.slice(0, space).toLowerCase() !== "basic") return undefined;

@@ -3,10 +3,12 @@ import { redactUrl } from "@borgstore/core";
 import { type Exposure, isLoopbackAddress, openServingProblem } from "./auth-policy.js";
 import { type CliOptions, StartupError, createProgram, listenOnTcp, prepareServer } from "./command-line.js";
 import { tuneHeapForLargeBodies } from "./heap-tuning.js";
+import { isHostingCommand, runHostingCommand } from "./hosting/command.js";
 import { Logger } from "./logger.js";
 
 async function main(): Promise<void> {
   tuneHeapForLargeBodies();
+  if (isHostingCommand(process.argv)) return runHostingCommand(process.argv);
   const program = createProgram();
   program.parse();
   const logger = new Logger(program.opts<CliOptions>().logLevel);

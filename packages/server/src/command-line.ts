@@ -134,7 +134,8 @@ export function createProgram(): Command {
       new Option("--shutdown-timeout <seconds>", "on SIGTERM, wait this long for running requests")
         .default(30)
         .argParser(integer(0)),
-    );
+    )
+    .addHelpText("after", "\nHosting mode (many users and repositories): borgstore-server-rest --config FILE (docs/hosting-mode.md)");
 }
 
 /** A parsed command line's server, not yet listening. */

@@ -1,4 +1,14 @@
-export { createApp, BORGSTORE_MEDIA_TYPE, FEATURES_HEADER, SERVER_FEATURES, type AppOptions } from "./app.js";
+export {
+  createApp,
+  BORGSTORE_MEDIA_TYPE,
+  FEATURES_HEADER,
+  SERVER_FEATURES,
+  type AppOptions,
+  type RoutedRequest,
+  type StoreRouter,
+} from "./app.js";
+export { openHostingServer, HostingStartError, type HostingServer } from "./hosting/hosting-server.js";
+export { loadHostingConfig, HostingConfigError, BUILTIN_ROLES, type HostingConfig } from "./hosting/config.js";
 export { BackendHost, type BackendHostOptions } from "./backend-host.js";
 export { RestServer, type RestServerOptions } from "./server.js";
 export { backendFromServerUrl, fileUrlFromPath } from "./backend-url.js";

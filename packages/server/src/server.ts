@@ -5,7 +5,7 @@ import { finished } from "node:stream/promises";
 import type { Backend } from "@borgstore/core";
 import { type Http2Bindings, type HttpBindings, getRequestListener } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
-import { type AppOptions, authenticatedUser, createApp } from "./app.js";
+import { type AppOptions, type StoreRouter, authenticatedUser, createApp } from "./app.js";
 import { checkCredentials, isAuthorized } from "./auth.js";
 import { BackendHost } from "./backend-host.js";
 import { ConnectionGuard } from "./connection-guard.js";
@@ -42,8 +42,8 @@ export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "
  * session over a pair of streams (stdio); access log; graceful shutdown.
  */
 export class RestServer {
-  /** Shares the one open backend among requests. */
-  readonly host: BackendHost;
+  /** Shares the one open backend among requests (single-store mode; undefined with a StoreRouter). */
+  readonly host: BackendHost | undefined;
   /** The underlying node HTTP server. */
   readonly http: Server;
   /** The server's logger. */
@@ -59,15 +59,21 @@ export class RestServer {
   #refused = new WeakSet<object>();
   #shuttingDown = false;
   #shutdown: Promise<void> | undefined;
+  readonly #stores: BackendHost | StoreRouter;
+  readonly #location: string | undefined;
 
-  constructor(backend: Backend | BackendHost, options: RestServerOptions & { stdio?: boolean } = {}) {
-    this.host = backend instanceof BackendHost ? backend : new BackendHost(backend, { waitLimitMs: options.waitLimitMs });
+  /** `backend`: the one store to serve, or a StoreRouter that finds each request's store (hosting mode). */
+  constructor(backend: Backend | BackendHost | StoreRouter, options: RestServerOptions & { stdio?: boolean } = {}) {
+    const router = "route" in backend ? backend : undefined;
+    this.host = router ? undefined : backend instanceof BackendHost ? backend : new BackendHost(backend as Backend, { waitLimitMs: options.waitLimitMs });
+    this.#stores = router ?? (this.host as BackendHost);
+    this.#location = this.host?.backend.location;
     this.logger = options.logger ?? new Logger("info");
     this.#stdio = options.stdio ?? false;
-    const app = createApp(this.host, {
+    const app = createApp(this.#stores, {
       ...options,
       keepStreamOpen: this.#stdio,
-      onInternalError: (err) => this.logger.error(`internal error: ${describe(err, this.host.backend.location)}`),
+      onInternalError: (err) => this.logger.error(`internal error: ${describe(err, this.#location)}`),
       // Never the name sent: a client URL like http://secret@host/ puts a password there.
       onFailedLogin: (req) => this.logger.warning(`failed login from ${this.#peer(req)} (a user name was given)`),
     });
@@ -175,7 +181,7 @@ export class RestServer {
     };
     const done: Promise<void> = (previous ? previous.then(run) : run())
       .catch((err) => {
-        this.logger.error(`request failed: ${describe(err, this.host.backend.location)}`);
+        this.logger.error(`request failed: ${describe(err, this.#location)}`);
         res.destroy();
       })
       .finally(() => {
@@ -331,7 +337,7 @@ export class RestServer {
     // Requests that came in on connections accepted before close() may have added more.
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     clearTimeout(timer);
-    await this.host.close();
+    await this.#stores.close();
     this.logger.flush();
   }
 }

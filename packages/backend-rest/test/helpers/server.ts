@@ -40,7 +40,16 @@ async function accepting(port: number): Promise<boolean> {
 /** Starts `borgstore-server-rest` on a free loopback port with the given extra flags (quiet: warnings only). */
 export async function startServer(args: readonly string[]): Promise<RunningServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, [SERVER_CLI, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning", ...args], {
+  return startCli(port, ["--host", "127.0.0.1", "--port", String(port), "--log-level", "warning", ...args]);
+}
+
+/** Starts `borgstore-server-rest --config FILE` in hosting mode; the file must say to listen on 127.0.0.1:`port`. */
+export function startHosting(config: string, port: number): Promise<RunningServer> {
+  return startCli(port, ["--config", config, "--log-level", "warning"]);
+}
+
+async function startCli(port: number, args: readonly string[]): Promise<RunningServer> {
+  const child = spawn(process.execPath, [SERVER_CLI, ...args], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let log = "";

@@ -13,6 +13,8 @@ export interface HostingConfig {
   listen: { host: string; port: number };
   /** The htpasswd file (absolute; a relative path is taken from the config file's folder). */
   htpasswd: string;
+  /** Folder of the server's own records (repositories' usage figures); absolute, default `state` beside the file. */
+  stateDir: string;
   /** TLS certificate and key files (absolute), when the server speaks HTTPS itself. */
   tls?: { cert: string; key: string };
   /** How repositories are made and limited. */
@@ -70,7 +72,11 @@ const size = z
 
 const permissions = z.union([
   z.enum(Object.keys(PERMISSION_SHORTCUTS) as [string, ...string[]]).transform((name) => PERMISSION_SHORTCUTS[name]),
-  z.record(z.string(), z.string().regex(/^[lrwWD]*$/, "permission letters are l, r, w, W and D")),
+  z
+    .record(z.string(), z.string().regex(/^[lrwWD]*$/, "permission letters are l, r, w, W and D"))
+    // The reference (and core) read an empty mapping as "no restriction": a role written as {} to
+    // mean "nothing" would be an owner, of its user's repositories and of every one granted to it.
+    .refine((mapping) => Object.keys(mapping).length > 0, 'an empty role would allow everything: write { "" = "" } for a role that may do nothing, or "owner"'),
 ]);
 
 const schema = z.strictObject({
@@ -79,11 +85,17 @@ const schema = z.strictObject({
     port: z.number().int().min(0).max(65535),
   }),
   htpasswd: z.string().min(1),
+  state_dir: z.string().min(1).default("state"),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   repositories: z.strictObject({
     backend: z
       .string()
-      .refine((url) => url.includes("{user}") && url.includes("{repo}"), "must contain {user} and {repo}, e.g. file:///srv/borgstore/{user}/{repo}"),
+      .refine((url) => url.includes("{user}") && url.includes("{repo}"), "must contain {user} and {repo}, e.g. file:///srv/borgstore/{user}/{repo}")
+      // Names may hold "-", "_" and ".": "{user}-{repo}" makes bob's "x-y" the same store as bob-x's "y".
+      .refine(
+        (url) => !url.split("/").some((part) => part.includes("{user}") && part.includes("{repo}")),
+        "{user} and {repo} must be in different path segments (as in …/{user}/{repo}): in one segment two users' repositories can get the same name",
+      ),
     auto_create: z.boolean().default(false),
     quota: size.optional(),
   }),
@@ -133,11 +145,17 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
   };
   for (const [login, credential] of Object.entries(c.credentials)) knownRole(credential.role, `credentials.${login}.role`);
   for (const [repo, settings] of Object.entries(c.repos))
-    for (const [user, role] of Object.entries(settings.grants)) knownRole(role, `repos."${repo}".grants.${user}`);
+    for (const [user, role] of Object.entries(settings.grants)) {
+      knownRole(role, `repos."${repo}".grants.${user}`);
+      // A user's own logins have their roles in their repositories; a grant to the owner would be ignored.
+      if (repo.split("/")[0] === user)
+        problems.push(`repos."${repo}".grants.${user}: ${user} owns this repository (limit a login with a role under [credentials])`);
+    }
   if (problems.length > 0) throw new HostingConfigError(`${source}: ${problems.join("; ")}`);
   return {
     listen: c.listen,
     htpasswd: resolve(baseDir, c.htpasswd),
+    stateDir: resolve(baseDir, c.state_dir),
     ...(c.tls ? { tls: { cert: resolve(baseDir, c.tls.cert), key: resolve(baseDir, c.tls.key) } } : {}),
     repositories: { backend: c.repositories.backend, autoCreate: c.repositories.auto_create, quota: c.repositories.quota },
     roles,

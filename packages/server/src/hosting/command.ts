@@ -1,0 +1,61 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { LOG_LEVELS, type LogLevel, Logger } from "../logger.js";
+import { HostingStartError, openHostingServer } from "./hosting-server.js";
+
+/** Whether the command line asks for the hosting mode (`--config FILE`). */
+export function isHostingCommand(argv: readonly string[]): boolean {
+  return argv.some((arg) => arg === "--config" || arg.startsWith("--config="));
+}
+
+interface HostingCliOptions {
+  config: string;
+  logLevel: LogLevel;
+  shutdownTimeout: number;
+}
+
+/** `borgstore-server-rest --config FILE`: many users and repositories, as the file says. */
+export async function runHostingCommand(argv: readonly string[]): Promise<void> {
+  const program = new Command("borgstore-server-rest")
+    .description("Serve many users' repositories as the hosting configuration file says (docs/hosting-mode.md)")
+    .requiredOption("--config <file>", "the hosting configuration file (TOML)")
+    .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
+    .addOption(
+      new Option("--shutdown-timeout <seconds>", "on SIGTERM, wait this long for running requests").default(30).argParser(seconds),
+    );
+  program.parse(argv);
+  const options = program.opts<HostingCliOptions>();
+  const logger = new Logger(options.logLevel);
+  let hosting: Awaited<ReturnType<typeof openHostingServer>>;
+  try {
+    hosting = await openHostingServer(options.config, logger);
+    await hosting.listen();
+  } catch (err) {
+    if (!(err instanceof HostingStartError)) throw err;
+    logger.error(`borgstore-server-rest: ${err.message}`);
+    logger.flush();
+    process.exit(2);
+  }
+  process.on("SIGHUP", () => {
+    logger.info("SIGHUP: reading the configuration and the htpasswd file again");
+    void hosting.reload();
+  });
+  const stop = (signal: string) => {
+    logger.info(`${signal}: finishing running requests, then exiting`);
+    hosting.shutdown(options.shutdownTimeout * 1000).then(
+      () => process.exit(0),
+      (err) => {
+        logger.error(`shutdown failed: ${(err as Error).message}`);
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+function seconds(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new InvalidArgumentError(`expected an integer ≥ 0, got: ${text}`);
+  return value;
+}

@@ -1,0 +1,99 @@
+import { mkdir } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "../logger.js";
+import { RestServer, type RestServerOptions } from "../server.js";
+import { backendFromServerUrl } from "../backend-url.js";
+import { type HostingConfig, loadHostingConfig } from "./config.js";
+import { HtpasswdFile } from "./htpasswd.js";
+import { Repositories } from "./repositories.js";
+import { HostingRouter } from "./router.js";
+import { UsageRecords } from "./usage-records.js";
+
+/** A reason the hosting mode does not start, for the operator (the CLI exits with status 2). */
+export class HostingStartError extends Error {
+  override name = "HostingStartError";
+}
+
+/** A hosting-mode server, not yet listening. */
+export interface HostingServer {
+  readonly server: RestServer;
+  /** The configuration in force. */
+  config(): HostingConfig;
+  /** Listens where the configuration says (port 0: a free one). */
+  listen(): Promise<AddressInfo>;
+  /**
+   * Reads the configuration and the htpasswd file again (SIGHUP). A file that cannot be used keeps
+   * the one in force (logged); requests in flight finish under what they started with. Where the
+   * server listens and the backend template of repositories already open change only on restart.
+   */
+  reload(): Promise<void>;
+  /** Finishes running requests, closes every repository, stops watching the htpasswd file. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Reads and checks everything the configuration at `path` names before anything listens: the
+ * file itself, the htpasswd file, the backend template's kind, the state folder.
+ */
+export async function openHostingServer(
+  path: string,
+  logger: Logger,
+  options: Omit<RestServerOptions, "credentials" | "logger"> = {},
+): Promise<HostingServer> {
+  let config = await startStep("", () => loadHostingConfig(path));
+  if (config.tls) throw new HostingStartError(`${path}: tls: this server does not speak TLS itself yet; put a TLS proxy (nginx) in front and remove [tls]`);
+  await startStep("repositories.backend: ", () => backendFromServerUrl(sampleUrl(config)));
+  await startStep("state_dir: ", () => mkdir(config.stateDir, { recursive: true }));
+  const htpasswd = await startStep("htpasswd: ", () =>
+    HtpasswdFile.open(config.htpasswd, {
+      onReload: (result) =>
+        result.ok
+          ? logger.info(`htpasswd: read ${result.logins} logins`)
+          : logger.error(`htpasswd: ${result.error}; the logins in use stay`),
+    }),
+  );
+  const repositories = new Repositories(() => config, new UsageRecords(config.stateDir), { waitLimitMs: options.waitLimitMs });
+  const router = new HostingRouter({ config: () => config, checker: htpasswd.checker, repositories });
+  const server = new RestServer(router, { ...options, logger });
+  return {
+    server,
+    config: () => config,
+    async listen() {
+      const address = await startStep(`cannot listen on ${config.listen.host}:${config.listen.port}: `, () =>
+        server.listenTcp(config.listen.port, config.listen.host),
+      );
+      const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+      logger.info(`hosting ${config.repositories.backend} on http://${host}:${address.port}/<user>/<repo>/`);
+      return address;
+    },
+    async reload() {
+      try {
+        const next = await loadHostingConfig(path);
+        if (next.tls) throw new Error("tls: this server does not speak TLS itself yet");
+        await backendFromServerUrl(sampleUrl(next));
+        config = next;
+        logger.info(`config: read ${path}`);
+      } catch (err) {
+        logger.error(`config: ${(err as Error).message}; the configuration in force stays`);
+      }
+      await htpasswd.reload();
+    },
+    async shutdown(graceMs) {
+      htpasswd.close();
+      await server.shutdown(graceMs);
+    },
+  };
+}
+
+/** The template with sample names: its kind of backend must be installed and its URL must parse. */
+function sampleUrl(config: HostingConfig): string {
+  return config.repositories.backend.replaceAll("{user}", "user").replaceAll("{repo}", "repo");
+}
+
+async function startStep<T>(what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    throw new HostingStartError(`${what}${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,131 @@
+import {
+  Backend,
+  BackendLayer,
+  BackendMustBeOpen,
+  type ByteSource,
+  type CheckedDefragSources,
+  type DefragOptions,
+  type OperationOptions,
+  PermissionDenied,
+  type Permissions,
+  type StorableValue,
+  type StoreStreamOptions,
+  asBytes,
+  checkPermission,
+  streamDigest,
+  validateItemName,
+  verifiedSource,
+} from "@borgstore/core";
+import { type UsageLayer, baseDefrag } from "./usage-layer.js";
+
+/**
+ * One request's view of a shared repository store: the permissions of the credential that sent it
+ * (roles and grants differ per login, the open store is one), and append-only that survives
+ * retries: where the credential may add ("w") but not overwrite ("W"), storing the identical value
+ * again succeeds without writing (a client retrying after a lost answer), a different one is
+ * refused as the reference refuses an overwrite. The look and the write happen in the name's turn
+ * (UsageLayer.addOnly): two different values racing for a new name cannot both be stored.
+ */
+export class PermissionView extends BackendLayer {
+  protected override readonly permissions: Permissions | undefined;
+  declare readonly inner: UsageLayer;
+
+  constructor(inner: UsageLayer, permissions: Permissions | undefined) {
+    super(inner);
+    this.permissions = permissions && Object.keys(permissions).length > 0 ? permissions : undefined;
+  }
+
+  // BackendLayer asks its inner backend; a view decides with its own permissions, as any Backend.
+  override checkStorePermission(name: string, options: OperationOptions = {}): Promise<void> {
+    if (this.#appendOnly(name)) {
+      // Existing or not, the store itself decides (identical retry or refusal) once it has the value.
+      validateItemName(name);
+      return Promise.resolve();
+    }
+    return Backend.prototype.checkStorePermission.call(this, name, options);
+  }
+
+  override checkLifecyclePermission(operation: "create" | "destroy"): void {
+    Backend.prototype.checkLifecyclePermission.call(this, operation);
+  }
+
+  override checkDefragTarget(options: DefragOptions): void {
+    Backend.prototype.checkDefragTarget.call(this, options);
+  }
+
+  override async store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
+    if (!this.#appendOnly(name)) return super.store(name, value, options);
+    this.#prepare(name);
+    const bytes = asBytes(value);
+    const outcome = await this.inner.addOnly(
+      name,
+      (inner) => inner.store(name, bytes, options),
+      () => bytes.byteLength,
+      async (size) => size === bytes.byteLength && Buffer.from(await this.inner.inner.load(name, options)).equals(bytes),
+    );
+    if (outcome === "different") throw overwriteRefused(name);
+  }
+
+  override async storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
+    if (!this.#appendOnly(name)) return super.storeStream(name, source, options);
+    this.#prepare(name);
+    let received = 0;
+    const checked = async function* (): ByteSource {
+      for await (const chunk of verifiedSource(source, options)) {
+        received += chunk.byteLength;
+        yield chunk;
+      }
+    };
+    const outcome = await this.inner.addOnly(
+      name,
+      (inner) => inner.storeStream(name, checked(), options),
+      () => received,
+      async (size) => {
+        if (options.size !== undefined && size !== options.size) return false;
+        const given = await streamDigest("sha256", checked());
+        return given === (await this.inner.inner.hash(name, "sha256", options));
+      },
+    );
+    if (outcome === "different") throw overwriteRefused(name);
+  }
+
+  // A move onto a name this view may add but not overwrite: that it holds nothing is checked
+  // again in the name's turn (an upload of it may have been in flight when move() looked).
+  protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
+    if (!this.#appendOnly(newName)) return super._move(currentName, newName, options);
+    return this.inner.moveOntoNew(currentName, newName, options, () => overwriteRefused(newName));
+  }
+
+  /**
+   * Core's defrag with this view as the store: its result is stored through this view's store, so
+   * a login without "W" cannot overwrite an object by naming it as the target (append-only holds),
+   * and its size is reserved against the quota before the sources are read.
+   */
+  protected override _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+    return this.inner.withReserved(sources.size, () => baseDefrag(this, sources, options));
+  }
+
+  /** May add `name` but not overwrite it. */
+  #appendOnly(name: string): boolean {
+    return !grants(this.permissions, name, "W") && grants(this.permissions, name, "w");
+  }
+
+  #prepare(name: string): void {
+    validateItemName(name);
+    if (!this.opened) throw new BackendMustBeOpen("backend must be open");
+  }
+}
+
+function grants(permissions: Permissions | undefined, name: string, letter: string): boolean {
+  try {
+    checkPermission(permissions, name, letter);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The reference's refusal of an overwrite without "W". */
+function overwriteRefused(name: string): PermissionDenied {
+  return new PermissionDenied(`One of permissions 'W' required for '${name}'`);
+}

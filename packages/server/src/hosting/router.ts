@@ -1,0 +1,90 @@
+import { checkPermission, type Permissions } from "@borgstore/core";
+import type { RoutedRequest, StoreRouter } from "../app.js";
+import { parseBasic } from "../auth.js";
+import { HttpError } from "../http-error.js";
+import { type ReplyContext, sendBody } from "../reply.js";
+import { queryValue } from "../request-target.js";
+import type { HostingConfig } from "./config.js";
+import type { PasswordChecker } from "./htpasswd.js";
+import { PermissionView } from "./permission-view.js";
+import { identityOf, permissionsFor } from "./policy.js";
+import type { Repositories } from "./repositories.js";
+import { parseTenantTarget } from "./tenant-path.js";
+import { ViewHost } from "./view-host.js";
+
+/** What the router reads at each request: reloads swap these, requests in flight keep theirs. */
+export interface HostingState {
+  config(): HostingConfig;
+  readonly checker: PasswordChecker;
+  readonly repositories: Repositories;
+}
+
+/** POST commands that are not a store (operations.ts's dispatch). */
+const POST_COMMANDS = new Set(["create", "move", "mkdir", "hash", "quota", "defrag"]);
+
+/**
+ * The hosting mode's routing: a login from the htpasswd file, its identity and role (policy.ts),
+ * the repository the path names, and what the login may do there. A repository the login may not
+ * see answers 404 as one that is not configured (its name is not confirmed); an upload reserves
+ * its Content-Length against the repository's and the user's quota before its body is read.
+ */
+export class HostingRouter implements StoreRouter {
+  readonly #state: HostingState;
+
+  constructor(state: HostingState) {
+    this.#state = state;
+  }
+
+  async route(reply: ReplyContext): Promise<RoutedRequest | undefined> {
+    const given = parseBasic(reply.incoming.headers.authorization);
+    if (!given || !(await this.#state.checker.check(given.username, given.password))) return undefined;
+    const config = this.#state.config();
+    const identity = identityOf(config, given.username);
+    if (!identity) return undefined;
+    const tenant = parseTenantTarget(reply.incoming.url ?? "/");
+    const permissions = tenant ? permissionsFor(config, identity, tenant.user, tenant.repo) : "denied";
+    if (!tenant || permissions === "denied") throw new HttpError(404, "Not Found");
+    const { target } = tenant;
+    const method = reply.incoming.method;
+    const cmd = queryValue(target.query, "cmd");
+    if (method === "POST" && cmd === "create" && !config.repositories.autoCreate)
+      throw new HttpError(403, "Forbidden: repositories are created by the operator on this server");
+    const repository = await this.#state.repositories.get(tenant.user, tenant.repo);
+    const isStore = method === "POST" && (cmd === undefined || !POST_COMMANDS.has(cmd)) && target.name !== "";
+    // A store the login may not make is refused by the operation (403), not by the quota.
+    const done =
+      isStore && mayStore(permissions, target.name)
+        ? repository.store.usage.reserve(announcedLength(reply), this.#state.repositories.limits(tenant.user, tenant.repo))
+        : undefined;
+    const view = new PermissionView(repository.store, permissions);
+    // Error messages name the store's location (a path, a bucket): answers show "[STORAGE_BASE]" instead.
+    return { host: new ViewHost(repository.host, view), target, user: given.username, location: repository.store.location, done };
+  }
+
+  close(): Promise<void> {
+    return this.#state.repositories.close();
+  }
+
+  /** `GET /healthz` (and HEAD): 200 "ok" without credentials or Accept, for load balancers and monitors. */
+  answerOwn(reply: ReplyContext): boolean {
+    const { method, url } = reply.incoming;
+    if (url !== "/healthz" || (method !== "GET" && method !== "HEAD")) return false;
+    sendBody(reply, 200, "ok\n", "text/plain");
+    return true;
+  }
+}
+
+function mayStore(permissions: Permissions | undefined, name: string): boolean {
+  try {
+    checkPermission(permissions, name, "wW");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Content-Length as the store will read it; unusable ones reserve nothing (the store refuses them). */
+function announcedLength(reply: ReplyContext): number {
+  const length = Number(reply.incoming.headers["content-length"] ?? 0);
+  return Number.isSafeInteger(length) && length >= 0 ? length : 0;
+}

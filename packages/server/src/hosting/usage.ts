@@ -1,0 +1,80 @@
+import { QuotaExceeded } from "@borgstore/core";
+
+/** Byte limits that apply to a store into one repository (undefined: none). */
+export interface QuotaLimits {
+  repo?: number;
+  user?: number;
+}
+
+/** The stored bytes and objects of one user's repositories, and the bytes reserved by uploads in flight. */
+export class UserUsage {
+  readonly repos = new Map<string, RepoUsage>();
+
+  constructor(readonly user: string) {}
+
+  /** The repository's figures (0 until it is measured or written to). */
+  repo(name: string): RepoUsage {
+    let usage = this.repos.get(name);
+    if (!usage) {
+      usage = new RepoUsage(this, name);
+      this.repos.set(name, usage);
+    }
+    return usage;
+  }
+
+  get bytes(): number {
+    let sum = 0;
+    for (const repo of this.repos.values()) sum += repo.bytes;
+    return sum;
+  }
+
+  get reserved(): number {
+    let sum = 0;
+    for (const repo of this.repos.values()) sum += repo.reserved;
+    return sum;
+  }
+}
+
+/**
+ * One repository's figures. An upload reserves its Content-Length before its body is read: the
+ * check and the reservation happen in one synchronous step, so concurrent uploads (to this or the
+ * user's other repositories) can never together pass a limit. The reservation covers the most a
+ * store can add; once stored, the real change is applied and the reservation given back.
+ */
+export class RepoUsage {
+  bytes = 0;
+  objects = 0;
+  reserved = 0;
+
+  constructor(
+    readonly owner: UserUsage,
+    readonly name: string,
+  ) {}
+
+  /** Reserves `bytes` or throws QuotaExceeded; the returned function gives them back (once). */
+  reserve(bytes: number, limits: QuotaLimits): () => void {
+    if (limits.repo !== undefined && this.bytes + this.reserved + bytes > limits.repo)
+      throw new QuotaExceeded(`quota exceeded: repository ${this.owner.user}/${this.name} is limited to ${limits.repo} bytes`);
+    if (limits.user !== undefined && this.owner.bytes + this.owner.reserved + bytes > limits.user)
+      throw new QuotaExceeded(`quota exceeded: user ${this.owner.user} is limited to ${limits.user} bytes over all repositories`);
+    this.reserved += bytes;
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.reserved -= bytes;
+    };
+  }
+
+  /** Applies a completed change. */
+  apply(bytes: number, objects: number): void {
+    this.bytes += bytes;
+    this.objects += objects;
+  }
+
+  /** Replaces the figures with measured ones (a walk, a create, a destroy). */
+  set(bytes: number, objects: number): void {
+    this.bytes = bytes;
+    this.objects = objects;
+  }
+}

@@ -1,0 +1,136 @@
+import { mkdirSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { afterAll, describe, expect, it } from "vitest";
+import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
+import { Logger } from "../src/logger.js";
+import { tempDir } from "./helpers.js";
+import { announcedUpload, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+
+const dir = tempDir("borgstore-hosting-quota-");
+afterAll(() => dir.remove());
+
+const quiet = () => new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
+const USER_QUOTA = 200_000;
+const REPO_QUOTA = 80_000;
+const REPOS = ["r0", "r1", "r2", "r3"];
+
+/** Bytes of the objects stored under `root` (the store's own hidden files aside). */
+function bytesOnDisk(root: string): number {
+  let sum = 0;
+  for (const name of readdirSync(root)) {
+    const path = join(root, name);
+    const stat = statSync(path);
+    if (stat.isDirectory()) sum += bytesOnDisk(path);
+    else if (!name.endsWith(".hid")) sum += stat.size;
+  }
+  return sum;
+}
+
+async function start(folder: string): Promise<{ hosting: HostingServer; port: number }> {
+  const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, `[users.alice]\nquota = ${USER_QUOTA}`, `quota = ${REPO_QUOTA}`);
+  const hosting = await openHostingServer(config, quiet());
+  return { hosting, port: (await hosting.listen()).port };
+}
+
+async function usage(port: number, repo: string): Promise<number> {
+  const answer = await rawRequest(port, "POST", `/alice/${repo}/?cmd=quota`, { login: "alice:apw" });
+  return (JSON.parse(answer.body) as { usage: number }).usage;
+}
+
+describe("hosting quota", () => {
+  it("16 concurrent clients across 4 repositories of one user never end above the user's or a repository's quota; the figures match the disk, also after a restart", async () => {
+    const folder = join(dir.path, "concurrent");
+    mkdirSync(folder);
+    writeHtpasswd(join(folder, "htpasswd"), { alice: "apw" });
+    let { hosting, port } = await start(folder);
+    for (const repo of REPOS) expect((await rawRequest(port, "POST", `/alice/${repo}/?cmd=create`, { login: "alice:apw" })).status).toBe(200);
+    let refused = 0;
+    let stored = 0;
+    // Each client stores new names and overwrites shared ones until well past the quota. No
+    // deletes: the disk at the end is the highest the usage ever was.
+    const client = async (c: number) => {
+      const repo = REPOS[c % REPOS.length] as string;
+      for (let i = 0; i < 40; i++) {
+        const name = i % 5 === 4 ? `data/shared${i % 3}` : `data/c${c}-${i}`;
+        const body = Buffer.alloc(1000 + ((c * 7919 + i * 104729) % 4000), c);
+        const answer = await rawRequest(port, "POST", `/alice/${repo}/${name}`, { login: "alice:apw", body });
+        if (answer.status === 507) refused++;
+        else if (answer.status === 200) stored++;
+        else throw new Error(`${answer.status} ${answer.body}`);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, c) => client(c)));
+    expect(stored).toBeGreaterThan(0);
+    expect(refused).toBeGreaterThan(0);
+    const onDisk = REPOS.map((repo) => bytesOnDisk(join(folder, "repos", "alice", repo)));
+    for (const bytes of onDisk) expect(bytes).toBeLessThanOrEqual(REPO_QUOTA);
+    expect(onDisk.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(USER_QUOTA);
+    expect(await Promise.all(REPOS.map((repo) => usage(port, repo)))).toEqual(onDisk);
+    // Deletes and moves onto existing names take their bytes off.
+    for (const c of [0, 1, 2, 3]) {
+      await rawRequest(port, "DELETE", `/alice/r${c}/data/c${c}-0`, { login: "alice:apw" });
+      await rawRequest(port, "POST", `/alice/r${c}/?cmd=move&current=data/c${c}-1&new=data/c${c}-2`, { login: "alice:apw" });
+    }
+    const afterDeletes = REPOS.map((repo) => bytesOnDisk(join(folder, "repos", "alice", repo)));
+    expect(afterDeletes.reduce((a, b) => a + b, 0)).toBeLessThan(onDisk.reduce((a, b) => a + b, 0));
+    expect(await Promise.all(REPOS.map((repo) => usage(port, repo)))).toEqual(afterDeletes);
+
+    // A clean restart keeps the figures (read from the records, no walk).
+    await hosting.shutdown(1000);
+    ({ hosting, port } = await start(folder));
+    try {
+      expect(await Promise.all(REPOS.map((repo) => usage(port, repo)))).toEqual(afterDeletes);
+      // The user's quota counts every repository from the first request on, whichever it is for.
+      const left = USER_QUOTA - afterDeletes.reduce((a, b) => a + b, 0);
+      const tooBig = Buffer.alloc(left + 1);
+      expect((await rawRequest(port, "POST", "/alice/r9/?cmd=create", { login: "alice:apw" })).status).toBe(200);
+      expect((await rawRequest(port, "POST", "/alice/r9/data/big", { login: "alice:apw", body: tooBig })).status).toBe(507);
+    } finally {
+      await hosting.shutdown(1000);
+    }
+  }, 60_000);
+
+  it("reserves each upload's Content-Length before its body: of 16 uploads announced at once, only those that fit are invited", async () => {
+    const folder = join(dir.path, "announced");
+    mkdirSync(folder);
+    writeHtpasswd(join(folder, "htpasswd"), { alice: "apw" });
+    const { hosting, port } = await start(folder);
+    try {
+      for (const repo of REPOS) expect((await rawRequest(port, "POST", `/alice/${repo}/?cmd=create`, { login: "alice:apw" })).status).toBe(200);
+      // 16 uploads of 15,000 bytes over 4 repositories, all announced before any body is sent:
+      // the user's 200,000 bytes hold 13 of them, each repository's 80,000 holds 5.
+      const size = 15_000;
+      const uploads = Array.from({ length: 16 }, (_, c) =>
+        announcedUpload(port, `/alice/${REPOS[c % 4]}/data/u${c}`, "alice:apw", Buffer.alloc(size, c)),
+      );
+      const statuses = await Promise.all(uploads);
+      const stored = statuses.filter((status) => status === 200).length;
+      expect(statuses.filter((status) => status !== 200 && status !== 507)).toEqual([]);
+      expect(stored).toBe(13);
+      const onDisk = REPOS.map((repo) => bytesOnDisk(join(folder, "repos", "alice", repo)));
+      expect(onDisk.reduce((a, b) => a + b, 0)).toBe(13 * size);
+      expect(await Promise.all(REPOS.map((repo) => usage(port, repo)))).toEqual(onDisk);
+    } finally {
+      await hosting.shutdown(1000);
+    }
+  });
+
+  it("refuses an upload over the quota from its Content-Length, before reading its body", async () => {
+    const folder = join(dir.path, "early");
+    mkdirSync(folder);
+    writeHtpasswd(join(folder, "htpasswd"), { alice: "apw" });
+    const { hosting, port } = await start(folder);
+    try {
+      expect((await rawRequest(port, "POST", "/alice/r0/?cmd=create", { login: "alice:apw" })).status).toBe(200);
+      // Announces more than the quota and sends nothing: the answer comes at once.
+      const answer = await rawRequest(port, "POST", "/alice/r0/data/x", {
+        login: "alice:apw",
+        headers: { "Content-Length": String(REPO_QUOTA + 1) },
+      });
+      expect(answer.status).toBe(507);
+    } finally {
+      await hosting.shutdown(1000);
+    }
+  });
+});
