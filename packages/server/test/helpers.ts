@@ -59,7 +59,7 @@ export async function startInProcess(args: string[], env: NodeJS.ProcessEnv = {}
       done();
     },
   });
-  const prepared = await prepareServer(program, new Logger(program.opts().logLevel, out));
+  const prepared = await prepareServer(program, new Logger(program.opts().logLevel, out, program.opts().logFormat));
   const { port } = await listenOnTcp(prepared);
   let stopped: Promise<number> | undefined;
   return {
