@@ -77,6 +77,8 @@ export class RestServer {
   #metricsServer: Server | undefined;
   #tls: TlsFiles | undefined;
   #auditLogger: Logger | undefined;
+  /** Whose the single store is, for its usage metrics: the one login, or "-". */
+  #owner: string;
 
   constructor(backend: Backend | BackendHost, options: RestServerOptions & { stdio?: boolean } = {}) {
     this.host = backend instanceof BackendHost ? backend : new BackendHost(backend, { waitLimitMs: options.waitLimitMs });
@@ -87,6 +89,7 @@ export class RestServer {
     this.#metrics?.setUsageSource(() => this.#storedUsage());
     this.#tls = options.tls;
     this.#auditLogger = options.auditLogger;
+    this.#owner = checkCredentials(options.credentials)?.username ?? "-";
     const app = createApp(this.host, {
       ...options,
       keepStreamOpen: this.#stdio,
@@ -272,7 +275,7 @@ export class RestServer {
     const backend = this.host.backend;
     if (!backend.opened || !backend.capabilities.quota) return [];
     const { usage } = await backend.quota().catch(() => ({ usage: -1 }));
-    return usage < 0 ? [] : [{ user: "-", repo: "", bytes: usage }];
+    return usage < 0 ? [] : [{ user: this.#owner, repo: "", bytes: usage }];
   }
 
   /**

@@ -89,7 +89,7 @@ export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}, c
   const port = await new Promise<number>((resolve, reject) => {
     child.stderr.on("data", (d: Buffer) => {
       err += d.toString();
-      const m = /on https?:\/\/127\.0\.0\.1:(\d+)\//.exec(err);
+      const m = /^serving .* on https?:\/\/127\.0\.0\.1:(\d+)\/$/m.exec(err);
       if (m) resolve(Number(m[1]));
     });
     exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${err}`)));

@@ -99,7 +99,7 @@ describe("metrics and health on --metrics-listen", () => {
     expect(lastWrite).toBeGreaterThanOrEqual(Math.floor(before));
     expect(lastWrite).toBeLessThanOrEqual(Date.now() / 1000 + 1);
     // posixfs keeps its usage with a quota: stored bytes without a walk.
-    expect(sample(text, "borgstore_stored_bytes", { user: "-", repo: "" })).toBe(9000);
+    expect(sample(text, "borgstore_stored_bytes", labels)).toBe(9000);
     expect(text).not.toContain("secret-item-name");
     expect(text).not.toContain("never-stored");
     expect(text).not.toContain(PASSWORD);
