@@ -4,7 +4,11 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProgram, prepareServer } from "../src/command-line.js";
 import { Logger } from "../src/logger.js";
+import { MemoryBackend } from "@borgstore/core";
+import { Writable } from "node:stream";
 import { OVERFLOW_LABEL, ServerMetrics } from "../src/observability/metrics.js";
+import { labelRequest, noteAuditEvent } from "../src/observability/request-labels.js";
+import { RestServer } from "../src/server.js";
 import { ACCEPT, RawConnection, type RunningServer, startInProcess, tempDir } from "./helpers.js";
 
 /** Issue 16's observability: /metrics and /healthz on their own listener, the JSON access log, the audit log. */
@@ -175,6 +179,39 @@ describe("label cardinality", () => {
     expect(sample(text, "borgstore_requests_total", { user: "b", repo: "r" })).toBe(1);
     expect(sample(text, "borgstore_requests_total", { user: OVERFLOW_LABEL, repo: OVERFLOW_LABEL })).toBe(2);
     expect(text).not.toMatch(/user="[cd]"/);
+  });
+});
+
+describe("the hook the hosting mode calls", () => {
+  it("counts and logs a request under the user and repository given to labelRequest, with noted audit events", async () => {
+    let log = "";
+    const out = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        log += chunk.toString();
+        done();
+      },
+    });
+    const backend = new MemoryBackend();
+    await backend.create();
+    const metrics = new ServerMetrics({ processMetrics: false });
+    const server = new RestServer(backend, { logger: new Logger("info", out, "json"), metrics });
+    // Where the hosting mode's router would call them, once it knows whose request this is.
+    server.http.prependListener("request", (req) => {
+      labelRequest(req, { user: "alice", repo: "alice/laptop" });
+      if (req.method === "POST") noteAuditEvent(req, "overwrite");
+    });
+    const { port } = await server.listenTcp(0, "127.0.0.1");
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/data/x`, { method: "POST", headers: { Accept: ACCEPT }, body: "12345" });
+      expect(res.status).toBe(200);
+    } finally {
+      await server.shutdown(1000);
+    }
+    const text = await metrics.render();
+    expect(sample(text, "borgstore_received_bytes_total", { user: "alice", repo: "alice/laptop", operation: "store" })).toBe(5);
+    const lines = log.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines).toContainEqual(expect.objectContaining({ log: "access", user: "alice", repo: "alice/laptop", op: "store", bytes_in: 5 }));
+    expect(lines).toContainEqual(expect.objectContaining({ log: "audit", event: "overwrite", user: "alice", repo: "alice/laptop", name: "data/x" }));
   });
 });
 

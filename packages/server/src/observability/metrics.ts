@@ -20,6 +20,18 @@ export interface StoredUsage extends RequestLabels {
   objects?: number;
 }
 
+/** One user/repository/operation's metric children. */
+interface Series {
+  labels: { user: string; repo: string; operation: OperationName };
+  requests: Map<string, Counter.Internal>;
+  received: Counter.Internal;
+  sent: Counter.Internal;
+  duration: Histogram.Internal<"user" | "repo" | "operation">;
+  lastWrite: Gauge.Internal<"user" | "repo">;
+}
+
+const STATUS_CLASSES: readonly string[] = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
 /** Label value of the user and repository once more distinct pairs than allowed were seen. */
 export const OVERFLOW_LABEL = "_other";
 
@@ -45,6 +57,8 @@ export class ServerMetrics {
   readonly #lastWrite: Gauge<"user" | "repo">;
   readonly #maxLabelPairs: number;
   readonly #pairs = new Set<string>();
+  /** The children of one user/repo/operation, looked up once: prom-client hashes a label object on every call. */
+  readonly #series = new Map<string, Series>();
   #usage: (() => Promise<StoredUsage[]>) | undefined;
 
   constructor(options: { maxLabelPairs?: number; processMetrics?: boolean } = {}) {
@@ -122,16 +136,37 @@ export class ServerMetrics {
 
   /** Counts a finished request. */
   observe(record: RequestRecord): void {
-    const { user, repo } = this.#bounded(record);
-    const { operation, status } = record;
-    const statusClass = status === undefined ? "none" : `${Math.floor(status / 100)}xx`;
-    this.#requests.inc({ user, repo, operation, status_class: statusClass });
+    const { status } = record;
+    const series = this.#seriesOf(record);
+    const statusClass = status === undefined ? "none" : STATUS_CLASSES[Math.floor(status / 100)] ?? "other";
+    let requests = series.requests.get(statusClass);
+    if (!requests) series.requests.set(statusClass, (requests = this.#requests.labels({ ...series.labels, status_class: statusClass })));
+    requests.inc();
     if (status === undefined || status >= 500)
-      this.#errors.inc({ user, repo, operation, kind: status === undefined ? "aborted" : "server" });
-    if (record.bytesIn > 0) this.#received.inc({ user, repo, operation }, record.bytesIn);
-    if (record.bytesOut > 0) this.#sent.inc({ user, repo, operation }, record.bytesOut);
-    this.#duration.observe({ user, repo, operation }, record.durationSeconds);
-    if (status !== undefined && status < 300 && WRITES.has(operation)) this.#lastWrite.set({ user, repo }, Date.now() / 1000);
+      this.#errors.inc({ ...series.labels, kind: status === undefined ? "aborted" : "server" });
+    if (record.bytesIn > 0) series.received.inc(record.bytesIn);
+    if (record.bytesOut > 0) series.sent.inc(record.bytesOut);
+    series.duration.observe(record.durationSeconds);
+    if (status !== undefined && status < 300 && WRITES.has(record.operation)) series.lastWrite.set(Date.now() / 1000);
+  }
+
+  #seriesOf(record: RequestRecord): Series {
+    const key = `${record.user}\0${record.repo}\0${record.operation}`;
+    let series = this.#series.get(key);
+    if (series) return series;
+    const { user, repo } = this.#bounded(record);
+    const labels = { user, repo, operation: record.operation };
+    series = {
+      labels,
+      requests: new Map(),
+      received: this.#received.labels(labels),
+      sent: this.#sent.labels(labels),
+      duration: this.#duration.labels(labels),
+      lastWrite: this.#lastWrite.labels({ user, repo }),
+    };
+    // Overflowed pairs share the _other children but each keeps a key: bound the map too.
+    if (this.#series.size < 20 * this.#maxLabelPairs) this.#series.set(key, series);
+    return series;
   }
 
   /** The text exposition format for a scrape. */
