@@ -203,6 +203,8 @@ export async function prepareServer(program: Command, logger: Logger): Promise<P
   }
 
   const tls = tlsFiles(options);
+  if (options.metricsListen && options.stdio)
+    throw new StartupError("--metrics-listen does not apply to --stdio (a session per client has no scrape target)");
   if (options.metricsListen && !options.metricsAllowRemote && (await hostExposure(options.metricsListen.host)) !== "loopback")
     throw new StartupError(
       `refusing to serve metrics on ${options.metricsListen.host} (not loopback) without authentication: use a loopback address (and a proxy with auth in front), or --metrics-allow-remote on purpose`,

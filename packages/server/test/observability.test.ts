@@ -163,6 +163,10 @@ describe("--metrics-listen exposure", () => {
     expect(await prepare(["--metrics-listen", "[::1]:0"])).toBeUndefined();
   });
 
+  it("refuses --metrics-listen with --stdio", async () => {
+    expect(String(await prepare(["--metrics-listen", "127.0.0.1:0", "--stdio"]))).toMatch(/does not apply to --stdio/);
+  });
+
   it("refuses a value that is not HOST:PORT", async () => {
     for (const bad of ["9100", "127.0.0.1", "127.0.0.1:99999", "::1:9100"])
       expect(String(await prepare(["--metrics-listen", bad]))).toMatch(/expected HOST:PORT/);
