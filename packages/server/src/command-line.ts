@@ -1,4 +1,4 @@
-import { createWriteStream, readFileSync } from "node:fs";
+import { createWriteStream, openSync, readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { ErrorCodes, type Permissions, isBorgStoreError, parsePermissions, parseSize, redactUrl } from "@borgstore/core";
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -276,7 +276,14 @@ function tlsFiles(options: CliOptions): TlsFiles | undefined {
 }
 
 function auditLogTo(path: string): Logger {
-  const out = createWriteStream(path, { flags: "a", mode: 0o600 });
+  let fd: number;
+  try {
+    // Opened now: a path that cannot be written refuses to start instead of losing the audit lines.
+    fd = openSync(path, "a", 0o600);
+  } catch (err) {
+    throw new StartupError(`cannot open the audit log ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const out = createWriteStream(path, { fd });
   out.on("error", (err) => process.stderr.write(`borgstore-server-rest: audit log ${path}: ${err.message}\n`));
   return new Logger("info", out, "json");
 }

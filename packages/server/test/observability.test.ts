@@ -163,6 +163,10 @@ describe("--metrics-listen exposure", () => {
     expect(await prepare(["--metrics-listen", "[::1]:0"])).toBeUndefined();
   });
 
+  it("refuses an --audit-log that cannot be opened", async () => {
+    expect(String(await prepare(["--audit-log", "/nonexistent-folder/audit.log"]))).toMatch(/cannot open the audit log .*ENOENT/);
+  });
+
   it("refuses --metrics-listen with --stdio", async () => {
     expect(String(await prepare(["--metrics-listen", "127.0.0.1:0", "--stdio"]))).toMatch(/does not apply to --stdio/);
   });
