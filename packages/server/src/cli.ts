@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { redactUrl } from "@borgstore/core";
 import { type Exposure, isLoopbackAddress, openServingProblem } from "./auth-policy.js";
-import { type CliOptions, StartupError, createProgram, listenOnTcp, prepareServer } from "./command-line.js";
+import { type CliOptions, StartupError, createProgram, listenForMetrics, listenOnTcp, prepareServer } from "./command-line.js";
 import { tuneHeapForLargeBodies } from "./heap-tuning.js";
 import { isHostingCommand, runHostingCommand } from "./hosting/command.js";
 import { Logger } from "./logger.js";
@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   if (isHostingCommand(process.argv)) return runHostingCommand(process.argv);
   const program = createProgram();
   program.parse();
-  const logger = new Logger(program.opts<CliOptions>().logLevel);
+  const logger = new Logger(program.opts<CliOptions>().logLevel, process.stderr, program.opts<CliOptions>().logFormat);
   const fail = (message: string): never => {
     logger.error(`borgstore-server-rest: ${message}`);
     logger.flush();
@@ -46,6 +46,15 @@ async function main(): Promise<void> {
   // client spawns it with SIGINT ignored, but Node resets that disposition at startup.
   if (options.stdio) process.on("SIGINT", () => logger.debug("SIGINT ignored in stdio mode"));
   else process.on("SIGINT", () => stop("SIGINT"));
+  if (options.tlsCert !== undefined)
+    process.on("SIGHUP", () => {
+      try {
+        server.reloadTls();
+        logger.info("SIGHUP: reloaded the TLS certificate and key (open connections keep theirs)");
+      } catch (err) {
+        logger.error(`SIGHUP: kept the TLS certificate in use: ${(err as Error).message}`);
+      }
+    });
 
   if (options.stdio) {
     // stdout carries the protocol: anything a library prints goes to stderr.
@@ -71,6 +80,7 @@ async function main(): Promise<void> {
         fail(problem);
       }
     }
+    await startup(() => listenForMetrics(prepared));
     logger.info(`serving ${redactUrl(options.backend)} on the socket passed by systemd`);
     return;
   }

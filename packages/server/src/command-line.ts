@@ -1,12 +1,14 @@
-import { readFileSync } from "node:fs";
+import { createWriteStream, openSync, readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { ErrorCodes, type Permissions, isBorgStoreError, parsePermissions, parseSize, redactUrl } from "@borgstore/core";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { hostExposure, openServingProblem, resolveCredentials } from "./auth-policy.js";
 import type { Credentials } from "./auth.js";
 import { backendFromServerUrl } from "./backend-url.js";
-import { LOG_LEVELS, type LogLevel, type Logger } from "./logger.js";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, Logger } from "./logger.js";
+import { ServerMetrics } from "./observability/metrics.js";
 import { RestServer } from "./server.js";
+import { TlsConfigurationError, type TlsFiles, readTlsCredentials } from "./tls.js";
 
 /** What `borgstore-server-rest`'s flags and env vars parse to. */
 export interface CliOptions {
@@ -23,6 +25,12 @@ export interface CliOptions {
   socketActivation?: boolean;
   create?: boolean;
   logLevel: LogLevel;
+  logFormat: LogFormat;
+  auditLog?: string;
+  metricsListen?: { host: string; port: number };
+  metricsAllowRemote?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
   maxObjectSize?: number;
   idleTimeout: number;
   maxConnections: number;
@@ -55,6 +63,14 @@ function size(text: string): number {
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
+}
+
+/** `HOST:PORT` or `[IPv6]:PORT`. */
+function hostAndPort(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new InvalidArgumentError(`expected HOST:PORT (e.g. 127.0.0.1:9618 or [::1]:9618), got: ${text}`);
+  return { host: (m[1] ?? m[2]) as string, port };
 }
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -94,6 +110,20 @@ export function createProgram(): Command {
     .addOption(new Option("--socket-activation", "serve the listening socket passed by systemd (LISTEN_FDS=1, fd 3)"))
     .addOption(new Option("--create", "create the store at startup if it does not exist yet"))
     .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
+    .addOption(
+      new Option("--log-format <format>", "text: the reference's lines; json: one JSON object a line (access, audit and messages)")
+        .choices(LOG_FORMATS)
+        .default("text"),
+    )
+    .addOption(new Option("--audit-log <file>", "append audit lines (deletes, permission and quota denials) to this file as JSON, not to stderr"))
+    .addOption(
+      new Option("--metrics-listen <host:port>", "serve Prometheus /metrics and /healthz on this address (loopback unless --metrics-allow-remote)").argParser(
+        hostAndPort,
+      ),
+    )
+    .addOption(new Option("--metrics-allow-remote", "let --metrics-listen use an address other than loopback (it has no auth: on purpose)"))
+    .addOption(new Option("--tls-cert <file>", "serve HTTPS with this PEM certificate (chain); needs --tls-key; reloaded on SIGHUP"))
+    .addOption(new Option("--tls-key <file>", "the PEM private key of --tls-cert"))
     .addOption(new Option("--max-object-size <bytes>", "refuse larger uploads with 413 (bytes, or 64M, 1G)").argParser(size))
     .addOption(
       new Option("--idle-timeout <seconds>", "close connections idle for this long (slow clients)")
@@ -173,6 +203,14 @@ export async function prepareServer(program: Command, logger: Logger): Promise<P
     if (problem) throw new StartupError(problem);
   }
 
+  const tls = tlsFiles(options);
+  if (options.metricsListen && options.stdio)
+    throw new StartupError("--metrics-listen does not apply to --stdio (a session per client has no scrape target)");
+  if (options.metricsListen && !options.metricsAllowRemote && (await hostExposure(options.metricsListen.host)) !== "loopback")
+    throw new StartupError(
+      `refusing to serve metrics on ${options.metricsListen.host} (not loopback) without authentication: use a loopback address (and a proxy with auth in front), or --metrics-allow-remote on purpose`,
+    );
+
   let permissions: Permissions | undefined;
   try {
     permissions = options.permissions === undefined ? undefined : parsePermissions(options.permissions);
@@ -196,24 +234,79 @@ export async function prepareServer(program: Command, logger: Logger): Promise<P
     }
   }
 
-  const server = new RestServer(backend, {
-    logger,
-    credentials,
-    maxObjectSize: options.maxObjectSize,
-    idleTimeoutMs: options.idleTimeout * 1000,
-    maxConnections: options.maxConnections,
-    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
-    minRate: options.minRate,
-    rateWindowMs: options.rateWindow * 1000,
-    wholeBodyBudget: options.memoryBudget,
-    waitLimitMs: options.waitLimit,
-    stdio: options.stdio,
-  });
+  let server: RestServer;
+  try {
+    server = new RestServer(backend, {
+      logger,
+      tls,
+      metrics: options.metricsListen ? new ServerMetrics() : undefined,
+      auditLogger: options.auditLog === undefined ? undefined : auditLogTo(options.auditLog),
+      credentials,
+      maxObjectSize: options.maxObjectSize,
+      idleTimeoutMs: options.idleTimeout * 1000,
+      maxConnections: options.maxConnections,
+      maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+      minRate: options.minRate,
+      rateWindowMs: options.rateWindow * 1000,
+      wholeBodyBudget: options.memoryBudget,
+      waitLimitMs: options.waitLimit,
+      stdio: options.stdio,
+    });
+  } catch (err) {
+    if (err instanceof TlsConfigurationError) throw new StartupError(err.message);
+    throw err;
+  }
   return { server, options, logger, credentials };
 }
 
+/** --tls-cert and --tls-key: both or neither. */
+function tlsFiles(options: CliOptions): TlsFiles | undefined {
+  const { tlsCert, tlsKey } = options;
+  if (tlsCert === undefined && tlsKey === undefined) return undefined;
+  if (tlsCert === undefined || tlsKey === undefined)
+    throw new StartupError(`TLS is half-configured: ${tlsCert === undefined ? "--tls-key is given without --tls-cert" : "--tls-cert is given without --tls-key"} (give both, or neither)`);
+  if (options.stdio) throw new StartupError("--tls-cert/--tls-key do not apply to --stdio (the session is the client's own pipe)");
+  const files = { certFile: tlsCert, keyFile: tlsKey };
+  try {
+    // Checked before --create touches anything.
+    readTlsCredentials(files);
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+  return files;
+}
+
+function auditLogTo(path: string): Logger {
+  let fd: number;
+  try {
+    // Opened now: a path that cannot be written refuses to start instead of losing the audit lines.
+    fd = openSync(path, "a", 0o600);
+  } catch (err) {
+    throw new StartupError(`cannot open the audit log ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const out = createWriteStream(path, { fd });
+  out.on("error", (err) => process.stderr.write(`borgstore-server-rest: audit log ${path}: ${err.message}\n`));
+  return new Logger("info", out, "json");
+}
+
+/** Starts --metrics-listen's listener, if asked for, and logs where. */
+export async function listenForMetrics({ server, options, logger }: PreparedServer): Promise<AddressInfo | undefined> {
+  if (!options.metricsListen) return undefined;
+  const { host, port } = options.metricsListen;
+  let address: AddressInfo;
+  try {
+    address = await server.listenMetrics(port, host);
+  } catch (err) {
+    throw new StartupError(`cannot listen for metrics on ${host}:${port}: ${(err as Error).message}`);
+  }
+  const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  logger.info(`metrics on http://${shown}:${address.port}/metrics (health: /healthz)`);
+  return address;
+}
+
 /** Listens on --host/--port and logs where (the line scripts wait for). */
-export async function listenOnTcp({ server, options, logger }: PreparedServer): Promise<AddressInfo> {
+export async function listenOnTcp(prepared: PreparedServer): Promise<AddressInfo> {
+  const { server, options, logger } = prepared;
   let address: AddressInfo;
   try {
     address = await server.listenTcp(options.port, options.host);
@@ -221,6 +314,8 @@ export async function listenOnTcp({ server, options, logger }: PreparedServer): 
     throw new StartupError(`cannot listen on ${options.host}:${options.port}: ${(err as Error).message}`);
   }
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  logger.info(`serving ${redactUrl(options.backend)} on http://${host}:${address.port}/`);
+  await listenForMetrics(prepared);
+  const scheme = options.tlsCert === undefined ? "http" : "https";
+  logger.info(`serving ${redactUrl(options.backend)} on ${scheme}://${host}:${address.port}/`);
   return address;
 }

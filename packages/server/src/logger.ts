@@ -1,9 +1,16 @@
+import pino from "pino";
 import { escapeControl } from "./request-target.js";
 
 /** Log levels from the most to the least severe. */
 export const LOG_LEVELS = ["error", "warning", "info", "debug"] as const;
 /** One of LOG_LEVELS. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** Plain lines (the reference's) or one JSON object a line (pino's format). */
+export const LOG_FORMATS = ["text", "json"] as const;
+/** One of LOG_FORMATS. */
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+const PINO_LEVEL = { error: "error", warning: "warn", info: "info", debug: "debug" } as const;
 
 /**
  * Log lines to stderr only (stdout carries the protocol in stdio mode). Lines are gathered and
@@ -16,11 +23,23 @@ export class Logger {
   #pending: string[] = [];
   #scheduled = false;
   #out: NodeJS.WritableStream;
+  #json: pino.Logger | undefined;
 
-  constructor(level: LogLevel = "info", out: NodeJS.WritableStream = process.stderr) {
+  constructor(level: LogLevel = "info", out: NodeJS.WritableStream = process.stderr, format: LogFormat = "text") {
     this.level = level;
     this.#rank = LOG_LEVELS.indexOf(level);
     this.#out = out;
+    // pino formats; its lines join the same batch as text lines (one write per event-loop turn).
+    if (format === "json")
+      this.#json = pino(
+        { level: "debug", base: null, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+        { write: (line: string) => this.#push(line) },
+      );
+  }
+
+  /** The format lines are written in. */
+  get format(): LogFormat {
+    return this.#json ? "json" : "text";
   }
 
   /** True if messages of `level` are written. */
@@ -45,6 +64,16 @@ export class Logger {
     this.#log("debug", message);
   }
 
+  /**
+   * Logs a record: in JSON, `fields` beside `message`; in text, `text()` (asked for only then).
+   * Fields must not hold anything secret: they are written as they are.
+   */
+  record(level: LogLevel, message: string, fields: Record<string, unknown>, text: () => string): void {
+    if (!this.enabled(level)) return;
+    if (this.#json) this.#json[PINO_LEVEL[level]](fields, message);
+    else this.#push(`${escapeControl(text())}\n`);
+  }
+
   /** Writes what is pending now (before exit). */
   flush(): void {
     if (this.#pending.length === 0) return;
@@ -53,9 +82,20 @@ export class Logger {
     this.#out.write(text);
   }
 
+  /** Writes what is pending and resolves once the stream has taken it (a file before exit). */
+  flushed(): Promise<void> {
+    this.flush();
+    return new Promise((resolve) => this.#out.write("", () => resolve()));
+  }
+
   #log(level: LogLevel, message: string): void {
     if (!this.enabled(level)) return;
-    this.#pending.push(`${escapeControl(message)}\n`);
+    if (this.#json) this.#json[PINO_LEVEL[level]](message);
+    else this.#push(`${escapeControl(message)}\n`);
+  }
+
+  #push(line: string): void {
+    this.#pending.push(line);
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => {

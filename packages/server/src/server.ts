@@ -1,6 +1,8 @@
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import { type IncomingMessage, type Server, type ServerOptions, type ServerResponse, createServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { Duplex } from "node:stream";
+import type { Server as TlsServer } from "node:tls";
 import { finished } from "node:stream/promises";
 import type { Backend } from "@borgstore/core";
 import { type Http2Bindings, type HttpBindings, getRequestListener } from "@hono/node-server";
@@ -12,8 +14,13 @@ import { ConnectionGuard } from "./connection-guard.js";
 import { clientErrorResponse, clientErrorStatus } from "./client-error.js";
 import { errorPageHtml } from "./error-page.js";
 import { redact } from "./error-status.js";
-import { Logger, logTime } from "./logger.js";
+import { Logger } from "./logger.js";
+import { type Health, backendHealth } from "./observability/health.js";
+import { createMetricsServer, listenMetrics } from "./observability/metrics-listener.js";
+import type { ServerMetrics } from "./observability/metrics.js";
+import { RequestObserver } from "./observability/request-observer.js";
 import { requestAbort } from "./request-signal.js";
+import { type TlsFiles, readTlsCredentials, reloadTlsCredentials } from "./tls.js";
 
 /** Options of `new RestServer(...)`: the app's options plus connection limits, timeouts and logging. */
 export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "onInternalError" | "onFailedLogin"> {
@@ -35,6 +42,12 @@ export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "
   minRate?: number;
   /** Default 20 s. */
   rateWindowMs?: number;
+  /** Counts every request (served by `listenMetrics`). */
+  metrics?: ServerMetrics;
+  /** Where audit lines go (deletes, denials); default: `logger`. */
+  auditLogger?: Logger;
+  /** HTTPS with this certificate and key (read now; again by `reloadTls`). */
+  tls?: TlsFiles;
 }
 
 /**
@@ -61,6 +74,13 @@ export class RestServer {
   #shutdown: Promise<void> | undefined;
   readonly #stores: BackendHost | StoreRouter;
   readonly #location: string | undefined;
+  #observer: RequestObserver;
+  #metrics: ServerMetrics | undefined;
+  #metricsServer: Server | undefined;
+  #tls: TlsFiles | undefined;
+  #auditLogger: Logger | undefined;
+  /** Whose the single store is, for its usage metrics: the one login, or "-". */
+  #owner: string;
 
   /** `backend`: the one store to serve, or a StoreRouter that finds each request's store (hosting mode). */
   constructor(backend: Backend | BackendHost | StoreRouter, options: RestServerOptions & { stdio?: boolean } = {}) {
@@ -70,6 +90,12 @@ export class RestServer {
     this.#location = this.host?.backend.location;
     this.logger = options.logger ?? new Logger("info");
     this.#stdio = options.stdio ?? false;
+    this.#metrics = options.metrics;
+    this.#observer = new RequestObserver({ logger: this.logger, audit: options.auditLogger, metrics: options.metrics });
+    this.#metrics?.setUsageSource(() => this.#storedUsage());
+    this.#tls = options.tls;
+    this.#auditLogger = options.auditLogger;
+    this.#owner = checkCredentials(options.credentials)?.username ?? "-";
     const app = createApp(this.#stores, {
       ...options,
       keepStreamOpen: this.#stdio,
@@ -103,8 +129,7 @@ export class RestServer {
       },
     );
     const idle = options.idleTimeoutMs ?? 120_000;
-    this.http = createServer(
-      {
+    const serverOptions: ServerOptions = {
         noDelay: true,
         // The Python stdio client sends no Host header (and nginx always does).
         requireHostHeader: false,
@@ -114,9 +139,13 @@ export class RestServer {
         headersTimeout: this.#stdio ? 0 : Math.min(options.headersTimeoutMs ?? 20_000, idle),
         keepAliveTimeout: this.#stdio ? 0 : Math.min(60_000, idle),
         connectionsCheckingInterval: 1_000,
-      },
-      (req, res) => this.#handle(listener, req, res),
-    );
+      };
+    const handle = (req: IncomingMessage, res: ServerResponse) => this.#handle(listener, req, res);
+    // An https.Server is a tls.Server with the same request machinery as http.Server (the same
+    // events, timeouts and connection methods), typed apart.
+    this.http = this.#tls
+      ? (createHttpsServer({ ...serverOptions, ...readTlsCredentials(this.#tls) }, handle) as unknown as Server)
+      : createServer(serverOptions, handle);
     this.http.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => this.#refuseUnreadable(err, socket));
     // `Expect: 100-continue`: Node would say "100 Continue" at once and so invite the body of a
     // request the app then refuses (curl sends large uploads this way). The body is invited only
@@ -157,6 +186,7 @@ export class RestServer {
     if (this.#shuttingDown) res.shouldKeepAlive = false;
     this.#responses.add(res);
     this.#guard?.watch(req, res);
+    const startedAt = performance.now();
     const peer = this.#peer(req);
     const abort = requestAbort(req, res);
     this.#aborts.add(abort);
@@ -166,7 +196,7 @@ export class RestServer {
       ended = true;
       this.#aborts.delete(abort);
       this.#responses.delete(res);
-      this.#accessLog(peer, req, res);
+      this.#observer.finished(peer, req, res, startedAt);
       if (this.#shuttingDown) setImmediate(() => this.http.closeIdleConnections());
     };
     res.once("close", end);
@@ -241,12 +271,38 @@ export class RestServer {
     return this.#stdio ? "stdio-client" : (req.socket.remoteAddress ?? "unix");
   }
 
-  /** The user is the one this request authenticated as: "-" without auth and for failed logins. */
-  #accessLog(peer: string, req: IncomingMessage, res: ServerResponse): void {
-    if (!this.logger.enabled("info")) return;
-    const status = res.headersSent ? String(res.statusCode) : "-";
-    const user = authenticatedUser(req) ?? "-";
-    this.logger.info(`${peer} - ${user} [${logTime()}] "${req.method} ${req.url} HTTP/${req.httpVersion}" ${status} -`);
+  /** Serving, and the backend open or opening now (what /healthz answers). */
+  health(): Promise<Health> {
+    // Hosting mode opens each repository on demand: serving is all there is to report.
+    if (!this.host) return Promise.resolve(this.#shuttingDown ? { ok: false, reason: "shutting down" } : { ok: true });
+    return backendHealth(this.host, () => this.#shuttingDown);
+  }
+
+  /** The single store's usage where the backend keeps it (a quota): read only while it is open. */
+  async #storedUsage(): Promise<{ user: string; repo: string; bytes?: number }[]> {
+    const backend = this.host?.backend;
+    if (!backend?.opened || !backend.capabilities.quota) return [];
+    const { usage } = await backend.quota().catch(() => ({ usage: -1 }));
+    return usage < 0 ? [] : [{ user: this.#owner, repo: "", bytes: usage }];
+  }
+
+  /**
+   * Serves /metrics and /healthz on a listener of its own (closed by shutdown). Needs the
+   * `metrics` option. The caller decides whether the address may be reached by others.
+   */
+  async listenMetrics(port: number, hostname: string): Promise<AddressInfo> {
+    if (!this.#metrics) throw new Error("listenMetrics needs the metrics option");
+    this.#metricsServer = createMetricsServer(this.#metrics, () => this.health());
+    return listenMetrics(this.#metricsServer, port, hostname);
+  }
+
+  /**
+   * Reads the TLS certificate and key files again for new connections (SIGHUP); open connections
+   * go on. A broken pair throws TlsConfigurationError and the certificate in use stays.
+   */
+  reloadTls(): void {
+    if (!this.#tls) throw new Error("reloadTls: the server was started without TLS");
+    reloadTlsCredentials(this.http as unknown as TlsServer, this.#tls);
   }
 
   /** Listens on TCP; resolves with the bound address (port 0 picks a free port). */
@@ -338,7 +394,14 @@ export class RestServer {
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     clearTimeout(timer);
     await this.#stores.close();
+    if (this.#metricsServer?.listening) {
+      const metricsServer = this.#metricsServer;
+      const closedMetrics = new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+      metricsServer.closeAllConnections();
+      await closedMetrics;
+    }
     this.logger.flush();
+    await this.#auditLogger?.flushed();
   }
 }
 

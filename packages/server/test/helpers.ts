@@ -59,7 +59,7 @@ export async function startInProcess(args: string[], env: NodeJS.ProcessEnv = {}
       done();
     },
   });
-  const prepared = await prepareServer(program, new Logger(program.opts().logLevel, out));
+  const prepared = await prepareServer(program, new Logger(program.opts().logLevel, out, program.opts().logFormat));
   const { port } = await listenOnTcp(prepared);
   let stopped: Promise<number> | undefined;
   return {
@@ -89,7 +89,7 @@ export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}, c
   const port = await new Promise<number>((resolve, reject) => {
     child.stderr.on("data", (d: Buffer) => {
       err += d.toString();
-      const m = /on http:\/\/127\.0\.0\.1:(\d+)\//.exec(err);
+      const m = /^serving .* on https?:\/\/127\.0\.0\.1:(\d+)\/$/m.exec(err);
       if (m) resolve(Number(m[1]));
     });
     exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${err}`)));

@@ -44,7 +44,7 @@ export function startHosting(config: string, args: string[] = []): Promise<Hosti
   return new Promise((resolve, reject) => {
     child.stderr?.setEncoding("utf8").on("data", (text: string) => {
       log += text;
-      const port = /hosting .* on http:\/\/127\.0\.0\.1:(\d+)\//.exec(log)?.[1];
+      const port = /hosting .* on https?:\/\/127\.0\.0\.1:(\d+)\//.exec(log)?.[1];
       if (port)
         resolve({
           child,

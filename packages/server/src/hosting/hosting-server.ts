@@ -41,7 +41,6 @@ export async function openHostingServer(
   options: Omit<RestServerOptions, "credentials" | "logger"> = {},
 ): Promise<HostingServer> {
   let config = await startStep("", () => loadHostingConfig(path));
-  if (config.tls) throw new HostingStartError(`${path}: tls: this server does not speak TLS itself yet; put a TLS proxy (nginx) in front and remove [tls]`);
   await startStep("repositories.backend: ", () => backendFromServerUrl(sampleUrl(config)));
   await startStep("state_dir: ", () => mkdir(config.stateDir, { recursive: true }));
   const htpasswd = await startStep("htpasswd: ", () =>
@@ -54,7 +53,8 @@ export async function openHostingServer(
   );
   const repositories = new Repositories(() => config, new UsageRecords(config.stateDir), { waitLimitMs: options.waitLimitMs });
   const router = new HostingRouter({ config: () => config, checker: htpasswd.checker, repositories });
-  const server = new RestServer(router, { ...options, logger });
+  const tls = config.tls ? { certFile: config.tls.cert, keyFile: config.tls.key } : undefined;
+  const server = await startStep("tls: ", async () => new RestServer(router, { ...options, logger, tls }));
   return {
     server,
     config: () => config,
@@ -63,13 +63,13 @@ export async function openHostingServer(
         server.listenTcp(config.listen.port, config.listen.host),
       );
       const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-      logger.info(`hosting ${config.repositories.backend} on http://${host}:${address.port}/<user>/<repo>/`);
+      logger.info(`hosting ${config.repositories.backend} on ${tls ? "https" : "http"}://${host}:${address.port}/<user>/<repo>/`);
       return address;
     },
     async reload() {
       try {
         const next = await loadHostingConfig(path);
-        if (next.tls) throw new Error("tls: this server does not speak TLS itself yet");
+        if (Boolean(next.tls) !== Boolean(tls)) throw new Error("tls: turning TLS on or off takes a restart");
         await backendFromServerUrl(sampleUrl(next));
         config = next;
         logger.info(`config: read ${path}`);
@@ -77,6 +77,15 @@ export async function openHostingServer(
         logger.error(`config: ${(err as Error).message}; the configuration in force stays`);
       }
       await htpasswd.reload();
+      if (tls) {
+        // The certificate files named at start, read again (renewed certificates); a broken pair keeps the one in use.
+        try {
+          server.reloadTls();
+          logger.info("tls: certificate and key read again");
+        } catch (err) {
+          logger.error(`tls: ${(err as Error).message}; the certificate in use stays`);
+        }
+      }
     },
     async shutdown(graceMs) {
       htpasswd.close();

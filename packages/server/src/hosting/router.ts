@@ -2,6 +2,7 @@ import { checkPermission, type Permissions } from "@borgstore/core";
 import type { RoutedRequest, StoreRouter } from "../app.js";
 import { parseBasic } from "../auth.js";
 import { HttpError } from "../http-error.js";
+import { labelRequest } from "../observability/request-labels.js";
 import { type ReplyContext, sendBody } from "../reply.js";
 import { queryValue } from "../request-target.js";
 import type { HostingConfig } from "./config.js";
@@ -44,6 +45,8 @@ export class HostingRouter implements StoreRouter {
     const tenant = parseTenantTarget(reply.incoming.url ?? "/");
     const permissions = tenant ? permissionsFor(config, identity, tenant.user, tenant.repo) : "denied";
     if (!tenant || permissions === "denied") throw new HttpError(404, "Not Found");
+    // Names that passed parseTenantTarget only (plain segments); the metrics cap the number of pairs.
+    labelRequest(reply.incoming, { user: identity.user, repo: `${tenant.user}/${tenant.repo}` });
     const { target } = tenant;
     const method = reply.incoming.method;
     const cmd = queryValue(target.query, "cmd");

@@ -1,0 +1,48 @@
+import type { IncomingMessage } from "node:http";
+import { authenticatedUser } from "../app.js";
+
+/** Whom and which repository a request's metrics and log lines are counted for. */
+export interface RequestLabels {
+  /** The authenticated login's user, or "-" (no auth, or a failed login). */
+  user: string;
+  /** The repository ("" for the single store of the reference's mode). */
+  repo: string;
+}
+
+const labels = new WeakMap<IncomingMessage, RequestLabels>();
+
+/**
+ * Labels `req` for metrics, the access log and the audit log. The hosting mode calls it once it
+ * has authenticated the request and resolved its repository, with names from its configuration
+ * only (never text from the request: each distinct pair is a metric series). Unlabelled
+ * requests count as the single store's: the login the app checked, repo "".
+ */
+export function labelRequest(req: IncomingMessage, requestLabels: RequestLabels): void {
+  labels.set(req, requestLabels);
+}
+
+/** The labels of `req` (see labelRequest). */
+export function requestLabels(req: IncomingMessage): RequestLabels {
+  return labels.get(req) ?? { user: authenticatedUser(req) ?? "-", repo: "" };
+}
+
+/** Events the audit log records beside those it sees in the requests themselves (deletes, denials). */
+export type AuditEvent = "overwrite" | "delete" | "permission-denied" | "quota-denied";
+
+const notes = new WeakMap<IncomingMessage, AuditEvent[]>();
+
+/**
+ * Adds an audit event to `req`'s audit line, for what only the code that handles it knows (an
+ * overwrite found by an append-only check, a delete kept in grace). Written when the request ends,
+ * with its labels and status.
+ */
+export function noteAuditEvent(req: IncomingMessage, event: AuditEvent): void {
+  const list = notes.get(req);
+  if (list) list.push(event);
+  else notes.set(req, [event]);
+}
+
+/** The events noted for `req` (see noteAuditEvent). */
+export function notedAuditEvents(req: IncomingMessage): readonly AuditEvent[] {
+  return notes.get(req) ?? [];
+}
