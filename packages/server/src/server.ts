@@ -7,7 +7,7 @@ import { finished } from "node:stream/promises";
 import type { Backend } from "@borgstore/core";
 import { type Http2Bindings, type HttpBindings, getRequestListener } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
-import { type AppOptions, type StoreRouter, authenticatedUser, createApp } from "./app.js";
+import { type AppOptions, type StoreRouter, createApp } from "./app.js";
 import { checkCredentials, isAuthorized } from "./auth.js";
 import { BackendHost } from "./backend-host.js";
 import { ConnectionGuard } from "./connection-guard.js";
