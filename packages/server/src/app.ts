@@ -96,7 +96,8 @@ const HANDLERS: Readonly<Record<string, (op: Operation) => Promise<void>>> = {
  * use, kept open) or a BackendHost shared with the caller (who then closes it).
  */
 export function createApp(backend: Backend | BackendHost | StoreRouter, options: AppOptions = {}): Hono<Env> {
-  const router = isStoreRouter(backend) ? backend : singleStoreRouter(backend, options);
+  const routedByCaller = isStoreRouter(backend);
+  const router = routedByCaller ? backend : singleStoreRouter(backend, options);
   const budget = new MemoryBudget(options.wholeBodyBudget ?? 64 * 1024 * 1024);
   // Idle upload buffers kept for reuse: a quarter of the budget.
   const pool = new BufferPool(Math.floor(budget.limit / 4));
@@ -126,6 +127,8 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
     }
     if (routed.user !== undefined) authenticated.set(reply.incoming, routed.user);
     c.set("routed", routed);
+    // RestServer leaves `Expect: 100-continue` to a StoreRouter's app: the body is invited only now.
+    if (routedByCaller && /^100-continue$/i.test(reply.incoming.headers.expect ?? "")) reply.outgoing.writeContinue();
     try {
       await next();
     } finally {

@@ -150,13 +150,14 @@ export class RestServer {
     // `Expect: 100-continue`: Node would say "100 Continue" at once and so invite the body of a
     // request the app then refuses (curl sends large uploads this way). The body is invited only
     // with valid credentials and an announced size within --max-object-size; otherwise the app
-    // answers (401, 413) without it, closing the connection.
+    // answers (401, 413) without it, closing the connection. With a StoreRouter the app invites it
+    // once the request is routed (its credentials checked, its size reserved against the quota).
     const credentials = checkCredentials(options.credentials);
     this.http.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
       const length = Number(req.headers["content-length"] ?? 0);
       const authorized = !credentials || isAuthorized(req.headers.authorization, credentials);
       const fits = options.maxObjectSize === undefined || !(length > options.maxObjectSize);
-      if (authorized && fits) res.writeContinue();
+      if (!router && authorized && fits) res.writeContinue();
       this.http.emit("request", req, res);
     });
     if (!this.#stdio) {

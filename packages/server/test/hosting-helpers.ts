@@ -81,7 +81,11 @@ export function rawRequest(
     const socket = connect(port, "127.0.0.1");
     const chunks: Buffer[] = [];
     socket.on("data", (chunk: Buffer) => chunks.push(chunk));
-    socket.on("error", reject);
+    // A server that refuses an upload before its body closes while the body is still being
+    // written (EPIPE, ECONNRESET): its answer has arrived, and 'close' follows.
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE" && err.code !== "ECONNRESET") reject(err);
+    });
     socket.on("close", () => {
       const all = Buffer.concat(chunks);
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(all.toString("latin1"))?.[1] ?? 0);
@@ -106,7 +110,9 @@ export function announcedUpload(port: number, target: string, login: string, bod
     socket.on("data", (text: string) => {
       answer += text;
     });
-    socket.on("error", reject);
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE" && err.code !== "ECONNRESET") reject(err);
+    });
     socket.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0)));
     const auth = Buffer.from(login).toString("base64");
     socket.write(

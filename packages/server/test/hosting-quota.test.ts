@@ -1,10 +1,11 @@
 import { mkdirSync, readdirSync, statSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
 import { Logger } from "../src/logger.js";
-import { tempDir } from "./helpers.js";
+import { ACCEPT, tempDir } from "./helpers.js";
 import { announcedUpload, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 const dir = tempDir("borgstore-hosting-quota-");
@@ -31,6 +32,25 @@ async function start(folder: string): Promise<{ hosting: HostingServer; port: nu
   const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, `[users.alice]\nquota = ${USER_QUOTA}`, `quota = ${REPO_QUOTA}`);
   const hosting = await openHostingServer(config, quiet());
   return { hosting, port: (await hosting.listen()).port };
+}
+
+/** Sends a store's head with `Expect: 100-continue`, then its body only once invited: all that came back. */
+function expectContinue(port: number, target: string, size: number): Promise<{ answer: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let answer = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (text: string) => {
+      answer += text;
+      if (answer === "HTTP/1.1 100 Continue\r\n\r\n") socket.write(Buffer.alloc(size, 5));
+    });
+    socket.on("error", reject);
+    socket.on("close", () => resolve({ answer }));
+    const auth = Buffer.from("alice:apw").toString("base64");
+    socket.write(
+      `POST ${target} HTTP/1.1\r\nHost: h\r\nAccept: ${ACCEPT}\r\nAuthorization: Basic ${auth}\r\nContent-Length: ${size}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+    );
+  });
 }
 
 async function usage(port: number, repo: string): Promise<number> {
@@ -129,6 +149,13 @@ describe("hosting quota", () => {
         headers: { "Content-Length": String(REPO_QUOTA + 1) },
       });
       expect(answer.status).toBe(507);
+      // `Expect: 100-continue` (curl's large uploads): the body is invited only when it fits.
+      const refused = await expectContinue(port, "/alice/r0/data/y", REPO_QUOTA + 1);
+      expect(refused.answer).not.toContain("100 Continue");
+      expect(refused.answer).toMatch(/^HTTP\/1\.1 507 /);
+      const invited = await expectContinue(port, "/alice/r0/data/z", 1000);
+      expect(invited.answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+      expect(bytesOnDisk(join(folder, "repos", "alice", "r0"))).toBe(1000);
     } finally {
       await hosting.shutdown(1000);
     }

@@ -2,7 +2,7 @@ import { ErrorCodes, isBorgStoreError } from "@borgstore/core";
 import { BackendHost } from "../backend-host.js";
 import { backendFromServerUrl } from "../backend-url.js";
 import type { HostingConfig } from "./config.js";
-import { type QuotaLimits, type RepoUsage, UserUsage } from "./usage.js";
+import { type QuotaLimits, UserUsage } from "./usage.js";
 import { UsageLayer, measure } from "./usage-layer.js";
 import type { UsageRecords } from "./usage-records.js";
 
@@ -104,13 +104,13 @@ export class Repositories {
     // Another request may have made it while the backend's package loaded.
     const raced = this.#entries.get(key);
     if (raced) return raced;
-    const repoUsage: RepoUsage = usage.repo(repo);
-    const entry: Entry = { user: usage.user, name: repo, known: false } as Entry;
-    const store = new UsageLayer(backend, repoUsage, () => this.limits(usage.user, repo), async () => {
+    // After a create or destroy through the server, the figures (now 0) are known and recorded.
+    const recordLifecycle = async () => {
       entry.known = true;
       await this.#write(entry, false);
-    });
-    Object.assign(entry, { store, host: new BackendHost(store, { waitLimitMs: this.#waitLimitMs }) });
+    };
+    const store = new UsageLayer(backend, usage.repo(repo), () => this.limits(usage.user, repo), recordLifecycle);
+    const entry: Entry = { user: usage.user, name: repo, store, host: new BackendHost(store, { waitLimitMs: this.#waitLimitMs }), known: false };
     this.#entries.set(key, entry);
     return entry;
   }
