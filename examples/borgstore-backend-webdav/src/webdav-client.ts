@@ -1,5 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { AuthenticationFailed, BackendConnectionError, BackendError, InvalidArgument } from "@borgstore/core";
+import { BackendConnectionError, InvalidArgument } from "@borgstore/core";
+import { toBackendError } from "./errors.js";
 import { type DavEntry, parseMultistatus } from "./multistatus.js";
 import type { WebdavLocation } from "./url.js";
 
@@ -68,7 +69,7 @@ export class WebdavClient {
       const res = await this.#send(req, expected.includes(423) ? expected : [...expected, 423]);
       if (res.status !== 423 || expected.includes(423)) return res;
       await res.body?.cancel().catch(() => {});
-      if (!repeatable || attempt >= LOCKED_TRIES) throw statusError(req.method, this.url(req.path), 423);
+      if (!repeatable || attempt >= LOCKED_TRIES) throw toBackendError(423, req.method, this.url(req.path));
       await delay(Math.min(50, attempt * 2) * (0.5 + Math.random()), undefined, { signal: req.signal });
     }
   }
@@ -95,7 +96,7 @@ export class WebdavClient {
     }
     if ((res.status >= 200 && res.status < 300) || expected.includes(res.status)) return res;
     await res.body?.cancel().catch(() => {});
-    throw statusError(req.method, this.url(req.path), res.status);
+    throw toBackendError(res.status, req.method, this.url(req.path));
   }
 
   /** PROPFIND with Depth 0 or 1; undefined for 404. */
@@ -104,7 +105,7 @@ export class WebdavClient {
     let res = await this.request(req, [404, 500]);
     for (let attempt = 1; res.status === 500; attempt++) {
       await res.body?.cancel().catch(() => {});
-      if (attempt >= PROPFIND_TRIES) throw statusError(req.method, this.url(path), 500);
+      if (attempt >= PROPFIND_TRIES) throw toBackendError(500, req.method, this.url(path));
       await delay(attempt * 5 * (0.5 + Math.random()), undefined, { signal });
       res = await this.request(req, [404, 500]);
     }
@@ -118,14 +119,4 @@ export class WebdavClient {
 
 function enc(text: string): Uint8Array {
   return new TextEncoder().encode(text);
-}
-
-/**
- * An HTTP failure as our error. Not PermissionDenied for 403: that code means borgstore's own
- * permissions refused, and WebDAV servers answer 403 for many failures (rclone: any failed MOVE).
- */
-export function statusError(method: string, url: string, status: number): Error {
-  const message = `WebDAV ${method} ${url}: HTTP ${status}`;
-  if (status === 401) return new AuthenticationFailed(message);
-  return new BackendError(message);
 }
