@@ -87,10 +87,11 @@ function overlay(tree, suite) {
   return target;
 }
 
-function runSuite(tree, suitePath, env) {
+function runSuite(suitePath, env) {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ["--expose-gc", join(here, "scripts/bench/compare-builds.mjs"), "--child", suitePath], {
-      cwd: tree,
+      // The new checkout as working directory for both: the testkit finds ../shared/reference from it.
+      cwd: here,
       env,
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -100,7 +101,7 @@ function runSuite(tree, suitePath, env) {
     });
     child.once("exit", (code) => {
       const line = out.split("\n").find((l) => l.startsWith("@@rows "));
-      if (!line) reject(new Error(`${suitePath} in ${tree} exited with ${code} and no rows`));
+      if (!line) reject(new Error(`${suitePath} exited with ${code} and no rows`));
       else resolvePromise(JSON.parse(line.slice("@@rows ".length)));
     });
   });
@@ -113,7 +114,6 @@ async function compare() {
   const base = baseTree(commit);
   const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: here, encoding: "utf8" }).trim();
   const env = { BORGSTORE_BENCH_LIST_ITEMS: "10000", BENCH_REST_SIZES: "1024,4194304", ...process.env };
-  const builds = { old: { tree: base.dir }, new: { tree: here } };
   const load = [loadavg()[0]];
   console.log(`compare: old = ${base.sha} (${base.dir}), new = ${head} (working tree ${here}); ${rounds} rounds; load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   for (const suite of suites) {
@@ -124,7 +124,7 @@ async function compare() {
     for (let r = 0; r < rounds; r++) {
       for (const name of r % 2 === 0 ? ["old", "new"] : ["new", "old"]) {
         process.stderr.write(`compare: ${suite} round ${r + 1}/${rounds}: ${name}\n`);
-        const result = await runSuite(builds[name].tree, paths[name], env);
+        const result = await runSuite(paths[name], env);
         load.push(loadavg()[0]);
         cpu[name].push(result.cpu);
         for (const row of result.rows) {
