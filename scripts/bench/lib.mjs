@@ -59,6 +59,28 @@ export async function waitAccepting(port, what) {
 }
 
 /**
+ * Our server (`cli`: a build's dist/cli.js) as a child process on a free loopback port over the
+ * posixfs store `storeDir`, logging warnings only; `args`: more of its options, `nodeArgs`: node's
+ * own before the script (e.g. --cpu-prof). Resolves once it accepts connections.
+ */
+export async function startOurServer(cli, storeDir, { args = [], nodeArgs = [] } = {}) {
+  const port = await freePort();
+  const argv = [...nodeArgs, cli, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning", "--backend", `FILE:${storeDir}`, ...args];
+  const child = spawn(process.execPath, argv, { stdio: ["ignore", "ignore", "inherit"] });
+  await waitAccepting(port, "borgstore-server-rest");
+  return {
+    port,
+    pid: child.pid,
+    url: `http://127.0.0.1:${port}/`,
+    async stop() {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/**
  * A child process that answers one JSON line on stdout per JSON command line on stdin (the Python
  * drivers that time the reference in the same run): `run(cmd)` resolves with the parsed answer.
  */

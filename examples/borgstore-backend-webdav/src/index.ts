@@ -1,5 +1,5 @@
 import { registerBackend } from "@borgstore/core";
-import { plugin } from "./plugin.js";
+import { plugin } from "./url-plugin.js";
 
 export { WebdavBackend, type WebdavBackendOptions } from "./webdav-backend.js";
 export { locationFromUrl, WEBDAV_SCHEMES, type WebdavLocation } from "./url.js";

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { AuthenticationFailed, BackendConnectionError, BackendError, InvalidArgument } from "@borgstore/core";
+import { BackendConnectionError, InvalidArgument } from "@borgstore/core";
+import { toBackendError } from "./errors.js";
 import { type DavEntry, parseMultistatus } from "./multistatus.js";
 import type { WebdavLocation } from "./url.js";
 
@@ -15,15 +16,28 @@ export interface DavRequest {
 /** Statuses a caller handles itself; any other non-2xx becomes an error here. */
 export type Expected = readonly number[];
 
-/** Attempts of a request the server answers 423 Locked (some 5 s in all). */
-const LOCKED_TRIES = 120;
+/** How a status the server answers for a moment is asked again: tries in all, and the pause before the next one. */
+export interface Retry {
+  tries: number;
+  /** Milliseconds before try `attempt + 1` (jittered by ×0.5 to ×1.5). */
+  pause: (attempt: number) => number;
+}
+
+/** The statuses a request asks again, each with its retry. */
+export type Retried = Readonly<Record<number, Retry>>;
 
 /**
- * Attempts of a PROPFIND the server answers 500. golang.org/x/net/webdav (rclone serve webdav)
- * finds the resource, then opens it to read its properties: a MOVE replacing it in between makes
- * that open fail, and the whole PROPFIND is a 500. A PROPFIND changes nothing, so it is asked again.
+ * 423 Locked is a server's own lock on a resource another request is changing right now
+ * (golang.org/x/net/webdav locks both ends of a MOVE): asked again for some 5 s in all.
  */
-const PROPFIND_TRIES = 5;
+const LOCKED: Retried = { 423: { tries: 120, pause: (attempt) => Math.min(50, attempt * 2) } };
+
+/**
+ * A PROPFIND the server answers 500 is asked again too. golang.org/x/net/webdav (rclone serve
+ * webdav) finds the resource, then opens it to read its properties: a MOVE replacing it in between
+ * makes that open fail, and the whole PROPFIND is a 500. A PROPFIND changes nothing.
+ */
+const PROPFIND_RETRIED: Retried = { ...LOCKED, 500: { tries: 5, pause: (attempt) => attempt * 5 } };
 
 const PROPFIND_BODY =
   '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/></D:prop></D:propfind>';
@@ -57,19 +71,23 @@ export class WebdavClient {
   }
 
   /**
-   * Sends one request; a status outside 2xx and `expected` throws (its body is discarded).
-   * 423 Locked is a server's own lock on a resource another request is changing right now
-   * (golang.org/x/net/webdav locks both ends of a MOVE): a request whose body can be sent again
-   * is retried after a short pause.
+   * Sends one request; a status outside 2xx and `expected` throws (its body is discarded). A
+   * status in `retried` (by default 423 Locked) is asked again after a short pause, as long as the
+   * request's body can be sent again.
    */
-  async request(req: DavRequest, expected: Expected = []): Promise<Response> {
+  async request(req: DavRequest, expected: Expected = [], retried: Retried = LOCKED): Promise<Response> {
     const repeatable = req.body === undefined || req.body instanceof Uint8Array;
-    for (let attempt = 1; ; attempt++) {
-      const res = await this.#send(req, expected.includes(423) ? expected : [...expected, 423]);
-      if (res.status !== 423 || expected.includes(423)) return res;
+    const accepted = [...expected, ...Object.keys(retried).map(Number)];
+    const attempts = new Map<number, number>();
+    for (;;) {
+      const res = await this.#send(req, accepted);
+      const retry = expected.includes(res.status) ? undefined : retried[res.status];
+      if (retry === undefined) return res;
       await res.body?.cancel().catch(() => {});
-      if (!repeatable || attempt >= LOCKED_TRIES) throw statusError(req.method, this.url(req.path), 423);
-      await delay(Math.min(50, attempt * 2) * (0.5 + Math.random()), undefined, { signal: req.signal });
+      const attempt = (attempts.get(res.status) ?? 0) + 1;
+      attempts.set(res.status, attempt);
+      if (!repeatable || attempt >= retry.tries) throw toBackendError(res.status, req.method, this.url(req.path));
+      await delay(retry.pause(attempt) * (0.5 + Math.random()), undefined, { signal: req.signal });
     }
   }
 
@@ -95,19 +113,13 @@ export class WebdavClient {
     }
     if ((res.status >= 200 && res.status < 300) || expected.includes(res.status)) return res;
     await res.body?.cancel().catch(() => {});
-    throw statusError(req.method, this.url(req.path), res.status);
+    throw toBackendError(res.status, req.method, this.url(req.path));
   }
 
   /** PROPFIND with Depth 0 or 1; undefined for 404. */
   async propfind(path: string, depth: 0 | 1, signal?: AbortSignal): Promise<DavEntry[] | undefined> {
     const req = { method: "PROPFIND", path, headers: { depth: String(depth), "content-type": "application/xml" }, body: enc(PROPFIND_BODY), signal };
-    let res = await this.request(req, [404, 500]);
-    for (let attempt = 1; res.status === 500; attempt++) {
-      await res.body?.cancel().catch(() => {});
-      if (attempt >= PROPFIND_TRIES) throw statusError(req.method, this.url(path), 500);
-      await delay(attempt * 5 * (0.5 + Math.random()), undefined, { signal });
-      res = await this.request(req, [404, 500]);
-    }
+    const res = await this.request(req, [404], PROPFIND_RETRIED);
     if (res.status === 404) {
       await res.body?.cancel().catch(() => {});
       return undefined;
@@ -118,14 +130,4 @@ export class WebdavClient {
 
 function enc(text: string): Uint8Array {
   return new TextEncoder().encode(text);
-}
-
-/**
- * An HTTP failure as our error. Not PermissionDenied for 403: that code means borgstore's own
- * permissions refused, and WebDAV servers answer 403 for many failures (rclone: any failed MOVE).
- */
-export function statusError(method: string, url: string, status: number): Error {
-  const message = `WebDAV ${method} ${url}: HTTP ${status}`;
-  if (status === 401) return new AuthenticationFailed(message);
-  return new BackendError(message);
 }

@@ -1,7 +1,7 @@
 // Store over posixfs and over memory: ops/s for store / load / info / delete at 1 KiB, 64 KiB and
 // 4 MiB with 1 and 16 operations in flight, and a list of 100,000 items in a 2-level namespace.
 // Every posixfs row's reference is the unmodified Python reference measured in this run on the
-// same disk (reference-posixfs-driver.py: its posixfs backend imported as a library and called in
+// same disk (reference-store-driver.py --posixfs: its posixfs backend imported as a library and called in
 // a sequential loop, as borg does; its Store for the list). Each phase runs beside ours, cut into
 // slices that alternate which side goes first; each side's rate is the median of its slices, so a
 // burst of other work on this shared machine spoils a slice, not the figure. Target: at least the
@@ -39,7 +39,7 @@ const SLICES = 4;
 const LISTINGS = 3;
 /** Reads go over their objects this many times: a phase of a few milliseconds is mostly noise. */
 const readPasses = (size) => (size <= 4 * KiB ? 5 : size <= 64 * KiB ? 2 : 4);
-const DRIVER = fileURLToPath(new URL("./reference-posixfs-driver.py", import.meta.url));
+const DRIVER = fileURLToPath(new URL("../../../scripts/bench/reference-store-driver.py", import.meta.url));
 
 /** Loads into the caller's reused buffers (`load(name, { into })`): no fresh memory per load. */
 const INTO = "load into reused buffers";
@@ -132,7 +132,7 @@ async function measurePosixFs(ctx, peer, cleanups) {
   if (peer) {
     const dir = mkdtempSync(join(BENCH_DIR, "borgstore-bench-py-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    python = startLineDriver(peer.python, [DRIVER, dir], { env: referenceEnv(peer), what: "the reference posixfs driver" });
+    python = startLineDriver(peer.python, [DRIVER, "--posixfs", dir], { env: referenceEnv(peer), what: "the reference posixfs driver" });
     cleanups.push(() => python.stop());
   }
   await warmUp(await openPosixStore(cleanups));

@@ -10,17 +10,13 @@ export function isMissing(err: unknown): boolean {
   return code === "ENOENT" || code === "ENOTDIR";
 }
 
-/** ENOENT → ObjectNotFound(name); anything else → BackendError keeping the OS error as cause. */
-export function fsError(err: unknown, name: string): unknown {
-  if (isMissing(err)) return new ObjectNotFound(name, { cause: err });
-  return asBackendError(err);
-}
-
 /**
- * Operating-system errors become BackendError (cause kept); our own errors and whatever a caller's
- * source threw pass through unchanged.
+ * An OS error as core's error: with `name`, a missing file or directory (ENOENT, ENOTDIR) is
+ * ObjectNotFound(name); other OS errors become BackendError (cause kept); our own errors and
+ * whatever a caller's source threw pass through unchanged.
  */
-export function asBackendError(err: unknown): unknown {
+export function toBackendError(err: unknown, name?: string): unknown {
+  if (name !== undefined && isMissing(err)) return new ObjectNotFound(name, { cause: err });
   if (err instanceof BorgStoreError || errnoOf(err) === undefined) return err;
   return new BackendError(err instanceof Error ? err.message : String(err), { cause: err });
 }

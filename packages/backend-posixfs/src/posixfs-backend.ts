@@ -25,7 +25,7 @@ import {
 } from "@borgstore/core";
 import { KeyedQueue, basename } from "@borgstore/core/backend";
 import { abandon, publish, replaceFileWritingInPool, replaceSmallFileSync, streamToTemp, writeTemp } from "./atomic-file.js";
-import { asBackendError, errnoOf, fsError, isMissing } from "./errors.js";
+import { errnoOf, isMissing, toBackendError } from "./errors.js";
 import { type FileCheckOptions, type FileCheckReport, checkFiles } from "./file-check.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
 import { hashFile } from "./hash-file.js";
@@ -142,7 +142,7 @@ export class PosixFsBackend extends Backend {
       const contents = await readdir(this.base);
       if (contents.length > 0) throw new BackendAlreadyExists(`posixfs storage base path is not empty: ${this.base}`);
     } catch (err) {
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
   }
 
@@ -154,12 +154,12 @@ export class PosixFsBackend extends Backend {
     } catch (err) {
       if (isMissing(err))
         throw new BackendDoesNotExist(`posixfs storage base path does not exist: ${this.base}`, { cause: err });
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
     try {
       for (const entry of entries) await rm(`${this.base}/${entry}`, { recursive: true, force: true });
     } catch (err) {
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
     // create() accepts an existing empty base directory, so one we may not remove can stay.
     await rmdir(this.base).catch(() => undefined);
@@ -180,7 +180,7 @@ export class PosixFsBackend extends Backend {
       if (this.quotaLimit === undefined) await QuotaTracker.forget(this.base);
       else this.#quota = await QuotaTracker.open(this.base, this.quotaLimit);
     } catch (err) {
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
   }
 
@@ -198,7 +198,7 @@ export class PosixFsBackend extends Backend {
   protected async _close(): Promise<void> {
     const quota = this.#quota;
     this.#quota = undefined;
-    if (quota) await quota.close().catch((err) => Promise.reject(asBackendError(err)));
+    if (quota) await quota.close().catch((err) => Promise.reject(toBackendError(err)));
     await this.#uploads.removeIfEmpty();
   }
 
@@ -212,7 +212,7 @@ export class PosixFsBackend extends Backend {
    * lock) instead of waiting for 10 MB, 300 s or close. No-op without a quota.
    */
   async persistQuota(): Promise<void> {
-    if (this.#quota) await this.#quota.persist().catch((err) => Promise.reject(asBackendError(err)));
+    if (this.#quota) await this.#quota.persist().catch((err) => Promise.reject(toBackendError(err)));
   }
 
   /**
@@ -223,7 +223,7 @@ export class PosixFsBackend extends Backend {
     try {
       return await checkFiles(this.base, options);
     } catch (err) {
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
   }
 
@@ -234,7 +234,7 @@ export class PosixFsBackend extends Backend {
     try {
       await mkdir(this.#path(name), { recursive: true });
     } catch (err) {
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
   }
 
@@ -243,7 +243,7 @@ export class PosixFsBackend extends Backend {
     try {
       await rmdir(this.#path(name));
     } catch (err) {
-      throw errnoOf(err) === "ENOENT" ? fsError(err, name) : asBackendError(err);
+      throw toBackendError(err, errnoOf(err) === "ENOENT" ? name : undefined);
     }
   }
 
@@ -255,7 +255,7 @@ export class PosixFsBackend extends Backend {
     try {
       st = this.syncReads ? statSync(path, { throwIfNoEntry: false }) : await pathStats(path);
     } catch (err) {
-      if (!isMissing(err)) throw asBackendError(err);
+      if (!isMissing(err)) throw toBackendError(err);
     }
     return st
       ? itemFromStats(basename(name), st)
@@ -284,14 +284,14 @@ export class PosixFsBackend extends Backend {
     try {
       fd = sync ? openSync(path, "r") : await openFile(path, "r");
     } catch (err) {
-      throw fsError(err, name);
+      throw toBackendError(err, name);
     }
     try {
       // A read done on the spot is not awaited: each await of a small load's layers cost a turn.
       const result = read(fd, sync);
       return result instanceof Promise ? await result : result;
     } catch (err) {
-      throw asBackendError(err);
+      throw toBackendError(err);
     } finally {
       if (sync) closeSync(fd);
       else closeQuietly(fd);
@@ -305,7 +305,7 @@ export class PosixFsBackend extends Backend {
     try {
       handle = await open(this.#path(name), "r");
     } catch (err) {
-      throw fsError(err, name);
+      throw toBackendError(err, name);
     }
     try {
       // The opened file's size: a store meanwhile renames a new file over the name, not into this one.
@@ -315,7 +315,7 @@ export class PosixFsBackend extends Backend {
       range = resolveRange(options, total);
     } catch (err) {
       await handle.close();
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
     if (range.end <= range.start) {
       await handle.close();
@@ -341,7 +341,7 @@ export class PosixFsBackend extends Backend {
       });
       await quota.maybePersist();
     } catch (err) {
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
   }
 
@@ -371,7 +371,7 @@ export class PosixFsBackend extends Backend {
       });
       await quota.maybePersist();
     } catch (err) {
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
   }
 
@@ -392,7 +392,7 @@ export class PosixFsBackend extends Backend {
       });
       await quota.maybePersist();
     } catch (err) {
-      throw fsError(err, name);
+      throw toBackendError(err, name);
     }
   }
 
@@ -413,7 +413,7 @@ export class PosixFsBackend extends Backend {
       });
       await quota.maybePersist();
     } catch (err) {
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
   }
 
@@ -422,12 +422,12 @@ export class PosixFsBackend extends Backend {
     try {
       await renamePath(from, to);
     } catch (err) {
-      if (errnoOf(err) !== "ENOENT") throw asBackendError(err);
+      if (errnoOf(err) !== "ENOENT") throw toBackendError(err);
       try {
         await mkdir(to.slice(0, to.lastIndexOf("/")), { recursive: true });
         await renamePath(from, to);
       } catch (retryErr) {
-        throw fsError(retryErr, currentName);
+        throw toBackendError(retryErr, currentName);
       }
     }
   }
@@ -440,7 +440,7 @@ export class PosixFsBackend extends Backend {
     try {
       names = (sync ? readdirSync(dir) : await readdir(dir)).filter(isValidName).sort();
     } catch (err) {
-      throw fsError(err, name);
+      throw toBackendError(err, name);
     }
     for (let at = 0; at < names.length; at += LIST_BATCH) {
       // A turn of the event loop between synchronous batches, so a long list starves nothing.
@@ -479,7 +479,7 @@ export class PosixFsBackend extends Backend {
 /** Entries that vanish (or whose directory vanishes) while a list runs are skipped (docs/on-disk-format.md#posixfs-layout). */
 function skipVanished(err: unknown): undefined {
   if (isMissing(err)) return undefined;
-  throw asBackendError(err);
+  throw toBackendError(err);
 }
 
 function statOrSkip(stat: () => Stats | undefined): Stats | undefined {

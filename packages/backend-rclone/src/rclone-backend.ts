@@ -3,7 +3,6 @@ import {
   Backend,
   BackendAlreadyExists,
   type BackendCapabilities,
-  BackendConnectionError,
   BackendDoesNotExist,
   BackendError,
   type BackendOptions,
@@ -17,9 +16,10 @@ import {
   isValidName,
   resolveRange,
 } from "@borgstore/core";
-import { basename, dirname, isConnectionLost, joinName, KeyedQueue, planRangeRequest, sizedBytes, sizedSource, tempName } from "@borgstore/core/backend";
+import { basename, dirname, joinName, KeyedQueue, planRangeRequest, sizedBytes, sizedSource, tempName } from "@borgstore/core/backend";
 import type { Dispatcher } from "undici";
 import { rcloneHashType, serverSideAlgorithms } from "./hash-names.js";
+import { toBackendError } from "./errors.js";
 import { RcClient, RcloneCallFailed } from "./rc-client.js";
 import { type RcdLease, acquireRcd } from "./shared-rcd.js";
 import { normalizeRemote } from "./url.js";
@@ -111,18 +111,6 @@ function itemInfo(item: RcloneItem): ItemInfo {
   return { name: item.Name, exists: true, size: item.IsDir ? 0 : Math.max(0, item.Size), directory: item.IsDir, atime: 0 };
 }
 
-/** Our error for a failure talking to rclone; a 404 about `name` is ObjectNotFound(name). */
-function asBackendError(err: unknown, name?: string): Error {
-  if (err instanceof BorgStoreError) return err;
-  if (err instanceof RcloneCallFailed) {
-    if (err.status === 404 && name !== undefined) return new ObjectNotFound(name, { cause: err });
-    return new BackendError(err.message, { cause: err });
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  if (isConnectionLost(err)) return new BackendConnectionError(`lost the connection to rclone rcd: ${message}`, { cause: err });
-  return new BackendError(`rclone: ${message}`, { cause: err });
-}
-
 /**
  * A borgstore backend on any rclone remote. It starts its own `rclone rcd` (loopback, random port
  * and credentials) while open, or briefly for create/destroy, and drives it over rclone's rc HTTP
@@ -179,10 +167,10 @@ export class RcloneBackend extends Backend {
       try {
         ({ list: entries } = await rc.call<{ list: RcloneItem[] }>("operations/list", { fs: this.remote, remote: "", opt: NO_DETAILS }));
       } catch (err) {
-        if (!(err instanceof RcloneCallFailed && err.status === 404)) throw asBackendError(err);
+        if (!(err instanceof RcloneCallFailed && err.status === 404)) throw toBackendError(err);
       }
       if (entries.length > 0) throw new BackendAlreadyExists(`rclone storage base path exists and isn't empty: ${this.remote}`);
-      await rc.call("operations/mkdir", { fs: this.remote, remote: "" }).catch((err) => Promise.reject(asBackendError(err)));
+      await rc.call("operations/mkdir", { fs: this.remote, remote: "" }).catch((err) => Promise.reject(toBackendError(err)));
     });
   }
 
@@ -191,7 +179,7 @@ export class RcloneBackend extends Backend {
     await this.#session(async (rc) => {
       if (!(await this.#stat(rc, "")))
         throw new BackendDoesNotExist(`rclone storage base path does not exist: ${this.remote}`);
-      await rc.call("operations/purge", { fs: this.remote, remote: "" }).catch((err) => Promise.reject(asBackendError(err)));
+      await rc.call("operations/purge", { fs: this.remote, remote: "" }).catch((err) => Promise.reject(toBackendError(err)));
     });
   }
 
@@ -261,7 +249,7 @@ export class RcloneBackend extends Backend {
       };
     } catch (err) {
       await this.#disconnect();
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
     return rc;
   }
@@ -312,7 +300,7 @@ export class RcloneBackend extends Backend {
     } catch (err) {
       // A missing base directory is 404; a path through a file "is not a directory".
       if (err instanceof RcloneCallFailed && (err.status === 404 || /not a directory/i.test(err.rcloneError))) return undefined;
-      throw asBackendError(err, name);
+      throw toBackendError(err, name);
     }
   }
 
@@ -320,7 +308,7 @@ export class RcloneBackend extends Backend {
 
   /** Makes directory `name` on the remote. */
   protected async _mkdir(name: string): Promise<void> {
-    await (await this.#live()).call("operations/mkdir", { fs: this.remote, remote: name }).catch((err) => Promise.reject(asBackendError(err)));
+    await (await this.#live()).call("operations/mkdir", { fs: this.remote, remote: name }).catch((err) => Promise.reject(toBackendError(err)));
   }
 
   /** Removes the empty directory `name` (ObjectNotFound if missing, refused for a file). */
@@ -330,7 +318,7 @@ export class RcloneBackend extends Backend {
     const item = await this.#stat(rc, name);
     if (!item) throw new ObjectNotFound(name);
     if (!item.IsDir) throw new BackendError(`not a directory: ${name}`);
-    await rc.call("operations/rmdir", { fs: this.remote, remote: name }).catch((err) => Promise.reject(asBackendError(err, name)));
+    await rc.call("operations/rmdir", { fs: this.remote, remote: name }).catch((err) => Promise.reject(toBackendError(err, name)));
   }
 
   // ---- items ------------------------------------------------------------------------------
@@ -346,7 +334,7 @@ export class RcloneBackend extends Backend {
       ({ list } = await (await this.#live()).call<{ list: RcloneItem[] }>("operations/list", { fs: this.remote, remote: name, opt: NO_DETAILS }));
     } catch (err) {
       if (err instanceof RcloneCallFailed && /not a directory/i.test(err.rcloneError)) throw new ObjectNotFound(name, { cause: err });
-      throw asBackendError(err, name);
+      throw toBackendError(err, name);
     }
     const items = list.filter((item) => isValidName(item.Name)).sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
     for (const item of items) yield itemInfo(item);
@@ -398,7 +386,7 @@ export class RcloneBackend extends Backend {
       try {
         res = await rc.serve(this.remote, name, range, bufferBytes);
       } catch (err) {
-        throw asBackendError(err, name);
+        throw toBackendError(err, name);
       }
       // rclone may close the reply while it waits (its read failed): the error surfaces when the
       // body is read, not as an event nobody listens to.
@@ -439,7 +427,7 @@ export class RcloneBackend extends Backend {
       await this.#moveUploaded(rc, temp, name);
     } catch (err) {
       await rc.call("operations/deletefile", { fs: this.remote, remote: temp }, { retry: false }).catch(() => {});
-      throw asBackendError(err);
+      throw toBackendError(err);
     }
   }
 
@@ -469,7 +457,7 @@ export class RcloneBackend extends Backend {
     } catch (err) {
       // Another delete or move of the name got there between rclone's look-up and its remove.
       if (vanishedDuring(err, "remove", name)) throw new ObjectNotFound(name, { cause: err });
-      throw asBackendError(err, name);
+      throw toBackendError(err, name);
     }
   }
 
@@ -481,12 +469,12 @@ export class RcloneBackend extends Backend {
       } catch (err) {
         // Another delete or move of the source got there between rclone's look-up and its rename.
         if (vanishedDuring(err, "rename", currentName)) throw new ObjectNotFound(currentName, { cause: err });
-        if (!isRenameOfMissingFile(err)) throw asBackendError(err, currentName);
+        if (!isRenameOfMissingFile(err)) throw toBackendError(err, currentName);
         // The sftp remote's SSH_FX_NO_SUCH_FILE names no file: it was the source if that is gone.
         if (!(await this.#stat(rc, currentName))) throw new ObjectNotFound(currentName, { cause: err });
         // The source is there again: a store of it replaced it by delete + rename (rclone 1.60's
         // sftp remote) between the two halves of our rename, so the move is asked again.
-        if (attempt >= MISSING_SOURCE_MOVE_ATTEMPTS) throw asBackendError(err, currentName);
+        if (attempt >= MISSING_SOURCE_MOVE_ATTEMPTS) throw toBackendError(err, currentName);
         await sleep(attempt * 10);
       }
     }

@@ -2,7 +2,7 @@ import type { ByteSource } from "@borgstore/core";
 import type { Readable } from "node:stream";
 import { type Dispatcher, Pool } from "undici";
 import { MEDIA_TYPE } from "@borgstore/core/rest-protocol";
-import { asConnectionError } from "./status.js";
+import { toBackendError } from "./errors.js";
 import { type RestRequest, type RestResponse, type Transport, bodyLength } from "./transport.js";
 import type { HttpTarget } from "./url.js";
 
@@ -59,7 +59,7 @@ export class HttpTransport implements Transport {
         signal: req.signal,
       });
     } catch (err) {
-      throw asConnectionError(err, `${req.method} ${req.target} failed`);
+      throw toBackendError(err, `${req.method} ${req.target} failed`);
     }
     const what = `${req.method} ${req.target}: reading response body`;
     const responseHeaders: Record<string, string | undefined> = {};
@@ -75,14 +75,14 @@ export class HttpTransport implements Transport {
           if (length === undefined || length <= ONE_CHUNK || length > PREALLOCATE_LIMIT) return new Uint8Array(await raw.arrayBuffer());
           return await collectInto(raw, length);
         } catch (err) {
-          throw asConnectionError(err, what);
+          throw toBackendError(err, what);
         }
       },
       async text() {
         try {
           return await raw.text();
         } catch (err) {
-          throw asConnectionError(err, what);
+          throw toBackendError(err, what);
         }
       },
       async discard() {
@@ -144,6 +144,6 @@ async function* mapErrors(source: AsyncIterable<Uint8Array>, what: string): Byte
   try {
     for await (const chunk of source) yield chunk;
   } catch (err) {
-    throw asConnectionError(err, what);
+    throw toBackendError(err, what);
   }
 }

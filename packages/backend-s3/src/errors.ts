@@ -59,7 +59,7 @@ export function isPreconditionFailed(err: unknown): boolean {
  * Turns an SDK failure into one of core's errors, keeping the SDK error as `cause`.
  * `what` names the operation and item for the message; `name` (when given) makes a 404 an ObjectNotFound.
  */
-export function translateError(err: unknown, what: string, context: { bucket: string; name?: string }): Error {
+export function toBackendError(err: unknown, what: string, context: { bucket: string; name?: string }): Error {
   if (err instanceof BorgStoreError) return err;
   const code = errorCode(err);
   const status = statusOf(err);

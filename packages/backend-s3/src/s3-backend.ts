@@ -29,7 +29,7 @@ import {
 } from "@borgstore/core";
 import { firstBytes, planRangeRequest, sizedBytes, sizedSource } from "@borgstore/core/backend";
 import { type S3ConnectionOptions, createS3Client } from "./client.js";
-import { isInvalidRange, isNotFound, isPreconditionFailed, translateError } from "./errors.js";
+import { isInvalidRange, isNotFound, isPreconditionFailed, toBackendError } from "./errors.js";
 import { DELIMITER, KeyLayout } from "./layout.js";
 import { parseS3Url, redact } from "./url.js";
 
@@ -138,7 +138,7 @@ export class S3Backend extends Backend {
     try {
       return (await this.#s3.send(command as never)) as T;
     } catch (err) {
-      throw translateError(err, what, name === undefined ? { bucket: this.bucket } : { bucket: this.bucket, name });
+      throw toBackendError(err, what, name === undefined ? { bucket: this.bucket } : { bucket: this.bucket, name });
     }
   }
 
@@ -247,7 +247,7 @@ export class S3Backend extends Backend {
         const head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name) }));
         return { name, exists: true, directory: false, size: head.ContentLength ?? 0, atime: 0 };
       } catch (err) {
-        if (!isNotFound(err)) throw translateError(err, `info ${name}`, { bucket: this.bucket });
+        if (!isNotFound(err)) throw toBackendError(err, `info ${name}`, { bucket: this.bucket });
       }
     }
     // A directory is a marker or any key below its prefix (stores into nested dirs create no markers).
@@ -273,7 +273,7 @@ export class S3Backend extends Backend {
       try {
         head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name) }));
       } catch (err) {
-        throw translateError(err, `load ${name}`, { bucket: this.bucket, name });
+        throw toBackendError(err, `load ${name}`, { bucket: this.bucket, name });
       }
       ifMatch = head.ETag;
       return head.ContentLength ?? 0;
@@ -298,7 +298,7 @@ export class S3Backend extends Backend {
         // 416: the range starts at or past the end (or the object is empty): the object exists.
         if (plan.range && isInvalidRange(err)) return sizedBytes(new Uint8Array(0));
         if (plan.ifMatch && isPreconditionFailed(err) && attempt < REPLANS) continue;
-        throw translateError(err, `load ${name}`, { bucket: this.bucket, name });
+        throw toBackendError(err, `load ${name}`, { bucket: this.bucket, name });
       }
       const body = res.Body as Readable;
       if (res.ContentLength === undefined) {
@@ -314,7 +314,7 @@ export class S3Backend extends Backend {
     try {
       return await collectBytes(await this.#openBody(name, options));
     } catch (err) {
-      throw translateError(err, `load ${name}`, { bucket: this.bucket });
+      throw toBackendError(err, `load ${name}`, { bucket: this.bucket });
     }
   }
 
@@ -325,7 +325,7 @@ export class S3Backend extends Backend {
       try {
         yield* body;
       } catch (err) {
-        throw translateError(err, `load ${name}`, { bucket });
+        throw toBackendError(err, `load ${name}`, { bucket });
       }
     })();
     return sizedSource(translated, body.size);
@@ -364,7 +364,7 @@ export class S3Backend extends Backend {
       await upload.done();
     } catch (err) {
       if (body instanceof Readable) body.destroy();
-      throw translateError(err, `store ${name}`, { bucket: this.bucket });
+      throw toBackendError(err, `store ${name}`, { bucket: this.bucket });
     }
   }
 

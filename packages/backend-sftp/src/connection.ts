@@ -5,7 +5,7 @@ import ssh2, { type AnyAuthMethod, type AuthHandlerMiddleware, type SFTPWrapper,
 import { receiveReadsInPlace } from "./data-in-place.js";
 import { type HostKeyVerificationFailed, KnownHosts, algorithmsForKeyType } from "./known-hosts.js";
 import { proxySocket } from "./proxy-command.js";
-import { messageOf } from "./sftp-errors.js";
+import { messageOf } from "./errors.js";
 
 // ssh2 is CommonJS: named imports of its values do not resolve under Node's ESM loader.
 const { Client, utils } = ssh2;

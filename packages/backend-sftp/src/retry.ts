@@ -1,5 +1,5 @@
 import { withRetry } from "@borgstore/core/backend";
-import { isConnectionLost } from "./sftp-errors.js";
+import { isConnectionLost } from "./errors.js";
 
 /**
  * The reconnect rules of the REST client (docs/rest-protocol.md#reconnecting): after a lost connection, up to `attempts` reconnects, each after `delay` ms.

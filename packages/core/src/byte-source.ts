@@ -1,4 +1,5 @@
-import { createHash } from "node:crypto";
+import { type Hash, createHash } from "node:crypto";
+import type { Readable } from "node:stream";
 import { BackendError, ContentHashMismatch, ContentLengthMismatch, InvalidArgument } from "./errors.js";
 import type { ByteSource, SizedByteSource, StoreStreamOptions } from "./types.js";
 
@@ -90,24 +91,122 @@ class ExactSource implements SizedByteSource, AsyncIterator<Uint8Array> {
 }
 
 /**
+ * The announced size and SHA-256 of a value arriving in chunks, checked as the chunks pass: the one
+ * place the messages of ContentLengthMismatch and ContentHashMismatch are written, for
+ * `verifiedSource` and `receiveWhole` alike.
+ */
+class ContentCheck {
+  readonly #size: number | undefined;
+  readonly #sha256: string | undefined;
+  readonly #hash: Hash | undefined;
+  #received = 0;
+
+  constructor({ size, sha256 }: StoreStreamOptions) {
+    this.#size = size;
+    this.#sha256 = sha256;
+    this.#hash = sha256 === undefined ? undefined : createHash("sha256");
+  }
+
+  /** Bytes taken so far. */
+  get received(): number {
+    return this.#received;
+  }
+
+  /** Counts and hashes `chunk`; ContentLengthMismatch as soon as more than the announced size arrived (the chunk is not taken). */
+  add(chunk: Uint8Array): void {
+    if (this.#size !== undefined && this.#received + chunk.byteLength > this.#size)
+      throw new ContentLengthMismatch(`received more than the announced ${this.#size} bytes`);
+    this.#received += chunk.byteLength;
+    this.#hash?.update(chunk);
+  }
+
+  /** The error for a value that stopped at what was received so far. */
+  short(): ContentLengthMismatch {
+    return new ContentLengthMismatch(`received ${this.#received} of the announced ${this.#size} bytes`);
+  }
+
+  /** At the end of the value: ContentLengthMismatch when it is short, ContentHashMismatch when its bytes differ. */
+  finish(): void {
+    if (this.#size !== undefined && this.#received !== this.#size) throw this.short();
+    if (this.#hash !== undefined && this.#hash.digest("hex") !== this.#sha256) throw new ContentHashMismatch();
+  }
+}
+
+/**
  * Passes bytes through and, after the last chunk but before the consumer sees the end, checks the
  * announced size and SHA-256. A backend that makes an object visible only after fully consuming its
  * source therefore never publishes bytes that fail the check.
  */
 export async function* verifiedSource(source: ByteSource, options: StoreStreamOptions): ByteSource {
-  const { size, sha256 } = options;
-  const hash = sha256 === undefined ? undefined : createHash("sha256");
-  let total = 0;
+  const check = new ContentCheck(options);
   for await (const chunk of source) {
-    total += chunk.byteLength;
-    if (size !== undefined && total > size)
-      throw new ContentLengthMismatch(`received more than the announced ${size} bytes`);
-    hash?.update(chunk);
+    check.add(chunk);
     yield chunk;
   }
-  if (size !== undefined && total !== size)
-    throw new ContentLengthMismatch(`received ${total} of the announced ${size} bytes`);
-  if (hash && hash.digest("hex") !== sha256) throw new ContentHashMismatch();
+  check.finish();
+}
+
+/**
+ * Reads a Node stream (an HTTP request body) of the announced `size` into one buffer and checks
+ * its SHA-256 when one was announced, with `verifiedSource`'s checks and errors. Each chunk is
+ * copied into place and hashed as it arrives, so the hashing overlaps the upload, no chunk list is
+ * kept alive, and the buffer is not zero-filled first (every byte of it is written before use: a
+ * short body is an error). A body that arrives in one chunk is used as is, unless `into` (at least
+ * `size` bytes, e.g. from a buffer pool) is given to receive it. A stream that closes without
+ * ending (a client that went away) is short. Chunks are taken from 'data' events rather than an
+ * async iterator: a promise round trip per 64 KiB chunk cost about a sixth of the server's CPU for
+ * a 4 MiB upload.
+ */
+export function receiveWhole(body: Readable, size: number, sha256: string | undefined, into?: Uint8Array): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const check = new ContentCheck({ size, sha256 });
+    let value: Uint8Array | undefined = into?.subarray(0, size);
+    const stop = () => {
+      body.off("data", onData);
+      body.off("end", onEnd);
+      body.off("error", onError);
+      body.off("close", onClose);
+    };
+    const onData = (chunk: Uint8Array) => {
+      const at = check.received;
+      try {
+        check.add(chunk);
+      } catch (err) {
+        stop();
+        body.destroy();
+        reject(err);
+        return;
+      }
+      if (at === 0 && chunk.byteLength === size && value === undefined) value = chunk;
+      else {
+        value ??= Buffer.allocUnsafeSlow(size);
+        value.set(chunk, at);
+      }
+    };
+    const onEnd = () => {
+      stop();
+      try {
+        check.finish();
+        resolve(value ?? new Uint8Array(0));
+      } catch (err) {
+        reject(err);
+      }
+    };
+    const onError = (err: Error) => {
+      stop();
+      reject(err);
+    };
+    const onClose = () => {
+      stop();
+      reject(check.short());
+    };
+    if (body.readableEnded) return onEnd();
+    if (body.destroyed) return onClose();
+    body.on("data", onData);
+    body.once("end", onEnd);
+    body.once("error", onError);
+    body.once("close", onClose);
+  });
 }
 
 /** Normalises whatever a caller passes as a value into a Uint8Array view (no copy). */

@@ -11,24 +11,7 @@ import {
   assertExists,
   sizedBytes,
 } from "../src/index.js";
-import { bytes, names, text } from "./helpers.js";
-
-async function opened<B extends MemoryBackend>(backend: B): Promise<B> {
-  await backend.create();
-  await backend.open();
-  return backend;
-}
-
-async function failure(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  return promise.then(
-    () => ({ message: "did not fail" }),
-    (err: { code?: string; message: string }) => ({ code: err.code, message: err.message }),
-  );
-}
-
-async function* chunksOf(...parts: string[]): ByteSource {
-  for (const part of parts) yield bytes(part);
-}
+import { bytes, chunksOf, failure, names, opened, text } from "./helpers.js";
 
 /** Records the options each primitive was called with. */
 class Recording extends MemoryBackend {

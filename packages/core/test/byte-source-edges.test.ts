@@ -1,18 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { type ByteSource, ErrorCodes, MemoryBackend, collectBytes, sizedBytes, sizedSource } from "../src/index.js";
-import { bytes, collect, names, text } from "./helpers.js";
-
-async function opened(): Promise<MemoryBackend> {
-  const backend = new MemoryBackend();
-  await backend.create();
-  await backend.open();
-  return backend;
-}
-
-async function* chunksOf(...parts: string[]): ByteSource {
-  for (const part of parts) yield bytes(part);
-}
+import { type ByteSource, ErrorCodes, collectBytes, sizedBytes, sizedSource } from "../src/index.js";
+import { bytes, chunksOf, collect, names, opened, text } from "./helpers.js";
 
 /** A source that would go on for ever, counting the chunks it was asked for. */
 function endless(pulled: { count: number }): ByteSource {

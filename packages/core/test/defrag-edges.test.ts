@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type DefragSource, ErrorCodes, type LoadOptions, MemoryBackend, type SizedByteSource, sizedBytes } from "../src/index.js";
-import { bytes, names, text } from "./helpers.js";
+import { bytes, failure, names, text } from "./helpers.js";
 
 async function opened<B extends MemoryBackend>(backend: B): Promise<B> {
   await backend.create();
@@ -8,13 +8,6 @@ async function opened<B extends MemoryBackend>(backend: B): Promise<B> {
   await backend.store("a", bytes("0123456789"));
   await backend.store("b", bytes("abc"));
   return backend;
-}
-
-async function failure(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  return promise.then(
-    () => ({ message: "did not fail" }),
-    (err: { code?: string; message: string }) => ({ code: err.code, message: err.message }),
-  );
 }
 
 const TARGET = { target: "t" };

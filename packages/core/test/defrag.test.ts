@@ -11,7 +11,7 @@ import {
   resolveRange,
 } from "../src/index.js";
 import { sizedSource } from "../src/backend-kit/index.js";
-import { bytes, text } from "./helpers.js";
+import { bytes, opened, text } from "./helpers.js";
 
 /**
  * The memory backend with native streaming: loads come in small chunks, and stores consume their
@@ -44,12 +44,6 @@ class ChunkedMemoryBackend extends MemoryBackend {
     }
     await this._store(name, Buffer.concat(chunks));
   }
-}
-
-async function opened<B extends MemoryBackend>(backend: B): Promise<B> {
-  await backend.create();
-  await backend.open();
-  return backend;
 }
 
 describe("Backend.defrag streams its ranges", () => {

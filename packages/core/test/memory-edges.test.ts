@@ -1,19 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ErrorCodes, MemoryBackend, memoryBackendFromUrl } from "../src/index.js";
-import { bytes, collect, names, text } from "./helpers.js";
-
-async function opened(backend = new MemoryBackend()): Promise<MemoryBackend> {
-  await backend.create();
-  await backend.open();
-  return backend;
-}
-
-async function failure(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  return promise.then(
-    () => ({ message: "did not fail" }),
-    (err: { code?: string; message: string }) => ({ code: err.code, message: err.message }),
-  );
-}
+import { bytes, collect, failure, names, opened, text } from "./helpers.js";
 
 describe("MemoryBackend names its store in lifecycle errors", () => {
   it("create, destroy and open say which store", async () => {

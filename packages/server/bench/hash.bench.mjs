@@ -25,12 +25,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { Store, supportedHashAlgorithms } from "@borgstore/core";
 import { referenceEnv, requireReferencePeer, startReferenceServer } from "@borgstore/testkit";
-import { KiB, MiB, freePort, waitAccepting } from "../../../scripts/bench/lib.mjs";
+import { KiB, MiB, startLineDriver, startOurServer } from "../../../scripts/bench/lib.mjs";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const SERVER_CLI = here("../dist/cli.js");
@@ -47,44 +46,15 @@ const SIZES = [
 ];
 const WINDOWS = { posixfs: { count: 8, seconds: 0.15 }, rest: { count: 3, seconds: 0.2 } };
 
-async function startOurServer(storeDir) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [SERVER_CLI, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning", "--backend", `FILE:${storeDir}`], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  await waitAccepting(port, "borgstore-server-rest");
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    async stop() {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
-
 /** One reference driver process (hash-driver.py) on one URL. */
 function startDriver(peer, url) {
-  const child = spawn(peer.python, [DRIVER, url, NS], { env: referenceEnv(peer), stdio: ["pipe", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (t) => {
-    stderr = (stderr + t).slice(-8192);
-  });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const driver = startLineDriver(peer.python, [DRIVER, url, NS], { env: referenceEnv(peer), what: `reference hash driver for ${url}` });
   return {
     async hashRate(algorithm, names, minSeconds) {
-      child.stdin.write(`${JSON.stringify({ algorithm, names, minSeconds })}\n`);
-      const { value, done } = await lines.next();
-      if (done) throw new Error(`reference hash driver for ${url} ended: ${stderr}`);
-      const { ops, seconds, cpu, digest } = JSON.parse(value);
+      const { ops, seconds, cpu, digest } = await driver.run({ algorithm, names, minSeconds });
       return { rate: ops / seconds, cpuRate: ops / cpu, digest };
     },
-    async stop() {
-      child.stdin.end();
-      const code = await exited;
-      if (code !== 0) throw new Error(`reference hash driver for ${url} exited with ${code}: ${stderr}`);
-    },
+    stop: () => driver.stop(),
   };
 }
 
@@ -165,7 +135,7 @@ export default async function bench(ctx) {
     }
     await writer.close();
 
-    const ourServer = await startOurServer(dir);
+    const ourServer = await startOurServer(SERVER_CLI, dir);
     cleanups.push(() => ourServer.stop());
     const referenceServer = await startReferenceServer(peer, { backend: `file://${dir}` });
     cleanups.push(() => referenceServer.stop());

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Store } from "@borgstore/core";
-import { KiB, MiB, freePort, waitAccepting } from "../../../scripts/bench/lib.mjs";
+import { KiB, MiB, startOurServer } from "../../../scripts/bench/lib.mjs";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const SERVER_CLI = here("../dist/cli.js");
@@ -30,22 +30,10 @@ const IDLE_CONNECTIONS = 1000;
 const CONFIG = { "small/": { levels: [0] }, "big/": { levels: [0] } };
 
 async function startServer(storeDir) {
-  const port = await freePort();
-  const args = ["--host", "127.0.0.1", "--port", String(port), "--log-level", "warning", "--backend", `FILE:${storeDir}`, "--create"];
   // Room for the idle connections, all from one loopback address.
-  args.push("--max-connections", String(IDLE_CONNECTIONS + 64), "--max-connections-per-address", "0");
-  const child = spawn(process.execPath, [SERVER_CLI, ...args], { stdio: ["ignore", "ignore", "inherit"] });
-  await waitAccepting(port, "borgstore-server-rest");
-  return {
-    port,
-    url: `http://127.0.0.1:${port}/`,
-    rssKiB: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1]),
-    async stop() {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
+  const args = ["--create", "--max-connections", String(IDLE_CONNECTIONS + 64), "--max-connections-per-address", "0"];
+  const server = await startOurServer(SERVER_CLI, storeDir, { args });
+  return { ...server, rssKiB: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, "utf8"))?.[1]) };
 }
 
 /** A child process storing 4 MiB values through the server one after another until killed. */

@@ -14,13 +14,12 @@
 // machine disturbs far less than rates.
 // BENCH_PYTHON_ROUNDS (default 3) sets the rounds; BENCH_PYTHON_SIZES="1024,4194304" a subset;
 // BENCH_CPU_PROF_DIR makes our server write a CPU profile there.
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { referenceEnv, requireReferencePeer, startReferenceServer } from "@borgstore/testkit";
-import { KiB, MiB, freePort, median, startLineDriver, waitAccepting } from "../../../scripts/bench/lib.mjs";
+import { KiB, MiB, median, startLineDriver, startOurServer } from "../../../scripts/bench/lib.mjs";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 // BENCH_SERVER_CLI: another build of our server, e.g. to compare before/after a change.
@@ -48,25 +47,6 @@ const WARM_NS = "warm/";
 const WARM_OPS = 300;
 const OPS = ["store", "load", "info", "list", "delete"];
 
-async function startOurServer(storeDir) {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [...cpuProfileArgs(), SERVER_CLI, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning", "--backend", `FILE:${storeDir}`],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
-  await waitAccepting(port, "borgstore-server-rest");
-  return {
-    pid: child.pid,
-    url: `http://127.0.0.1:${port}/`,
-    async stop() {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
-
 /** BENCH_CPU_PROF_DIR: our server writes a CPU profile there (node refuses --cpu-prof in NODE_OPTIONS). */
 function cpuProfileArgs() {
   const dir = process.env.BENCH_CPU_PROF_DIR;
@@ -91,7 +71,7 @@ export default async function bench(ctx) {
   const nsOf = (size) => `s${size}/`;
   const namespaces = [...sizes.map(({ size }) => nsOf(size)), WARM_NS];
   const work = mkdtempSync(join(tmpdir(), "borgstore-bench-pyclient-"));
-  const ours = await startOurServer(join(work, "ours"));
+  const ours = await startOurServer(SERVER_CLI, join(work, "ours"), { nodeArgs: cpuProfileArgs() });
   const reference = await startReferenceServer(peer, { backend: `file://${join(work, "reference")}` });
   const sides = {
     ours: startDriver(peer, ours.url, namespaces),

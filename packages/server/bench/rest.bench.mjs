@@ -9,7 +9,7 @@
 // nginx static and 4 MiB store ≥ 0.8× our 4 MiB load (issue 13; best of ×1/×16 each).
 // BENCH_REST_SIZES="4194304" runs a subset of the sizes (targets whose rows are missing are left
 // out); BENCH_SERVER_CLI points at another build of our server (before/after in one run).
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +17,7 @@ import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { Store } from "@borgstore/core";
-import { KiB, MiB, freePort, measure, waitAccepting } from "../../../scripts/bench/lib.mjs";
+import { KiB, MiB, freePort, measure, startOurServer, waitAccepting } from "../../../scripts/bench/lib.mjs";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const SERVER_CLI = process.env.BENCH_SERVER_CLI ?? here("../dist/cli.js");
@@ -44,22 +44,6 @@ const NGINX_REFERENCE = { [KiB]: 62_000, [4 * MiB]: 2200 };
 
 const keyOf = (i) => createHash("sha256").update(String(i)).digest("hex");
 const isBulk = (size) => size >= MiB;
-
-async function startServer(storeDir) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [SERVER_CLI, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning", "--backend", `FILE:${storeDir}`], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  await waitAccepting(port, "borgstore-server-rest");
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    async stop() {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
 
 /** nginx with a static root: the script's (BORGSTORE_TEST_NGINX_STATIC_*) or one of our own. */
 async function startNginx(env) {
@@ -124,7 +108,7 @@ function report(ctx, results, row) {
 export default async function bench(ctx) {
   const work = mkdtempSync(join(tmpdir(), "borgstore-bench-rest-"));
   const bin = serverOnPath();
-  const server = await startServer(join(work, "tcp-store"));
+  const server = await startOurServer(SERVER_CLI, join(work, "tcp-store"));
   const nginx = await startNginx(ctx.env);
   const results = {};
   const targets = [

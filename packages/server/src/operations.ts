@@ -26,7 +26,7 @@ import { HttpError } from "./http-error.js";
 import { type ReplyContext, sendBody, sendHead, sendStream } from "./reply.js";
 import { type RequestTarget, queryValue } from "./request-target.js";
 import { responseDone } from "./request-signal.js";
-import { receiveWhole } from "./whole-body.js";
+import { receiveWhole } from "@borgstore/core/backend";
 
 /** Everything one request's operation needs. */
 export interface Operation {

@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { type Socket, connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, RawConnection, type RunningServer, header, rawRequest, startInProcess, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, header, RawConnection, rawRequest, type RunningServer, startInProcess, storeAndLoad, tempDir } from "./helpers.js";
 
 const N = 8;
 
@@ -32,31 +31,6 @@ function trickler(port: number, options: { auth: boolean; name: string; localAdd
       resolve(Date.now() - started);
     });
   });
-}
-
-/**
- * One store and load through fetch, retried (as a real client does) while the server refuses it.
- * A refused connection may also leave fetch waiting (undici), hence the per-attempt timeout.
- */
-async function storeAndLoad(base: string, name: string): Promise<{ retries: number }> {
-  const value = randomBytes(10_000);
-  const headers = { Accept: ACCEPT, Authorization: AUTH };
-  for (let retries = 0; ; retries++) {
-    try {
-      const signal = AbortSignal.timeout(1_000);
-      const stored = await fetch(`${base}/${name}`, { method: "POST", headers, body: value, signal });
-      expect(stored.status).toBe(200);
-      await stored.arrayBuffer();
-      const loaded = await fetch(`${base}/${name}`, { headers, signal });
-      expect(loaded.status).toBe(200);
-      expect(Buffer.from(await loaded.arrayBuffer()).equals(value)).toBe(true);
-      return { retries };
-    } catch (err) {
-      const networkError = err instanceof TypeError || (err as Error).name === "TimeoutError";
-      if (!networkError || retries > 100) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 async function realClientWork(port: number, prefix: string, count: number): Promise<{ ms: number; retries: number }> {

@@ -1,10 +1,9 @@
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { type Socket, connect, createServer } from "node:net";
+import { type Socket, connect, } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
-import { CLI, type ServerProcess, rawRequest, request, startServer, tempDir } from "./helpers.js";
+import { rawRequest, request, type ServerProcess, startOnPort, startServer, tempDir } from "./helpers.js";
 
 /** Waits until `predicate` holds for the server's stderr (log lines are written once per event-loop turn). */
 async function stderrSettles(server: ServerProcess, predicate: (text: string) => boolean, ms = 3000): Promise<string> {
@@ -22,45 +21,6 @@ async function openSocket(port: number): Promise<{ socket: Socket; closed: Promi
 }
 
 let n = 0;
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
-/**
- * The CLI on a port chosen here: below --log-level info it does not print the address it listens
- * on (which startServer waits for), so this waits until the port accepts connections.
- */
-async function startOnPort(args: string[], env: NodeJS.ProcessEnv): Promise<ServerProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [CLI, "--port", String(port), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  for (const until = Date.now() + 10_000; ; ) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect(port, "127.0.0.1", () => resolve(true)).on("error", () => resolve(false));
-      s.once("connect", () => s.destroy());
-    });
-    if (up) break;
-    if (child.exitCode !== null || Date.now() > until) throw new Error(`server did not start: ${err}`);
-    await sleep(30);
-  }
-  return {
-    port,
-    child,
-    stderr: () => err,
-    exited,
-    stop: async () => {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      return exited;
-    },
-  };
-}
 
 describe("borgstore-server-rest options", () => {
   const dir = tempDir();

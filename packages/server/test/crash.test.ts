@@ -3,9 +3,8 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { afterAll, describe, expect, it } from "vitest";
-import { type ServerProcess, request, startServer, tempDir } from "./helpers.js";
+import { CREDENTIALS, request, type ServerProcess, startServer, tempDir } from "./helpers.js";
 
-const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
 const QUOTA = 4_000_000;
 const ROUNDS = 6;
 const CLIENTS = 6;

@@ -1,26 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, writeSync } from "node:fs";
+import { existsSync, readdirSync, } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RawConnection, type ServerProcess, rawRequest, request, resetPeak, startServer, statusKiB, tempDir } from "./helpers.js";
+import { CREDENTIALS, defragSources, placeObject, RawConnection, rawRequest, request, resetPeak, type ServerProcess, startServer, statusKiB, tempDir } from "./helpers.js";
 
 // The server's peak RSS is measured, so it runs as a child process (defrag.test.ts has the rest).
 
 const MiB = 1024 * 1024;
-const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
-
-/** A file of `size` bytes straight in the posixfs store: `head` at the start, the rest sparse (fast to make). */
-function placeObject(store: string, name: string, size: number, head: Buffer = Buffer.alloc(0)): void {
-  const fd = openSync(join(store, name), "w");
-  ftruncateSync(fd, size);
-  writeSync(fd, head, 0, head.length, 0);
-  closeSync(fd);
-}
-
-function sources(list: Array<[string, number, number]>): string {
-  return JSON.stringify(list);
-}
-
 describe("defrag streams: memory stays flat however large the ranges (real child server, posixfs)", () => {
   const dir = tempDir();
   const store = join(dir.path, "store");
@@ -35,8 +21,8 @@ describe("defrag streams: memory stays flat however large the ranges (real child
     placeObject(store, "b", SIZE, headB);
     placeObject(store, "small", MiB, headA);
     // Warm the code paths (one-off allocations, hashers) so they do not count.
-    expect((await request(server.port, "POST", "/?cmd=defrag&target=warm", { body: sources([["small", 0, MiB]]) })).status).toBe(200);
-    expect((await request(server.port, "POST", "/?cmd=defrag&algorithm=sha256", { body: sources([["small", 0, MiB]]) })).status).toBe(200);
+    expect((await request(server.port, "POST", "/?cmd=defrag&target=warm", { body: defragSources([["small", 0, MiB]]) })).status).toBe(200);
+    expect((await request(server.port, "POST", "/?cmd=defrag&algorithm=sha256", { body: defragSources([["small", 0, MiB]]) })).status).toBe(200);
   }, 60_000);
   afterAll(async () => {
     await server.stop();
@@ -46,7 +32,7 @@ describe("defrag streams: memory stays flat however large the ranges (real child
   it("defrags 2 x 192 MiB into a target raising the server's peak RSS by less than 64 MiB, bytes intact", async () => {
     const pid = server.child.pid as number;
     const before = resetPeak(pid);
-    const res = await request(server.port, "POST", "/?cmd=defrag&target=t", { body: sources([["a", 0, SIZE], ["b", 0, SIZE]]) });
+    const res = await request(server.port, "POST", "/?cmd=defrag&target=t", { body: defragSources([["a", 0, SIZE], ["b", 0, SIZE]]) });
     const growth = statusKiB(pid, "VmHWM") - before;
     process.stderr.write(`defrag 2 x 192 MiB to a target: peak RSS growth ${(growth / MiB).toFixed(1)} MiB\n`);
     expect(res.status).toBe(200);
@@ -70,7 +56,7 @@ describe("defrag streams: memory stays flat however large the ranges (real child
     const pid = server.child.pid as number;
     const before = resetPeak(pid);
     const res = await request(server.port, "POST", "/?cmd=defrag&algorithm=sha256&namespace=data&levels=1", {
-      body: sources([["a", 0, SIZE], ["b", 0, SIZE]]),
+      body: defragSources([["a", 0, SIZE], ["b", 0, SIZE]]),
     });
     const growth = statusKiB(pid, "VmHWM") - before;
     process.stderr.write(`defrag 2 x 192 MiB by digest: peak RSS growth ${(growth / MiB).toFixed(1)} MiB\n`);
@@ -81,7 +67,7 @@ describe("defrag streams: memory stays flat however large the ranges (real child
   }, 120_000);
 
   it("a short range fails with 416 and the reference's text, and leaves neither target nor temp file", async () => {
-    const res = await request(server.port, "POST", "/?cmd=defrag&target=short", { body: sources([["a", 0, SIZE], ["b", SIZE - 10, 20]]) });
+    const res = await request(server.port, "POST", "/?cmd=defrag&target=short", { body: defragSources([["a", 0, SIZE], ["b", SIZE - 10, 20]]) });
     expect(res.status).toBe(416);
     expect(res.body.toString()).toContain(`Read range error from b (requested 20 bytes at offset ${SIZE - 10}, got 10)`);
     expect(existsSync(join(store, "short"))).toBe(false);
@@ -102,7 +88,7 @@ describe("a defrag source list larger than the memory budget (real child server,
 
   it("is refused with 413 before its body is read, the server's peak RSS staying flat", async () => {
     // 3 MB of JSON: about 30 MB once parsed, several times the 4 MiB budget.
-    const body = Buffer.from(sources(Array.from({ length: 300_000 }, () => ["missing", 0, 0] as [string, number, number])));
+    const body = Buffer.from(defragSources(Array.from({ length: 300_000 }, () => ["missing", 0, 0] as [string, number, number])));
     const pid = server.child.pid as number;
     const before = resetPeak(pid);
     const conn = await RawConnection.open(server.port);

@@ -1,23 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import fc from "fast-check";
-import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, writeSync } from "node:fs";
+import { existsSync, readdirSync, } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, request, startInProcess, tempDir } from "./helpers.js";
-
-const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
-
-/** A file of `size` bytes straight in the posixfs store: `head` at the start, the rest sparse (fast to make). */
-function placeObject(store: string, name: string, size: number, head: Buffer = Buffer.alloc(0)): void {
-  const fd = openSync(join(store, name), "w");
-  ftruncateSync(fd, size);
-  writeSync(fd, head, 0, head.length, 0);
-  closeSync(fd);
-}
-
-function sources(list: Array<[string, number, number]>): string {
-  return JSON.stringify(list);
-}
+import { CREDENTIALS, defragSources, placeObject, request, type RunningServer, startInProcess, tempDir } from "./helpers.js";
 
 describe("defrag and --max-object-size (in-process server, posixfs)", () => {
   const dir = tempDir();
@@ -35,21 +21,21 @@ describe("defrag and --max-object-size (in-process server, posixfs)", () => {
   });
 
   it("refuses a defrag whose ranges add up to more than --max-object-size with 413 and stores nothing", async () => {
-    const res = await request(server.port, "POST", "/?cmd=defrag&target=t", { body: sources([["a", 0, 600_000], ["b", 0, 600_000]]) });
+    const res = await request(server.port, "POST", "/?cmd=defrag&target=t", { body: defragSources([["a", 0, 600_000], ["b", 0, 600_000]]) });
     expect(res.status).toBe(413);
     expect(existsSync(join(store, "t"))).toBe(false);
-    const byDigest = await request(server.port, "POST", "/?cmd=defrag&algorithm=sha256", { body: sources([["a", 0, 600_000], ["b", 0, 600_000]]) });
+    const byDigest = await request(server.port, "POST", "/?cmd=defrag&algorithm=sha256", { body: defragSources([["a", 0, 600_000], ["b", 0, 600_000]]) });
     expect(byDigest.status).toBe(413);
     expect(readdirSync(store).sort()).toEqual(["a", "b"]);
   });
 
   it("refuses before reading anything: a missing source still gets 413, not 404", async () => {
-    const res = await request(server.port, "POST", "/?cmd=defrag&target=t", { body: sources([["missing", 0, 600_000], ["b", 0, 600_000]]) });
+    const res = await request(server.port, "POST", "/?cmd=defrag&target=t", { body: defragSources([["missing", 0, 600_000], ["b", 0, 600_000]]) });
     expect(res.status).toBe(413);
   });
 
   it("accepts a defrag of exactly --max-object-size bytes", async () => {
-    const res = await request(server.port, "POST", "/?cmd=defrag&target=t", { body: sources([["a", 0, 500_000], ["b", 0, 500_000]]) });
+    const res = await request(server.port, "POST", "/?cmd=defrag&target=t", { body: defragSources([["a", 0, 500_000], ["b", 0, 500_000]]) });
     expect(res.status).toBe(200);
     expect((await request(server.port, "HEAD", "/t")).headers.find(([k]) => k === "Content-Length")?.[1]).toBe("1000000");
   });
@@ -125,9 +111,9 @@ describe("defrag on a backend without native streaming (memory:) stays within --
   });
 
   it("defrags what fits and refuses with 413 what the budget never could hold (result plus a range)", async () => {
-    const fits = await request(server.port, "POST", "/?cmd=defrag&target=t", { body: sources([["a", 0, 200_000], ["b", 0, 200_000]]) });
+    const fits = await request(server.port, "POST", "/?cmd=defrag&target=t", { body: defragSources([["a", 0, 200_000], ["b", 0, 200_000]]) });
     expect(fits.status).toBe(200);
-    const tooLarge = await request(server.port, "POST", "/?cmd=defrag&target=u", { body: sources([["a", 0, 300_000], ["b", 0, 300_000]]) });
+    const tooLarge = await request(server.port, "POST", "/?cmd=defrag&target=u", { body: defragSources([["a", 0, 300_000], ["b", 0, 300_000]]) });
     expect(tooLarge.status).toBe(413);
     expect((await request(server.port, "HEAD", "/u")).status).toBe(404);
   });
@@ -156,14 +142,14 @@ describe("defrag by digest while its source is overwritten (race, in-process ser
     };
     const defragger = async () => {
       while (Date.now() < until) {
-        const res = await request(server.port, "POST", "/?cmd=defrag&algorithm=sha256&namespace=out", { body: sources([["src", 0, SIZE]]) });
+        const res = await request(server.port, "POST", "/?cmd=defrag&algorithm=sha256&namespace=out", { body: defragSources([["src", 0, SIZE]]) });
         statuses.push(res.status);
         if (res.status === 200) names.push(res.body.toString());
       }
     };
     await Promise.all([writer(), writer(), defragger(), defragger()]);
     // Writers fast enough change the source under every racing defrag; once they stop, one succeeds.
-    const settled = await request(server.port, "POST", "/?cmd=defrag&algorithm=sha256&namespace=out", { body: sources([["src", 0, SIZE]]) });
+    const settled = await request(server.port, "POST", "/?cmd=defrag&algorithm=sha256&namespace=out", { body: defragSources([["src", 0, SIZE]]) });
     expect(settled.status).toBe(200);
     names.push(settled.body.toString());
     expect(statuses.filter((s) => s !== 200 && s !== 422)).toEqual([]);

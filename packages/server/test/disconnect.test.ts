@@ -1,10 +1,9 @@
-import { closeSync, ftruncateSync, openSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { type Socket, connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, type RunningServer, request, startInProcess, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, CREDENTIALS, placeObject, request, type RunningServer, startInProcess, tempDir } from "./helpers.js";
 
-const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
 /** Generous bounds for a loaded 2-core CI machine; the old code waited for good (or for the rate guard). */
 const PROMPT_MS = 3000;
 
@@ -37,12 +36,6 @@ function readUntilClosed(socket: Socket, limitMs: number): Promise<{ text: strin
       resolve({ text, closed: true, ms: Date.now() - started });
     });
   });
-}
-
-function placeObject(store: string, name: string, size: number): void {
-  const fd = openSync(join(store, name), "w");
-  ftruncateSync(fd, size);
-  closeSync(fd);
 }
 
 const later = (ms: number) => new Promise((r) => setTimeout(r, ms));

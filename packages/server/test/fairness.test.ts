@@ -1,21 +1,12 @@
-import { closeSync, ftruncateSync, openSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, type RawResponse, type RunningServer, header, request, startInProcess, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, CREDENTIALS, header, placeObject, type RawResponse, request, type RunningServer, startInProcess, tempDir } from "./helpers.js";
 
-const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
 const BIG = 64 * 1024 * 1024;
 const WAIT_LIMIT_MS = 500;
 /** Generous slack over the wait limit for a loaded 2-core CI machine; the old code waited forever. */
 const SLACK_MS = 2500;
-
-/** A sparse file of `size` bytes written straight into the posixfs store (fast, no upload). */
-function placeObject(store: string, name: string, size: number): void {
-  const fd = openSync(join(store, name), "w");
-  ftruncateSync(fd, size);
-  closeSync(fd);
-}
 
 /**
  * A download whose client reads nothing: once the socket buffers fill, the server's response

@@ -1,16 +1,21 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { randomBytes } from "node:crypto";
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
 import { createProgram, listenOnTcp, prepareServer } from "../src/command-line.js";
 import { Logger } from "../src/logger.js";
 
 export const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 export const ACCEPT = "application/vnd.x.borgstore.rest.v1";
 export const AUTH = `Basic ${Buffer.from("testuser:testpass").toString("base64")}`;
+/** The server's credentials as its env vars: what AUTH sends. */
+export const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
 
 export function tempDir(prefix = "borgstore-server-test-"): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -94,16 +99,51 @@ export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}, c
     });
     exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${err}`)));
   });
+  return cliProcess(child, port, () => err, exited);
+}
+
+/**
+ * The CLI on a port chosen here: below --log-level info it does not print the address it listens
+ * on (which startServer waits for), so this waits until the port accepts connections.
+ */
+export async function startOnPort(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, "--port", String(port), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  for (const until = Date.now() + 10_000; ; ) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect(port, "127.0.0.1", () => resolve(true)).on("error", () => resolve(false));
+      s.once("connect", () => s.destroy());
+    });
+    if (up) break;
+    if (child.exitCode !== null || Date.now() > until) throw new Error(`server did not start: ${err}`);
+    await sleep(30);
+  }
+  return cliProcess(child, port, () => err, exited);
+}
+
+function cliProcess(child: ChildProcess, port: number, stderr: () => string, exited: Promise<number | null>): ServerProcess {
   return {
     port,
     child,
-    stderr: () => err,
+    stderr,
     exited,
     stop: async () => {
       if (child.exitCode === null) child.kill("SIGTERM");
       return exited;
     },
   };
+}
+
+/** A loopback port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }
 
 export interface RawResponse {
@@ -258,4 +298,42 @@ export function statusKiB(pid: number, field: "VmRSS" | "VmHWM"): number {
 export function resetPeak(pid: number): number {
   writeFileSync(`/proc/${pid}/clear_refs`, "5");
   return statusKiB(pid, "VmRSS");
+}
+
+/** A sparse file of `size` bytes written straight into the posixfs store (fast, no upload), `head` at its start. */
+export function placeObject(store: string, name: string, size: number, head: Buffer = Buffer.alloc(0)): void {
+  const fd = openSync(join(store, name), "w");
+  ftruncateSync(fd, size);
+  writeSync(fd, head, 0, head.length, 0);
+  closeSync(fd);
+}
+
+/** A defrag request's body: its sources as [name, offset, size]. */
+export function defragSources(list: Array<[string, number, number]>): string {
+  return JSON.stringify(list);
+}
+
+/**
+ * One store and load of 10 kB through fetch, retried (as a real client does) while the server
+ * refuses it. A refused connection may also leave fetch waiting (undici), hence the per-attempt timeout.
+ */
+export async function storeAndLoad(base: string, name: string): Promise<{ retries: number }> {
+  const value = randomBytes(10_000);
+  const headers = { Accept: ACCEPT, Authorization: AUTH };
+  for (let retries = 0; ; retries++) {
+    try {
+      const signal = AbortSignal.timeout(1_000);
+      const stored = await fetch(`${base}/${name}`, { method: "POST", headers, body: value, signal });
+      expect(stored.status).toBe(200);
+      await stored.arrayBuffer();
+      const loaded = await fetch(`${base}/${name}`, { headers, signal });
+      expect(loaded.status).toBe(200);
+      expect(Buffer.from(await loaded.arrayBuffer()).equals(value)).toBe(true);
+      return { retries };
+    } catch (err) {
+      const networkError = err instanceof TypeError || (err as Error).name === "TimeoutError";
+      if (!networkError || retries > 100) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

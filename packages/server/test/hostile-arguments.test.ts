@@ -1,9 +1,8 @@
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, RawConnection, type RunningServer, header, rawRequest, request, startInProcess, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, CREDENTIALS, header, RawConnection, rawRequest, request, type RunningServer, startInProcess, tempDir } from "./helpers.js";
 
-const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
 
 /** Request headers of a defrag POST announcing `length` body bytes. */
 function defragHead(query: string, length: number): Buffer {

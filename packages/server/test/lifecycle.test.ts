@@ -2,12 +2,11 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, CLI, RawConnection, rawRequest, request, startInProcess, startServer, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, CLI, CREDENTIALS, RawConnection, rawRequest, request, startInProcess, startServer, tempDir } from "./helpers.js";
 
 const A: [string, string] = ["Accept", ACCEPT];
 const Z: [string, string] = ["Authorization", AUTH];
 const H: [string, string] = ["Host", "127.0.0.1"];
-const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
 
 function tempFiles(dir: string): string[] {
   const out: string[] = [];

@@ -1,9 +1,8 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, request, startInProcess, tempDir } from "./helpers.js";
+import { CREDENTIALS, request, type RunningServer, startInProcess, tempDir } from "./helpers.js";
 
-const CREDENTIALS = { BORGSTORE_SERVER_USERNAME: "testuser", BORGSTORE_SERVER_PASSWORD: "testpass" };
 const LIMIT = 1_000_000;
 const SIZE = 100_000;
 

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type Socket, connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ACCEPT, AUTH, type RunningServer, rawRequest, startInProcess, tempDir } from "./helpers.js";
+import { ACCEPT, AUTH, rawRequest, type RunningServer, startInProcess, storeAndLoad, tempDir } from "./helpers.js";
 
 const N = 6;
 const H: [string, string][] = [
@@ -24,27 +24,6 @@ function slowReader(port: number, name: string): Socket {
   socket.pause();
   socket.on("error", () => {});
   return socket;
-}
-
-async function storeAndLoad(base: string, name: string): Promise<void> {
-  const value = randomBytes(10_000);
-  const headers = { Accept: ACCEPT, Authorization: AUTH };
-  for (let retries = 0; ; retries++) {
-    try {
-      const signal = AbortSignal.timeout(1_000);
-      const stored = await fetch(`${base}/${name}`, { method: "POST", headers, body: value, signal });
-      expect(stored.status).toBe(200);
-      await stored.arrayBuffer();
-      const loaded = await fetch(`${base}/${name}`, { headers, signal });
-      expect(loaded.status).toBe(200);
-      expect(Buffer.from(await loaded.arrayBuffer()).equals(value)).toBe(true);
-      return;
-    } catch (err) {
-      const networkError = err instanceof TypeError || (err as Error).name === "TimeoutError";
-      if (!networkError || retries > 100) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 describe("slow readers cannot keep the connection slots", { timeout: 60_000 }, () => {

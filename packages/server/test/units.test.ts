@@ -1,13 +1,10 @@
-import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
-import { BackendAlreadyExists, BackendError, MemoryBackend, ContentHashMismatch, ContentLengthMismatch, ObjectNotFound, PermissionDenied } from "@borgstore/core";
+import { BackendAlreadyExists, BackendError, MemoryBackend, ContentHashMismatch, ObjectNotFound, PermissionDenied } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 import { errorReply } from "../src/index.js";
 import { parseRequestTarget } from "../src/request-target.js";
 import { BufferPool, MemoryBudget } from "../src/memory-budget.js";
 import { HttpError } from "../src/http-error.js";
 import { backendFromServerUrl, fileUrlFromPath } from "../src/backend-url.js";
-import { receiveWhole } from "../src/whole-body.js";
 
 describe("request targets (docs/rest-protocol.md#requests)", () => {
   it("strips slashes, keeps names undecoded and the list marker", () => {
@@ -42,40 +39,6 @@ describe("exception → status (docs/rest-protocol.md#errors-on-the-wire)", () =
     expect(errorReply(new BackendError(library.message, { cause: library }), undefined)).toEqual({ status: 500, message: "Internal Server Error" });
     // A BackendError we raise on purpose keeps its text (the reference sends str(e) for those).
     expect(errorReply(new BackendError("rclone said: quota full"), undefined)).toEqual({ status: 500, message: "rclone said: quota full" });
-  });
-});
-
-describe("receiving a whole body", () => {
-  const chunks = (...parts: string[]): Readable => Readable.from(parts.map((p) => Buffer.from(p)));
-  const sha = (text: string) => createHash("sha256").update(text).digest("hex");
-
-  it("reassembles chunks in order and checks the announced SHA-256", async () => {
-    const value = await receiveWhole(chunks("hello ", "borg", "store"), 15, sha("hello borgstore"));
-    expect(Buffer.from(value).toString()).toBe("hello borgstore");
-    expect(Buffer.from(await receiveWhole(chunks("one"), 3, undefined)).toString()).toBe("one");
-    expect((await receiveWhole(chunks(), 0, sha(""))).byteLength).toBe(0);
-  });
-
-  it("refuses a body shorter or longer than announced, and one whose hash differs", async () => {
-    await expect(receiveWhole(chunks("hello ", "borg"), 15, undefined)).rejects.toBeInstanceOf(ContentLengthMismatch);
-    await expect(receiveWhole(chunks("hello ", "borgstore!"), 15, undefined)).rejects.toBeInstanceOf(ContentLengthMismatch);
-    await expect(receiveWhole(chunks("hello"), 5, sha("other"))).rejects.toBeInstanceOf(ContentHashMismatch);
-  });
-
-  it("refuses a body cut off by the client (the stream closes without ending)", async () => {
-    const body = new Readable({ read() {} });
-    const received = receiveWhole(body, 15, undefined);
-    body.push(Buffer.from("hello "));
-    setImmediate(() => body.destroy());
-    await expect(received).rejects.toBeInstanceOf(ContentLengthMismatch);
-  });
-
-  it("fills a given buffer and returns exactly the announced length of it", async () => {
-    const into = Buffer.alloc(32, "x");
-    const value = await receiveWhole(chunks("hello borgstore"), 15, sha("hello borgstore"), into);
-    expect(value.byteLength).toBe(15);
-    expect(value.buffer).toBe(into.buffer);
-    expect(Buffer.from(value).toString()).toBe("hello borgstore");
   });
 });
 

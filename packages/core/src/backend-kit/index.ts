@@ -2,7 +2,8 @@
  * `@borgstore/core/backend`: what a backend implementation shares with every other one, written
  * once. Reconnect and retry with the idempotency rule of delete and move, the connection-lost
  * test, byte-range planning for loads, temp names, a per-key queue and item path helpers, and
- * the sized and abortable sources a `_loadStream` or `_storeStream` hands on.
+ * the sized and abortable sources a `_loadStream` or `_storeStream` hands on, and the size and
+ * SHA-256 check of a value received whole (`receiveWhole`, as a server takes an upload).
  * Applications never need it; `@borgstore/core` is their entry.
  * @packageDocumentation
  */
@@ -12,6 +13,6 @@ export { type RangeRequest, TAIL_SLACK, contentRangeTotal, firstBytes, planRange
 export { TEMP_NAME, randomSuffix, tempName } from "./temp-names.js";
 export { KeyedQueue } from "./keyed-queue.js";
 export { basename, dirname, joinName } from "./item-paths.js";
-export { sizedBytes, sizedSource } from "../byte-source.js";
+export { receiveWhole, sizedBytes, sizedSource } from "../byte-source.js";
 export { isWholeValue } from "../range.js";
 export { abortableSource } from "../abort.js";

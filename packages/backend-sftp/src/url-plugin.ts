@@ -1,5 +1,5 @@
 import { type BackendPlugin, InvalidArgument, type UrlOptions } from "@borgstore/core";
-import { SftpBackend, type SftpBackendOptions } from "./backend.js";
+import { SftpBackend, type SftpBackendOptions } from "./sftp-backend.js";
 import { parseSftpUrl } from "./url.js";
 
 /** Builds an SftpBackend from `sftp://[user@]host[:port]/path` (or `//abs/path`); undefined for other URLs. */

@@ -18,7 +18,7 @@ import {
 import { sizedSource, tempName, type RetryPolicy, withRetry } from "@borgstore/core/backend";
 import { type ConnectionTimeouts, SftpConnection, type SftpRequests } from "./connection.js";
 import { acquireConnection, releaseConnection } from "./connection-pool.js";
-import { isConnectionLost, isNoSuchFile, toBackendError } from "./sftp-errors.js";
+import { isConnectionLost, isNoSuchFile, toBackendError } from "./errors.js";
 import { type SshOptions, type SshSettings, resolveSshSettings } from "./ssh-settings.js";
 import { type Lane, type OpenFile, PipelinedWriter, type TransferTuning, readRange, readRangeInto, readRangeStream, writeSource } from "./transfer.js";
 import type { SftpLocation } from "./url.js";
