@@ -20,6 +20,7 @@ import {
   type BackendOptions,
   BackendDoesNotExist,
   BackendError,
+  type BufferLoadOptions,
   type ByteSource,
   type ItemInfo,
   type LoadOptions,
@@ -27,10 +28,11 @@ import {
   type SizedByteSource,
   collectBytes,
 } from "@borgstore/core";
-import { firstBytes, planRangeRequest, sizedBytes, sizedSource } from "@borgstore/core/backend";
-import { type S3ConnectionOptions, createS3Client } from "./client.js";
+import { firstBytes, planRangeRequest, readResponseBody, sizedBytes, sizedSource } from "@borgstore/core/backend";
+import { type S3ConnectionOptions, connectionSettings, createS3Client } from "./client.js";
 import { isInvalidRange, isNotFound, isPreconditionFailed, translateError } from "./errors.js";
 import { DELIMITER, KeyLayout } from "./layout.js";
+import { ObjectReader } from "./object-reader.js";
 import { parseS3Url, redact } from "./url.js";
 
 /** Options of `new S3Backend(...)`: the bucket and key prefix plus how to connect. */
@@ -61,6 +63,13 @@ interface GetPlan {
   ifMatch?: string;
 }
 
+/** A GET's answer to a load: the body, its Content-Length, and how much of it to keep. */
+interface LoadResponse {
+  body: Readable;
+  length: number | undefined;
+  keep: number | undefined;
+}
+
 /** Plans a load again this many times when the object was replaced between HEAD and GET. */
 const REPLANS = 3;
 
@@ -83,6 +92,7 @@ export class S3Backend extends Backend {
   readonly #connection: S3ConnectionOptions;
   readonly #ownClient: boolean;
   #client: S3Client | undefined;
+  #reader: ObjectReader | undefined;
   readonly #multipartThreshold: number;
   readonly #partSize: number;
   readonly #partsInFlight: number;
@@ -127,7 +137,20 @@ export class S3Backend extends Backend {
     return this.#client;
   }
 
+  /**
+   * The lean GET path of loads, where the service is addressed path-style at a configured
+   * endpoint (radosgw, MinIO, B2, R2, …); undefined on AWS itself, whose virtual-hosted
+   * addressing and region redirects only the SDK knows: loads there go through the SDK.
+   */
+  get #objectReader(): ObjectReader | undefined {
+    const { endpoint, forcePathStyle } = this.#connection;
+    if (endpoint === undefined || forcePathStyle === false) return undefined;
+    this.#reader ??= ObjectReader.of(this.#s3, { endpoint, bucket: this.bucket, maxAttempts: connectionSettings(this.#connection).maxAttempts });
+    return this.#reader;
+  }
+
   #releaseClient(): void {
+    this.#reader = undefined;
     if (this.#ownClient && this.#client) {
       this.#client.destroy();
       this.#client = undefined;
@@ -282,37 +305,57 @@ export class S3Backend extends Backend {
   }
 
   /**
-   * The body of a (ranged) GET; ObjectNotFound is thrown here, before any byte is read. Its size
-   * is the same response's Content-Length.
+   * The (ranged) GET of a load; ObjectNotFound is thrown here, before any byte is read. Its length
+   * is the same response's Content-Length. Undefined: nothing to read (empty value or range).
    */
-  async #openBody(name: string, options: LoadOptions): Promise<SizedByteSource> {
+  async #get(name: string, options: LoadOptions): Promise<LoadResponse | undefined> {
     for (let attempt = 1; ; attempt++) {
       const plan = await this.#plan(name, options);
-      if (!plan) return sizedBytes(new Uint8Array(0));
-      let res: { Body?: unknown; ContentLength?: number };
+      if (!plan) return undefined;
+      const key = this.#layout.objectKey(name);
+      const reader = this.#objectReader;
       try {
-        res = await this.#s3.send(
-          new GetObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name), Range: plan.range, IfMatch: plan.ifMatch }),
-        );
+        if (reader) {
+          const res = await reader.get(key, { range: plan.range, ifMatch: plan.ifMatch, signal: options.signal });
+          return { body: res.body, length: res.length, keep: plan.keep };
+        }
+        const res = await this.#s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: plan.range, IfMatch: plan.ifMatch }), {
+          abortSignal: options.signal,
+        });
+        return { body: res.Body as Readable, length: res.ContentLength, keep: plan.keep };
       } catch (err) {
         // 416: the range starts at or past the end (or the object is empty): the object exists.
-        if (plan.range && isInvalidRange(err)) return sizedBytes(new Uint8Array(0));
+        if (plan.range && isInvalidRange(err)) return undefined;
         if (plan.ifMatch && isPreconditionFailed(err) && attempt < REPLANS) continue;
         throw translateError(err, `load ${name}`, { bucket: this.bucket, name });
       }
-      const body = res.Body as Readable;
-      if (res.ContentLength === undefined) {
-        const bytes = await collectBytes(body);
-        return sizedBytes(plan.keep === undefined ? bytes : bytes.subarray(0, plan.keep));
-      }
-      if (plan.keep === undefined) return sizedSource(body, res.ContentLength);
-      return sizedSource(firstBytes(body, plan.keep), Math.min(plan.keep, res.ContentLength));
     }
   }
 
-  protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
+  /** The body of a load as a sized source (the same response's Content-Length). */
+  async #openBody(name: string, options: LoadOptions): Promise<SizedByteSource> {
+    const res = await this.#get(name, options);
+    if (!res) return sizedBytes(new Uint8Array(0));
+    const { body, length, keep } = res;
+    if (length === undefined) {
+      const bytes = await collectBytes(body);
+      return sizedBytes(keep === undefined ? bytes : bytes.subarray(0, keep));
+    }
+    if (keep === undefined) return sizedSource(body, length);
+    return sizedSource(firstBytes(body, keep), Math.min(keep, length));
+  }
+
+  protected async _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
     try {
-      return await collectBytes(await this.#openBody(name, options));
+      const res = await this.#get(name, options);
+      if (!res) return new Uint8Array(0);
+      const bytes = await readResponseBody(res.body, {
+        length: res.length,
+        into: res.keep === undefined ? options.into : undefined,
+        signal: options.signal,
+        what: `S3 load ${name}`,
+      });
+      return res.keep === undefined ? bytes : bytes.subarray(0, res.keep);
     } catch (err) {
       throw translateError(err, `load ${name}`, { bucket: this.bucket });
     }

@@ -15,3 +15,4 @@ export { basename, dirname, joinName } from "./item-paths.js";
 export { sizedBytes, sizedSource } from "../byte-source.js";
 export { isWholeValue } from "../range.js";
 export { abortableSource } from "../abort.js";
+export { type ResponseBodyOptions, readResponseBody } from "./response-body.js";
