@@ -66,6 +66,9 @@ export function readResponseBody(body: Readable, options: ResponseBodyOptions): 
     const onClose = () => finish(new BackendError(`${what}: the response ended after ${at} of its ${length ?? "?"} bytes`));
     const onAbort = () => finish(abortError(signal as AbortSignal));
     if (signal?.aborted) return onAbort();
+    // A body whose connection broke before this read (while the caller awaited something else)
+    // has emitted its 'error' and 'close' already: none of the events below would come.
+    if (body.destroyed) return finish(body.errored ?? new BackendError(`${what}: the response was closed before it was read`));
     signal?.addEventListener("abort", onAbort, { once: true });
     body.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
   });
