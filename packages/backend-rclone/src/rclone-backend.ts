@@ -416,7 +416,7 @@ export class RcloneBackend extends Backend {
       const { range } = plan;
       let res: Dispatcher.ResponseData;
       try {
-        res = await rc.serve(this.remote, name, range, bufferBytes);
+        res = await rc.serve(this.remote, name, range, bufferBytes, options.signal);
       } catch (err) {
         throw asBackendError(err, name);
       }
