@@ -17,6 +17,8 @@ export interface ObjectResponse {
   body: Dispatcher.ResponseData["body"];
   /** The Content-Length of this very response. */
   length: number | undefined;
+  status: number;
+  contentRange: string | undefined;
 }
 
 /** Where the reader sends its GETs. */
@@ -95,7 +97,13 @@ export class ObjectReader {
     const res = await this.#agent.request({ origin: this.#origin.origin, method: "GET", path, headers: signed.headers, signal: request.signal });
     if (res.statusCode === 200 || res.statusCode === 206) {
       const announced = Number(res.headers["content-length"]);
-      return { body: res.body, length: Number.isSafeInteger(announced) && announced >= 0 ? announced : undefined };
+      const contentRange = res.headers["content-range"];
+      return {
+        body: res.body,
+        length: Number.isSafeInteger(announced) && announced >= 0 ? announced : undefined,
+        status: res.statusCode,
+        contentRange: typeof contentRange === "string" ? contentRange : undefined,
+      };
     }
     throw serviceError(res.statusCode, await res.body.text().catch(() => ""));
   }

@@ -33,6 +33,7 @@ import { type S3ConnectionOptions, connectionSettings, createS3Client } from "./
 import { isInvalidRange, isNotFound, isPreconditionFailed, translateError } from "./errors.js";
 import { DELIMITER, KeyLayout } from "./layout.js";
 import { ObjectReader } from "./object-reader.js";
+import { checkRangeAnswer } from "./range-answer.js";
 import { parseS3Url, redact } from "./url.js";
 
 /** Options of `new S3Backend(...)`: the bucket and key prefix plus how to connect. */
@@ -68,6 +69,18 @@ interface LoadResponse {
   body: Readable;
   length: number | undefined;
   keep: number | undefined;
+}
+
+/** The answer, or a BackendError (its body destroyed) when it is not the range asked for. */
+function checkedAnswer(what: string, range: string | undefined, status: number | undefined, contentRange: string | undefined, answer: LoadResponse): LoadResponse {
+  try {
+    checkRangeAnswer(what, range, status, contentRange, answer.length);
+  } catch (err) {
+    // undici's body reports its destruction as an 'error': nobody listens to it here.
+    answer.body.on("error", () => undefined).destroy();
+    throw err;
+  }
+  return answer;
 }
 
 /** Plans a load again this many times when the object was replaced between HEAD and GET. */
@@ -317,12 +330,13 @@ export class S3Backend extends Backend {
       try {
         if (reader) {
           const res = await reader.get(key, { range: plan.range, ifMatch: plan.ifMatch, signal: options.signal });
-          return { body: res.body, length: res.length, keep: plan.keep };
+          return checkedAnswer(`S3 load ${name}`, plan.range, res.status, res.contentRange, { body: res.body, length: res.length, keep: plan.keep });
         }
         const res = await this.#s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: plan.range, IfMatch: plan.ifMatch }), {
           abortSignal: options.signal,
         });
-        return { body: res.Body as Readable, length: res.ContentLength, keep: plan.keep };
+        const answer = { body: res.Body as Readable, length: res.ContentLength, keep: plan.keep };
+        return checkedAnswer(`S3 load ${name}`, plan.range, res.$metadata.httpStatusCode, res.ContentRange, answer);
       } catch (err) {
         // 416: the range starts at or past the end (or the object is empty): the object exists.
         if (plan.range && isInvalidRange(err)) return undefined;
