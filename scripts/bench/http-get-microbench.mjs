@@ -7,7 +7,8 @@
 //   eval "$(bash scripts/test-servers/radosgw.sh start /tmp/rgw)"
 //   flock /tmp/timing.lock node scripts/bench/http-get-microbench.mjs
 // Env: BORGSTORE_TEST_S3_URL (else the S3 cases are left out), BORGSTORE_MICROBENCH_LARGE_COUNT (default
-// 40), BORGSTORE_MICROBENCH_SMALL_COUNT (default 300), BORGSTORE_MICROBENCH_ONLY (a fragment of the case names).
+// 40), BORGSTORE_MICROBENCH_SMALL_COUNT (default 300), BORGSTORE_MICROBENCH_ONLY (a fragment of the case names),
+// BORGSTORE_MICROBENCH_DIST (the build of the backends to time, default dist; a copy such as dist-before for a comparison).
 import { execFileSync, spawn } from "node:child_process";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -27,8 +28,10 @@ const rcloneRequire = createRequire(join(root, "packages/backend-rclone/package.
 const { S3Client, GetObjectCommand, PutObjectCommand, DeleteObjectCommand } = s3Require("@aws-sdk/client-s3");
 const { SignatureV4 } = sdkRequire("@smithy/signature-v4");
 const { Pool } = rcloneRequire("undici");
-const { S3Backend } = await import(join(root, "packages/backend-s3/dist/index.js"));
-const { RcloneBackend } = await import(join(root, "packages/backend-rclone/dist/index.js"));
+/** Which build of the backends to time (a copy of an older dist/ beside it, for before/after). */
+const DIST = process.env.BORGSTORE_MICROBENCH_DIST ?? "dist";
+const { S3Backend } = await import(join(root, `packages/backend-s3/${DIST}/index.js`));
+const { RcloneBackend } = await import(join(root, `packages/backend-rclone/${DIST}/index.js`));
 
 const COUNT = {
   "4 MiB": Number(process.env.BORGSTORE_MICROBENCH_LARGE_COUNT ?? 40),

@@ -21,7 +21,7 @@ export interface S3ConnectionOptions {
   profile?: string;
   /** Path-style addressing (`endpoint/bucket/key`). Default: true with a custom endpoint. */
   forcePathStyle?: boolean;
-  /** Most connections open at once to the service (the pool), for loads and again for all other requests. Default 50. */
+  /** Most connections open at once to the service (the pool of every request, per host). Default 50. */
   maxSockets?: number;
   /** Attempts per request, including the first; throttling, 5xx and network errors are retried with backoff. Default 5. */
   maxAttempts?: number;

@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
@@ -32,7 +33,7 @@ import { firstBytes, planRangeRequest, readResponseBody, sizedBytes, sizedSource
 import { type S3ConnectionOptions, connectionSettings, createS3Client } from "./client.js";
 import { isInvalidRange, isNotFound, isPreconditionFailed, translateError } from "./errors.js";
 import { DELIMITER, KeyLayout } from "./layout.js";
-import { ObjectReader } from "./object-reader.js";
+import { ObjectClient } from "./object-client.js";
 import { checkRangeAnswer } from "./range-answer.js";
 import { parseS3Url, redact } from "./url.js";
 
@@ -83,8 +84,12 @@ function checkedAnswer(what: string, range: string | undefined, status: number |
   return answer;
 }
 
-/** Plans a load again this many times when the object was replaced between HEAD and GET. */
-const REPLANS = 3;
+/**
+ * Plans a load again this many times when the object was replaced between HEAD and GET, after a
+ * growing random pause (about a second in all) so that a read finds a moment between two stores
+ * of a burst: with one-part stores as quick as loads, 3 tries without pauses were not enough.
+ */
+const REPLANS = 10;
 
 /**
  * borgstore on S3-compatible object storage (AWS, Backblaze B2, Ceph radosgw, MinIO, …), with the
@@ -105,7 +110,7 @@ export class S3Backend extends Backend {
   readonly #connection: S3ConnectionOptions;
   readonly #ownClient: boolean;
   #client: S3Client | undefined;
-  #reader: ObjectReader | undefined;
+  #objectClient: ObjectClient | undefined;
   readonly #multipartThreshold: number;
   readonly #partSize: number;
   readonly #partsInFlight: number;
@@ -151,19 +156,39 @@ export class S3Backend extends Backend {
   }
 
   /**
-   * The lean GET path of loads, where the service is addressed path-style at a configured
-   * endpoint (radosgw, MinIO, B2, R2, …); undefined on AWS itself, whose virtual-hosted
-   * addressing and region redirects only the SDK knows: loads there go through the SDK.
+   * The lean path of the per-item requests (GET, HEAD, PUT, DELETE), where the service is
+   * addressed path-style at a configured endpoint (radosgw, MinIO, B2, R2, …); undefined on AWS
+   * itself, whose virtual-hosted addressing and region redirects only the SDK knows, and with
+   * retryMode "adaptive", whose client-side rate limiting lives in the SDK's retry strategy.
    */
-  get #objectReader(): ObjectReader | undefined {
-    const { endpoint, forcePathStyle } = this.#connection;
-    if (endpoint === undefined || forcePathStyle === false) return undefined;
-    this.#reader ??= ObjectReader.of(this.#s3, { endpoint, bucket: this.bucket, maxAttempts: connectionSettings(this.#connection).maxAttempts });
-    return this.#reader;
+  get #objects(): ObjectClient | undefined {
+    const { endpoint, forcePathStyle, retryMode } = this.#connection;
+    if (endpoint === undefined || forcePathStyle === false || retryMode === "adaptive") return undefined;
+    this.#objectClient ??= ObjectClient.of(this.#s3, { endpoint, bucket: this.bucket, maxAttempts: connectionSettings(this.#connection).maxAttempts });
+    return this.#objectClient;
+  }
+
+  /** HeadObject of `key`: its length and ETag. Throws the SDK's (or an SDK-shaped) error. */
+  async #head(key: string): Promise<{ length: number; etag: string | undefined }> {
+    const objects = this.#objects;
+    if (objects) return objects.head(key);
+    const head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+    return { length: head.ContentLength ?? 0, etag: head.ETag };
+  }
+
+  /** DeleteObject of `key` (no error when it is missing). */
+  async #deleteObject(key: string, what: string): Promise<void> {
+    const objects = this.#objects;
+    try {
+      if (objects) await objects.delete(key);
+      else await this.#s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      throw translateError(err, what, { bucket: this.bucket });
+    }
   }
 
   #releaseClient(): void {
-    this.#reader = undefined;
+    this.#objectClient = undefined;
     if (this.#ownClient && this.#client) {
       this.#client.destroy();
       this.#client = undefined;
@@ -280,8 +305,8 @@ export class S3Backend extends Backend {
   protected async _info(name: string): Promise<ItemInfo> {
     if (name !== "") {
       try {
-        const head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name) }));
-        return { name, exists: true, directory: false, size: head.ContentLength ?? 0, atime: 0 };
+        const head = await this.#head(this.#layout.objectKey(name));
+        return { name, exists: true, directory: false, size: head.length, atime: 0 };
       } catch (err) {
         if (!isNotFound(err)) throw translateError(err, `info ${name}`, { bucket: this.bucket });
       }
@@ -305,14 +330,14 @@ export class S3Backend extends Backend {
     // that version (If-Match), as the name may be overwritten with a value of another size meanwhile.
     let ifMatch: string | undefined;
     const request = await planRangeRequest(options, async () => {
-      let head: { ContentLength?: number; ETag?: string };
+      let head: { length: number; etag: string | undefined };
       try {
-        head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name) }));
+        head = await this.#head(this.#layout.objectKey(name));
       } catch (err) {
         throw translateError(err, `load ${name}`, { bucket: this.bucket, name });
       }
-      ifMatch = head.ETag;
-      return head.ContentLength ?? 0;
+      ifMatch = head.etag;
+      return head.length;
     });
     return request && { range: request.range, keep: request.keep, ifMatch };
   }
@@ -323,13 +348,14 @@ export class S3Backend extends Backend {
    */
   async #get(name: string, options: LoadOptions): Promise<LoadResponse | undefined> {
     for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) await sleep(Math.random() * 2 ** attempt);
       const plan = await this.#plan(name, options);
       if (!plan) return undefined;
       const key = this.#layout.objectKey(name);
-      const reader = this.#objectReader;
+      const objects = this.#objects;
       try {
-        if (reader) {
-          const res = await reader.get(key, { range: plan.range, ifMatch: plan.ifMatch, signal: options.signal });
+        if (objects) {
+          const res = await objects.get(key, { range: plan.range, ifMatch: plan.ifMatch, signal: options.signal });
           return checkedAnswer(`S3 load ${name}`, plan.range, res.status, res.contentRange, { body: res.body, length: res.length, keep: plan.keep });
         }
         const res = await this.#s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: plan.range, IfMatch: plan.ifMatch }), {
@@ -391,10 +417,17 @@ export class S3Backend extends Backend {
   protected async _store(name: string, value: Uint8Array): Promise<void> {
     if (value.byteLength <= this.#multipartThreshold) {
       // One PUT: S3 makes the object visible only once the whole body has arrived.
-      await this.#send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name), Body: value, ContentLength: value.byteLength }),
-        `store ${name}`,
-      );
+      const key = this.#layout.objectKey(name);
+      const objects = this.#objects;
+      if (!objects) {
+        await this.#send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: value, ContentLength: value.byteLength }), `store ${name}`);
+        return;
+      }
+      try {
+        await objects.put(key, value);
+      } catch (err) {
+        throw translateError(err, `store ${name}`, { bucket: this.bucket });
+      }
       return;
     }
     await this.#upload(name, value);
@@ -429,8 +462,12 @@ export class S3Backend extends Backend {
   protected async _delete(name: string): Promise<void> {
     const key = this.#layout.objectKey(name);
     // S3 deletes a missing key without complaint; borgstore reports ObjectNotFound.
-    await this.#send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), `delete ${name}`, name);
-    await this.#send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), `delete ${name}`);
+    try {
+      await this.#head(key);
+    } catch (err) {
+      throw translateError(err, `delete ${name}`, { bucket: this.bucket, name });
+    }
+    await this.#deleteObject(key, `delete ${name}`);
   }
 
   protected async _move(currentName: string, newName: string): Promise<void> {
@@ -444,7 +481,7 @@ export class S3Backend extends Backend {
       `move ${currentName}`,
       currentName,
     );
-    await this.#send(new DeleteObjectCommand({ Bucket: this.bucket, Key: source }), `move ${currentName}`);
+    await this.#deleteObject(source, `move ${currentName}`);
   }
 
   protected async *_list(name: string): AsyncIterable<ItemInfo> {

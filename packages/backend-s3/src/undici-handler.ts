@@ -25,7 +25,7 @@ export interface UndiciHandlerOptions {
 
 /**
  * The AWS SDK's HTTP handler on undici instead of node:http: one keep-alive pool per host that
- * loads (ObjectReader) share with every other request, so `maxSockets` bounds them all. undici
+ * the per-item requests (ObjectClient) share with every other request, so `maxSockets` bounds them all. undici
  * reads a 4 MiB answer of radosgw with a quarter of node:http's CPU (scripts/bench/http-get-microbench.mjs).
  * Network failures are passed on shaped as the SDK's retry strategy knows them (codes ECONNRESET
  * …, name TimeoutError), so it retries them as it would node:http's.
