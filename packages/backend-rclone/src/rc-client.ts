@@ -33,6 +33,8 @@ export interface CallOptions {
   retry?: boolean;
   /** A 404 after a retry means the first attempt did succeed (delete, move): return normally. */
   notFoundOnRetryIsSuccess?: boolean;
+  /** Stops the request and its retries (ABORTED): a caller's load gave up. */
+  signal?: AbortSignal | undefined;
 }
 
 
@@ -158,14 +160,14 @@ export class RcClient {
    * status is known (404 and other errors throw RcloneCallFailed); the caller consumes the body,
    * of which up to `bufferBytes` may be buffered ahead of the consumer.
    */
-  async serve(fs: string, name: string, range?: string, bufferBytes = 1024 * 1024): Promise<Dispatcher.ResponseData> {
+  async serve(fs: string, name: string, range?: string, bufferBytes = 1024 * 1024, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = { authorization: this.#authorization };
     if (range) headers.range = range;
     const path = `/${encodeFs(fs)}/${encodeName(name)}`;
-    return this.#withRetries({}, async () => {
+    return this.#withRetries({ signal }, async () => {
       // A body buffer larger than the default 64 KiB lets big values arrive in fewer, larger
       // pieces: measured at 40% less CPU for a 4 MiB load.
-      const res = await this.#servePool.request({ method: "GET", path, headers, highWaterMark: bufferBytes });
+      const res = await this.#servePool.request({ method: "GET", path, headers, highWaterMark: bufferBytes, signal });
       if (res.statusCode === 200 || res.statusCode === 206) return res;
       const text = await res.body.text();
       throw new RcloneCallFailed(`serving ${name}`, res.statusCode, rcloneErrorText(text));
@@ -185,6 +187,7 @@ export class RcClient {
       isTransient: isTransientAnswer,
       notFoundOnRetryIsDone: options.notFoundOnRetryIsSuccess,
       isNotFound: (err) => err instanceof RcloneCallFailed && err.status === 404,
+      signal: options.signal,
     });
     return result as T;
   }

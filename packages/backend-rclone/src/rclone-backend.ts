@@ -6,6 +6,7 @@ import {
   BackendDoesNotExist,
   BackendError,
   type BackendOptions,
+  type BufferLoadOptions,
   type ByteSource,
   BorgStoreError,
   type ItemInfo,
@@ -16,7 +17,17 @@ import {
   isValidName,
   resolveRange,
 } from "@borgstore/core";
-import { basename, dirname, joinName, KeyedQueue, planRangeRequest, sizedBytes, sizedSource, tempName } from "@borgstore/core/backend";
+import {
+  basename,
+  dirname,
+  joinName,
+  KeyedQueue,
+  planRangeRequest,
+  readResponseBody,
+  sizedBytes,
+  sizedSource,
+  tempName,
+} from "@borgstore/core/backend";
 import type { Dispatcher } from "undici";
 import { rcloneHashType, serverSideAlgorithms } from "./hash-names.js";
 import { toBackendError } from "./errors.js";
@@ -340,11 +351,20 @@ export class RcloneBackend extends Backend {
     for (const item of items) yield itemInfo(item);
   }
 
-  protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
-    // The whole value is wanted at once: let it arrive in as few pieces as possible.
+  protected async _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
+    // The whole value is wanted at once: let it arrive in full while #read stats the name again.
     const read = await this.#read(name, options, 8 * 1024 * 1024);
     if (!read) return new Uint8Array(0);
-    const bytes = await bodyErrorsTyped(() => collectBody(read.res), name);
+    const bytes = await bodyErrorsTyped(
+      () =>
+        readResponseBody(read.res.body, {
+          length: contentLength(read.res),
+          into: read.slice ? undefined : options.into,
+          signal: options.signal,
+          what: `reading ${name} from rclone`,
+        }),
+      name,
+    );
     return read.slice ? bytes.subarray(...read.slice) : bytes;
   }
 
@@ -353,7 +373,8 @@ export class RcloneBackend extends Backend {
     if (!read) return sizedBytes(new Uint8Array(0));
     const announced = contentLength(read.res);
     if (read.slice || announced === undefined) {
-      const bytes = await bodyErrorsTyped(() => collectBody(read.res), name);
+      const what = `reading ${name} from rclone`;
+      const bytes = await bodyErrorsTyped(() => readResponseBody(read.res.body, { length: announced, signal: options.signal, what }), name);
       const kept = read.slice ? bytes.subarray(...read.slice) : bytes;
       return sizedBytes(kept, read.total >= kept.byteLength ? read.total : undefined);
     }
@@ -384,7 +405,7 @@ export class RcloneBackend extends Backend {
       const { range } = plan;
       let res: Dispatcher.ResponseData;
       try {
-        res = await rc.serve(this.remote, name, range, bufferBytes);
+        res = await rc.serve(this.remote, name, range, bufferBytes, options.signal);
       } catch (err) {
         throw toBackendError(err, name);
       }
@@ -594,21 +615,6 @@ function contentRangeTotal(res: Dispatcher.ResponseData): number | undefined {
   const header = res.headers["content-range"];
   const m = typeof header === "string" ? /\/(\d+)\s*$/.exec(header) : null;
   return m ? Number(m[1]) : undefined;
-}
-
-/** A response body as one byte array: into a buffer of the announced length, without a second copy. */
-async function collectBody(res: Dispatcher.ResponseData): Promise<Uint8Array> {
-  const announced = Number(res.headers["content-length"]);
-  if (!Number.isSafeInteger(announced) || announced < 0) return new Uint8Array(await res.body.arrayBuffer());
-  const out = Buffer.allocUnsafeSlow(announced);
-  let at = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    if (at + chunk.length > announced) throw new BackendError(`rclone sent more than the announced ${announced} bytes`);
-    chunk.copy(out, at);
-    at += chunk.length;
-  }
-  if (at !== announced) throw new BackendError(`rclone sent ${at} of the announced ${announced} bytes`);
-  return new Uint8Array(out.buffer, out.byteOffset, at);
 }
 
 /** True for rclone versions (core/version's `decomposed`, e.g. [1, 60, 1]) from MIN_RCLONE_VERSION on. */

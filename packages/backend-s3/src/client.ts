@@ -1,5 +1,6 @@
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { fromIni } from "@aws-sdk/credential-provider-ini";
+import { UndiciRequestHandler } from "./undici-handler.js";
 
 /** How the backend reaches the S3 service; every field is optional. */
 export interface S3ConnectionOptions {
@@ -20,7 +21,7 @@ export interface S3ConnectionOptions {
   profile?: string;
   /** Path-style addressing (`endpoint/bucket/key`). Default: true with a custom endpoint. */
   forcePathStyle?: boolean;
-  /** Most connections open at once to the service (the pool). Default 50. */
+  /** Most connections open at once to the service (the pool of every request, per host). Default 50. */
   maxSockets?: number;
   /** Attempts per request, including the first; throttling, 5xx and network errors are retried with backoff. Default 5. */
   maxAttempts?: number;
@@ -43,10 +44,19 @@ export function resolveRegion(options: S3ConnectionOptions): string {
   return process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || "us-east-1";
 }
 
-/** One S3 client with its own bounded keep-alive connection pool. */
+/** The connection settings with their defaults filled in (the SDK client's and the load reader's). */
+export function connectionSettings(options: S3ConnectionOptions) {
+  return {
+    maxSockets: options.maxSockets ?? 50,
+    maxAttempts: options.maxAttempts ?? 5,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+  };
+}
+
+/** One S3 client with its own bounded keep-alive connection pool (undici's, see UndiciRequestHandler). */
 export function createS3Client(options: S3ConnectionOptions): S3Client {
-  const maxSockets = options.maxSockets ?? 50;
-  const agent = { keepAlive: true, maxSockets };
+  const settings = connectionSettings(options);
   const config: S3ClientConfig = {
     region: resolveRegion(options),
     forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
@@ -54,14 +64,9 @@ export function createS3Client(options: S3ConnectionOptions): S3Client {
     // checksum headers only where an operation requires them (as the reference configures boto3).
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
-    maxAttempts: options.maxAttempts ?? 5,
+    maxAttempts: settings.maxAttempts,
     retryMode: options.retryMode ?? "standard",
-    requestHandler: {
-      connectionTimeout: options.connectTimeoutMs ?? 10_000,
-      socketTimeout: options.idleTimeoutMs ?? 60_000,
-      httpAgent: agent,
-      httpsAgent: agent,
-    },
+    requestHandler: new UndiciRequestHandler(settings) as unknown as S3ClientConfig["requestHandler"],
   };
   if (options.endpoint) config.endpoint = options.endpoint;
   else config.followRegionRedirects = true;

@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
@@ -20,6 +21,7 @@ import {
   type BackendOptions,
   BackendDoesNotExist,
   BackendError,
+  type BufferLoadOptions,
   type ByteSource,
   type ItemInfo,
   type LoadOptions,
@@ -27,10 +29,12 @@ import {
   type SizedByteSource,
   collectBytes,
 } from "@borgstore/core";
-import { firstBytes, planRangeRequest, sizedBytes, sizedSource } from "@borgstore/core/backend";
-import { type S3ConnectionOptions, createS3Client } from "./client.js";
+import { firstBytes, planRangeRequest, readResponseBody, sizedBytes, sizedSource } from "@borgstore/core/backend";
+import { type S3ConnectionOptions, connectionSettings, createS3Client } from "./client.js";
 import { isInvalidRange, isNotFound, isPreconditionFailed, toBackendError } from "./errors.js";
 import { DELIMITER, KeyLayout } from "./layout.js";
+import { ObjectClient } from "./object-client.js";
+import { checkRangeAnswer } from "./range-answer.js";
 import { parseS3Url, redact } from "./url.js";
 
 /** Options of `new S3Backend(...)`: the bucket and key prefix plus how to connect. */
@@ -61,8 +65,31 @@ interface GetPlan {
   ifMatch?: string;
 }
 
-/** Plans a load again this many times when the object was replaced between HEAD and GET. */
-const REPLANS = 3;
+/** A GET's answer to a load: the body, its Content-Length, and how much of it to keep. */
+interface LoadResponse {
+  body: Readable;
+  length: number | undefined;
+  keep: number | undefined;
+}
+
+/** The answer, or a BackendError (its body destroyed) when it is not the range asked for. */
+function checkedAnswer(what: string, range: string | undefined, status: number | undefined, contentRange: string | undefined, answer: LoadResponse): LoadResponse {
+  try {
+    checkRangeAnswer(what, range, status, contentRange, answer.length);
+  } catch (err) {
+    // undici's body reports its destruction as an 'error': nobody listens to it here.
+    answer.body.on("error", () => undefined).destroy();
+    throw err;
+  }
+  return answer;
+}
+
+/**
+ * Plans a load again this many times when the object was replaced between HEAD and GET, after a
+ * growing random pause (about a second in all) so that a read finds a moment between two stores
+ * of a burst: with one-part stores as quick as loads, 3 tries without pauses were not enough.
+ */
+const REPLANS = 10;
 
 /**
  * borgstore on S3-compatible object storage (AWS, Backblaze B2, Ceph radosgw, MinIO, …), with the
@@ -83,6 +110,7 @@ export class S3Backend extends Backend {
   readonly #connection: S3ConnectionOptions;
   readonly #ownClient: boolean;
   #client: S3Client | undefined;
+  #objectClient: ObjectClient | undefined;
   readonly #multipartThreshold: number;
   readonly #partSize: number;
   readonly #partsInFlight: number;
@@ -127,7 +155,40 @@ export class S3Backend extends Backend {
     return this.#client;
   }
 
+  /**
+   * The lean path of the per-item requests (GET, HEAD, PUT, DELETE), where the service is
+   * addressed path-style at a configured endpoint (radosgw, MinIO, B2, R2, …); undefined on AWS
+   * itself, whose virtual-hosted addressing and region redirects only the SDK knows, and with
+   * retryMode "adaptive", whose client-side rate limiting lives in the SDK's retry strategy.
+   */
+  get #objects(): ObjectClient | undefined {
+    const { endpoint, forcePathStyle, retryMode } = this.#connection;
+    if (endpoint === undefined || forcePathStyle === false || retryMode === "adaptive") return undefined;
+    this.#objectClient ??= ObjectClient.of(this.#s3, { endpoint, bucket: this.bucket, maxAttempts: connectionSettings(this.#connection).maxAttempts });
+    return this.#objectClient;
+  }
+
+  /** HeadObject of `key`: its length and ETag. Throws the SDK's (or an SDK-shaped) error. */
+  async #head(key: string): Promise<{ length: number; etag: string | undefined }> {
+    const objects = this.#objects;
+    if (objects) return objects.head(key);
+    const head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+    return { length: head.ContentLength ?? 0, etag: head.ETag };
+  }
+
+  /** DeleteObject of `key` (no error when it is missing). */
+  async #deleteObject(key: string, what: string): Promise<void> {
+    const objects = this.#objects;
+    try {
+      if (objects) await objects.delete(key);
+      else await this.#s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      throw toBackendError(err, what, { bucket: this.bucket });
+    }
+  }
+
   #releaseClient(): void {
+    this.#objectClient = undefined;
     if (this.#ownClient && this.#client) {
       this.#client.destroy();
       this.#client = undefined;
@@ -244,8 +305,8 @@ export class S3Backend extends Backend {
   protected async _info(name: string): Promise<ItemInfo> {
     if (name !== "") {
       try {
-        const head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name) }));
-        return { name, exists: true, directory: false, size: head.ContentLength ?? 0, atime: 0 };
+        const head = await this.#head(this.#layout.objectKey(name));
+        return { name, exists: true, directory: false, size: head.length, atime: 0 };
       } catch (err) {
         if (!isNotFound(err)) throw toBackendError(err, `info ${name}`, { bucket: this.bucket });
       }
@@ -269,50 +330,72 @@ export class S3Backend extends Backend {
     // that version (If-Match), as the name may be overwritten with a value of another size meanwhile.
     let ifMatch: string | undefined;
     const request = await planRangeRequest(options, async () => {
-      let head: { ContentLength?: number; ETag?: string };
+      let head: { length: number; etag: string | undefined };
       try {
-        head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name) }));
+        head = await this.#head(this.#layout.objectKey(name));
       } catch (err) {
         throw toBackendError(err, `load ${name}`, { bucket: this.bucket, name });
       }
-      ifMatch = head.ETag;
-      return head.ContentLength ?? 0;
+      ifMatch = head.etag;
+      return head.length;
     });
     return request && { range: request.range, keep: request.keep, ifMatch };
   }
 
   /**
-   * The body of a (ranged) GET; ObjectNotFound is thrown here, before any byte is read. Its size
-   * is the same response's Content-Length.
+   * The (ranged) GET of a load; ObjectNotFound is thrown here, before any byte is read. Its length
+   * is the same response's Content-Length. Undefined: nothing to read (empty value or range).
    */
-  async #openBody(name: string, options: LoadOptions): Promise<SizedByteSource> {
+  async #get(name: string, options: LoadOptions): Promise<LoadResponse | undefined> {
     for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) await sleep(Math.random() * 2 ** attempt);
       const plan = await this.#plan(name, options);
-      if (!plan) return sizedBytes(new Uint8Array(0));
-      let res: { Body?: unknown; ContentLength?: number };
+      if (!plan) return undefined;
+      const key = this.#layout.objectKey(name);
+      const objects = this.#objects;
       try {
-        res = await this.#s3.send(
-          new GetObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name), Range: plan.range, IfMatch: plan.ifMatch }),
-        );
+        if (objects) {
+          const res = await objects.get(key, { range: plan.range, ifMatch: plan.ifMatch, signal: options.signal });
+          return checkedAnswer(`S3 load ${name}`, plan.range, res.status, res.contentRange, { body: res.body, length: res.length, keep: plan.keep });
+        }
+        const res = await this.#s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: plan.range, IfMatch: plan.ifMatch }), {
+          abortSignal: options.signal,
+        });
+        const answer = { body: res.Body as Readable, length: res.ContentLength, keep: plan.keep };
+        return checkedAnswer(`S3 load ${name}`, plan.range, res.$metadata.httpStatusCode, res.ContentRange, answer);
       } catch (err) {
         // 416: the range starts at or past the end (or the object is empty): the object exists.
-        if (plan.range && isInvalidRange(err)) return sizedBytes(new Uint8Array(0));
+        if (plan.range && isInvalidRange(err)) return undefined;
         if (plan.ifMatch && isPreconditionFailed(err) && attempt < REPLANS) continue;
         throw toBackendError(err, `load ${name}`, { bucket: this.bucket, name });
       }
-      const body = res.Body as Readable;
-      if (res.ContentLength === undefined) {
-        const bytes = await collectBytes(body);
-        return sizedBytes(plan.keep === undefined ? bytes : bytes.subarray(0, plan.keep));
-      }
-      if (plan.keep === undefined) return sizedSource(body, res.ContentLength);
-      return sizedSource(firstBytes(body, plan.keep), Math.min(plan.keep, res.ContentLength));
     }
   }
 
-  protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
+  /** The body of a load as a sized source (the same response's Content-Length). */
+  async #openBody(name: string, options: LoadOptions): Promise<SizedByteSource> {
+    const res = await this.#get(name, options);
+    if (!res) return sizedBytes(new Uint8Array(0));
+    const { body, length, keep } = res;
+    if (length === undefined) {
+      const bytes = await collectBytes(body);
+      return sizedBytes(keep === undefined ? bytes : bytes.subarray(0, keep));
+    }
+    if (keep === undefined) return sizedSource(body, length);
+    return sizedSource(firstBytes(body, keep), Math.min(keep, length));
+  }
+
+  protected async _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
     try {
-      return await collectBytes(await this.#openBody(name, options));
+      const res = await this.#get(name, options);
+      if (!res) return new Uint8Array(0);
+      const bytes = await readResponseBody(res.body, {
+        length: res.length,
+        into: res.keep === undefined ? options.into : undefined,
+        signal: options.signal,
+        what: `S3 load ${name}`,
+      });
+      return res.keep === undefined ? bytes : bytes.subarray(0, res.keep);
     } catch (err) {
       throw toBackendError(err, `load ${name}`, { bucket: this.bucket });
     }
@@ -334,10 +417,17 @@ export class S3Backend extends Backend {
   protected async _store(name: string, value: Uint8Array): Promise<void> {
     if (value.byteLength <= this.#multipartThreshold) {
       // One PUT: S3 makes the object visible only once the whole body has arrived.
-      await this.#send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.#layout.objectKey(name), Body: value, ContentLength: value.byteLength }),
-        `store ${name}`,
-      );
+      const key = this.#layout.objectKey(name);
+      const objects = this.#objects;
+      if (!objects) {
+        await this.#send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: value, ContentLength: value.byteLength }), `store ${name}`);
+        return;
+      }
+      try {
+        await objects.put(key, value);
+      } catch (err) {
+        throw toBackendError(err, `store ${name}`, { bucket: this.bucket });
+      }
       return;
     }
     await this.#upload(name, value);
@@ -372,8 +462,12 @@ export class S3Backend extends Backend {
   protected async _delete(name: string): Promise<void> {
     const key = this.#layout.objectKey(name);
     // S3 deletes a missing key without complaint; borgstore reports ObjectNotFound.
-    await this.#send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), `delete ${name}`, name);
-    await this.#send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), `delete ${name}`);
+    try {
+      await this.#head(key);
+    } catch (err) {
+      throw toBackendError(err, `delete ${name}`, { bucket: this.bucket, name });
+    }
+    await this.#deleteObject(key, `delete ${name}`);
   }
 
   protected async _move(currentName: string, newName: string): Promise<void> {
@@ -387,7 +481,7 @@ export class S3Backend extends Backend {
       `move ${currentName}`,
       currentName,
     );
-    await this.#send(new DeleteObjectCommand({ Bucket: this.bucket, Key: source }), `move ${currentName}`);
+    await this.#deleteObject(source, `move ${currentName}`);
   }
 
   protected async *_list(name: string): AsyncIterable<ItemInfo> {

@@ -19,6 +19,15 @@ export class FaultProxy {
   inFlight = 0;
   maxInFlight = 0;
   faults: { status: number; code: string }[] = [];
+  /**
+   * GET answers forward their headers and this many body bytes, then the proxy sends no more (a
+   * stalled service) but keeps the client's connection open, until the client closes it.
+   */
+  stallBodiesAfter: number | undefined;
+  /** GET answers forward this many body bytes, then the proxy closes the client's connection. */
+  cutBodiesAfter: number | undefined;
+  /** Client connections holding a stalled answer right now. */
+  stalledOpen = 0;
   #server: Server;
 
   private constructor(
@@ -50,7 +59,28 @@ export class FaultProxy {
         { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
         (up) => {
           res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
+          const stallAfter = p.stallBodiesAfter ?? p.cutBodiesAfter;
+          const cut = p.cutBodiesAfter !== undefined;
+          if (req.method !== "GET" || stallAfter === undefined) {
+            up.pipe(res);
+            return;
+          }
+          let forwarded = 0;
+          up.on("data", (chunk: Buffer) => {
+            if (forwarded >= stallAfter) return;
+            res.write(chunk.subarray(0, stallAfter - forwarded));
+            forwarded += chunk.byteLength;
+            if (forwarded >= stallAfter) {
+              up.destroy();
+              if (cut) {
+                res.socket?.destroy();
+                return;
+              }
+              p.stalledOpen++;
+              req.socket.once("close", () => p.stalledOpen--);
+            }
+          });
+          up.on("end", () => res.end());
         },
       );
       upstreamReq.on("error", () => res.destroy());

@@ -1,9 +1,15 @@
-import { isBorgStoreError } from "@borgstore/core";
+import { collectBytes, isBorgStoreError } from "@borgstore/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FaultProxy, silentServer } from "./fault-proxy.js";
 import { freshBackend, location, serverUrl } from "./server.js";
 
 const describeS3 = serverUrl ? describe : describe.skip;
+
+async function until(condition: () => boolean, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  return condition();
+}
 
 describeS3("connection pool, retries and timeouts (a fault-injecting proxy in front of the real S3 service)", () => {
   let proxy: FaultProxy;
@@ -68,6 +74,48 @@ describeS3("connection pool, retries and timeouts (a fault-injecting proxy in fr
     expect(isBorgStoreError(err, "BACKEND_ERROR")).toBe(true);
     expect((err as Error).message).toContain("SlowDown (HTTP 503)");
     expect((err as Error).cause).toBeDefined();
+  }, 30_000);
+
+  it("an aborted load of a value whose answer stalls mid-body rejects with ABORTED and closes that connection", async () => {
+    const b = freshBackend({ endpoint: proxy.endpoint });
+    await b.create();
+    await b.open();
+    try {
+      await b.store("big", new Uint8Array(4 * 1024 * 1024));
+      proxy.stallBodiesAfter = 256 * 1024;
+      const controller = new AbortController();
+      const loading = b.load("big", { signal: controller.signal });
+      expect(await until(() => proxy.stalledOpen === 1), "the answer stalled mid-body").toBe(true);
+      controller.abort();
+      const err = await loading.catch((e: unknown) => e);
+      expect(isBorgStoreError(err, "ABORTED")).toBe(true);
+      expect(await until(() => proxy.stalledOpen === 0), "the stalled connection was closed").toBe(true);
+      proxy.stallBodiesAfter = undefined;
+      expect((await b.load("big")).byteLength, "the backend still loads afterwards").toBe(4 * 1024 * 1024);
+    } finally {
+      proxy.stallBodiesAfter = undefined;
+      await b.close();
+      await b.destroy();
+    }
+  }, 30_000);
+
+  it("a load whose answer is cut off mid-body fails with a typed error, never returns a short value", async () => {
+    const b = freshBackend({ endpoint: proxy.endpoint });
+    await b.create();
+    await b.open();
+    try {
+      await b.store("big", new Uint8Array(4 * 1024 * 1024));
+      proxy.cutBodiesAfter = 256 * 1024;
+      for (const load of [() => b.load("big"), async () => collectBytes(await b.loadStream("big"))]) {
+        const err = await load().catch((e: unknown) => e);
+        expect(isBorgStoreError(err), String(err)).toBe(true);
+        expect(["BACKEND_ERROR", "BACKEND_CONNECTION_ERROR"]).toContain((err as { code: string }).code);
+      }
+    } finally {
+      proxy.cutBodiesAfter = undefined;
+      await b.close();
+      await b.destroy();
+    }
   }, 30_000);
 
   it("a service that accepts but never answers fails with BACKEND_CONNECTION_ERROR after idleTimeoutMs", async () => {

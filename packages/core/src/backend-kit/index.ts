@@ -16,3 +16,4 @@ export { basename, dirname, joinName } from "./item-paths.js";
 export { receiveWhole, sizedBytes, sizedSource } from "../byte-source.js";
 export { isWholeValue } from "../range.js";
 export { abortableSource } from "../abort.js";
+export { type ResponseBodyOptions, readResponseBody } from "./response-body.js";
