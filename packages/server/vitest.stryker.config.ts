@@ -18,6 +18,7 @@ export default defineConfig({
       "test/protocol-text.test.ts",
       "test/auth-units.test.ts",
       "test/backend-host.test.ts",
+      "test/connection-guard.test.ts",
       "test/auth.test.ts",
       "test/expect-continue.test.ts",
       "test/features-header.test.ts",
