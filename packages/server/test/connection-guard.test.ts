@@ -136,6 +136,20 @@ describe("ConnectionGuard: the minimum rate", () => {
     expect(received).toBeLessThan(size);
   });
 
+  it("cuts a client that stops reading an answer the kernel took whole (only its send queue shows it unread)", async () => {
+    const s = await start({ minRate: 10_000 });
+    const size = 1024 * 1024;
+    await s.server.host.use((b) => b.store("kernel", new Uint8Array(size)));
+    const { socket, closed } = await open(s.port);
+    socket.pause(); // never reads
+    socket.write(rawRequest("GET", "/kernel", H));
+    const started = Date.now();
+    while (!s.log().includes("cut a slow connection from 127.0.0.1") && Date.now() - started < CUT_WITHIN) await later(20);
+    expect(s.log()).toContain("cut a slow connection from 127.0.0.1");
+    socket.resume();
+    await closed;
+  });
+
   it("with --min-rate 0 lets a stalled upload be", async () => {
     const s = await start({ minRate: 0 });
     const conn = await RawConnection.open(s.port);
