@@ -19,6 +19,7 @@ export default defineConfig({
       "test/auth-units.test.ts",
       "test/backend-host.test.ts",
       "test/connection-guard.test.ts",
+      "test/app-edges.test.ts",
       "test/auth.test.ts",
       "test/expect-continue.test.ts",
       "test/features-header.test.ts",

@@ -82,6 +82,20 @@ describe("ConnectionGuard: the minimum rate", () => {
     await expect(s.server.host.use((b) => b.info("trickle"))).resolves.toMatchObject({ exists: false });
   });
 
+  it("cuts an upload that trickles below the rate, and logs the bytes it got in the last window", async () => {
+    const s = await start({ minRate: 10_000 });
+    const conn = await RawConnection.open(s.port);
+    conn.send(rawRequest("POST", "/slow", [...H, ["Content-Length", "100000"]]));
+    // 20 bytes every 20 ms: about 100 bytes a window, where 1000 are due.
+    const trickle = setInterval(() => conn.send(Buffer.alloc(20, 1)), 20);
+    try {
+      expect(await conn.waitClosed(CUT_WITHIN)).toBe(true);
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(s.log()).toMatch(/cut a slow connection from 127\.0\.0\.1: [1-9]\d* bytes in 0\.1 s/);
+  });
+
   it("lets an upload that keeps up the rate finish, however long it takes", async () => {
     const s = await start({ minRate: 2_000 });
     const conn = await RawConnection.open(s.port);
@@ -187,6 +201,26 @@ describe("ConnectionGuard: connections per address", () => {
     again.close();
     second.socket.destroy();
     other.socket.destroy();
+  });
+
+  it("counts an IPv4 client of a dual-stack listener by its IPv4 address", async () => {
+    const backend = new MemoryBackend();
+    await backend.create();
+    let log = "";
+    const out = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        log += chunk.toString();
+        done();
+      },
+    });
+    const server = new RestServer(backend, { logger: new Logger("debug", out), minRate: 0, maxConnectionsPerAddress: 1 });
+    running.push(server);
+    const { port } = await server.listenTcp(0, "::");
+    const first = await open(port);
+    const second = await open(port);
+    expect(await closedWithin(second.closed, CUT_WITHIN)).toBe(true);
+    expect(log).toContain("refused a connection from 127.0.0.1: 1 already open");
+    first.socket.destroy();
   });
 
   it("with 0 has no cap", async () => {
