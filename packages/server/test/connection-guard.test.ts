@@ -84,16 +84,24 @@ describe("ConnectionGuard: the minimum rate", () => {
 
   it("cuts an upload that trickles below the rate, and logs the bytes it got in the last window", async () => {
     const s = await start({ minRate: 10_000 });
-    const conn = await RawConnection.open(s.port);
-    conn.send(rawRequest("POST", "/slow", [...H, ["Content-Length", "100000"]]));
-    // 20 bytes every 20 ms: about 100 bytes a window, where 1000 are due.
-    const trickle = setInterval(() => conn.send(Buffer.alloc(20, 1)), 20);
-    try {
-      expect(await conn.waitClosed(CUT_WITHIN)).toBe(true);
-    } finally {
-      clearInterval(trickle);
+    // A stalled event loop can leave a window without bytes: a few tries for one that had some.
+    let got = 0;
+    for (let attempt = 0; attempt < 3 && got === 0; attempt++) {
+      const conn = await RawConnection.open(s.port);
+      conn.send(rawRequest("POST", "/slow", [...H, ["Content-Length", "100000"]]));
+      // 20 bytes every 20 ms: about 100 bytes a window, where 1000 are due.
+      const trickle = setInterval(() => conn.send(Buffer.alloc(20, 1)), 20);
+      try {
+        expect(await conn.waitClosed(CUT_WITHIN)).toBe(true);
+      } finally {
+        clearInterval(trickle);
+      }
+      const cuts = [...s.log().matchAll(/cut a slow connection from 127\.0\.0\.1: (\d+) bytes in 0\.1 s/g)];
+      expect(cuts).toHaveLength(attempt + 1);
+      got = Number(cuts.at(-1)?.[1]);
     }
-    expect(s.log()).toMatch(/cut a slow connection from 127\.0\.0\.1: [1-9]\d* bytes in 0\.1 s/);
+    expect(got).toBeGreaterThan(0);
+    expect(got).toBeLessThan(1000);
   });
 
   it("lets an upload that keeps up the rate finish, however long it takes", async () => {
