@@ -8,6 +8,11 @@ import { ACCEPT, RawConnection, rawRequest } from "./helpers.js";
 // The rate guard and the per-address cap in this process, with rate windows of 100 ms (the CLI's
 // smallest is 1 s: admission.test.ts and slow-readers.test.ts check those end to end, in seconds).
 const WINDOW = 100;
+/**
+ * For the tests that must not see a cut: an event loop stalled longer than a window (a loaded
+ * machine) leaves the next tick blind to what arrived meanwhile, which would look like a slow client.
+ */
+const CALM_WINDOW = 500;
 /** A cut comes after two slow windows; generous for a loaded machine. */
 const CUT_WITHIN = 5_000;
 const H: [string, string][] = [
@@ -86,7 +91,7 @@ describe("ConnectionGuard: the minimum rate", () => {
     const s = await start({ minRate: 10_000 });
     // A stalled event loop can leave a window without bytes: a few tries for one that had some.
     let got = 0;
-    for (let attempt = 0; attempt < 3 && got === 0; attempt++) {
+    for (let attempt = 0; attempt < 5 && got === 0; attempt++) {
       const conn = await RawConnection.open(s.port);
       conn.send(rawRequest("POST", "/slow", [...H, ["Content-Length", "100000"]]));
       // 20 bytes every 20 ms: about 100 bytes a window, where 1000 are due.
@@ -105,23 +110,30 @@ describe("ConnectionGuard: the minimum rate", () => {
   });
 
   it("lets an upload that keeps up the rate finish, however long it takes", async () => {
-    const s = await start({ minRate: 2_000 });
-    const conn = await RawConnection.open(s.port);
-    const size = 8 * 1000;
-    conn.send(rawRequest("POST", "/steady", [...H, ["Content-Length", String(size)]]));
-    // 500 bytes every 20 ms: ~25 kB/s against 2 kB/s, over 3 windows and more.
-    for (let sent = 0; sent < size; sent += 500) {
-      conn.send(Buffer.alloc(500, 1));
-      await later(20);
+    const s = await start({ minRate: 2_000, rateWindowMs: CALM_WINDOW });
+    // A cut is a failure unless this process stalled meanwhile (see CALM_WINDOW): then try again.
+    for (let attempt = 0; ; attempt++) {
+      const conn = await RawConnection.open(s.port);
+      const size = 40 * 1000;
+      conn.send(rawRequest("POST", `/steady${attempt}`, [...H, ["Content-Length", String(size)]]));
+      // 500 bytes every 20 ms: ~25 kB/s against 2 kB/s, over 3 windows and more.
+      let stalled = false;
+      for (let sent = 0; sent < size && !conn.closed; sent += 500) {
+        conn.send(Buffer.alloc(500, 1));
+        const before = Date.now();
+        await later(20);
+        stalled ||= Date.now() - before > CALM_WINDOW / 2;
+      }
+      if (conn.closed && stalled && attempt < 4) continue;
+      expect((await conn.response()).status).toBe(200);
+      conn.close();
+      break;
     }
-    expect((await conn.response()).status).toBe(200);
-    conn.close();
-    expect(s.log()).not.toContain("cut a slow connection");
   });
 
   it("never cuts a request while the server itself is slow, nor a keep-alive connection between requests", async () => {
-    const backend = new SlowLoads(6 * WINDOW);
-    const s = await start({ minRate: 10_000 }, backend);
+    const backend = new SlowLoads(3 * CALM_WINDOW);
+    const s = await start({ minRate: 10_000, rateWindowMs: CALM_WINDOW }, backend);
     await s.server.host.use((b) => b.store("slow", new Uint8Array([1, 2, 3])));
     const conn = await RawConnection.open(s.port);
     conn.send(rawRequest("GET", "/slow", H));
@@ -129,7 +141,7 @@ describe("ConnectionGuard: the minimum rate", () => {
     expect(loaded.status).toBe(200);
     expect([...loaded.body]).toEqual([1, 2, 3]);
     // Idle on the open connection for several windows, then another request on it.
-    await later(5 * WINDOW);
+    await later(3 * CALM_WINDOW);
     expect(conn.closed).toBe(false);
     conn.send(rawRequest("HEAD", "/slow", H));
     expect((await conn.response({ head: true })).status).toBe(200);
