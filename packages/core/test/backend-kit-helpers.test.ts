@@ -42,6 +42,22 @@ describe("KeyedQueue", () => {
     await expect(next).resolves.toBe("ran");
   });
 
+  it("a task queued once an earlier one of its key has settled still waits for the one running", async () => {
+    const queue = new KeyedQueue();
+    const events: string[] = [];
+    const first = queue.run("k", async () => events.push("first"));
+    const second = queue.run("k", async () => {
+      events.push("second start");
+      await tick();
+      await tick();
+      events.push("second end");
+    });
+    await first;
+    await queue.run("k", async () => events.push("third"));
+    await second;
+    expect(events).toEqual(["first", "second start", "second end", "third"]);
+  });
+
   it("runAll's task runs alone on each of its keys: after the tasks queued before it there, before those queued after", async () => {
     const queue = new KeyedQueue();
     const events: string[] = [];
