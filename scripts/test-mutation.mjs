@@ -2,8 +2,9 @@
 // fast enough in-process (default: core, backend-posixfs, server, backend-rest). Not part of
 // `pnpm test`/CI. Incremental: each package keeps its last result in .stryker/incremental.json
 // (gitignored), so a rerun only tests mutants in changed code or touched by changed tests.
+// `node scripts/mutation/summary.mjs <pkg>` adds up the runs' reports per package.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "..");
@@ -31,5 +32,13 @@ for (const pkg of packages) {
   const run = spawnSync("pnpm", ["exec", "stryker", "run", "stryker.config.mjs", ...strykerArgs], { cwd: join(root, "packages", pkg), stdio: "inherit" });
   if (run.status !== 0) status = run.status ?? 1;
   console.log(`report: packages/${pkg}/.stryker/report/mutation.html`);
+  // A run narrowed by --mutate reports only its files: keep each run's report, so that
+  // scripts/mutation/summary.mjs can add the chunks up to a whole-package figure.
+  const report = join(root, "packages", pkg, ".stryker", "report", "mutation.json");
+  if (run.status === 0 && existsSync(report)) {
+    const saved = join(root, "packages", pkg, ".stryker", "reports");
+    mkdirSync(saved, { recursive: true });
+    copyFileSync(report, join(saved, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`));
+  }
 }
 process.exit(status);

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // Used by `pnpm test:mutation` only. The tests import the package by name: here that is the
 // mutated src/, not dist/. Left out: tests whose code under test runs in child processes from
@@ -12,7 +12,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     exclude: [
-      "**/node_modules/**",
+      ...configDefaults.exclude,
+      "**/.stryker-tmp/**",
       "test/conformance.test.ts",
       "test/crash-loop.test.ts",
       "test/cross-implementation.test.ts",

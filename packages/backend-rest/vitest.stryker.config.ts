@@ -1,4 +1,4 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // Used by `pnpm test:mutation` only (the tests import ../src). Left out: files that need servers
 // from the environment (nginx, sshd), the Python reference, or start a process per test (stdio):
@@ -8,7 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     exclude: [
-      "**/node_modules/**",
+      ...configDefaults.exclude,
+      "**/.stryker-tmp/**",
       "test/conformance-stdio.test.ts",
       "test/cross-implementation.test.ts",
       "test/nginx.test.ts",

@@ -1,4 +1,4 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // Used by `pnpm test:mutation` only: the test files that run the server in this process (helpers.ts
 // startInProcess, or the units directly), where Stryker's mutants of src/ can reach it. Left out:
@@ -12,11 +12,14 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    exclude: [...configDefaults.exclude, "**/.stryker-tmp/**"],
     include: [
       "test/units.test.ts",
       "test/protocol-text.test.ts",
       "test/auth-units.test.ts",
       "test/backend-host.test.ts",
+      "test/connection-guard.test.ts",
+      "test/app-edges.test.ts",
       "test/auth.test.ts",
       "test/expect-continue.test.ts",
       "test/features-header.test.ts",

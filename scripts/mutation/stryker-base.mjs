@@ -15,7 +15,9 @@ export function strykerConfig({ mutate }) {
     packageManager: "pnpm",
     plugins,
     testRunner: "vitest",
-    vitest: { configFile: "vitest.stryker.config.ts" },
+    // related: each mutant reruns only the test files that import its file (vitest related), of those
+    // only the tests that covered it (perTest below).
+    vitest: { configFile: "vitest.stryker.config.ts", related: true },
     // The type checker drops mutants that would not compile, at the cost of one of the (two)
     // processes: BORGSTORE_MUTATION_TYPECHECK=0 gives both to test runners (a survivor may then
     // be a mutant tsc would refuse; docs/mutation-testing.md).

@@ -42,6 +42,44 @@ describe("KeyedQueue", () => {
     await expect(next).resolves.toBe("ran");
   });
 
+  it("a task queued once an earlier one of its key has settled still waits for the one running", async () => {
+    const queue = new KeyedQueue();
+    const events: string[] = [];
+    const first = queue.run("k", async () => events.push("first"));
+    const second = queue.run("k", async () => {
+      events.push("second start");
+      await tick();
+      await tick();
+      events.push("second end");
+    });
+    await first;
+    await queue.run("k", async () => events.push("third"));
+    await second;
+    expect(events).toEqual(["first", "second start", "second end", "third"]);
+  });
+
+  it("runAll's task runs alone on each of its keys: after the tasks queued before it there, before those queued after", async () => {
+    const queue = new KeyedQueue();
+    const events: string[] = [];
+    const task = (label: string) => async () => {
+      events.push(`${label} start`);
+      await tick();
+      await tick();
+      events.push(`${label} end`);
+    };
+    await Promise.all([
+      queue.run("b", task("b1")),
+      queue.runAll(["a", "b", "a"], task("ab")),
+      queue.run("a", task("a2")),
+      queue.run("c", task("c1")),
+    ]);
+    const at = (event: string) => events.indexOf(event);
+    expect(at("ab start")).toBeGreaterThan(at("b1 end"));
+    expect(at("a2 start")).toBeGreaterThan(at("ab end"));
+    // Another key is not held up.
+    expect(at("c1 start")).toBeLessThan(at("b1 end"));
+  });
+
   it("runAll holds every key at once, and crossing multi-key tasks never wait for each other", async () => {
     const queue = new KeyedQueue();
     const held: string[][] = [];

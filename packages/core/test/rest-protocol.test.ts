@@ -35,7 +35,10 @@ import {
   encodeList,
   encodeQuota,
   errorOfStatus,
+  errorPageMessage,
   formatContentRange,
+  HASH_MISMATCH_TEXT,
+  HttpStatusError,
   formatRange,
   formatServerFeatures,
   parseRange,
@@ -323,3 +326,57 @@ describe("Python-compatible JSON, as the reference writes it", () => {
   });
 });
 
+
+describe("the REST protocol's error messages", () => {
+  const about = { name: "ns/item", location: "http://server/store" };
+
+  it("fill in what an empty reply message leaves out (HEAD replies have no body)", () => {
+    expect(errorOfStatus(404, "", about).message).toBe("ns/item");
+    expect(errorOfStatus(410, "", about).message).toBe("http://server/store");
+    expect(errorOfStatus(409, "", about).message).toBe("http://server/store");
+    expect(errorOfStatus(403, "", about).message).toBe("ns/item");
+    expect(errorOfStatus(403, "", { name: "", location: about.location }).message).toBe("http://server/store");
+    expect(errorOfStatus(412, "", about)).toMatchObject({ code: "BACKEND_ERROR", message: "HTTP 412 from http://server/store" });
+    const denied = errorOfStatus(401, "Unauthorized", about);
+    expect(denied.code).toBe("AUTHENTICATION_FAILED");
+    expect(denied.message).toBe(
+      "http://server/store refused the credentials (HTTP 401): check the user name and password in the URL " +
+        "(or BORGSTORE_REST_USERNAME / BORGSTORE_REST_PASSWORD) and the server's --username/--password",
+    );
+  });
+
+  it("keep a reply's own message where it has one", () => {
+    expect(errorOfStatus(410, "gone", about).message).toBe("gone");
+    expect(errorOfStatus(409, "there", about).message).toBe("there");
+    expect(errorOfStatus(403, "no", about).message).toBe("no");
+    expect(errorOfStatus(412, "the backend must be open", about)).toMatchObject({ code: "BACKEND_MUST_BE_OPEN" });
+    expect(errorOfStatus(412, "something else", about)).toMatchObject({ code: "BACKEND_ERROR", message: "something else" });
+    const teapot = errorOfStatus(418, "short and stout", about) as HttpStatusError;
+    expect(teapot).toBeInstanceOf(HttpStatusError);
+    expect(teapot.status).toBe(418);
+    expect(teapot.message).toBe("HTTP 418: short and stout");
+  });
+
+  it("read 400's phrases only where they start the message", () => {
+    expect(errorOfStatus(400, "Unsupported hash algorithm: md4", about)).toMatchObject({ code: "UNSUPPORTED_HASH_ALGORITHM" });
+    expect(errorOfStatus(400, "Unsupported hash algorithm: md4", about).message).toContain("md4");
+    expect(errorOfStatus(400, "an Unsupported hash algorithm: md4", about).code).toBe("INVALID_ARGUMENT");
+    expect(errorOfStatus(400, "name must not be empty", about).code).toBe("INVALID_NAME");
+    expect(errorOfStatus(400, "the name must not be empty", about).code).toBe("INVALID_ARGUMENT");
+  });
+
+  it("send the reference's texts for a hash mismatch and an internal error without a message", () => {
+    expect(wireMessage("CONTENT_HASH_MISMATCH", "anything")).toBe(HASH_MISMATCH_TEXT);
+    expect(HASH_MISMATCH_TEXT).toBe("Content hash verification failed, please retry");
+    expect(wireMessage("BACKEND_ERROR", "")).toBe("Internal Server Error");
+    expect(wireMessage("BACKEND_ERROR", "disk on fire")).toBe("disk on fire");
+    expect(wireMessage("OBJECT_NOT_FOUND", "")).toBe("");
+  });
+
+  it("take the message out of CPython's error page, unescaped, or a plain body trimmed", () => {
+    const page = "<html><body><h1>Error response</h1><p>Error code: 404</p>\n<p>Message: a &lt;b&gt; &quot;c&quot; &#x27;d&#x27; &amp;lt;.</p>\n</body></html>";
+    expect(errorPageMessage(page)).toBe(`a <b> "c" 'd' &lt;`);
+    expect(errorPageMessage("<p>Message: two\nlines.</p>")).toBe("two\nlines");
+    expect(errorPageMessage("  plain text \n")).toBe("plain text");
+  });
+});
