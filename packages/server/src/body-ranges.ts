@@ -14,14 +14,9 @@ export interface ReceivedRanges {
   stop(): void;
 }
 
-/** The hashing thread gets ranges of size/8 within these bounds (a message each, ~10 µs). */
-const HASH_RANGE_MIN = 128 * 1024;
-const HASH_RANGE_MAX = 1024 * 1024;
-/**
- * `source` yields ranges of at least this much (the rest at the end): each is a write, a
- * thread-pool round trip, which cost a 1 MiB store 0.5-1 ms of server CPU in 128 KiB ranges.
- */
-const WRITE_RANGE = 1024 * 1024;
+/** Ranges of size/8 within these bounds: a message to the hashing thread and a write each. */
+const RANGE_MIN = 128 * 1024;
+const RANGE_MAX = 1024 * 1024;
 
 /**
  * Copies `chunk` into `target` (shared memory) at `offset` with memcpy. TypedArray.set into a
@@ -44,12 +39,10 @@ function copyInto(target: Buffer, chunk: Uint8Array, offset: number): void {
 export function receiveRanges(body: Readable, size: number, sha256: string | undefined, into: Uint8Array): ReceivedRanges {
   const value = into.subarray(0, size);
   const target = Buffer.from(value.buffer, value.byteOffset, size);
-  const hashStep = Math.min(HASH_RANGE_MAX, Math.max(HASH_RANGE_MIN, Math.floor(size / 8)));
+  const step = Math.min(RANGE_MAX, Math.max(RANGE_MIN, Math.floor(size / 8)));
   const hash = sha256 === undefined ? undefined : new SharedMemoryHash();
   let received = 0;
-  /** Bytes handed to the hash. */
-  let hashed = 0;
-  /** Bytes free for `source` to yield. */
+  /** Bytes handed to the hash, and free for `source` to yield. */
   let ready = 0;
   let failure: Error | undefined;
   /** All bytes arrived and checked. */
@@ -60,11 +53,8 @@ export function receiveRanges(body: Readable, size: number, sha256: string | und
     wake = undefined;
     resume?.();
   };
-  const hashTo = (end: number) => {
-    hash?.update(value, hashed, end - hashed);
-    hashed = end;
-  };
-  const release = (end: number) => {
+  const handOn = (end: number) => {
+    hash?.update(value, ready, end - ready);
     ready = end;
     notify();
   };
@@ -89,14 +79,12 @@ export function receiveRanges(body: Readable, size: number, sha256: string | und
     }
     copyInto(target, chunk, received);
     received += chunk.byteLength;
-    if (received - hashed >= hashStep) hashTo(received);
-    if (received - ready >= WRITE_RANGE) release(received);
+    if (received - ready >= step) handOn(received);
   };
   const onEnd = () => {
     detach();
     if (received !== size) return fail(short());
-    hashTo(size);
-    release(size);
+    handOn(size);
     if (hash === undefined) {
       checked = true;
       return notify();
