@@ -32,7 +32,6 @@ export class MemoryBudget {
  * multi-MiB buffer per upload costs page faults and, being memory outside V8's heap, a full
  * garbage collection every few dozen MiB; a reused one costs neither. Buffers come in power-of-two
  * capacities from `minimum` up; at most `limit` bytes are kept idle (the rest is left to the GC).
- * They are SharedArrayBuffers, so that another thread can read them without a copy.
  */
 export class BufferPool {
   readonly limit: number;
@@ -57,8 +56,7 @@ export class BufferPool {
       this.#idleBytes -= capacity;
       return buffer;
     }
-    // Shared memory: the hashing thread reads uploads from it in place (see hash-thread.ts).
-    return new Uint8Array(new SharedArrayBuffer(capacity));
+    return Buffer.allocUnsafeSlow(capacity);
   }
 
   /** Hands back a buffer from take() once nothing refers to it any more. */

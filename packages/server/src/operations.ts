@@ -27,8 +27,6 @@ import { type ReplyContext, sendBody, sendHead, sendStream } from "./reply.js";
 import { type RequestTarget, queryValue } from "./request-target.js";
 import { responseDone } from "./request-signal.js";
 import { receiveWhole } from "./whole-body.js";
-import { receiveRanges } from "./body-ranges.js";
-import { isShared } from "./hash-thread.js";
 
 /** Everything one request's operation needs. */
 export interface Operation {
@@ -51,11 +49,6 @@ const ALWAYS_WHOLE = 64 * 1024;
  * Python client); the budget (64 MiB by default) still bounds what all requests hold at once.
  */
 const WHOLE_LIMIT = 16 * 1024 * 1024;
-/**
- * Values held whole from this size on are stored while they arrive, range by range (see
- * body-ranges.ts), into a backend that streams: hashing and writing overlap the upload.
- */
-const RANGES_MIN = 256 * 1024;
 
 /**
  * Runs `use` with `bytes` reserved from the budget when the value should be held whole, or with
@@ -118,8 +111,7 @@ export async function post(op: Operation): Promise<void> {
 
 /**
  * Stores the body; size and X-Content-hash-sha256 are checked before the object becomes visible.
- * A small body held whole is checked here, then stored in one write; a larger one held whole is
- * written while it arrives and checked as it ends (body-ranges.ts); a streamed one goes to
+ * A body held whole is checked here, then stored in one write; a streamed one goes to
  * storeStream, which checks at the end of the stream.
  */
 async function store(op: Operation): Promise<void> {
@@ -141,21 +133,12 @@ async function store(op: Operation): Promise<void> {
   await withWholeBody(op, size, async (whole) => {
     if (!whole)
       return op.host.use((b) => b.storeStream(name, coalesce(incoming, 512 * 1024), { size, sha256, signal }), signal);
-    // Uploads above ALWAYS_WHOLE land in a pooled buffer, given back once the store has returned
+    // Uploads above ALWAYS_WHOLE land in a pooled buffer, given back once store() has returned
     // (a backend may not keep the value: the caller may reuse it, core's contract). After a
     // failure it is left to the GC, in case something still writes from it.
     const into = size > ALWAYS_WHOLE ? op.pool?.take(size) : undefined;
-    if (into !== undefined && size >= RANGES_MIN && isShared(into) && op.host.backend.capabilities.streaming) {
-      const body = receiveRanges(incoming, size, sha256, into);
-      try {
-        await op.host.use((b) => b.storeStream(name, body.source, { size, signal }), signal);
-      } finally {
-        body.stop();
-      }
-    } else {
-      const value = await receiveWhole(incoming, size, sha256, into);
-      await op.host.use((b) => b.store(name, value, { signal }), signal);
-    }
+    const value = await receiveWhole(incoming, size, sha256, into);
+    await op.host.use((b) => b.store(name, value, { signal }), signal);
     if (into !== undefined) op.pool?.give(into);
   });
   sendBody(op.reply, 200, undefined);
