@@ -15,13 +15,8 @@ export function tuneHeapForLargeBodies(): void {
   keepFreedBodyMemoryMapped();
 }
 
-/**
- * Just below glibc's largest dynamic mmap threshold (32 MiB), so that freeing it raises the
- * threshold as far as it goes: 16 MiB (a trim threshold of 32 MiB) kept too little for a 16 MiB
- * upload held whole, whose 16 MiB of parser pieces come on top of its 16 MiB buffer (measured with
- * the Python client: 1,200-4,100 page faults per 16 MiB store, 12 with this).
- */
-const MALLOC_THRESHOLD_RAISER = 31 * 1024 * 1024;
+/** Below glibc's largest dynamic mmap threshold (32 MiB), so that freeing it raises the threshold. */
+const MALLOC_THRESHOLD_RAISER = 16 * 1024 * 1024;
 
 /**
  * Node's HTTP parser copies every 64 KiB piece of a request body into freshly allocated memory.
@@ -29,7 +24,7 @@ const MALLOC_THRESHOLD_RAISER = 31 * 1024 * 1024;
  * lie free at the top of its heap, so each upload takes its size again in page faults (measured:
  * 400-1000 per 4 MiB store, a quarter of the server's CPU for it). glibc raises that limit to
  * twice the size of the largest mmap'ed block freed so far (up to 32 MiB): one such block,
- * allocated now and freed by the first garbage collection, keeps up to 62 MiB of freed body
+ * allocated now and freed by the first garbage collection, keeps up to 32 MiB of freed body
  * memory mapped for the next request, as the Python server's heap does once it has freed one
  * large body (measured: ~0 page faults per 4 MiB store, server CPU 11.9 → 8.8 ms). Other
  * allocators ignore this.
