@@ -56,6 +56,10 @@ async function discard(path: string, lock = -1): Promise<void> {
 const startTemp = (finalPath: string, uploads: Uploads | undefined): Promise<LockedTemp> =>
   uploads && flockAvailable() ? uploads.create() : createTemp(dirname(finalPath));
 
+/** startTemp with synchronous calls. */
+const startTempSync = (finalPath: string, uploads: Uploads | undefined): LockedTemp =>
+  uploads && flockAvailable() ? uploads.createSync() : createTempSync(dirname(finalPath));
+
 /** Writes `value` to a temp file (see startTemp). */
 export async function writeTemp(
   finalPath: string,
@@ -84,15 +88,17 @@ export async function writeTemp(
 
 /**
  * Streams `source` into a temp file (see startTemp). The source is consumed completely before
- * this returns; if it (or a write) fails, the temp file is removed and the error rethrown.
+ * this returns; if it (or a write) fails, the temp file is removed and the error rethrown. With
+ * `onThisThread`, only the writes go to the thread pool (see replaceFileWritingInPool).
  */
 export async function streamToTemp(
   finalPath: string,
   source: ByteSource,
   fsync: boolean,
   uploads?: Uploads,
+  onThisThread = false,
 ): Promise<TempFile> {
-  const { path, fd, lock } = await startTemp(finalPath, uploads);
+  const { path, fd, lock } = onThisThread ? startTempSync(finalPath, uploads) : await startTemp(finalPath, uploads);
   let size = 0;
   let open = true;
   try {
@@ -102,7 +108,8 @@ export async function streamToTemp(
     }
     if (fsync) await syncFile(fd);
     open = false;
-    await closeFile(fd);
+    if (onThisThread) closeSync(fd);
+    else await closeFile(fd);
   } catch (err) {
     if (open) await closeFile(fd).catch(() => undefined);
     await discard(path, lock);
@@ -237,6 +244,11 @@ export async function replaceFileWritingInPool(finalPath: string, value: Uint8Ar
     discardSync(temp);
     throw err;
   }
+  await publishOnThisThread({ path: temp.path, size: value.byteLength, lock: temp.lock }, finalPath);
+}
+
+/** publish (without fsync) with a synchronous rename, creating missing directories. */
+export async function publishOnThisThread(temp: TempFile, finalPath: string): Promise<void> {
   try {
     try {
       renameSync(temp.path, finalPath);
@@ -247,7 +259,7 @@ export async function replaceFileWritingInPool(finalPath: string, value: Uint8Ar
     }
   } catch (err) {
     // The final name's directory is another filesystem: publish copies (and cleans up itself).
-    if (errnoOf(err) === "EXDEV") return publish({ path: temp.path, size: value.byteLength, lock: temp.lock }, finalPath, false);
+    if (errnoOf(err) === "EXDEV") return publish(temp, finalPath, false);
     discardSync(temp);
     throw err;
   }
@@ -255,7 +267,7 @@ export async function replaceFileWritingInPool(finalPath: string, value: Uint8Ar
 }
 
 /** discard as synchronous calls. */
-function discardSync(temp: LockedTemp): void {
+function discardSync(temp: { path: string; lock: number }): void {
   try {
     unlinkSync(temp.path);
   } catch {}
