@@ -9,7 +9,7 @@ const dir = tempDir("borgstore-hosting-lifecycle-");
 afterAll(() => dir.remove());
 
 /** The value stored under name `n`: its bytes say which it is, so a partial or mixed one shows. */
-function valueOf(n: number): Buffer {
+function valueNumbered(n: number): Buffer {
   const size = 50_000 + ((n * 7919) % 400_000);
   const value = Buffer.alloc(size, n % 251);
   value.writeUInt32BE(n, 0);
@@ -52,7 +52,7 @@ describe("hosting mode lifecycle", () => {
     try {
       const { port } = server;
       expect((await rawRequest(port, "POST", "/alice/laptop/?cmd=create", { login: "alice:apw" })).status).toBe(200);
-      const uploads = Array.from({ length: 8 }, (_, n) => slowUpload(port, `/alice/laptop/data/v${n}`, "alice:apw", valueOf(n), 1500));
+      const uploads = Array.from({ length: 8 }, (_, n) => slowUpload(port, `/alice/laptop/data/v${n}`, "alice:apw", valueNumbered(n), 1500));
       await new Promise((resolve) => setTimeout(resolve, 300));
       // alice's password changes, carol arrives, bob is granted alice's laptop read-only.
       writeHtpasswd(join(folder, "htpasswd"), { alice: "new-apw", bob: "bpw", carol: "cpw" });
@@ -62,7 +62,7 @@ describe("hosting mode lifecycle", () => {
       expect(await Promise.all(uploads)).toEqual(Array(8).fill(200));
       for (let n = 0; n < 8; n++) {
         const stored = readFileSync(join(folder, "repos", "alice", "laptop", "data", `v${n}`));
-        expect(stored.equals(valueOf(n)), `v${n}`).toBe(true);
+        expect(stored.equals(valueNumbered(n)), `v${n}`).toBe(true);
       }
       expect((await rawRequest(port, "GET", "/alice/laptop/", { login: "alice:apw" })).status).toBe(401);
       expect((await rawRequest(port, "GET", "/alice/laptop/", { login: "alice:new-apw" })).status).toBe(200);
@@ -90,7 +90,7 @@ describe("hosting mode lifecycle", () => {
     const client = async () => {
       while (!killed) {
         const n = next++;
-        const answer = await rawRequest(port, "POST", `/alice/laptop/data/v${n}`, { login: "alice:apw", body: valueOf(n) }).catch(() => undefined);
+        const answer = await rawRequest(port, "POST", `/alice/laptop/data/v${n}`, { login: "alice:apw", body: valueNumbered(n) }).catch(() => undefined);
         if (answer?.status === 200) acknowledged.add(n);
       }
     };
@@ -114,8 +114,8 @@ describe("hosting mode lifecycle", () => {
       for (const item of listed) {
         const n = Number(item.name.slice(1));
         const loaded = await rawRequest(server.port, "GET", `/alice/laptop/data/${item.name}`, { login: "alice:apw" });
-        expect(loaded.bytes.equals(valueOf(n)), `${item.name} whole and its own`).toBe(true);
-        expect(item.size, item.name).toBe(valueOf(n).byteLength);
+        expect(loaded.bytes.equals(valueNumbered(n)), `${item.name} whole and its own`).toBe(true);
+        expect(item.size, item.name).toBe(valueNumbered(n).byteLength);
         bytes += item.size;
       }
       const quota = JSON.parse((await rawRequest(server.port, "POST", "/alice/laptop/?cmd=quota", { login: "alice:apw" })).body);

@@ -17,6 +17,8 @@ export class HostingStartError extends Error {
 /** A hosting-mode server, not yet listening. */
 export interface HostingServer {
   readonly server: RestServer;
+  /** The open repositories and kept figures (tests and monitoring read their counts). */
+  readonly repositories: Repositories;
   /** The configuration in force. */
   config(): HostingConfig;
   /** Listens where the configuration says (port 0: a free one). */
@@ -38,7 +40,7 @@ export interface HostingServer {
 export async function openHostingServer(
   path: string,
   logger: Logger,
-  options: Omit<RestServerOptions, "credentials" | "logger"> = {},
+  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number } = {},
 ): Promise<HostingServer> {
   let config = await startStep("", () => loadHostingConfig(path));
   if (config.tls) throw new HostingStartError(`${path}: tls: this server does not speak TLS itself yet; put a TLS proxy (nginx) in front and remove [tls]`);
@@ -52,11 +54,16 @@ export async function openHostingServer(
           : logger.error(`htpasswd: ${result.error}; the logins in use stay`),
     }),
   );
-  const repositories = new Repositories(() => config, new UsageRecords(config.stateDir), { waitLimitMs: options.waitLimitMs });
+  const repositories = new Repositories(() => config, new UsageRecords(config.stateDir), {
+    waitLimitMs: options.waitLimitMs,
+    idleMs: options.idleMs,
+    maxIdle: options.maxIdle,
+  });
   const router = new HostingRouter({ config: () => config, checker: htpasswd.checker, repositories });
   const server = new RestServer(router, { ...options, logger });
   return {
     server,
+    repositories,
     config: () => config,
     async listen() {
       const address = await startStep(`cannot listen on ${config.listen.host}:${config.listen.port}: `, () =>
