@@ -34,6 +34,10 @@ describe("borgstore-server-rest --config", () => {
     await expect(startHosting(join(missing, "hosting.toml"))).rejects.toThrow(/exited with 2 before listening:[\s\S]*htpasswd: .*nothere/);
     const { config: unknownKind } = host("", "nosuchscheme:///x/{user}/{repo}");
     await expect(startHosting(unknownKind)).rejects.toThrow(/exited with 2 before listening:[\s\S]*repositories\.backend: /);
+    // The default state folder beside the config would be the repositories' folder of a login named "state".
+    const { folder, config: stateInRepos } = host("", "file://DIR/{user}/{repo}");
+    writeFileSync(stateInRepos, readFileSync(stateInRepos, "utf8").replace("file://DIR/", `file://${folder}/`));
+    await expect(startHosting(stateInRepos)).rejects.toThrow(/exited with 2 before listening:[\s\S]*state_dir: .*state is inside /);
   });
 
   it("answers 401 without or with wrong credentials, 404 for a repository the login may not see, 403 for a forbidden permission", async () => {
