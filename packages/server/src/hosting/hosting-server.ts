@@ -1,10 +1,11 @@
-import { mkdir } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../logger.js";
 import { RestServer, type RestServerOptions } from "../server.js";
 import { backendFromServerUrl } from "../backend-url.js";
 import { type HostingConfig, loadHostingConfig } from "./config.js";
 import { HtpasswdFile } from "./htpasswd.js";
+import { makeFolders } from "./make-folders.js";
 import { Repositories } from "./repositories.js";
 import { HostingRouter } from "./router.js";
 import { UsageRecords } from "./usage-records.js";
@@ -45,7 +46,7 @@ export async function openHostingServer(
   let config = await startStep("", () => loadHostingConfig(path));
   if (config.tls) throw new HostingStartError(`${path}: tls: this server does not speak TLS itself yet; put a TLS proxy (nginx) in front and remove [tls]`);
   await startStep("repositories.backend: ", () => backendFromServerUrl(sampleUrl(config)));
-  await startStep("state_dir: ", () => mkdir(config.stateDir, { recursive: true }));
+  await startStep("state_dir: ", () => makeFolders(config.stateDir));
   const htpasswd = await startStep("htpasswd: ", () =>
     HtpasswdFile.open(config.htpasswd, {
       onReload: (result) =>
@@ -54,6 +55,7 @@ export async function openHostingServer(
           : logger.error(`htpasswd: ${result.error}; the logins in use stay`),
     }),
   );
+  await warnAboutExposure(config, logger);
   const repositories = new Repositories(() => config, new UsageRecords(config.stateDir), {
     waitLimitMs: options.waitLimitMs,
     idleMs: options.idleMs,
@@ -90,6 +92,20 @@ export async function openHostingServer(
       await server.shutdown(graceMs);
     },
   };
+}
+
+/** Settings that work but expose passwords: logged at every start. */
+async function warnAboutExposure(config: HostingConfig, logger: Logger): Promise<void> {
+  if (((await stat(config.htpasswd)).mode & 0o002) !== 0)
+    logger.warning(`htpasswd: ${config.htpasswd} is writable by every local user (anyone could add a login); chmod o-w it`);
+  if (!isLoopback(config.listen.host))
+    logger.warning(
+      `listen.host ${config.listen.host} is not a loopback address and this server speaks plain HTTP: passwords and data cross the network in clear; put a TLS proxy (nginx) in front`,
+    );
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** The template with sample names: its kind of backend must be installed and its URL must parse. */
