@@ -90,6 +90,8 @@ export async function openHostingServer(
     async shutdown(graceMs) {
       htpasswd.close();
       await server.shutdown(graceMs);
+      // After the requests: one still waiting for its password check gets its answer.
+      htpasswd.checker.close();
     },
   };
 }

@@ -221,9 +221,8 @@ export class HtpasswdFile {
     return this.#reloading;
   }
 
-  /** Stops watching the file and ends the password check threads. */
+  /** Stops watching the file (the checker's threads end with `checker.close()`). */
   close(): void {
-    this.checker.close();
     clearTimeout(this.#pending);
     this.#watcher?.close();
     this.#watcher = undefined;
