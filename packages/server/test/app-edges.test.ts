@@ -2,7 +2,7 @@ import { PassThrough, Writable } from "node:stream";
 import { type ItemInfo, MemoryBackend } from "@borgstore/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { Logger, RestServer, type RestServerOptions } from "../src/index.js";
-import { ACCEPT, AUTH, RawConnection, header, rawRequest } from "./helpers.js";
+import { ACCEPT, AUTH, RawConnection, header, rawRequest, singleHost } from "./helpers.js";
 
 // The app's checks and error paths, on a RestServer in this process (fast; the CLI-level files
 // hostile.test.ts and stdio.test.ts check the same end to end).
@@ -75,7 +75,7 @@ describe("the app's checks, in the reference's order", () => {
 
   it("reads a target with a leading run of slashes as one slash, as CPython does", async () => {
     const { port, server } = await start();
-    await server.host.use((b) => b.store("x", new Uint8Array([4, 2])));
+    await singleHost(server).use((b) => b.store("x", new Uint8Array([4, 2])));
     for (const target of ["/x", "//x", "///x"]) {
       const res = await ask(port, "GET", target);
       expect(res.status).toBe(200);

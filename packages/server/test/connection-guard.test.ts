@@ -3,7 +3,7 @@ import { Writable } from "node:stream";
 import { type LoadOptions, MemoryBackend } from "@borgstore/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { Logger, RestServer, type RestServerOptions } from "../src/index.js";
-import { ACCEPT, RawConnection, rawRequest } from "./helpers.js";
+import { ACCEPT, RawConnection, rawRequest, singleHost } from "./helpers.js";
 
 // The rate guard and the per-address cap in this process, with rate windows of 100 ms (the CLI's
 // smallest is 1 s: admission.test.ts and slow-readers.test.ts check those end to end, in seconds).
@@ -84,7 +84,7 @@ describe("ConnectionGuard: the minimum rate", () => {
     expect(await conn.waitClosed(CUT_WITHIN)).toBe(true);
     expect(s.log()).toMatch(/cut a slow connection from 127\.0\.0\.1: 0 bytes in 0\.1 s \(--min-rate 10000\)/);
     // Nothing half-stored.
-    await expect(s.server.host.use((b) => b.info("trickle"))).resolves.toMatchObject({ exists: false });
+    await expect(singleHost(s.server).use((b) => b.info("trickle"))).resolves.toMatchObject({ exists: false });
   });
 
   it("cuts an upload that trickles below the rate, and logs the bytes it got in the last window", async () => {
@@ -134,7 +134,7 @@ describe("ConnectionGuard: the minimum rate", () => {
   it("never cuts a request while the server itself is slow, nor a keep-alive connection between requests", async () => {
     const backend = new SlowLoads(3 * CALM_WINDOW);
     const s = await start({ minRate: 10_000, rateWindowMs: CALM_WINDOW }, backend);
-    await s.server.host.use((b) => b.store("slow", new Uint8Array([1, 2, 3])));
+    await singleHost(s.server).use((b) => b.store("slow", new Uint8Array([1, 2, 3])));
     const conn = await RawConnection.open(s.port);
     conn.send(rawRequest("GET", "/slow", H));
     const loaded = await conn.response();
@@ -152,7 +152,7 @@ describe("ConnectionGuard: the minimum rate", () => {
   it("cuts a client that stops reading a large answer", async () => {
     const s = await start({ minRate: 10_000 });
     const size = 32 * 1024 * 1024;
-    await s.server.host.use((b) => b.store("big", new Uint8Array(size)));
+    await singleHost(s.server).use((b) => b.store("big", new Uint8Array(size)));
     const { socket, closed } = await open(s.port);
     let received = 0;
     socket.once("data", (d: Buffer) => {
@@ -173,7 +173,7 @@ describe("ConnectionGuard: the minimum rate", () => {
   it("cuts a client that stops reading an answer the kernel took whole (only its send queue shows it unread)", async () => {
     const s = await start({ minRate: 10_000 });
     const size = 1024 * 1024;
-    await s.server.host.use((b) => b.store("kernel", new Uint8Array(size)));
+    await singleHost(s.server).use((b) => b.store("kernel", new Uint8Array(size)));
     const { socket, closed } = await open(s.port);
     socket.pause(); // never reads
     socket.write(rawRequest("GET", "/kernel", H));
@@ -192,14 +192,14 @@ describe("ConnectionGuard: the minimum rate", () => {
     conn.send(Buffer.alloc(90, 1));
     expect((await conn.response()).status).toBe(200);
     conn.close();
-    await expect(s.server.host.use((b) => b.info("stalled"))).resolves.toMatchObject({ exists: true, size: 100 });
+    await expect(singleHost(s.server).use((b) => b.info("stalled"))).resolves.toMatchObject({ exists: true, size: 100 });
   });
 });
 
 describe("ConnectionGuard: connections per address", () => {
   it("refuses connections from one address beyond the cap, counts closes, and other addresses are not held back", async () => {
     const s = await start({ minRate: 0, maxConnectionsPerAddress: 2 });
-    await s.server.host.use((b) => b.store("there", new Uint8Array(1)));
+    await singleHost(s.server).use((b) => b.store("there", new Uint8Array(1)));
     const first = await open(s.port);
     const second = await open(s.port);
     const third = await open(s.port);

@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import { createProgram, listenOnTcp, prepareServer } from "../src/command-line.js";
 import { Logger } from "../src/logger.js";
+import type { BackendHost } from "../src/backend-host.js";
+import type { RestServer } from "../src/server.js";
 
 export const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 export const ACCEPT = "application/vnd.x.borgstore.rest.v1";
@@ -336,4 +338,10 @@ export async function storeAndLoad(base: string, name: string): Promise<{ retrie
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** The one store of a single-store server (hosting-mode servers have none). */
+export function singleHost(server: RestServer): BackendHost {
+  if (!server.host) throw new Error("a hosting-mode server has no single store");
+  return server.host;
 }

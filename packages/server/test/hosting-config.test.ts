@@ -79,6 +79,29 @@ describe("the hosting configuration file", () => {
     expect(refused("")).toMatch(/listen: .*htpasswd: .*repositories: /);
   });
 
+  it("refuses a state_dir inside (or containing) the folder a file:// template makes users' repositories in", () => {
+    const refused = (backend: string, stateDir?: string, baseDir = "/srv/borgstore") => {
+      const text = `htpasswd = "h"\n${stateDir ? `state_dir = "${stateDir}"\n` : ""}[listen]\nport = 1\n[repositories]\nbackend = "${backend}"\n`;
+      try {
+        parseHostingConfig(text, baseDir);
+      } catch (err) {
+        expect(err).toBeInstanceOf(HostingConfigError);
+        return (err as Error).message;
+      }
+      return "accepted";
+    };
+    // The default "state" beside the config is the repositories' folder of a login named "state".
+    expect(refused("file:///srv/borgstore/{user}/{repo}")).toMatch(/state_dir: \/srv\/borgstore\/state is inside \/srv\/borgstore, where repositories\.backend makes/);
+    expect(refused("file:///srv/borgstore/{user}/{repo}", "/srv/borgstore/state/deeper")).toMatch(/state_dir: .* is inside/);
+    expect(refused("file:///srv/borgstore/u-{user}/{repo}", "/srv/borgstore/u-state")).toMatch(/state_dir: .* is inside/);
+    expect(refused("file:///srv/borgstore/repos/{user}/{repo}", "/srv")).toMatch(/state_dir: \/srv contains \/srv\/borgstore\/repos/);
+    expect(refused("file:///srv/{repo}/{user}", "/srv/x")).toMatch(/state_dir: .* is inside/);
+    // The documented layout, and other backends, are fine.
+    expect(refused("file:///srv/borgstore/repos/{user}/{repo}")).toBe("accepted");
+    expect(refused("file:///srv/borgstore/repos/{user}/{repo}", "/srv/borgstore/repos-state")).toBe("accepted");
+    expect(refused("s3:key:secret@http://127.0.0.1:1/bucket/{user}/{repo}")).toBe("accepted");
+  });
+
   it("refuses hostile text with a HostingConfigError, never anything else", () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 200 }), (text) => {

@@ -1,7 +1,10 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { requireReferencePeer, runReferencePython } from "@borgstore/testkit";
 import { afterAll, describe, expect, it } from "vitest";
+import { openHostingServer } from "../src/hosting/hosting-server.js";
+import { Logger } from "../src/logger.js";
 import { tempDir } from "./helpers.js";
 import { announcedUpload, rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
@@ -37,6 +40,34 @@ describe("borgstore-server-rest --config", () => {
     // Asked for TLS with certificate files it cannot read: refused, never served in plain HTTP.
     const { config: tls } = host('[tls]\ncert = "c.pem"\nkey = "k.pem"');
     await expect(startHosting(tls)).rejects.toThrow(/exited with 2 before listening:[\s\S]*tls: .*c\.pem/);
+    // The default state folder beside the config would be the repositories' folder of a login named "state".
+    const { folder, config: stateInRepos } = host("", "file://DIR/{user}/{repo}");
+    writeFileSync(stateInRepos, readFileSync(stateInRepos, "utf8").replace("file://DIR/", `file://${folder}/`));
+    await expect(startHosting(stateInRepos)).rejects.toThrow(/exited with 2 before listening:[\s\S]*state_dir: .*state is inside /);
+    // Node's recursive mkdir spins for ever under /proc: the start fails at once instead.
+    const { config: procState } = host("");
+    writeFileSync(procState, `state_dir = "/proc/borgstore-x/y"\n${readFileSync(procState, "utf8")}`);
+    await expect(startHosting(procState)).rejects.toThrow(/exited with 2 before listening:[\s\S]*state_dir: .*\/proc\/borgstore-x/);
+  });
+
+  it("warns at start about a world-writable htpasswd file and plain HTTP on a non-loopback address", async () => {
+    const { folder, config } = host("");
+    chmodSync(join(folder, "htpasswd"), 0o666);
+    writeFileSync(config, readFileSync(config, "utf8").replace("[listen]\n", '[listen]\nhost = "0.0.0.0"\n'));
+    let log = "";
+    const logger = new Logger("warning", new Writable({ write: (chunk, _e, done) => done(void (log += chunk)) }));
+    // Opened only, never listening: the warnings come before anything listens.
+    const hosting = await openHostingServer(config, logger);
+    await hosting.shutdown();
+    logger.flush();
+    expect(log).toMatch(/htpasswd: .* is writable by every local user/);
+    expect(log).toMatch(/listen\.host 0\.0\.0\.0 is not a loopback address .* plain HTTP/);
+    chmodSync(join(folder, "htpasswd"), 0o640);
+    writeFileSync(config, readFileSync(config, "utf8").replace('host = "0.0.0.0"', 'host = "127.0.0.1"'));
+    log = "";
+    await (await openHostingServer(config, logger)).shutdown();
+    logger.flush();
+    expect(log).toBe("");
   });
 
   it("answers 401 without or with wrong credentials, 404 for a repository the login may not see, 403 for a forbidden permission", async () => {

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { dirname, isAbsolute, resolve, sep } from "node:path";
 import { PERMISSION_SHORTCUTS, type Permissions, parseSize } from "@borgstore/core";
 import { TomlError, parse as parseToml } from "smol-toml";
 import { z } from "zod";
@@ -151,11 +151,14 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
       if (repo.split("/")[0] === user)
         problems.push(`repos."${repo}".grants.${user}: ${user} owns this repository (limit a login with a role under [credentials])`);
     }
+  const stateDir = resolve(baseDir, c.state_dir);
+  const stateProblem = stateDirOverlap(stateDir, c.repositories.backend);
+  if (stateProblem) problems.push(`state_dir: ${stateProblem}`);
   if (problems.length > 0) throw new HostingConfigError(`${source}: ${problems.join("; ")}`);
   return {
     listen: c.listen,
     htpasswd: resolve(baseDir, c.htpasswd),
-    stateDir: resolve(baseDir, c.state_dir),
+    stateDir,
     ...(c.tls ? { tls: { cert: resolve(baseDir, c.tls.cert), key: resolve(baseDir, c.tls.key) } } : {}),
     repositories: { backend: c.repositories.backend, autoCreate: c.repositories.auto_create, quota: c.repositories.quota },
     roles,
@@ -163,6 +166,27 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
     users: c.users,
     repos: c.repos,
   };
+}
+
+/**
+ * Why the state folder may not be where it is: inside the folder a file:// template makes users'
+ * repositories in (the default `state` beside a config in /srv/borgstore, with repositories at
+ * /srv/borgstore/{user}/{repo}, is the repositories' folder of a login named "state", who could read
+ * and forge every user's usage records), or containing it.
+ */
+function stateDirOverlap(stateDir: string, backend: string): string | undefined {
+  if (!backend.startsWith("file://")) return undefined;
+  const path = backend.slice("file://".length);
+  const placeholder = Math.min(...["{user}", "{repo}"].map((name) => path.indexOf(name)).filter((at) => at >= 0));
+  const root = path.slice(0, path.lastIndexOf("/", placeholder) + 1);
+  if (!isAbsolute(root)) return undefined;
+  const reposRoot = resolve(root);
+  const inside = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+  if (inside(stateDir, reposRoot))
+    return `${stateDir} is inside ${reposRoot}, where repositories.backend makes users' repositories (a login named after its folder would reach the usage records); put state_dir elsewhere`;
+  if (inside(reposRoot, stateDir))
+    return `${stateDir} contains ${reposRoot}, where repositories.backend makes users' repositories; put state_dir elsewhere`;
+  return undefined;
 }
 
 function formatIssues(source: string, issues: readonly z.core.$ZodIssue[]): string {

@@ -1,10 +1,11 @@
-import { mkdir } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../logger.js";
 import { RestServer, type RestServerOptions } from "../server.js";
 import { backendFromServerUrl } from "../backend-url.js";
 import { type HostingConfig, loadHostingConfig } from "./config.js";
 import { HtpasswdFile } from "./htpasswd.js";
+import { makeFolders } from "./make-folders.js";
 import { Repositories } from "./repositories.js";
 import { HostingRouter } from "./router.js";
 import { UsageRecords } from "./usage-records.js";
@@ -17,6 +18,8 @@ export class HostingStartError extends Error {
 /** A hosting-mode server, not yet listening. */
 export interface HostingServer {
   readonly server: RestServer;
+  /** The open repositories and kept figures (tests and monitoring read their counts). */
+  readonly repositories: Repositories;
   /** The configuration in force. */
   config(): HostingConfig;
   /** Listens where the configuration says (port 0: a free one). */
@@ -38,11 +41,11 @@ export interface HostingServer {
 export async function openHostingServer(
   path: string,
   logger: Logger,
-  options: Omit<RestServerOptions, "credentials" | "logger"> = {},
+  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number } = {},
 ): Promise<HostingServer> {
   let config = await startStep("", () => loadHostingConfig(path));
   await startStep("repositories.backend: ", () => backendFromServerUrl(sampleUrl(config)));
-  await startStep("state_dir: ", () => mkdir(config.stateDir, { recursive: true }));
+  await startStep("state_dir: ", () => makeFolders(config.stateDir));
   const htpasswd = await startStep("htpasswd: ", () =>
     HtpasswdFile.open(config.htpasswd, {
       onReload: (result) =>
@@ -51,12 +54,18 @@ export async function openHostingServer(
           : logger.error(`htpasswd: ${result.error}; the logins in use stay`),
     }),
   );
-  const repositories = new Repositories(() => config, new UsageRecords(config.stateDir), { waitLimitMs: options.waitLimitMs });
+  await warnAboutExposure(config, logger);
+  const repositories = new Repositories(() => config, new UsageRecords(config.stateDir), {
+    waitLimitMs: options.waitLimitMs,
+    idleMs: options.idleMs,
+    maxIdle: options.maxIdle,
+  });
   const router = new HostingRouter({ config: () => config, checker: htpasswd.checker, repositories });
   const tls = config.tls ? { certFile: config.tls.cert, keyFile: config.tls.key } : undefined;
   const server = await startStep("tls: ", async () => new RestServer(router, { ...options, logger, tls }));
   return {
     server,
+    repositories,
     config: () => config,
     async listen() {
       const address = await startStep(`cannot listen on ${config.listen.host}:${config.listen.port}: `, () =>
@@ -90,8 +99,24 @@ export async function openHostingServer(
     async shutdown(graceMs) {
       htpasswd.close();
       await server.shutdown(graceMs);
+      // After the requests: one still waiting for its password check gets its answer.
+      htpasswd.checker.close();
     },
   };
+}
+
+/** Settings that work but expose passwords: logged at every start. */
+async function warnAboutExposure(config: HostingConfig, logger: Logger): Promise<void> {
+  if (((await stat(config.htpasswd)).mode & 0o002) !== 0)
+    logger.warning(`htpasswd: ${config.htpasswd} is writable by every local user (anyone could add a login); chmod o-w it`);
+  if (!config.tls && !isLoopback(config.listen.host))
+    logger.warning(
+      `listen.host ${config.listen.host} is not a loopback address and this server speaks plain HTTP: passwords and data cross the network in clear; add a [tls] table or put a TLS proxy (nginx) in front`,
+    );
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** The template with sample names: its kind of backend must be installed and its URL must parse. */

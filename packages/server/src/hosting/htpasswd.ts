@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
-import bcrypt from "bcryptjs";
+import { BcryptPool } from "./bcrypt-pool.js";
 
 /** A line of an htpasswd file that this server cannot check, named by its line number. */
 export class HtpasswdError extends Error {
@@ -76,7 +76,7 @@ export class HtpasswdTable {
 
 /** Options of a PasswordChecker. */
 export interface PasswordCheckerOptions {
-  /** bcrypt comparisons running at once at most (each costs tens of ms of CPU); default 2. */
+  /** bcrypt comparisons running at once at most, each in a worker thread of its own (each costs tens of ms of CPU); default 2. */
   maxConcurrent?: number;
   /** Verified login/password pairs remembered, so that a client's every request is not a bcrypt run; default 10,000. */
   cacheEntries?: number;
@@ -89,19 +89,18 @@ export interface PasswordCheckerOptions {
  * at most `maxConcurrent` comparisons run at once, so that a flood of wrong passwords queues behind
  * itself instead of taking the server's CPU from every other client. An unknown login is compared
  * against a dummy hash of the file's usual cost: the answer's timing does not tell which logins exist.
+ * Comparisons run in worker threads (bcrypt-pool.ts): a signed-in client never waits on others' bcrypt.
  */
 export class PasswordChecker {
   #table: HtpasswdTable;
-  readonly #maxConcurrent: number;
   readonly #cacheEntries: number;
   readonly #verified = new Map<string, Buffer>();
-  #running = 0;
-  readonly #waiting: Array<() => void> = [];
+  readonly #pool: BcryptPool;
   readonly #dummies = new Map<number, Promise<string>>();
 
   constructor(table: HtpasswdTable, options: PasswordCheckerOptions = {}) {
     this.#table = table;
-    this.#maxConcurrent = Math.max(1, options.maxConcurrent ?? 2);
+    this.#pool = new BcryptPool(Math.max(1, options.maxConcurrent ?? 2));
     this.#cacheEntries = Math.max(0, options.cacheEntries ?? 10_000);
   }
 
@@ -137,21 +136,21 @@ export class PasswordChecker {
   #dummyHash(cost: number): Promise<string> {
     let hash = this.#dummies.get(cost);
     if (!hash) {
-      hash = bcrypt.hash(randomBytes(24).toString("hex"), cost);
+      hash = this.#pool.hash(randomBytes(24).toString("hex"), cost);
+      // A failed one is made again by the next unknown login.
+      hash.catch(() => this.#dummies.delete(cost));
       this.#dummies.set(cost, hash);
     }
     return hash;
   }
 
-  async #compare(password: string, hash: string): Promise<boolean> {
-    if (this.#running >= this.#maxConcurrent) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#running++;
-    try {
-      return await bcrypt.compare(password, hash);
-    } finally {
-      this.#running--;
-      this.#waiting.shift()?.();
-    }
+  #compare(password: string, hash: string): Promise<boolean> {
+    return this.#pool.compare(password, hash);
+  }
+
+  /** Ends the worker threads. */
+  close(): void {
+    this.#pool.close();
   }
 
   #remember(id: string, proof: Buffer): void {
@@ -222,7 +221,7 @@ export class HtpasswdFile {
     return this.#reloading;
   }
 
-  /** Stops watching the file. */
+  /** Stops watching the file (the checker's threads end with `checker.close()`). */
   close(): void {
     clearTimeout(this.#pending);
     this.#watcher?.close();

@@ -14,36 +14,87 @@ export interface Repository {
   readonly store: UsageLayer;
 }
 
+/** A repository in use by a request: `release` once the request is done (exactly once). */
+export interface RepositoryUse {
+  repository: Repository;
+  release(): void;
+}
+
 interface Entry extends Repository {
+  readonly key: string;
+  readonly owner: UserUsage;
   /** Its usage is known: measured, read from a clean record, or created here. */
   known: boolean;
   measuring?: Promise<void>;
+  /** Requests (and measurements) using it now: one in use is never closed. */
+  users: number;
+  idleSince: number;
+}
+
+export interface RepositoriesOptions {
+  waitLimitMs?: number;
+  /** An idle repository is closed after this long (its figures are kept). */
+  idleMs?: number;
+  /** At most this many idle repositories stay open; the least recently used are closed first. */
+  maxIdle?: number;
 }
 
 /**
- * The repositories of all users, each made on first use from the backend URL template and kept
- * open. A user's figures are loaded on their first request, every repository they have (per the
- * usage records), so that their quota counts all of them.
+ * The repositories of all users, each opened from the backend URL template while requests use it.
+ * A request to a repository that does not exist leaves nothing behind once it is done; an existing
+ * one stays open while idle for a while (idleMs, at most maxIdle of them), then is closed with its
+ * record written clean and its figures kept in its user's sum. A user's figures are loaded on
+ * their first request, every repository they have (per the usage records), so that their quota
+ * counts all of them.
  */
 export class Repositories {
   readonly #config: () => HostingConfig;
   readonly #records: UsageRecords;
   readonly #waitLimitMs: number | undefined;
+  readonly #idleMs: number;
+  readonly #maxIdle: number;
   readonly #users = new Map<string, Promise<UserUsage>>();
   readonly #entries = new Map<string, Entry>();
+  readonly #opening = new Map<string, Promise<Entry>>();
+  readonly #closing = new Map<string, Promise<void>>();
+  /** Open entries no request uses, least recently used first. */
+  readonly #idle = new Map<string, Entry>();
+  readonly #sweeper: NodeJS.Timeout;
 
-  constructor(config: () => HostingConfig, records: UsageRecords, options: { waitLimitMs?: number } = {}) {
+  constructor(config: () => HostingConfig, records: UsageRecords, options: RepositoriesOptions = {}) {
     this.#config = config;
     this.#records = records;
     this.#waitLimitMs = options.waitLimitMs;
+    this.#idleMs = options.idleMs ?? 60_000;
+    this.#maxIdle = options.maxIdle ?? 256;
+    this.#sweeper = setInterval(() => this.#sweep(), Math.max(10, Math.floor(this.#idleMs / 2)));
+    this.#sweeper.unref();
   }
 
-  /** The repository `repo` of `user`, with its usage known if it exists. */
-  async get(user: string, repo: string): Promise<Repository> {
+  /** The repository `repo` of `user`, with its usage known if it exists; release it when done. */
+  async use(user: string, repo: string): Promise<RepositoryUse> {
     const usage = await this.#user(user);
-    const entry = await this.#entry(usage, repo);
-    if (!entry.known) await this.#measure(entry);
-    return entry;
+    const entry = await this.#acquire(usage, repo);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#release(entry);
+    };
+    try {
+      if (!entry.known) await this.#measure(entry);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return { repository: entry, release };
+  }
+
+  /** How many repositories are open and how many have figures kept (for tests and monitoring). */
+  async counts(): Promise<{ open: number; tracked: number }> {
+    let tracked = 0;
+    for (const loading of this.#users.values()) tracked += (await loading).tracked;
+    return { open: this.#entries.size, tracked };
   }
 
   /** The limits a store into `user`'s `repo` must keep, from the configuration in force. */
@@ -59,12 +110,10 @@ export class Repositories {
 
   /** Closes every repository once its requests are done and writes its figures as clean. */
   async close(): Promise<void> {
-    await Promise.all(
-      [...this.#entries.values()].map(async (entry) => {
-        await entry.host.close();
-        if (entry.known) await this.#write(entry, true);
-      }),
-    );
+    clearInterval(this.#sweeper);
+    await Promise.allSettled([...this.#opening.values()]);
+    await Promise.all([...this.#entries.values()].map((entry) => this.#closeEntry(entry)));
+    await Promise.all([...this.#closing.values()]);
   }
 
   #user(user: string): Promise<UserUsage> {
@@ -83,36 +132,111 @@ export class Repositories {
     const records = await this.#records.readUser(user);
     await Promise.all(
       [...records].map(async ([repo, record]) => {
-        const entry = await this.#entry(usage, repo);
-        if (record.clean) {
-          entry.store.usage.set(record.bytes, record.objects);
-          entry.known = true;
-          // From now on changes are not in the record: a crash must measure again.
-          await this.#write(entry, false);
-        } else await this.#measure(entry);
+        // A clean record stays clean until its repository is opened again.
+        if (record.clean) return usage.park(repo, record);
+        const entry = await this.#acquire(usage, repo);
+        try {
+          await this.#measure(entry);
+        } finally {
+          this.#release(entry);
+        }
       }),
     );
     return usage;
   }
 
-  async #entry(usage: UserUsage, repo: string): Promise<Entry> {
+  async #acquire(usage: UserUsage, repo: string): Promise<Entry> {
     const key = `${usage.user}/${repo}`;
-    const existing = this.#entries.get(key);
-    if (existing) return existing;
+    for (;;) {
+      const existing = this.#entries.get(key);
+      if (existing) {
+        existing.users++;
+        this.#idle.delete(key);
+        return existing;
+      }
+      let opening = this.#opening.get(key);
+      if (!opening) {
+        opening = this.#open(usage, repo, key).finally(() => this.#opening.delete(key));
+        this.#opening.set(key, opening);
+      }
+      await opening;
+    }
+  }
+
+  async #open(usage: UserUsage, repo: string, key: string): Promise<Entry> {
+    // The previous store of this name finishes closing (and writing its clean record) first.
+    await this.#closing.get(key);
     const url = this.#config().repositories.backend.replaceAll("{user}", usage.user).replaceAll("{repo}", repo);
     const backend = await backendFromServerUrl(url);
-    // Another request may have made it while the backend's package loaded.
-    const raced = this.#entries.get(key);
-    if (raced) return raced;
-    // After a create or destroy through the server, the figures (now 0) are known and recorded.
-    const recordLifecycle = async () => {
+    const parked = usage.unpark(repo);
+    const repoUsage = usage.repo(repo);
+    const entry = { key, owner: usage, user: usage.user, name: repo, known: false, users: 0, idleSince: 0 } as Entry;
+    const store = new UsageLayer(backend, repoUsage, () => this.limits(usage.user, repo), async () => {
       entry.known = true;
       await this.#write(entry, false);
-    };
-    const store = new UsageLayer(backend, usage.repo(repo), () => this.limits(usage.user, repo), recordLifecycle);
-    const entry: Entry = { user: usage.user, name: repo, store, host: new BackendHost(store, { waitLimitMs: this.#waitLimitMs }), known: false };
+    });
+    Object.assign(entry, { store, host: new BackendHost(store, { waitLimitMs: this.#waitLimitMs }) });
+    if (parked) {
+      repoUsage.set(parked.bytes, parked.objects);
+      entry.known = true;
+      try {
+        // From now on changes are not in the record: a crash must measure again.
+        await this.#write(entry, false);
+      } catch (err) {
+        usage.park(repo, parked);
+        await entry.host.close();
+        throw err;
+      }
+    }
     this.#entries.set(key, entry);
     return entry;
+  }
+
+  #release(entry: Entry): void {
+    entry.users--;
+    if (entry.users > 0 || this.#entries.get(entry.key) !== entry) return;
+    if (!entry.known) {
+      // It does not exist (or could not be measured): nothing of it is kept.
+      void this.#closeEntry(entry);
+      return;
+    }
+    entry.idleSince = Date.now();
+    this.#idle.set(entry.key, entry);
+    for (const oldest of this.#idle.values()) {
+      if (this.#idle.size <= this.#maxIdle) break;
+      void this.#closeEntry(oldest);
+    }
+  }
+
+  #sweep(): void {
+    const before = Date.now() - this.#idleMs;
+    for (const entry of this.#idle.values()) {
+      if (entry.idleSince > before) break;
+      void this.#closeEntry(entry);
+    }
+  }
+
+  /** Forgets the entry at once (its figures parked in its user's sum) and closes its store. */
+  #closeEntry(entry: Entry): Promise<void> {
+    if (this.#entries.get(entry.key) !== entry) return this.#closing.get(entry.key) ?? Promise.resolve();
+    this.#entries.delete(entry.key);
+    this.#idle.delete(entry.key);
+    const figures = { bytes: entry.store.usage.bytes, objects: entry.store.usage.objects };
+    if (entry.known) entry.owner.park(entry.name, figures);
+    else entry.owner.forget(entry.name);
+    const closing = (async () => {
+      await entry.host.close();
+      // At shutdown requests may still have finished: the figures after them.
+      if (entry.known) await this.#write(entry, true);
+    })()
+      .catch(() => {
+        // The record stays not clean: the next start measures it again.
+      })
+      .finally(() => {
+        if (this.#closing.get(entry.key) === closing) this.#closing.delete(entry.key);
+      });
+    this.#closing.set(entry.key, closing);
+    return closing;
   }
 
   /** Lists the repository whole (see measure); one that does not exist (yet) stays unknown at 0. */

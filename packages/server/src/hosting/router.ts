@@ -52,13 +52,21 @@ export class HostingRouter implements StoreRouter {
     const cmd = queryValue(target.query, "cmd");
     if (method === "POST" && cmd === "create" && !config.repositories.autoCreate)
       throw new HttpError(403, "Forbidden: repositories are created by the operator on this server");
-    const repository = await this.#state.repositories.get(tenant.user, tenant.repo);
+    const { repository, release } = await this.#state.repositories.use(tenant.user, tenant.repo);
     const isStore = method === "POST" && (cmd === undefined || !POST_COMMANDS.has(cmd)) && target.name !== "";
-    // A store the login may not make is refused by the operation (403), not by the quota.
-    const done =
-      isStore && mayStore(permissions, target.name)
-        ? repository.store.usage.reserve(announcedLength(reply), this.#state.repositories.limits(tenant.user, tenant.repo))
-        : undefined;
+    let giveBack: (() => void) | undefined;
+    try {
+      // A store the login may not make is refused by the operation (403), not by the quota.
+      if (isStore && mayStore(permissions, target.name))
+        giveBack = repository.store.usage.reserve(announcedLength(reply), this.#state.repositories.limits(tenant.user, tenant.repo));
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const done = () => {
+      giveBack?.();
+      release();
+    };
     const view = new PermissionView(repository.store, permissions);
     // Error messages name the store's location (a path, a bucket): answers show "[STORAGE_BASE]" instead.
     return { host: new ViewHost(repository.host, view), target, user: given.username, location: repository.store.location, done };

@@ -1,5 +1,6 @@
-import { mkdir, readFile, readdir, rename, writeFile } from "node:fs/promises";
+import { readFile, readdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { makeFolders } from "./make-folders.js";
 
 /**
  * A repository's usage as last written: `clean` only when the server wrote it at a clean shutdown
@@ -40,7 +41,7 @@ export class UsageRecords {
   /** Replaces the record in one rename: a crash leaves the old one or the new one. */
   async write(user: string, repo: string, record: UsageRecord): Promise<void> {
     const folder = join(this.dir, user);
-    await mkdir(folder, { recursive: true });
+    await makeFolders(folder);
     const path = join(folder, `${repo}${SUFFIX}`);
     const temp = `${path}.${process.pid}.${(counter++).toString(36)}.tmp`;
     await writeFile(temp, `${JSON.stringify(record)}\n`, { flush: true });

@@ -8,9 +8,41 @@ export interface QuotaLimits {
 
 /** The stored bytes and objects of one user's repositories, and the bytes reserved by uploads in flight. */
 export class UserUsage {
+  /** The repositories open now. */
   readonly repos = new Map<string, RepoUsage>();
+  /** The figures of repositories closed for now (idle, or not opened since start): they count too. */
+  readonly #parked = new Map<string, { bytes: number; objects: number }>();
+  #parkedBytes = 0;
 
   constructor(readonly user: string) {}
+
+  /** Keeps a closed repository's figures; its RepoUsage is forgotten. */
+  park(name: string, figures: { bytes: number; objects: number }): void {
+    this.unpark(name);
+    this.repos.delete(name);
+    this.#parked.set(name, { bytes: figures.bytes, objects: figures.objects });
+    this.#parkedBytes += figures.bytes;
+  }
+
+  /** Takes a closed repository's figures back (undefined: none kept). */
+  unpark(name: string): { bytes: number; objects: number } | undefined {
+    const figures = this.#parked.get(name);
+    if (figures) {
+      this.#parked.delete(name);
+      this.#parkedBytes -= figures.bytes;
+    }
+    return figures;
+  }
+
+  /** Forgets an open repository that turned out not to exist. */
+  forget(name: string): void {
+    this.repos.delete(name);
+  }
+
+  /** Repositories this user's figures keep an entry for (open or parked). */
+  get tracked(): number {
+    return this.repos.size + this.#parked.size;
+  }
 
   /** The repository's figures (0 until it is measured or written to). */
   repo(name: string): RepoUsage {
@@ -23,7 +55,7 @@ export class UserUsage {
   }
 
   get bytes(): number {
-    let sum = 0;
+    let sum = this.#parkedBytes;
     for (const repo of this.repos.values()) sum += repo.bytes;
     return sum;
   }
