@@ -57,7 +57,9 @@ export function authenticatedUser(incoming: IncomingMessage): string | undefined
 
 /** A request's store and target, once its credentials and path have been checked. */
 export interface RoutedRequest {
+  /** The store that serves the request, admitted as the single store's requests are. */
   host: BackendHost;
+  /** The request target below the store's root (hosting mode: below `/<user>/<repo>/`). */
   target: RequestTarget;
   /** Who it authenticated as (for the access log). */
   user?: string;

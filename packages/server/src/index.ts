@@ -16,3 +16,7 @@ export { Logger, LOG_LEVELS, type LogLevel } from "./logger.js";
 export { errorReply, redact, type ErrorReply } from "./error-status.js";
 export { parseRange } from "@borgstore/core/rest-protocol";
 export type { Credentials } from "./auth.js";
+export type { Health } from "./observability/health.js";
+export type { TlsFiles } from "./tls.js";
+export type { RequestTarget } from "./request-target.js";
+export type { ReplyContext } from "./reply.js";

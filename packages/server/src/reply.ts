@@ -11,8 +11,11 @@ import { errorPageHtml, reasonPhrase, standardReason } from "./error-page.js";
 
 export const CACHE_CONTROL = "no-store, no-cache, must-revalidate, max-age=0";
 
+/** One request being answered: what a router or operation writes its answer through. */
 export interface ReplyContext {
+  /** The request. */
   incoming: IncomingMessage;
+  /** Its response. */
   outgoing: ServerResponse;
   /** Stdio: one stream for the whole session, so error pages must not close it. */
   keepStreamOpen: boolean;

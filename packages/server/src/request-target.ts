@@ -6,6 +6,7 @@ export interface RequestTarget {
   name: string;
   /** The path ended with "/" (GET → list). */
   isDirectory: boolean;
+  /** The query string's parameters (`cmd`, `target`, …). */
   query: URLSearchParams;
 }
 

@@ -42,7 +42,7 @@ export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "
   minRate?: number;
   /** Default 20 s. */
   rateWindowMs?: number;
-  /** Counts every request (served by `listenMetrics`). */
+  /** @internal Counts every request (served by `listenMetrics`). */
   metrics?: ServerMetrics;
   /** Where audit lines go (deletes, denials); default: `logger`. */
   auditLogger?: Logger;
@@ -287,7 +287,7 @@ export class RestServer {
     return usage < 0 ? [] : [{ user: this.#owner, repo: "", bytes: usage }];
   }
 
-  /**
+  /** @internal
    * Serves /metrics and /healthz on a listener of its own (closed by shutdown). Needs the
    * `metrics` option. The caller decides whether the address may be reached by others.
    */

@@ -3,7 +3,9 @@ import { type SecureContextOptions, type Server as TlsServer, createSecureContex
 
 /** The certificate chain and key files of `--tls-cert` / `--tls-key` (PEM). */
 export interface TlsFiles {
+  /** The certificate chain file (PEM). */
   certFile: string;
+  /** Its private key file (PEM). */
   keyFile: string;
 }
 

@@ -10,13 +10,23 @@ import { z } from "zod";
  */
 export interface HostingConfig {
   /** Where the server listens. */
-  listen: { host: string; port: number };
+  listen: {
+    /** The address to listen on (default 127.0.0.1). */
+    host: string;
+    /** The TCP port (0: a free one). */
+    port: number;
+  };
   /** The htpasswd file (absolute; a relative path is taken from the config file's folder). */
   htpasswd: string;
   /** Folder of the server's own records (repositories' usage figures); absolute, default `state` beside the file. */
   stateDir: string;
   /** TLS certificate and key files (absolute), when the server speaks HTTPS itself. */
-  tls?: { cert: string; key: string };
+  tls?: {
+    /** The certificate chain (PEM). */
+    cert: string;
+    /** Its private key (PEM). */
+    key: string;
+  };
   /** How repositories are made and limited. */
   repositories: {
     /** A backend URL with `{user}` and `{repo}` in it, e.g. `file:///srv/borgstore/{user}/{repo}`. */
@@ -29,15 +39,44 @@ export interface HostingConfig {
   /** Roles by name: the permissions a credential bound to it has in a repository. */
   roles: Readonly<Record<string, Permissions | undefined>>;
   /** htpasswd logins that are not their own user, or not an owner: which user and role each is. */
-  credentials: Readonly<Record<string, { user: string; role: string }>>;
+  credentials: Readonly<
+    Record<
+      string,
+      {
+        /** The user the login acts for. */
+        user: string;
+        /** The role it is bound to. */
+        role: string;
+      }
+    >
+  >;
   /** Per user: bytes over all their repositories at most. */
-  users: Readonly<Record<string, { quota?: number }>>;
+  users: Readonly<
+    Record<
+      string,
+      {
+        /** Bytes over all the user's repositories at most (undefined: none). */
+        quota?: number;
+      }
+    >
+  >;
   /** Per repository ("user/repo"): its own quota, and roles granted to other users. */
-  repos: Readonly<Record<string, { quota?: number; grants: Readonly<Record<string, string>> }>>;
+  repos: Readonly<
+    Record<
+      string,
+      {
+        /** Bytes in this repository at most (undefined: the repositories' default). */
+        quota?: number;
+        /** Other users and the role each is granted here. */
+        grants: Readonly<Record<string, string>>;
+      }
+    >
+  >;
 }
 
 /** A configuration file that cannot be used, with every problem found, each named by its key. */
 export class HostingConfigError extends Error {
+  /** Always "HostingConfigError". */
   override name = "HostingConfigError";
 }
 

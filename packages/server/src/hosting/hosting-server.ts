@@ -12,13 +12,15 @@ import { UsageRecords } from "./usage-records.js";
 
 /** A reason the hosting mode does not start, for the operator (the CLI exits with status 2). */
 export class HostingStartError extends Error {
+  /** Always "HostingStartError". */
   override name = "HostingStartError";
 }
 
 /** A hosting-mode server, not yet listening. */
 export interface HostingServer {
+  /** The HTTP(S) server that answers every user's requests. */
   readonly server: RestServer;
-  /** The open repositories and kept figures (tests and monitoring read their counts). */
+  /** @internal The open repositories and kept figures (tests and monitoring read their counts). */
   readonly repositories: Repositories;
   /** The configuration in force. */
   config(): HostingConfig;

@@ -3,6 +3,7 @@ import type { BackendHost } from "../backend-host.js";
 
 /** What /healthz answers: 200 with "ok", or 503 with the reason. */
 export interface Health {
+  /** Serving, and the backend open or openable. */
   ok: boolean;
   /** Why not (a stable code or a short phrase: never a path or a message from the backend). */
   reason?: string;
