@@ -44,7 +44,6 @@ runConformanceSuite({
   maxValueSize: 1_000_000,
   streamValueSize: 1024 * 1024,
   raceMs: 300,
-  skip: { "1000 objects in one namespace": "6 s of the single-store mode's own path, run by conformance-tcp.test.ts" },
   cleanup: async (backend) => {
     const repo = repos.get(backend);
     repos.delete(backend);
