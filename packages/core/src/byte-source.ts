@@ -11,6 +11,11 @@ export async function collectBytes(source: ByteSource): Promise<Uint8Array> {
     chunks.push(chunk);
     total += chunk.byteLength;
   }
+  return joinChunks(chunks, total);
+}
+
+/** `chunks` (`total` bytes together) as one buffer: the only chunk itself, or a copy of them all. */
+export function joinChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0] as Uint8Array;
   const out = new Uint8Array(total);
   let at = 0;

@@ -2,6 +2,7 @@
 import { redactUrl } from "@borgstore/core";
 import { type Exposure, isLoopbackAddress, openServingProblem } from "./auth-policy.js";
 import { type CliOptions, StartupError, createProgram, listenForMetrics, listenOnTcp, prepareServer } from "./command-line.js";
+import { exitAfterShutdown } from "./exit-after-shutdown.js";
 import { tuneHeapForLargeBodies } from "./heap-tuning.js";
 import { isHostingCommand, runHostingCommand } from "./hosting/command.js";
 import { Logger } from "./logger.js";
@@ -29,17 +30,7 @@ async function main(): Promise<void> {
   const prepared = await startup(() => prepareServer(program, logger));
   const { server, options, credentials } = prepared;
 
-  const stop = (signal: string) => {
-    logger.info(`${signal}: finishing running requests, then exiting`);
-    server.shutdown(options.shutdownTimeout * 1000).then(
-      () => process.exit(0),
-      (err) => {
-        logger.error(`shutdown failed: ${(err as Error).message}`);
-        logger.flush();
-        process.exit(1);
-      },
-    );
-  };
+  const stop = exitAfterShutdown((graceMs) => server.shutdown(graceMs), options.shutdownTimeout * 1000, logger);
   process.on("SIGTERM", () => stop("SIGTERM"));
   // A stdio server belongs to its client, which ends it by closing stdin: Ctrl-C in the client's
   // terminal (sent to the whole process group) must not cut it off mid-request. The Python

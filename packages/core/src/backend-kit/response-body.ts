@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import { abortError } from "../abort.js";
 import { BackendError } from "../errors.js";
+import { joinChunks } from "../byte-source.js";
 
 /** What {@link readResponseBody} needs besides the body. */
 export interface ResponseBodyOptions {
@@ -57,7 +58,7 @@ export function readResponseBody(body: Readable, options: ResponseBodyOptions): 
       at += chunk.byteLength;
     };
     const onEnd = () => {
-      if (out === undefined) return finish(undefined, joined(chunks, at));
+      if (out === undefined) return finish(undefined, joinChunks(chunks, at));
       if (at !== length) return finish(new BackendError(`${what}: the response ended after ${at} of its ${length} bytes`));
       finish(undefined, out === into ? into.subarray(0, at) : new Uint8Array(out.buffer, out.byteOffset, at));
     };
@@ -72,15 +73,4 @@ export function readResponseBody(body: Readable, options: ResponseBodyOptions): 
     signal?.addEventListener("abort", onAbort, { once: true });
     body.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
   });
-}
-
-function joined(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
 }

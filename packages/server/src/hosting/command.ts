@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
+import { exitAfterShutdown } from "../exit-after-shutdown.js";
 import { LOG_LEVELS, type LogLevel, Logger } from "../logger.js";
 import { HostingStartError, openHostingServer } from "./hosting-server.js";
 
@@ -39,17 +40,7 @@ export async function runHostingCommand(argv: readonly string[]): Promise<void> 
     logger.info("SIGHUP: reading the configuration and the htpasswd file again");
     void hosting.reload();
   });
-  const stop = (signal: string) => {
-    logger.info(`${signal}: finishing running requests, then exiting`);
-    hosting.shutdown(options.shutdownTimeout * 1000).then(
-      () => process.exit(0),
-      (err) => {
-        logger.error(`shutdown failed: ${(err as Error).message}`);
-        logger.flush();
-        process.exit(1);
-      },
-    );
-  };
+  const stop = exitAfterShutdown((graceMs) => hosting.shutdown(graceMs), options.shutdownTimeout * 1000, logger);
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 }
