@@ -9,7 +9,7 @@ import {
   type QuotaInfo,
   type StoreStreamOptions,
 } from "@borgstore/core";
-import { KeyedQueue } from "@borgstore/core/backend";
+import { KeyedQueue, tappedSource } from "@borgstore/core/backend";
 import type { QuotaLimits, RepoUsage } from "./usage.js";
 
 /**
@@ -51,13 +51,10 @@ export class UsageLayer extends BackendLayer {
 
   protected override _storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
     let received = 0;
-    async function* counted(): ByteSource {
-      for await (const chunk of source) {
-        received += chunk.byteLength;
-        yield chunk;
-      }
-    }
-    return this.#replacing(name, () => this.inner.storeStream(name, counted(), options), () => received);
+    const tapped = tappedSource(source, (chunk) => {
+      received += chunk.byteLength;
+    });
+    return this.#replacing(name, () => this.inner.storeStream(name, tapped, options), () => received);
   }
 
   protected override _delete(name: string, options?: OperationOptions): Promise<void> {
