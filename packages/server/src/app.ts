@@ -79,7 +79,7 @@ export interface StoreRouter {
   /** Closes every store once running requests are done. */
   close(): Promise<void>;
   /** Answers requests that are not the protocol's (a health check) before its checks; true when it did. */
-  answerOwn?(reply: ReplyContext): boolean;
+  answerOwn?(reply: ReplyContext): boolean | Promise<boolean>;
 }
 
 type Env = { Bindings: HttpBindings; Variables: { reply: ReplyContext; routed: RoutedRequest } };
@@ -115,7 +115,7 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
     };
     c.set("reply", reply);
     reply.outgoing.setHeader(FEATURES_HEADER, SERVER_FEATURES);
-    if (router.answerOwn?.(reply)) return RESPONSE_ALREADY_SENT;
+    if (await router.answerOwn?.(reply)) return RESPONSE_ALREADY_SENT;
     const method = reply.incoming.method ?? "";
     if (!Object.hasOwn(HANDLERS, method)) throw new HttpError(501, `Unsupported method (${pyRepr(method)})`);
     if (reply.incoming.headers.accept !== BORGSTORE_MEDIA_TYPE)
