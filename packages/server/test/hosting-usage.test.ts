@@ -30,9 +30,9 @@ quota = 300000
 grants = { alice = "read-only" }
 `;
 
-async function start(folder: string, options: { idleMs?: number } = {}): Promise<{ hosting: HostingServer; port: number }> {
+async function start(folder: string, options: { idleMs?: number; logger?: Logger } = {}): Promise<{ hosting: HostingServer; port: number }> {
   const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, SETTINGS, "quota = 500000");
-  const hosting = await openHostingServer(config, quiet(), options);
+  const hosting = await openHostingServer(config, options.logger ?? quiet(), { idleMs: options.idleMs });
   return { hosting, port: (await hosting.listen()).port };
 }
 
@@ -122,15 +122,20 @@ describe("hosting usage endpoint", () => {
     }
   });
 
-  it("answers 401 without a valid login, 405 to other methods, and leaves every other path (/_usage/, /_Usage, /x/_usage) to the protocol", async () => {
+  it("answers 401 without a valid login (logged as a failed login), 405 to other methods, and leaves every other path (/_usage/, /_Usage, /x/_usage) to the protocol", async () => {
     const folder = prepare("refusals");
-    const { hosting, port } = await start(folder);
+    let log = "";
+    const logger = new Logger("warning", new Writable({ write: (chunk, _e, done) => done(void (log += String(chunk))) }));
+    const { hosting, port } = await start(folder, { logger });
     try {
       for (const login of [undefined, "alice:wrong", "nobody:apw", "alice-ro:apw"]) {
-        const answer = await rawRequest(port, "GET", "/_usage", { login });
+        const answer = await rawRequest(port, "GET", "/_status", { login });
         expect(answer.status, String(login)).toBe(401);
         expect(answer.body).not.toContain("alice");
       }
+      // A password guessed here is logged as on the protocol's paths (the name sent never is).
+      expect(log.match(/failed login/g)).toHaveLength(3);
+      expect(log).not.toContain("nobody");
       const post = await rawRequest(port, "POST", "/_usage", { login: "alice:apw" });
       expect(post.status).toBe(405);
       expect((await rawRequest(port, "DELETE", "/_status", { login: "alice:apw" })).status).toBe(405);

@@ -81,13 +81,10 @@ export class HostingRouter implements StoreRouter {
    * `GET /healthz` (and HEAD): 200 "ok" without credentials or Accept, for load balancers and
    * monitors; `/_usage` and `/_status` (usage-endpoint.ts): the user's own usage, without Accept.
    */
-  async answerOwn(reply: ReplyContext): Promise<boolean> {
+  async answerOwn(reply: ReplyContext): Promise<boolean | "unauthorized"> {
     const { method, url } = reply.incoming;
     const usage = usagePathOf(url ?? "/");
-    if (usage) {
-      await answerUsage(reply, this.#state, usage);
-      return true;
-    }
+    if (usage) return answerUsage(reply, this.#state, usage);
     if (url !== "/healthz" || (method !== "GET" && method !== "HEAD")) return false;
     sendBody(reply, 200, "ok\n", "text/plain");
     return true;

@@ -1,6 +1,6 @@
 import { parseBasic } from "../auth.js";
 import { HttpError } from "../http-error.js";
-import { type ReplyContext, sendBody, sendUnauthorized } from "../reply.js";
+import { type ReplyContext, sendBody } from "../reply.js";
 import { identityOf } from "./policy.js";
 import type { HostingState } from "./router.js";
 import { STATUS_PAGE_CSP, statusPageHtml } from "./status-page.js";
@@ -24,18 +24,19 @@ export function usagePathOf(rawTarget: string): "json" | "html" | undefined {
  * Answers a usage request: any htpasswd login that acts for a user (whatever its role: the
  * figures are no one's data, and a write-only login needs to see how near its quota it is) sees
  * the repositories of that user and nothing else; repositories shared with the user by grant are
- * their owner's (the grantee asks `?cmd=quota` there). No valid login: 401, as everywhere.
+ * their owner's (the grantee asks `?cmd=quota` there). No valid login: "unauthorized" (the app's
+ * 401 and failed-login log line, as everywhere).
  */
-export async function answerUsage(reply: ReplyContext, state: HostingState, kind: "json" | "html"): Promise<void> {
+export async function answerUsage(reply: ReplyContext, state: HostingState, kind: "json" | "html"): Promise<true | "unauthorized"> {
   const method = reply.incoming.method;
   if (method !== "GET" && method !== "HEAD") throw new HttpError(405, "Method Not Allowed", { Allow: "GET, HEAD" });
   const given = parseBasic(reply.incoming.headers.authorization);
   const identity = given && (await state.checker.check(given.username, given.password)) ? identityOf(state.config(), given.username) : undefined;
-  if (!identity) return sendUnauthorized(reply);
+  if (!identity) return "unauthorized";
   const report = await usageReport(state.repositories, identity.user);
   if (kind === "json") {
     sendBody(reply, 200, Buffer.from(`${JSON.stringify(report, null, 2)}\n`, "utf8"), "application/json", { "X-Content-Type-Options": "nosniff" });
-    return;
+    return true;
   }
   sendBody(reply, 200, Buffer.from(statusPageHtml(report), "utf8"), "text/html; charset=utf-8", {
     "Content-Security-Policy": STATUS_PAGE_CSP,
@@ -43,4 +44,5 @@ export async function answerUsage(reply: ReplyContext, state: HostingState, kind
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
   });
+  return true;
 }
