@@ -116,6 +116,7 @@ export class UsageLayer extends BackendLayer {
       if (before !== undefined) return (await isSame(before)) ? "same" : "different";
       await write(this.inner);
       this.usage.apply(received(), 1);
+      this.usage.stored();
       return "stored";
     });
   }
@@ -138,6 +139,7 @@ export class UsageLayer extends BackendLayer {
       await write();
       const after = typeof size === "number" ? size : size();
       this.usage.apply(after - (before ?? 0), before === undefined ? 1 : 0);
+      this.usage.stored();
     });
   }
 }
