@@ -4,6 +4,7 @@ import { Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { HostingConfigError, parseHostingConfig } from "../src/hosting/config.js";
 import { KeptArea } from "../src/hosting/delete-grace-area.js";
+import { DeleteGraceService } from "../src/hosting/delete-grace.js";
 import { DEFAULT_PROTECTED, deleteGraceOf } from "../src/hosting/delete-grace-config.js";
 import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
 import { Logger } from "../src/logger.js";
@@ -87,7 +88,7 @@ describe("delete grace (hosting mode)", () => {
   });
 
   it("keeps a deleted item where no client sees it, and purges it once its grace has passed, never earlier", async () => {
-    const h = await host('delete_grace = "2s"');
+    const h = await host('delete_grace = "1s"');
     try {
       expect((await store(h, "data/gone1", "first value")).status).toBe(200);
       expect((await h.request("DELETE", "r/data/gone1")).status).toBe(200);
@@ -108,7 +109,7 @@ describe("delete grace (hosting mode)", () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(purgedAt, "purged within 15 s").toBeGreaterThan(0);
-      expect(purgedAt - keptAt).toBeGreaterThanOrEqual(2000);
+      expect(purgedAt - keptAt).toBeGreaterThanOrEqual(1000);
     } finally {
       await h.close();
     }
@@ -181,7 +182,7 @@ describe("delete grace (hosting mode)", () => {
   });
 
   it("counts kept bytes against the quota: overwriting again and again, or moving out and back, ends in 507, and the purge gives the bytes back", async () => {
-    const h = await host('delete_grace = "2s"\nquota = 10000');
+    const h = await host('delete_grace = "1h"\nquota = 10000');
     const usage = async () => (JSON.parse((await h.request("POST", "r/?cmd=quota")).body) as { usage: number }).usage;
     try {
       const statuses: number[] = [];
@@ -193,8 +194,9 @@ describe("delete grace (hosting mode)", () => {
       // A delete is never refused for the quota: it adds nothing (the kept value replaces the stored one).
       expect((await h.request("DELETE", "r/data/same")).status).toBe(200);
       expect(await usage()).toBe(10_000);
-      const deadline = Date.now() + 15_000;
-      while ((await usage()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+      // The purge an hour from now (the timer's own purge is tested above).
+      const grace = new DeleteGraceService(() => h.hosting.config());
+      await grace.purge(h.hosting.repositories, Date.now() + 3_600_001);
       expect(await usage()).toBe(0);
       expect(await h.kept()).toEqual([]);
       // Moving out of protection keeps a copy while the value stays: it must fit the quota.

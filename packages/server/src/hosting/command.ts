@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { exitAfterShutdown } from "../exit-after-shutdown.js";
 import { LOG_LEVELS, type LogLevel, Logger } from "../logger.js";
+import { runKeptCommand } from "./delete-grace-command.js";
 import { HostingStartError, openHostingServer } from "./hosting-server.js";
 
 /** Whether the command line asks for the hosting mode (`--config FILE`). */
@@ -12,6 +13,9 @@ interface HostingCliOptions {
   config: string;
   logLevel: LogLevel;
   shutdownTimeout: number;
+  kept?: string;
+  restore?: string;
+  since?: string;
 }
 
 /** `borgstore-server-rest --config FILE`: many users and repositories, as the file says. */
@@ -22,10 +26,14 @@ export async function runHostingCommand(argv: readonly string[]): Promise<void> 
     .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
     .addOption(
       new Option("--shutdown-timeout <seconds>", "on SIGTERM, wait this long for running requests").default(30).argParser(seconds),
-    );
+    )
+    .option("--kept <user/repo>", "list the repository's items kept by the delete grace, then exit")
+    .option("--restore <user/repo>", "put back the values the repository held at --since from its kept items (server stopped), then exit")
+    .option("--since <time>", "with --restore: an ISO 8601 time (e.g. 2026-12-06T10:00:00Z)");
   program.parse(argv);
   const options = program.opts<HostingCliOptions>();
   const logger = new Logger(options.logLevel);
+  if (options.kept !== undefined || options.restore !== undefined) return runKeptCommand(options, logger);
   let hosting: Awaited<ReturnType<typeof openHostingServer>>;
   try {
     hosting = await openHostingServer(options.config, logger);
