@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { HostingConfigError, parseHostingConfig } from "../src/hosting/config.js";
 import { KeptArea } from "../src/hosting/delete-grace-area.js";
@@ -253,4 +254,39 @@ describe("delete grace (hosting mode)", () => {
       await h.close();
     }
   });
+
+  it("no request path, name, move or encoding reaches the kept area (fast-check over hostile targets)", async () => {
+    const h = await host('delete_grace = "1h"');
+    try {
+      const secret = "KEPT-SECRET-0123456789";
+      await store(h, "data/secret", secret);
+      expect((await h.request("DELETE", "r/data/secret")).status).toBe(200);
+      const [kept] = await h.area.list("alice", "r");
+      const file = (kept as { file: string }).file;
+      const fileName = file.slice(file.lastIndexOf("/") + 1);
+      const pieces = [
+        "..", "%2e%2e", "%2E%2E", ".", "%2e", "_delete-grace", "%5fdelete-grace", "state", "alice", "r", "data", "secret",
+        "secret.del", "%2f", "%5c", "", fileName, `.tmp-${fileName}`, Buffer.from("data/secret").toString("base64url"), "uploads.hid", "~", "%00",
+      ];
+      const path = fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 7 }).map((parts) => parts.join("/"));
+      const target = fc.oneof(
+        fc.tuple(fc.constantFrom("GET", "HEAD", "DELETE", "POST"), fc.constantFrom("/alice/r/", "/alice/", "/", "/alice/r/data/"), path).map(
+          ([method, prefix, rest]) => ({ method, target: prefix + rest }),
+        ),
+        fc.tuple(path, path).map(([current, next]) => ({ method: "POST", target: `/alice/r/?cmd=move&current=${current}&new=${next}` })),
+      );
+      await fc.assert(
+        fc.asyncProperty(target, async ({ method, target }) => {
+          const answer = await rawRequest(h.port, method, target, { login: ALICE, body: method === "POST" ? Buffer.from("x") : undefined });
+          expect(answer.status, `${method} ${target}`).toBeGreaterThan(0);
+          expect(answer.body.includes(secret), `${method} ${target}`).toBe(false);
+        }),
+        { numRuns: 300 },
+      );
+      // Whatever was stored, moved or deleted meanwhile: the kept value is as it was.
+      expect(readFileSync(file, "utf8")).toBe(secret);
+    } finally {
+      await h.close();
+    }
+  }, 30_000);
 });

@@ -2,6 +2,8 @@ import {
   type Backend,
   BackendLayer,
   type ByteSource,
+  type CheckedDefragSources,
+  type DefragOptions,
   ErrorCodes,
   type OperationOptions,
   PermissionDenied,
@@ -10,6 +12,7 @@ import {
 } from "@borgstore/core";
 import { type DeleteGrace, isProtected } from "./delete-grace-config.js";
 import type { KeptArea, KeptItem, KeptReason } from "./delete-grace-area.js";
+import { baseDefrag } from "./usage-layer.js";
 
 /** How kept bytes count against a repository's quota (repositories.ts wires them to its usage). */
 export interface KeptAccounting {
@@ -77,6 +80,11 @@ export class DeleteGraceLayer extends BackendLayer {
     return this.#keeping(keeps, () => this.inner.move(currentName, newName, options));
   }
 
+  /** Core's defrag through this layer's store (an existing target is kept), never the inner backend's own. */
+  protected override _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+    return baseDefrag(this, sources, options);
+  }
+
   #replaced(name: string): Array<[string, KeptReason]> {
     const grace = this.#grace();
     return grace && isProtected(grace, name) ? [[name, "overwrite"]] : [];
@@ -105,12 +113,11 @@ export class DeleteGraceLayer extends BackendLayer {
 
   /** Copies the value of `name` to the kept area; undefined when there is none (the change answers as without grace). */
   async #keep(name: string, reason: KeptReason, releases: Array<() => void>): Promise<KeptItem | undefined> {
+    // A look first: most stores in protected namespaces add a new name (borg's chunks), with nothing to keep.
+    const info = await this.inner.info(name);
+    if (!info.exists || info.directory) return undefined;
     // A move out of protection leaves the value in the store and adds its copy: it must fit the quota.
-    if (reason === "move") {
-      const info = await this.inner.info(name);
-      if (!info.exists || info.directory) return undefined;
-      releases.push(this.#accounting.reserve(info.size));
-    }
+    if (reason === "move") releases.push(this.#accounting.reserve(info.size));
     const { area, user, repo } = this.#place;
     return area.keep(user, repo, name, reason, async () => {
       try {
