@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import fc from "fast-check";
@@ -250,6 +250,26 @@ describe("delete grace (hosting mode)", () => {
         // Nothing kept twice: each replaced version once.
         expect(kept.filter((item) => item.name === name).length).toBe(new Set(kept.filter((item) => item.name === name).map((i) => i.value)).size);
       }
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("the purge removes temp files of copies a crash left behind once they are a minute old, even where nothing is due", async () => {
+    const h = await host('delete_grace = "1h"');
+    try {
+      await store(h, "data/t", "one");
+      await store(h, "data/t", "two");
+      const folder = h.area.folder("alice", "r");
+      const fresh = join(folder, ".tmp-fresh");
+      const stale = join(folder, ".tmp-stale");
+      writeFileSync(fresh, "half");
+      writeFileSync(stale, "half");
+      utimesSync(stale, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+      await new DeleteGraceService(() => h.hosting.config()).purge(h.hosting.repositories);
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(fresh)).toBe(true);
+      expect((await h.kept()).map((item) => item.value)).toEqual(["one"]);
     } finally {
       await h.close();
     }

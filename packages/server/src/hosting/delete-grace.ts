@@ -67,13 +67,15 @@ export class DeleteGraceService implements DeleteGraceHooks {
   async purge(target: PurgeTarget, now = Date.now()): Promise<void> {
     for (const { user, repo } of await this.area.repositories()) {
       const grace = deleteGraceOf(this.#config(), user, repo);
-      if (!grace) continue;
-      const before = now - grace.graceMs;
-      const items = await this.area.list(user, repo);
-      if (!items.some((item) => item.keptAt < before)) continue;
+      const before = grace ? now - grace.graceMs : 0;
+      if (!(await this.area.list(user, repo)).some((item) => item.keptAt < before)) {
+        // Only temp files a crash left behind, which never counted: no need to open the repository.
+        await this.area.purge(user, repo, 0, now - TEMP_AGE_MS);
+        continue;
+      }
       const { repository, release } = await target.use(user, repo);
       try {
-        const bytes = await this.area.purge(user, repo, before, Math.min(before, now - TEMP_AGE_MS));
+        const bytes = await this.area.purge(user, repo, before, now - TEMP_AGE_MS);
         repository.store.usage.apply(-bytes, 0);
       } finally {
         release();
