@@ -159,7 +159,7 @@ describe("delete grace (hosting mode)", () => {
     }
   });
 
-  it("keeps nothing where the grace is off: per repository, or not configured at all", async () => {
+  it("keeps nothing where the grace is off: per repository, or not configured at all (until a reload turns it on)", async () => {
     const h = await host('delete_grace = "1h"', '[repos."alice/off"]\ndelete_grace = "off"');
     try {
       expect((await h.request("POST", "off/?cmd=create")).status).toBe(200);
@@ -177,6 +177,13 @@ describe("delete grace (hosting mode)", () => {
       await store(plain, "data/x", "a");
       expect((await plain.request("DELETE", "r/data/x")).status).toBe(200);
       expect(await plain.kept()).toEqual([]);
+      // Turned on by a reload: the next change of the open repository is kept.
+      const config = join(plain.folder, "hosting.toml");
+      writeFileSync(config, readFileSync(config, "utf8").replace("[repositories]\n", '[repositories]\ndelete_grace = "1h"\n'));
+      await plain.hosting.reload();
+      await store(plain, "data/x", "b");
+      expect((await plain.request("DELETE", "r/data/x")).status).toBe(200);
+      expect((await plain.kept()).map((item) => item.value)).toEqual(["b"]);
     } finally {
       await plain.close();
     }

@@ -104,6 +104,11 @@ export class KeptArea {
     return items.sort((a, b) => a.keptAt - b.keptAt || a.file.localeCompare(b.file));
   }
 
+  /** Whether any item of the repository was kept before `before`: names only, no file is looked at. */
+  async anyKeptBefore(user: string, repo: string, before: number): Promise<boolean> {
+    return (await entries(this.folder(user, repo))).some((entry) => (parseKeptName(entry)?.keptAt ?? before) < before);
+  }
+
   /** The bytes of a repository's kept items (they count against its quota). */
   async bytes(user: string, repo: string): Promise<number> {
     let sum = 0;

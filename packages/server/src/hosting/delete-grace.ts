@@ -68,7 +68,7 @@ export class DeleteGraceService implements DeleteGraceHooks {
     for (const { user, repo } of await this.area.repositories()) {
       const grace = deleteGraceOf(this.#config(), user, repo);
       const before = grace ? now - grace.graceMs : 0;
-      if (!(await this.area.list(user, repo)).some((item) => item.keptAt < before)) {
+      if (!(await this.area.anyKeptBefore(user, repo, before))) {
         // Only temp files a crash left behind, which never counted: no need to open the repository.
         await this.area.purge(user, repo, 0, now - TEMP_AGE_MS);
         continue;
