@@ -282,6 +282,20 @@ describe("delete grace (hosting mode)", () => {
     }
   });
 
+  it("orders kept values by the change that replaced them, also within one millisecond", async () => {
+    const area = new KeptArea(join(dir.path, "order-area"));
+    async function* bytes(text: string) {
+      yield Buffer.from(text);
+    }
+    const times: number[] = [];
+    for (let i = 0; i < 20; i++) times.push(((await area.keep("alice", "r", "data/x", "overwrite", async () => bytes(String(i)))) as { keptAt: number }).keptAt);
+    for (let i = 1; i < times.length; i++) expect(times[i]).toBeGreaterThan(times[i - 1] as number);
+    expect((await area.list("alice", "r")).map((item) => readFileSync(item.file, "utf8"))).toEqual(times.map((_, i) => String(i)));
+    // Started in the same millisecond (changes of different names): still one time each.
+    const together = await Promise.all(Array.from({ length: 20 }, (_, i) => area.keep("alice", "r2", `data/y${i}`, "delete", async () => bytes("y"))));
+    expect(new Set(together.map((item) => item?.keptAt)).size).toBe(20);
+  });
+
   it("no request path, name, move or encoding reaches the kept area (fast-check over hostile targets)", async () => {
     const h = await host('delete_grace = "1h"');
     try {

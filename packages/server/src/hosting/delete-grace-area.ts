@@ -23,6 +23,9 @@ export interface KeptItem {
  * here: clients only ever reach their repositories' backends.
  */
 export class KeptArea {
+  /** The last keptAt given: each later one is at least a millisecond later, so kept names order the changes. */
+  #lastKeptAt = 0;
+
   constructor(readonly root: string) {}
 
   /** `<state_dir>/_delete-grace` for a state folder. */
@@ -49,7 +52,9 @@ export class KeptArea {
   ): Promise<KeptItem | undefined> {
     const folder = this.folder(user, repo);
     await makeFolders(folder);
-    const keptAt = Date.now();
+    // Two changes of one name in the same millisecond must still say which came first (--restore picks by it).
+    const keptAt = Math.max(Date.now(), this.#lastKeptAt + 1);
+    this.#lastKeptAt = keptAt;
     const base = `${String(keptAt).padStart(13, "0")}-${randomBytes(6).toString("hex")}-${reason}-${Buffer.from(name).toString("base64url")}`;
     const temp = join(folder, `${TEMP_PREFIX}${base}`);
     let size = 0;
