@@ -49,7 +49,7 @@ describe("delete grace in a server process", () => {
     const acknowledged = new Set<string>();
     let server = await startHosting(config);
     expect((await request(server, "POST", "r/?cmd=create")).status).toBe(200);
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 2; round++) {
       let stop = false;
       const client = async (c: number) => {
         for (let i = 0; !stop; i++) {

@@ -52,6 +52,9 @@ export class DeleteGraceService implements DeleteGraceHooks {
   startPurging(target: PurgeTarget, logger: Logger): void {
     const round = () => {
       this.#purging = this.purge(target)
+        .then((purged) => {
+          for (const { user, repo, bytes } of purged) logger.info(`delete grace: purged ${bytes} kept bytes of ${user}/${repo}`);
+        })
         .catch((err) => logger.error(`delete grace: purge failed: ${(err as Error).message}`))
         .finally(() => {
           this.#purging = undefined;
@@ -63,8 +66,9 @@ export class DeleteGraceService implements DeleteGraceHooks {
     round();
   }
 
-  /** Removes every kept value whose grace has passed, taking its bytes off its repository's usage. */
-  async purge(target: PurgeTarget, now = Date.now()): Promise<void> {
+  /** Removes every kept value whose grace has passed, taking its bytes off its repository's usage: the repositories purged. */
+  async purge(target: PurgeTarget, now = Date.now()): Promise<Array<{ user: string; repo: string; bytes: number }>> {
+    const purged: Array<{ user: string; repo: string; bytes: number }> = [];
     for (const { user, repo } of await this.area.repositories()) {
       const grace = deleteGraceOf(this.#config(), user, repo);
       const before = grace ? now - grace.graceMs : 0;
@@ -77,10 +81,12 @@ export class DeleteGraceService implements DeleteGraceHooks {
       try {
         const bytes = await this.area.purge(user, repo, before, now - TEMP_AGE_MS);
         repository.store.usage.apply(-bytes, 0);
+        purged.push({ user, repo, bytes });
       } finally {
         release();
       }
     }
+    return purged;
   }
 
   /** Stops the timer and waits for a purge in progress. */
