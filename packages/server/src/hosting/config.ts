@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve, sep } from "node:path";
 import { PERMISSION_SHORTCUTS, type Permissions, parseSize } from "@borgstore/core";
 import { TomlError, parse as parseToml } from "smol-toml";
 import { z } from "zod";
+import { type DeleteGraceSetting, deleteGraceKeys, graceSetting, mapValues } from "./delete-grace-config.js";
 
 /**
  * The hosting mode's configuration file (TOML: comments, and an operator edits it by hand), as
@@ -35,6 +36,8 @@ export interface HostingConfig {
     autoCreate: boolean;
     /** Bytes per repository at most (undefined: none). */
     quota?: number;
+    /** Delete grace for every repository unless its user or itself says otherwise (delete-grace.ts). */
+    deleteGrace?: DeleteGraceSetting;
   };
   /** Roles by name: the permissions a credential bound to it has in a repository. */
   roles: Readonly<Record<string, Permissions | undefined>>;
@@ -57,6 +60,8 @@ export interface HostingConfig {
       {
         /** Bytes over all the user's repositories at most (undefined: none). */
         quota?: number;
+        /** Delete grace of the user's repositories (undefined: the repositories' default). */
+        deleteGrace?: DeleteGraceSetting;
       }
     >
   >;
@@ -69,6 +74,8 @@ export interface HostingConfig {
         quota?: number;
         /** Other users and the role each is granted here. */
         grants: Readonly<Record<string, string>>;
+        /** Delete grace of this repository (undefined: its user's, else the repositories' default). */
+        deleteGrace?: DeleteGraceSetting;
       }
     >
   >;
@@ -137,14 +144,15 @@ const schema = z.strictObject({
       ),
     auto_create: z.boolean().default(false),
     quota: size.optional(),
+    ...deleteGraceKeys,
   }),
   roles: z.record(segment("role"), permissions).default({}),
   credentials: z.record(z.string().min(1), z.strictObject({ user: segment("user"), role: z.string() })).default({}),
-  users: z.record(segment("user"), z.strictObject({ quota: size.optional() })).default({}),
+  users: z.record(segment("user"), z.strictObject({ quota: size.optional(), ...deleteGraceKeys })).default({}),
   repos: z
     .record(
       z.string().refine((key) => isRepoKey(key), 'a repository is named "user/repo"'),
-      z.strictObject({ quota: size.optional(), grants: z.record(segment("user"), z.string()).default({}) }),
+      z.strictObject({ quota: size.optional(), grants: z.record(segment("user"), z.string()).default({}), ...deleteGraceKeys }),
     )
     .default({}),
 });
@@ -199,11 +207,16 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
     htpasswd: resolve(baseDir, c.htpasswd),
     stateDir,
     ...(c.tls ? { tls: { cert: resolve(baseDir, c.tls.cert), key: resolve(baseDir, c.tls.key) } } : {}),
-    repositories: { backend: c.repositories.backend, autoCreate: c.repositories.auto_create, quota: c.repositories.quota },
+    repositories: {
+      backend: c.repositories.backend,
+      autoCreate: c.repositories.auto_create,
+      quota: c.repositories.quota,
+      ...graceSetting(c.repositories),
+    },
     roles,
     credentials: c.credentials,
-    users: c.users,
-    repos: c.repos,
+    users: mapValues(c.users, ({ delete_grace, protect, ...user }) => ({ ...user, ...graceSetting({ delete_grace, protect }) })),
+    repos: mapValues(c.repos, ({ delete_grace, protect, ...repo }) => ({ ...repo, ...graceSetting({ delete_grace, protect }) })),
   };
 }
 
