@@ -50,7 +50,7 @@ print("python done")
         : undefined;
       await Promise.all(values.map((value, i) => ours.store(`v${i}`, value)));
       const loaded = await Promise.all(values.map((_, i) => ours.load(`v${i}`)));
-      loaded.forEach((value, i) => expect(Buffer.from(value).equals(values[i] as Buffer)).toBe(true));
+      for (const [i, value] of loaded.entries()) expect(Buffer.from(value).equals(values[i] as Buffer)).toBe(true);
       if (python) {
         const run = await python;
         expect(run.status, run.stderr.toString()).toBe(0);
