@@ -5,6 +5,7 @@ import { RestServer, type RestServerOptions } from "../server.js";
 import { backendFromServerUrl } from "../backend-url.js";
 import { type HostingConfig, loadHostingConfig } from "./config.js";
 import { DeleteGraceService } from "./delete-grace.js";
+import { FairShare } from "./fair-share.js";
 import { HtpasswdFile } from "./htpasswd.js";
 import { makeFolders } from "./make-folders.js";
 import { Repositories } from "./repositories.js";
@@ -23,6 +24,8 @@ export interface HostingServer {
   readonly server: RestServer;
   /** @internal The open repositories and kept figures (tests and monitoring read their counts). */
   readonly repositories: Repositories;
+  /** @internal Each user's requests in flight and bandwidth (tests read the counts). */
+  readonly fairShare: FairShare;
   /** The configuration in force. */
   config(): HostingConfig;
   /** Listens where the configuration says (port 0: a free one). */
@@ -66,12 +69,14 @@ export async function openHostingServer(
     grace,
   });
   grace.startPurging(repositories, logger);
-  const router = new HostingRouter({ config: () => config, checker: htpasswd.checker, repositories });
+  const fairShare = new FairShare();
+  const router = new HostingRouter({ config: () => config, checker: htpasswd.checker, repositories, fairShare });
   const tls = config.tls ? { certFile: config.tls.cert, keyFile: config.tls.key } : undefined;
   const server = await startStep("tls: ", async () => new RestServer(router, { ...options, logger, tls }));
   return {
     server,
     repositories,
+    fairShare,
     config: () => config,
     async listen() {
       const address = await startStep(`cannot listen on ${config.listen.host}:${config.listen.port}: `, () =>
