@@ -67,7 +67,8 @@ export class UsageLayer extends BackendLayer {
 
   protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
     return this.#turns.runAll([currentName, newName], async () => {
-      const replaced = await sizeOf(this.inner, newName);
+      // A move onto its own name leaves the object where it is: it replaces nothing.
+      const replaced = currentName === newName ? undefined : await sizeOf(this.inner, newName);
       await this.inner.move(currentName, newName, options);
       if (replaced !== undefined) this.usage.apply(-replaced, -1);
     });

@@ -1,0 +1,63 @@
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type HostingProcess, rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+
+// Defects found by attacking /_usage and /_status from outside (breaker BU): a real
+// `borgstore-server-rest --config` process, logins made by Debian's `htpasswd -B`.
+
+interface Usage {
+  user: string;
+  bytes: number;
+  objects: number;
+  repositories: Array<{ name: string; bytes: number; objects: number; lastWrite: string | null }>;
+}
+
+/** Bytes and objects under `dir` as the disk has them. */
+function onDisk(dir: string): { bytes: number; objects: number } {
+  let bytes = 0;
+  let objects = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    bytes += statSync(join(entry.parentPath, entry.name)).size;
+    objects++;
+  }
+  return { bytes, objects };
+}
+
+describe("hosting usage under attack", () => {
+  let dir: string;
+  let server: HostingProcess;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "bu-hosting-"));
+    writeHtpasswd(join(dir, "htpasswd"), { alice: "pw-alice", bob: "pw-bob" });
+    server = await startHosting(writeHostingConfig(dir, `file://${dir}/repos/{user}/{repo}`, '[users.alice]\nquota = "100"\n'));
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const alice = "alice:pw-alice";
+  const usage = async (login: string): Promise<Usage> => {
+    const answer = await rawRequest(server.port, "GET", "/_usage", { login });
+    expect(answer.status).toBe(200);
+    return JSON.parse(answer.body) as Usage;
+  };
+
+  it("keeps the figures when an object is moved onto its own name (no drift below zero, no quota escape)", async () => {
+    expect((await rawRequest(server.port, "POST", "/alice/self/?cmd=create", { login: alice })).status).toBe(200);
+    const value = Buffer.alloc(60, 7);
+    expect((await rawRequest(server.port, "POST", "/alice/self/data/x", { login: alice, body: value })).status).toBe(200);
+    for (let i = 0; i < 3; i++)
+      expect((await rawRequest(server.port, "POST", "/alice/self/?cmd=move&current=data/x&new=data/x", { login: alice })).status).toBe(200);
+    const repo = (await usage(alice)).repositories.find((r) => r.name === "self");
+    expect(repo).toMatchObject(onDisk(join(dir, "repos/alice/self/data")));
+    expect(repo).toMatchObject({ bytes: 60, objects: 1 });
+    // The user's quota (100) still counts the 60 bytes: another 60 do not fit.
+    expect((await rawRequest(server.port, "POST", "/alice/self/data/y", { login: alice, body: value })).status).toBe(507);
+  });
+});
