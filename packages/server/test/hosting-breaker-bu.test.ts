@@ -60,4 +60,19 @@ describe("hosting usage under attack", () => {
     // The user's quota (100) still counts the 60 bytes: another 60 do not fit.
     expect((await rawRequest(server.port, "POST", "/alice/self/data/y", { login: alice, body: value })).status).toBe(507);
   });
+
+  it("no longer lists a destroyed repository, neither at once nor after a clean restart", async () => {
+    expect((await rawRequest(server.port, "POST", "/alice/gone/?cmd=create", { login: alice })).status).toBe(200);
+    expect((await rawRequest(server.port, "POST", "/alice/gone/data/x", { login: alice, body: Buffer.from("abc") })).status).toBe(200);
+    expect((await usage(alice)).repositories.map((r) => r.name)).toContain("gone");
+    expect((await rawRequest(server.port, "DELETE", "/alice/gone/?cmd=destroy", { login: alice })).status).toBe(200);
+    expect((await usage(alice)).repositories.map((r) => r.name)).not.toContain("gone");
+    expect((await rawRequest(server.port, "GET", "/_status", { login: alice })).body).not.toContain("/alice/gone/");
+    expect(await server.stop()).toBe(0);
+    server = await startHosting(join(dir, "hosting.toml"));
+    expect((await usage(alice)).repositories.map((r) => r.name)).not.toContain("gone");
+    // Made again, it starts afresh: no last write from before.
+    expect((await rawRequest(server.port, "POST", "/alice/gone/?cmd=create", { login: alice })).status).toBe(200);
+    expect((await usage(alice)).repositories.find((r) => r.name === "gone")).toMatchObject({ bytes: 0, objects: 0, lastWrite: null });
+  });
 });

@@ -189,9 +189,11 @@ export class Repositories {
     const parked = usage.unpark(repo);
     const repoUsage = usage.repo(repo);
     const entry = { key, owner: usage, user: usage.user, name: repo, known: false, users: 0, idleSince: 0 } as Entry;
-    const store = new UsageLayer(backend, repoUsage, () => this.limits(usage.user, repo), async () => {
-      entry.known = true;
-      await this.#write(entry, false);
+    const store = new UsageLayer(backend, repoUsage, () => this.limits(usage.user, repo), async (event) => {
+      // A destroyed repository is no longer the user's: no record, no figures once its requests are done.
+      entry.known = event === "create";
+      if (entry.known) await this.#write(entry, false);
+      else await this.#records.remove(entry.user, entry.name);
     });
     Object.assign(entry, { store, host: new BackendHost(store, { waitLimitMs: this.#waitLimitMs }) });
     if (parked) {

@@ -42,6 +42,7 @@ export class UsageLayer extends BackendLayer {
   protected override async _destroy(): Promise<void> {
     await this.inner.destroy();
     this.usage.set(0, 0);
+    this.usage.lastWrite = undefined;
     await this.#onLifecycle("destroy");
   }
 
