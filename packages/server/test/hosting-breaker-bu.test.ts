@@ -1,7 +1,9 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ACCEPT } from "./helpers.js";
 import { type HostingProcess, rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 // Defects found by attacking /_usage and /_status from outside (breaker BU): a real
@@ -75,4 +77,36 @@ describe("hosting usage under attack", () => {
     expect((await rawRequest(server.port, "POST", "/alice/gone/?cmd=create", { login: alice })).status).toBe(200);
     expect((await usage(alice)).repositories.find((r) => r.name === "gone")).toMatchObject({ bytes: 0, objects: 0, lastWrite: null });
   });
+
+  it("counts right when a directory is moved while an object in it is being overwritten (no undercount to slip past the quota)", async () => {
+    const bob = "bob:pw-bob";
+    expect((await rawRequest(server.port, "POST", "/bob/dirs/?cmd=create", { login: bob })).status).toBe(200);
+    expect((await rawRequest(server.port, "POST", "/bob/dirs/d0/x", { login: bob, body: Buffer.alloc(100, 1) })).status).toBe(200);
+    // Larger than the server holds whole (16 MiB): it streams, in its name's turn, while it arrives.
+    const upload = slowUpload(server.port, "/bob/dirs/d0/x", bob, Buffer.alloc(16 * 1024 * 1024 + 2, 2));
+    // Its head and half its body are in: the store has looked at the size it replaces.
+    await upload.halfSent;
+    const moved = rawRequest(server.port, "POST", "/bob/dirs/?cmd=move&current=d0&new=k", { login: bob });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    upload.finish();
+    expect(await upload.status).toBe(200);
+    expect((await moved).status).toBe(200);
+    const repo = (await usage(bob)).repositories.find((r) => r.name === "dirs");
+    expect(repo).toMatchObject(onDisk(join(dir, "repos/bob/dirs")));
+  });
 });
+
+/** An upload whose body's second half goes out only on finish(). */
+function slowUpload(port: number, target: string, login: string, body: Buffer) {
+  const socket = connect(port, "127.0.0.1");
+  let answer = "";
+  socket.setEncoding("latin1").on("data", (text: string) => {
+    answer += text;
+  });
+  const status = new Promise<number>((resolve) => socket.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0))));
+  const half = body.byteLength >> 1;
+  const auth = Buffer.from(login).toString("base64");
+  const head = `POST ${target} HTTP/1.1\r\nHost: h\r\nAccept: ${ACCEPT}\r\nAuthorization: Basic ${auth}\r\nContent-Length: ${body.byteLength}\r\nConnection: close\r\n\r\n`;
+  const halfSent = new Promise<void>((resolve) => socket.write(Buffer.concat([Buffer.from(head), body.subarray(0, half)]), () => setTimeout(resolve, 300)));
+  return { halfSent, status, finish: () => socket.write(body.subarray(half)) };
+}
