@@ -1,8 +1,11 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
+import { Writable } from "node:stream";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openHostingServer } from "../src/hosting/hosting-server.js";
+import { Logger } from "../src/logger.js";
 import { ACCEPT } from "./helpers.js";
 import { type HostingProcess, rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
@@ -93,6 +96,37 @@ describe("hosting usage under attack", () => {
     expect((await moved).status).toBe(200);
     const repo = (await usage(bob)).repositories.find((r) => r.name === "dirs");
     expect(repo).toMatchObject(onDisk(join(dir, "repos/bob/dirs")));
+  });
+});
+
+
+describe("hosting usage of repositories closed idle and opened again", () => {
+  it("lists an empty repository the whole time it is being opened again (it vanished while its record was written)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bu-idle-"));
+    writeHtpasswd(join(dir, "htpasswd"), { alice: "pw-alice" });
+    const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
+    const server = await openHostingServer(writeHostingConfig(dir, `file://${dir}/repos/{user}/{repo}`), new Logger("error", quiet), { idleMs: 10 });
+    try {
+      const { port } = await server.listen();
+      const alice = "alice:pw-alice";
+      expect((await rawRequest(port, "POST", "/alice/empty/?cmd=create", { login: alice })).status).toBe(200);
+      let polling = true;
+      // Closed after 10 ms idle, opened again by the next request: over and over.
+      const reopening = (async () => {
+        while (polling) {
+          await rawRequest(port, "POST", "/alice/empty/?cmd=quota", { login: alice });
+          await new Promise((resolve) => setTimeout(resolve, 15));
+        }
+      })();
+      const seen: string[] = [];
+      for (let i = 0; i < 150; i++) seen.push(JSON.stringify((JSON.parse((await rawRequest(port, "GET", "/_usage", { login: alice })).body) as Usage).repositories.map((r) => r.name)));
+      polling = false;
+      await reopening;
+      expect(new Set(seen)).toEqual(new Set(['["empty"]']));
+    } finally {
+      await server.shutdown(1000);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
