@@ -4,6 +4,7 @@ import { connect } from "node:net";
 import { Writable } from "node:stream";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AloneGate } from "../src/hosting/alone-gate.js";
 import { openHostingServer } from "../src/hosting/hosting-server.js";
 import { Logger } from "../src/logger.js";
 import { ACCEPT } from "./helpers.js";
@@ -127,6 +128,28 @@ describe("hosting usage of repositories closed idle and opened again", () => {
       await server.shutdown(1000);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+
+describe("AloneGate (a directory's move in a repository)", () => {
+  it("runs a task alone after those in progress, and gives way with busy() when they outlast its wait limit", async () => {
+    const gate = new AloneGate();
+    let finishSlow = () => {};
+    const slow = gate.together(() => new Promise<void>((resolve) => (finishSlow = resolve)));
+    const busy = new Error("busy");
+    const refused = gate.alone(async () => "moved", 50, () => busy);
+    // A newcomer waits behind the move, and goes on once the move gave way.
+    const later = gate.together(async () => "stored");
+    await expect(refused).rejects.toBe(busy);
+    await expect(later).resolves.toBe("stored");
+    const order: string[] = [];
+    const moved = gate.alone(async () => order.push("moved"), 5000, () => busy);
+    const after = gate.together(async () => order.push("stored after"));
+    order.push("slow done");
+    finishSlow();
+    await Promise.all([slow, moved, after]);
+    expect(order).toEqual(["slow done", "moved", "stored after"]);
   });
 });
 

@@ -20,22 +20,33 @@ export class AloneGate {
     }
   }
 
-  async alone<T>(task: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `task` alone, waiting at most `waitLimitMs` for the tasks in progress (a slow upload must
+   * not hold up everyone behind it): throws `busy()` when they are not done by then.
+   */
+  async alone<T>(task: () => Promise<T>, waitLimitMs: number, busy: () => Error): Promise<T> {
     while (this.#alone) await this.#alone;
     let open = () => {};
     this.#alone = new Promise<void>((resolve) => {
       open = resolve;
     });
     try {
-      if (this.#running > 0)
-        await new Promise<void>((resolve) => {
-          this.#drained = resolve;
-        });
+      if (this.#running > 0 && !(await this.#drain(waitLimitMs))) throw busy();
       return await task();
     } finally {
       this.#drained = undefined;
       this.#alone = undefined;
       open();
     }
+  }
+
+  #drain(waitLimitMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), waitLimitMs);
+      this.#drained = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
   }
 }

@@ -10,6 +10,7 @@ import {
   type StoreStreamOptions,
 } from "@borgstore/core";
 import { KeyedQueue, tappedSource } from "@borgstore/core/backend";
+import { HttpError } from "../http-error.js";
 import { AloneGate } from "./alone-gate.js";
 import type { QuotaLimits, RepoUsage } from "./usage.js";
 
@@ -152,7 +153,7 @@ export class UsageLayer extends BackendLayer {
         return true;
       }),
     );
-    if (!moved) await this.#gate.alone(() => this.#turns.runAll(names, move));
+    if (!moved) await this.#gate.alone(() => this.#turns.runAll(names, move), DIRECTORY_MOVE_WAIT_MS, directoryMoveBusy);
   }
 
   #replacing(name: string, write: () => Promise<void>, size: number | (() => number)): Promise<void> {
@@ -174,6 +175,13 @@ type DefragPrimitive = { _defrag(sources: CheckedDefragSources, options: DefragO
  */
 export function baseDefrag(backend: Backend, sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
   return (Backend.prototype as unknown as DefragPrimitive)._defrag.call(backend, sources, options);
+}
+
+/** As long as BackendHost lets a request wait for its turn; then the move gives way (503). */
+const DIRECTORY_MOVE_WAIT_MS = 2000;
+
+function directoryMoveBusy(): HttpError {
+  return new HttpError(503, "Service Unavailable: a directory's move waits for operations in progress, retry later", { "Retry-After": "1" });
 }
 
 async function isDirectory(backend: Backend, name: string): Promise<boolean> {
