@@ -111,10 +111,9 @@ export class Repositories {
     const usage = await this.#user(user);
     const figures = new Map<string, UsageFigures>(usage.parked());
     for (const [name, repo] of usage.repos) {
-      const entry = this.#entries.get(`${user}/${name}`);
-      // Not yet among the open entries: being opened again with its parked figures (kept), or new.
-      const known = entry ? entry.known : repo.bytes > 0 || repo.objects > 0 || repo.lastWrite !== undefined;
-      if (known) figures.set(name, { bytes: repo.bytes, objects: repo.objects, lastWrite: repo.lastWrite });
+      // An open repository's figures come with its entry in one step (#open), so each has one.
+      if (this.#entries.get(`${user}/${name}`)?.known)
+        figures.set(name, { bytes: repo.bytes, objects: repo.objects, lastWrite: repo.lastWrite });
     }
     return figures;
   }
@@ -191,27 +190,25 @@ export class Repositories {
     await this.#closing.get(key);
     const url = this.#config().repositories.backend.replaceAll("{user}", usage.user).replaceAll("{repo}", repo);
     const backend = await backendFromServerUrl(url);
-    const parked = usage.unpark(repo);
+    const parked = usage.parked().get(repo);
+    // From now on changes are not in the record: a crash must measure again. Written while the
+    // figures are still parked, so that a report meanwhile lists them (the rest is one step).
+    if (parked) await this.#records.write(usage.user, repo, { ...parked, clean: false });
+    usage.unpark(repo);
     const repoUsage = usage.repo(repo);
     const kept = this.#grace?.wrap(backend, usage.user, repo, this.#keptAccounting(usage.user, repo, repoUsage)) ?? backend;
     const entry = { key, owner: usage, user: usage.user, name: repo, known: false, users: 0, idleSince: 0 } as Entry;
-    const store = new UsageLayer(kept, repoUsage, () => this.limits(usage.user, repo), async () => {
-      entry.known = true;
-      await this.#write(entry, false);
+    const store = new UsageLayer(kept, repoUsage, () => this.limits(usage.user, repo), async (event) => {
+      // A destroyed repository is no longer the user's: no record, no figures once its requests are done.
+      entry.known = event === "create";
+      if (entry.known) await this.#write(entry, false);
+      else await this.#records.remove(entry.user, entry.name);
     });
     Object.assign(entry, { store, host: new BackendHost(store, { waitLimitMs: this.#waitLimitMs }) });
     if (parked) {
       repoUsage.set(parked.bytes, parked.objects);
       repoUsage.lastWrite = parked.lastWrite;
       entry.known = true;
-      try {
-        // From now on changes are not in the record: a crash must measure again.
-        await this.#write(entry, false);
-      } catch (err) {
-        usage.park(repo, parked);
-        await entry.host.close();
-        throw err;
-      }
     }
     this.#entries.set(key, entry);
     return entry;

@@ -10,6 +10,8 @@ import {
   type StoreStreamOptions,
 } from "@borgstore/core";
 import { KeyedQueue, tappedSource } from "@borgstore/core/backend";
+import { HttpError } from "../http-error.js";
+import { AloneGate } from "./alone-gate.js";
 import type { QuotaLimits, RepoUsage } from "./usage.js";
 
 /**
@@ -23,6 +25,7 @@ export class UsageLayer extends BackendLayer {
   readonly usage: RepoUsage;
   readonly #limits: () => QuotaLimits;
   readonly #turns = new KeyedQueue();
+  readonly #gate = new AloneGate();
   /** Called after create and destroy (the repository's record follows). */
   readonly #onLifecycle: (event: "create" | "destroy") => Promise<void>;
 
@@ -42,6 +45,7 @@ export class UsageLayer extends BackendLayer {
   protected override async _destroy(): Promise<void> {
     await this.inner.destroy();
     this.usage.set(0, 0);
+    this.usage.lastWrite = undefined;
     await this.#onLifecycle("destroy");
   }
 
@@ -58,7 +62,7 @@ export class UsageLayer extends BackendLayer {
   }
 
   protected override _delete(name: string, options?: OperationOptions): Promise<void> {
-    return this.#turns.run(name, async () => {
+    return this.#inTurn(name, async () => {
       const before = await sizeOf(this.inner, name);
       await this.inner.delete(name, options);
       if (before !== undefined) this.usage.apply(-before, -1);
@@ -66,8 +70,9 @@ export class UsageLayer extends BackendLayer {
   }
 
   protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
-    return this.#turns.runAll([currentName, newName], async () => {
-      const replaced = await sizeOf(this.inner, newName);
+    return this.#moving(currentName, newName, async () => {
+      // A move onto its own name leaves the object where it is: it replaces nothing.
+      const replaced = currentName === newName ? undefined : await sizeOf(this.inner, newName);
       await this.inner.move(currentName, newName, options);
       if (replaced !== undefined) this.usage.apply(-replaced, -1);
     });
@@ -111,7 +116,7 @@ export class UsageLayer extends BackendLayer {
     received: () => number,
     isSame: (existingSize: number) => Promise<boolean>,
   ): Promise<"stored" | "same" | "different"> {
-    return this.#turns.run(name, async () => {
+    return this.#inTurn(name, async () => {
       const before = await sizeOf(this.inner, name);
       if (before !== undefined) return (await isSame(before)) ? "same" : "different";
       await write(this.inner);
@@ -127,14 +132,32 @@ export class UsageLayer extends BackendLayer {
    * in flight then would otherwise be replaced by the move once it has been stored.
    */
   moveOntoNew(currentName: string, newName: string, options: OperationOptions | undefined, refuse: () => Error): Promise<void> {
-    return this.#turns.runAll([currentName, newName], async () => {
+    return this.#moving(currentName, newName, async () => {
       if ((await sizeOf(this.inner, newName)) !== undefined) throw refuse();
       await this.inner.move(currentName, newName, options);
     });
   }
 
+  /** `task` in `name`'s turn, side by side with other names' (never across a directory's move). */
+  #inTurn<T>(name: string, task: () => Promise<T>): Promise<T> {
+    return this.#gate.together(() => this.#turns.run(name, task));
+  }
+
+  /** A move in both names' turns; a directory's move (as seen in its turn) runs alone. */
+  async #moving(currentName: string, newName: string, move: () => Promise<void>): Promise<void> {
+    const names = [currentName, newName];
+    const moved = await this.#gate.together(() =>
+      this.#turns.runAll(names, async () => {
+        if (await isDirectory(this.inner, currentName)) return false;
+        await move();
+        return true;
+      }),
+    );
+    if (!moved) await this.#gate.alone(() => this.#turns.runAll(names, move), DIRECTORY_MOVE_WAIT_MS, directoryMoveBusy);
+  }
+
   #replacing(name: string, write: () => Promise<void>, size: number | (() => number)): Promise<void> {
-    return this.#turns.run(name, async () => {
+    return this.#inTurn(name, async () => {
       const before = await sizeOf(this.inner, name);
       await write();
       const after = typeof size === "number" ? size : size();
@@ -152,6 +175,18 @@ type DefragPrimitive = { _defrag(sources: CheckedDefragSources, options: DefragO
  */
 export function baseDefrag(backend: Backend, sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
   return (Backend.prototype as unknown as DefragPrimitive)._defrag.call(backend, sources, options);
+}
+
+/** As long as BackendHost lets a request wait for its turn; then the move gives way (503). */
+const DIRECTORY_MOVE_WAIT_MS = 2000;
+
+function directoryMoveBusy(): HttpError {
+  return new HttpError(503, "Service Unavailable: a directory's move waits for operations in progress, retry later", { "Retry-After": "1" });
+}
+
+async function isDirectory(backend: Backend, name: string): Promise<boolean> {
+  const info = await backend.info(name);
+  return info.exists && info.directory;
 }
 
 /** The object's size, undefined when there is none. */

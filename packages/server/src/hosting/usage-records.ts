@@ -1,4 +1,4 @@
-import { readFile, readdir, rename, writeFile } from "node:fs/promises";
+import { readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeFolders } from "./make-folders.js";
 
@@ -38,6 +38,11 @@ export class UsageRecords {
       records.set(name.slice(0, -SUFFIX.length), parseRecord(await readFile(join(this.dir, user, name), "utf8")));
     }
     return records;
+  }
+
+  /** Forgets a repository that no longer exists. */
+  async remove(user: string, repo: string): Promise<void> {
+    await rm(join(this.dir, user, `${repo}${SUFFIX}`), { force: true });
   }
 
   /** Replaces the record in one rename: a crash leaves the old one or the new one. */
