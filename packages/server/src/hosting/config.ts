@@ -20,6 +20,8 @@ export interface HostingConfig {
   htpasswd: string;
   /** Folder of the server's own records (repositories' usage figures); absolute, default `state` beside the file. */
   stateDir: string;
+  /** An `s3:`/`b2:` URL whose bucket holds the usage records instead of stateDir, shared by replicas (docs/scale-out.md). */
+  stateUrl?: string;
   /** TLS certificate and key files (absolute), when the server speaks HTTPS itself. */
   tls?: {
     /** The certificate chain (PEM). */
@@ -125,6 +127,10 @@ const schema = z.strictObject({
   }),
   htpasswd: z.string().min(1),
   state_dir: z.string().min(1).default("state"),
+  state_url: z
+    .string()
+    .regex(/^(s3|b2):.*\/[^/]+\/.+$/s, "an s3: or b2: URL with a bucket and a path, e.g. s3:KEY:SECRET@https://rgw.example/bucket/borgstore-state")
+    .optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   repositories: z.strictObject({
     backend: z
@@ -198,6 +204,7 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
     listen: c.listen,
     htpasswd: resolve(baseDir, c.htpasswd),
     stateDir,
+    ...(c.state_url ? { stateUrl: c.state_url } : {}),
     ...(c.tls ? { tls: { cert: resolve(baseDir, c.tls.cert), key: resolve(baseDir, c.tls.key) } } : {}),
     repositories: { backend: c.repositories.backend, autoCreate: c.repositories.auto_create, quota: c.repositories.quota },
     roles,

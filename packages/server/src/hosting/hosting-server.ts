@@ -9,6 +9,7 @@ import { makeFolders } from "./make-folders.js";
 import { Repositories } from "./repositories.js";
 import { HostingRouter } from "./router.js";
 import { UsageRecords } from "./usage-records.js";
+import { openBucketUsageRecords } from "./bucket-usage-records.js";
 
 /** A reason the hosting mode does not start, for the operator (the CLI exits with status 2). */
 export class HostingStartError extends Error {
@@ -43,7 +44,7 @@ export interface HostingServer {
 export async function openHostingServer(
   path: string,
   logger: Logger,
-  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number } = {},
+  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number; revalidateMs?: number } = {},
 ): Promise<HostingServer> {
   let config = await startStep("", () => loadHostingConfig(path));
   await startStep("repositories.backend: ", () => backendFromServerUrl(sampleUrl(config)));
@@ -57,10 +58,14 @@ export async function openHostingServer(
     }),
   );
   await warnAboutExposure(config, logger);
-  const repositories = new Repositories(() => config, new UsageRecords(config.stateDir), {
+  const records = config.stateUrl
+    ? await startStep("state_url: ", () => openBucketUsageRecords(config.stateUrl as string))
+    : new UsageRecords(config.stateDir);
+  const repositories = new Repositories(() => config, records, {
     waitLimitMs: options.waitLimitMs,
     idleMs: options.idleMs,
     maxIdle: options.maxIdle,
+    revalidateMs: options.revalidateMs,
   });
   const router = new HostingRouter({ config: () => config, checker: htpasswd.checker, repositories });
   const tls = config.tls ? { certFile: config.tls.cert, keyFile: config.tls.key } : undefined;

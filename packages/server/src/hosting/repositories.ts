@@ -4,7 +4,7 @@ import { backendFromServerUrl } from "../backend-url.js";
 import type { HostingConfig } from "./config.js";
 import { type QuotaLimits, UserUsage } from "./usage.js";
 import { UsageLayer, measure } from "./usage-layer.js";
-import type { UsageRecords } from "./usage-records.js";
+import type { UsageRecordStore } from "./usage-records.js";
 
 /** One repository's shared store: opened once, used by every request of every credential allowed in. */
 export interface Repository {
@@ -37,6 +37,8 @@ export interface RepositoriesOptions {
   idleMs?: number;
   /** At most this many idle repositories stay open; the least recently used are closed first. */
   maxIdle?: number;
+  /** Shared records: a user quiet here this long has their records checked for another replica's writes first. */
+  revalidateMs?: number;
 }
 
 /**
@@ -49,7 +51,7 @@ export interface RepositoriesOptions {
  */
 export class Repositories {
   readonly #config: () => HostingConfig;
-  readonly #records: UsageRecords;
+  readonly #records: UsageRecordStore;
   readonly #waitLimitMs: number | undefined;
   readonly #idleMs: number;
   readonly #maxIdle: number;
@@ -60,25 +62,46 @@ export class Repositories {
   /** Open entries no request uses, least recently used first. */
   readonly #idle = new Map<string, Entry>();
   readonly #sweeper: NodeJS.Timeout;
+  /** Shared records only: per user, requests in flight here and when the last one came or went. */
+  readonly #activity = new Map<string, { inFlight: number; lastSeen: number }>();
+  readonly #revalidateMs: number;
 
-  constructor(config: () => HostingConfig, records: UsageRecords, options: RepositoriesOptions = {}) {
+  constructor(config: () => HostingConfig, records: UsageRecordStore, options: RepositoriesOptions = {}) {
     this.#config = config;
     this.#records = records;
     this.#waitLimitMs = options.waitLimitMs;
     this.#idleMs = options.idleMs ?? 60_000;
     this.#maxIdle = options.maxIdle ?? 256;
+    this.#revalidateMs = options.revalidateMs ?? 1000;
     this.#sweeper = setInterval(() => this.#sweep(), Math.max(10, Math.floor(this.#idleMs / 2)));
     this.#sweeper.unref();
   }
 
   /** The repository `repo` of `user`, with its usage known if it exists; release it when done. */
   async use(user: string, repo: string): Promise<RepositoryUse> {
+    const activity = await this.#revalidate(user);
+    try {
+      return await this.#use(user, repo, activity);
+    } catch (err) {
+      if (!(err instanceof Error && err.name === "ObjectChangedElsewhere") || (activity?.inFlight ?? 0) > 0) throw err;
+      // Another replica wrote this user's records (it served them meanwhile): load them afresh, once.
+      this.#forgetUser(user);
+      return await this.#use(user, repo, activity);
+    }
+  }
+
+  async #use(user: string, repo: string, activity: { inFlight: number; lastSeen: number } | undefined): Promise<RepositoryUse> {
     const usage = await this.#user(user);
     const entry = await this.#acquire(usage, repo);
     let released = false;
+    if (activity) activity.inFlight++;
     const release = () => {
       if (released) return;
       released = true;
+      if (activity) {
+        activity.inFlight--;
+        activity.lastSeen = Date.now();
+      }
       this.#release(entry);
     };
     try {
@@ -114,6 +137,37 @@ export class Repositories {
     await Promise.allSettled([...this.#opening.values()]);
     await Promise.all([...this.#entries.values()].map((entry) => this.#closeEntry(entry)));
     await Promise.all([...this.#closing.values()]);
+  }
+
+  /**
+   * Shared records: a user with no request here for revalidateMs may have been served by another
+   * replica meanwhile (a failover, a restart): one listing of their records says so, and then
+   * every figure of theirs this process holds is dropped and read again from the bucket.
+   */
+  async #revalidate(user: string): Promise<{ inFlight: number; lastSeen: number } | undefined> {
+    const records = this.#records;
+    if (!records.changedElsewhere) return undefined;
+    let activity = this.#activity.get(user);
+    if (!activity) {
+      activity = { inFlight: 0, lastSeen: Date.now() };
+      this.#activity.set(user, activity);
+      return activity;
+    }
+    const quiet = activity.inFlight === 0 && Date.now() - activity.lastSeen >= this.#revalidateMs;
+    activity.lastSeen = Date.now();
+    if (quiet && this.#users.has(user) && (await records.changedElsewhere(user))) this.#forgetUser(user);
+    return activity;
+  }
+
+  /** Drops the user's figures and closes their open repositories without writing their records. */
+  #forgetUser(user: string): void {
+    this.#users.delete(user);
+    for (const entry of [...this.#entries.values()]) {
+      if (entry.user !== user) continue;
+      this.#entries.delete(entry.key);
+      this.#idle.delete(entry.key);
+      void entry.host.close().catch(() => {});
+    }
   }
 
   #user(user: string): Promise<UserUsage> {
