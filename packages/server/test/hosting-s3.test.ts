@@ -76,6 +76,8 @@ describe.skipIf(!s3Url)("hosting mode over S3", () => {
     expect((await call(first.port, "POST", "/alice/laptop/?cmd=create")).status).toBe(200);
     for (let i = 0; i < 4; i++) expect((await call(first.port, "POST", `/alice/laptop/v${i}`, randomBytes(4000))).status).toBe(200);
     expect((await quota(first.port)).usage).toBe(16000);
+    const secret = /^s3:[^:@]+:([^@]+)@/.exec(s3Url as string)?.[1];
+    if (secret) expect(first.stderr()).not.toContain(secret);
     first.child.kill("SIGKILL");
     await first.exited;
     const record = await ConditionalObjects.fromUrl(`${s3Url}/${run}-crash-state`).get("alice/laptop.usage.json");

@@ -42,8 +42,23 @@ export class BucketUsageRecords implements UsageRecordStore {
       this.#etags.set(key, await this.#objects.put(key, text, this.#etags.get(key)));
     } catch (err) {
       this.#etags.delete(key);
+      if (record.clean && err instanceof Error && err.name === "ObjectChangedElsewhere") await this.#markNotClean(key);
       throw err;
     }
+  }
+
+  /**
+   * This process closed a repository that another replica has taken over meanwhile: stores that
+   * finished here after the other one measured are in neither's figures. The record is marked not
+   * clean so that the owner measures again (when the user is next quiet there, see changedElsewhere).
+   */
+  async #markNotClean(key: string): Promise<void> {
+    const current = await this.#objects.get(key);
+    if (!current) return;
+    // Written even when it is not clean already: the new ETag is what tells the owner to measure.
+    const text = `${JSON.stringify({ ...parseRecord(current.text), clean: false, writer: this.#writer, write: ++this.#written })}\n`;
+    // Lost again: the owner wrote just now, after its own measuring; nothing to add.
+    await this.#objects.put(key, text, current.etag).catch(() => {});
   }
 
   /** One listing of the user's records: any added, removed or changed since this process saw them. */
