@@ -83,8 +83,9 @@ export class Repositories {
     try {
       return await this.#use(user, repo, activity);
     } catch (err) {
-      if (!(err instanceof Error && err.name === "ObjectChangedElsewhere") || (activity?.inFlight ?? 0) > 0) throw err;
+      if (!(err instanceof Error && err.name === "ObjectChangedElsewhere")) throw err;
       // Another replica wrote this user's records (it served them meanwhile): load them afresh, once.
+      // Requests running on the dropped stores finish first (BackendHost.close waits for them).
       this.#forgetUser(user);
       return await this.#use(user, repo, activity);
     }
