@@ -36,8 +36,8 @@ function replicaConfig(name: string, extra = ""): string {
   return path;
 }
 
-async function inProcess(config: string): Promise<{ hosting: HostingServer; port: number }> {
-  const hosting = await openHostingServer(config, quiet(), { revalidateMs: 200 });
+async function inProcess(config: string, revalidateMs = 200): Promise<{ hosting: HostingServer; port: number }> {
+  const hosting = await openHostingServer(config, quiet(), { revalidateMs });
   return { hosting, port: (await hosting.listen()).port };
 }
 
@@ -125,6 +125,28 @@ describe.skipIf(!s3Url)("hosting mode over S3", () => {
     } finally {
       await c.hosting.shutdown();
       await b.hosting.shutdown();
+    }
+  }, 30_000);
+
+  it("after two replicas served a user at once, the one left measures instead of trusting the other's clean record", async () => {
+    const config = replicaConfig("overlap", "[users.alice]\nquota = 100000");
+    // a stays busy (no quiet second): it does not look at the records between its requests.
+    const a = await inProcess(config, 2000);
+    const b = await inProcess(config);
+    try {
+      expect((await call(a.port, "POST", "/alice/laptop/?cmd=create")).status).toBe(200);
+      expect((await call(a.port, "POST", "/alice/laptop/x", randomBytes(1000))).status).toBe(200);
+      expect((await quota(b.port)).usage).toBe(1000);
+      expect((await call(b.port, "POST", "/alice/laptop/y", randomBytes(2000))).status).toBe(200);
+      // Stored on a after b measured: b's figures never see it.
+      expect((await call(a.port, "POST", "/alice/laptop/z", randomBytes(400))).status).toBe(200);
+      await b.hosting.shutdown();
+      const records = ConditionalObjects.fromUrl(`${s3Url}/${run}-overlap-state`);
+      expect(JSON.parse((await records.get("alice/laptop.usage.json"))?.text ?? "{}")).toMatchObject({ bytes: 3000, clean: true });
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      expect((await quota(a.port)).usage).toBe(3400);
+    } finally {
+      await a.hosting.shutdown();
     }
   }, 30_000);
 });

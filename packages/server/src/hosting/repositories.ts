@@ -65,6 +65,7 @@ export class Repositories {
   /** Shared records only: per user, requests in flight here and when the last one came or went. */
   readonly #activity = new Map<string, { inFlight: number; lastSeen: number }>();
   readonly #revalidateMs: number;
+  readonly #measureOnLoad = new Set<string>();
 
   constructor(config: () => HostingConfig, records: UsageRecordStore, options: RepositoriesOptions = {}) {
     this.#config = config;
@@ -160,9 +161,14 @@ export class Repositories {
     return activity;
   }
 
-  /** Drops the user's figures and closes their open repositories without writing their records. */
+  /**
+   * Drops the user's figures and closes their open repositories without writing their records. Both
+   * replicas served the user meanwhile: a record the other wrote clean misses what was stored here
+   * after it measured, so the user's repositories are measured again rather than read.
+   */
   #forgetUser(user: string): void {
     this.#users.delete(user);
+    this.#measureOnLoad.add(user);
     for (const entry of [...this.#entries.values()]) {
       if (entry.user !== user) continue;
       this.#entries.delete(entry.key);
@@ -183,12 +189,13 @@ export class Repositories {
   }
 
   async #loadUser(user: string): Promise<UserUsage> {
+    const measureAll = this.#measureOnLoad.has(user);
     const usage = new UserUsage(user);
     const records = await this.#records.readUser(user);
     await Promise.all(
       [...records].map(async ([repo, record]) => {
         // A clean record stays clean until its repository is opened again.
-        if (record.clean) return usage.park(repo, record);
+        if (record.clean && !measureAll) return usage.park(repo, record);
         const entry = await this.#acquire(usage, repo);
         try {
           await this.#measure(entry);
@@ -197,6 +204,7 @@ export class Repositories {
         }
       }),
     );
+    this.#measureOnLoad.delete(user);
     return usage;
   }
 
