@@ -4,6 +4,7 @@ import { Writable } from "node:stream";
 import { ConditionalObjects } from "@borgstore/backend-s3";
 import { requireTestServer } from "@borgstore/testkit";
 import { afterAll, describe, expect, it } from "vitest";
+import { parseHostingConfig } from "../src/hosting/config.js";
 import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
 import { Logger } from "../src/logger.js";
 import { tempDir } from "./helpers.js";
@@ -49,6 +50,17 @@ async function quota(port: number, target = "/alice/laptop/"): Promise<{ usage: 
   expect(answer.status, answer.body).toBe(200);
   return JSON.parse(answer.body) as { usage: number; limit: number };
 }
+
+describe("state_url in the configuration", () => {
+  const base = '[listen]\nport = 0\n[repositories]\nbackend = "s3:/b/r/{user}/{repo}"\n';
+  it("takes an s3: or b2: URL with a bucket and a path, and refuses anything else naming the key", () => {
+    const config = parseHostingConfig(`htpasswd = "h"\nstate_url = "s3:K:S@http://127.0.0.1:1/bucket/_state"\n${base}`, "/srv");
+    expect(config.stateUrl).toBe("s3:K:S@http://127.0.0.1:1/bucket/_state");
+    expect(parseHostingConfig(`htpasswd = "h"\n${base}`, "/srv").stateUrl).toBeUndefined();
+    for (const url of ["file:///srv/state", "s3:/bucket-only", "https://rgw/bucket/x"])
+      expect(() => parseHostingConfig(`htpasswd = "h"\nstate_url = "${url}"\n${base}`, "/srv")).toThrow(/state_url: an s3: or b2: URL/);
+  });
+});
 
 describe.skipIf(!s3Url)("hosting mode over S3", () => {
   it("stores and loads through a tenant repository whose store is an s3: template on radosgw", async () => {
