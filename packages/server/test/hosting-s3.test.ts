@@ -60,6 +60,15 @@ describe("state_url in the configuration", () => {
     for (const url of ["file:///srv/state", "s3:/bucket-only", "https://rgw/bucket/x"])
       expect(() => parseHostingConfig(`htpasswd = "h"\nstate_url = "${url}"\n${base}`, "/srv")).toThrow(/state_url: an s3: or b2: URL/);
   });
+
+  it("refuses records inside (or around) the prefix users' repositories are made under: a login named 'state' would own them", () => {
+    const template = (url: string) => `htpasswd = "h"\nstate_url = "${url}"\n[listen]\nport = 0\n[repositories]\nbackend = "s3:K:S/x@http://rgw:1/b/repos/{user}/{repo}"\n`;
+    expect(() => parseHostingConfig(template("s3:K2:S2@http://rgw:1/b/repos/state"), "/srv")).toThrow(/state_url: it is inside the key prefix/);
+    expect(() => parseHostingConfig(template("s3:http://rgw:1/b/repos"), "/srv")).toThrow(/state_url: it is inside the key prefix/);
+    expect(() => parseHostingConfig(template("s3:http://rgw:1/b"), "/srv")).toThrow(/state_url: it contains the key prefix/);
+    expect(parseHostingConfig(template("s3:K:S/x@http://rgw:1/b/_state"), "/srv").stateUrl).toBe("s3:K:S/x@http://rgw:1/b/_state");
+    expect(parseHostingConfig(template("s3:K:S/x@http://rgw:1/other/repos/state"), "/srv").stateUrl).toBeDefined();
+  });
 });
 
 describe.skipIf(!s3Url)("hosting mode over S3", () => {

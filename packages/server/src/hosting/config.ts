@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve, sep } from "node:path";
 import { PERMISSION_SHORTCUTS, type Permissions, parseSize } from "@borgstore/core";
 import { TomlError, parse as parseToml } from "smol-toml";
 import { z } from "zod";
+import { stateUrlOverlap } from "./state-url.js";
 
 /**
  * The hosting mode's configuration file (TOML: comments, and an operator edits it by hand), as
@@ -199,6 +200,8 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
   const stateDir = resolve(baseDir, c.state_dir);
   const stateProblem = stateDirOverlap(stateDir, c.repositories.backend);
   if (stateProblem) problems.push(`state_dir: ${stateProblem}`);
+  const stateUrlProblem = c.state_url ? stateUrlOverlap(c.state_url, c.repositories.backend) : undefined;
+  if (stateUrlProblem) problems.push(`state_url: ${stateUrlProblem}`);
   if (problems.length > 0) throw new HostingConfigError(`${source}: ${problems.join("; ")}`);
   return {
     listen: c.listen,
