@@ -4,6 +4,14 @@ import { createS3Client } from "./client.js";
 import { statusOf } from "./errors.js";
 import { parseS3Url } from "./url.js";
 
+/** An object's text as read, with the ETag a conditional write expects. */
+export interface StoredText {
+  /** The object's content (UTF-8). */
+  text: string;
+  /** Its ETag, unquoted. */
+  etag: string;
+}
+
 /** A conditional write lost: the object changed (or appeared) since the ETag its writer expected (code BACKEND_ERROR). */
 export class ObjectChangedElsewhere extends BackendError {}
 
@@ -18,6 +26,7 @@ export class ConditionalObjects {
   readonly #bucket: string;
   readonly #prefix: string;
 
+  /** Objects under `prefix` (ending in "/", or "") of `bucket`, through `client` (see createS3Client). */
   constructor(client: S3Client, bucket: string, prefix: string) {
     this.#client = client;
     this.#bucket = bucket;
@@ -54,7 +63,7 @@ export class ConditionalObjects {
   }
 
   /** The object's text and ETag, undefined when there is none. */
-  async get(key: string): Promise<{ text: string; etag: string } | undefined> {
+  async get(key: string): Promise<StoredText | undefined> {
     try {
       const answer = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#prefix + key }));
       return { text: (await answer.Body?.transformToString("utf8")) ?? "", etag: unquoted(answer.ETag ?? "") };
