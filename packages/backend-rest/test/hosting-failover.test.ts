@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { requireReferencePeer, requireTestServer, runReferencePython } from "@borgstore/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RestBackend } from "../src/index.js";
-import { type Nginx, type Replica, findNginx, killReplica, startNginx, startReplica, valueFor, writeReplicaConfigs } from "./helpers/scale-out.js";
+import { type Nginx, type Replica, findNginx, killReplica, startNginx, startReplica, stopAllReplicas, valueFor, writeReplicaConfigs } from "./helpers/scale-out.js";
 
 /**
  * Three replicas of the hosting server over one radosgw bucket, behind nginx hashing the user
@@ -183,7 +183,7 @@ describe.skipIf(!s3Url || !nginxBinary)("hosting replicas over one bucket behind
 
   afterAll(async () => {
     nginx?.stop();
-    await Promise.all(replicas.map((replica) => replica.server?.stop()));
+    await stopAllReplicas();
     if (!process.env.KEEP_FAILOVER) rmSync(root, { recursive: true, force: true });
   });
 

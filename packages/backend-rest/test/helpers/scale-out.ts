@@ -42,9 +42,22 @@ export async function writeReplicaConfigs(root: string, count: number, body: str
   return replicas;
 }
 
+/** Every replica process started, so that none outlives the file (a test that timed out mid-restart). */
+const started = new Set<RunningServer>();
+let stopping = false;
+
 export async function startReplica(replica: Replica): Promise<void> {
   // Loading the S3 SDK takes 3 s here, and 8–13 s on this shared machine under load.
-  replica.server = await startHosting(replica.config, replica.port, 40_000);
+  const server = await startHosting(replica.config, replica.port, 40_000);
+  started.add(server);
+  replica.server = server;
+  if (stopping) await server.stop();
+}
+
+/** Stops every replica started, and any whose start is still under way once it is up. */
+export async function stopAllReplicas(): Promise<void> {
+  stopping = true;
+  await Promise.all([...started].map((server) => server.stop()));
 }
 
 /** kill -9, and its exit. */
