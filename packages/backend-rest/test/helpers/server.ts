@@ -44,11 +44,11 @@ export async function startServer(args: readonly string[]): Promise<RunningServe
 }
 
 /** Starts `borgstore-server-rest --config FILE` in hosting mode; the file must say to listen on 127.0.0.1:`port`. */
-export function startHosting(config: string, port: number): Promise<RunningServer> {
-  return startCli(port, ["--config", config, "--log-level", "warning"]);
+export function startHosting(config: string, port: number, startTimeoutMs?: number): Promise<RunningServer> {
+  return startCli(port, ["--config", config, "--log-level", "warning"], startTimeoutMs);
 }
 
-async function startCli(port: number, args: readonly string[]): Promise<RunningServer> {
+async function startCli(port: number, args: readonly string[], startTimeoutMs = 15_000): Promise<RunningServer> {
   const child = spawn(process.execPath, [SERVER_CLI, ...args], {
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -57,7 +57,7 @@ async function startCli(port: number, args: readonly string[]): Promise<RunningS
   child.stderr?.on("data", (text: string) => {
     log = (log + text).slice(-4000);
   });
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + startTimeoutMs;
   while (!(await accepting(port))) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${log}`);
     if (Date.now() > deadline) throw new Error(`server did not start: ${log}`);

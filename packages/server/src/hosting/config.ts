@@ -4,6 +4,7 @@ import { PERMISSION_SHORTCUTS, type Permissions, parseSize } from "@borgstore/co
 import { TomlError, parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { type DeleteGraceSetting, deleteGraceKeys, graceSetting, mapValues } from "./delete-grace-config.js";
+import { stateUrlOverlap } from "./state-url.js";
 
 /**
  * The hosting mode's configuration file (TOML: comments, and an operator edits it by hand), as
@@ -21,6 +22,8 @@ export interface HostingConfig {
   htpasswd: string;
   /** Folder of the server's own records (repositories' usage figures); absolute, default `state` beside the file. */
   stateDir: string;
+  /** An `s3:`/`b2:` URL whose bucket holds the usage records instead of stateDir, shared by replicas (docs/scale-out.md). */
+  stateUrl?: string;
   /** TLS certificate and key files (absolute), when the server speaks HTTPS itself. */
   tls?: {
     /** The certificate chain (PEM). */
@@ -155,6 +158,10 @@ const schema = z.strictObject({
   }),
   htpasswd: z.string().min(1),
   state_dir: z.string().min(1).default("state"),
+  state_url: z
+    .string()
+    .regex(/^(s3|b2):.*\/[^/]+\/.+$/s, "an s3: or b2: URL with a bucket and a path, e.g. s3:KEY:SECRET@https://rgw.example/bucket/borgstore-state")
+    .optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   repositories: z.strictObject({
     backend: z
@@ -234,11 +241,14 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
   const stateDir = resolve(baseDir, c.state_dir);
   const stateProblem = stateDirOverlap(stateDir, c.repositories.backend);
   if (stateProblem) problems.push(`state_dir: ${stateProblem}`);
+  const stateUrlProblem = c.state_url ? stateUrlOverlap(c.state_url, c.repositories.backend) : undefined;
+  if (stateUrlProblem) problems.push(`state_url: ${stateUrlProblem}`);
   if (problems.length > 0) throw new HostingConfigError(`${source}: ${problems.join("; ")}`);
   return {
     listen: c.listen,
     htpasswd: resolve(baseDir, c.htpasswd),
     stateDir,
+    ...(c.state_url ? { stateUrl: c.state_url } : {}),
     ...(c.tls ? { tls: { cert: resolve(baseDir, c.tls.cert), key: resolve(baseDir, c.tls.key) } } : {}),
     repositories: {
       backend: c.repositories.backend,

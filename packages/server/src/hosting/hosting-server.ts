@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { redactUrl } from "@borgstore/core";
 import type { Logger } from "../logger.js";
 import { RestServer, type RestServerOptions } from "../server.js";
 import { backendFromServerUrl } from "../backend-url.js";
@@ -11,6 +12,10 @@ import { makeFolders } from "./make-folders.js";
 import { Repositories } from "./repositories.js";
 import { HostingRouter } from "./router.js";
 import { UsageRecords } from "./usage-records.js";
+import { openBucketUsageRecords } from "./bucket-usage-records.js";
+
+/** How long an idle repository stays open when replicas share the records (state_url). */
+export const SHARED_STATE_IDLE_MS = 3000;
 
 /** A reason the hosting mode does not start, for the operator (the CLI exits with status 2). */
 export class HostingStartError extends Error {
@@ -47,7 +52,7 @@ export interface HostingServer {
 export async function openHostingServer(
   path: string,
   logger: Logger,
-  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number } = {},
+  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number; revalidateMs?: number } = {},
 ): Promise<HostingServer> {
   let config = await startStep("", () => loadHostingConfig(path));
   await startStep("repositories.backend: ", () => backendFromServerUrl(sampleUrl(config)));
@@ -62,11 +67,17 @@ export async function openHostingServer(
   );
   await warnAboutExposure(config, logger);
   const grace = new DeleteGraceService(() => config);
-  const repositories = new Repositories(() => config, new UsageRecords(config.stateDir), {
+  const records = config.stateUrl
+    ? await startStep("state_url: ", () => openBucketUsageRecords(config.stateUrl as string))
+    : new UsageRecords(config.stateDir);
+  const repositories = new Repositories(() => config, records, {
     waitLimitMs: options.waitLimitMs,
-    idleMs: options.idleMs,
+    // Shared records: an old owner's repositories close soon after its last request, so that the
+    // new owner learns of stores that finished there after it measured (docs/scale-out.md).
+    idleMs: options.idleMs ?? (config.stateUrl ? SHARED_STATE_IDLE_MS : undefined),
     maxIdle: options.maxIdle,
     grace,
+    revalidateMs: options.revalidateMs,
   });
   grace.startPurging(repositories, logger);
   const fairShare = new FairShare();
@@ -83,7 +94,8 @@ export async function openHostingServer(
         server.listenTcp(config.listen.port, config.listen.host),
       );
       const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-      logger.info(`hosting ${config.repositories.backend} on ${tls ? "https" : "http"}://${host}:${address.port}/<user>/<repo>/`);
+      // An s3: template carries its secret key: the log shows the URL without credentials.
+      logger.info(`hosting ${redactUrl(config.repositories.backend)} on ${tls ? "https" : "http"}://${host}:${address.port}/<user>/<repo>/`);
       return address;
     },
     async reload() {

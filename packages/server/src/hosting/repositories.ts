@@ -5,7 +5,7 @@ import type { HostingConfig } from "./config.js";
 import type { DeleteGraceHooks } from "./delete-grace.js";
 import { type QuotaLimits, type RepoUsage, type UsageFigures, UserUsage } from "./usage.js";
 import { UsageLayer, measure } from "./usage-layer.js";
-import type { UsageRecords } from "./usage-records.js";
+import type { UsageRecordStore } from "./usage-records.js";
 
 /** One repository's shared store: opened once, used by every request of every credential allowed in. */
 export interface Repository {
@@ -40,6 +40,8 @@ export interface RepositoriesOptions {
   maxIdle?: number;
   /** Delete grace (delete-grace.ts): wraps each repository's backend; kept bytes count in its usage. */
   grace?: DeleteGraceHooks;
+  /** Shared records: a user quiet here this long has their records checked for another replica's writes first. */
+  revalidateMs?: number;
 }
 
 /**
@@ -52,7 +54,7 @@ export interface RepositoriesOptions {
  */
 export class Repositories {
   readonly #config: () => HostingConfig;
-  readonly #records: UsageRecords;
+  readonly #records: UsageRecordStore;
   readonly #waitLimitMs: number | undefined;
   readonly #idleMs: number;
   readonly #maxIdle: number;
@@ -64,26 +66,49 @@ export class Repositories {
   readonly #idle = new Map<string, Entry>();
   readonly #sweeper: NodeJS.Timeout;
   readonly #grace: DeleteGraceHooks | undefined;
+  /** Shared records only: per user, requests in flight here and when the last one came or went. */
+  readonly #activity = new Map<string, { inFlight: number; lastSeen: number }>();
+  readonly #revalidateMs: number;
+  readonly #measureOnLoad = new Set<string>();
 
-  constructor(config: () => HostingConfig, records: UsageRecords, options: RepositoriesOptions = {}) {
+  constructor(config: () => HostingConfig, records: UsageRecordStore, options: RepositoriesOptions = {}) {
     this.#config = config;
     this.#records = records;
     this.#waitLimitMs = options.waitLimitMs;
     this.#idleMs = options.idleMs ?? 60_000;
     this.#maxIdle = options.maxIdle ?? 256;
     this.#grace = options.grace;
+    this.#revalidateMs = options.revalidateMs ?? 1000;
     this.#sweeper = setInterval(() => this.#sweep(), Math.max(10, Math.floor(this.#idleMs / 2)));
     this.#sweeper.unref();
   }
 
   /** The repository `repo` of `user`, with its usage known if it exists; release it when done. */
   async use(user: string, repo: string): Promise<RepositoryUse> {
+    const activity = await this.#revalidate(user);
+    try {
+      return await this.#use(user, repo, activity);
+    } catch (err) {
+      if (!(err instanceof Error && err.name === "ObjectChangedElsewhere")) throw err;
+      // Another replica wrote this user's records (it served them meanwhile): load them afresh, once.
+      // Requests running on the dropped stores finish first (BackendHost.close waits for them).
+      this.#forgetUser(user);
+      return await this.#use(user, repo, activity);
+    }
+  }
+
+  async #use(user: string, repo: string, activity: { inFlight: number; lastSeen: number } | undefined): Promise<RepositoryUse> {
     const usage = await this.#user(user);
     const entry = await this.#acquire(usage, repo);
     let released = false;
+    if (activity) activity.inFlight++;
     const release = () => {
       if (released) return;
       released = true;
+      if (activity) {
+        activity.inFlight--;
+        activity.lastSeen = Date.now();
+      }
       this.#release(entry);
     };
     try {
@@ -137,6 +162,42 @@ export class Repositories {
     await Promise.all([...this.#closing.values()]);
   }
 
+  /**
+   * Shared records: a user with no request here for revalidateMs may have been served by another
+   * replica meanwhile (a failover, a restart): one listing of their records says so, and then
+   * every figure of theirs this process holds is dropped and read again from the bucket.
+   */
+  async #revalidate(user: string): Promise<{ inFlight: number; lastSeen: number } | undefined> {
+    const records = this.#records;
+    if (!records.changedElsewhere) return undefined;
+    let activity = this.#activity.get(user);
+    if (!activity) {
+      activity = { inFlight: 0, lastSeen: Date.now() };
+      this.#activity.set(user, activity);
+      return activity;
+    }
+    const quiet = activity.inFlight === 0 && Date.now() - activity.lastSeen >= this.#revalidateMs;
+    activity.lastSeen = Date.now();
+    if (quiet && this.#users.has(user) && (await records.changedElsewhere(user))) this.#forgetUser(user);
+    return activity;
+  }
+
+  /**
+   * Drops the user's figures and closes their open repositories without writing their records. Both
+   * replicas served the user meanwhile: a record the other wrote clean misses what was stored here
+   * after it measured, so the user's repositories are measured again rather than read.
+   */
+  #forgetUser(user: string): void {
+    this.#users.delete(user);
+    this.#measureOnLoad.add(user);
+    for (const entry of [...this.#entries.values()]) {
+      if (entry.user !== user) continue;
+      this.#entries.delete(entry.key);
+      this.#idle.delete(entry.key);
+      void entry.host.close().catch(() => {});
+    }
+  }
+
   #user(user: string): Promise<UserUsage> {
     let loading = this.#users.get(user);
     if (!loading) {
@@ -149,12 +210,13 @@ export class Repositories {
   }
 
   async #loadUser(user: string): Promise<UserUsage> {
+    const measureAll = this.#measureOnLoad.has(user);
     const usage = new UserUsage(user);
     const records = await this.#records.readUser(user);
     await Promise.all(
       [...records].map(async ([repo, record]) => {
         // A clean record stays clean until its repository is opened again.
-        if (record.clean) return usage.park(repo, record);
+        if (record.clean && !measureAll) return usage.park(repo, record);
         const entry = await this.#acquire(usage, repo);
         entry.store.usage.lastWrite ??= record.lastWrite;
         try {
@@ -164,6 +226,7 @@ export class Repositories {
         }
       }),
     );
+    this.#measureOnLoad.delete(user);
     return usage;
   }
 

@@ -15,12 +15,22 @@ export interface UsageRecord {
   lastWrite?: number;
 }
 
+/** Where usage records are kept: the state folder (UsageRecords) or a bucket several replicas share (BucketUsageRecords). */
+export interface UsageRecordStore {
+  readUser(user: string): Promise<Map<string, UsageRecord>>;
+  write(user: string, repo: string, record: UsageRecord): Promise<void>;
+  /** Forgets a repository that no longer exists (destroyed). */
+  remove(user: string, repo: string): Promise<void>;
+  /** Shared stores only: whether another process wrote `user`'s records since this one last read or wrote them. */
+  changedElsewhere?(user: string): Promise<boolean>;
+}
+
 /**
  * The usage records under the hosting state folder, one file per repository
  * (`<state>/<user>/<repo>.usage.json`): they also list which repositories a user has, so that the
  * user's quota counts all of them from the first request on.
  */
-export class UsageRecords {
+export class UsageRecords implements UsageRecordStore {
   constructor(readonly dir: string) {}
 
   /** The records of `user`'s repositories (none for a user not seen yet). */
@@ -56,11 +66,11 @@ export class UsageRecords {
   }
 }
 
-const SUFFIX = ".usage.json";
+export const SUFFIX = ".usage.json";
 let counter = 0;
 
 /** A record that does not parse counts as not clean: its repository is measured again. */
-function parseRecord(text: string): UsageRecord {
+export function parseRecord(text: string): UsageRecord {
   try {
     const value = JSON.parse(text) as Partial<UsageRecord>;
     if (Number.isSafeInteger(value.bytes) && Number.isSafeInteger(value.objects))
