@@ -12,6 +12,8 @@ export interface Repository {
   readonly name: string;
   readonly host: BackendHost;
   readonly store: UsageLayer;
+  /** It exists (its figures are measured, read from a clean record, or it was created here). */
+  readonly known: boolean;
 }
 
 /** A repository in use by a request: `release` once the request is done (exactly once). */
@@ -54,6 +56,8 @@ export class Repositories {
   readonly #idleMs: number;
   readonly #maxIdle: number;
   readonly #users = new Map<string, Promise<UserUsage>>();
+  /** The users whose figures are loaded (the metrics read these without waiting for a load). */
+  readonly #loaded = new Map<string, UserUsage>();
   readonly #entries = new Map<string, Entry>();
   readonly #opening = new Map<string, Promise<Entry>>();
   readonly #closing = new Map<string, Promise<void>>();
@@ -97,6 +101,20 @@ export class Repositories {
     return { open: this.#entries.size, tracked };
   }
 
+  /**
+   * Bytes and objects of every repository of the users loaded since start, from memory (nothing is
+   * listed): open ones once their figures are known, closed ones as their user keeps them.
+   */
+  figures(): { users: ReadonlySet<string>; repos: { user: string; repo: string; bytes: number; objects: number }[] } {
+    const repos: { user: string; repo: string; bytes: number; objects: number }[] = [];
+    for (const entry of this.#entries.values())
+      if (entry.known && this.#loaded.has(entry.user))
+        repos.push({ user: entry.user, repo: entry.name, bytes: entry.store.usage.bytes, objects: entry.store.usage.objects });
+    for (const [user, usage] of this.#loaded)
+      for (const [repo, figures] of usage.parked()) repos.push({ user, repo, bytes: figures.bytes, objects: figures.objects });
+    return { users: new Set(this.#loaded.keys()), repos };
+  }
+
   /** The limits a store into `user`'s `repo` must keep, from the configuration in force. */
   limits(user: string, repo: string): QuotaLimits {
     const config = this.#config();
@@ -121,6 +139,7 @@ export class Repositories {
     if (!loading) {
       loading = this.#loadUser(user);
       this.#users.set(user, loading);
+      loading.then((usage) => this.#loaded.set(user, usage)).catch(() => {});
       // A failed load (unreadable state folder) is tried again by the next request.
       loading.catch(() => this.#users.delete(user));
     }

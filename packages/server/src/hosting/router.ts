@@ -20,6 +20,9 @@ export interface HostingState {
   readonly repositories: Repositories;
 }
 
+/** The repository label of a request to a repository that does not exist (or not yet). */
+export const NO_REPOSITORY = "-";
+
 /** POST commands that are not a store (operations.ts's dispatch). */
 const POST_COMMANDS = new Set(["create", "move", "mkdir", "hash", "quota", "defrag"]);
 
@@ -45,14 +48,18 @@ export class HostingRouter implements StoreRouter {
     const tenant = parseTenantTarget(reply.incoming.url ?? "/");
     const permissions = tenant ? permissionsFor(config, identity, tenant.user, tenant.repo) : "denied";
     if (!tenant || permissions === "denied") throw new HttpError(404, "Not Found");
-    // Names that passed parseTenantTarget only (plain segments); the metrics cap the number of pairs.
-    labelRequest(reply.incoming, { user: identity.user, repo: `${tenant.user}/${tenant.repo}` });
+    // Counted under a repository only once it is known to exist (names that passed parseTenantTarget
+    // only): a login trying names does not make a metric series per name.
+    const label = (known: boolean) =>
+      labelRequest(reply.incoming, { user: identity.user, repo: known ? `${tenant.user}/${tenant.repo}` : NO_REPOSITORY });
+    label(false);
     const { target } = tenant;
     const method = reply.incoming.method;
     const cmd = queryValue(target.query, "cmd");
     if (method === "POST" && cmd === "create" && !config.repositories.autoCreate)
       throw new HttpError(403, "Forbidden: repositories are created by the operator on this server");
     const { repository, release } = await this.#state.repositories.use(tenant.user, tenant.repo);
+    label(repository.known);
     const isStore = method === "POST" && (cmd === undefined || !POST_COMMANDS.has(cmd)) && target.name !== "";
     let giveBack: (() => void) | undefined;
     try {
@@ -64,6 +71,8 @@ export class HostingRouter implements StoreRouter {
       throw err;
     }
     const done = () => {
+      // A create made it known.
+      label(repository.known);
       giveBack?.();
       release();
     };

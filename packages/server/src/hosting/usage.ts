@@ -34,6 +34,11 @@ export class UserUsage {
     return figures;
   }
 
+  /** The kept figures of this user's closed repositories, by name. */
+  parked(): ReadonlyMap<string, { bytes: number; objects: number }> {
+    return this.#parked;
+  }
+
   /** Forgets an open repository that turned out not to exist. */
   forget(name: string): void {
     this.repos.delete(name);
