@@ -51,7 +51,7 @@ export class HostingRouter implements StoreRouter {
     // Counted under a repository only once it is known to exist (names that passed parseTenantTarget
     // only): a login trying names does not make a metric series per name.
     const label = (known: boolean) =>
-      labelRequest(reply.incoming, { user: identity.user, repo: known ? `${tenant.user}/${tenant.repo}` : NO_REPOSITORY });
+      labelRequest(reply.incoming, { user: identity.user, repo: known ? `${tenant.user}/${tenant.repo}` : NO_REPOSITORY }, tenant.target);
     label(false);
     const { target } = tenant;
     const method = reply.incoming.method;
