@@ -22,7 +22,7 @@ const WRONG = "Wrong-never-logged-55e1";
 function folder(name: string): string {
   const path = join(dir.path, name);
   mkdirSync(path);
-  writeHtpasswd(join(path, "htpasswd"), { alice: PASSWORD, "alice-ro": RO_PASSWORD, bob: "bpw" });
+  writeHtpasswd(join(path, "htpasswd"), { alice: PASSWORD, "alice-ro": RO_PASSWORD, "alice-nd": "ndpw", bob: "bpw" });
   return path;
 }
 
@@ -103,7 +103,7 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
     const config = writeHostingConfig(
       path,
       `file://${path}/repos/{user}/{repo}`,
-      '[metrics]\nport = 0\n\n[log]\nformat = "json"\naudit = "audit.log"\n\n[credentials]\nalice-ro = { user = "alice", role = "read-only" }\n\n[repos."alice/laptop"]\nquota = 5000',
+      '[metrics]\nport = 0\n\n[log]\nformat = "json"\naudit = "audit.log"\n\n[credentials]\nalice-ro = { user = "alice", role = "read-only" }\nalice-nd = { user = "alice", role = "no-delete" }\n\n[repos."alice/laptop"]\nquota = 5000',
     );
     const server = await startHosting(config);
     try {
@@ -116,6 +116,9 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
       expect((await rawRequest(port, "DELETE", "/alice/laptop/data/b", { login: `alice-ro:${RO_PASSWORD}` })).status).toBe(403);
       expect((await rawRequest(port, "DELETE", "/alice/laptop/data/b", { login: alice })).status).toBe(200);
       expect((await store(port, "laptop", "data/big", 10_000)).status).toBe(507);
+      // Append-only: the identical value again is a retry, a different one an overwrite refused.
+      expect((await store(port, "laptop", "data/a", 1000, "alice-nd:ndpw")).status).toBe(200);
+      expect((await store(port, "laptop", "data/a", 999, "alice-nd:ndpw")).status).toBe(403);
       // Credentials that fail, one in an absolute-form target as a careless proxy or client sends it.
       expect((await rawRequest(port, "GET", "/alice/laptop/data/a", { login: `alice:${WRONG}` })).status).toBe(401);
       expect((await rawRequest(port, "GET", `http://alice:${PASSWORD}@127.0.0.1/alice/laptop/data/a`, { login: `alice:${WRONG}` })).status).toBe(401);
@@ -124,11 +127,12 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
       const mine = { user: "alice", repo: "alice/laptop" };
       expect(sample(text, "borgstore_stored_bytes", mine)).toBe(1000);
       expect(sample(text, "borgstore_stored_objects", mine)).toBe(1);
-      expect(sample(text, "borgstore_requests_total", { ...mine, operation: "store", status_class: "2xx" })).toBe(2);
+      expect(sample(text, "borgstore_requests_total", { ...mine, operation: "store", status_class: "2xx" })).toBe(3);
       expect(sample(text, "borgstore_requests_total", { ...mine, operation: "store", status_class: "5xx" })).toBe(1); // 507
-      expect(sample(text, "borgstore_received_bytes_total", { ...mine, operation: "store" })).toBe(1234 + 10_000); // the refused body arrived too
+      // The refused bodies arrived too.
+      expect(sample(text, "borgstore_received_bytes_total", { ...mine, operation: "store" })).toBe(1234 + 10_000 + 1000 + 999);
       expect(sample(text, "borgstore_sent_bytes_total", { ...mine, operation: "load" })).toBe(1000);
-      expect(sample(text, "borgstore_request_duration_seconds_count", { ...mine, operation: "store" })).toBe(3);
+      expect(sample(text, "borgstore_request_duration_seconds_count", { ...mine, operation: "store" })).toBe(5);
       const lastWrite = sample(text, "borgstore_last_write_timestamp_seconds", mine) ?? 0;
       expect(Math.abs(Date.now() / 1000 - lastWrite)).toBeLessThan(60);
       // Failed logins count under "-": no series names what they sent.
@@ -161,6 +165,8 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(audited).toContainEqual(expect.objectContaining({ event: "permission-denied", user: "alice", repo: "alice/laptop", op: "delete", name: "data/b", status: 403 }));
     expect(audited).toContainEqual(expect.objectContaining({ event: "delete", user: "alice", repo: "alice/laptop", name: "data/b", status: 200 }));
+    expect(audited).toContainEqual(expect.objectContaining({ event: "overwrite", user: "alice", repo: "alice/laptop", op: "store", name: "data/a", status: 403 }));
+    expect(audited.filter((l) => l.event === "overwrite")).toHaveLength(1);
     expect(audited).toContainEqual(expect.objectContaining({ event: "quota-denied", user: "alice", repo: "alice/laptop", op: "store", name: "data/big", status: 507 }));
   }, 60_000);
 

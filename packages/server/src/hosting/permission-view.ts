@@ -29,9 +29,12 @@ import { type UsageLayer, baseDefrag } from "./usage-layer.js";
 export class PermissionView extends BackendLayer {
   protected override readonly permissions: Permissions | undefined;
   declare readonly inner: UsageLayer;
+  /** Told of each overwrite append-only refuses (the audit log's "overwrite"). */
+  readonly #onOverwriteRefused: () => void;
 
-  constructor(inner: UsageLayer, permissions: Permissions | undefined) {
+  constructor(inner: UsageLayer, permissions: Permissions | undefined, onOverwriteRefused: () => void = () => {}) {
     super(inner);
+    this.#onOverwriteRefused = onOverwriteRefused;
     this.permissions = permissions && Object.keys(permissions).length > 0 ? permissions : undefined;
   }
 
@@ -63,7 +66,7 @@ export class PermissionView extends BackendLayer {
       () => bytes.byteLength,
       async (size) => size === bytes.byteLength && Buffer.from(await this.inner.inner.load(name, options)).equals(bytes),
     );
-    if (outcome === "different") throw overwriteRefused(name);
+    if (outcome === "different") throw this.#refused(name);
   }
 
   override async storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
@@ -86,14 +89,14 @@ export class PermissionView extends BackendLayer {
         return given === (await this.inner.inner.hash(name, "sha256", options));
       },
     );
-    if (outcome === "different") throw overwriteRefused(name);
+    if (outcome === "different") throw this.#refused(name);
   }
 
   // A move onto a name this view may add but not overwrite: that it holds nothing is checked
   // again in the name's turn (an upload of it may have been in flight when move() looked).
   protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
     if (!this.#appendOnly(newName)) return super._move(currentName, newName, options);
-    return this.inner.moveOntoNew(currentName, newName, options, () => overwriteRefused(newName));
+    return this.inner.moveOntoNew(currentName, newName, options, () => this.#refused(newName));
   }
 
   /**
@@ -108,6 +111,11 @@ export class PermissionView extends BackendLayer {
   /** May add `name` but not overwrite it. */
   #appendOnly(name: string): boolean {
     return !grants(this.permissions, name, "W") && grants(this.permissions, name, "w");
+  }
+
+  #refused(name: string): PermissionDenied {
+    this.#onOverwriteRefused();
+    return overwriteRefused(name);
   }
 
   #prepare(name: string): void {

@@ -2,7 +2,7 @@ import { checkPermission, type Permissions } from "@borgstore/core";
 import type { RoutedRequest, StoreRouter } from "../app.js";
 import { parseBasic } from "../auth.js";
 import { HttpError } from "../http-error.js";
-import { labelRequest } from "../observability/request-labels.js";
+import { labelRequest, noteAuditEvent } from "../observability/request-labels.js";
 import { type ReplyContext, sendBody } from "../reply.js";
 import { queryValue } from "../request-target.js";
 import type { HostingConfig } from "./config.js";
@@ -76,7 +76,7 @@ export class HostingRouter implements StoreRouter {
       giveBack?.();
       release();
     };
-    const view = new PermissionView(repository.store, permissions);
+    const view = new PermissionView(repository.store, permissions, () => noteAuditEvent(reply.incoming, "overwrite"));
     // Error messages name the store's location (a path, a bucket): answers show "[STORAGE_BASE]" instead.
     return { host: new ViewHost(repository.host, view), target, user: given.username, location: repository.store.location, done };
   }
