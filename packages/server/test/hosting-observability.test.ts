@@ -170,7 +170,7 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
     expect(audited).toContainEqual(expect.objectContaining({ event: "quota-denied", user: "alice", repo: "alice/laptop", op: "store", name: "data/big", status: 507 }));
   }, 60_000);
 
-  it("keeps reporting the figures of repositories closed while idle, and after a restart from the usage records, without a request", async () => {
+  it("keeps reporting the figures of repositories closed while idle, and after a restart from the usage records, without a request; a reload keeps [metrics] and [log]", async () => {
     const path = folder("idle");
     const config = writeHostingConfig(path, `file://${path}/repos/{user}/{repo}`, "[metrics]\nport = 0");
     let { hosting, port, metricsPort } = await startInProcess(config, { idleMs: 50 });
@@ -190,10 +190,17 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
     };
     expectFigures(await scrape(metricsPort));
     await hosting.shutdown();
-    ({ hosting, metricsPort } = await startInProcess(config));
+    let log: ReturnType<typeof capture>;
+    ({ hosting, metricsPort, log } = await startInProcess(config));
     try {
       expectFigures(await scrape(metricsPort));
       expect((await hosting.repositories.counts()).open).toBe(0);
+      // A reload keeps the listener and the logs it started with, and says so.
+      writeHostingConfig(path, `file://${path}/repos/{user}/{repo}`, '[metrics]\nport = 0\n[log]\nformat = "text"\naudit = "a.log"');
+      await hosting.reload();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(log.text()).toMatch(/\[metrics\] and \[log\] change only on restart/);
+      expectFigures(await scrape(metricsPort));
     } finally {
       await hosting.shutdown();
     }
