@@ -50,6 +50,14 @@ export function sizedSource(source: ByteSource, size: number, total?: number): S
   return new ExactSource(source, size, total);
 }
 
+/** An unsized `source` with `onChunk` called for each chunk as it passes: how a layer counts the bytes of a storeStream. */
+export async function* tappedSource(source: ByteSource, onChunk: (chunk: Uint8Array) => void): ByteSource {
+  for await (const chunk of source) {
+    onChunk(chunk);
+    yield chunk;
+  }
+}
+
 /** `source` with `onChunk` called for each chunk as it passes (closing it still closes `source`). */
 export function observedSource(source: SizedByteSource, onChunk: (chunk: Uint8Array) => void): SizedByteSource {
   return new ExactSource(source, source.size, source.total, onChunk);

@@ -78,8 +78,11 @@ export interface StoreRouter {
   route(reply: ReplyContext): Promise<RoutedRequest | undefined>;
   /** Closes every store once running requests are done. */
   close(): Promise<void>;
-  /** Answers requests that are not the protocol's (a health check) before its checks; true when it did. */
-  answerOwn?(reply: ReplyContext): boolean;
+  /**
+   * Answers requests that are not the protocol's (a health check) before its checks; true when it
+   * did, "unauthorized" when such a request lacks valid credentials (the app answers 401, as to route's undefined).
+   */
+  answerOwn?(reply: ReplyContext): boolean | "unauthorized" | Promise<boolean | "unauthorized">;
 }
 
 type Env = { Bindings: HttpBindings; Variables: { reply: ReplyContext; routed: RoutedRequest } };
@@ -115,18 +118,15 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
     };
     c.set("reply", reply);
     reply.outgoing.setHeader(FEATURES_HEADER, SERVER_FEATURES);
-    if (router.answerOwn?.(reply)) return RESPONSE_ALREADY_SENT;
+    const own = await router.answerOwn?.(reply);
+    if (own === "unauthorized") return refuseLogin(reply);
+    if (own) return RESPONSE_ALREADY_SENT;
     const method = reply.incoming.method ?? "";
     if (!Object.hasOwn(HANDLERS, method)) throw new HttpError(501, `Unsupported method (${pyRepr(method)})`);
     if (reply.incoming.headers.accept !== BORGSTORE_MEDIA_TYPE)
       throw new HttpError(406, "Not Acceptable: unsupported or missing Accept header");
     const routed = await router.route(reply);
-    if (!routed) {
-      const sentName = basicUserName(reply.incoming.headers.authorization);
-      if (sentName !== undefined) options.onFailedLogin?.(reply.incoming, sentName);
-      await sendUnauthorized(reply);
-      return RESPONSE_ALREADY_SENT;
-    }
+    if (!routed) return refuseLogin(reply);
     if (routed.user !== undefined) authenticated.set(reply.incoming, routed.user);
     c.set("routed", routed);
     // RestServer leaves `Expect: 100-continue` to a StoreRouter's app: the body is invited only now.
@@ -137,6 +137,13 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
       routed.done?.();
     }
   });
+
+  async function refuseLogin(reply: ReplyContext): Promise<typeof RESPONSE_ALREADY_SENT> {
+    const sentName = basicUserName(reply.incoming.headers.authorization);
+    if (sentName !== undefined) options.onFailedLogin?.(reply.incoming, sentName);
+    await sendUnauthorized(reply);
+    return RESPONSE_ALREADY_SENT;
+  }
 
   app.all("*", async (c) => {
     const reply = c.get("reply");

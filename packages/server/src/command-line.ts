@@ -47,7 +47,8 @@ export class StartupError extends Error {
   override name = "StartupError";
 }
 
-function integer(min: number) {
+/** A commander argument parser for a whole number of at least `min` (ports, seconds, counts). */
+export function integer(min: number) {
   return (text: string): number => {
     const value = Number(text);
     if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min)

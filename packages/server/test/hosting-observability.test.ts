@@ -170,7 +170,7 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
     expect(audited).toContainEqual(expect.objectContaining({ event: "quota-denied", user: "alice", repo: "alice/laptop", op: "store", name: "data/big", status: 507 }));
   }, 60_000);
 
-  it("keeps reporting the figures of repositories closed while idle, and after a restart from the usage records, without a request; a reload keeps [metrics] and [log]", async () => {
+  it("keeps reporting the figures and last write of repositories closed while idle, and after a restart from the usage records, without a request; a reload keeps [metrics] and [log]", async () => {
     const path = folder("idle");
     const config = writeHostingConfig(path, `file://${path}/repos/{user}/{repo}`, "[metrics]\nport = 0");
     let { hosting, port, metricsPort } = await startInProcess(config, { idleMs: 50 });
@@ -187,6 +187,8 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
       expect(sample(text, "borgstore_stored_bytes", { user: "alice", repo: "alice/phone" })).toBe(700);
       expect(sample(text, "borgstore_stored_objects", { user: "alice", repo: "alice/phone" })).toBe(1);
       expect(sample(text, "borgstore_stored_bytes", { user: "bob", repo: "bob/phone" })).toBeUndefined();
+      for (const repo of ["alice/laptop", "alice/phone"])
+        expect(Math.abs(Date.now() / 1000 - (sample(text, "borgstore_last_write_timestamp_seconds", { user: "alice", repo }) ?? 0))).toBeLessThan(60);
     };
     expectFigures(await scrape(metricsPort));
     await hosting.shutdown();

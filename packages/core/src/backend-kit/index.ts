@@ -13,7 +13,7 @@ export { type RangeRequest, TAIL_SLACK, contentRangeTotal, firstBytes, planRange
 export { TEMP_NAME, randomSuffix, tempName } from "./temp-names.js";
 export { KeyedQueue } from "./keyed-queue.js";
 export { basename, dirname, joinName } from "./item-paths.js";
-export { receiveWhole, sizedBytes, sizedSource } from "../byte-source.js";
+export { receiveWhole, sizedBytes, sizedSource, tappedSource } from "../byte-source.js";
 export { isWholeValue } from "../range.js";
 export { abortableSource } from "../abort.js";
 export { type ResponseBodyOptions, readResponseBody } from "./response-body.js";

@@ -1,4 +1,4 @@
-import { observedSource } from "../byte-source.js";
+import { observedSource, tappedSource } from "../byte-source.js";
 import type { BufferLoadOptions, ByteSource, ItemInfo, LoadOptions, OperationOptions, SizedByteSource, StoreStreamOptions } from "../types.js";
 import { BackendLayer } from "./backend-layer.js";
 
@@ -93,13 +93,10 @@ export class CountingLayer extends BackendLayer {
 
   protected override async _storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void> {
     let volume = 0;
-    async function* counted(): ByteSource {
-      for await (const chunk of source) {
-        volume += chunk.byteLength;
-        yield chunk;
-      }
-    }
-    await this.#counted("store", () => this.inner.storeStream(name, counted(), options));
+    const tapped = tappedSource(source, (chunk) => {
+      volume += chunk.byteLength;
+    });
+    await this.#counted("store", () => this.inner.storeStream(name, tapped, options));
     this.#storeVolume += volume;
   }
 

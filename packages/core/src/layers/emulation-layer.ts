@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Backend } from "../backend.js";
+import { tappedSource } from "../byte-source.js";
 import { InvalidArgument } from "../errors.js";
 import type { BufferLoadOptions, ByteSource, ItemInfo, LoadOptions, OperationOptions, SizedByteSource, StoreStreamOptions } from "../types.js";
 import { BackendLayer } from "./backend-layer.js";
@@ -109,14 +110,11 @@ export class EmulationLayer extends BackendLayer {
 
   protected override async _storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void> {
     let volume = 0;
-    async function* counted(): ByteSource {
-      for await (const chunk of source) {
-        volume += chunk.byteLength;
-        yield chunk;
-      }
-    }
+    const tapped = tappedSource(source, (chunk) => {
+      volume += chunk.byteLength;
+    });
     await this.#paced(
-      () => this.inner.storeStream(name, counted(), options),
+      () => this.inner.storeStream(name, tapped, options),
       () => volume,
     );
   }

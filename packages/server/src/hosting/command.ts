@@ -1,4 +1,5 @@
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
+import { integer } from "../command-line.js";
 import { exitAfterShutdown } from "../exit-after-shutdown.js";
 import { LOG_LEVELS, type LogLevel, Logger } from "../logger.js";
 import { HostingStartError, openHostingServer } from "./hosting-server.js";
@@ -21,7 +22,7 @@ export async function runHostingCommand(argv: readonly string[]): Promise<void> 
     .requiredOption("--config <file>", "the hosting configuration file (TOML)")
     .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
     .addOption(
-      new Option("--shutdown-timeout <seconds>", "on SIGTERM, wait this long for running requests").default(30).argParser(seconds),
+      new Option("--shutdown-timeout <seconds>", "on SIGTERM, wait this long for running requests").default(30).argParser(integer(0)),
     );
   program.parse(argv);
   const options = program.opts<HostingCliOptions>();
@@ -45,10 +46,4 @@ export async function runHostingCommand(argv: readonly string[]): Promise<void> 
   const stop = exitAfterShutdown((graceMs) => hosting.shutdown(graceMs), options.shutdownTimeout * 1000, log);
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-}
-
-function seconds(text: string): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new InvalidArgumentError(`expected an integer ≥ 0, got: ${text}`);
-  return value;
 }

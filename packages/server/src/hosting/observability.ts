@@ -6,6 +6,7 @@ import { OVERFLOW_LABEL, ServerMetrics, type StoredUsage } from "../observabilit
 import type { HostingConfig } from "./config.js";
 import type { Repositories } from "./repositories.js";
 import type { UsageRecords } from "./usage-records.js";
+import type { UsageFigures } from "./usage.js";
 
 /** The hosting mode's metrics and audit log, as the configuration's [metrics] and [log] tables ask. */
 export interface HostingObservability {
@@ -38,7 +39,7 @@ export async function openHostingObservability(config: HostingConfig): Promise<H
 }
 
 /**
- * Stored bytes and objects per repository for the metrics, labelled with the owner and
+ * Stored bytes and objects (and the last write's time) per repository for the metrics, labelled with the owner and
  * "owner/repo" (as the router labels requests), read at each scrape without listing anything:
  * users loaded since start from memory (open repositories and idle ones closed since), every
  * other user from their usage records, read once (only the server writes them, and only for
@@ -52,9 +53,10 @@ export function hostingUsageSource(repositories: Repositories, records: UsageRec
       recorded = undefined;
       throw err;
     });
-    const live = repositories.figures();
-    const samples: StoredUsage[] = live.repos.map((r) => ({ user: r.user, repo: `${r.user}/${r.repo}`, bytes: r.bytes, objects: r.objects }));
-    for (const sample of await recorded) if (!live.users.has(sample.user)) samples.push(sample);
+    const live = repositories.loadedReports();
+    const samples: StoredUsage[] = [];
+    for (const [user, repos] of live) for (const [repo, figures] of repos) samples.push(sampleOf(user, repo, figures));
+    for (const sample of await recorded) if (!live.has(sample.user)) samples.push(sample);
     return bounded(samples, maxPairs);
   };
 }
@@ -69,9 +71,19 @@ async function readAllRecords(records: UsageRecords): Promise<StoredUsage[]> {
   }
   const samples: StoredUsage[] = [];
   for (const user of users.sort())
-    for (const [repo, record] of await records.readUser(user).catch(() => new Map()))
-      samples.push({ user, repo: `${user}/${repo}`, bytes: record.bytes, objects: record.objects });
+    for (const [repo, record] of await records.readUser(user).catch(() => new Map<string, UsageFigures>()))
+      samples.push(sampleOf(user, repo, record));
   return samples;
+}
+
+function sampleOf(user: string, repo: string, figures: UsageFigures): StoredUsage {
+  return {
+    user,
+    repo: `${user}/${repo}`,
+    bytes: figures.bytes,
+    objects: figures.objects,
+    ...(figures.lastWrite === undefined ? {} : { lastWrite: figures.lastWrite / 1000 }),
+  };
 }
 
 function bounded(samples: StoredUsage[], maxPairs: number): StoredUsage[] {
@@ -82,6 +94,7 @@ function bounded(samples: StoredUsage[], maxPairs: number): StoredUsage[] {
   for (const sample of samples.slice(maxPairs - 1)) {
     other.bytes = (other.bytes ?? 0) + (sample.bytes ?? 0);
     other.objects = (other.objects ?? 0) + (sample.objects ?? 0);
+    if (sample.lastWrite !== undefined) other.lastWrite = Math.max(other.lastWrite ?? 0, sample.lastWrite);
   }
   return [...samples.slice(0, maxPairs - 1), other];
 }

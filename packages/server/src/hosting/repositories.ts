@@ -2,7 +2,7 @@ import { ErrorCodes, isBorgStoreError } from "@borgstore/core";
 import { BackendHost } from "../backend-host.js";
 import { backendFromServerUrl } from "../backend-url.js";
 import type { HostingConfig } from "./config.js";
-import { type QuotaLimits, UserUsage } from "./usage.js";
+import { type QuotaLimits, type UsageFigures, UserUsage } from "./usage.js";
 import { UsageLayer, measure } from "./usage-layer.js";
 import type { UsageRecords } from "./usage-records.js";
 
@@ -102,17 +102,33 @@ export class Repositories {
   }
 
   /**
-   * Bytes and objects of every repository of the users loaded since start, from memory (nothing is
-   * listed): open ones once their figures are known, closed ones as their user keeps them.
+   * The figures of every repository `user` has, open or closed, by name: from memory and the usage
+   * records, never by listing a store (except the first time after a crash, as any first request).
+   * One opened by a request but not (yet) known to exist is left out.
    */
-  figures(): { users: ReadonlySet<string>; repos: { user: string; repo: string; bytes: number; objects: number }[] } {
-    const repos: { user: string; repo: string; bytes: number; objects: number }[] = [];
-    for (const entry of this.#entries.values())
-      if (entry.known && this.#loaded.has(entry.user))
-        repos.push({ user: entry.user, repo: entry.name, bytes: entry.store.usage.bytes, objects: entry.store.usage.objects });
-    for (const [user, usage] of this.#loaded)
-      for (const [repo, figures] of usage.parked()) repos.push({ user, repo, bytes: figures.bytes, objects: figures.objects });
-    return { users: new Set(this.#loaded.keys()), repos };
+  async report(user: string): Promise<Map<string, UsageFigures>> {
+    return this.#figuresOf(user, await this.#user(user));
+  }
+
+  /**
+   * report() of every user loaded since start, without waiting for any (the metrics read it at
+   * each scrape; a user still loading is not in it yet).
+   */
+  loadedReports(): Map<string, Map<string, UsageFigures>> {
+    const reports = new Map<string, Map<string, UsageFigures>>();
+    for (const [user, usage] of this.#loaded) reports.set(user, this.#figuresOf(user, usage));
+    return reports;
+  }
+
+  #figuresOf(user: string, usage: UserUsage): Map<string, UsageFigures> {
+    const figures = new Map<string, UsageFigures>(usage.parked());
+    for (const [name, repo] of usage.repos) {
+      const entry = this.#entries.get(`${user}/${name}`);
+      // Not yet among the open entries: being opened again with its parked figures (kept), or new.
+      const known = entry ? entry.known : repo.bytes > 0 || repo.objects > 0 || repo.lastWrite !== undefined;
+      if (known) figures.set(name, { bytes: repo.bytes, objects: repo.objects, lastWrite: repo.lastWrite });
+    }
+    return figures;
   }
 
   /** The limits a store into `user`'s `repo` must keep, from the configuration in force. */
@@ -154,6 +170,7 @@ export class Repositories {
         // A clean record stays clean until its repository is opened again.
         if (record.clean) return usage.park(repo, record);
         const entry = await this.#acquire(usage, repo);
+        entry.store.usage.lastWrite ??= record.lastWrite;
         try {
           await this.#measure(entry);
         } finally {
@@ -197,6 +214,7 @@ export class Repositories {
     Object.assign(entry, { store, host: new BackendHost(store, { waitLimitMs: this.#waitLimitMs }) });
     if (parked) {
       repoUsage.set(parked.bytes, parked.objects);
+      repoUsage.lastWrite = parked.lastWrite;
       entry.known = true;
       try {
         // From now on changes are not in the record: a crash must measure again.
@@ -240,7 +258,7 @@ export class Repositories {
     if (this.#entries.get(entry.key) !== entry) return this.#closing.get(entry.key) ?? Promise.resolve();
     this.#entries.delete(entry.key);
     this.#idle.delete(entry.key);
-    const figures = { bytes: entry.store.usage.bytes, objects: entry.store.usage.objects };
+    const figures = { bytes: entry.store.usage.bytes, objects: entry.store.usage.objects, lastWrite: entry.store.usage.lastWrite };
     if (entry.known) entry.owner.park(entry.name, figures);
     else entry.owner.forget(entry.name);
     const closing = (async () => {
@@ -276,7 +294,7 @@ export class Repositories {
   }
 
   #write(entry: Entry, clean: boolean): Promise<void> {
-    const { bytes, objects } = entry.store.usage;
-    return this.#records.write(entry.user, entry.name, { bytes, objects, clean });
+    const { bytes, objects, lastWrite } = entry.store.usage;
+    return this.#records.write(entry.user, entry.name, { bytes, objects, clean, ...(lastWrite === undefined ? {} : { lastWrite }) });
   }
 }

@@ -11,6 +11,7 @@ import { PermissionView } from "./permission-view.js";
 import { identityOf, permissionsFor } from "./policy.js";
 import type { Repositories } from "./repositories.js";
 import { parseTenantTarget } from "./tenant-path.js";
+import { answerUsage, usagePathOf } from "./usage-endpoint.js";
 import { ViewHost } from "./view-host.js";
 
 /** What the router reads at each request: reloads swap these, requests in flight keep theirs. */
@@ -85,9 +86,14 @@ export class HostingRouter implements StoreRouter {
     return this.#state.repositories.close();
   }
 
-  /** `GET /healthz` (and HEAD): 200 "ok" without credentials or Accept, for load balancers and monitors. */
-  answerOwn(reply: ReplyContext): boolean {
+  /**
+   * `GET /healthz` (and HEAD): 200 "ok" without credentials or Accept, for load balancers and
+   * monitors; `/_usage` and `/_status` (usage-endpoint.ts): the user's own usage, without Accept.
+   */
+  async answerOwn(reply: ReplyContext): Promise<boolean | "unauthorized"> {
     const { method, url } = reply.incoming;
+    const usage = usagePathOf(url ?? "/");
+    if (usage) return answerUsage(reply, this.#state, usage);
     if (url !== "/healthz" || (method !== "GET" && method !== "HEAD")) return false;
     sendBody(reply, 200, "ok\n", "text/plain");
     return true;

@@ -9,7 +9,7 @@ import {
   type QuotaInfo,
   type StoreStreamOptions,
 } from "@borgstore/core";
-import { KeyedQueue } from "@borgstore/core/backend";
+import { KeyedQueue, tappedSource } from "@borgstore/core/backend";
 import type { QuotaLimits, RepoUsage } from "./usage.js";
 
 /**
@@ -51,13 +51,10 @@ export class UsageLayer extends BackendLayer {
 
   protected override _storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
     let received = 0;
-    async function* counted(): ByteSource {
-      for await (const chunk of source) {
-        received += chunk.byteLength;
-        yield chunk;
-      }
-    }
-    return this.#replacing(name, () => this.inner.storeStream(name, counted(), options), () => received);
+    const tapped = tappedSource(source, (chunk) => {
+      received += chunk.byteLength;
+    });
+    return this.#replacing(name, () => this.inner.storeStream(name, tapped, options), () => received);
   }
 
   protected override _delete(name: string, options?: OperationOptions): Promise<void> {
@@ -119,6 +116,7 @@ export class UsageLayer extends BackendLayer {
       if (before !== undefined) return (await isSame(before)) ? "same" : "different";
       await write(this.inner);
       this.usage.apply(received(), 1);
+      this.usage.stored();
       return "stored";
     });
   }
@@ -141,6 +139,7 @@ export class UsageLayer extends BackendLayer {
       await write();
       const after = typeof size === "number" ? size : size();
       this.usage.apply(after - (before ?? 0), before === undefined ? 1 : 0);
+      this.usage.stored();
     });
   }
 }

@@ -11,6 +11,8 @@ export interface UsageRecord {
   bytes: number;
   objects: number;
   clean: boolean;
+  /** When a store last succeeded (ms since the epoch), as of the record's writing. */
+  lastWrite?: number;
 }
 
 /**
@@ -57,7 +59,12 @@ function parseRecord(text: string): UsageRecord {
   try {
     const value = JSON.parse(text) as Partial<UsageRecord>;
     if (Number.isSafeInteger(value.bytes) && Number.isSafeInteger(value.objects))
-      return { bytes: value.bytes as number, objects: value.objects as number, clean: value.clean === true };
+      return {
+        bytes: value.bytes as number,
+        objects: value.objects as number,
+        clean: value.clean === true,
+        ...(Number.isSafeInteger(value.lastWrite) ? { lastWrite: value.lastWrite } : {}),
+      };
   } catch {
     // measured again
   }

@@ -6,26 +6,33 @@ export interface QuotaLimits {
   user?: number;
 }
 
+/** A repository's figures: its stored bytes and objects, and when a store into it last succeeded (ms since the epoch). */
+export interface UsageFigures {
+  bytes: number;
+  objects: number;
+  lastWrite?: number;
+}
+
 /** The stored bytes and objects of one user's repositories, and the bytes reserved by uploads in flight. */
 export class UserUsage {
   /** The repositories open now. */
   readonly repos = new Map<string, RepoUsage>();
   /** The figures of repositories closed for now (idle, or not opened since start): they count too. */
-  readonly #parked = new Map<string, { bytes: number; objects: number }>();
+  readonly #parked = new Map<string, UsageFigures>();
   #parkedBytes = 0;
 
   constructor(readonly user: string) {}
 
   /** Keeps a closed repository's figures; its RepoUsage is forgotten. */
-  park(name: string, figures: { bytes: number; objects: number }): void {
+  park(name: string, figures: UsageFigures): void {
     this.unpark(name);
     this.repos.delete(name);
-    this.#parked.set(name, { bytes: figures.bytes, objects: figures.objects });
+    this.#parked.set(name, { bytes: figures.bytes, objects: figures.objects, lastWrite: figures.lastWrite });
     this.#parkedBytes += figures.bytes;
   }
 
   /** Takes a closed repository's figures back (undefined: none kept). */
-  unpark(name: string): { bytes: number; objects: number } | undefined {
+  unpark(name: string): UsageFigures | undefined {
     const figures = this.#parked.get(name);
     if (figures) {
       this.#parked.delete(name);
@@ -34,8 +41,8 @@ export class UserUsage {
     return figures;
   }
 
-  /** The kept figures of this user's closed repositories, by name. */
-  parked(): ReadonlyMap<string, { bytes: number; objects: number }> {
+  /** The figures of the repositories closed for now, by name. */
+  parked(): ReadonlyMap<string, Readonly<UsageFigures>> {
     return this.#parked;
   }
 
@@ -82,6 +89,12 @@ export class RepoUsage {
   bytes = 0;
   objects = 0;
   reserved = 0;
+  /**
+   * When a store into the repository last succeeded (ms since the epoch; undefined: none seen).
+   * The one place it is kept while the repository is open; its usage record and parked figures
+   * carry it while it is closed (Repositories.report gives both).
+   */
+  lastWrite: number | undefined;
 
   constructor(
     readonly owner: UserUsage,
@@ -107,6 +120,11 @@ export class RepoUsage {
   apply(bytes: number, objects: number): void {
     this.bytes += bytes;
     this.objects += objects;
+  }
+
+  /** Notes a successful store (the last write time). */
+  stored(at = Date.now()): void {
+    this.lastWrite = at;
   }
 
   /** Replaces the figures with measured ones (a walk, a create, a destroy). */
