@@ -151,6 +151,7 @@ client.close()
     }
     // bob's tries at alice's repository count as his, under no repository of alice's.
     expect(text).not.toMatch(/user="bob",repo="alice\//);
+    expect(sample(text, "borgstore_requests_total", 'user="bob",repo="-",operation="load",status_class="4xx"')).toBeGreaterThanOrEqual(3);
 
     const access = server
       .stderr()

@@ -210,7 +210,7 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
 
   it("makes no series from what a request sends: failed logins, names tried by a login, and more repositories than max_label_pairs", async () => {
     const path = folder("hostile");
-    const config = writeHostingConfig(path, `file://${path}/repos/{user}/{repo}`, "[metrics]\nport = 0\nmax_label_pairs = 3");
+    const config = writeHostingConfig(path, `file://${path}/repos/{user}/{repo}`, "[metrics]\nport = 0\nmax_label_pairs = 4");
     const { hosting, port, metricsPort } = await startInProcess(config);
     try {
       const segment = fc.stringMatching(/^[a-z0-9][a-z0-9._%-]{0,12}$/);
@@ -221,22 +221,27 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
           expect(wrong.status).toBe(401);
           const tried = await rawRequest(port, "GET", `/alice/${repo}-nx/data/x`, { login: alice });
           expect([404, 410]).toContain(tried.status);
+          // Another user's repository (or none): counted as bob's, under no repository.
+          const foreign = await rawRequest(port, "GET", `/${owner}/${repo}/data/x`, { login: "bob:bpw" });
+          expect([400, 404, 410]).toContain(foreign.status);
         }),
-        { numRuns: 60 },
+        { numRuns: 40 },
       );
       let text = await scrape(metricsPort);
-      expect(labelValues(text, "user")).toEqual(new Set(["-", "alice"]));
+      expect(labelValues(text, "user")).toEqual(new Set(["-", "alice", "bob"]));
       expect(labelValues(text, "repo")).toEqual(new Set(["", "-"]));
-      // Five real repositories, three label pairs: the fourth and later are counted as _other.
+      // Five real repositories, four label pairs: what does not fit is counted as _other.
       for (const repo of ["r1", "r2", "r3", "r4", "r5"]) {
         expect((await rawRequest(port, "POST", `/alice/${repo}/?cmd=create`, { login: alice })).status).toBe(200);
         expect((await store(port, repo, "data/v", 10)).status).toBe(200);
       }
       text = await scrape(metricsPort);
-      // Requests: "" and "-" (above), alice/r1, then _other; usage: alice/r1, alice/r2, and the rest summed as _other.
-      expect(labelValues(text, "repo")).toEqual(new Set(["", "-", "alice/r1", "alice/r2", "_other"]));
+      // Request pairs: (-, ""), (alice, -), (bob, -) above, alice/r1 the fourth, the rest _other;
+      // usage: alice/r1, alice/r2, alice/r3, and the rest summed as _other.
+      expect(labelValues(text, "repo")).toEqual(new Set(["", "-", "alice/r1", "alice/r2", "alice/r3", "_other"]));
+      expect(sample(text, "borgstore_requests_total", { user: "_other", repo: "_other", operation: "store", status_class: "2xx" })).toBe(4);
       const stored = [...text.matchAll(/^borgstore_stored_bytes\{[^}]*\} (\d+)$/gm)].map((m) => Number(m[1]));
-      expect(stored.length).toBe(3);
+      expect(stored.length).toBe(4);
       expect(stored.reduce((a, b) => a + b, 0)).toBe(50);
     } finally {
       await hosting.shutdown();

@@ -48,9 +48,10 @@ export class HostingRouter implements StoreRouter {
     if (!identity) return undefined;
     const tenant = parseTenantTarget(reply.incoming.url ?? "/");
     const permissions = tenant ? permissionsFor(config, identity, tenant.user, tenant.repo) : "denied";
-    if (!tenant || permissions === "denied") throw new HttpError(404, "Not Found");
     // Counted under a repository only once it is known to exist (names that passed parseTenantTarget
     // only): a login trying names does not make a metric series per name.
+    labelRequest(reply.incoming, { user: identity.user, repo: NO_REPOSITORY });
+    if (!tenant || permissions === "denied") throw new HttpError(404, "Not Found");
     const label = (known: boolean) =>
       labelRequest(reply.incoming, { user: identity.user, repo: known ? `${tenant.user}/${tenant.repo}` : NO_REPOSITORY }, tenant.target);
     label(false);
