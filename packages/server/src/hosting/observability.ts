@@ -5,7 +5,6 @@ import type { Logger } from "../logger.js";
 import { OVERFLOW_LABEL, ServerMetrics, type StoredUsage } from "../observability/metrics.js";
 import type { HostingConfig } from "./config.js";
 import type { Repositories } from "./repositories.js";
-import type { UsageRecords } from "./usage-records.js";
 import type { UsageFigures } from "./usage.js";
 
 /** The hosting mode's metrics and audit log, as the configuration's [metrics] and [log] tables ask. */
@@ -42,11 +41,11 @@ export async function openHostingObservability(config: HostingConfig): Promise<H
  * Stored bytes and objects (and the last write's time) per repository for the metrics, labelled with the owner and
  * "owner/repo" (as the router labels requests), read at each scrape without listing anything:
  * users loaded since start from memory (open repositories and idle ones closed since), every
- * other user from their usage records, read once (only the server writes them, and only for
- * loaded users). At most `maxPairs` repositories get series of their own; the rest are summed
+ * other user from their usage records in a state folder, read once (only the server writes them,
+ * and only for loaded users; records without a folder, as in a bucket, are not read). At most `maxPairs` repositories get series of their own; the rest are summed
  * under "_other".
  */
-export function hostingUsageSource(repositories: Repositories, records: UsageRecords, maxPairs: number): () => Promise<StoredUsage[]> {
+export function hostingUsageSource(repositories: Repositories, records: RecordsToReport, maxPairs: number): () => Promise<StoredUsage[]> {
   let recorded: Promise<StoredUsage[]> | undefined;
   return async () => {
     recorded ??= readAllRecords(records).catch((err: unknown) => {
@@ -61,7 +60,14 @@ export function hostingUsageSource(repositories: Repositories, records: UsageRec
   };
 }
 
-async function readAllRecords(records: UsageRecords): Promise<StoredUsage[]> {
+/** The usage records as the metrics read them: a user's, and the folder that lists the users. */
+export interface RecordsToReport {
+  readonly dir?: string;
+  readUser(user: string): Promise<Map<string, UsageFigures>>;
+}
+
+async function readAllRecords(records: RecordsToReport): Promise<StoredUsage[]> {
+  if (records.dir === undefined) return [];
   let users: string[];
   try {
     users = await readdir(records.dir);
