@@ -119,20 +119,23 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
       // Append-only: the identical value again is a retry, a different one an overwrite refused.
       expect((await store(port, "laptop", "data/a", 1000, "alice-nd:ndpw")).status).toBe(200);
       expect((await store(port, "laptop", "data/a", 999, "alice-nd:ndpw")).status).toBe(403);
+      // The owner may overwrite: audited too (a first store is not).
+      expect((await store(port, "laptop", "data/c", 10)).status).toBe(200);
+      expect((await store(port, "laptop", "data/c", 20)).status).toBe(200);
       // Credentials that fail, one in an absolute-form target as a careless proxy or client sends it.
       expect((await rawRequest(port, "GET", "/alice/laptop/data/a", { login: `alice:${WRONG}` })).status).toBe(401);
       expect((await rawRequest(port, "GET", `http://alice:${PASSWORD}@127.0.0.1/alice/laptop/data/a`, { login: `alice:${WRONG}` })).status).toBe(401);
 
       const text = await scrape(metricsPort);
       const mine = { user: "alice", repo: "alice/laptop" };
-      expect(sample(text, "borgstore_stored_bytes", mine)).toBe(1000);
-      expect(sample(text, "borgstore_stored_objects", mine)).toBe(1);
-      expect(sample(text, "borgstore_requests_total", { ...mine, operation: "store", status_class: "2xx" })).toBe(3);
+      expect(sample(text, "borgstore_stored_bytes", mine)).toBe(1020);
+      expect(sample(text, "borgstore_stored_objects", mine)).toBe(2);
+      expect(sample(text, "borgstore_requests_total", { ...mine, operation: "store", status_class: "2xx" })).toBe(5);
       expect(sample(text, "borgstore_requests_total", { ...mine, operation: "store", status_class: "5xx" })).toBe(1); // 507
       // The refused bodies arrived too.
-      expect(sample(text, "borgstore_received_bytes_total", { ...mine, operation: "store" })).toBe(1234 + 10_000 + 1000 + 999);
+      expect(sample(text, "borgstore_received_bytes_total", { ...mine, operation: "store" })).toBe(1234 + 10_000 + 1000 + 999 + 30);
       expect(sample(text, "borgstore_sent_bytes_total", { ...mine, operation: "load" })).toBe(1000);
-      expect(sample(text, "borgstore_request_duration_seconds_count", { ...mine, operation: "store" })).toBe(5);
+      expect(sample(text, "borgstore_request_duration_seconds_count", { ...mine, operation: "store" })).toBe(7);
       const lastWrite = sample(text, "borgstore_last_write_timestamp_seconds", mine) ?? 0;
       expect(Math.abs(Date.now() / 1000 - lastWrite)).toBeLessThan(60);
       // Failed logins count under "-": no series names what they sent.
@@ -166,7 +169,8 @@ describe("hosting mode: [metrics] and [log] from the configuration file", () => 
     expect(audited).toContainEqual(expect.objectContaining({ event: "permission-denied", user: "alice", repo: "alice/laptop", op: "delete", name: "data/b", status: 403 }));
     expect(audited).toContainEqual(expect.objectContaining({ event: "delete", user: "alice", repo: "alice/laptop", name: "data/b", status: 200 }));
     expect(audited).toContainEqual(expect.objectContaining({ event: "overwrite", user: "alice", repo: "alice/laptop", op: "store", name: "data/a", status: 403 }));
-    expect(audited.filter((l) => l.event === "overwrite")).toHaveLength(1);
+    expect(audited).toContainEqual(expect.objectContaining({ event: "overwrite", user: "alice", repo: "alice/laptop", op: "store", name: "data/c", status: 200 }));
+    expect(audited.filter((l) => l.event === "overwrite")).toHaveLength(2);
     expect(audited).toContainEqual(expect.objectContaining({ event: "quota-denied", user: "alice", repo: "alice/laptop", op: "store", name: "data/big", status: 507 }));
   }, 60_000);
 

@@ -16,6 +16,7 @@ import {
   validateItemName,
   verifiedSource,
 } from "@borgstore/core";
+import { tappedSource } from "@borgstore/core/backend";
 import { type UsageLayer, baseDefrag } from "./usage-layer.js";
 
 /**
@@ -29,12 +30,12 @@ import { type UsageLayer, baseDefrag } from "./usage-layer.js";
 export class PermissionView extends BackendLayer {
   protected override readonly permissions: Permissions | undefined;
   declare readonly inner: UsageLayer;
-  /** Told of each overwrite append-only refuses (the audit log's "overwrite"). */
-  readonly #onOverwriteRefused: () => void;
+  /** Told of each overwrite, made or refused by append-only (the audit log's "overwrite"). */
+  readonly #onOverwrite: () => void;
 
-  constructor(inner: UsageLayer, permissions: Permissions | undefined, onOverwriteRefused: () => void = () => {}) {
+  constructor(inner: UsageLayer, permissions: Permissions | undefined, onOverwrite: () => void = () => {}) {
     super(inner);
-    this.#onOverwriteRefused = onOverwriteRefused;
+    this.#onOverwrite = onOverwrite;
     this.permissions = permissions && Object.keys(permissions).length > 0 ? permissions : undefined;
   }
 
@@ -92,6 +93,19 @@ export class PermissionView extends BackendLayer {
     if (outcome === "different") throw this.#refused(name);
   }
 
+  // Stores this view may overwrite with: through the usage layer's turn, which tells whether one replaced a value.
+  protected override _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
+    return this.inner.replace(name, (inner) => inner.store(name, value, options), value.byteLength, this.#onOverwrite);
+  }
+
+  protected override _storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
+    let received = 0;
+    const tapped = tappedSource(source, (chunk) => {
+      received += chunk.byteLength;
+    });
+    return this.inner.replace(name, (inner) => inner.storeStream(name, tapped, options), () => received, this.#onOverwrite);
+  }
+
   // A move onto a name this view may add but not overwrite: that it holds nothing is checked
   // again in the name's turn (an upload of it may have been in flight when move() looked).
   protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
@@ -114,7 +128,7 @@ export class PermissionView extends BackendLayer {
   }
 
   #refused(name: string): PermissionDenied {
-    this.#onOverwriteRefused();
+    this.#onOverwrite();
     return overwriteRefused(name);
   }
 
