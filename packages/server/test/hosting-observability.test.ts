@@ -78,18 +78,19 @@ const store = (port: number, repo: string, name: string, bytes: number, login = 
   rawRequest(port, "POST", `/alice/${repo}/${name}`, { login, body: Buffer.alloc(bytes, 1) });
 
 describe("hosting mode: [metrics] and [log] from the configuration file", () => {
-  it("refuses to start (exit 2, naming the key) for metrics on an address other than loopback without allow_remote, or an audit log it cannot open", () => {
+  it("refuses to start (exit 2, naming the key) for metrics on an address other than loopback without allow_remote, or an audit log it cannot open", async () => {
     const path = folder("refused");
     const backend = `file://${path}/repos/{user}/{repo}`;
     for (const [extra, key] of [
       ['[metrics]\nhost = "0.0.0.0"\nport = 0', /metrics\.host: refusing to serve metrics on 0\.0\.0\.0 \(not loopback\).*metrics\.allow_remote = true/],
-      ['[log]\naudit = "/nonexistent-folder/audit.log"', /log\.audit: cannot open the audit log .*ENOENT/],
     ] as const) {
       const config = writeHostingConfig(path, backend, extra);
       const run = spawnSync(process.execPath, [CLI, "--config", config], { encoding: "utf8", timeout: 20_000 });
       expect(run.status, run.stderr).toBe(2);
       expect(run.stderr).toMatch(key);
     }
+    const unwritable = writeHostingConfig(path, backend, '[log]\naudit = "/nonexistent-folder/audit.log"');
+    await expect(openHostingServer(unwritable, capture().logger)).rejects.toThrow(/log\.audit: cannot open the audit log .*ENOENT/);
     for (const [extra, key] of [
       ["[metrics]\nport = 0\nlisten = 1", /metrics: unknown key listen/],
       ["[metrics]\nport = 0\nmax_label_pairs = 0", /metrics\.max_label_pairs: /],

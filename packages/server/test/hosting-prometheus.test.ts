@@ -122,14 +122,13 @@ describe.skipIf(!prometheusBin)("Prometheus scraping the hosting mode's /metrics
   });
 
   it("finds, through PromQL, per user and repository, the bytes our CLI and the Python client stored into tenant repositories", async () => {
-    await eventually('up{job="borgstore-hosting"}', 1);
+    // No wait for the first scrape (Prometheus applies new targets after ~5 s): the stores overlap it.
     const { port } = server;
     for (const [login, repo] of [["alice:apw", "alice/laptop"], ["bob:bpw", "bob/desktop"]] as const)
       expect((await rawRequest(port, "POST", `/${repo}/?cmd=create`, { login })).status).toBe(200);
-    for (const [name, size] of [["data/from-cli-1", 10_000], ["data/from-cli-2", 2_345]] as const) {
-      const stored = await put(`http://alice:apw@127.0.0.1:${port}/alice/laptop/`, name, size);
-      expect(stored.status, stored.stderr).toBe(0);
-    }
+    const stored = await put(`http://alice:apw@127.0.0.1:${port}/alice/laptop/`, "data/from-cli", 10_000);
+    expect(stored.status, stored.stderr).toBe(0);
+    expect((await rawRequest(port, "POST", "/alice/laptop/data/from-raw", { login: "alice:apw", body: Buffer.alloc(2_345) })).status).toBe(200);
     let pythonBytes = 0;
     if (peer) {
       const code = `
@@ -147,6 +146,7 @@ client.close()
       pythonBytes = 7300;
     }
     const job = 'job="borgstore-hosting"';
+    await eventually(`up{${job}}`, 1);
     await eventually(`borgstore_stored_bytes{${job},user="alice",repo="alice/laptop"}`, 12_345);
     await eventually(`borgstore_stored_objects{${job},user="alice",repo="alice/laptop"}`, 2);
     await eventually(`sum by (user) (borgstore_stored_bytes{${job},user="bob"})`, pythonBytes);
@@ -168,10 +168,16 @@ client.close()
       const answer = await query(expr);
       expect(answer.status, `${title}: ${expr}: ${answer.error}`).toBe("success");
     }
+    // A rate needs two scrapes of a series: polled until then.
+    const deadline = Date.now() + 15_000;
     for (const title of ["Stored bytes", "Stored per user", "Requests and server errors per user", "Time since the last write"]) {
-      const users = new Set<string>();
-      for (const { expr } of exprs.filter((e) => e.title === title)) for (const r of (await query(expr)).data.result) users.add(r.metric.user ?? "");
-      expect(users, title).toContain("alice");
+      for (;;) {
+        const users = new Set<string>();
+        for (const { expr } of exprs.filter((e) => e.title === title)) for (const r of (await query(expr)).data.result) users.add(r.metric.user ?? "");
+        if (users.has("alice")) break;
+        expect(Date.now() < deadline, `${title} never showed alice: ${[...users]}`).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
     }
   }, 30_000);
 });
