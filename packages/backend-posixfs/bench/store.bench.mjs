@@ -41,7 +41,18 @@ const LISTINGS = 3;
 const readPasses = (size) => (size <= 4 * KiB ? 5 : size <= 64 * KiB ? 2 : 4);
 const DRIVER = fileURLToPath(new URL("../../../scripts/bench/reference-store-driver.py", import.meta.url));
 
-/** Loads into the caller's reused buffers (`load(name, { into })`): no fresh memory per load. */
+/**
+ * Loads into the caller's reused buffers (`load(name, { into })`): no fresh memory per load.
+ * What fresh memory costs a plain 4 MiB load (issue 13, measured with 16 in flight, 1,000 loads):
+ * 1.4-1.6 ms of CPU per load against the reference loop's 0.46-0.59 ms. The kernel's copy is the
+ * same on both sides (a third of perf's samples); on top of it ours takes 90-220 minor page faults
+ * per load to the reference's 0 (glibc hands freed 4 MiB blocks back to the kernel, while the
+ * reference's loop gets its one block back from malloc each time) and V8's major GCs, which
+ * external memory pressure starts (~12% of samples). Neither is the library's to remove for a
+ * buffer it hands over; `into` removes both. GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:
+ * glibc.malloc.trim_threshold=268435456 took one-at-a-time loads from 32-174 faults to 1-10
+ * (CPU 0.7-1.3 → 0.58-0.99 ms), 16 in flight only from 87-107 to 48-66 (CPU about the same).
+ */
 const INTO = "load into reused buffers";
 
 const keyOf = (i) => createHash("sha256").update(String(i)).digest("hex");

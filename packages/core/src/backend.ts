@@ -246,6 +246,9 @@ export abstract class Backend {
   /**
    * Stores a value arriving as a stream, without holding it whole in memory where the backend
    * streams. With `size` or `sha256`, a mismatch aborts the store and nothing becomes visible.
+   * Chunks are handed over: the backend may keep references to them (a multipart part being
+   * filled, a write still queued) until this call settles, so the source must not change a chunk
+   * after yielding it before then; once the call settles, the backend keeps none of them.
    */
   async storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
     this.#prepareItem(name);

@@ -11,18 +11,25 @@
 // target), target ≥ 1.0 where both have the algorithm
 // (hashlib's guaranteed ones; blake3 only if the reference's optional package is installed,
 // xxh64/xxh3/xxh128 are ours alone). Both sides' digests must agree, or the suite fails.
-// Through posixfs both sides run the same OpenSSL code: ours leads at 1 KiB by its lower per-call
-// cost (2-3×), at 4 MiB by reading the next piece while hashing (1.3-3×), but at 64 KiB only by
-// ~10% of CPU time (the CPU rows: 1.02-1.25× in one run), so there the wall-clock ratio follows
-// the load of a shared machine (0.6-2.0× seen with a load average of 15 on 2 cores): run on a quiet
-// machine, or with --no-fail-targets. Through posixfs 8 windows of 0.15 s each, so that each side
+// Through posixfs both sides run the same OpenSSL code (Node's bundled 3.0.19, Debian's 3.0.19;
+// 4 MiB in memory: sha3_512 23.8 vs 23.8 ms, sha1 3.5 vs 3.4 ms of CPU), so ours can lead only by
+// what is not hashing: at 1 KiB its lower per-call cost (2-3×); at 64 KiB the same, a smaller
+// share (CPU rows 1.04-1.37×, three runs); at 4 MiB only the read, which ours does in the thread
+// pool while it hashes the piece before. Per CPU second the 4 MiB rows are 0.95-1.06× (three
+// runs): the same work. On a quiet machine the 4 MiB lead is what the read costs the reference
+// (~0.5 ms): ~15% of a sha1 hash, 2-4% of a SHA-3 one (12-24 ms), so the SHA-3 rows sit at
+// 1.0-1.05 and flip with noise; no JS or wasm Keccak beats OpenSSL's (hash-wasm's SHA3-256 takes
+// 1.4-1.9× its CPU). On a loaded machine the 4 MiB wall-clock ratio measures scheduling: ours has
+// two runnable threads (hash, read) to the reference's one and so gets a larger share (2.4-7× seen
+// at a load average of 13-21 on 2 cores, the CPU rows at 1.0). Read the CPU rows, run on a quiet
+// machine, or run with --no-fail-targets. Through posixfs 8 windows of 0.15 s each, so that each side
 // finds a quiet moment (a few long windows let a burst of other work decide); through REST, 3 of 0.2 s.
 // BENCH_HASH_WINDOWS / BENCH_HASH_SECONDS: the number and least length of the windows, everywhere.
 // BENCH_HASH_ALGORITHMS="sha256,xxh64", BENCH_HASH_SIZES="65536", BENCH_HASH_TRANSPORTS="posixfs": subsets.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -119,6 +126,9 @@ export default async function bench(ctx) {
   const sizes = SIZES.filter((s) => !onlySizes || onlySizes.includes(s.size));
   const onlyTransports = ctx.env.BENCH_HASH_TRANSPORTS?.split(",");
   const theirs = await referenceAlgorithms(peer, algorithms);
+  // The wall-clock rows mean little on a loaded machine (see above): say how loaded it was.
+  const showLoad = (when) => process.stderr.write(`hash bench: load average ${when}: ${loadavg().map((l) => l.toFixed(1)).join(" ")}\n`);
+  showLoad("at start");
   const work = mkdtempSync(join(tmpdir(), "borgstore-bench-hash-"));
   const dir = join(work, "store");
   const cleanups = [];
@@ -200,6 +210,7 @@ export default async function bench(ctx) {
             });
         }
   } finally {
+    showLoad("at end");
     for (const cleanup of cleanups.reverse()) await cleanup();
     rmSync(work, { recursive: true, force: true });
   }

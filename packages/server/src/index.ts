@@ -9,6 +9,7 @@ export {
 } from "./app.js";
 export { openHostingServer, HostingStartError, type HostingServer } from "./hosting/hosting-server.js";
 export { loadHostingConfig, HostingConfigError, BUILTIN_ROLES, type HostingConfig } from "./hosting/config.js";
+export type { DeleteGraceSetting } from "./hosting/delete-grace-config.js";
 export { BackendHost, type BackendHostOptions } from "./backend-host.js";
 export { RestServer, type RestServerOptions } from "./server.js";
 export { backendFromServerUrl, fileUrlFromPath } from "./backend-url.js";

@@ -4,6 +4,7 @@ import { PERMISSION_SHORTCUTS, type Permissions, parseSize } from "@borgstore/co
 import { TomlError, parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { LOG_FORMATS, type LogFormat } from "../logger.js";
+import { type DeleteGraceSetting, deleteGraceKeys, graceSetting, mapValues } from "./delete-grace-config.js";
 
 /**
  * The hosting mode's configuration file (TOML: comments, and an operator edits it by hand), as
@@ -54,6 +55,8 @@ export interface HostingConfig {
     autoCreate: boolean;
     /** Bytes per repository at most (undefined: none). */
     quota?: number;
+    /** Delete grace for every repository unless its user or itself says otherwise (delete-grace.ts). */
+    deleteGrace?: DeleteGraceSetting;
   };
   /** Roles by name: the permissions a credential bound to it has in a repository. */
   roles: Readonly<Record<string, Permissions | undefined>>;
@@ -76,6 +79,8 @@ export interface HostingConfig {
       {
         /** Bytes over all the user's repositories at most (undefined: none). */
         quota?: number;
+        /** Delete grace of the user's repositories (undefined: the repositories' default). */
+        deleteGrace?: DeleteGraceSetting;
       }
     >
   >;
@@ -88,6 +93,8 @@ export interface HostingConfig {
         quota?: number;
         /** Other users and the role each is granted here. */
         grants: Readonly<Record<string, string>>;
+        /** Delete grace of this repository (undefined: its user's, else the repositories' default). */
+        deleteGrace?: DeleteGraceSetting;
       }
     >
   >;
@@ -165,14 +172,15 @@ const schema = z.strictObject({
       ),
     auto_create: z.boolean().default(false),
     quota: size.optional(),
+    ...deleteGraceKeys,
   }),
   roles: z.record(segment("role"), permissions).default({}),
   credentials: z.record(z.string().min(1), z.strictObject({ user: segment("user"), role: z.string() })).default({}),
-  users: z.record(segment("user"), z.strictObject({ quota: size.optional() })).default({}),
+  users: z.record(segment("user"), z.strictObject({ quota: size.optional(), ...deleteGraceKeys })).default({}),
   repos: z
     .record(
       z.string().refine((key) => isRepoKey(key), 'a repository is named "user/repo"'),
-      z.strictObject({ quota: size.optional(), grants: z.record(segment("user"), z.string()).default({}) }),
+      z.strictObject({ quota: size.optional(), grants: z.record(segment("user"), z.string()).default({}), ...deleteGraceKeys }),
     )
     .default({}),
 });
@@ -231,11 +239,16 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
       ? { metrics: { host: c.metrics.host, port: c.metrics.port, allowRemote: c.metrics.allow_remote, maxLabelPairs: c.metrics.max_label_pairs } }
       : {}),
     log: { format: c.log.format, ...(c.log.audit === undefined ? {} : { audit: resolve(baseDir, c.log.audit) }) },
-    repositories: { backend: c.repositories.backend, autoCreate: c.repositories.auto_create, quota: c.repositories.quota },
+    repositories: {
+      backend: c.repositories.backend,
+      autoCreate: c.repositories.auto_create,
+      quota: c.repositories.quota,
+      ...graceSetting(c.repositories),
+    },
     roles,
     credentials: c.credentials,
-    users: c.users,
-    repos: c.repos,
+    users: mapValues(c.users, ({ delete_grace, protect, ...user }) => ({ ...user, ...graceSetting({ delete_grace, protect }) })),
+    repos: mapValues(c.repos, ({ delete_grace, protect, ...repo }) => ({ ...repo, ...graceSetting({ delete_grace, protect }) })),
   };
 }
 

@@ -4,6 +4,7 @@ import type { Logger } from "../logger.js";
 import { RestServer, type RestServerOptions } from "../server.js";
 import { backendFromServerUrl } from "../backend-url.js";
 import { type HostingConfig, loadHostingConfig } from "./config.js";
+import { DeleteGraceService } from "./delete-grace.js";
 import { HtpasswdFile } from "./htpasswd.js";
 import { makeFolders } from "./make-folders.js";
 import { hostingUsageSource, openHostingObservability } from "./observability.js";
@@ -63,11 +64,14 @@ export async function openHostingServer(
   await warnAboutExposure(config, logger);
   const metrics = options.metrics ?? observability.metrics;
   const records = new UsageRecords(config.stateDir);
+  const grace = new DeleteGraceService(() => config);
   const repositories = new Repositories(() => config, records, {
     waitLimitMs: options.waitLimitMs,
     idleMs: options.idleMs,
     maxIdle: options.maxIdle,
+    grace,
   });
+  grace.startPurging(repositories, logger);
   const router = new HostingRouter({ config: () => config, checker: htpasswd.checker, repositories });
   const tls = config.tls ? { certFile: config.tls.cert, keyFile: config.tls.key } : undefined;
   const server = await startStep("tls: ", async () =>
@@ -118,6 +122,7 @@ export async function openHostingServer(
     },
     async shutdown(graceMs) {
       htpasswd.close();
+      await grace.stop();
       await server.shutdown(graceMs);
       // After the requests: one still waiting for its password check gets its answer.
       htpasswd.checker.close();

@@ -2,7 +2,8 @@ import { ErrorCodes, isBorgStoreError } from "@borgstore/core";
 import { BackendHost } from "../backend-host.js";
 import { backendFromServerUrl } from "../backend-url.js";
 import type { HostingConfig } from "./config.js";
-import { type QuotaLimits, type UsageFigures, UserUsage } from "./usage.js";
+import type { DeleteGraceHooks } from "./delete-grace.js";
+import { type QuotaLimits, type RepoUsage, type UsageFigures, UserUsage } from "./usage.js";
 import { UsageLayer, measure } from "./usage-layer.js";
 import type { UsageRecords } from "./usage-records.js";
 
@@ -39,6 +40,8 @@ export interface RepositoriesOptions {
   idleMs?: number;
   /** At most this many idle repositories stay open; the least recently used are closed first. */
   maxIdle?: number;
+  /** Delete grace (delete-grace.ts): wraps each repository's backend; kept bytes count in its usage. */
+  grace?: DeleteGraceHooks;
 }
 
 /**
@@ -64,6 +67,7 @@ export class Repositories {
   /** Open entries no request uses, least recently used first. */
   readonly #idle = new Map<string, Entry>();
   readonly #sweeper: NodeJS.Timeout;
+  readonly #grace: DeleteGraceHooks | undefined;
 
   constructor(config: () => HostingConfig, records: UsageRecords, options: RepositoriesOptions = {}) {
     this.#config = config;
@@ -71,6 +75,7 @@ export class Repositories {
     this.#waitLimitMs = options.waitLimitMs;
     this.#idleMs = options.idleMs ?? 60_000;
     this.#maxIdle = options.maxIdle ?? 256;
+    this.#grace = options.grace;
     this.#sweeper = setInterval(() => this.#sweep(), Math.max(10, Math.floor(this.#idleMs / 2)));
     this.#sweeper.unref();
   }
@@ -206,8 +211,9 @@ export class Repositories {
     const backend = await backendFromServerUrl(url);
     const parked = usage.unpark(repo);
     const repoUsage = usage.repo(repo);
+    const kept = this.#grace?.wrap(backend, usage.user, repo, this.#keptAccounting(usage.user, repo, repoUsage)) ?? backend;
     const entry = { key, owner: usage, user: usage.user, name: repo, known: false, users: 0, idleSince: 0 } as Entry;
-    const store = new UsageLayer(backend, repoUsage, () => this.limits(usage.user, repo), async () => {
+    const store = new UsageLayer(kept, repoUsage, () => this.limits(usage.user, repo), async () => {
       entry.known = true;
       await this.#write(entry, false);
     });
@@ -281,7 +287,7 @@ export class Repositories {
     entry.measuring ??= (async () => {
       try {
         const figures = await entry.host.use((b) => measure(b));
-        entry.store.usage.set(figures.bytes, figures.objects);
+        entry.store.usage.set(figures.bytes + ((await this.#grace?.keptBytes(entry.user, entry.name)) ?? 0), figures.objects);
         entry.known = true;
         await this.#write(entry, false);
       } catch (err) {
@@ -291,6 +297,11 @@ export class Repositories {
       }
     })();
     return entry.measuring;
+  }
+
+  /** Kept bytes count in the repository's bytes (not its objects), against its and its user's quota. */
+  #keptAccounting(user: string, repo: string, usage: RepoUsage) {
+    return { reserve: (bytes: number) => usage.reserve(bytes, this.limits(user, repo)), apply: (bytes: number) => usage.apply(bytes, 0) };
   }
 
   #write(entry: Entry, clean: boolean): Promise<void> {

@@ -144,6 +144,23 @@ export function registerStreamingTests(suite: Suite): void {
       expectSameBytes(await backend.load("data/key"), value);
     });
 
+    suite.test("storeStream keeps no chunk once it settles: scribbling over them afterwards leaves the stored value as it was", async ({ backend }) => {
+      const value = randomBytes(600_000);
+      const handedOver: Uint8Array[] = [];
+      async function* copies(): ByteSource {
+        for (let at = 0; at < value.byteLength; at += 65_536) {
+          const chunk = value.slice(at, at + 65_536);
+          handedOver.push(chunk);
+          yield chunk;
+        }
+      }
+      await backend.storeStream("data/key", copies(), { size: value.byteLength });
+      for (const chunk of handedOver) chunk.fill(0xff);
+      // A write still queued after the call settled would now write the scribbled bytes.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expectSameBytes(await backend.load("data/key"), value);
+    });
+
     suite.test("storeStream accepts a Node Readable and a web ReadableStream", async ({ backend }) => {
       const value = randomBytes(300_000);
       await backend.storeStream("node", Readable.from([value.subarray(0, 1000), value.subarray(1000)]));

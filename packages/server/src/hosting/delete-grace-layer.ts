@@ -1,0 +1,131 @@
+import {
+  type Backend,
+  BackendLayer,
+  type ByteSource,
+  type CheckedDefragSources,
+  type DefragOptions,
+  ErrorCodes,
+  type OperationOptions,
+  PermissionDenied,
+  type StoreStreamOptions,
+  isBorgStoreError,
+} from "@borgstore/core";
+import { type DeleteGrace, isProtected } from "./delete-grace-config.js";
+import type { KeptArea, KeptItem, KeptReason } from "./delete-grace-area.js";
+import { baseDefrag } from "./usage-layer.js";
+
+/** How kept bytes count against a repository's quota (repositories.ts wires them to its usage). */
+export interface KeptAccounting {
+  /** Reserves `bytes` that a change will add, or throws QuotaExceeded; returns the release. */
+  reserve(bytes: number): () => void;
+  /** Kept bytes added (a change happened) or removed (purged). */
+  apply(bytes: number): void;
+}
+
+/** Where a layer keeps what it replaces: the kept area and the repository's folder in it. */
+export interface KeptPlace {
+  readonly area: KeptArea;
+  readonly user: string;
+  readonly repo: string;
+}
+
+/**
+ * Delete grace for one repository: before a delete, an overwrite (a store, or a move onto a name)
+ * or a move out of the protected namespaces, the value that goes away is copied to the kept area
+ * (delete-grace-area.ts); the change then happens as without grace. If the change fails the copy
+ * is removed again, so a client sees exactly what it would see without grace. Sits below the
+ * usage layer, which runs every change of a name in that name's turn: concurrent overwrites of one
+ * name each keep the value they replace. A soft delete (a move to `name.del` in the same
+ * namespace) keeps nothing: the item stays in the store, visible to the client as deleted, and is
+ * kept when it is deleted for good. With a grace in force, destroying the repository is refused:
+ * it would remove every value without keeping one.
+ */
+export class DeleteGraceLayer extends BackendLayer {
+  readonly #place: KeptPlace;
+  readonly #grace: () => DeleteGrace | undefined;
+  readonly #accounting: KeptAccounting;
+
+  constructor(inner: Backend, place: KeptPlace, grace: () => DeleteGrace | undefined, accounting: KeptAccounting) {
+    super(inner);
+    this.#place = place;
+    this.#grace = grace;
+    this.#accounting = accounting;
+  }
+
+  protected override _destroy(): Promise<void> {
+    if (this.#grace())
+      return Promise.reject(new PermissionDenied("this repository has a delete grace: destroying it is left to the server's operator"));
+    return this.inner.destroy();
+  }
+
+  protected override _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
+    return this.#keeping(this.#replaced(name), () => this.inner.store(name, value, options));
+  }
+
+  protected override _storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void> {
+    return this.#keeping(this.#replaced(name), () => this.inner.storeStream(name, source, options));
+  }
+
+  protected override _delete(name: string, options?: OperationOptions): Promise<void> {
+    const grace = this.#grace();
+    return this.#keeping(grace && isProtected(grace, name) ? [[name, "delete"]] : [], () => this.inner.delete(name, options));
+  }
+
+  protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
+    const grace = this.#grace();
+    const keeps: Array<[string, KeptReason]> = [];
+    if (grace && isProtected(grace, newName)) keeps.push([newName, "overwrite"]);
+    // Moved out of the protected namespaces, the value could then be deleted without grace.
+    else if (grace && isProtected(grace, currentName)) keeps.push([currentName, "move"]);
+    return this.#keeping(keeps, () => this.inner.move(currentName, newName, options));
+  }
+
+  /** Core's defrag through this layer's store (an existing target is kept), never the inner backend's own. */
+  protected override _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+    return baseDefrag(this, sources, options);
+  }
+
+  #replaced(name: string): Array<[string, KeptReason]> {
+    const grace = this.#grace();
+    return grace && isProtected(grace, name) ? [[name, "overwrite"]] : [];
+  }
+
+  async #keeping(keeps: Array<[string, KeptReason]>, change: () => Promise<void>): Promise<void> {
+    if (keeps.length === 0) return change();
+    const kept: KeptItem[] = [];
+    const releases: Array<() => void> = [];
+    try {
+      try {
+        for (const [name, reason] of keeps) {
+          const item = await this.#keep(name, reason, releases);
+          if (item) kept.push(item);
+        }
+        await change();
+      } catch (err) {
+        await Promise.all(kept.map((item) => this.#place.area.discard(item)));
+        throw err;
+      }
+      for (const item of kept) this.#accounting.apply(item.size);
+    } finally {
+      for (const release of releases) release();
+    }
+  }
+
+  /** Copies the value of `name` to the kept area; undefined when there is none (the change answers as without grace). */
+  async #keep(name: string, reason: KeptReason, releases: Array<() => void>): Promise<KeptItem | undefined> {
+    // A look first: most stores in protected namespaces add a new name (borg's chunks), with nothing to keep.
+    const info = await this.inner.info(name);
+    if (!info.exists || info.directory) return undefined;
+    // A move out of protection leaves the value in the store and adds its copy: it must fit the quota.
+    if (reason === "move") releases.push(this.#accounting.reserve(info.size));
+    const { area, user, repo } = this.#place;
+    return area.keep(user, repo, name, reason, async () => {
+      try {
+        return await this.inner.loadStream(name);
+      } catch (err) {
+        if (isBorgStoreError(err, ErrorCodes.OBJECT_NOT_FOUND)) return undefined;
+        throw err;
+      }
+    });
+  }
+}
