@@ -23,7 +23,7 @@ import type { BackendHost } from "./backend-host.js";
 import { coalesce } from "./coalesce.js";
 import type { BufferPool, MemoryBudget } from "./memory-budget.js";
 import { HttpError } from "./http-error.js";
-import { type ReplyContext, sendBody, sendHead, sendStream } from "./reply.js";
+import { type ReplyContext, requestBody, sendBody, sendHead, sendStream } from "./reply.js";
 import { type RequestTarget, queryValue } from "./request-target.js";
 import { responseDone } from "./request-signal.js";
 import { receiveWhole } from "@borgstore/core/backend";
@@ -132,12 +132,12 @@ async function store(op: Operation): Promise<void> {
     });
   await withWholeBody(op, size, async (whole) => {
     if (!whole)
-      return op.host.use((b) => b.storeStream(name, coalesce(incoming, 512 * 1024), { size, sha256, signal }), signal);
+      return op.host.use((b) => b.storeStream(name, coalesce(requestBody(op.reply), 512 * 1024), { size, sha256, signal }), signal);
     // Uploads above ALWAYS_WHOLE land in a pooled buffer, given back once store() has returned
     // (a backend may not keep the value: the caller may reuse it, core's contract). After a
     // failure it is left to the GC, in case something still writes from it.
     const into = size > ALWAYS_WHOLE ? op.pool?.take(size) : undefined;
-    const value = await receiveWhole(incoming, size, sha256, into);
+    const value = await receiveWhole(requestBody(op.reply), size, sha256, into);
     await op.host.use((b) => b.store(name, value, { signal }), signal);
     if (into !== undefined) op.pool?.give(into);
   });
@@ -157,7 +157,7 @@ async function defrag(op: Operation): Promise<void> {
   op.host.backend.checkDefragTarget({ target, algorithm, namespace, levels });
   const { signal } = op.reply;
   const result = await withSourceListMemory(op, async (listBytes) => {
-    const sources = decodeDefragSources(await readSmallBody(op.reply.incoming, DEFRAG_BODY_LIMIT));
+    const sources = decodeDefragSources(await readSmallBody(op.reply, DEFRAG_BODY_LIMIT));
     const size = sources.reduce((total, [, , bytes]) => total + bytes, 0);
     if (op.maxObjectSize !== undefined && size > op.maxObjectSize)
       throw new HttpError(413, `Object too large: ${size} > ${op.maxObjectSize} bytes`);
@@ -314,8 +314,8 @@ function announcedLength(incoming: IncomingMessage): number {
   return text === undefined ? 0 : Number(text);
 }
 
-async function readSmallBody(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
-  const size = announcedLength(incoming);
+async function readSmallBody(reply: ReplyContext, limit: number): Promise<Uint8Array> {
+  const size = announcedLength(reply.incoming);
   if (size > limit) throw new HttpError(413, `Request body too large: ${size} > ${limit} bytes`);
-  return collectBytes(incoming);
+  return collectBytes(requestBody(reply));
 }

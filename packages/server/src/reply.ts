@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { SizedByteSource } from "@borgstore/core";
 import { errorPageHtml, reasonPhrase, standardReason } from "./error-page.js";
@@ -23,6 +24,46 @@ export interface ReplyContext {
   signal: AbortSignal;
   /** Set when the request was refused before its body was read (a 403 on upload): no drain. */
   bodyRefused?: boolean;
+  /** The user's bandwidth (hosting mode's fair share): bodies move only as fast as it allows. */
+  pace?: BodyPace;
+}
+
+/** Waits until `bytes` more of a body may move, in or out (a token bucket). */
+export interface BodyPace {
+  /** Before `bytes` of the request body are handed on. */
+  received(bytes: number): Promise<void>;
+  /** Before `bytes` of the response body are written. */
+  sending(bytes: number): Promise<void>;
+}
+
+/**
+ * The request body as an operation reads it: the request itself, or paced by `ctx.pace` (read from
+ * the socket only as fast as the pace lets it on: the socket's backpressure holds the client back).
+ */
+export function requestBody(ctx: ReplyContext): Readable {
+  const { pace, incoming } = ctx;
+  if (!pace) return incoming;
+  return Readable.from(
+    (async function* () {
+      for await (const chunk of incoming) {
+        await pace.received((chunk as Buffer).byteLength);
+        yield chunk as Buffer;
+      }
+    })(),
+    { objectMode: false },
+  );
+}
+
+/** Largest write of a paced response: the pace is asked for each. */
+const PACED_PIECE = 64 * 1024;
+
+/** `bytes` in pieces, each written once the pace allows (and the socket took the one before). */
+async function* pacedPieces(bytes: Uint8Array, pace: BodyPace): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.byteLength; at += PACED_PIECE) {
+    const piece = bytes.subarray(at, at + PACED_PIECE);
+    await pace.sending(piece.byteLength);
+    yield piece;
+  }
 }
 
 /** A 200-family reply from the reference's `respond` path: Cache-Control, Content-Length always. */
@@ -40,8 +81,10 @@ export function sendBody(
   if (extraHeaders) Object.assign(headers, extraHeaders);
   headers["Content-Length"] = bytes ? bytes.byteLength : 0;
   ctx.outgoing.writeHead(status, reasonFor(status), headers);
-  if (bytes && bytes.byteLength > 0 && ctx.incoming.method !== "HEAD") ctx.outgoing.end(bytes);
-  else ctx.outgoing.end();
+  if (bytes && bytes.byteLength > 0 && ctx.incoming.method !== "HEAD") {
+    if (ctx.pace) void pipeline(pacedPieces(bytes, ctx.pace), ctx.outgoing, { signal: ctx.signal }).catch(() => ctx.outgoing.destroy());
+    else ctx.outgoing.end(bytes);
+  } else ctx.outgoing.end();
 }
 
 function reasonFor(status: number): string {
@@ -74,12 +117,14 @@ export async function sendStream(
     "Content-Length": length,
   });
   let sent = 0;
+  const { pace } = ctx;
   // Core's loadStream already enforces the size; checked again here as this is what frames the reply.
   async function* checked(): AsyncGenerator<Uint8Array> {
     for await (const chunk of source) {
       sent += chunk.byteLength;
       if (sent > length) throw new Error("the value delivered more bytes than its size");
-      yield chunk;
+      if (pace) yield* pacedPieces(chunk, pace);
+      else yield chunk;
     }
     if (sent !== length) throw new Error("the value delivered fewer bytes than its size");
   }

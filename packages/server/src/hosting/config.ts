@@ -72,7 +72,7 @@ export interface HostingConfig {
       }
     >
   >;
-  /** Per user: bytes over all their repositories at most. */
+  /** Per user: bytes over all their repositories at most, and their own fair-share figures. */
   users: Readonly<
     Record<
       string,
@@ -81,9 +81,11 @@ export interface HostingConfig {
         quota?: number;
         /** Delete grace of the user's repositories (undefined: the repositories' default). */
         deleteGrace?: DeleteGraceSetting;
-      }
+      } & Partial<FairShareLimits>
     >
   >;
+  /** Every user's share of the server unless [users.NAME] says otherwise (fair-share.ts). */
+  fairShare: FairShareLimits;
   /** Per repository ("user/repo"): its own quota, and roles granted to other users. */
   repos: Readonly<
     Record<
@@ -99,6 +101,19 @@ export interface HostingConfig {
     >
   >;
 }
+
+/** What one user may hold of the server at once (docs/hosting-mode.md#fair-share). */
+export interface FairShareLimits {
+  /** Requests of the user running at once. */
+  maxInFlight: number;
+  /** Requests of the user waiting for one of those, in arrival order; beyond: 503 with Retry-After. */
+  maxQueued: number;
+  /** Bytes per second of request bodies, and (separately) of response bodies; undefined: no limit. */
+  bandwidth?: number;
+}
+
+/** Defaults of [fair_share]: one client of ours (16 requests in flight) never waits; several queue. */
+export const DEFAULT_FAIR_SHARE: FairShareLimits = { maxInFlight: 16, maxQueued: 256 };
 
 /** A configuration file that cannot be used, with every problem found, each named by its key. */
 export class HostingConfigError extends Error {
@@ -134,6 +149,14 @@ const size = z
       return z.NEVER;
     }
   });
+
+/** Below this a throttled response would trip the slow-client guard (--min-rate) on the user's own connections. */
+const LEAST_BANDWIDTH = 64 * 1024;
+const shareKeys = {
+  max_in_flight: z.number().int().min(1).max(100_000).optional(),
+  max_queued: z.number().int().min(0).max(1_000_000).optional(),
+  bandwidth: size.refine((bytes) => bytes >= LEAST_BANDWIDTH, `at least 64k (bytes per second)`).optional(),
+};
 
 const permissions = z.union([
   z.enum(Object.keys(PERMISSION_SHORTCUTS) as [string, ...string[]]).transform((name) => PERMISSION_SHORTCUTS[name]),
@@ -176,7 +199,8 @@ const schema = z.strictObject({
   }),
   roles: z.record(segment("role"), permissions).default({}),
   credentials: z.record(z.string().min(1), z.strictObject({ user: segment("user"), role: z.string() })).default({}),
-  users: z.record(segment("user"), z.strictObject({ quota: size.optional(), ...deleteGraceKeys })).default({}),
+  users: z.record(segment("user"), z.strictObject({ quota: size.optional(), ...deleteGraceKeys, ...shareKeys })).default({}),
+  fair_share: z.strictObject(shareKeys).default({}),
   repos: z
     .record(
       z.string().refine((key) => isRepoKey(key), 'a repository is named "user/repo"'),
@@ -184,6 +208,15 @@ const schema = z.strictObject({
     )
     .default({}),
 });
+
+/** The set keys of a [fair_share] or [users.NAME] table, by their names in HostingConfig. */
+function fairShareLimits(keys: { max_in_flight?: number; max_queued?: number; bandwidth?: number }): Partial<FairShareLimits> {
+  const limits: Partial<FairShareLimits> = {};
+  if (keys.max_in_flight !== undefined) limits.maxInFlight = keys.max_in_flight;
+  if (keys.max_queued !== undefined) limits.maxQueued = keys.max_queued;
+  if (keys.bandwidth !== undefined) limits.bandwidth = keys.bandwidth;
+  return limits;
+}
 
 function isRepoKey(key: string): boolean {
   const [user, repo, ...rest] = key.split("/");
@@ -247,8 +280,13 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
     },
     roles,
     credentials: c.credentials,
-    users: mapValues(c.users, ({ delete_grace, protect, ...user }) => ({ ...user, ...graceSetting({ delete_grace, protect }) })),
+    users: mapValues(c.users, ({ delete_grace, protect, quota, ...share }) => ({
+      quota,
+      ...fairShareLimits(share),
+      ...graceSetting({ delete_grace, protect }),
+    })),
     repos: mapValues(c.repos, ({ delete_grace, protect, ...repo }) => ({ ...repo, ...graceSetting({ delete_grace, protect }) })),
+    fairShare: { ...DEFAULT_FAIR_SHARE, ...fairShareLimits(c.fair_share) },
   };
 }
 

@@ -5,6 +5,7 @@ import { RestServer, type RestServerOptions } from "../server.js";
 import { backendFromServerUrl } from "../backend-url.js";
 import { type HostingConfig, loadHostingConfig } from "./config.js";
 import { DeleteGraceService } from "./delete-grace.js";
+import { FairShare } from "./fair-share.js";
 import { HtpasswdFile } from "./htpasswd.js";
 import { makeFolders } from "./make-folders.js";
 import { hostingUsageSource, openHostingObservability } from "./observability.js";
@@ -24,6 +25,8 @@ export interface HostingServer {
   readonly server: RestServer;
   /** @internal The open repositories and kept figures (tests and monitoring read their counts). */
   readonly repositories: Repositories;
+  /** @internal Each user's requests in flight and bandwidth (tests read the counts). */
+  readonly fairShare: FairShare;
   /** The configuration in force. */
   config(): HostingConfig;
   /** Listens where the configuration says (port 0: a free one). */
@@ -72,7 +75,8 @@ export async function openHostingServer(
     grace,
   });
   grace.startPurging(repositories, logger);
-  const router = new HostingRouter({ config: () => config, checker: htpasswd.checker, repositories });
+  const fairShare = new FairShare();
+  const router = new HostingRouter({ config: () => config, checker: htpasswd.checker, repositories, fairShare });
   const tls = config.tls ? { certFile: config.tls.cert, keyFile: config.tls.key } : undefined;
   const server = await startStep("tls: ", async () =>
     new RestServer(router, { auditLogger: observability.auditLogger, ...options, metrics, logger, tls }),
@@ -82,6 +86,7 @@ export async function openHostingServer(
   return {
     server,
     repositories,
+    fairShare,
     config: () => config,
     async listen() {
       const address = await startStep(`cannot listen on ${config.listen.host}:${config.listen.port}: `, () =>

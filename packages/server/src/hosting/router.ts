@@ -4,8 +4,10 @@ import { parseBasic } from "../auth.js";
 import { HttpError } from "../http-error.js";
 import { labelRequest, noteAuditEvent } from "../observability/request-labels.js";
 import { type ReplyContext, sendBody } from "../reply.js";
+import { responseDone } from "../request-signal.js";
 import { queryValue } from "../request-target.js";
 import type { HostingConfig } from "./config.js";
+import { type FairShare, fairShareOf } from "./fair-share.js";
 import type { PasswordChecker } from "./htpasswd.js";
 import { PermissionView } from "./permission-view.js";
 import { identityOf, permissionsFor } from "./policy.js";
@@ -19,6 +21,7 @@ export interface HostingState {
   config(): HostingConfig;
   readonly checker: PasswordChecker;
   readonly repositories: Repositories;
+  readonly fairShare: FairShare;
 }
 
 /** The repository label of a request to a repository that does not exist (or not yet). */
@@ -60,7 +63,13 @@ export class HostingRouter implements StoreRouter {
     const cmd = queryValue(target.query, "cmd");
     if (method === "POST" && cmd === "create" && !config.repositories.autoCreate)
       throw new HttpError(403, "Forbidden: repositories are created by the operator on this server");
-    const { repository, release } = await this.#state.repositories.use(tenant.user, tenant.repo);
+    // The user's turn (fair-share.ts): held until the answer is out, its bodies at the user's pace.
+    const turn = await this.#state.fairShare.admit(identity.user, fairShareOf(config, identity.user), reply.signal);
+    reply.pace = turn.pace;
+    const { repository, release } = await this.#state.repositories.use(tenant.user, tenant.repo).catch((err: unknown) => {
+      turn.release();
+      throw err;
+    });
     label(repository.known);
     const isStore = method === "POST" && (cmd === undefined || !POST_COMMANDS.has(cmd)) && target.name !== "";
     let giveBack: (() => void) | undefined;
@@ -70,6 +79,7 @@ export class HostingRouter implements StoreRouter {
         giveBack = repository.store.usage.reserve(announcedLength(reply), this.#state.repositories.limits(tenant.user, tenant.repo));
     } catch (err) {
       release();
+      turn.release();
       throw err;
     }
     const done = () => {
@@ -77,6 +87,7 @@ export class HostingRouter implements StoreRouter {
       label(repository.known);
       giveBack?.();
       release();
+      void responseDone(reply.outgoing, reply.signal).then(turn.release);
     };
     const view = new PermissionView(repository.store, permissions, () => noteAuditEvent(reply.incoming, "overwrite"));
     // Error messages name the store's location (a path, a bucket): answers show "[STORAGE_BASE]" instead.
