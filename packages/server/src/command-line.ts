@@ -277,7 +277,8 @@ function tlsFiles(options: CliOptions): TlsFiles | undefined {
   return files;
 }
 
-function auditLogTo(path: string): Logger {
+/** A JSON logger appending to the audit log `path`, opened now (StartupError if it cannot be). */
+export function auditLogTo(path: string): Logger {
   let fd: number;
   try {
     // Opened now: a path that cannot be written refuses to start instead of losing the audit lines.

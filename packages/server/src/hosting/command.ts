@@ -37,7 +37,8 @@ export async function runHostingCommand(argv: readonly string[]): Promise<void> 
   if (options.kept !== undefined || options.restore !== undefined) return runKeptCommand(options, logger);
   let hosting: Awaited<ReturnType<typeof openHostingServer>>;
   try {
-    hosting = await openHostingServer(options.config, logger);
+    // In the format the configuration's [log] table asks for; this one only tells why it did not start.
+    hosting = await openHostingServer(options.config, (config) => new Logger(options.logLevel, process.stderr, config.log.format));
     await hosting.listen();
   } catch (err) {
     if (!(err instanceof HostingStartError)) throw err;
@@ -45,11 +46,12 @@ export async function runHostingCommand(argv: readonly string[]): Promise<void> 
     logger.flush();
     process.exit(2);
   }
+  const log = hosting.server.logger;
   process.on("SIGHUP", () => {
-    logger.info("SIGHUP: reading the configuration and the htpasswd file again");
+    log.info("SIGHUP: reading the configuration and the htpasswd file again");
     void hosting.reload();
   });
-  const stop = exitAfterShutdown((graceMs) => hosting.shutdown(graceMs), options.shutdownTimeout * 1000, logger);
+  const stop = exitAfterShutdown((graceMs) => hosting.shutdown(graceMs), options.shutdownTimeout * 1000, log);
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 }

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve, sep } from "node:path";
 import { PERMISSION_SHORTCUTS, type Permissions, parseSize } from "@borgstore/core";
 import { TomlError, parse as parseToml } from "smol-toml";
 import { z } from "zod";
+import { LOG_FORMATS, type LogFormat } from "../logger.js";
 import { type DeleteGraceSetting, deleteGraceKeys, graceSetting, mapValues } from "./delete-grace-config.js";
 import { stateUrlOverlap } from "./state-url.js";
 
@@ -30,6 +31,24 @@ export interface HostingConfig {
     cert: string;
     /** Its private key (PEM). */
     key: string;
+  };
+  /** Prometheus /metrics and /healthz on an address of their own (undefined: not served). */
+  metrics?: {
+    /** The address to listen on (default 127.0.0.1); not loopback only with `allowRemote`. */
+    host: string;
+    /** The TCP port (0: a free one). */
+    port: number;
+    /** Whether `host` may be an address other than loopback (the listener has no auth). */
+    allowRemote: boolean;
+    /** Distinct user/repository label pairs at most; further ones are counted as "_other". */
+    maxLabelPairs: number;
+  };
+  /** The log's format and the audit log's file. */
+  log: {
+    /** `text` (the reference's lines) or `json` (one object a line: access, audit and messages). */
+    format: LogFormat;
+    /** Audit lines go to this file (absolute; JSON, appended), not to stderr. */
+    audit?: string;
   };
   /** How repositories are made and limited. */
   repositories: {
@@ -163,6 +182,15 @@ const schema = z.strictObject({
     .regex(/^(s3|b2):.*\/[^/]+\/.+$/s, "an s3: or b2: URL with a bucket and a path, e.g. s3:KEY:SECRET@https://rgw.example/bucket/borgstore-state")
     .optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  metrics: z
+    .strictObject({
+      host: z.string().min(1).default("127.0.0.1"),
+      port: z.number().int().min(0).max(65535),
+      allow_remote: z.boolean().default(false),
+      max_label_pairs: z.number().int().min(1).default(10_000),
+    })
+    .optional(),
+  log: z.strictObject({ format: z.enum(LOG_FORMATS).default("text"), audit: z.string().min(1).optional() }).default({ format: "text" }),
   repositories: z.strictObject({
     backend: z
       .string()
@@ -250,6 +278,10 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
     stateDir,
     ...(c.state_url ? { stateUrl: c.state_url } : {}),
     ...(c.tls ? { tls: { cert: resolve(baseDir, c.tls.cert), key: resolve(baseDir, c.tls.key) } } : {}),
+    ...(c.metrics
+      ? { metrics: { host: c.metrics.host, port: c.metrics.port, allowRemote: c.metrics.allow_remote, maxLabelPairs: c.metrics.max_label_pairs } }
+      : {}),
+    log: { format: c.log.format, ...(c.log.audit === undefined ? {} : { audit: resolve(baseDir, c.log.audit) }) },
     repositories: {
       backend: c.repositories.backend,
       autoCreate: c.repositories.auto_create,

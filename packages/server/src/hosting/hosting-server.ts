@@ -9,6 +9,7 @@ import { DeleteGraceService } from "./delete-grace.js";
 import { FairShare } from "./fair-share.js";
 import { HtpasswdFile } from "./htpasswd.js";
 import { makeFolders } from "./make-folders.js";
+import { hostingUsageSource, openHostingObservability } from "./observability.js";
 import { Repositories } from "./repositories.js";
 import { HostingRouter } from "./router.js";
 import { UsageRecords } from "./usage-records.js";
@@ -51,12 +52,15 @@ export interface HostingServer {
  */
 export async function openHostingServer(
   path: string,
-  logger: Logger,
+  loggerFor: Logger | ((config: HostingConfig) => Logger),
   options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number; revalidateMs?: number } = {},
 ): Promise<HostingServer> {
   let config = await startStep("", () => loadHostingConfig(path));
+  // The configuration's [log] table says the format: a logger made from it (the command line's).
+  const logger = typeof loggerFor === "function" ? loggerFor(config) : loggerFor;
   await startStep("repositories.backend: ", () => backendFromServerUrl(sampleUrl(config)));
   await startStep("state_dir: ", () => makeFolders(config.stateDir));
+  const observability = await startStep("", () => openHostingObservability(config));
   const htpasswd = await startStep("htpasswd: ", () =>
     HtpasswdFile.open(config.htpasswd, {
       onReload: (result) =>
@@ -66,6 +70,7 @@ export async function openHostingServer(
     }),
   );
   await warnAboutExposure(config, logger);
+  const metrics = options.metrics ?? observability.metrics;
   const grace = new DeleteGraceService(() => config);
   const records = config.stateUrl
     ? await startStep("state_url: ", () => openBucketUsageRecords(config.stateUrl as string))
@@ -83,7 +88,11 @@ export async function openHostingServer(
   const fairShare = new FairShare();
   const router = new HostingRouter({ config: () => config, checker: htpasswd.checker, repositories, fairShare });
   const tls = config.tls ? { certFile: config.tls.cert, keyFile: config.tls.key } : undefined;
-  const server = await startStep("tls: ", async () => new RestServer(router, { ...options, logger, tls }));
+  const server = await startStep("tls: ", async () =>
+    new RestServer(router, { auditLogger: observability.auditLogger, ...options, metrics, logger, tls }),
+  );
+  metrics?.setUsageSource(hostingUsageSource(repositories, records, config.metrics?.maxLabelPairs ?? 10_000));
+  const metricsAt = config.metrics;
   return {
     server,
     repositories,
@@ -94,6 +103,12 @@ export async function openHostingServer(
         server.listenTcp(config.listen.port, config.listen.host),
       );
       const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+      if (metricsAt) {
+        const at = await startStep(`metrics: cannot listen on ${metricsAt.host}:${metricsAt.port}: `, () =>
+          server.listenMetrics(metricsAt.port, metricsAt.host),
+        );
+        logger.info(`metrics on http://${at.family === "IPv6" ? `[${at.address}]` : at.address}:${at.port}/metrics (health: /healthz)`);
+      }
       // An s3: template carries its secret key: the log shows the URL without credentials.
       logger.info(`hosting ${redactUrl(config.repositories.backend)} on ${tls ? "https" : "http"}://${host}:${address.port}/<user>/<repo>/`);
       return address;
@@ -103,6 +118,8 @@ export async function openHostingServer(
         const next = await loadHostingConfig(path);
         if (Boolean(next.tls) !== Boolean(tls)) throw new Error("tls: turning TLS on or off takes a restart");
         await backendFromServerUrl(sampleUrl(next));
+        if (JSON.stringify([next.metrics, next.log]) !== JSON.stringify([config.metrics, config.log]))
+          logger.warning("config: [metrics] and [log] change only on restart; the ones in force stay");
         config = next;
         logger.info(`config: read ${path}`);
       } catch (err) {

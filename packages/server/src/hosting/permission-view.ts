@@ -16,6 +16,7 @@ import {
   validateItemName,
   verifiedSource,
 } from "@borgstore/core";
+import { tappedSource } from "@borgstore/core/backend";
 import { type UsageLayer, baseDefrag } from "./usage-layer.js";
 
 /**
@@ -29,9 +30,12 @@ import { type UsageLayer, baseDefrag } from "./usage-layer.js";
 export class PermissionView extends BackendLayer {
   protected override readonly permissions: Permissions | undefined;
   declare readonly inner: UsageLayer;
+  /** Told of each overwrite, made or refused by append-only (the audit log's "overwrite"). */
+  readonly #onOverwrite: () => void;
 
-  constructor(inner: UsageLayer, permissions: Permissions | undefined) {
+  constructor(inner: UsageLayer, permissions: Permissions | undefined, onOverwrite: () => void = () => {}) {
     super(inner);
+    this.#onOverwrite = onOverwrite;
     this.permissions = permissions && Object.keys(permissions).length > 0 ? permissions : undefined;
   }
 
@@ -63,7 +67,7 @@ export class PermissionView extends BackendLayer {
       () => bytes.byteLength,
       async (size) => size === bytes.byteLength && Buffer.from(await this.inner.inner.load(name, options)).equals(bytes),
     );
-    if (outcome === "different") throw overwriteRefused(name);
+    if (outcome === "different") throw this.#refused(name);
   }
 
   override async storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
@@ -86,14 +90,27 @@ export class PermissionView extends BackendLayer {
         return given === (await this.inner.inner.hash(name, "sha256", options));
       },
     );
-    if (outcome === "different") throw overwriteRefused(name);
+    if (outcome === "different") throw this.#refused(name);
+  }
+
+  // Stores this view may overwrite with: through the usage layer's turn, which tells whether one replaced a value.
+  protected override _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
+    return this.inner.replace(name, (inner) => inner.store(name, value, options), value.byteLength, this.#onOverwrite);
+  }
+
+  protected override _storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
+    let received = 0;
+    const tapped = tappedSource(source, (chunk) => {
+      received += chunk.byteLength;
+    });
+    return this.inner.replace(name, (inner) => inner.storeStream(name, tapped, options), () => received, this.#onOverwrite);
   }
 
   // A move onto a name this view may add but not overwrite: that it holds nothing is checked
   // again in the name's turn (an upload of it may have been in flight when move() looked).
   protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
     if (!this.#appendOnly(newName)) return super._move(currentName, newName, options);
-    return this.inner.moveOntoNew(currentName, newName, options, () => overwriteRefused(newName));
+    return this.inner.moveOntoNew(currentName, newName, options, () => this.#refused(newName));
   }
 
   /**
@@ -108,6 +125,11 @@ export class PermissionView extends BackendLayer {
   /** May add `name` but not overwrite it. */
   #appendOnly(name: string): boolean {
     return !grants(this.permissions, name, "W") && grants(this.permissions, name, "w");
+  }
+
+  #refused(name: string): PermissionDenied {
+    this.#onOverwrite();
+    return overwriteRefused(name);
   }
 
   #prepare(name: string): void {

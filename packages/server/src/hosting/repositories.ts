@@ -13,6 +13,8 @@ export interface Repository {
   readonly name: string;
   readonly host: BackendHost;
   readonly store: UsageLayer;
+  /** It exists (its figures are measured, read from a clean record, or it was created here). */
+  readonly known: boolean;
 }
 
 /** A repository in use by a request: `release` once the request is done (exactly once). */
@@ -59,6 +61,8 @@ export class Repositories {
   readonly #idleMs: number;
   readonly #maxIdle: number;
   readonly #users = new Map<string, Promise<UserUsage>>();
+  /** The users whose figures are loaded (the metrics read these without waiting for a load). */
+  readonly #loaded = new Map<string, UserUsage>();
   readonly #entries = new Map<string, Entry>();
   readonly #opening = new Map<string, Promise<Entry>>();
   readonly #closing = new Map<string, Promise<void>>();
@@ -133,7 +137,20 @@ export class Repositories {
    * One opened by a request but not (yet) known to exist is left out.
    */
   async report(user: string): Promise<Map<string, UsageFigures>> {
-    const usage = await this.#user(user);
+    return this.#figuresOf(user, await this.#user(user));
+  }
+
+  /**
+   * report() of every user loaded since start, without waiting for any (the metrics read it at
+   * each scrape; a user still loading is not in it yet).
+   */
+  loadedReports(): Map<string, Map<string, UsageFigures>> {
+    const reports = new Map<string, Map<string, UsageFigures>>();
+    for (const [user, usage] of this.#loaded) reports.set(user, this.#figuresOf(user, usage));
+    return reports;
+  }
+
+  #figuresOf(user: string, usage: UserUsage): Map<string, UsageFigures> {
     const figures = new Map<string, UsageFigures>(usage.parked());
     for (const [name, repo] of usage.repos) {
       // An open repository's figures come with its entry in one step (#open), so each has one.
@@ -203,6 +220,7 @@ export class Repositories {
     if (!loading) {
       loading = this.#loadUser(user);
       this.#users.set(user, loading);
+      loading.then((usage) => this.#loaded.set(user, usage)).catch(() => {});
       // A failed load (unreadable state folder) is tried again by the next request.
       loading.catch(() => this.#users.delete(user));
     }

@@ -2,7 +2,7 @@ import { checkPermission, type Permissions } from "@borgstore/core";
 import type { RoutedRequest, StoreRouter } from "../app.js";
 import { parseBasic } from "../auth.js";
 import { HttpError } from "../http-error.js";
-import { labelRequest } from "../observability/request-labels.js";
+import { labelRequest, noteAuditEvent } from "../observability/request-labels.js";
 import { type ReplyContext, sendBody } from "../reply.js";
 import { responseDone } from "../request-signal.js";
 import { queryValue } from "../request-target.js";
@@ -23,6 +23,9 @@ export interface HostingState {
   readonly repositories: Repositories;
   readonly fairShare: FairShare;
 }
+
+/** The repository label of a request to a repository that does not exist (or not yet). */
+export const NO_REPOSITORY = "-";
 
 /** POST commands that are not a store (operations.ts's dispatch). */
 const POST_COMMANDS = new Set(["create", "move", "mkdir", "hash", "quota", "defrag"]);
@@ -48,9 +51,13 @@ export class HostingRouter implements StoreRouter {
     if (!identity) return undefined;
     const tenant = parseTenantTarget(reply.incoming.url ?? "/");
     const permissions = tenant ? permissionsFor(config, identity, tenant.user, tenant.repo) : "denied";
+    // Counted under a repository only once it is known to exist (names that passed parseTenantTarget
+    // only): a login trying names does not make a metric series per name.
+    labelRequest(reply.incoming, { user: identity.user, repo: NO_REPOSITORY });
     if (!tenant || permissions === "denied") throw new HttpError(404, "Not Found");
-    // Names that passed parseTenantTarget only (plain segments); the metrics cap the number of pairs.
-    labelRequest(reply.incoming, { user: identity.user, repo: `${tenant.user}/${tenant.repo}` });
+    const label = (known: boolean) =>
+      labelRequest(reply.incoming, { user: identity.user, repo: known ? `${tenant.user}/${tenant.repo}` : NO_REPOSITORY }, tenant.target);
+    label(false);
     const { target } = tenant;
     const method = reply.incoming.method;
     const cmd = queryValue(target.query, "cmd");
@@ -63,6 +70,7 @@ export class HostingRouter implements StoreRouter {
       turn.release();
       throw err;
     });
+    label(repository.known);
     const isStore = method === "POST" && (cmd === undefined || !POST_COMMANDS.has(cmd)) && target.name !== "";
     let giveBack: (() => void) | undefined;
     try {
@@ -75,11 +83,13 @@ export class HostingRouter implements StoreRouter {
       throw err;
     }
     const done = () => {
+      // A create made it known.
+      label(repository.known);
       giveBack?.();
       release();
       void responseDone(reply.outgoing, reply.signal).then(turn.release);
     };
-    const view = new PermissionView(repository.store, permissions);
+    const view = new PermissionView(repository.store, permissions, () => noteAuditEvent(reply.incoming, "overwrite"));
     // Error messages name the store's location (a path, a bucket): answers show "[STORAGE_BASE]" instead.
     return { host: new ViewHost(repository.host, view), target, user: given.username, location: repository.store.location, done };
   }

@@ -156,13 +156,22 @@ export class UsageLayer extends BackendLayer {
     if (!moved) await this.#gate.alone(() => this.#turns.runAll(names, move), DIRECTORY_MOVE_WAIT_MS, directoryMoveBusy);
   }
 
-  #replacing(name: string, write: () => Promise<void>, size: number | (() => number)): Promise<void> {
+  /**
+   * A store by `write` (into the inner backend, `size` its bytes) as _store makes one: in the name's
+   * turn, its usage applied; `onReplaced` is told when it replaced a value (the audit's "overwrite").
+   */
+  replace(name: string, write: (inner: Backend) => Promise<void>, size: number | (() => number), onReplaced: () => void): Promise<void> {
+    return this.#replacing(name, () => write(this.inner), size, onReplaced);
+  }
+
+  #replacing(name: string, write: () => Promise<void>, size: number | (() => number), onReplaced?: () => void): Promise<void> {
     return this.#inTurn(name, async () => {
       const before = await sizeOf(this.inner, name);
       await write();
       const after = typeof size === "number" ? size : size();
       this.usage.apply(after - (before ?? 0), before === undefined ? 1 : 0);
       this.usage.stored();
+      if (before !== undefined) onReplaced?.();
     });
   }
 }

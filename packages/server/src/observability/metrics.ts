@@ -18,6 +18,8 @@ export interface RequestRecord extends RequestLabels {
 export interface StoredUsage extends RequestLabels {
   bytes?: number;
   objects?: number;
+  /** Unix time (seconds) of the last successful write, where the server keeps it (hosting mode's usage records). */
+  lastWrite?: number;
 }
 
 /** One user/repository/operation's metric children. */
@@ -59,6 +61,8 @@ export class ServerMetrics {
   readonly #pairs = new Set<string>();
   /** The children of one user/repo/operation, looked up once: prom-client hashes a label object on every call. */
   readonly #series = new Map<string, Series>();
+  /** The last write's time set per user/repository pair: a usage source's older one does not replace it. */
+  readonly #lastWrites = new Map<string, number>();
   #usage: (() => Promise<StoredUsage[]>) | undefined;
 
   constructor(options: { maxLabelPairs?: number; processMetrics?: boolean } = {}) {
@@ -95,13 +99,24 @@ export class ServerMetrics {
       buckets: DURATION_BUCKETS,
       registers,
     });
+    const usage = () => this.#usage;
+    const lastWrites = this.#lastWrites;
     this.#lastWrite = new Gauge({
       name: "borgstore_last_write_timestamp_seconds",
-      help: "Unix time of the last successful store or defrag",
+      help: "Unix time of the last successful store or defrag (hosting mode: also as kept in the usage records, across restarts)",
       labelNames: ["user", "repo"],
       registers,
+      async collect() {
+        const source = usage();
+        if (!source) return;
+        for (const { user, repo, lastWrite } of await source()) {
+          const key = `${user}\0${repo}`;
+          if (lastWrite === undefined || lastWrite <= (lastWrites.get(key) ?? -1)) continue;
+          lastWrites.set(key, lastWrite);
+          this.set({ user, repo }, lastWrite);
+        }
+      },
     });
-    const usage = () => this.#usage;
     const reportUsage = (key: "bytes" | "objects") =>
       async function (this: Gauge<"user" | "repo">) {
         const source = usage();
@@ -147,7 +162,11 @@ export class ServerMetrics {
     if (record.bytesIn > 0) series.received.inc(record.bytesIn);
     if (record.bytesOut > 0) series.sent.inc(record.bytesOut);
     series.duration.observe(record.durationSeconds);
-    if (status !== undefined && status < 300 && WRITES.has(record.operation)) series.lastWrite.set(Date.now() / 1000);
+    if (status !== undefined && status < 300 && WRITES.has(record.operation)) {
+      const now = Date.now() / 1000;
+      series.lastWrite.set(now);
+      this.#lastWrites.set(`${series.labels.user}\0${series.labels.repo}`, now);
+    }
   }
 
   #seriesOf(record: RequestRecord): Series {

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { parseRequestTarget, queryValue } from "../request-target.js";
+import { type RequestTarget, parseRequestTarget, queryValue } from "../request-target.js";
 
 /**
  * What a request does, as one of a fixed set of words: a metric label never takes a name or a
@@ -49,16 +49,23 @@ export function operationOf(req: IncomingMessage): OperationName {
   }
 }
 
-/** What an audit line names: the item, and for a move its new name. Never the query or the URL's authority. */
-export function auditedNames(req: IncomingMessage, operation: OperationName): { name?: string; to?: string } {
-  let target: ReturnType<typeof parseRequestTarget>;
-  try {
-    // Only an origin-form target ("/…") parses: an absolute one (http://user:pw@host/…) is refused.
-    target = parseRequestTarget(req.url ?? "");
-  } catch {
-    return {};
-  }
+/**
+ * What an audit line names: the item, and for a move its new name. Never the query or the URL's
+ * authority. `routed`: the target below a hosting repository's root (labelRequest's).
+ */
+export function auditedNames(req: IncomingMessage, operation: OperationName, routed?: RequestTarget): { name?: string; to?: string } {
+  const target = routed ?? originTarget(req);
+  if (!target) return {};
   if (operation === "move")
     return { name: queryValue(target.query, "current"), to: queryValue(target.query, "new") };
   return target.name === "" ? {} : { name: target.name };
+}
+
+function originTarget(req: IncomingMessage): RequestTarget | undefined {
+  try {
+    // Only an origin-form target ("/…") parses: an absolute one (http://user:pw@host/…) is refused.
+    return parseRequestTarget(req.url ?? "");
+  } catch {
+    return undefined;
+  }
 }

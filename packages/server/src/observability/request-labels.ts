@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { authenticatedUser } from "../app.js";
+import type { RequestTarget } from "../request-target.js";
 
 /** Whom and which repository a request's metrics and log lines are counted for. */
 export interface RequestLabels {
@@ -10,6 +11,7 @@ export interface RequestLabels {
 }
 
 const labels = new WeakMap<IncomingMessage, RequestLabels>();
+const targets = new WeakMap<IncomingMessage, RequestTarget>();
 
 /**
  * Labels `req` for metrics, the access log and the audit log. The hosting mode calls it once it
@@ -17,8 +19,15 @@ const labels = new WeakMap<IncomingMessage, RequestLabels>();
  * only (never text from the request: each distinct pair is a metric series). Unlabelled
  * requests count as the single store's: the login the app checked, repo "".
  */
-export function labelRequest(req: IncomingMessage, requestLabels: RequestLabels): void {
+export function labelRequest(req: IncomingMessage, requestLabels: RequestLabels, target?: RequestTarget): void {
   labels.set(req, requestLabels);
+  // The hosting mode's target is below the repository's root: the audit line names the item in it.
+  if (target) targets.set(req, target);
+}
+
+/** The target given to labelRequest (undefined: the audit line parses the request's own). */
+export function labelledTarget(req: IncomingMessage): RequestTarget | undefined {
+  return targets.get(req);
 }
 
 /** The labels of `req` (see labelRequest). */

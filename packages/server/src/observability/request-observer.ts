@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { type Logger, logTime } from "../logger.js";
 import type { RequestRecord, ServerMetrics } from "./metrics.js";
 import { type OperationName, auditedNames, operationOf } from "./operation.js";
-import { type AuditEvent, notedAuditEvents, requestLabels } from "./request-labels.js";
+import { type AuditEvent, labelledTarget, notedAuditEvents, requestLabels } from "./request-labels.js";
 
 /** Options of `new RequestObserver(...)`. */
 export interface RequestObserverOptions {
@@ -84,7 +84,7 @@ export class RequestObserver {
   }
 
   #auditLine(peer: string, req: IncomingMessage, r: RequestRecord, events: readonly AuditEvent[]): void {
-    const names = auditedNames(req, r.operation);
+    const names = auditedNames(req, r.operation, labelledTarget(req));
     for (const event of new Set(events)) {
       const fields = { log: "audit", event, peer, user: r.user, repo: r.repo, op: r.operation, status: r.status ?? null, ...names };
       this.#audit.record("info", "audit", fields, () => {
