@@ -76,3 +76,8 @@ export function deleteGraceOf(config: HostingConfig, user: string, repo: string)
 export function isProtected(grace: DeleteGrace, name: string): boolean {
   return grace.protect.some((ns) => name.startsWith(ns));
 }
+
+/** Whether `name` is protected or a folder that holds a protected namespace ("data" for "data/"). */
+export function holdsProtected(grace: DeleteGrace, name: string): boolean {
+  return isProtected(grace, name) || grace.protect.some((ns) => ns.startsWith(`${name}/`));
+}
