@@ -2,6 +2,8 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadHostingConfig } from "../src/hosting/config.js";
+import { restoreKept } from "../src/hosting/delete-grace-restore.js";
 import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
 import { Logger } from "../src/logger.js";
 import { tempDir } from "./helpers.js";
@@ -14,11 +16,12 @@ const dir = tempDir("borgstore-hosting-breaker-bg-");
 const LOGIN = "alice:apw";
 let hosting: HostingServer;
 let port: number;
+let configPath: string;
 
 beforeAll(async () => {
   writeHtpasswd(join(dir.path, "htpasswd"), { alice: "apw" });
-  const config = writeHostingConfig(dir.path, `file://${dir.path}/repos/{user}/{repo}`, "", 'delete_grace = "1d"');
-  hosting = await openHostingServer(config, new Logger("error", new Writable({ write: (_c, _e, done) => done() })));
+  configPath = writeHostingConfig(dir.path, `file://${dir.path}/repos/{user}/{repo}`, "", 'delete_grace = "1d"');
+  hosting = await openHostingServer(configPath, new Logger("error", new Writable({ write: (_c, _e, done) => done() })));
   port = (await hosting.listen()).port;
 });
 afterAll(async () => {
@@ -76,6 +79,29 @@ describe("delete grace against an owner login (breaker BG)", () => {
     expect((await move("rename", "data/y", "data/z")).status).toBe(200);
     expect((await del("/alice/rename/data/z")).status).toBe(200);
     expect(keptNames("rename")).toContain("data/y");
+  });
+
+  it("a move of a name onto itself (also spelled with a doubled slash) keeps nothing and leaves the usage as it was", async () => {
+    await newRepo("self");
+    const value = Buffer.alloc(10_000, 7);
+    expect((await post("/alice/self/data/x", value)).status).toBe(200);
+    const before = (await hosting.repositories.report("alice")).get("self");
+    for (const next of ["data/x", "data//x", "data/x"]) expect((await move("self", "data/x", next)).status).toBe(200);
+    expect((await move("self", "data//x", "data/x")).status).toBe(200);
+    expect((await load("self", "data/x")).bytes.equals(value)).toBe(true);
+    expect(keptNames("self")).toEqual([]);
+    expect((await hosting.repositories.report("alice")).get("self")).toMatchObject({ bytes: before?.bytes, objects: before?.objects });
+  });
+
+  it("a restore puts back the value a name held, whichever spelling of the name (data//x) the attacker overwrote it with", async () => {
+    await newRepo("spelling");
+    expect((await post("/alice/spelling/data/x", Buffer.from("precious"))).status).toBe(200);
+    const since = Date.now();
+    expect((await post("/alice/spelling/data//x", Buffer.from("garbage-1"))).status).toBe(200);
+    expect((await post("/alice/spelling/data/x", Buffer.from("garbage-2"))).status).toBe(200);
+    // The operator's restore (meant for a stopped server: this repository sees no request meanwhile).
+    await restoreKept(await loadHostingConfig(configPath), "alice/spelling", since);
+    expect((await load("spelling", "data/x")).body).toBe("precious");
   });
 
   it("a soft delete (a move to name.del and back) still keeps nothing", async () => {

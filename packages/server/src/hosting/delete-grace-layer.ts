@@ -13,7 +13,7 @@ import {
 } from "@borgstore/core";
 import { type DeleteGrace, holdsProtected, isProtected } from "./delete-grace-config.js";
 import type { KeptArea, KeptItem, KeptReason } from "./delete-grace-area.js";
-import { baseDefrag } from "./usage-layer.js";
+import { baseDefrag, sameFile } from "./usage-layer.js";
 
 /** How kept bytes count against a repository's quota (repositories.ts wires them to its usage). */
 export interface KeptAccounting {
@@ -75,7 +75,8 @@ export class DeleteGraceLayer extends BackendLayer {
 
   protected override async _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
     const grace = this.#grace();
-    if (!grace) return this.inner.move(currentName, newName, options);
+    // Onto itself: nothing goes away, nothing to keep.
+    if (!grace || sameFile(currentName) === sameFile(newName)) return this.inner.move(currentName, newName, options);
     if (holdsProtected(grace, currentName)) {
       // A folder would take every value in it along, none of them kept (a file rename moves a
       // folder too). The usage layer holds this name's turn, so a file here stays a file until the move.
