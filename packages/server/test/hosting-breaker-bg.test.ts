@@ -20,7 +20,12 @@ let configPath: string;
 
 beforeAll(async () => {
   writeHtpasswd(join(dir.path, "htpasswd"), { alice: "apw" });
-  configPath = writeHostingConfig(dir.path, `file://${dir.path}/repos/{user}/{repo}`, "", 'delete_grace = "1d"');
+  configPath = writeHostingConfig(
+    dir.path,
+    `file://${dir.path}/repos/{user}/{repo}`,
+    '[repos."alice/nested"]\nprotect = ["data/00/"]',
+    'delete_grace = "1d"',
+  );
   hosting = await openHostingServer(configPath, new Logger("error", new Writable({ write: (_c, _e, done) => done() })));
   port = (await hosting.listen()).port;
 });
@@ -102,6 +107,13 @@ describe("delete grace against an owner login (breaker BG)", () => {
     // The operator's restore (meant for a stopped server: this repository sees no request meanwhile).
     await restoreKept(await loadHostingConfig(configPath), "alice/spelling", since);
     expect((await load("spelling", "data/x")).body).toBe("precious");
+  });
+
+  it("a protected namespace below the top (data/00/) protects its names also when spelled data//00/…", async () => {
+    await newRepo("nested");
+    expect((await post("/alice/nested/data/00/aa", Buffer.from("precious"))).status).toBe(200);
+    expect((await del("/alice/nested/data//00/aa")).status).toBe(200);
+    expect(keptNames("nested")).toEqual(["data//00/aa"]);
   });
 
   it("a soft delete (a move to name.del and back) still keeps nothing", async () => {

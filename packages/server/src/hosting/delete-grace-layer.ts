@@ -13,7 +13,8 @@ import {
 } from "@borgstore/core";
 import { type DeleteGrace, holdsProtected, isProtected } from "./delete-grace-config.js";
 import type { KeptArea, KeptItem, KeptReason } from "./delete-grace-area.js";
-import { baseDefrag, sameFile } from "./usage-layer.js";
+import { sameFile } from "./same-file.js";
+import { baseDefrag } from "./usage-layer.js";
 
 /** How kept bytes count against a repository's quota (repositories.ts wires them to its usage). */
 export interface KeptAccounting {

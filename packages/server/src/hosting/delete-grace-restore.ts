@@ -4,7 +4,7 @@ import type { HostingConfig } from "./config.js";
 import { KeptArea, type KeptItem } from "./delete-grace-area.js";
 import { deleteGraceOf } from "./delete-grace-config.js";
 import { DeleteGraceLayer } from "./delete-grace-layer.js";
-import { sameFile } from "./usage-layer.js";
+import { sameFile } from "./same-file.js";
 import { UsageRecords } from "./usage-records.js";
 
 /** A reason the operator's listing or restore cannot run (the CLI exits with status 2). */

@@ -10,6 +10,7 @@ import {
   type StoreStreamOptions,
 } from "@borgstore/core";
 import { KeyedQueue, tappedSource } from "@borgstore/core/backend";
+import { sameFile } from "./same-file.js";
 import type { QuotaLimits, RepoUsage } from "./usage.js";
 
 /**
@@ -180,12 +181,4 @@ export async function measure(backend: Backend, signal?: AbortSignal): Promise<{
   };
   await walk("");
   return { bytes, objects };
-}
-
-/**
- * The name of the file `name` is: valid names may double a slash ("data//x" is "data/x", as in the
- * reference), and both spellings must take the same turn and count as one item.
- */
-export function sameFile(name: string): string {
-  return name.includes("//") ? name.replace(/\/{2,}/g, "/") : name;
 }
