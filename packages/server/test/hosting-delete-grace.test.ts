@@ -139,6 +139,8 @@ describe("delete grace (hosting mode)", () => {
       expect((await h.kept()).map(({ name, reason, value }) => [name, reason, value])).toEqual([
         ["data/over", "overwrite", "v1"],
         ["data/dst", "overwrite", "replaced by a move"],
+        // Moved to another protected name: kept under the name it had, so a restore puts it back there.
+        ["data/src", "move", "moved over"],
         ["data/out", "move", "moved out"],
       ]);
       expect((await h.request("DELETE", "r/data/soft.del")).status).toBe(200);

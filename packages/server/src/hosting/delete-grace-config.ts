@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { HostingConfig } from "./config.js";
+import { sameFile } from "./same-file.js";
 
 /** A delete grace as one table of the configuration sets it; unset fields come from the table above. */
 export interface DeleteGraceSetting {
@@ -74,5 +75,11 @@ export function deleteGraceOf(config: HostingConfig, user: string, repo: string)
 
 /** Whether `name` is in one of the protected namespaces. */
 export function isProtected(grace: DeleteGrace, name: string): boolean {
-  return grace.protect.some((ns) => name.startsWith(ns));
+  const file = sameFile(name);
+  return grace.protect.some((ns) => file.startsWith(ns));
+}
+
+/** Whether `name` is protected or a folder that holds a protected namespace ("data" for "data/"). */
+export function holdsProtected(grace: DeleteGrace, name: string): boolean {
+  return isProtected(grace, name) || grace.protect.some((ns) => ns.startsWith(`${sameFile(name)}/`));
 }

@@ -6,12 +6,14 @@ import {
   type DefragOptions,
   ErrorCodes,
   type OperationOptions,
+  ObjectNotFound,
   PermissionDenied,
   type StoreStreamOptions,
   isBorgStoreError,
 } from "@borgstore/core";
-import { type DeleteGrace, isProtected } from "./delete-grace-config.js";
+import { type DeleteGrace, holdsProtected, isProtected } from "./delete-grace-config.js";
 import type { KeptArea, KeptItem, KeptReason } from "./delete-grace-area.js";
+import { sameFile } from "./same-file.js";
 import { baseDefrag } from "./usage-layer.js";
 
 /** How kept bytes count against a repository's quota (repositories.ts wires them to its usage). */
@@ -31,14 +33,15 @@ export interface KeptPlace {
 
 /**
  * Delete grace for one repository: before a delete, an overwrite (a store, or a move onto a name)
- * or a move out of the protected namespaces, the value that goes away is copied to the kept area
+ * or a move of a protected name (out of the protected namespaces or to another protected name), the
+ * value that goes away is copied to the kept area
  * (delete-grace-area.ts); the change then happens as without grace. If the change fails the copy
  * is removed again, so a client sees exactly what it would see without grace. Sits below the
  * usage layer, which runs every change of a name in that name's turn: concurrent overwrites of one
  * name each keep the value they replace. A soft delete (a move to `name.del` in the same
  * namespace) keeps nothing: the item stays in the store, visible to the client as deleted, and is
- * kept when it is deleted for good. With a grace in force, destroying the repository is refused:
- * it would remove every value without keeping one.
+ * kept when it is deleted for good. With a grace in force, destroying the repository and moving a
+ * protected folder are refused: they would remove (or carry off) every value without keeping one.
  */
 export class DeleteGraceLayer extends BackendLayer {
   readonly #place: KeptPlace;
@@ -71,12 +74,24 @@ export class DeleteGraceLayer extends BackendLayer {
     return this.#keeping(grace && isProtected(grace, name) ? [[name, "delete"]] : [], () => this.inner.delete(name, options));
   }
 
-  protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
+  protected override async _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
     const grace = this.#grace();
+    // Onto itself: nothing goes away, nothing to keep.
+    if (!grace || sameFile(currentName) === sameFile(newName)) return this.inner.move(currentName, newName, options);
+    if (holdsProtected(grace, currentName)) {
+      // A folder would take every value in it along, none of them kept (a file rename moves a
+      // folder too). The usage layer holds this name's turn, so a file here stays a file until the move.
+      const info = await this.inner.info(currentName);
+      if (!info.exists) throw new ObjectNotFound(currentName);
+      if (info.directory) throw new PermissionDenied(`this repository has a delete grace: the folder ${currentName} cannot be moved`);
+    }
     const keeps: Array<[string, KeptReason]> = [];
-    if (grace && isProtected(grace, newName)) keeps.push([newName, "overwrite"]);
-    // Moved out of the protected namespaces, the value could then be deleted without grace.
-    else if (grace && isProtected(grace, currentName)) keeps.push([currentName, "move"]);
+    if (isProtected(grace, newName)) keeps.push([newName, "overwrite"]);
+    // Moved out of the protected namespaces, the value could then be deleted without grace; moved
+    // to another protected name, a restore could not put it back under its own name (borg's names
+    // are their content's id). A soft delete or its undo (name <-> name.del) leaves the value findable.
+    if (isProtected(grace, currentName) && !(isProtected(grace, newName) && isSoftDeletePair(currentName, newName)))
+      keeps.push([currentName, "move"]);
     return this.#keeping(keeps, () => this.inner.move(currentName, newName, options));
   }
 
@@ -128,4 +143,9 @@ export class DeleteGraceLayer extends BackendLayer {
       }
     });
   }
+}
+
+/** `name` and `name.del`, either way round: borg's soft delete and its undo. */
+function isSoftDeletePair(currentName: string, newName: string): boolean {
+  return newName === `${currentName}.del` || currentName === `${newName}.del`;
 }

@@ -4,6 +4,7 @@ import type { HostingConfig } from "./config.js";
 import { KeptArea, type KeptItem } from "./delete-grace-area.js";
 import { deleteGraceOf } from "./delete-grace-config.js";
 import { DeleteGraceLayer } from "./delete-grace-layer.js";
+import { sameFile } from "./same-file.js";
 import { UsageRecords } from "./usage-records.js";
 
 /** A reason the operator's listing or restore cannot run (the CLI exits with status 2). */
@@ -39,7 +40,11 @@ export async function restoreKept(config: HostingConfig, target: string, since: 
   const { user, repo } = parseRepoArgument(target);
   const area = KeptArea.under(config.stateDir);
   const firstAfter = new Map<string, KeptItem>();
-  for (const item of await area.list(user, repo)) if (item.keptAt >= since && !firstAfter.has(item.name)) firstAfter.set(item.name, item);
+  // By file, not by spelling: "data//x" is "data/x", and its later value must not win over the first.
+  for (const item of await area.list(user, repo)) {
+    const file = sameFile(item.name);
+    if (item.keptAt >= since && !firstAfter.has(file)) firstAfter.set(file, item);
+  }
   if (firstAfter.size === 0) return [];
   const url = config.repositories.backend.replaceAll("{user}", user).replaceAll("{repo}", repo);
   const store = new DeleteGraceLayer(

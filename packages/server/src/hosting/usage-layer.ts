@@ -12,6 +12,7 @@ import {
 import { KeyedQueue, tappedSource } from "@borgstore/core/backend";
 import { HttpError } from "../http-error.js";
 import { AloneGate } from "./alone-gate.js";
+import { sameFile } from "./same-file.js";
 import type { QuotaLimits, RepoUsage } from "./usage.js";
 
 /**
@@ -72,7 +73,7 @@ export class UsageLayer extends BackendLayer {
   protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
     return this.#moving(currentName, newName, async () => {
       // A move onto its own name leaves the object where it is: it replaces nothing.
-      const replaced = currentName === newName ? undefined : await sizeOf(this.inner, newName);
+      const replaced = sameFile(currentName) === sameFile(newName) ? undefined : await sizeOf(this.inner, newName);
       await this.inner.move(currentName, newName, options);
       if (replaced !== undefined) this.usage.apply(-replaced, -1);
     });
@@ -140,12 +141,12 @@ export class UsageLayer extends BackendLayer {
 
   /** `task` in `name`'s turn, side by side with other names' (never across a directory's move). */
   #inTurn<T>(name: string, task: () => Promise<T>): Promise<T> {
-    return this.#gate.together(() => this.#turns.run(name, task));
+    return this.#gate.together(() => this.#turns.run(sameFile(name), task));
   }
 
   /** A move in both names' turns; a directory's move (as seen in its turn) runs alone. */
   async #moving(currentName: string, newName: string, move: () => Promise<void>): Promise<void> {
-    const names = [currentName, newName];
+    const names = [sameFile(currentName), sameFile(newName)];
     const moved = await this.#gate.together(() =>
       this.#turns.runAll(names, async () => {
         if (await isDirectory(this.inner, currentName)) return false;
