@@ -182,7 +182,7 @@ export class RestServer {
   ): void {
     if (this.#shuttingDown) res.shouldKeepAlive = false;
     this.#responses.add(res);
-    this.#guard?.watch(req, res);
+    const answered = this.#guard?.watch(req, res);
     const startedAt = performance.now();
     const peer = this.#peer(req);
     const connection = connectionOf(req.socket);
@@ -190,6 +190,7 @@ export class RestServer {
     const end = () => {
       if (ended) return;
       ended = true;
+      answered?.();
       connection.offAbort(end);
       this.#responses.delete(res);
       this.#observer.finished(peer, req, res, startedAt);
