@@ -24,6 +24,29 @@ function digest(text: string): Buffer {
   return createHash("sha256").update(text, "utf8").digest();
 }
 
+interface ExpectedDigests {
+  username: string;
+  password: string;
+  usernameDigest: Buffer;
+  passwordDigest: Buffer;
+}
+
+/** The expected credentials' digests, made once (not twice per request) for the same user name and password. */
+const expectedDigests = new WeakMap<Credentials, ExpectedDigests>();
+
+function digestsOf(expected: Credentials): ExpectedDigests {
+  const known = expectedDigests.get(expected);
+  if (known && known.username === expected.username && known.password === expected.password) return known;
+  const made = {
+    username: expected.username,
+    password: expected.password,
+    usernameDigest: digest(expected.username),
+    passwordDigest: digest(expected.password),
+  };
+  expectedDigests.set(expected, made);
+  return made;
+}
+
 /**
  * Basic auth as the reference checks it (docs/rest-protocol.md#authentication): scheme case-insensitive, lenient base64,
  * split at the first ":". Both parts are compared in constant time over fixed-length digests, and
@@ -31,8 +54,9 @@ function digest(text: string): Buffer {
  */
 export function isAuthorized(header: string | undefined, expected: Credentials): boolean {
   const given = parseBasic(header);
-  const userOk = timingSafeEqual(digest(given?.username ?? ""), digest(expected.username));
-  const passOk = timingSafeEqual(digest(given?.password ?? ""), digest(expected.password));
+  const { usernameDigest, passwordDigest } = digestsOf(expected);
+  const userOk = timingSafeEqual(digest(given?.username ?? ""), usernameDigest);
+  const passOk = timingSafeEqual(digest(given?.password ?? ""), passwordDigest);
   return given !== undefined && userOk && passOk;
 }
 

@@ -44,9 +44,12 @@ export class ConnectionGuard {
     if (options.maxPerAddress > 0) http.on("connection", (socket: Socket) => this.#admit(socket));
   }
 
-  /** Watches the transfer rate of one request and its response, until both are done. */
-  watch(req: IncomingMessage, res: ServerResponse): void {
-    if (this.#options.minRate <= 0) return;
+  /**
+   * Watches the transfer rate of one request and its response, until both are done; the caller
+   * calls the returned function once the response has closed (it already listens for that).
+   */
+  watch(req: IncomingMessage, res: ServerResponse): (() => void) | undefined {
+    if (this.#options.minRate <= 0) return undefined;
     const socket = req.socket;
     let watch = this.#watches.get(socket);
     if (!watch) {
@@ -59,10 +62,10 @@ export class ConnectionGuard {
     }
     const exchange: Exchange = { req, res, answered: false };
     watch.exchanges.add(exchange);
-    res.once("close", () => {
-      exchange.answered = true;
-    });
     this.#timer ??= setInterval(() => this.#tick(), this.#options.rateWindowMs).unref();
+    return () => {
+      exchange.answered = true;
+    };
   }
 
   #stop(): void {

@@ -10,6 +10,8 @@ export const LOG_FORMATS = ["text", "json"] as const;
 /** One of LOG_FORMATS. */
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
+const RANK: Readonly<Record<LogLevel, number>> = { error: 0, warning: 1, info: 2, debug: 3 };
+
 const PINO_LEVEL = { error: "error", warning: "warn", info: "info", debug: "debug" } as const;
 
 /**
@@ -44,7 +46,7 @@ export class Logger {
 
   /** True if messages of `level` are written. */
   enabled(level: LogLevel): boolean {
-    return LOG_LEVELS.indexOf(level) <= this.#rank;
+    return RANK[level] <= this.#rank;
   }
 
   /** Logs `message` at level error. */
@@ -65,12 +67,18 @@ export class Logger {
   }
 
   /**
-   * Logs a record: in JSON, `fields` beside `message`; in text, `text()` (asked for only then).
-   * Fields must not hold anything secret: they are written as they are.
+   * Logs a record: in JSON, `fields` (or what `fields()` returns, asked for only then) beside
+   * `message`; in text, `text()` (asked for only then). Fields must not hold anything secret:
+   * they are written as they are.
    */
-  record(level: LogLevel, message: string, fields: Record<string, unknown>, text: () => string): void {
+  record(
+    level: LogLevel,
+    message: string,
+    fields: Record<string, unknown> | (() => Record<string, unknown>),
+    text: () => string,
+  ): void {
     if (!this.enabled(level)) return;
-    if (this.#json) this.#json[PINO_LEVEL[level]](fields, message);
+    if (this.#json) this.#json[PINO_LEVEL[level]](typeof fields === "function" ? fields() : fields, message);
     else this.#push(`${escapeControl(text())}\n`);
   }
 

@@ -1,34 +1,91 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-const signals = new WeakMap<IncomingMessage, AbortController>();
+const CLOSED_EARLY = "the client connection closed before the response was sent";
+
+/**
+ * What the server keeps per connection rather than per request: one AbortController that all of
+ * its requests share (made on first ask: an AbortSignal costs more to make than the rest of a
+ * small request's bookkeeping), the requests not yet seen to end, and the pipelined queue.
+ * Its requests run one after the other, so the shared signal stands for the running one.
+ */
+export class ConnectionState {
+  /** The last request's run on this connection: the next one starts after it. */
+  last: Promise<void> | undefined;
+  /** The last request's response. */
+  lastResponse: ServerResponse | undefined;
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: Error | undefined;
+  /** Called when the connection is gone: a response queued behind one that closed it gets no 'close'. */
+  readonly #onAbort = new Set<() => void>();
+
+  constructor(socket: { destroyed: boolean; once(event: "close", listener: () => void): unknown }) {
+    if (socket.destroyed) this.abort(new Error(CLOSED_EARLY));
+    else socket.once("close", () => this.abort(new Error(CLOSED_EARLY)));
+  }
+
+  /** The connection closed, or the server aborted its requests (end of the shutdown grace). */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /**
+   * The signal of a request on this connection: it fires when the connection closes (or the
+   * server aborts it). A response finished before that never sees it fire.
+   */
+  signalFor(res: ServerResponse): AbortSignal {
+    if (this.#aborted && res.writableFinished) return new AbortController().signal;
+    this.#controller ??= new AbortController();
+    if (this.#aborted && !this.#controller.signal.aborted) this.#controller.abort(this.#reason);
+    return this.#controller.signal;
+  }
+
+  /** Runs `callback` once when the connection is aborted; undo with `offAbort`. */
+  onAbort(callback: () => void): void {
+    this.#onAbort.add(callback);
+  }
+
+  offAbort(callback: () => void): void {
+    this.#onAbort.delete(callback);
+  }
+
+  /** Fires the shared signal and ends every request still open on the connection. */
+  abort(reason: Error): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    for (const callback of [...this.#onAbort]) callback();
+    this.#onAbort.clear();
+  }
+}
+
+const connections = new WeakMap<object, ConnectionState>();
+
+/** The state of the connection `socket` (made on its first request). */
+export function connectionOf(socket: IncomingMessage["socket"]): ConnectionState {
+  let state = connections.get(socket);
+  if (!state) {
+    state = new ConnectionState(socket);
+    connections.set(socket, state);
+  }
+  return state;
+}
+
+/** The state of a connection that has had a request, if any. */
+export function knownConnection(socket: object): ConnectionState | undefined {
+  return connections.get(socket);
+}
 
 /**
  * The request's AbortSignal: it fires when the connection closes before the response has
  * finished (a client that resets or leaves, the rate guard's cut, a close after an earlier
  * answer's `Connection: close` that leaves pipelined requests unanswered), or when the server
- * aborts the request itself (end of the shutdown grace). One per request, made on first ask.
+ * aborts the request itself (end of the shutdown grace). Shared by the requests of one
+ * connection, which run one at a time.
  */
-export function requestAbort(req: IncomingMessage, res: ServerResponse): AbortController {
-  let controller = signals.get(req);
-  if (controller) return controller;
-  controller = new AbortController();
-  signals.set(req, controller);
-  const abort = controller;
-  const socket = req.socket;
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort(new Error("the client connection closed before the response was sent"));
-  };
-  if (socket.destroyed) onClose();
-  else {
-    socket.once("close", onClose);
-    // Many requests share a keep-alive connection: each takes its listener away when done.
-    res.once("close", () => socket.off("close", onClose));
-  }
-  return controller;
-}
-
 export function requestSignal(req: IncomingMessage, res: ServerResponse): AbortSignal {
-  return requestAbort(req, res).signal;
+  return connectionOf(req.socket).signalFor(res);
 }
 
 /**

@@ -19,7 +19,7 @@ import { type Health, backendHealth } from "./observability/health.js";
 import { createMetricsServer, listenMetrics } from "./observability/metrics-listener.js";
 import type { ServerMetrics } from "./observability/metrics.js";
 import { RequestObserver } from "./observability/request-observer.js";
-import { requestAbort } from "./request-signal.js";
+import { connectionOf, knownConnection } from "./request-signal.js";
 import { type TlsFiles, readTlsCredentials, reloadTlsCredentials } from "./tls.js";
 
 /** Options of `new RestServer(...)`: the app's options plus connection limits, timeouts and logging. */
@@ -65,10 +65,6 @@ export class RestServer {
   #guard: ConnectionGuard | undefined;
   #inflight = new Set<Promise<void>>();
   #responses = new Set<ServerResponse>();
-  /** Running requests' aborts: the end of the shutdown grace fires them all. */
-  #aborts = new Set<AbortController>();
-  #lastOnConnection = new WeakMap<object, Promise<void>>();
-  #lastResponse = new WeakMap<object, ServerResponse>();
   #refused = new WeakSet<object>();
   #shuttingDown = false;
   #shutdown: Promise<void> | undefined;
@@ -186,29 +182,29 @@ export class RestServer {
   ): void {
     if (this.#shuttingDown) res.shouldKeepAlive = false;
     this.#responses.add(res);
-    this.#guard?.watch(req, res);
+    const answered = this.#guard?.watch(req, res);
     const startedAt = performance.now();
     const peer = this.#peer(req);
-    const abort = requestAbort(req, res);
-    this.#aborts.add(abort);
+    const connection = connectionOf(req.socket);
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
-      this.#aborts.delete(abort);
+      answered?.();
+      connection.offAbort(end);
       this.#responses.delete(res);
       this.#observer.finished(peer, req, res, startedAt);
       if (this.#shuttingDown) setImmediate(() => this.http.closeIdleConnections());
     };
     res.once("close", end);
     // A response queued behind one that closed the connection never gets 'close' itself.
-    abort.signal.addEventListener("abort", end, { once: true });
+    connection.onAbort(end);
     // Pipelined requests on one connection run one after the other, as a client expects
     // (a HEAD sent right behind a store must see the stored object). One whose connection is gone
     // by its turn does not start: nobody would get its answer.
-    const previous = this.#lastOnConnection.get(req.socket);
+    const previous = connection.last;
     const run = async () => {
-      if (!abort.signal.aborted) await listener(req, res);
+      if (!connection.aborted) await listener(req, res);
     };
     const done: Promise<void> = (previous ? previous.then(run) : run())
       .catch((err) => {
@@ -217,11 +213,11 @@ export class RestServer {
       })
       .finally(() => {
         this.#inflight.delete(done);
-        if (this.#lastOnConnection.get(req.socket) === done) this.#lastOnConnection.delete(req.socket);
+        if (connection.last === done) connection.last = undefined;
       });
     this.#inflight.add(done);
-    this.#lastOnConnection.set(req.socket, done);
-    this.#lastResponse.set(req.socket, res);
+    connection.last = done;
+    connection.lastResponse = res;
   }
 
   /**
@@ -236,7 +232,8 @@ export class RestServer {
     if (this.#refused.has(socket)) return;
     this.#refused.add(socket);
     const status = clientErrorStatus(err);
-    const lastResponse = this.#lastResponse.get(socket);
+    const connection = knownConnection(socket);
+    const lastResponse = connection?.lastResponse;
     // The client ended its side in the middle of a request's body: that body never completes,
     // and the requests before it would wait for it (holding the connection until the rate guard).
     const cutMidBody = err.code === "HPE_INVALID_EOF_STATE" && lastResponse !== undefined && !lastResponse.req.complete;
@@ -246,7 +243,7 @@ export class RestServer {
     }
     this.logger.debug(`unreadable request (${err.code ?? err.message}): answering ${status} after the requests before it`);
     socket.pause();
-    const before = this.#lastOnConnection.get(socket) ?? Promise.resolve();
+    const before = connection?.last ?? Promise.resolve();
     const answer = before
       // A response ended may still wait for the one before it to leave: it goes out first.
       .then(() => (lastResponse ? finished(lastResponse).catch(() => undefined) : undefined))
@@ -386,7 +383,7 @@ export class RestServer {
     this.http.closeIdleConnections();
     const timer = setTimeout(() => {
       // Work that no longer waits on its connection (a defrag, a store) ends too.
-      for (const abort of this.#aborts) abort.abort(new Error("the server is shutting down"));
+      for (const res of this.#responses) connectionOf(res.req.socket).abort(new Error("the server is shutting down"));
       this.http.closeAllConnections();
     }, graceMs);
     timer.unref();

@@ -15,12 +15,14 @@ export interface RequestObserverOptions {
 }
 
 /** Audit events a request implies by itself, from its operation and status. */
-function impliedAuditEvents(operation: OperationName, status: number | undefined): AuditEvent[] {
+function impliedAuditEvents(operation: OperationName, status: number | undefined): readonly AuditEvent[] {
   if (status === 403) return ["permission-denied"];
   if (status === 507) return ["quota-denied"];
   if (status !== undefined && status < 300 && (operation === "delete" || operation === "destroy")) return ["delete"];
-  return [];
+  return NONE;
 }
+
+const NONE: readonly AuditEvent[] = [];
 
 /**
  * Sees every request end (RestServer calls `finished` from its response's 'close'), and from it
@@ -59,12 +61,12 @@ export class RequestObserver {
     };
     this.#metrics?.observe(record);
     if (access) this.#accessLine(peer, req, record);
-    const events = [...noted, ...impliedAuditEvents(operation, status)];
-    if (events.length > 0) this.#auditLine(peer, req, record, events);
+    const implied = impliedAuditEvents(operation, status);
+    if (noted.length > 0 || implied.length > 0) this.#auditLine(peer, req, record, [...noted, ...implied]);
   }
 
   #accessLine(peer: string, req: IncomingMessage, r: RequestRecord): void {
-    const fields = {
+    const fields = () => ({
       log: "access",
       peer,
       user: r.user,
@@ -75,7 +77,7 @@ export class RequestObserver {
       bytes_in: r.bytesIn,
       bytes_out: r.bytesOut,
       duration_ms: Math.round(r.durationSeconds * 1e6) / 1e3,
-    };
+    });
     // The text line is the reference's (Python's http.server), the target without any authority.
     this.#logger.record("info", "request", fields, () => {
       const status = r.status === undefined ? "-" : String(r.status);
