@@ -1,5 +1,7 @@
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { describe, expect, it } from "vitest";
 import { bytes, newBackend } from "./helpers.js";
@@ -7,6 +9,10 @@ import { bytes, newBackend } from "./helpers.js";
 // The quota's edges the other quota tests left unchecked (found by mutation testing,
 // docs/mutation-testing.md): what a rescan counts, which quota.hid contents count as a number,
 // and that a failed write or persist gives back what it charged.
+
+const { flockSync } = createRequire(import.meta.url)("fs-ext-extra-prebuilt") as {
+  flockSync: (fd: number, flags: "exnb" | "un") => number;
+};
 
 async function createdPath(): Promise<string> {
   const backend = newBackend();
@@ -97,6 +103,27 @@ describe("posixfs quota charges", () => {
     await backend.persistQuota();
     expect(quotaFile(path)).toBe("150");
     expect(await usage(backend)).toBe(150);
+    await backend.close();
+  });
+});
+
+describe("posixfs quota.hid lock", () => {
+  it("a persist waiting for the lock while quota.hid is deleted writes this session's usage", async () => {
+    const path = await createdPath();
+    const backend = await quotaOpen(path);
+    await backend.store("a", bytes(60));
+    const held = openSync(join(path, "quota.hid"), "r");
+    flockSync(held, "exnb");
+    let settled = false;
+    const persisting = backend.persistQuota().finally(() => {
+      settled = true;
+    });
+    await sleep(30);
+    expect(settled).toBe(false);
+    unlinkSync(join(path, "quota.hid"));
+    closeSync(held);
+    await persisting;
+    expect(quotaFile(path)).toBe("60");
     await backend.close();
   });
 });
