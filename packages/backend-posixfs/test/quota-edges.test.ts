@@ -71,6 +71,30 @@ describe("posixfs quota rescans", () => {
   });
 });
 
+describe("posixfs quota opens and persists", () => {
+  it("two sessions of one process opening a store without quota.hid at once both start (one creates it, one finds it)", async () => {
+    const path = await createdPath();
+    writeFileSync(join(path, "a"), bytes(33));
+    const [one, two] = await Promise.all([quotaOpen(path), quotaOpen(path)]);
+    expect([await usage(one), await usage(two)]).toEqual([33, 33]);
+    await one.close();
+    await two.close();
+    expect(quotaFile(path)).toBe("33");
+  });
+
+  it("a persist that finds garbage in quota.hid writes this session's usage", async () => {
+    const path = await createdPath();
+    const backend = await quotaOpen(path);
+    await backend.store("a", bytes(70));
+    writeFileSync(join(path, "quota.hid"), "garbage");
+    await backend.persistQuota();
+    expect(quotaFile(path)).toBe("70");
+    await backend.store("b", bytes(5));
+    await backend.close();
+    expect(quotaFile(path)).toBe("75");
+  });
+});
+
 describe("posixfs quota charges", () => {
   it("a store or streamed store that fails gives back what it charged; a failed delete credits nothing", async () => {
     const backend = await quotaOpen(await createdPath());
