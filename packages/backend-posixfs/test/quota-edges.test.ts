@@ -1,9 +1,22 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { describe, expect, it } from "vitest";
+import { fsyncedPathsDuring } from "./fsync-observer.js";
 import { bytes, newBackend } from "./helpers.js";
 
 // The quota's edges the other quota tests left unchecked (found by mutation testing,
@@ -24,6 +37,30 @@ async function quotaOpen(path: string, quota = 1000): Promise<PosixFsBackend> {
   const backend = new PosixFsBackend({ path, quota });
   await backend.open();
   return backend;
+}
+
+const journalsOf = (path: string) => readdirSync(path).filter((name) => name.startsWith("quota-session-"));
+const record = (path: string) => Number(readFileSync(join(path, journalsOf(path)[0] as string), "latin1").trim());
+const deadJournal = (path: string, delta: number) =>
+  writeFileSync(join(path, "quota-session-deadsession9.hid"), String(delta).padEnd(24, " "));
+
+/** Descriptors this process holds on files below `dir` that were deleted. */
+function deletedOpenBelow(dir: string): string[] {
+  const open: string[] = [];
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(`${dir}/`) && target.endsWith("(deleted)")) open.push(target);
+    } catch {} // closed meanwhile (readdir's own descriptor)
+  }
+  return open;
+}
+
+/** Holds quota.hid's flock (as another session would) until the returned function is called. */
+function holdQuotaLock(path: string): () => void {
+  const fd = openSync(join(path, "quota.hid"), "r");
+  flockSync(fd, "exnb");
+  return () => closeSync(fd);
 }
 
 const usage = async (backend: PosixFsBackend) => (await backend.quota()).usage;
@@ -148,6 +185,107 @@ describe("posixfs quota.hid lock", () => {
     closeSync(held);
     await persisting;
     expect(quotaFile(path)).toBe("60");
+    await backend.close();
+  });
+});
+
+describe("posixfs quota journal and lock, step by step", () => {
+  it("while a persist waits for the lock, the journal counts its delta and newer charges; quota.hid deleted meanwhile gets the persisted part", async () => {
+    const path = await createdPath();
+    const backend = await quotaOpen(path);
+    await backend.store("a", bytes(60));
+    expect(record(path)).toBe(60);
+    const release = holdQuotaLock(path);
+    const persisting = backend.persistQuota();
+    await sleep(20);
+    await backend.store("b", bytes(10));
+    expect(record(path)).toBe(70);
+    unlinkSync(join(path, "quota.hid"));
+    release();
+    await persisting;
+    expect(quotaFile(path)).toBe("60");
+    expect(record(path)).toBe(10);
+    expect(await usage(backend)).toBe(70);
+    await backend.close();
+    expect(quotaFile(path)).toBe("70");
+    expect(journalsOf(path)).toEqual([]);
+  });
+
+  it("a persist that locked a quota.hid since replaced locks the new file, and waits for its holder", async () => {
+    const path = await createdPath();
+    const backend = await quotaOpen(path);
+    await backend.store("a", bytes(5));
+    const releaseOld = holdQuotaLock(path);
+    let settled = false;
+    const persisting = backend.persistQuota().finally(() => {
+      settled = true;
+    });
+    await sleep(20);
+    writeFileSync(join(path, "new.hid"), "100");
+    const newFd = openSync(join(path, "new.hid"), "r");
+    flockSync(newFd, "exnb");
+    renameSync(join(path, "new.hid"), join(path, "quota.hid"));
+    releaseOld();
+    await sleep(300);
+    expect(settled).toBe(false);
+    closeSync(newFd);
+    await persisting;
+    expect(quotaFile(path)).toBe("105");
+    await backend.close();
+  });
+
+  it("a close whose final persist fails leaves the journal, which the next open counts", async () => {
+    const path = await createdPath();
+    const backend = await quotaOpen(path);
+    await backend.store("a", bytes(100));
+    rmSync(join(path, "quota.hid"));
+    mkdirSync(join(path, "quota.hid"));
+    await expect(backend.close()).rejects.toMatchObject({ code: "BACKEND_ERROR" });
+    expect(journalsOf(path)).toHaveLength(1);
+    rmSync(join(path, "quota.hid"), { recursive: true });
+    writeFileSync(join(path, "quota.hid"), "0");
+    const next = await quotaOpen(path);
+    expect(await usage(next)).toBe(100);
+    await next.close();
+  });
+
+  it("an open counts and deletes a dead journal and keeps no descriptor on it; one without a quota deletes it also without quota.hid", async () => {
+    const path = await createdPath();
+    writeFileSync(join(path, "quota.hid"), "10");
+    deadJournal(path, 7);
+    const backend = await quotaOpen(path);
+    expect(await usage(backend)).toBe(17);
+    expect(deletedOpenBelow(path)).toEqual([]);
+    await backend.close();
+    rmSync(join(path, "quota.hid"));
+    deadJournal(path, 7);
+    const plain = new PosixFsBackend({ path });
+    await plain.open();
+    expect(journalsOf(path)).toEqual([]);
+    await plain.close();
+  });
+
+  it("an open whose quota.hid cannot be opened (a symlink loop) fails with BACKEND_ERROR", async () => {
+    const path = await createdPath();
+    symlinkSync(join(path, "quota.hid"), join(path, "quota.hid"));
+    await expect(quotaOpen(path)).rejects.toMatchObject({ code: "BACKEND_ERROR" });
+  });
+
+  it("fsyncs quota.hid's every rewrite: at open, at persist, after garbage, and when it went missing", async () => {
+    const path = await createdPath();
+    const dirSynced = async (work: () => Promise<void>) => (await fsyncedPathsDuring(work)).includes(path);
+    let backend!: PosixFsBackend;
+    expect(await dirSynced(async () => void (backend = await quotaOpen(path)))).toBe(true);
+    await backend.store("a", bytes(5));
+    expect(await dirSynced(() => backend.persistQuota())).toBe(true);
+    writeFileSync(join(path, "quota.hid"), "garbage");
+    expect(await dirSynced(() => backend.persistQuota())).toBe(true);
+    const release = holdQuotaLock(path);
+    const synced = dirSynced(() => backend.persistQuota());
+    await sleep(20);
+    unlinkSync(join(path, "quota.hid"));
+    release();
+    expect(await synced).toBe(true);
     await backend.close();
   });
 });
