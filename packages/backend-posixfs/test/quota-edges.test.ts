@@ -265,6 +265,12 @@ describe("posixfs quota journal and lock, step by step", () => {
     await plain.close();
   });
 
+  it("an open without a quota whose quota.hid cannot be deleted (a directory) fails with BACKEND_ERROR", async () => {
+    const path = await createdPath();
+    mkdirSync(join(path, "quota.hid"));
+    await expect(new PosixFsBackend({ path }).open()).rejects.toMatchObject({ code: "BACKEND_ERROR" });
+  });
+
   it("an open whose quota.hid cannot be opened (a symlink loop) fails with BACKEND_ERROR", async () => {
     const path = await createdPath();
     symlinkSync(join(path, "quota.hid"), join(path, "quota.hid"));
