@@ -76,6 +76,18 @@ describe("PosixFsBackend OS errors other than a missing file", () => {
     expect(await code(backend.open())).toBe("BACKEND_ERROR");
   });
 
+  it.each([true, false])("with uploads.hid a regular file, open succeeds and every store fails with BACKEND_ERROR (syncWrites: %s)", async (syncWrites) => {
+    const backend = newBackend({ syncWrites });
+    await backend.create();
+    writeFileSync(join(backend.base, "uploads.hid"), "not a directory");
+    await backend.open();
+    expect(await code(backend.store("small", bytes(10)))).toBe("BACKEND_ERROR");
+    expect(await code(backend.store("large", bytes(100_000)))).toBe("BACKEND_ERROR");
+    expect(await code(backend.storeStream("streamed", chunks(bytes(10))))).toBe("BACKEND_ERROR");
+    expect(await filesBelow(backend.base)).toEqual(["uploads.hid"]);
+    await backend.close();
+  });
+
   it("persistQuota and close report a quota.hid that cannot be written as BACKEND_ERROR; without a quota persistQuota does nothing", async () => {
     const plain = await openBackend();
     await plain.persistQuota();
