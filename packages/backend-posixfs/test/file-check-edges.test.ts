@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -11,6 +11,18 @@ import { bytes, filesBelow, openBackend, text } from "./helpers.js";
 const { flockSync } = createRequire(import.meta.url)("fs-ext-extra-prebuilt") as {
   flockSync: (fd: number, flags: "exnb" | "un") => number;
 };
+/** This process's descriptors open on files below `dir`. */
+function openBelow(dir: string): string[] {
+  const open: string[] = [];
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(`${dir}/`)) open.push(target);
+    } catch {} // closed meanwhile (readdir's own descriptor)
+  }
+  return open;
+}
+
 const ago = (seconds: number) => new Date(Date.now() - seconds * 1000);
 
 describe("PosixFsBackend.checkFiles edges", () => {
@@ -23,13 +35,25 @@ describe("PosixFsBackend.checkFiles edges", () => {
     writeFileSync(join(backend.base, "ns", "quota-session-aaaaaaaaaaaa.hid"), "0");
     symlinkSync("/etc/passwd", join(backend.base, "ns", "link"));
     const report = await backend.checkFiles();
-    expect(report.findings.map((f) => [f.path, f.problem])).toEqual([
-      ["ns/link", "not a regular file or directory"],
-      ["ns/quota-session-aaaaaaaaaaaa.hid", "unknown file"],
-      ["ns/quota.hid", "unknown file"],
-      ["ns/uploads.hid", "unknown file"],
+    expect(report.findings).toEqual([
+      { path: "ns/link", size: 11, problem: "not a regular file or directory", removed: false },
+      { path: "ns/quota-session-aaaaaaaaaaaa.hid", size: 1, problem: "unknown file", removed: false },
+      { path: "ns/quota.hid", size: 1, problem: "unknown file", removed: false },
+      { path: "ns/uploads.hid", size: 0, problem: "unknown file", removed: false },
     ]);
     expect(report.files).toBe(4);
+    await backend.close();
+  });
+
+  it("checks a store that has no uploads.hid (never written to), and closes every temp file it looked at", async () => {
+    const backend = await openBackend();
+    expect(await backend.checkFiles()).toEqual({ findings: [], files: 0 });
+    await backend.store("ns/key", text("x"));
+    writeFileSync(join(backend.base, "uploads.hid", "tmporphaned.tmp"), bytes(2));
+    expect((await backend.checkFiles()).findings).toEqual([
+      { path: "uploads.hid/tmporphaned.tmp", size: 2, problem: "orphaned temp file", removed: false },
+    ]);
+    expect(openBelow(backend.base)).toEqual([]);
     await backend.close();
   });
 
@@ -53,6 +77,7 @@ describe("PosixFsBackend.checkFiles edges", () => {
     } finally {
       closeSync(held);
     }
+    expect(openBelow(backend.base)).toEqual([]);
     expect(await filesBelow(backend.base)).toEqual(["ns/key", "ns/tmpoldoldol.tmp", "ns/tmpyoungyyy.tmp"]);
     await backend.close();
   });
