@@ -191,8 +191,12 @@ export class QuotaTracker {
 
   /** Adds this session's unwritten delta to the value on disk and adopts the result. */
   persist(): Promise<void> {
-    this.#persisting = this.#persisting.then(() => this.#persistNow());
-    return this.#persisting;
+    // After the previous persist, failed or not: its caller got its error, and its delta is back
+    // in #unpersisted for this one to write (chaining on the rejection would fail every later
+    // persist, the final one at close too, with that old error).
+    const next = this.#persisting.catch(() => undefined).then(() => this.#persistNow());
+    this.#persisting = next;
+    return next;
   }
 
   /** The final persist; then the journal goes (it stays, for the next open to count, if the persist fails). */

@@ -33,3 +33,13 @@ describe("file: URL plugin", () => {
     expect(unquote("a%2Fb%20c%")).toBe("a/b c%");
   });
 });
+
+describe("file: URL edges", () => {
+  it("decodes a run of three or more escapes byte by byte", () => {
+    expect(unquote("%41%42%43%44")).toBe("ABCD");
+  });
+
+  it("on Windows, reads a POSIX file: URL that names no drive as a POSIX path", () => {
+    expect(pathFromFileUrl("file:///srv/store", "win32")).toBe("/srv/store");
+  });
+});
