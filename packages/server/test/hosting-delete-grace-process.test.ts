@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { requireReferencePeer, runReferencePython } from "@borgstore/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
-import { KeptArea } from "../src/hosting/delete-grace-area.js";
+import { KEPT_ITEM_MIN_BYTES, KeptArea, keptCharge } from "../src/hosting/delete-grace-area.js";
 import { openHostingServer } from "../src/hosting/hosting-server.js";
 import { Logger } from "../src/logger.js";
 import { CLI, tempDir } from "./helpers.js";
@@ -92,9 +92,10 @@ describe("delete grace in a server process", () => {
         expect(list.bytes.includes("tmp-"), list.body).toBe(false);
         expect(list.bytes.includes("delete-grace"), list.body).toBe(false);
       }
-      // Measured again after the crash: the stored values and the kept ones.
+      // Measured again after the crash: the stored values and the kept ones, each kept one counted
+      // as it was charged (at least KEPT_ITEM_MIN_BYTES).
       let keptBytes = 0;
-      for (const text of kept.values()) keptBytes += Buffer.byteLength(text);
+      for (const text of kept.values()) keptBytes += keptCharge(Buffer.byteLength(text));
       expect(await usage(server)).toBe(currentBytes + keptBytes);
     }
     expect(acknowledged.size).toBeGreaterThan(0);
@@ -159,7 +160,8 @@ describe("delete grace in a server process", () => {
       expect((await area.list("alice", "r")).map((item) => [item.reason, item.size, item.name]).at(-1)).toEqual(["overwrite", 18, "data/a"]);
       expect(readdirSync(join(folder, "repos/alice/r/data")).sort()).toEqual(["a", "b", "c"]);
       const figures = JSON.parse((await call("POST", "r/?cmd=quota")).body) as { usage: number };
-      expect(figures.usage).toBe("older a".length + "good b".length + "ransom note".length + (6 + 7 + 11 + 6 + 18));
+      // Five kept items (of 6, 7, 11, 6 and 18 bytes), each counted as KEPT_ITEM_MIN_BYTES.
+      expect(figures.usage).toBe("older a".length + "good b".length + "ransom note".length + 5 * KEPT_ITEM_MIN_BYTES);
     } finally {
       await hosting.shutdown();
     }

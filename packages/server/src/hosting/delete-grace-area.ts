@@ -3,6 +3,17 @@ import { open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { makeFolders } from "./make-folders.js";
 
+/**
+ * The least a kept item counts against the quota: a file's least disk use. Without it, kept empty
+ * (or tiny) values would cost no quota, and one user could fill the state folder's inodes.
+ */
+export const KEPT_ITEM_MIN_BYTES = 4096;
+
+/** What a kept value of `size` bytes counts against its repository's and user's quota. */
+export function keptCharge(size: number): number {
+  return Math.max(size, KEPT_ITEM_MIN_BYTES);
+}
+
 /** Why an item was kept: deleted, replaced by a store or a move onto it, or moved out of the protected namespaces. */
 export type KeptReason = "delete" | "overwrite" | "move";
 
@@ -114,16 +125,16 @@ export class KeptArea {
     return (await entries(this.folder(user, repo))).some((entry) => (parseKeptName(entry)?.keptAt ?? before) < before);
   }
 
-  /** The bytes of a repository's kept items (they count against its quota). */
+  /** What a repository's kept items count against its quota (each at least KEPT_ITEM_MIN_BYTES). */
   async bytes(user: string, repo: string): Promise<number> {
     let sum = 0;
-    for (const item of await this.list(user, repo)) sum += item.size;
+    for (const item of await this.list(user, repo)) sum += keptCharge(item.size);
     return sum;
   }
 
   /**
    * Removes the items kept before `before` (ms since 1970), and temp files a crash left behind
-   * older than `tempsBefore`: the bytes of the items removed.
+   * older than `tempsBefore`: what the items removed counted against the quota (keptCharge).
    */
   async purge(user: string, repo: string, before: number, tempsBefore: number): Promise<number> {
     const folder = this.folder(user, repo);
@@ -140,7 +151,7 @@ export class KeptArea {
       try {
         const { size } = await stat(path);
         await unlink(path);
-        bytes += size;
+        bytes += keptCharge(size);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       }

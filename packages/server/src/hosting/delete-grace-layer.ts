@@ -12,7 +12,7 @@ import {
   isBorgStoreError,
 } from "@borgstore/core";
 import { type DeleteGrace, holdsProtected, isProtected } from "./delete-grace-config.js";
-import type { KeptArea, KeptItem, KeptReason } from "./delete-grace-area.js";
+import { type KeptArea, type KeptItem, type KeptReason, keptCharge } from "./delete-grace-area.js";
 import { sameFile } from "./same-file.js";
 import { baseDefrag } from "./usage-layer.js";
 
@@ -120,7 +120,7 @@ export class DeleteGraceLayer extends BackendLayer {
         await Promise.all(kept.map((item) => this.#place.area.discard(item)));
         throw err;
       }
-      for (const item of kept) this.#accounting.apply(item.size);
+      for (const item of kept) this.#accounting.apply(keptCharge(item.size));
     } finally {
       for (const release of releases) release();
     }
@@ -131,8 +131,11 @@ export class DeleteGraceLayer extends BackendLayer {
     // A look first: most stores in protected namespaces add a new name (borg's chunks), with nothing to keep.
     const info = await this.inner.info(name);
     if (!info.exists || info.directory) return undefined;
-    // A move out of protection leaves the value in the store and adds its copy: it must fit the quota.
-    if (reason === "move") releases.push(this.#accounting.reserve(info.size));
+    // A move out of protection leaves the value in the store and adds its copy: it must fit the
+    // quota. A delete or overwrite takes the value's bytes off the store, so only what the kept
+    // item counts beyond them must fit (a small value counts as KEPT_ITEM_MIN_BYTES once kept).
+    const added = reason === "move" ? keptCharge(info.size) : keptCharge(info.size) - info.size;
+    if (reason === "move" || added > 0) releases.push(this.#accounting.reserve(added));
     const { area, user, repo } = this.#place;
     return area.keep(user, repo, name, reason, async () => {
       try {
