@@ -1,9 +1,10 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { requireReferencePeer, runReferencePython } from "@borgstore/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findRealTool, runBorgstoreCli } from "./real-tools.js";
 import { freePort, tempDir } from "./helpers.js";
 import { type HostingProcess, rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
@@ -15,34 +16,12 @@ import { type HostingProcess, rawRequest, startHosting, writeHostingConfig, writ
  */
 
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const BORGSTORE_CLI = fileURLToPath(new URL("../../cli/dist/cli.js", import.meta.url));
 
-function findNginx(): string | undefined {
-  for (const candidate of [process.env.NGINX_BIN, "/usr/sbin/nginx"]) {
-    if (!candidate) continue;
-    try {
-      execFileSync(candidate, ["-v"], { stdio: "ignore" });
-      return candidate;
-    } catch {}
-  }
-  const message = "SKIP: Debian's nginx is not installed (bash scripts/install-test-servers.sh): the hosting mode behind nginx does not run";
-  if (process.env.CI === "true") throw new Error(`${message} — failing because CI=true`);
-  console.warn(message);
-  return undefined;
-}
-
-const nginxBin = findNginx();
+const nginxBin = findRealTool([process.env.NGINX_BIN, "/usr/sbin/nginx"], ["-v"], "Debian's nginx is not installed (bash scripts/install-test-servers.sh): the hosting mode behind nginx does not run");
 const peer = requireReferencePeer("the reference REST client backing up through nginx into a tenant repository", ["requests"]);
 
 function put(url: string, name: string, size: number): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BORGSTORE_CLI, url, "put", name, "-"], { stdio: ["pipe", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
-    child.once("error", reject);
-    child.once("close", (status) => resolve({ status, stderr }));
-    child.stdin.end("n".repeat(size));
-  });
+  return runBorgstoreCli([url, "put", name, "-"], "n".repeat(size));
 }
 
 function sample(text: string, name: string, labels: string): number | undefined {

@@ -1,9 +1,10 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { requireReferencePeer, runReferencePython } from "@borgstore/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findRealTool, runBorgstoreCli } from "./real-tools.js";
 import { freePort, tempDir } from "./helpers.js";
 import { type HostingProcess, rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
@@ -14,35 +15,13 @@ import { type HostingProcess, rawRequest, startHosting, writeHostingConfig, writ
  * per user and per repository, and every query of the Grafana dashboard must be accepted.
  */
 
-const BORGSTORE_CLI = fileURLToPath(new URL("../../cli/dist/cli.js", import.meta.url));
 const DASHBOARD = fileURLToPath(new URL("../docs/grafana-dashboard.json", import.meta.url));
 
-function findPrometheus(): string | undefined {
-  for (const candidate of [process.env.PROMETHEUS_BIN, "/usr/bin/prometheus"]) {
-    if (!candidate) continue;
-    try {
-      execFileSync(candidate, ["--version"], { stdio: "ignore" });
-      return candidate;
-    } catch {}
-  }
-  const message = "SKIP: Debian's prometheus is not installed (bash scripts/install-test-servers.sh): the hosting-mode Prometheus scrape test does not run";
-  if (process.env.CI === "true") throw new Error(`${message} — failing because CI=true`);
-  console.warn(message);
-  return undefined;
-}
-
-const prometheusBin = findPrometheus();
+const prometheusBin = findRealTool([process.env.PROMETHEUS_BIN, "/usr/bin/prometheus"], ["--version"], "Debian's prometheus is not installed (bash scripts/install-test-servers.sh): the hosting-mode Prometheus scrape test does not run");
 const peer = requireReferencePeer("the reference REST client feeding the hosting-mode Prometheus test", ["requests"]);
 
 function put(url: string, name: string, size: number): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BORGSTORE_CLI, url, "put", name, "-"], { stdio: ["pipe", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
-    child.once("error", reject);
-    child.once("close", (status) => resolve({ status, stderr }));
-    child.stdin.end("x".repeat(size));
-  });
+  return runBorgstoreCli([url, "put", name, "-"], "x".repeat(size));
 }
 
 interface PromAnswer {

@@ -1,9 +1,10 @@
-import { execFileSync } from "node:child_process";
+
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findRealTool } from "./real-tools.js";
 import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
 import { STATUS_PAGE_CSP, statusPageHtml } from "../src/hosting/status-page.js";
 import { Logger } from "../src/logger.js";
@@ -16,21 +17,7 @@ import { rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers
  * and figures and nothing of another user's; its own inline style passes its Content-Security-Policy.
  */
 
-function findChromium(): string | undefined {
-  for (const candidate of [process.env.CHROMIUM_BIN, "/usr/bin/chromium"]) {
-    if (!candidate) continue;
-    try {
-      execFileSync(candidate, ["--version"], { stdio: "ignore" });
-      return candidate;
-    } catch {}
-  }
-  const message = "SKIP: Debian's chromium is not installed (bash scripts/install-test-servers.sh): the status page's browser test does not run";
-  if (process.env.CI === "true") throw new Error(`${message} — failing because CI=true`);
-  console.warn(message);
-  return undefined;
-}
-
-const chromium = findChromium();
+const chromium = findRealTool([process.env.CHROMIUM_BIN, "/usr/bin/chromium"], ["--version"], "Debian's chromium is not installed (bash scripts/install-test-servers.sh): the status page's browser test does not run");
 
 describe.skipIf(!chromium)("hosting status page in chromium", () => {
   const dir = tempDir("borgstore-hosting-status-");

@@ -1,58 +1,21 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { requireReferencePeer, runReferencePython } from "@borgstore/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ServerProcess, startServer, tempDir } from "./helpers.js";
+import { findRealTool, runBorgstoreCli } from "./real-tools.js";
+import { type ServerProcess, freePort, startServer, tempDir } from "./helpers.js";
 
 /**
  * Issue 16: Debian's Prometheus (2.42) scrapes our /metrics every second while our CLI and the
  * unmodified Python client store known values; PromQL over Prometheus's HTTP API must find them.
  */
 
-const BORGSTORE_CLI = fileURLToPath(new URL("../../cli/dist/cli.js", import.meta.url));
 const DASHBOARD = fileURLToPath(new URL("../docs/grafana-dashboard.json", import.meta.url));
 
-function findPrometheus(): string | undefined {
-  for (const candidate of [process.env.PROMETHEUS_BIN, "/usr/bin/prometheus"]) {
-    if (!candidate) continue;
-    try {
-      execFileSync(candidate, ["--version"], { stdio: "ignore" });
-      return candidate;
-    } catch {}
-  }
-  const message = "SKIP: Debian's prometheus is not installed (bash scripts/install-test-servers.sh): the real-Prometheus scrape test does not run";
-  if (process.env.CI === "true") throw new Error(`${message} — failing because CI=true`);
-  console.warn(message);
-  return undefined;
-}
-
-const prometheusBin = findPrometheus();
+const prometheusBin = findRealTool([process.env.PROMETHEUS_BIN, "/usr/bin/prometheus"], ["--version"], "Debian's prometheus is not installed (bash scripts/install-test-servers.sh): the real-Prometheus scrape test does not run");
 const peer = requireReferencePeer("the reference REST client feeding the Prometheus test", ["requests"]);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-function run(args: string[], input: string): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BORGSTORE_CLI, ...args], { stdio: ["pipe", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
-    child.once("error", reject);
-    child.once("close", (status) => resolve({ status, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 interface PromVector {
   metric: Record<string, string>;
@@ -138,7 +101,7 @@ describe.skipIf(!prometheusBin)("Prometheus scraping /metrics", () => {
     await eventually('up{job="borgstore"}', 1);
     const url = `http://testuser:testpass@127.0.0.1:${server.port}/`;
     for (const [name, size] of [["data/from-cli-1", 10_000], ["data/from-cli-2", 2_345]] as const) {
-      const put = await run([url, "put", name, "-"], "x".repeat(size));
+      const put = await runBorgstoreCli([url, "put", name, "-"], "x".repeat(size));
       expect(put.status, put.stderr).toBe(0);
     }
     let pythonBytes = 0;
