@@ -8,7 +8,7 @@ export {
   type StoreRouter,
 } from "./app.js";
 export { openHostingServer, HostingStartError, type HostingServer } from "./hosting/hosting-server.js";
-export { loadHostingConfig, HostingConfigError, BUILTIN_ROLES, type HostingConfig } from "./hosting/config.js";
+export { loadHostingConfig, HostingConfigError, BUILTIN_ROLES, type HostingConfig, type FairShareLimits } from "./hosting/config.js";
 export type { DeleteGraceSetting } from "./hosting/delete-grace-config.js";
 export { BackendHost, type BackendHostOptions } from "./backend-host.js";
 export { RestServer, type RestServerOptions } from "./server.js";
@@ -20,4 +20,4 @@ export type { Credentials } from "./auth.js";
 export type { Health } from "./observability/health.js";
 export type { TlsFiles } from "./tls.js";
 export type { RequestTarget } from "./request-target.js";
-export type { ReplyContext } from "./reply.js";
+export type { BodyPace, ReplyContext } from "./reply.js";
