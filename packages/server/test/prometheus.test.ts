@@ -138,12 +138,16 @@ client.close()
       const answer = await query(promql);
       expect(answer.status, `${title}: ${promql}: ${answer.error}`).toBe("success");
     }
-    // The panels this test's traffic feeds show something (a rate needs two scrapes of a series).
+    // The panels this test's traffic feeds show something. A rate needs two scrapes of a series, and
+    // the test before this one waited for one only: asked again (Prometheus scrapes every second).
     for (const title of ["Stored bytes", "Time since the last write", "Requests by operation", "Bytes in and out"]) {
       let found = 0;
-      for (const { expr } of exprs.filter((e) => e.title === title)) {
-        const promql = expr.replaceAll("$user", ".*").replaceAll("$repo", ".*").replaceAll("$__rate_interval", "1m");
-        found += (await query(promql)).data.result.length;
+      for (const deadline = Date.now() + 15_000; found === 0 && Date.now() < deadline; ) {
+        for (const { expr } of exprs.filter((e) => e.title === title)) {
+          const promql = expr.replaceAll("$user", ".*").replaceAll("$repo", ".*").replaceAll("$__rate_interval", "1m");
+          found += (await query(promql)).data.result.length;
+        }
+        if (found === 0) await new Promise((resolve) => setTimeout(resolve, 500));
       }
       expect(found, title).toBeGreaterThan(0);
     }
