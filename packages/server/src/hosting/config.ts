@@ -4,7 +4,8 @@ import { PERMISSION_SHORTCUTS, type Permissions, parseSize } from "@borgstore/co
 import { TomlError, parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { LOG_FORMATS, type LogFormat } from "../logger.js";
-import { type DeleteGraceSetting, deleteGraceKeys, graceSetting, mapValues } from "./delete-grace-config.js";
+import { type DeleteGraceSetting, graceSetting, mapValues } from "./delete-grace-config.js";
+import { deleteGraceKeys } from "./delete-grace-keys.js";
 import { stateUrlOverlap } from "./state-url.js";
 
 /**
