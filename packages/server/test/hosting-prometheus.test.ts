@@ -1,11 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { requireReferencePeer, runReferencePython } from "@borgstore/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findRealTool, runBorgstoreCli } from "./real-tools.js";
-import { freePort, tempDir } from "./helpers.js";
+import { runBorgstoreCli } from "./real-tools.js";
+import { type RunningPrometheus, dashboardQueries, findPrometheus, startPrometheus } from "./prometheus.js";
+import { tempDir } from "./helpers.js";
 import { type HostingProcess, rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 /**
@@ -15,43 +14,17 @@ import { type HostingProcess, rawRequest, startHosting, writeHostingConfig, writ
  * per user and per repository, and every query of the Grafana dashboard must be accepted.
  */
 
-const DASHBOARD = fileURLToPath(new URL("../docs/grafana-dashboard.json", import.meta.url));
-
-const prometheusBin = findRealTool([process.env.PROMETHEUS_BIN, "/usr/bin/prometheus"], ["--version"], "Debian's prometheus is not installed (bash scripts/install-test-servers.sh): the hosting-mode Prometheus scrape test does not run");
+const prometheusBin = findPrometheus("the hosting-mode Prometheus scrape test");
 const peer = requireReferencePeer("the reference REST client feeding the hosting-mode Prometheus test", ["requests"]);
 
 function put(url: string, name: string, size: number): Promise<{ status: number | null; stderr: string }> {
   return runBorgstoreCli([url, "put", name, "-"], "x".repeat(size));
 }
 
-interface PromAnswer {
-  status: string;
-  data: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] };
-  error?: string;
-}
-
 describe.skipIf(!prometheusBin)("Prometheus scraping the hosting mode's /metrics", () => {
   const dir = tempDir("borgstore-hosting-prometheus-");
   let server: HostingProcess;
-  let prometheus: ChildProcess;
-  let prometheusLog = "";
-  let api = "";
-
-  async function query(promql: string): Promise<PromAnswer> {
-    return (await (await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`)).json()) as PromAnswer;
-  }
-
-  /** Polls `promql` until its single value is `expected` (scrapes come every second). */
-  async function eventually(promql: string, expected: number): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const answer = await query(promql);
-      if (answer.status === "success" && answer.data.result.length === 1 && Number(answer.data.result[0]?.value[1]) === expected) return;
-      if (Date.now() > deadline)
-        throw new Error(`${promql} never became ${expected}; last answer: ${JSON.stringify(answer.data?.result)}\n${prometheusLog.slice(-2000)}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
+  let prometheus: RunningPrometheus;
 
   beforeAll(async () => {
     const folder = join(dir.path, "host");
@@ -60,42 +33,11 @@ describe.skipIf(!prometheusBin)("Prometheus scraping the hosting mode's /metrics
     const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, "[metrics]\nport = 0");
     server = await startHosting(config);
     const metricsPort = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(server.stderr())?.[1]);
-    const prometheusConfig = join(dir.path, "prometheus.yml");
-    writeFileSync(
-      prometheusConfig,
-      [
-        "global:",
-        "  scrape_interval: 1s",
-        "  evaluation_interval: 1s",
-        "scrape_configs:",
-        "  - job_name: borgstore-hosting",
-        "    static_configs:",
-        `      - targets: ["127.0.0.1:${metricsPort}"]`,
-        "",
-      ].join("\n"),
-    );
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    prometheus = spawn(
-      prometheusBin as string,
-      [`--config.file=${prometheusConfig}`, `--storage.tsdb.path=${join(dir.path, "tsdb")}`, `--web.listen-address=127.0.0.1:${port}`],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
-    prometheus.stderr?.setEncoding("utf8").on("data", (t: string) => (prometheusLog += t));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (await fetch(`${api}/-/ready`).then((r) => r.ok, () => false)) break;
-      if (prometheus.exitCode !== null || Date.now() > deadline) throw new Error(`prometheus did not start:\n${prometheusLog}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    prometheus = await startPrometheus(prometheusBin as string, dir.path, "borgstore-hosting", `127.0.0.1:${metricsPort}`);
   }, 60_000);
 
   afterAll(async () => {
-    if (prometheus && prometheus.exitCode === null) {
-      const exited = new Promise((resolve) => prometheus.once("exit", resolve));
-      prometheus.kill("SIGTERM");
-      await exited;
-    }
+    await prometheus?.stop();
     if (server) expect(await server.stop()).toBe(0);
     dir.remove();
   });
@@ -125,26 +67,24 @@ client.close()
       pythonBytes = 7300;
     }
     const job = 'job="borgstore-hosting"';
-    await eventually(`up{${job}}`, 1);
-    await eventually(`borgstore_stored_bytes{${job},user="alice",repo="alice/laptop"}`, 12_345);
-    await eventually(`borgstore_stored_objects{${job},user="alice",repo="alice/laptop"}`, 2);
-    await eventually(`sum by (user) (borgstore_stored_bytes{${job},user="bob"})`, pythonBytes);
-    await eventually(`sum(borgstore_received_bytes_total{${job},user="alice",repo="alice/laptop",operation="store"})`, 12_345);
-    await eventually(`sum(borgstore_requests_total{${job},user="alice",repo="alice/laptop",operation="store",status_class="2xx"})`, 2);
-    await eventually(`sum(borgstore_request_duration_seconds_count{${job},user="alice",repo="alice/laptop",operation="store"})`, 2);
-    await eventually(`count(time() - borgstore_last_write_timestamp_seconds{${job},user="alice",repo="alice/laptop"} < 60)`, 1);
+    await prometheus.eventually(`up{${job}}`, 1);
+    await prometheus.eventually(`borgstore_stored_bytes{${job},user="alice",repo="alice/laptop"}`, 12_345);
+    await prometheus.eventually(`borgstore_stored_objects{${job},user="alice",repo="alice/laptop"}`, 2);
+    await prometheus.eventually(`sum by (user) (borgstore_stored_bytes{${job},user="bob"})`, pythonBytes);
+    await prometheus.eventually(`sum(borgstore_received_bytes_total{${job},user="alice",repo="alice/laptop",operation="store"})`, 12_345);
+    await prometheus.eventually(`sum(borgstore_requests_total{${job},user="alice",repo="alice/laptop",operation="store",status_class="2xx"})`, 2);
+    await prometheus.eventually(`sum(borgstore_request_duration_seconds_count{${job},user="alice",repo="alice/laptop",operation="store"})`, 2);
+    await prometheus.eventually(`count(time() - borgstore_last_write_timestamp_seconds{${job},user="alice",repo="alice/laptop"} < 60)`, 1);
     if (peer) {
-      await eventually(`sum(borgstore_sent_bytes_total{${job},user="bob",repo="bob/desktop",operation="load"})`, 7000);
-      await eventually(`count(time() - borgstore_last_write_timestamp_seconds{${job},user="bob",repo="bob/desktop"} < 60)`, 1);
+      await prometheus.eventually(`sum(borgstore_sent_bytes_total{${job},user="bob",repo="bob/desktop",operation="load"})`, 7000);
+      await prometheus.eventually(`count(time() - borgstore_last_write_timestamp_seconds{${job},user="bob",repo="bob/desktop"} < 60)`, 1);
     }
   }, 90_000);
 
   it("accepts every query of the Grafana dashboard, and its per-user panels show the tenants", async () => {
-    const dashboard = JSON.parse(readFileSync(DASHBOARD, "utf8")) as { panels: { title: string; targets: { expr: string }[] }[] };
-    const promql = (expr: string) => expr.replaceAll("$user", ".*").replaceAll("$repo", ".*").replaceAll("$__rate_interval", "1m");
-    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ title: p.title, expr: promql(t.expr) })));
+    const exprs = dashboardQueries();
     for (const { title, expr } of exprs) {
-      const answer = await query(expr);
+      const answer = await prometheus.query(expr);
       expect(answer.status, `${title}: ${expr}: ${answer.error}`).toBe("success");
     }
     // A rate needs two scrapes of a series: polled until then.
@@ -152,7 +92,7 @@ client.close()
     for (const title of ["Stored bytes", "Stored per user", "Requests and server errors per user", "Time since the last write"]) {
       for (;;) {
         const users = new Set<string>();
-        for (const { expr } of exprs.filter((e) => e.title === title)) for (const r of (await query(expr)).data.result) users.add(r.metric.user ?? "");
+        for (const { expr } of exprs.filter((e) => e.title === title)) for (const r of (await prometheus.query(expr)).data.result) users.add(r.metric.user ?? "");
         if (users.has("alice")) break;
         expect(Date.now() < deadline, `${title} never showed alice: ${[...users]}`).toBe(true);
         await new Promise((resolve) => setTimeout(resolve, 250));
