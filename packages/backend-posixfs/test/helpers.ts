@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -89,4 +89,16 @@ export function startAckingChild(script: string, args: string[], acked: Set<stri
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
   return { child, acked, ready, exit };
+}
+
+/** This process's descriptors open on files below `dir`. */
+export function openBelow(dir: string): string[] {
+  const open: string[] = [];
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(`${dir}/`)) open.push(target);
+    } catch {} // closed meanwhile (readdir's own descriptor)
+  }
+  return open;
 }
