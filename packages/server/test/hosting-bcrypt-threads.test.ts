@@ -1,17 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { openHostingServer } from "../src/hosting/hosting-server.js";
-import { Logger } from "../src/logger.js";
 import { tempDir } from "./helpers.js";
-import { rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { listenHosting, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 const dir = tempDir("borgstore-hosting-bcrypt-");
 afterAll(() => dir.remove());
 
-const quiet = () => new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
 
 describe("hosting: bcrypt off the event loop", () => {
   it("while 8 connections send wrong passwords for a cost-11 login, a signed-in client's requests stay fast; wrong passwords fail and right ones succeed", async () => {
@@ -19,8 +15,7 @@ describe("hosting: bcrypt off the event loop", () => {
     mkdirSync(folder);
     writeHtpasswd(join(folder, "htpasswd"), { alice: "apw" });
     execFileSync("htpasswd", ["-bB", "-C", "11", join(folder, "htpasswd"), "slow", "spw"], { stdio: "ignore" });
-    const hosting = await openHostingServer(writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`), quiet());
-    const { port } = await hosting.listen();
+    const { hosting, port } = await listenHosting(writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`));
     try {
       expect((await rawRequest(port, "POST", "/alice/r/?cmd=create", { login: "alice:apw" })).status).toBe(200);
       expect((await rawRequest(port, "POST", "/alice/r/data/x", { login: "alice:apw", body: Buffer.from("x") })).status).toBe(200);

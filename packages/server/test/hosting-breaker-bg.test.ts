@@ -1,13 +1,11 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadHostingConfig } from "../src/hosting/config.js";
 import { restoreKept } from "../src/hosting/delete-grace-restore.js";
-import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
-import { Logger } from "../src/logger.js";
+import type { HostingServer } from "../src/hosting/hosting-server.js";
 import { tempDir } from "./helpers.js";
-import { rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { listenHosting, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 // Breaker BG: a client with an `owner` login tries to make protected values go away without the
 // delete grace keeping them. Real server in this process, real files, raw HTTP requests.
@@ -26,8 +24,7 @@ beforeAll(async () => {
     '[repos."alice/nested"]\nprotect = ["data/00/"]',
     'delete_grace = "1d"',
   );
-  hosting = await openHostingServer(configPath, new Logger("error", new Writable({ write: (_c, _e, done) => done() })));
-  port = (await hosting.listen()).port;
+  ({ hosting, port } = await listenHosting(configPath));
 });
 afterAll(async () => {
   await hosting?.shutdown(1000);

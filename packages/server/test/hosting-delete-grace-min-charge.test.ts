@@ -1,13 +1,11 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KEPT_ITEM_MIN_BYTES } from "../src/hosting/delete-grace-area.js";
 import { DeleteGraceService } from "../src/hosting/delete-grace.js";
-import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
-import { Logger } from "../src/logger.js";
+import type { HostingServer } from "../src/hosting/hosting-server.js";
 import { tempDir } from "./helpers.js";
-import { rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { listenHosting, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 // Breaker BG, finding 5: kept items of empty (or 1-byte) values cost (almost) no quota, so one
 // user could fill state_dir with kept files. Each kept item counts as at least KEPT_ITEM_MIN_BYTES.
@@ -21,8 +19,7 @@ let port: number;
 beforeAll(async () => {
   writeHtpasswd(join(dir.path, "htpasswd"), { alice: "apw" });
   const configPath = writeHostingConfig(dir.path, `file://${dir.path}/repos/{user}/{repo}`, "", `delete_grace = "1d"\nquota = ${QUOTA}`);
-  hosting = await openHostingServer(configPath, new Logger("error", new Writable({ write: (_c, _e, done) => done() })));
-  port = (await hosting.listen()).port;
+  ({ hosting, port } = await listenHosting(configPath));
 });
 afterAll(async () => {
   await hosting?.shutdown(1000);

@@ -3,12 +3,9 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { requireReferencePeer, runReferencePython } from "@borgstore/testkit";
 import { afterAll, describe, expect, it } from "vitest";
-import { Writable } from "node:stream";
 import { KEPT_ITEM_MIN_BYTES, KeptArea, keptCharge } from "../src/hosting/delete-grace-area.js";
-import { openHostingServer } from "../src/hosting/hosting-server.js";
-import { Logger } from "../src/logger.js";
 import { CLI, tempDir } from "./helpers.js";
-import { type HostingProcess, rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { type HostingProcess, listenHosting, rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 const dir = tempDir("borgstore-delete-grace-process-");
 afterAll(() => dir.remove());
@@ -27,7 +24,6 @@ function host(repositories: string): { folder: string; config: string; area: Kep
 const request = (server: HostingProcess, method: string, path: string, body?: Buffer) =>
   rawRequest(server.port, method, `/alice/${path}`, { login: ALICE, body });
 const usage = async (server: HostingProcess) => (JSON.parse((await request(server, "POST", "r/?cmd=quota")).body) as { usage: number }).usage;
-const quiet = () => new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A value that says how long it is: a torn copy or store shows. */
@@ -121,8 +117,7 @@ describe("delete grace in a server process", () => {
   it("--kept lists what was kept, --restore --since puts back the values held then (and keeps what it replaces); the restarted server measures the repository again", async () => {
     const { folder, config, area } = host('delete_grace = "1h"\nquota = "1G"');
     // In this process (the command line is what is tested here): SIGTERM's shutdown, as the CLI does it.
-    let hosting = await openHostingServer(config, quiet());
-    let port = (await hosting.listen()).port;
+    let { hosting, port } = await listenHosting(config);
     const call = (method: string, path: string, body?: string) =>
       rawRequest(port, method, `/alice/${path}`, { login: ALICE, body: body === undefined ? undefined : Buffer.from(body) });
     await call("POST", "r/?cmd=create");
@@ -150,8 +145,7 @@ describe("delete grace in a server process", () => {
     const restored = cli(config, "--restore", "alice/r", "--since", since);
     expect(restored.status, restored.stderr).toBe(0);
     expect(restored.stdout).toMatch(/restored\tdata\/a\t7\t[\s\S]*restored\tdata\/b\t6\t/);
-    hosting = await openHostingServer(config, quiet());
-    port = (await hosting.listen()).port;
+    ({ hosting, port } = await listenHosting(config));
     try {
       expect((await call("GET", "r/data/a")).body).toBe("older a");
       expect((await call("GET", "r/data/b")).body).toBe("good b");

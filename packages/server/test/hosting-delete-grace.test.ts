@@ -1,22 +1,19 @@
 import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { HostingConfigError, parseHostingConfig } from "../src/hosting/config.js";
 import { KeptArea } from "../src/hosting/delete-grace-area.js";
 import { DeleteGraceService } from "../src/hosting/delete-grace.js";
 import { DEFAULT_PROTECTED, deleteGraceOf } from "../src/hosting/delete-grace-config.js";
-import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
-import { Logger } from "../src/logger.js";
+import type { HostingServer } from "../src/hosting/hosting-server.js";
 import { tempDir } from "./helpers.js";
-import { rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { listenHosting, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 const dir = tempDir("borgstore-delete-grace-");
 afterAll(() => dir.remove());
 let cells = 0;
 
-const quiet = () => new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
 const ALICE = "alice:apw";
 
 interface Host {
@@ -35,8 +32,7 @@ async function host(repositories: string, extra = ""): Promise<Host> {
   mkdirSync(folder);
   writeHtpasswd(join(folder, "htpasswd"), { alice: "apw" });
   const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, extra, repositories);
-  const hosting = await openHostingServer(config, quiet());
-  const port = (await hosting.listen()).port;
+  const { hosting, port } = await listenHosting(config);
   const area = KeptArea.under(join(folder, "state"));
   const request = (method: string, path: string, body?: Buffer) => rawRequest(port, method, `/alice/${path}`, { login: ALICE, body });
   expect((await request("POST", "r/?cmd=create")).status).toBe(200);

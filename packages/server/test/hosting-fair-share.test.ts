@@ -4,21 +4,18 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { type Socket, connect } from "node:net";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { HostingConfigError, parseHostingConfig } from "../src/hosting/config.js";
 import { fairShareOf } from "../src/hosting/fair-share.js";
-import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
-import { Logger } from "../src/logger.js";
+import type { HostingServer } from "../src/hosting/hosting-server.js";
 import { ACCEPT, tempDir } from "./helpers.js";
-import { rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { listenHosting, rawRequest, startHosting, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 const dir = tempDir("borgstore-hosting-fair-");
 afterAll(() => dir.remove());
 
-const quiet = () => new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
 const FLOOD = fileURLToPath(new URL("./fair-share-flood.mjs", import.meta.url));
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
@@ -26,8 +23,7 @@ async function startInProcess(name: string, extra: string): Promise<{ hosting: H
   const folder = join(dir.path, name);
   mkdirSync(folder);
   writeHtpasswd(join(folder, "htpasswd"), { alice: "apw", bob: "bpw" });
-  const hosting = await openHostingServer(writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, extra), quiet());
-  const port = (await hosting.listen()).port;
+  const { hosting, port } = await listenHosting(writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, extra));
   for (const login of ["alice:apw", "bob:bpw"]) {
     const user = login.split(":")[0];
     expect((await rawRequest(port, "POST", `/${user}/r/?cmd=create`, { login })).status).toBe(200);

@@ -2,6 +2,9 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { Writable } from "node:stream";
+import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
+import { Logger } from "../src/logger.js";
 import { ACCEPT, CLI } from "./helpers.js";
 
 /** Writes an htpasswd file with Debian's `htpasswd -B` (bcrypt, cost 4 to keep tests fast). */
@@ -122,4 +125,17 @@ export function announcedUpload(port: number, target: string, login: string, bod
       if (answer === "" && !socket.destroyed) socket.write(body);
     }, waitMs);
   });
+}
+
+/** A logger that drops everything (for in-process servers whose logs a test does not read). */
+export const quietLogger = (): Logger => new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
+
+/** Opens a hosting server in this process from the config file at `config` and listens on a free port. */
+export async function listenHosting(
+  config: string,
+  options: Parameters<typeof openHostingServer>[2] = {},
+  logger: Logger = quietLogger(),
+): Promise<{ hosting: HostingServer; port: number }> {
+  const hosting = await openHostingServer(config, logger, options);
+  return { hosting, port: (await hosting.listen()).port };
 }

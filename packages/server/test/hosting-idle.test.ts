@@ -1,23 +1,19 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
-import { Logger } from "../src/logger.js";
+import type { HostingServer } from "../src/hosting/hosting-server.js";
 import { tempDir } from "./helpers.js";
-import { rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { listenHosting, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 const dir = tempDir("borgstore-hosting-idle-");
 afterAll(() => dir.remove());
 
-const quiet = () => new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
 const LOGIN = "alice:apw";
 const USER_QUOTA = 10_000;
 
 async function start(folder: string): Promise<{ hosting: HostingServer; port: number }> {
   const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, `[users.alice]\nquota = ${USER_QUOTA}`);
-  const hosting = await openHostingServer(config, quiet(), { idleMs: 100, maxIdle: 1 });
-  return { hosting, port: (await hosting.listen()).port };
+  return listenHosting(config, { idleMs: 100, maxIdle: 1 });
 }
 
 async function usage(port: number, repo: string): Promise<number> {

@@ -1,13 +1,11 @@
 import { mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
-import { Logger } from "../src/logger.js";
+import type { HostingServer } from "../src/hosting/hosting-server.js";
 import { tempDir } from "./helpers.js";
-import { rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { listenHosting, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 const dir = tempDir("borgstore-hosting-isolation-");
 let hosting: HostingServer;
@@ -31,9 +29,7 @@ beforeAll(async () => {
   mkdirSync(join(dir.path, "repos"));
   writeHtpasswd(join(dir.path, "htpasswd"), { alice: "apw", bob: "bpw" });
   const config = writeHostingConfig(dir.path, `file://${dir.path}/repos/{user}/{repo}`);
-  const quiet = new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
-  hosting = await openHostingServer(config, quiet);
-  port = (await hosting.listen()).port;
+  ({ hosting, port } = await listenHosting(config));
   const create = async (login: string, repo: string) =>
     expect((await rawRequest(port, "POST", `/${repo}/?cmd=create`, { login })).status).toBe(200);
   await create("bob:bpw", "bob/secret");

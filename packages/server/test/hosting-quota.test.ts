@@ -1,17 +1,14 @@
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
-import { Logger } from "../src/logger.js";
+import type { HostingServer } from "../src/hosting/hosting-server.js";
 import { ACCEPT, tempDir } from "./helpers.js";
-import { announcedUpload, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { listenHosting, announcedUpload, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 const dir = tempDir("borgstore-hosting-quota-");
 afterAll(() => dir.remove());
 
-const quiet = () => new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
 const USER_QUOTA = 200_000;
 const REPO_QUOTA = 80_000;
 const REPOS = ["r0", "r1", "r2", "r3"];
@@ -30,8 +27,7 @@ function bytesOnDisk(root: string): number {
 
 async function start(folder: string): Promise<{ hosting: HostingServer; port: number }> {
   const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, `[users.alice]\nquota = ${USER_QUOTA}`, `quota = ${REPO_QUOTA}`);
-  const hosting = await openHostingServer(config, quiet());
-  return { hosting, port: (await hosting.listen()).port };
+  return listenHosting(config);
 }
 
 /** Sends a store's head with `Expect: 100-continue`, then its body only once invited: all that came back. */

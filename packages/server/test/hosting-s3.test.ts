@@ -1,14 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { Writable } from "node:stream";
 import { ConditionalObjects } from "@borgstore/backend-s3";
 import { requireTestServer } from "@borgstore/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseHostingConfig } from "../src/hosting/config.js";
-import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
-import { Logger } from "../src/logger.js";
+import type { HostingServer } from "../src/hosting/hosting-server.js";
 import { tempDir } from "./helpers.js";
-import { rawRequest, startHosting, writeHtpasswd } from "./hosting-helpers.js";
+import { listenHosting, rawRequest, startHosting, writeHtpasswd } from "./hosting-helpers.js";
 
 /**
  * Hosting mode over Ceph radosgw (scripts/test-servers/radosgw.sh): repositories from an `s3:`
@@ -21,7 +19,6 @@ const run = `hosting-${Date.now().toString(36)}-${randomBytes(3).toString("hex")
 
 const dir = tempDir("borgstore-hosting-s3-");
 afterAll(() => dir.remove());
-const quiet = () => new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
 
 /** A config folder whose replicas share one bucket prefix for repositories and one for records. */
 function replicaConfig(name: string, extra = ""): string {
@@ -38,8 +35,7 @@ function replicaConfig(name: string, extra = ""): string {
 }
 
 async function inProcess(config: string, revalidateMs = 200): Promise<{ hosting: HostingServer; port: number }> {
-  const hosting = await openHostingServer(config, quiet(), { revalidateMs });
-  return { hosting, port: (await hosting.listen()).port };
+  return listenHosting(config, { revalidateMs });
 }
 
 const call = (port: number, method: string, target: string, body?: Buffer, login = "alice:apw") =>

@@ -1,15 +1,13 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findRealTool } from "./real-tools.js";
-import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
+import type { HostingServer } from "../src/hosting/hosting-server.js";
 import { STATUS_PAGE_CSP, statusPageHtml } from "../src/hosting/status-page.js";
-import { Logger } from "../src/logger.js";
 import { tempDir } from "./helpers.js";
-import { rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { listenHosting, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 /**
  * Issue 16: a user's status page (`GET /_status`), in Debian's chromium driven by puppeteer-core:
@@ -33,8 +31,7 @@ describe.skipIf(!chromium)("hosting status page in chromium", () => {
       `file://${dir.path}/repos/{user}/{repo}`,
       '[users.alice]\nquota = 100000\n\n[repos."alice/laptop"]\nquota = 4000\n\n[repos."bob/shared"]\ngrants = { alice = "read-only" }\n',
     );
-    hosting = await openHostingServer(config, new Logger("error", new Writable({ write: (_c, _e, done) => done() })));
-    port = (await hosting.listen()).port;
+    ({ hosting, port } = await listenHosting(config));
     const ok = async (target: string, login: string, body?: Buffer) => expect((await rawRequest(port, "POST", target, { login, body })).status).toBe(200);
     await ok("/alice/laptop/?cmd=create", "alice:apw");
     await ok("/alice/phone/?cmd=create", "alice:apw");

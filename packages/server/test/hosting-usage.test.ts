@@ -3,18 +3,17 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { type HostingServer, openHostingServer } from "../src/hosting/hosting-server.js";
+import type { HostingServer } from "../src/hosting/hosting-server.js";
 import type { UsageReport } from "../src/hosting/usage-report.js";
 import { Logger } from "../src/logger.js";
 import { tempDir } from "./helpers.js";
-import { rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
+import { listenHosting, rawRequest, writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
 
 /** Issue 16, usage without walking: `GET /_usage` answers the signed-in user's figures from memory and the usage records. */
 
 const dir = tempDir("borgstore-hosting-usage-");
 afterAll(() => dir.remove());
 
-const quiet = () => new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
 
 const SETTINGS = `[credentials.alice-ro]
 user = "alice"
@@ -32,8 +31,7 @@ grants = { alice = "read-only" }
 
 async function start(folder: string, options: { idleMs?: number; logger?: Logger } = {}): Promise<{ hosting: HostingServer; port: number }> {
   const config = writeHostingConfig(folder, `file://${folder}/repos/{user}/{repo}`, SETTINGS, "quota = 500000");
-  const hosting = await openHostingServer(config, options.logger ?? quiet(), { idleMs: options.idleMs });
-  return { hosting, port: (await hosting.listen()).port };
+  return listenHosting(config, { idleMs: options.idleMs }, options.logger);
 }
 
 function prepare(name: string): string {
