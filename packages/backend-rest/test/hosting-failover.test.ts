@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { requireReferencePeer, requireTestServer, runReferencePython } from "@borgstore/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RestBackend } from "../src/index.js";
-import { type Nginx, type Replica, findNginx, killReplica, startNginx, startReplica, stopAllReplicas, valueFor, writeReplicaConfigs } from "./helpers/scale-out.js";
+import { type Nginx, type Replica, findNginx, killReplica, startNginx, startReplica, stopAllReplicas, valueFor, writeReplicaConfigs } from "./helpers/scale-out.mjs";
 
 /**
  * Three replicas of the hosting server over one radosgw bucket, behind nginx hashing the user
