@@ -321,6 +321,7 @@ export default async function scaleOut(ctx) {
     const note = `${FAILOVER_ROUNDS} kills, ${(movedUsers / FAILOVER_ROUNDS).toFixed(1)} users moved each, ${failedStores} stores failed, nginx passed ${upstreamFailures() - failuresBefore} failed attempts to the next replica`;
     ctx.report({ case: `failover: kill -9 until the replica's users are served again through nginx, median (${note})`, value: median(times), unit: "ms" });
     ctx.report({ case: "failover: kill -9 until the replica's users are served again through nginx, max", value: Math.max(...times), unit: "ms" });
+    ctx.report({ case: "failover: stores that failed at the client (nginx passes them on; none may fail)", value: failedStores, unit: "stores", target: "0", met: failedStores === 0 });
     ctx.report({ case: `load average (1 min) at the end; users on replicas under 3: ${spread("three")}`, value: loadavg()[0], unit: "" });
     // What this run stored leaves the bucket (radosgw's memstore keeps it in memory).
     for (const user of candidates) await clientOf(nginxes[2], user).destroy();
