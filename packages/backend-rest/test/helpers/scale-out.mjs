@@ -1,16 +1,15 @@
+// Several hosting-mode replicas over one bucket behind nginx, with the user (the first path segment)
+// hashed consistently onto them: docs/scale-out.md's deployment on loopback. Plain JavaScript (types
+// in scale-out.d.mts) so that the failover test and the scale-out bench start them the same way.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type RunningServer, freePort, startHosting } from "./server.js";
+import { freePort, startHosting } from "./server-process.mjs";
 
-/**
- * Several hosting-mode replicas over one bucket behind nginx, with the user (the first path
- * segment) hashed consistently onto them: docs/scale-out.md's deployment on loopback.
- */
 
 /** nginx from PATH or /usr/sbin (Debian), undefined when not installed. */
-export function findNginx(): string | undefined {
+export function findNginx() {
   for (const dir of (process.env.PATH ?? "").split(":").concat("/usr/sbin")) {
     const path = join(dir, "nginx");
     if (dir && existsSync(path)) return path;
@@ -18,20 +17,14 @@ export function findNginx(): string | undefined {
   return undefined;
 }
 
-export interface Replica {
-  port: number;
-  config: string;
-  server?: RunningServer;
-}
-
 /** Writes each replica's config (the same but for its port) and the shared htpasswd file. */
-export async function writeReplicaConfigs(root: string, count: number, body: string, logins: Record<string, string>): Promise<Replica[]> {
+export async function writeReplicaConfigs(root, count, body, logins) {
   let first = true;
   for (const [login, password] of Object.entries(logins)) {
     execFileSync("htpasswd", [first ? "-cbB" : "-bB", "-C", "4", join(root, "htpasswd"), login, password], { stdio: "ignore" });
     first = false;
   }
-  const replicas: Replica[] = [];
+  const replicas = [];
   for (let i = 0; i < count; i++) {
     const port = await freePort();
     const config = join(root, `replica${i}.toml`);
@@ -43,10 +36,10 @@ export async function writeReplicaConfigs(root: string, count: number, body: str
 }
 
 /** Every replica process started, so that none outlives the file (a test that timed out mid-restart). */
-const started = new Set<RunningServer>();
+const started = new Set();
 let stopping = false;
 
-export async function startReplica(replica: Replica): Promise<void> {
+export async function startReplica(replica) {
   // Loading the S3 SDK takes 3 s here, and 8–13 s on this shared machine under load.
   const server = await startHosting(replica.config, replica.port, 40_000);
   started.add(server);
@@ -55,23 +48,18 @@ export async function startReplica(replica: Replica): Promise<void> {
 }
 
 /** Stops every replica started, and any whose start is still under way once it is up. */
-export async function stopAllReplicas(): Promise<void> {
+export async function stopAllReplicas() {
   stopping = true;
   await Promise.all([...started].map((server) => server.stop()));
 }
 
 /** kill -9, and its exit. */
-export async function killReplica(replica: Replica): Promise<void> {
+export async function killReplica(replica) {
   const child = replica.server?.process;
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGKILL");
   await exited;
-}
-
-export interface Nginx {
-  port: number;
-  stop(): void;
 }
 
 /**
@@ -80,7 +68,7 @@ export interface Nginx {
  * buffered by nginx) goes to the next one on the ring — POSTs included (`non_idempotent`): a
  * borgstore store of a name is all or nothing and storing the same value again is harmless.
  */
-export async function startNginx(nginx: string, root: string, replicas: readonly Replica[], failTimeoutMs: number): Promise<Nginx> {
+export async function startNginx(nginx, root, replicas, failTimeoutMs) {
   const dir = join(root, "nginx");
   for (const sub of ["logs", "tmp"]) mkdirSync(join(dir, sub), { recursive: true });
   const port = await freePort();
@@ -128,19 +116,25 @@ ${upstreams}
   const conf = join(dir, "nginx.conf");
   execFileSync(nginx, ["-t", "-q", "-c", conf, "-p", dir], { stdio: "pipe" });
   execFileSync(nginx, ["-c", conf, "-p", dir], { stdio: "pipe" });
+  const pidFile = join(dir, "nginx.pid");
+  const masterPid = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").trim()) : undefined);
   return {
     port,
+    pids: () => {
+      const master = masterPid();
+      if (master === undefined) return [];
+      const workers = readFileSync(`/proc/${master}/task/${master}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+      return [master, ...workers];
+    },
     stop: () => {
-      const pidFile = join(dir, "nginx.pid");
-      if (!existsSync(pidFile)) return;
-      const pid = Number(readFileSync(pidFile, "utf8").trim());
-      process.kill(pid, "SIGTERM");
+      const pid = masterPid();
+      if (pid !== undefined) process.kill(pid, "SIGTERM");
     },
   };
 }
 
 /** The value stored under `name`: derived from it, so any object found can be checked whole. */
-export function valueFor(name: string, size: number): Uint8Array {
+export function valueFor(name, size) {
   const seed = createHash("sha256").update(name).digest();
   const value = Buffer.alloc(size);
   for (let at = 0; at < size; at += seed.length) seed.copy(value, at);
