@@ -32,6 +32,8 @@ interface Entry extends Repository {
   /** Requests (and measurements) using it now: one in use is never closed. */
   users: number;
   idleSince: number;
+  /** Dropped while in use (#forgetUser): called when its last request is done. */
+  drained?: () => void;
 }
 
 export interface RepositoriesOptions {
@@ -211,7 +213,17 @@ export class Repositories {
       if (entry.user !== user) continue;
       this.#entries.delete(entry.key);
       this.#idle.delete(entry.key);
-      void entry.host.close().catch(() => {});
+      // Registered as closing, so that the store opened in its place (#open) measures once the
+      // requests using this one are done (their upload's body may not even have reached the
+      // store yet): a store finishing after that measurement would be in neither figure.
+      const drained = entry.users === 0 ? Promise.resolve() : new Promise<void>((resolve) => (entry.drained = resolve));
+      const closing = drained
+        .then(() => entry.host.close())
+        .catch(() => {})
+        .finally(() => {
+          if (this.#closing.get(entry.key) === closing) this.#closing.delete(entry.key);
+        });
+      this.#closing.set(entry.key, closing);
     }
   }
 
@@ -297,7 +309,11 @@ export class Repositories {
 
   #release(entry: Entry): void {
     entry.users--;
-    if (entry.users > 0 || this.#entries.get(entry.key) !== entry) return;
+    if (entry.users > 0) return;
+    if (this.#entries.get(entry.key) !== entry) {
+      entry.drained?.();
+      return;
+    }
     if (!entry.known) {
       // It does not exist (or could not be measured): nothing of it is kept.
       void this.#closeEntry(entry);

@@ -1,0 +1,35 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { requireTestServer } from "@borgstore/testkit";
+import { afterEach, describe, expect, it } from "vitest";
+import { type Replicas, call, heldUpload, quotaUsage, startReplicas } from "./scaleout-replicas-bc.js";
+
+const s3Url = requireTestServer("BORGSTORE_TEST_S3_URL", "hosting scale-out breaker (radosgw)");
+
+describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)", () => {
+  let replicas: Replicas | undefined;
+  afterEach(async () => {
+    await replicas?.close();
+    replicas = undefined;
+  });
+
+  it("counts an upload in flight when another replica's record makes this one load the user afresh", async () => {
+    replicas = await startReplicas(s3Url as string, 2);
+    const [a, b] = replicas.urls as [string, string];
+    expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
+    expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
+    // Replica B serves alice for a moment (nginx's hash moved): it creates a second repository.
+    expect((await call(b, "POST", "/alice/two/?cmd=create")).status).toBe(200);
+    expect((await call(b, "POST", "/alice/two/data/x", new Uint8Array(10))).status).toBe(200);
+
+    // Back on A: an upload into "one" is in flight when a request for "two" finds B's record.
+    const upload = heldUpload(a, "/alice/one/data/held", new Uint8Array(50_000));
+    await sleep(300);
+    const other = call(a, "GET", "/alice/two/data/x");
+    await sleep(1500);
+    expect(await upload.finish()).toBe(200);
+    expect((await other).status).toBe(200);
+
+    // A measured "one" again while the upload was in flight: its figures must still count it.
+    expect(await quotaUsage(a, "/alice/one")).toBe(51_000);
+  });
+});
