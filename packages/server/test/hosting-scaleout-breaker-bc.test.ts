@@ -32,4 +32,18 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     // A measured "one" again while the upload was in flight: its figures must still count it.
     expect(await quotaUsage(a, "/alice/one")).toBe(51_000);
   });
+
+  it("refuses a delete grace with state_url: kept values are on one replica's disk, and another taking over counted none of them", async () => {
+    // Before: replica A kept a deleted value of 20,000 bytes and counted it (usage 20,000); replica
+    // B, serving the user after a failover, measured 0 (its own state_dir keeps nothing) and could
+    // neither restore the value nor hold the quota against it.
+    for (const [repositories, tables] of [
+      ['delete_grace = "1d"', ""],
+      ["", '[users.alice]\ndelete_grace = "7d"'],
+      ["", '[repos."alice/one"]\ndelete_grace = "1h"'],
+    ] as const)
+      await expect(startReplicas(s3Url as string, 1, repositories, tables)).rejects.toThrow(/delete_grace: not with state_url/);
+    // Turned off explicitly, it is no problem.
+    replicas = await startReplicas(s3Url as string, 1, 'delete_grace = "off"');
+  });
 });

@@ -24,7 +24,8 @@ export interface Replicas {
 
 export const PASSWORD = "secret-pw";
 
-export async function startReplicas(s3Url: string, count: number, extraToml = ""): Promise<Replicas> {
+/** `repositoriesToml`: more keys of the [repositories] table; `tablesToml`: tables after it. */
+export async function startReplicas(s3Url: string, count: number, repositoriesToml = "", tablesToml = ""): Promise<Replicas> {
   const dir = await mkdtemp(join(tmpdir(), "bc-scaleout-"));
   const prefix = `${s3Url.replace(/\/+$/, "")}/bc-${randomBytes(4).toString("hex")}`;
   const stateUrl = `${prefix}/_state`;
@@ -44,14 +45,19 @@ export async function startReplicas(s3Url: string, count: number, extraToml = ""
         "[listen]",
         `host = "127.0.0.1"`,
         "port = 0",
-        extraToml,
         "[repositories]",
         `backend = "${prefix}/repos/{user}/{repo}"`,
         "auto_create = true",
         `quota = "10M"`,
+        repositoriesToml,
+        tablesToml,
       ].join("\n"),
     );
-    const server = await openHostingServer(config, quiet, { idleMs: 60_000 });
+    const server = await openHostingServer(config, quiet, { idleMs: 60_000 }).catch(async (err) => {
+      await Promise.allSettled(servers.map((started) => started.shutdown(1000)));
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    });
     const address = await server.listen();
     servers.push(server);
     urls.push(`http://127.0.0.1:${address.port}`);
