@@ -33,6 +33,25 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     expect(await quotaUsage(a, "/alice/one")).toBe(51_000);
   });
 
+  it("measures a repository whose record in the bucket was hand-edited to negative figures, instead of trusting them against the quota", async () => {
+    replicas = await startReplicas(s3Url as string, 1);
+    const [a] = replicas.urls as [string];
+    expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
+    expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
+    await replicas.servers[0]?.shutdown(1000);
+    // Written clean at shutdown; an operator's tool (or anyone with the bucket's key) edits it.
+    await replicas.records.put("alice/one.usage.json", `${JSON.stringify({ bytes: -20_000_000, objects: -5, clean: true })}\n`, (await replicas.records.get("alice/one.usage.json"))?.etag);
+    const again = await startReplicas(s3Url as string, 1, "", "", replicas.prefix);
+    try {
+      const [b] = again.urls as [string];
+      expect(await quotaUsage(b, "/alice/one")).toBe(1000);
+      // 1000 + 10,485,000 bytes pass 10M (10,485,760); with the figure trusted, 30M would have fit.
+      expect((await call(b, "POST", "/alice/one/data/big", new Uint8Array(10_485_000))).status).toBe(507);
+    } finally {
+      await again.close();
+    }
+  });
+
   it("refuses a delete grace with state_url: kept values are on one replica's disk, and another taking over counted none of them", async () => {
     // Before: replica A kept a deleted value of 20,000 bytes and counted it (usage 20,000); replica
     // B, serving the user after a failover, measured 0 (its own state_dir keeps nothing) and could

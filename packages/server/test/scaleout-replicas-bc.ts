@@ -19,15 +19,23 @@ export interface Replicas {
   /** The usage records in the bucket, as another replica (or an operator) reaches them. */
   readonly records: ConditionalObjects;
   readonly stateUrl: string;
+  /** Where the repositories and records are: give it to another startReplicas to share them. */
+  readonly prefix: string;
   close(): Promise<void>;
 }
 
 export const PASSWORD = "secret-pw";
 
 /** `repositoriesToml`: more keys of the [repositories] table; `tablesToml`: tables after it. */
-export async function startReplicas(s3Url: string, count: number, repositoriesToml = "", tablesToml = ""): Promise<Replicas> {
+export async function startReplicas(
+  s3Url: string,
+  count: number,
+  repositoriesToml = "",
+  tablesToml = "",
+  shared = `${s3Url.replace(/\/+$/, "")}/bc-${randomBytes(4).toString("hex")}`,
+): Promise<Replicas> {
   const dir = await mkdtemp(join(tmpdir(), "bc-scaleout-"));
-  const prefix = `${s3Url.replace(/\/+$/, "")}/bc-${randomBytes(4).toString("hex")}`;
+  const prefix = shared;
   const stateUrl = `${prefix}/_state`;
   const hash = bcrypt.hashSync(PASSWORD, 4);
   await writeFile(join(dir, "htpasswd"), `alice:${hash}\nbob:${hash}\n`);
@@ -66,6 +74,7 @@ export async function startReplicas(s3Url: string, count: number, repositoriesTo
     servers,
     urls,
     stateUrl,
+    prefix,
     records: ConditionalObjects.fromUrl(stateUrl),
     async close() {
       await Promise.allSettled(servers.map((server) => server.shutdown(1000)));
