@@ -52,6 +52,28 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     }
   });
 
+  // Not fixed: the records are the only list of a user's repositories (also in the state folder).
+  // Without them a replica counts, against the user's quota, only the repositories opened since it
+  // started: finding them takes listing the template's level above {repo} (a LIST with a delimiter
+  // on s3:, a readdir on file:), which no Backend offers today. Deleting the records (an operator's
+  // cleanup, a lifecycle rule on the bucket's prefix) lifts the user's quota by what they hold.
+  it.skip("counts a user's repositories whose records were deleted from the bucket against the user's quota", async () => {
+    replicas = await startReplicas(s3Url as string, 1, "", '[users.alice]\nquota = "1M"');
+    const [a] = replicas.urls as [string];
+    expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
+    expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(900_000))).status).toBe(200);
+    await replicas.servers[0]?.shutdown(1000);
+    await replicas.records.delete("alice/one.usage.json");
+    const again = await startReplicas(s3Url as string, 1, "", '[users.alice]\nquota = "1M"', replicas.prefix);
+    try {
+      const [b] = again.urls as [string];
+      expect((await call(b, "POST", "/alice/two/?cmd=create")).status).toBe(200);
+      expect((await call(b, "POST", "/alice/two/data/second", new Uint8Array(900_000))).status).toBe(507);
+    } finally {
+      await again.close();
+    }
+  });
+
   it("refuses a delete grace with state_url: kept values are on one replica's disk, and another taking over counted none of them", async () => {
     // Before: replica A kept a deleted value of 20,000 bytes and counted it (usage 20,000); replica
     // B, serving the user after a failover, measured 0 (its own state_dir keeps nothing) and could
