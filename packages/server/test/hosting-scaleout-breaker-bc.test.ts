@@ -33,6 +33,24 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     expect(await quotaUsage(a, "/alice/one")).toBe(51_000);
   });
 
+  it("answers a request whose user's records another replica wrote twice while this one loaded them, instead of a 500 no client retries", async () => {
+    replicas = await startReplicas(s3Url as string, 2);
+    const [a, b] = replicas.urls as [string, string];
+    expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
+    expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
+    expect((await call(b, "POST", "/alice/two/?cmd=create")).status).toBe(200);
+    // A loads alice afresh (B's record of "two"), and waits for its upload into "one" to measure it...
+    const upload = heldUpload(a, "/alice/one/data/held", new Uint8Array(50_000));
+    await sleep(300);
+    const other = call(a, "POST", "/alice/two/?cmd=quota");
+    await sleep(1500);
+    // ...while B writes the record of "one" again (B serves alice too, and was quiet there for a second).
+    expect((await call(b, "GET", "/alice/one/data/first")).status).toBe(200);
+    expect(await upload.finish()).toBe(200);
+    expect((await other).status).toBe(200);
+    expect(await quotaUsage(a, "/alice/one")).toBe(51_000);
+  });
+
   it("measures a repository whose record in the bucket was hand-edited to negative figures, instead of trusting them against the quota", async () => {
     replicas = await startReplicas(s3Url as string, 1);
     const [a] = replicas.urls as [string];

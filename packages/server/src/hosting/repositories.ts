@@ -7,6 +7,9 @@ import { type QuotaLimits, type RepoUsage, type UsageFigures, UserUsage } from "
 import { UsageLayer, measure } from "./usage-layer.js";
 import type { UsageRecordStore } from "./usage-records.js";
 
+/** Loads of a user's figures that another replica's writes may spoil, one after another, before a request fails. */
+const LOAD_ATTEMPTS = 5;
+
 /** One repository's shared store: opened once, used by every request of every credential allowed in. */
 export interface Repository {
   readonly user: string;
@@ -92,14 +95,16 @@ export class Repositories {
   /** The repository `repo` of `user`, with its usage known if it exists; release it when done. */
   async use(user: string, repo: string): Promise<RepositoryUse> {
     const activity = await this.#revalidate(user);
-    try {
-      return await this.#use(user, repo, activity);
-    } catch (err) {
-      if (!(err instanceof Error && err.name === "ObjectChangedElsewhere")) throw err;
-      // Another replica wrote this user's records (it served them meanwhile): load them afresh, once.
-      // Requests running on the dropped stores finish first (BackendHost.close waits for them).
-      this.#forgetUser(user);
-      return await this.#use(user, repo, activity);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#use(user, repo, activity);
+      } catch (err) {
+        if (!(err instanceof Error && err.name === "ObjectChangedElsewhere") || attempt === LOAD_ATTEMPTS) throw err;
+        // Another replica wrote this user's records (it served them meanwhile): load them afresh.
+        // Requests running on the dropped stores finish first (#forgetUser), and the other replica
+        // may write again meanwhile: no client retries the 500 this would answer, so try again.
+        this.#forgetUser(user);
+      }
     }
   }
 
