@@ -51,6 +51,21 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     expect(await quotaUsage(a, "/alice/one")).toBe(51_000);
   });
 
+  it("answers /_usage on a replica that is not the user's owner with the figures the owner wrote since, not those of its first answer", async () => {
+    replicas = await startReplicas(s3Url as string, 2);
+    const [owner, other] = replicas.urls as [string, string];
+    const usage = async (base: string) => (JSON.parse((await call(base, "GET", "/_usage")).text) as { bytes: number }).bytes;
+    expect((await call(owner, "POST", "/alice/one/?cmd=create")).status).toBe(200);
+    expect((await call(owner, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
+    // nginx sends /_usage by the hash of "" (no "/<user>/" in it): here to the other replica.
+    expect(await usage(other)).toBe(1000);
+    expect((await call(owner, "POST", "/alice/one/data/second", new Uint8Array(5000))).status).toBe(200);
+    await replicas.servers[0]?.shutdown(1000);
+    // The owner wrote its figures (clean, 6000) when it stopped; the other replica asked a second later.
+    await sleep(1200);
+    expect(await usage(other)).toBe(6000);
+  });
+
   it("measures a repository whose record in the bucket was hand-edited to negative figures, instead of trusting them against the quota", async () => {
     replicas = await startReplicas(s3Url as string, 1);
     const [a] = replicas.urls as [string];

@@ -144,6 +144,9 @@ export class Repositories {
    * One opened by a request but not (yet) known to exist is left out.
    */
   async report(user: string): Promise<Map<string, UsageFigures>> {
+    // Shared records: /_usage reaches whichever replica nginx hashes "" to, often not the user's
+    // owner; figures it loaded once would otherwise stay as they were, whatever the owner wrote since.
+    await this.#revalidate(user);
     return this.#figuresOf(user, await this.#user(user));
   }
 
