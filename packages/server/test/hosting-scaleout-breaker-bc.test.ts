@@ -85,6 +85,26 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     }
   });
 
+  it("ignores a record in the bucket whose key names no repository (a nested key made by hand), instead of measuring a folder of another repository as one", async () => {
+    replicas = await startReplicas(s3Url as string, 1, "", '[users.alice]\nquota = "1M"');
+    const [a] = replicas.urls as [string];
+    expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
+    expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(600_000))).status).toBe(200);
+    await replicas.servers[0]?.shutdown(1000);
+    // "one/data" is no repository name: as one, it is the folder data/ of "one", counted twice.
+    await replicas.records.put("alice/one/data.usage.json", `${JSON.stringify({ bytes: 0, objects: 0, clean: false })}\n`, undefined);
+    const again = await startReplicas(s3Url as string, 1, "", '[users.alice]\nquota = "1M"', replicas.prefix);
+    try {
+      const [b] = again.urls as [string];
+      expect((await call(b, "POST", "/alice/one/data/second", new Uint8Array(100_000))).status).toBe(200);
+      const report = JSON.parse((await call(b, "GET", "/_usage")).text) as { bytes: number; repositories: Array<{ name: string }> };
+      expect(report.repositories.map((repo) => repo.name)).toEqual(["one"]);
+      expect(report.bytes).toBe(700_000);
+    } finally {
+      await again.close();
+    }
+  });
+
   // Not fixed: the records are the only list of a user's repositories (also in the state folder).
   // Without them a replica counts, against the user's quota, only the repositories opened since it
   // started: finding them takes listing the template's level above {repo} (a LIST with a delimiter

@@ -1,6 +1,7 @@
 import { readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeFolders } from "./make-folders.js";
+import { isName } from "./tenant-path.js";
 
 /**
  * A repository's usage as last written: `clean` only when the server wrote it at a clean shutdown
@@ -44,7 +45,7 @@ export class UsageRecords implements UsageRecordStore {
       throw err;
     }
     for (const name of names) {
-      if (!name.endsWith(SUFFIX)) continue;
+      if (!name.endsWith(SUFFIX) || !isName(name.slice(0, -SUFFIX.length))) continue;
       records.set(name.slice(0, -SUFFIX.length), parseRecord(await readFile(join(this.dir, user, name), "utf8")));
     }
     return records;
