@@ -57,13 +57,33 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     const usage = async (base: string) => (JSON.parse((await call(base, "GET", "/_usage")).text) as { bytes: number }).bytes;
     expect((await call(owner, "POST", "/alice/one/?cmd=create")).status).toBe(200);
     expect((await call(owner, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
-    // nginx sends /_usage by the hash of "" (no "/<user>/" in it): here to the other replica.
-    expect(await usage(other)).toBe(1000);
+    // nginx sends /_usage by the hash of "" (no "/<user>/" in it): here to the other replica, which
+    // answers the record as the owner wrote it (at create: nothing yet).
+    expect(await usage(other)).toBe(0);
     expect((await call(owner, "POST", "/alice/one/data/second", new Uint8Array(5000))).status).toBe(200);
     await replicas.servers[0]?.shutdown(1000);
     // The owner wrote its figures (clean, 6000) when it stopped; the other replica asked a second later.
     await sleep(1200);
     expect(await usage(other)).toBe(6000);
+  });
+
+  it("answers /_usage on a replica that is not the user's owner without writing the user's records, so the owner's stay not clean while it serves", async () => {
+    replicas = await startReplicas(s3Url as string, 2);
+    const [owner, other] = replicas.urls as [string, string];
+    expect((await call(owner, "POST", "/alice/one/?cmd=create")).status).toBe(200);
+    expect((await call(owner, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
+    expect((await call(other, "GET", "/_usage")).status).toBe(200);
+    // The other replica stops (or closes alice's repositories when idle); the owner goes on storing.
+    await replicas.servers[1]?.shutdown(1000);
+    expect((await call(owner, "POST", "/alice/one/data/second", new Uint8Array(5000))).status).toBe(200);
+    // The owner dies here (kill -9): its successor must not find a clean record of the other's figures.
+    expect((JSON.parse((await replicas.records.get("alice/one.usage.json"))?.text ?? "{}") as { clean: boolean }).clean).toBe(false);
+    const successor = await startReplicas(s3Url as string, 1, "", "", replicas.prefix);
+    try {
+      expect(await quotaUsage(successor.urls[0] as string, "/alice/one")).toBe(6000);
+    } finally {
+      await successor.close();
+    }
   });
 
   it("measures a repository whose record in the bucket was hand-edited to negative figures, instead of trusting them against the quota", async () => {

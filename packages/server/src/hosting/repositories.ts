@@ -145,9 +145,19 @@ export class Repositories {
    */
   async report(user: string): Promise<Map<string, UsageFigures>> {
     // Shared records: /_usage reaches whichever replica nginx hashes "" to, often not the user's
-    // owner; figures it loaded once would otherwise stay as they were, whatever the owner wrote since.
+    // owner. Loading the user here would measure and write their records (clean at the idle close,
+    // while the owner goes on storing: after the owner's crash its successor would trust them), so a
+    // user not served here gets the records as written; one served here, figures revalidated.
+    if (this.#records.changedElsewhere && !this.#users.has(user)) return this.#recorded(user);
     await this.#revalidate(user);
     return this.#figuresOf(user, await this.#user(user));
+  }
+
+  /** The figures of `user`'s records as last written, read without loading the user (nothing opened, measured or written). */
+  async #recorded(user: string): Promise<Map<string, UsageFigures>> {
+    const figures = new Map<string, UsageFigures>();
+    for (const [name, { bytes, objects, lastWrite }] of await this.#records.readUser(user)) figures.set(name, { bytes, objects, lastWrite });
+    return figures;
   }
 
   /**
