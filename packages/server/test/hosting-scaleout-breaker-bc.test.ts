@@ -1,6 +1,8 @@
+import { readFile, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { requireTestServer } from "@borgstore/testkit";
 import { afterEach, describe, expect, it } from "vitest";
+import type { HostingServer } from "../src/index.js";
 import { type Replicas, call, heldUpload, quotaUsage, startReplicas } from "./scaleout-replicas-bc.js";
 
 const s3Url = requireTestServer("BORGSTORE_TEST_S3_URL", "hosting scale-out breaker (radosgw)");
@@ -84,6 +86,21 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     } finally {
       await successor.close();
     }
+  });
+
+  it("keeps the state_url in force on a reload that changes it (the records stay where the replica opened them), and says so", async () => {
+    replicas = await startReplicas(s3Url as string, 1);
+    const server = replicas.servers[0] as HostingServer;
+    const file = replicas.configFiles[0] as string;
+    const lines: string[] = [];
+    replicas.logTo(lines);
+    const text = await readFile(file, "utf8");
+    for (const changed of [text.replace(/^state_url = .*$/m, ""), text.replace(/_state"/, '_elsewhere"')]) {
+      await writeFile(file, changed);
+      await server.reload();
+      expect(server.config().stateUrl).toBe(replicas.stateUrl);
+    }
+    expect(lines.join("").match(/state_url: changing it takes a restart/g)).toHaveLength(2);
   });
 
   it("measures a repository whose record in the bucket was hand-edited to negative figures, instead of trusting them against the quota", async () => {

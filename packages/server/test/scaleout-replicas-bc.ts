@@ -19,6 +19,10 @@ export interface Replicas {
   /** The usage records in the bucket, as another replica (or an operator) reaches them. */
   readonly records: ConditionalObjects;
   readonly stateUrl: string;
+  /** Each replica's configuration file. */
+  readonly configFiles: string[];
+  /** From now on the replicas' log lines go to `lines`. */
+  logTo(lines: string[]): void;
   /** Where the repositories and records are: give it to another startReplicas to share them. */
   readonly prefix: string;
   close(): Promise<void>;
@@ -41,7 +45,17 @@ export async function startReplicas(
   await writeFile(join(dir, "htpasswd"), `alice:${hash}\nbob:${hash}\n`);
   const servers: HostingServer[] = [];
   const urls: string[] = [];
-  const quiet = new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
+  let sink: string[] | undefined;
+  const logger = new Logger(
+    "info",
+    new Writable({
+      write: (chunk, _e, done) => {
+        sink?.push(String(chunk));
+        done();
+      },
+    }),
+  );
+  const configFiles: string[] = [];
   for (let i = 0; i < count; i++) {
     const config = join(dir, `replica-${i}.toml`);
     await writeFile(
@@ -61,7 +75,8 @@ export async function startReplicas(
         tablesToml,
       ].join("\n"),
     );
-    const server = await openHostingServer(config, quiet, { idleMs: 60_000 }).catch(async (err) => {
+    configFiles.push(config);
+    const server = await openHostingServer(config, logger, { idleMs: 60_000 }).catch(async (err) => {
       await Promise.allSettled(servers.map((started) => started.shutdown(1000)));
       await rm(dir, { recursive: true, force: true });
       throw err;
@@ -75,6 +90,10 @@ export async function startReplicas(
     urls,
     stateUrl,
     prefix,
+    configFiles,
+    logTo(lines) {
+      sink = lines;
+    },
     records: ConditionalObjects.fromUrl(stateUrl),
     async close() {
       await Promise.allSettled(servers.map((server) => server.shutdown(1000)));
