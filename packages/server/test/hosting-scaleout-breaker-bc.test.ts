@@ -2,6 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { requireTestServer } from "@borgstore/testkit";
 import { afterEach, describe, expect, it } from "vitest";
+import { parseHostingConfig } from "../src/hosting/config.js";
 import type { HostingServer } from "../src/index.js";
 import { type Replicas, call, heldUpload, quotaUsage, startReplicas } from "./scaleout-replicas-bc.js";
 
@@ -212,5 +213,19 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
       await expect(startReplicas(s3Url as string, 1, repositories, tables)).rejects.toThrow(/delete_grace: not with state_url/);
     // Turned off explicitly, it is no problem.
     replicas = await startReplicas(s3Url as string, 1, 'delete_grace = "off"');
+  });
+});
+
+describe("state_url beside a bucket per user (breaker BC)", () => {
+  const config = (stateUrl: string, backend: string) =>
+    `htpasswd = "h"\nstate_url = "${stateUrl}"\n[listen]\nport = 0\n[repositories]\nbackend = "${backend}"\n`;
+
+  it("accepts records in a bucket no user's bucket can be named as, and refuses one a user's can", () => {
+    // Buckets "bs-<user>": "borgstore-state" is none of them; "bs-state" is the bucket of a user named "state".
+    expect(parseHostingConfig(config("s3:K:S@http://rgw/borgstore-state/records", "s3:K:S@http://rgw/bs-{user}/{repo}"), "/tmp").stateUrl).toBe(
+      "s3:K:S@http://rgw/borgstore-state/records",
+    );
+    expect(() => parseHostingConfig(config("s3:K:S@http://rgw/bs-state/records", "s3:K:S@http://rgw/bs-{user}/{repo}"), "/tmp")).toThrow(/state_url: it is inside/);
+    expect(() => parseHostingConfig(config("s3:K:S@http://rgw/b/repos/state", "s3:K:S@http://rgw/b/repos/{user}/{repo}"), "/tmp")).toThrow(/state_url: it is inside/);
   });
 });
