@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ConditionalObjects } from "@borgstore/backend-s3";
+import { isName } from "./tenant-path.js";
 import { SUFFIX, type UsageRecord, type UsageRecordStore, parseRecord } from "./usage-records.js";
 
 /**
@@ -25,11 +26,13 @@ export class BucketUsageRecords implements UsageRecordStore {
     const records = new Map<string, UsageRecord>();
     this.#forgetUser(user);
     for (const key of (await this.#objects.list(`${user}/`)).keys()) {
-      if (!key.endsWith(SUFFIX)) continue;
+      const repo = key.slice(user.length + 1, -SUFFIX.length);
+      // A key no replica writes (by hand: "one/data" would measure the folder data/ of "one" as a repository).
+      if (!key.endsWith(SUFFIX) || !isName(repo)) continue;
       const found = await this.#objects.get(key);
       if (!found) continue;
       this.#etags.set(key, found.etag);
-      records.set(key.slice(user.length + 1, -SUFFIX.length), parseRecord(found.text));
+      records.set(repo, parseRecord(found.text));
     }
     return records;
   }
@@ -77,7 +80,7 @@ export class BucketUsageRecords implements UsageRecordStore {
       known++;
       if (listed.get(key) !== etag) return true;
     }
-    return [...listed.keys()].filter((key) => key.endsWith(SUFFIX)).length !== known;
+    return [...listed.keys()].filter((key) => key.endsWith(SUFFIX) && isName(key.slice(prefix.length, -SUFFIX.length))).length !== known;
   }
 
   #forgetUser(user: string): void {

@@ -272,6 +272,7 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
   if (stateProblem) problems.push(`state_dir: ${stateProblem}`);
   const stateUrlProblem = c.state_url ? stateUrlOverlap(c.state_url, c.repositories.backend) : undefined;
   if (stateUrlProblem) problems.push(`state_url: ${stateUrlProblem}`);
+  if (c.state_url) problems.push(...graceWithSharedState(c));
   if (problems.length > 0) throw new HostingConfigError(`${source}: ${problems.join("; ")}`);
   return {
     listen: c.listen,
@@ -299,6 +300,24 @@ export function parseHostingConfig(text: string, baseDir: string, source = "conf
     repos: mapValues(c.repos, ({ delete_grace, protect, ...repo }) => ({ ...repo, ...graceSetting({ delete_grace, protect }) })),
     fairShare: { ...DEFAULT_FAIR_SHARE, ...fairShareLimits(c.fair_share) },
   };
+}
+
+/**
+ * A delete grace keeps values in each replica's own state folder: another replica serving the user
+ * (a failover) neither counts them in the usage nor can restore them, and they go with the host.
+ */
+function graceWithSharedState(c: z.output<typeof schema>): string[] {
+  const tables: Array<[string, { delete_grace?: number }]> = [
+    ["repositories", c.repositories],
+    ...Object.entries(c.users).map(([user, table]): [string, { delete_grace?: number }] => [`users.${user}`, table]),
+    ...Object.entries(c.repos).map(([repo, table]): [string, { delete_grace?: number }] => [`repos."${repo}"`, table]),
+  ];
+  return tables
+    .filter(([, table]) => (table.delete_grace ?? 0) > 0)
+    .map(
+      ([at]) =>
+        `${at}.delete_grace: not with state_url: the delete grace keeps values in each replica's own state_dir, where another replica taking over the user neither counts nor restores them`,
+    );
 }
 
 /**

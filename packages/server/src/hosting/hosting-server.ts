@@ -39,7 +39,8 @@ export interface HostingServer {
   /**
    * Reads the configuration and the htpasswd file again (SIGHUP). A file that cannot be used keeps
    * the one in force (logged); requests in flight finish under what they started with. Where the
-   * server listens and the backend template of repositories already open change only on restart.
+   * server listens and the backend template of repositories already open change only on restart;
+   * a file with another state_url is not used (logged).
    */
   reload(): Promise<void>;
   /** Finishes running requests, closes every repository, stops watching the htpasswd file. */
@@ -117,6 +118,9 @@ export async function openHostingServer(
       try {
         const next = await loadHostingConfig(path);
         if (Boolean(next.tls) !== Boolean(tls)) throw new Error("tls: turning TLS on or off takes a restart");
+        // The records were opened where it said at start: another place now would leave this replica
+        // counting in one and the others (restarted) in another, each with its own figures.
+        if (next.stateUrl !== config.stateUrl) throw new Error("state_url: changing it takes a restart");
         await backendFromServerUrl(sampleUrl(next));
         if (JSON.stringify([next.metrics, next.log]) !== JSON.stringify([config.metrics, config.log]))
           logger.warning("config: [metrics] and [log] change only on restart; the ones in force stay");

@@ -7,6 +7,9 @@ import { type QuotaLimits, type RepoUsage, type UsageFigures, UserUsage } from "
 import { UsageLayer, measure } from "./usage-layer.js";
 import type { UsageRecordStore } from "./usage-records.js";
 
+/** Loads of a user's figures that another replica's writes may spoil, one after another, before a request fails. */
+const LOAD_ATTEMPTS = 5;
+
 /** One repository's shared store: opened once, used by every request of every credential allowed in. */
 export interface Repository {
   readonly user: string;
@@ -32,6 +35,8 @@ interface Entry extends Repository {
   /** Requests (and measurements) using it now: one in use is never closed. */
   users: number;
   idleSince: number;
+  /** Dropped while in use (#forgetUser): called when its last request is done. */
+  drained?: () => void;
 }
 
 export interface RepositoriesOptions {
@@ -90,14 +95,16 @@ export class Repositories {
   /** The repository `repo` of `user`, with its usage known if it exists; release it when done. */
   async use(user: string, repo: string): Promise<RepositoryUse> {
     const activity = await this.#revalidate(user);
-    try {
-      return await this.#use(user, repo, activity);
-    } catch (err) {
-      if (!(err instanceof Error && err.name === "ObjectChangedElsewhere")) throw err;
-      // Another replica wrote this user's records (it served them meanwhile): load them afresh, once.
-      // Requests running on the dropped stores finish first (BackendHost.close waits for them).
-      this.#forgetUser(user);
-      return await this.#use(user, repo, activity);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#use(user, repo, activity);
+      } catch (err) {
+        if (!(err instanceof Error && err.name === "ObjectChangedElsewhere") || attempt === LOAD_ATTEMPTS) throw err;
+        // Another replica wrote this user's records (it served them meanwhile): load them afresh.
+        // Requests running on the dropped stores finish first (#forgetUser), and the other replica
+        // may write again meanwhile: no client retries the 500 this would answer, so try again.
+        this.#forgetUser(user);
+      }
     }
   }
 
@@ -137,7 +144,20 @@ export class Repositories {
    * One opened by a request but not (yet) known to exist is left out.
    */
   async report(user: string): Promise<Map<string, UsageFigures>> {
+    // Shared records: /_usage reaches whichever replica nginx hashes "" to, often not the user's
+    // owner. Loading the user here would measure and write their records (clean at the idle close,
+    // while the owner goes on storing: after the owner's crash its successor would trust them), so a
+    // user not served here gets the records as written; one served here, figures revalidated.
+    if (this.#records.changedElsewhere && !this.#users.has(user)) return this.#recorded(user);
+    await this.#revalidate(user);
     return this.#figuresOf(user, await this.#user(user));
+  }
+
+  /** The figures of `user`'s records as last written, read without loading the user (nothing opened, measured or written). */
+  async #recorded(user: string): Promise<Map<string, UsageFigures>> {
+    const figures = new Map<string, UsageFigures>();
+    for (const [name, { bytes, objects, lastWrite }] of await this.#records.readUser(user)) figures.set(name, { bytes, objects, lastWrite });
+    return figures;
   }
 
   /**
@@ -211,7 +231,17 @@ export class Repositories {
       if (entry.user !== user) continue;
       this.#entries.delete(entry.key);
       this.#idle.delete(entry.key);
-      void entry.host.close().catch(() => {});
+      // Registered as closing, so that the store opened in its place (#open) measures once the
+      // requests using this one are done (their upload's body may not even have reached the
+      // store yet): a store finishing after that measurement would be in neither figure.
+      const drained = entry.users === 0 ? Promise.resolve() : new Promise<void>((resolve) => (entry.drained = resolve));
+      const closing = drained
+        .then(() => entry.host.close())
+        .catch(() => {})
+        .finally(() => {
+          if (this.#closing.get(entry.key) === closing) this.#closing.delete(entry.key);
+        });
+      this.#closing.set(entry.key, closing);
     }
   }
 
@@ -297,7 +327,11 @@ export class Repositories {
 
   #release(entry: Entry): void {
     entry.users--;
-    if (entry.users > 0 || this.#entries.get(entry.key) !== entry) return;
+    if (entry.users > 0) return;
+    if (this.#entries.get(entry.key) !== entry) {
+      entry.drained?.();
+      return;
+    }
     if (!entry.known) {
       // It does not exist (or could not be measured): nothing of it is kept.
       void this.#closeEntry(entry);

@@ -7,7 +7,8 @@
 export function stateUrlOverlap(stateUrl: string, backend: string): string | undefined {
   if (!/^(s3|b2):/.test(backend)) return undefined;
   const placeholder = Math.min(...["{user}", "{repo}"].map((name) => backend.indexOf(name)).filter((at) => at >= 0));
-  const reposRoot = location(backend.slice(0, backend.lastIndexOf("/", placeholder) + 1));
+  // Up to the placeholder itself: with buckets "bs-{user}", only names starting "bs-" are users'.
+  const reposRoot = location(backend.slice(0, placeholder));
   const state = location(`${stateUrl.replace(/\/+$/, "")}/`);
   if (state.startsWith(reposRoot))
     return "it is inside the key prefix where repositories.backend makes users' repositories (a login named after its next segment would reach the usage records); put it beside that prefix";

@@ -33,6 +33,7 @@ export function parseTenantTarget(rawTarget: string): TenantTarget | undefined {
   return { user, repo, target: parseRequestTarget(`${rest}${query}`) };
 }
 
-function isName(segment: string): boolean {
+/** A user or repository name as the configuration and request paths allow it. */
+export function isName(segment: string): boolean {
   return SEGMENT.test(segment) && segment !== "." && segment !== "..";
 }

@@ -1,6 +1,7 @@
 import { readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeFolders } from "./make-folders.js";
+import { isName } from "./tenant-path.js";
 
 /**
  * A repository's usage as last written: `clean` only when the server wrote it at a clean shutdown
@@ -44,7 +45,7 @@ export class UsageRecords implements UsageRecordStore {
       throw err;
     }
     for (const name of names) {
-      if (!name.endsWith(SUFFIX)) continue;
+      if (!name.endsWith(SUFFIX) || !isName(name.slice(0, -SUFFIX.length))) continue;
       records.set(name.slice(0, -SUFFIX.length), parseRecord(await readFile(join(this.dir, user, name), "utf8")));
     }
     return records;
@@ -69,11 +70,14 @@ export class UsageRecords implements UsageRecordStore {
 export const SUFFIX = ".usage.json";
 let counter = 0;
 
-/** A record that does not parse counts as not clean: its repository is measured again. */
+/**
+ * A record that does not parse counts as not clean: its repository is measured again. So does one
+ * with negative figures, which no store can leave (a hand edit): trusted, they would lift the quota.
+ */
 export function parseRecord(text: string): UsageRecord {
   try {
     const value = JSON.parse(text) as Partial<UsageRecord>;
-    if (Number.isSafeInteger(value.bytes) && Number.isSafeInteger(value.objects))
+    if (isCount(value.bytes) && isCount(value.objects))
       return {
         bytes: value.bytes as number,
         objects: value.objects as number,
@@ -84,4 +88,8 @@ export function parseRecord(text: string): UsageRecord {
     // measured again
   }
   return { bytes: 0, objects: 0, clean: false };
+}
+
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }
