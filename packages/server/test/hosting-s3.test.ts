@@ -3,8 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { ConditionalObjects } from "@borgstore/backend-s3";
 import { requireTestServer } from "@borgstore/testkit";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadHostingConfig, parseHostingConfig } from "../src/hosting/config.js";
-import { listKept, restoreKept } from "../src/hosting/delete-grace-restore.js";
+import { parseHostingConfig } from "../src/hosting/config.js";
 import type { HostingServer } from "../src/hosting/hosting-server.js";
 import { tempDir } from "./helpers.js";
 import { listenHosting, rawRequest, startHosting, writeHtpasswd } from "./hosting-helpers.js";
@@ -165,56 +164,6 @@ describe.skipIf(!s3Url)("hosting mode over S3", () => {
       expect((await quota(a.port)).usage).toBe(3400);
     } finally {
       await a.hosting.shutdown();
-    }
-  }, 30_000);
-
-  it("with state_url the delete grace keeps a value in the state_dir of the replica it went through; --restore there puts it back and marks the bucket's record, so the next start measures", async () => {
-    // Two replicas' configurations: one bucket for repositories and records, a state_dir each.
-    const configOf = (name: string) => {
-      const folder = `${dir.path}/grace-${name}`;
-      mkdirSync(folder, { recursive: true });
-      writeHtpasswd(`${folder}/htpasswd`, { alice: "apw" });
-      writeFileSync(
-        `${folder}/hosting.toml`,
-        `htpasswd = "htpasswd"\nstate_url = "${s3Url}/${run}-grace-state"\n\n[listen]\nport = 0\n\n` +
-          `[repositories]\nbackend = "${s3Url}/${run}-grace/{user}/{repo}"\nauto_create = true\ndelete_grace = "1d"\n\n[users.alice]\nquota = 100000\n`,
-      );
-      return `${folder}/hosting.toml`;
-    };
-    const [a, b] = [configOf("a"), configOf("b")];
-    const first = await inProcess(a);
-    let since = 0;
-    try {
-      expect((await call(first.port, "POST", "/alice/laptop/?cmd=create")).status).toBe(200);
-      expect((await call(first.port, "POST", "/alice/laptop/data/x", randomBytes(5000))).status).toBe(200);
-      since = Date.now();
-      expect((await call(first.port, "DELETE", "/alice/laptop/data/x")).status).toBe(200);
-      expect((await quota(first.port)).usage).toBe(5000);
-    } finally {
-      await first.hosting.shutdown();
-    }
-    expect(await listKept(await loadHostingConfig(a), "alice/laptop")).toHaveLength(1);
-    expect(await listKept(await loadHostingConfig(b), "alice/laptop")).toEqual([]);
-    const records = ConditionalObjects.fromUrl(`${s3Url}/${run}-grace-state`);
-    expect(JSON.parse((await records.get("alice/laptop.usage.json"))?.text ?? "{}")).toMatchObject({ bytes: 5000, clean: true });
-
-    expect(await restoreKept(await loadHostingConfig(a), "alice/laptop", since)).toHaveLength(1);
-    expect(JSON.parse((await records.get("alice/laptop.usage.json"))?.text ?? "{}")).toMatchObject({ clean: false });
-    // Replica a counts the value put back and the kept copy (until the purge); replica b has no kept copy to count.
-    const again = await inProcess(a);
-    try {
-      expect(await quota(again.port)).toEqual({ limit: 100000, usage: 10000 });
-    } finally {
-      await again.hosting.shutdown();
-    }
-    // a crashes (its record left not clean, as after kill -9 above) and b takes the user over: b measures.
-    await records.put("alice/laptop.usage.json", '{"bytes":0,"objects":0,"clean":false}\n', (await records.get("alice/laptop.usage.json"))?.etag);
-    const other = await inProcess(b);
-    try {
-      expect(await quota(other.port)).toEqual({ limit: 100000, usage: 5000 });
-      expect((await call(other.port, "GET", "/alice/laptop/data/x")).status).toBe(200);
-    } finally {
-      await other.hosting.shutdown();
     }
   }, 30_000);
 });

@@ -1,12 +1,11 @@
 import { createReadStream } from "node:fs";
 import { backendFromServerUrl } from "../backend-url.js";
-import { openBucketUsageRecords } from "./bucket-usage-records.js";
 import type { HostingConfig } from "./config.js";
 import { KeptArea, type KeptItem } from "./delete-grace-area.js";
 import { deleteGraceOf } from "./delete-grace-config.js";
 import { DeleteGraceLayer } from "./delete-grace-layer.js";
 import { sameFile } from "./same-file.js";
-import { type UsageRecordStore, UsageRecords } from "./usage-records.js";
+import { UsageRecords } from "./usage-records.js";
 
 /** A reason the operator's listing or restore cannot run (the CLI exits with status 2). */
 export class KeptRestoreError extends Error {
@@ -34,9 +33,8 @@ export async function listKept(config: HostingConfig, target: string): Promise<s
  * the name held at `since` (its first change after that deleted or replaced it). Names created
  * after `since` are left as they are. The restore writes through the delete grace, so the values
  * it replaces are kept in turn (a restore to the wrong time can be undone the same way). Run it
- * with the server stopped: the repository's usage record (in state_url's bucket when there is one)
- * is marked not clean, so the next start measures it again. The kept values are in this machine's
- * state_dir, also with state_url: a replica restores what was deleted through it.
+ * with the server stopped: the repository's usage record is marked not clean, so the next start
+ * measures it again.
  */
 export async function restoreKept(config: HostingConfig, target: string, since: number): Promise<KeptItem[]> {
   const { user, repo } = parseRepoArgument(target);
@@ -61,19 +59,6 @@ export async function restoreKept(config: HostingConfig, target: string, since: 
   } finally {
     await store.close();
   }
-  await markNotClean(config.stateUrl ? await openBucketUsageRecords(config.stateUrl) : new UsageRecords(config.stateDir), user, repo);
+  await new UsageRecords(config.stateDir).write(user, repo, { bytes: 0, objects: 0, clean: false });
   return [...firstAfter.values()];
-}
-
-/** Bucket records are written conditionally: read first, and again when another replica wrote in between. */
-async function markNotClean(records: UsageRecordStore, user: string, repo: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    await records.readUser(user);
-    try {
-      await records.write(user, repo, { bytes: 0, objects: 0, clean: false });
-      return;
-    } catch (err) {
-      if (attempt >= 3 || (err as Error).name !== "ObjectChangedElsewhere") throw err;
-    }
-  }
 }
