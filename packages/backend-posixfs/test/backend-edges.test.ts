@@ -1,25 +1,13 @@
-import { mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { describe, expect, it } from "vitest";
-import { bytes, filesBelow, listNames, newBackend, openBackend, tempDir } from "./helpers.js";
+import { bytes, filesBelow, listNames, newBackend, openBackend, openBelow, tempDir } from "./helpers.js";
 
 // What the package's other tests left unchecked (found by mutation testing, docs/mutation-testing.md):
 // the defaults, the root as base path, OS errors other than a missing file (a symlink loop gives
 // ELOOP, which root cannot be kept from as it can from EACCES), streamed stores under a quota, and
 // what a list does between its batches.
-
-/** This process's open descriptors on files below `dir`. */
-function openBelow(dir: string): string[] {
-  const open: string[] = [];
-  for (const fd of readdirSync("/proc/self/fd")) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(`${dir}/`)) open.push(target);
-    } catch {} // closed meanwhile (readdir's own descriptor)
-  }
-  return open;
-}
 
 async function* chunks(...parts: Uint8Array[]): AsyncIterable<Uint8Array> {
   yield* parts;

@@ -1,8 +1,8 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { bytes, filesBelow, openBackend, text } from "./helpers.js";
+import { bytes, filesBelow, openBackend, openBelow, text } from "./helpers.js";
 
 // checkFiles's edges the other tests left unchecked (found by mutation testing,
 // docs/mutation-testing.md): the count of files looked at, bookkeeping names only at the top,
@@ -11,18 +11,6 @@ import { bytes, filesBelow, openBackend, text } from "./helpers.js";
 const { flockSync } = createRequire(import.meta.url)("fs-ext-extra-prebuilt") as {
   flockSync: (fd: number, flags: "exnb" | "un") => number;
 };
-/** This process's descriptors open on files below `dir`. */
-function openBelow(dir: string): string[] {
-  const open: string[] = [];
-  for (const fd of readdirSync("/proc/self/fd")) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(`${dir}/`)) open.push(target);
-    } catch {} // closed meanwhile (readdir's own descriptor)
-  }
-  return open;
-}
-
 const ago = (seconds: number) => new Date(Date.now() - seconds * 1000);
 
 describe("PosixFsBackend.checkFiles edges", () => {
