@@ -32,7 +32,7 @@ export interface UploadHolder {
   finished(): void;
 }
 
-/** A temp file in the uploads directory: `fd` to write; `owner.finished()` once it is renamed or removed. */
+/** A new temp file: `fd` to write; `owner.finished()` once it is renamed or removed (no owner: a temp file next to its final name). */
 export interface LockedTemp {
   readonly path: string;
   readonly fd: number;
