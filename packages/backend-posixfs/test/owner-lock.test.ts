@@ -1,6 +1,6 @@
-import { closeSync, constants, existsSync, openSync, readdirSync, readlinkSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, readdirSync, readlinkSync, unlinkSync } from "node:fs";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
+import { createRequire, syncBuiltinESMExports } from "node:module";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { afterEach, describe, expect, it } from "vitest";
@@ -16,6 +16,7 @@ const value = smallValueFor as (name: string) => Buffer;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const OWNER_LOCK_NAME = /^[0-9a-f]{16}\.lock$/;
 
+const fs = createRequire(import.meta.url)("node:fs") as typeof import("node:fs");
 const { flockSync } = createRequire(import.meta.url)("fs-ext-extra-prebuilt") as { flockSync: (fd: number, flags: string) => void };
 const held: number[] = [];
 afterEach(() => {
@@ -194,6 +195,110 @@ describe("posixfs uploads: one owner lock per session", () => {
     await expectAckedWhole(base, acked);
     expect(existsSync(uploadsOf(base))).toBe(false);
   }, 30_000);
+
+  it("sessions claiming owners (through the thread pool) while repair sweeps run: no store fails, nothing left", async () => {
+    const base = await createdBase();
+    const acked = new Set<string>();
+    let sweeping = true;
+    async function sweeps(): Promise<number> {
+      const checker = new PosixFsBackend(base);
+      let count = 0;
+      for (; sweeping; count++) await checker.checkFiles({ repair: true, tempMaxAge: 0 });
+      return count;
+    }
+    async function sessions(s: number): Promise<void> {
+      for (let round = 0; round < 100; round++) {
+        const backend = new PosixFsBackend({ path: base, syncWrites: false });
+        await backend.open();
+        await Promise.all(
+          [0, 1, 2].map(async (i) => {
+            const name = `c${s}/r${round}k${i}`;
+            await backend.store(name, value(name));
+            acked.add(name);
+          }),
+        );
+        await backend.close();
+      }
+    }
+    const sweepers = [sweeps(), sweeps()];
+    await Promise.all([0, 1, 2].map(sessions));
+    sweeping = false;
+    expect(Math.min(...(await Promise.all(sweepers)))).toBeGreaterThan(5);
+    expect(acked.size).toBe(3 * 100 * 3);
+    await expectAckedWhole(base, acked);
+    expect(entries(base)).toEqual([]);
+  }, 30_000);
+
+  // A sweep that opens an owner's new lock file between its create and its flock: made to happen
+  // by running one (open, flock, unlink, close; or open and flock, held a while) right after the
+  // create, from a wrapper around node:fs's open/openSync.
+  it.each([
+    [true, "removes it"],
+    [false, "removes it"],
+    [true, "holds it"],
+    [false, "holds it"],
+  ])("an owner whose lock file a sweep took before it was locked claims another (syncWrites: %s, the sweep %s)", async (syncWrites, mode) => {
+    const base = await createdBase();
+    const backend = new PosixFsBackend({ path: base, syncWrites });
+    await backend.open();
+    const swept: string[] = [];
+    let sweeper = -1;
+    const sweepJustCreated = (path: unknown, flags: unknown) => {
+      if (swept.length > 0 || typeof path !== "string" || !/\/uploads\.hid\/[0-9a-f]{16}\.lock$/.test(path)) return;
+      if (typeof flags !== "number" || (flags & constants.O_CREAT) === 0) return;
+      swept.push(path.slice(path.lastIndexOf("/") + 1));
+      sweeper = openSync(path, constants.O_RDONLY);
+      flockSync(sweeper, "exnb");
+      if (mode === "removes it") {
+        unlinkSync(path);
+        closeSync(sweeper);
+        sweeper = -1;
+      }
+    };
+    const realOpen = fs.open;
+    const realOpenSync = fs.openSync;
+    fs.openSync = ((path: string, flags: number, mode?: number) => {
+      const fd = realOpenSync(path, flags, mode);
+      sweepJustCreated(path, flags);
+      return fd;
+    }) as typeof fs.openSync;
+    fs.open = ((path: string, flags: number, mode: number, done: (err: NodeJS.ErrnoException | null, fd: number) => void) =>
+      realOpen(path, flags, mode, (err, fd) => {
+        if (!err) sweepJustCreated(path, flags);
+        done(err, fd);
+      })) as typeof fs.open;
+    syncBuiltinESMExports();
+    try {
+      await backend.store("a", bytes(10));
+    } finally {
+      fs.open = realOpen;
+      fs.openSync = realOpenSync;
+      syncBuiltinESMExports();
+    }
+    expect(swept).toHaveLength(1);
+    // The session holds a lock file that is still there, under another id than the swept one.
+    const locks = entries(base).filter((name) => OWNER_LOCK_NAME.test(name) && name !== swept[0]);
+    expect(locks).toHaveLength(1);
+    expect(locksHeldBy(process.pid, base)).toEqual(locks);
+    // The owner that found its lock file held gave it up (unlinked it) and took another.
+    expect(entries(base)).not.toContain(swept[0]);
+    if (sweeper >= 0) closeSync(sweeper);
+    // A sweep now keeps the session's temp files.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const storing = backend.storeStream("b", (async function* () {
+      yield text("b1");
+      await gate;
+      yield text("b2");
+    })());
+    await sleep(10);
+    await new PosixFsBackend(base).checkFiles({ repair: true, tempMaxAge: 0 });
+    release();
+    await storing;
+    expect(await readFile(join(base, "b"), "latin1")).toBe("b1b2");
+    await backend.close();
+    expect(existsSync(uploadsOf(base))).toBe(false);
+  });
 
   it("the sweep leaves a temp file that holds its own flock (quota.hid's) while held, and removes it once free", async () => {
     const base = await createdBase();
