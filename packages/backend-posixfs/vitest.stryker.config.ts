@@ -7,7 +7,8 @@ import { configDefaults, defineConfig } from "vitest/config";
 // and the conformance kit: it covers nearly every line, so each mutant would rerun its ~300 tests
 // (hours on two cores). The score here is that of the package's own tests. Also left out for time:
 // the suites of core's layers over posixfs (layers-conformance: ~470 tests that reach nearly every
-// primitive; cache-layer-races, cache-over-posixfs) and small-temp-crash (10 s of SIGKILLed writers).
+// primitive; cache-layer-races, cache-over-posixfs), small-temp-crash (10 s of SIGKILLed writers) and
+// owner-lock-crash (6 s of them; owner-lock.test.ts checks the same sweep in-process).
 export default defineConfig({
   resolve: { alias: { "@borgstore/backend-posixfs": fileURLToPath(new URL("./src/index.ts", import.meta.url)) } },
   test: {
@@ -27,6 +28,7 @@ export default defineConfig({
       "test/cache-layer-races.test.ts",
       "test/cache-over-posixfs.test.ts",
       "test/small-temp-crash.test.ts",
+      "test/owner-lock-crash.test.ts",
     ],
   },
 });

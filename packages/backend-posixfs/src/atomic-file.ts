@@ -5,19 +5,19 @@ import type { ByteSource } from "@borgstore/core";
 import { tempName } from "@borgstore/core/backend";
 import { errnoOf } from "./errors.js";
 import { flockAvailable } from "./file-lock.js";
-import { closeFile, closeQuietly, openFile, renamePath, syncFile, unlinkPath, writeAll } from "./fs-calls.js";
-import type { LockedTemp, Uploads } from "./uploads.js";
+import { closeFile, openFile, renamePath, syncFile, unlinkPath, writeAll } from "./fs-calls.js";
+import type { LockedTemp, UploadHolder, Uploads } from "./uploads.js";
 
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
 /**
- * A temp file, written but not yet visible under its final name: next to it, or in the uploads
- * directory holding the flock `lock` (-1: none) until it is published or abandoned.
+ * A temp file, written but not yet visible under its final name: next to it (no `owner`), or in
+ * the uploads directory, where its `owner` is told once it is published or abandoned.
  */
 export interface TempFile {
   readonly path: string;
   readonly size: number;
-  readonly lock: number;
+  readonly owner: UploadHolder | undefined;
 }
 
 /**
@@ -29,7 +29,7 @@ async function createTemp(dir: string): Promise<LockedTemp> {
   for (;;) {
     const path = `${dir}/${tempName()}`;
     try {
-      return { path, fd: await openFile(path, CREATE_EXCLUSIVE, 0o600), lock: -1 };
+      return { path, fd: await openFile(path, CREATE_EXCLUSIVE, 0o600), owner: undefined };
     } catch (err) {
       const code = errnoOf(err);
       if (code === "EEXIST") continue;
@@ -43,18 +43,18 @@ async function createTemp(dir: string): Promise<LockedTemp> {
   }
 }
 
-/** Removes a temp file, then lets go of its lock. */
-async function discard(path: string, lock = -1): Promise<void> {
+/** Removes a temp file, then tells its owner. */
+async function discard(path: string, owner?: UploadHolder): Promise<void> {
   await unlinkPath(path).catch(() => undefined);
-  if (lock >= 0) closeQuietly(lock);
+  owner?.finished();
 }
 
 /**
- * A locked temp file in `uploads` when given, else next to `finalPath` (also when flock is not
- * available: an unlocked file in uploads.hid would pass for an orphan).
+ * A temp file of this session's owner in `uploads` when given, else next to `finalPath` (also
+ * when flock is not available: a file in uploads.hid without a locked owner would pass for an orphan).
  */
-const startTemp = (finalPath: string, uploads: Uploads | undefined): Promise<LockedTemp> =>
-  uploads && flockAvailable() ? uploads.create() : createTemp(dirname(finalPath));
+const startTemp = (finalPath: string, uploads: Uploads | undefined, alone = false): Promise<LockedTemp> =>
+  uploads && flockAvailable() ? (alone ? uploads.createAlone() : uploads.create()) : createTemp(dirname(finalPath));
 
 /** startTemp with synchronous calls. */
 const startTempSync = (finalPath: string, uploads: Uploads | undefined): LockedTemp =>
@@ -66,24 +66,25 @@ export async function writeTemp(
   value: Uint8Array,
   fsync: boolean,
   uploads?: Uploads,
+  alone = false,
 ): Promise<TempFile> {
-  const { path, fd, lock } = await startTemp(finalPath, uploads);
+  const { path, fd, owner } = await startTemp(finalPath, uploads, alone);
   try {
     await writeAll(fd, value);
     if (fsync) await syncFile(fd);
   } catch (err) {
     await closeFile(fd).catch(() => undefined);
-    await discard(path, lock);
+    await discard(path, owner);
     throw err;
   }
   try {
     // Awaited before the rename: on network filesystems close() reports deferred write errors.
     await closeFile(fd);
   } catch (err) {
-    await discard(path, lock);
+    await discard(path, owner);
     throw err;
   }
-  return { path, size: value.byteLength, lock };
+  return { path, size: value.byteLength, owner };
 }
 
 /**
@@ -98,7 +99,7 @@ export async function streamToTemp(
   uploads?: Uploads,
   onThisThread = false,
 ): Promise<TempFile> {
-  const { path, fd, lock } = onThisThread ? startTempSync(finalPath, uploads) : await startTemp(finalPath, uploads);
+  const { path, fd, owner } = onThisThread ? startTempSync(finalPath, uploads) : await startTemp(finalPath, uploads);
   let size = 0;
   let open = true;
   try {
@@ -112,24 +113,24 @@ export async function streamToTemp(
     else await closeFile(fd);
   } catch (err) {
     if (open) await closeFile(fd).catch(() => undefined);
-    await discard(path, lock);
+    await discard(path, owner);
     throw err;
   }
-  return { path, size, lock };
+  return { path, size, owner };
 }
 
 /**
  * Atomically replaces `finalPath` with the temp file, creating missing directories; on failure
- * the temp file is removed. The lock is let go only once the temp file is gone from its name.
+ * the temp file is removed. Its owner is told only once the temp file is gone from its name.
  */
 export async function publish(temp: TempFile, finalPath: string, fsync: boolean): Promise<void> {
   try {
     await renameIntoPlace(temp.path, finalPath);
   } catch (err) {
-    await discard(temp.path, temp.lock);
+    await discard(temp.path, temp.owner);
     throw err;
   }
-  if (temp.lock >= 0) closeQuietly(temp.lock);
+  temp.owner?.finished();
   if (fsync) await syncDirectory(dirname(finalPath));
 }
 
@@ -167,12 +168,12 @@ async function copyIntoPlace(from: string, to: string): Promise<void> {
 
 /**
  * writeTemp + publish as synchronous calls on the calling thread, for a small value: one create,
- * lock, write, close and rename of a few microseconds each, where thread-pool round trips would
- * cost more than the work. Same guarantees: the value appears under its name whole or not at all,
- * and a killed writer's temp file is an unlocked one in `uploads`, removed at the next open.
+ * write, close and rename of a few microseconds each, where thread-pool round trips would cost
+ * more than the work. Same guarantees: the value appears under its name whole or not at all, and a
+ * killed writer's temp file is one of an unlocked owner in `uploads`, removed at the next open.
  */
 export function replaceSmallFileSync(finalPath: string, value: Uint8Array, uploads?: Uploads): void {
-  const { path, fd, lock } = uploads && flockAvailable() ? uploads.createSync() : createTempSync(dirname(finalPath));
+  const { path, fd, owner } = uploads && flockAvailable() ? uploads.createSync() : createTempSync(dirname(finalPath));
   try {
     try {
       for (let done = 0; done < value.byteLength; ) done += writeSync(fd, value, done, value.byteLength - done);
@@ -186,7 +187,7 @@ export function replaceSmallFileSync(finalPath: string, value: Uint8Array, uploa
     } catch {}
     throw err;
   } finally {
-    if (lock >= 0) closeSync(lock);
+    owner?.finished();
   }
 }
 
@@ -194,7 +195,7 @@ function createTempSync(dir: string): LockedTemp {
   for (let madeDir = false; ; ) {
     const path = `${dir}/${tempName()}`;
     try {
-      return { path, fd: openSync(path, CREATE_EXCLUSIVE, 0o600), lock: -1 };
+      return { path, fd: openSync(path, CREATE_EXCLUSIVE, 0o600), owner: undefined };
     } catch (err) {
       const code = errnoOf(err);
       if (code === "EEXIST") continue;
@@ -227,7 +228,7 @@ function renameIntoPlaceSync(from: string, to: string, value: Uint8Array): void 
 
 /**
  * writeTemp + publish (without fsync) where only the write goes to the thread pool: creating,
- * locking, closing and renaming the temp file are synchronous calls of a few microseconds each.
+ * closing and renaming the temp file are synchronous calls of a few microseconds each.
  * One thread-pool round trip instead of about six, each of which waits for two threads to get a
  * core, which on a busy machine costs more than the write. Same guarantees as writeTemp + publish.
  */
@@ -244,7 +245,7 @@ export async function replaceFileWritingInPool(finalPath: string, value: Uint8Ar
     discardSync(temp);
     throw err;
   }
-  await publishOnThisThread({ path: temp.path, size: value.byteLength, lock: temp.lock }, finalPath);
+  await publishOnThisThread({ path: temp.path, size: value.byteLength, owner: temp.owner }, finalPath);
 }
 
 /** publish (without fsync) with a synchronous rename, creating missing directories. */
@@ -263,20 +264,20 @@ export async function publishOnThisThread(temp: TempFile, finalPath: string): Pr
     discardSync(temp);
     throw err;
   }
-  if (temp.lock >= 0) closeSync(temp.lock);
+  temp.owner?.finished();
 }
 
 /** discard as synchronous calls. */
-function discardSync(temp: { path: string; lock: number }): void {
+function discardSync(temp: { path: string; owner: UploadHolder | undefined }): void {
   try {
     unlinkSync(temp.path);
   } catch {}
-  if (temp.lock >= 0) closeSync(temp.lock);
+  temp.owner?.finished();
 }
 
 /** Drops a temp file that will not be published (e.g. the quota refused it). */
 export async function abandon(temp: TempFile): Promise<void> {
-  await discard(temp.path, temp.lock);
+  await discard(temp.path, temp.owner);
 }
 
 /** fsync of a directory makes a rename in it durable. */
@@ -289,8 +290,11 @@ export async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Plain write of a small file through a temp file + rename (used for quota.hid). */
+/**
+ * Plain write of a small file through a temp file + rename (used for quota.hid), in `uploads` a
+ * temp file locked on its own (see Uploads.createAlone).
+ */
 export async function replaceFile(finalPath: string, text: string, fsync: boolean, uploads?: Uploads): Promise<void> {
-  const temp = await writeTemp(finalPath, new TextEncoder().encode(text), fsync, uploads);
+  const temp = await writeTemp(finalPath, new TextEncoder().encode(text), fsync, uploads, true);
   await publish(temp, finalPath, fsync);
 }

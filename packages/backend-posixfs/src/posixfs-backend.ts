@@ -177,9 +177,11 @@ export class PosixFsBackend extends Backend {
       throw new BackendDoesNotExist(`posixfs storage base path does not exist or is not a directory: ${this.base}`);
     try {
       await this.#sweepUploads();
+      this.#uploads.open();
       if (this.quotaLimit === undefined) await QuotaTracker.forget(this.base);
       else this.#quota = await QuotaTracker.open(this.base, this.quotaLimit);
     } catch (err) {
+      await this.#uploads.close();
       throw toBackendError(err);
     }
   }
@@ -198,8 +200,11 @@ export class PosixFsBackend extends Backend {
   protected async _close(): Promise<void> {
     const quota = this.#quota;
     this.#quota = undefined;
-    if (quota) await quota.close().catch((err) => Promise.reject(toBackendError(err)));
-    await this.#uploads.removeIfEmpty();
+    try {
+      if (quota) await quota.close().catch((err) => Promise.reject(toBackendError(err)));
+    } finally {
+      await this.#uploads.close();
+    }
   }
 
   /** The configured quota and the bytes stored, or -1 each without a quota. */

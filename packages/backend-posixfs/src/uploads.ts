@@ -1,5 +1,6 @@
-import { closeSync, constants, fstatSync, mkdirSync, openSync, unlinkSync } from "node:fs";
-import { mkdir, readdir, rmdir } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { closeSync, constants, fstatSync, mkdirSync, openSync, rmdirSync, unlinkSync } from "node:fs";
+import { lstat, mkdir, readdir, rmdir } from "node:fs/promises";
 import { tempName } from "@borgstore/core/backend";
 import { errnoOf, isMissing } from "./errors.js";
 import { tryLockFd } from "./file-lock.js";
@@ -21,11 +22,21 @@ const MAX_MKDIRS = 1000;
 
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
-/** A temp file in the uploads directory: `fd` to write, `lock` holds its flock until released. */
+/** `<owner>.lock`: the file a session holds an exclusive flock on while it lives. */
+const OWNER_LOCK = /^([0-9a-f]{16})\.lock$/;
+/** `<owner>.tmpXXXXXXXX.tmp`: a temp file of that session. */
+const OWNED_TEMP = /^([0-9a-f]{16})\.tmp[a-z0-9_]{8}\.tmp$/;
+
+/** Whoever keeps a temp file in the uploads directory from passing for an orphan; told when the file is gone from its name. */
+export interface UploadHolder {
+  finished(): void;
+}
+
+/** A new temp file: `fd` to write; `owner.finished()` once it is renamed or removed (no owner: a temp file next to its final name). */
 export interface LockedTemp {
   readonly path: string;
   readonly fd: number;
-  readonly lock: number;
+  readonly owner: UploadHolder | undefined;
 }
 
 /** A temp file the sweep found orphaned, or one it left because someone still holds it. */
@@ -35,22 +46,99 @@ export interface UploadEntry {
 }
 
 /**
- * Every temp file in the uploads directory is flock'ed by its writer from right after its
- * creation until it is renamed into place or removed. The kernel drops the lock when the writer
- * dies, so an unlocked temp file there is an orphan, whatever its age: a killed writer's upload
- * can be removed at the next open instead of living forever. Only our processes write there
- * (the reference writes its temp files next to their final names), so no other writer's
- * convention needs to be trusted.
+ * A session's claim on its temp files: an exclusive flock on `uploads.hid/<id>.lock`, held from
+ * the session's first write until its close and the end of its last upload. The id is random (a
+ * pid is reused), and flock belongs to an open file description, so two sessions of one process
+ * exclude each other as two processes do.
+ */
+export class UploadOwner implements UploadHolder {
+  /** `<dir>/<id>.`: the start of this owner's temp file paths. */
+  readonly prefix: string;
+  #active = 0;
+  #retired = false;
+
+  constructor(
+    readonly dir: string,
+    readonly lockPath: string,
+    readonly fd: number,
+    id: string,
+  ) {
+    this.prefix = `${dir}/${id}.`;
+  }
+
+  started(): void {
+    this.#active++;
+  }
+
+  /** One of this owner's temp files is gone from its name (renamed into place or removed). */
+  finished(): void {
+    if (--this.#active === 0 && this.#retired) {
+      this.#release();
+      rmdirQuietly(this.dir);
+    }
+  }
+
+  /** The session closed: lets go of the claim now, or when its last upload ends. */
+  retire(): void {
+    this.#retired = true;
+    if (this.#active === 0) this.#release();
+  }
+
+  #release(): void {
+    // Unlinked before the close drops the lock, so that no one finds it unlocked while it lives.
+    try {
+      unlinkSync(this.lockPath);
+    } catch {}
+    closeSync(this.fd);
+  }
+}
+
+/** The flock a temp file of createAlone() holds on itself, through a descriptor of its own. */
+class FileLock implements UploadHolder {
+  constructor(readonly fd: number) {}
+
+  finished(): void {
+    closeQuietly(this.fd);
+  }
+}
+
+function rmdirQuietly(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {}
+}
+
+function ownerId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+/**
+ * Every temp file in the uploads directory belongs to a live session while that session holds the
+ * flock on its owner's lock file (see UploadOwner). The kernel drops the lock when the process
+ * dies, so a temp file whose owner's lock is free (or gone) is an orphan, whatever its age: a
+ * killed writer's upload can be removed at the next open instead of living forever. A store then
+ * costs only its own temp file's create, write, close and rename; the lock is taken once per
+ * session. Only our processes write there (the reference writes its temp files next to their
+ * final names), so no other writer's convention needs to be trusted.
  */
 export class Uploads {
   readonly dir: string;
+  #owner: UploadOwner | undefined;
+  #claiming: Promise<UploadOwner> | undefined;
+  /** After close(): an upload still starting claims an owner that retires with it. */
+  #closed = false;
 
   constructor(base: string) {
     this.dir = `${base}/${UPLOADS_DIR}`;
   }
 
-  /** Creates and locks a fresh temp file (mode 0600), creating the directory on first use. */
-  async create(): Promise<LockedTemp> {
+  /**
+   * Creates a temp file that holds its own flock until `finished()` (an open, a flock, an fstat
+   * and a close more than create()), without claiming this session's owner: for quota.hid, written
+   * at every open with a quota and then rarely, so that only a session that stores values keeps a
+   * lock file in uploads.hid.
+   */
+  async createAlone(): Promise<LockedTemp> {
     for (let mkdirs = 0; ; ) {
       const path = `${this.dir}/${tempName()}`;
       let fd: number;
@@ -65,7 +153,7 @@ export class Uploads {
       }
       const lock = await openFile(path, constants.O_RDONLY).catch(() => -1);
       try {
-        if (lock >= 0 && tryLockFd(lock) && (await fileStats(lock)).nlink > 0) return { path, fd, lock };
+        if (lock >= 0 && tryLockFd(lock) && (await fileStats(lock)).nlink > 0) return { path, fd, owner: new FileLock(lock) };
       } catch (err) {
         closeQuietly(lock);
         await closeFile(fd).catch(() => undefined);
@@ -78,47 +166,91 @@ export class Uploads {
     }
   }
 
+  /** A (re)opened session claims its owner anew on its first write. */
+  open(): void {
+    this.#closed = false;
+  }
+
+  /** Creates a fresh temp file (mode 0600) of this session, claiming its owner on first use. */
+  async create(): Promise<LockedTemp> {
+    for (let lost = 0; ; ) {
+      const owner = this.#owner ?? (await this.#claimAsync());
+      const path = owner.prefix + tempName();
+      let fd: number;
+      try {
+        fd = await openFile(path, CREATE_EXCLUSIVE, 0o600);
+      } catch (err) {
+        if (errnoOf(err) === "EEXIST") continue;
+        if (!this.#lostOwner(owner, err, lost++)) throw err;
+        continue;
+      }
+      return this.#started(owner, path, fd);
+    }
+  }
+
   /** create() with synchronous calls, for a small value written on the calling thread. */
   createSync(): LockedTemp {
-    for (let mkdirs = 0; ; ) {
-      const path = `${this.dir}/${tempName()}`;
+    for (let lost = 0; ; ) {
+      const owner = this.#owner ?? this.#adopt(claimOwnerSync(this.dir));
+      const path = owner.prefix + tempName();
       let fd: number;
       try {
         fd = openSync(path, CREATE_EXCLUSIVE, 0o600);
       } catch (err) {
         if (errnoOf(err) === "EEXIST") continue;
-        if (errnoOf(err) !== "ENOENT" || mkdirs === MAX_MKDIRS) throw err;
-        mkdirSync(this.dir, { recursive: true });
-        mkdirs++;
+        if (!this.#lostOwner(owner, err, lost++)) throw err;
         continue;
       }
-      let lock = -1;
-      try {
-        lock = openSync(path, constants.O_RDONLY);
-        if (tryLockFd(lock) && fstatSync(lock).nlink > 0) return { path, fd, lock };
-      } catch (err) {
-        if (!isMissing(err)) {
-          if (lock >= 0) closeSync(lock);
-          closeSync(fd);
-          try {
-            unlinkSync(path);
-          } catch {}
-          throw err;
-        }
-      }
-      if (lock >= 0) closeSync(lock);
-      closeSync(fd);
+      return this.#started(owner, path, fd);
     }
   }
 
-  /** Removes the directory when it is empty, so a closed store's tree is the reference's. */
-  async removeIfEmpty(): Promise<void> {
+  #started(owner: UploadOwner, path: string, fd: number): LockedTemp {
+    owner.started();
+    if (this.#closed && this.#owner === owner) {
+      this.#owner = undefined;
+      owner.retire();
+    }
+    return { path, fd, owner };
+  }
+
+  /**
+   * The uploads directory vanished under a live owner (someone removed it by hand): that owner's
+   * lock file went with it, so the session claims a new one. True when the caller should retry.
+   */
+  #lostOwner(owner: UploadOwner, err: unknown, lost: number): boolean {
+    if (errnoOf(err) !== "ENOENT" || lost >= MAX_MKDIRS) return false;
+    if (this.#owner === owner) this.#owner = undefined;
+    owner.retire();
+    return true;
+  }
+
+  async #claimAsync(): Promise<UploadOwner> {
+    this.#claiming ??= claimOwner(this.dir).finally(() => {
+      this.#claiming = undefined;
+    });
+    return this.#adopt(await this.#claiming);
+  }
+
+  /** Keeps the first owner claimed; a second one (sync and async claims crossed) is let go. */
+  #adopt(claimed: UploadOwner): UploadOwner {
+    if (this.#owner === undefined) this.#owner = claimed;
+    else if (this.#owner !== claimed) claimed.retire();
+    return this.#owner;
+  }
+
+  /** Lets go of this session's claim (once its uploads end) and removes the directory when empty, so a closed store's tree is the reference's. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const owner = this.#owner;
+    this.#owner = undefined;
+    owner?.retire();
     await rmdir(this.dir).catch(() => undefined);
   }
 
   /**
-   * Removes the temp files no live writer holds (with `remove` false: only tells which it would);
-   * returns those and the ones in use.
+   * Removes the temp files no live session owns and dead sessions' lock files (with `remove`
+   * false: only tells which it would); returns those temp files and the ones in use.
    */
   async sweep(remove = true): Promise<{ orphaned: UploadEntry[]; live: UploadEntry[] }> {
     const orphaned: UploadEntry[] = [];
@@ -130,26 +262,130 @@ export class Uploads {
       if (isMissing(err)) return { orphaned, live };
       throw err;
     }
+    const owners = new Map<string, string[]>();
+    const unowned: string[] = [];
     for (const name of names) {
-      const path = `${this.dir}/${name}`;
-      const fd = await openFile(path, constants.O_RDONLY).catch(() => -1);
-      if (fd < 0) continue;
-      try {
-        const st = await fileStats(fd);
-        if (!st.isFile()) continue;
-        if (!tryLockFd(fd)) live.push({ path, size: st.size });
-        else if (st.nlink > 0) {
-          // Unlinked while we hold the lock, so a writer that races us sees it gone and starts over.
-          if (remove)
-            await unlinkPath(path).catch((err) => {
-              if (!isMissing(err)) throw err;
-            });
-          orphaned.push({ path, size: st.size });
-        }
-      } finally {
-        await closeFile(fd);
+      const temp = OWNED_TEMP.exec(name);
+      const lock = temp ? undefined : OWNER_LOCK.exec(name);
+      const id = temp?.[1] ?? lock?.[1];
+      if (id === undefined) unowned.push(name);
+      else {
+        const temps = owners.get(id) ?? [];
+        if (temp) temps.push(name);
+        owners.set(id, temps);
       }
     }
+    for (const [id, temps] of owners) await this.#sweepOwner(id, temps, remove, orphaned, live);
+    for (const name of unowned) await this.#sweepUnowned(`${this.dir}/${name}`, remove, orphaned, live);
     return { orphaned, live };
+  }
+
+  /** An owner's temp files stay while its lock is held; else they go, and then its lock file. */
+  async #sweepOwner(id: string, temps: string[], remove: boolean, orphaned: UploadEntry[], live: UploadEntry[]): Promise<void> {
+    const lockPath = `${this.dir}/${id}.lock`;
+    // A missing lock file: the session closed (after its last upload) or died and was swept.
+    const fd = await openFile(lockPath, constants.O_RDONLY).catch((err) => (isMissing(err) ? -1 : Promise.reject(err)));
+    try {
+      const alive = fd >= 0 && !tryLockFd(fd);
+      for (const name of temps) {
+        const path = `${this.dir}/${name}`;
+        const st = await lstat(path).catch(() => undefined);
+        if (!st?.isFile()) continue;
+        if (alive) live.push({ path, size: st.size });
+        else {
+          if (remove) await unlinkPath(path).catch(ignoreMissing);
+          orphaned.push({ path, size: st.size });
+        }
+      }
+      // Unlinked while we hold its lock: an owner still starting up finds it gone and picks another id.
+      if (!alive && fd >= 0 && remove) await unlinkPath(lockPath).catch(ignoreMissing);
+    } finally {
+      if (fd >= 0) await closeFile(fd);
+    }
+  }
+
+  /** A temp file that holds its own flock (quota.hid's, see createAlone): removed unless someone holds it. */
+  async #sweepUnowned(path: string, remove: boolean, orphaned: UploadEntry[], live: UploadEntry[]): Promise<void> {
+    const fd = await openFile(path, constants.O_RDONLY).catch(() => -1);
+    if (fd < 0) return;
+    try {
+      const st = await fileStats(fd);
+      if (!st.isFile()) return;
+      if (!tryLockFd(fd)) live.push({ path, size: st.size });
+      else if (st.nlink > 0) {
+        if (remove) await unlinkPath(path).catch(ignoreMissing);
+        orphaned.push({ path, size: st.size });
+      }
+    } finally {
+      await closeFile(fd);
+    }
+  }
+}
+
+function ignoreMissing(err: unknown): void {
+  if (!isMissing(err)) throw err;
+}
+
+/**
+ * Creates and locks a new owner's lock file. A sweep may open it between our create and flock
+ * and, finding it unlocked, unlink it: then our flock fails (the sweep holds it) or locks an
+ * unlinked file, and we start over under another id.
+ */
+async function claimOwner(dir: string): Promise<UploadOwner> {
+  for (let mkdirs = 0; ; ) {
+    const id = ownerId();
+    const lockPath = `${dir}/${id}.lock`;
+    let fd: number;
+    try {
+      fd = await openFile(lockPath, CREATE_EXCLUSIVE, 0o600);
+    } catch (err) {
+      if (errnoOf(err) === "EEXIST") continue;
+      if (errnoOf(err) !== "ENOENT" || mkdirs === MAX_MKDIRS) throw err;
+      await mkdir(dir, { recursive: true });
+      mkdirs++;
+      continue;
+    }
+    try {
+      if (tryLockFd(fd) && (await fileStats(fd)).nlink > 0) return new UploadOwner(dir, lockPath, fd, id);
+    } catch (err) {
+      closeQuietly(fd);
+      await unlinkPath(lockPath).catch(() => undefined);
+      throw err;
+    }
+    await unlinkPath(lockPath).catch(() => undefined);
+    await closeFile(fd).catch(() => undefined);
+  }
+}
+
+/** claimOwner with synchronous calls. */
+function claimOwnerSync(dir: string): UploadOwner {
+  for (let mkdirs = 0; ; ) {
+    const id = ownerId();
+    const lockPath = `${dir}/${id}.lock`;
+    let fd: number;
+    try {
+      fd = openSync(lockPath, CREATE_EXCLUSIVE, 0o600);
+    } catch (err) {
+      if (errnoOf(err) === "EEXIST") continue;
+      if (errnoOf(err) !== "ENOENT" || mkdirs === MAX_MKDIRS) throw err;
+      mkdirSync(dir, { recursive: true });
+      mkdirs++;
+      continue;
+    }
+    let locked = false;
+    try {
+      locked = tryLockFd(fd) && fstatSync(fd).nlink > 0;
+    } catch (err) {
+      closeSync(fd);
+      try {
+        unlinkSync(lockPath);
+      } catch {}
+      throw err;
+    }
+    if (locked) return new UploadOwner(dir, lockPath, fd, id);
+    try {
+      unlinkSync(lockPath);
+    } catch {}
+    closeSync(fd);
   }
 }

@@ -2,19 +2,19 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync } from "nod
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { fsyncedPathsDuring } from "./fsync-observer.js";
-import { bytes, openBackend, text } from "./helpers.js";
+import { OWNER_LOCK, bytes, openBackend, text } from "./helpers.js";
 
 // atomic-file.ts's paths the other tests left unchecked (found by mutation testing,
 // docs/mutation-testing.md): fsync only when asked on every write path, the directory descriptor
 // an fsync opens is closed again, and a streamed store creates all of its missing directories.
 
-/** This process's descriptors open on `dir` itself or on anything below it. */
+/** This process's descriptors open on `dir` itself or on anything below it (an open session's lock file left out). */
 function openOn(dir: string): string[] {
   const open: string[] = [];
   for (const fd of readdirSync("/proc/self/fd")) {
     try {
       const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target === dir || target.startsWith(`${dir}/`)) open.push(target);
+      if ((target === dir || target.startsWith(`${dir}/`)) && !OWNER_LOCK.test(target)) open.push(target);
     } catch {} // closed meanwhile (readdir's own descriptor)
   }
   return open;

@@ -37,13 +37,35 @@ export async function listNames(backend: PosixFsBackend, name = ""): Promise<str
   return names;
 }
 
-/** Every file below `dir` as a sorted relative path (directories left out). */
+/** The lock file a session that has written holds in uploads.hid until it closes (`<owner id>.lock`). */
+export const OWNER_LOCK = /(^|\/)uploads\.hid\/[0-9a-f]{16}\.lock$/;
+
+/** A session's temp file in uploads.hid: `<owner id>.tmp` + 8 of [a-z0-9_] + `.tmp`. */
+export const OWNED_TEMP = /^[0-9a-f]{16}\.tmp[a-z0-9_]{8}\.tmp$/;
+
+/**
+ * Every file below `dir` as a sorted relative path (directories left out, and open sessions'
+ * lock files in uploads.hid: uploads-sweep.test.ts checks that close removes them).
+ */
 export async function filesBelow(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries
     .filter((e) => e.isFile())
     .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .filter((path) => !OWNER_LOCK.test(path))
     .sort();
+}
+
+/** This process's descriptors open on files below `dir`, but for open sessions' lock files. */
+export function openBelow(dir: string): string[] {
+  const open: string[] = [];
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(`${dir}/`) && !OWNER_LOCK.test(target)) open.push(target);
+    } catch {} // closed meanwhile (readdir's own descriptor)
+  }
+  return open;
 }
 
 export const bytes = (n: number, fill = 0x61): Uint8Array => new Uint8Array(n).fill(fill);

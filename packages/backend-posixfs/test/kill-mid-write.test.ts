@@ -4,10 +4,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { describe, expect, it } from "vitest";
-import { filesBelow, listNames, openBackend, text } from "./helpers.js";
+import { OWNED_TEMP, filesBelow, listNames, openBackend, text } from "./helpers.js";
 
 const writer = fileURLToPath(new URL("./fixtures/slow-writer.mjs", import.meta.url));
-const TEMP_NAME = /^tmp[a-z0-9_]{8}\.tmp$/;
 const UPLOADS = "uploads.hid";
 
 function startWriter(base: string, mode: string, mib: number): { child: ChildProcess; said: (word: string) => Promise<void> } {
@@ -37,7 +36,7 @@ function kill(child: ChildProcess): Promise<void> {
 
 /** Sizes of the temp files in uploads.hid (those of a dead writer no longer change). */
 async function tempSizes(base: string): Promise<number[]> {
-  const temps = (await readdir(join(base, UPLOADS)).catch(() => [])).filter((n) => TEMP_NAME.test(n));
+  const temps = (await readdir(join(base, UPLOADS)).catch(() => [])).filter((n) => OWNED_TEMP.test(n));
   return Promise.all(temps.map((n) => stat(join(base, UPLOADS, n)).then((s) => s.size)));
 }
 
@@ -54,12 +53,13 @@ describe("a writer killed with SIGKILL mid-write", () => {
     await setup.close();
     const { child, said } = startWriter(setup.base, "stream", 64);
     await said("half");
-    const during = (await readdir(join(setup.base, UPLOADS))).filter((n) => TEMP_NAME.test(n));
+    const during = (await readdir(join(setup.base, UPLOADS))).filter((n) => OWNED_TEMP.test(n));
     expect(during).toHaveLength(1);
     expect((await stat(join(setup.base, UPLOADS, during[0] as string))).size).toBeGreaterThan(0);
-    // An open while the writer lives leaves its upload alone (the writer holds its lock).
+    // An open while the writer lives leaves its upload alone (the writer holds its owner's lock).
+    const before = await readdir(join(setup.base, UPLOADS));
     await (await reopen(setup.base)).close();
-    expect(await readdir(join(setup.base, UPLOADS))).toEqual(during);
+    expect(await readdir(join(setup.base, UPLOADS))).toEqual(before);
     await kill(child);
     const backend = await reopen(setup.base);
     expect(await backend.load("ns/big")).toEqual(text("old"));

@@ -8,10 +8,9 @@ import { BackendAlreadyExists, BackendDoesNotExist, BackendError, ObjectNotFound
 import { describe, expect, it } from "vitest";
 import { fsyncedPathsDuring } from "./fsync-observer.js";
 import { HASH_WHOLE_LIMIT } from "../src/hash-file.js";
-import { bytes, filesBelow, listNames, newBackend, openBackend, tempDir, text } from "./helpers.js";
+import { OWNED_TEMP, bytes, filesBelow, listNames, newBackend, openBackend, tempDir, text } from "./helpers.js";
 import { runnableCopy } from "./runnable-copy.js";
 
-const TEMP_NAME = /^tmp[a-z0-9_]{8}\.tmp$/;
 
 describe("PosixFsBackend lifecycle", () => {
   it("rejects a relative base path", () => {
@@ -126,7 +125,8 @@ describe("PosixFsBackend on-disk format", () => {
     expect(Buffer.from(await backend.load("ns/big")).equals(value)).toBe(true);
     await mkdir(join(backend.base, "ns", "dir", "inside"), { recursive: true });
     await expect(backend.store("ns/dir", value)).rejects.toBeInstanceOf(BackendError);
-    expect(await readdir(join(backend.base, "uploads.hid"))).toEqual([]);
+    // Only the session's own lock file stays in uploads.hid while it is open.
+    expect(await readdir(join(backend.base, "uploads.hid"))).toEqual([expect.stringMatching(/^[0-9a-f]{16}\.lock$/)]);
     expect(await filesBelow(backend.base)).toEqual(["ns/big"]);
     // The sweep finds nothing held: the failed store let go of its lock.
     await backend.close();
@@ -136,7 +136,7 @@ describe("PosixFsBackend on-disk format", () => {
     await backend.close();
   });
 
-  it("writes a streamed value to a hidden 0600 temp file in uploads.hid (tmp + 8 of [a-z0-9_] + .tmp) and renames it when the source ends", async () => {
+  it("writes a streamed value to a hidden 0600 temp file in uploads.hid (owner id + .tmp + 8 of [a-z0-9_] + .tmp) and renames it when the source ends", async () => {
     const backend = await openBackend();
     await backend.mkdir("ns");
     let release!: () => void;
@@ -152,9 +152,9 @@ describe("PosixFsBackend on-disk format", () => {
     const storing = backend.storeStream("ns/key", slowSource());
     await written;
     await new Promise((r) => setTimeout(r, 20));
-    const during = await readdir(join(backend.base, "uploads.hid"));
+    const during = (await readdir(join(backend.base, "uploads.hid"))).filter((name) => !name.endsWith(".lock"));
     expect(during).toHaveLength(1);
-    expect(during[0]).toMatch(TEMP_NAME);
+    expect(during[0]).toMatch(OWNED_TEMP);
     expect((await stat(join(backend.base, "uploads.hid", during[0] as string))).mode & 0o777).toBe(0o600);
     expect(await listNames(backend, "ns")).toEqual([]);
     expect((await backend.info("ns/key")).exists).toBe(false);

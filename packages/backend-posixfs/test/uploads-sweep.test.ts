@@ -6,9 +6,11 @@ import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { afterEach, describe, expect, it } from "vitest";
 import { bytes, newBackend, text } from "./helpers.js";
 
-// A writer killed mid-upload leaves its temp file in uploads.hid unlocked; a live writer holds an
-// exclusive flock on it. Here such files are left in this process (kill-mid-write.test.ts kills a
-// real writer), so that the sweep at open runs where mutation testing sees it.
+// Temp files that hold a flock of their own (quota.hid's, see Uploads.createAlone): a writer killed
+// mid-write leaves one unlocked; a live writer holds an exclusive flock on it. Here such files are
+// left in this process (kill-mid-write.test.ts kills a real writer), so that the sweep at open runs
+// where mutation testing sees it. Values' temp files belong to their session's owner lock instead:
+// owner-lock.test.ts.
 
 const { flockSync } = createRequire(import.meta.url)("fs-ext-extra-prebuilt") as { flockSync: (fd: number, flags: string) => void };
 const held: number[] = [];
