@@ -112,15 +112,3 @@ export function startAckingChild(script: string, args: string[], acked: Set<stri
   );
   return { child, acked, ready, exit };
 }
-
-/** This process's descriptors open on files below `dir`. */
-export function openBelow(dir: string): string[] {
-  const open: string[] = [];
-  for (const fd of readdirSync("/proc/self/fd")) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(`${dir}/`)) open.push(target);
-    } catch {} // closed meanwhile (readdir's own descriptor)
-  }
-  return open;
-}
