@@ -26,6 +26,7 @@ import { HttpError } from "./http-error.js";
 import { type ReplyContext, requestBody, sendBody, sendHead, sendStream } from "./reply.js";
 import { type RequestTarget, queryValue } from "./request-target.js";
 import { responseDone } from "./request-signal.js";
+import { uploadChunks } from "./upload-chunks.js";
 import { receiveWhole } from "@borgstore/core/backend";
 
 /** Everything one request's operation needs. */
@@ -130,6 +131,12 @@ async function store(op: Operation): Promise<void> {
       if (isBorgStoreError(err, ErrorCodes.PERMISSION_DENIED)) op.reply.bodyRefused = true;
       throw err;
     });
+  if (size > ALWAYS_WHOLE && op.host.backend.capabilities.gathersChunks) {
+    // The body's chunks go to the backend as they arrive, uncopied, and it writes them while they
+    // arrive; storeStream checks the length and SHA-256 before anything becomes visible.
+    await op.host.use((b) => b.storeStream(name, uploadChunks(requestBody(op.reply)), { size, sha256, signal }), signal);
+    return sendBody(op.reply, 200, undefined);
+  }
   await withWholeBody(op, size, async (whole) => {
     if (!whole)
       return op.host.use((b) => b.storeStream(name, coalesce(requestBody(op.reply), 512 * 1024), { size, sha256, signal }), signal);
