@@ -45,9 +45,10 @@ export interface Operation {
 /** Values up to this size are always held whole (a read, a write); bounded by the connection limit. */
 const ALWAYS_WHOLE = 64 * 1024;
 /**
- * Values up to this size are held whole while the memory budget allows; larger ones stream.
- * Streaming a 16 MiB value cost 1.5-2× the server CPU of holding it whole (measured with the
- * Python client); the budget (64 MiB by default) still bounds what all requests hold at once.
+ * Values up to this size are held whole while the memory budget allows; larger ones stream
+ * (for a backend that does not gather chunks: see store). Streaming a 16 MiB value in 512 KiB
+ * pieces cost 1.5-2× the server CPU of holding it whole (measured with the Python client); the
+ * budget (64 MiB by default) still bounds what all requests hold at once.
  */
 const WHOLE_LIMIT = 16 * 1024 * 1024;
 
@@ -112,7 +113,8 @@ export async function post(op: Operation): Promise<void> {
 
 /**
  * Stores the body; size and X-Content-hash-sha256 are checked before the object becomes visible.
- * A body held whole is checked here, then stored in one write; a streamed one goes to
+ * A backend that gathers chunks itself (posixfs) gets a large body's chunks as they arrive. For
+ * others, a body held whole is checked here, then stored in one write; a streamed one goes to
  * storeStream, which checks at the end of the stream.
  */
 async function store(op: Operation): Promise<void> {
