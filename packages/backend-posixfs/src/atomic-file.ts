@@ -5,7 +5,7 @@ import type { ByteSource } from "@borgstore/core";
 import { tempName } from "@borgstore/core/backend";
 import { errnoOf } from "./errors.js";
 import { flockAvailable } from "./file-lock.js";
-import { closeFile, openFile, renamePath, syncFile, unlinkPath, writeAll } from "./fs-calls.js";
+import { closeFile, openFile, renamePath, syncFile, unlinkPath, writeAll, writevAll } from "./fs-calls.js";
 import type { LockedTemp, UploadHolder, Uploads } from "./uploads.js";
 
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
@@ -100,23 +100,100 @@ export async function streamToTemp(
   onThisThread = false,
 ): Promise<TempFile> {
   const { path, fd, owner } = onThisThread ? startTempSync(finalPath, uploads) : await startTemp(finalPath, uploads);
+  const writes = new GatheredWrites(fd);
   let size = 0;
   let open = true;
   try {
     for await (const chunk of source) {
-      await writeAll(fd, chunk);
+      await writes.add(chunk);
       size += chunk.byteLength;
     }
+    await writes.finish();
     if (fsync) await syncFile(fd);
     open = false;
     if (onThisThread) closeSync(fd);
     else await closeFile(fd);
   } catch (err) {
+    // A write may still be in flight: the descriptor is closed only after it.
+    await writes.settled();
     if (open) await closeFile(fd).catch(() => undefined);
     await discard(path, owner);
     throw err;
   }
   return { path, size, owner };
+}
+
+/** Chunks gathered before they are written in one call. */
+const GATHER = 1024 * 1024;
+/** Chunks held at most while the previous write is still in flight (then the source waits). */
+const GATHER_LIMIT = 2 * 1024 * 1024;
+
+/**
+ * Writes a stream's chunks (a request body's are 64 KiB) in gathered writev calls of about 1 MiB,
+ * one in flight while the next are gathered: a thread-pool round trip per MiB instead of per
+ * chunk, no copy to join them, and each written while still in the CPU's cache (measured with the
+ * Python client, 16 MiB stores: the kernel's copy into the page cache took a third of the time
+ * that copying from the whole value afterwards did). The chunks are kept by reference until
+ * written (see BackendCapabilities.gathersChunks).
+ */
+class GatheredWrites {
+  readonly #fd: number;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #inFlight: Promise<void> | undefined;
+  #writing = false;
+  /** The first failed write's error (boxed: anything may be thrown). */
+  #failure: { err: unknown } | undefined;
+
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  async add(chunk: Uint8Array): Promise<void> {
+    if (this.#failure) throw this.#failure.err;
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.byteLength;
+    if (this.#pendingBytes < GATHER) return;
+    if (this.#writing) {
+      if (this.#pendingBytes < GATHER_LIMIT) return;
+      await this.#inFlight;
+    }
+    this.#start();
+  }
+
+  /** Writes what is left; resolves once everything is written. */
+  async finish(): Promise<void> {
+    if (this.#inFlight !== undefined) await this.#inFlight;
+    if (this.#failure) throw this.#failure.err;
+    if (this.#pending.length > 0) {
+      this.#start();
+      await this.#inFlight;
+    }
+  }
+
+  /** Resolves once no write is in flight, whatever its outcome. */
+  async settled(): Promise<void> {
+    await this.#inFlight?.catch(() => undefined);
+  }
+
+  #start(): void {
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const write = writevAll(this.#fd, batch);
+    this.#writing = true;
+    // Awaited later (add, finish); until then its failure must not count as unhandled.
+    write.then(
+      () => {
+        this.#writing = false;
+      },
+      (err: unknown) => {
+        this.#writing = false;
+        this.#failure ??= { err };
+      },
+    );
+    this.#inFlight = write;
+  }
 }
 
 /**

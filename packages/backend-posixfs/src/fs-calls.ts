@@ -38,3 +38,17 @@ export async function writeAll(fd: number, data: Uint8Array): Promise<void> {
   let done = 0;
   while (done < data.byteLength) done += await writeSome(fd, data, done, data.byteLength - done);
 }
+
+const writevSome = (fd: number, chunks: readonly Uint8Array[]): Promise<number> =>
+  call((done) => fs.writev(fd, chunks as Uint8Array[], null, done));
+
+/** Writes `chunks` in order at the file's position, one writev call each time the kernel takes only part. */
+export async function writevAll(fd: number, chunks: readonly Uint8Array[]): Promise<void> {
+  let rest = chunks;
+  while (rest.length > 0) {
+    let written = await writevSome(fd, rest);
+    let i = 0;
+    while (i < rest.length && written >= (rest[i] as Uint8Array).byteLength) written -= (rest[i++] as Uint8Array).byteLength;
+    rest = i < rest.length && written > 0 ? [(rest[i] as Uint8Array).subarray(written), ...rest.slice(i + 1)] : rest.slice(i);
+  }
+}

@@ -92,6 +92,7 @@ export class PosixFsBackend extends Backend {
     quota: true,
     directories: true,
     streaming: true,
+    gathersChunks: true,
     // Hashes are core's default: the file streamed through the hasher in this process.
     serverSideHash: [],
   };

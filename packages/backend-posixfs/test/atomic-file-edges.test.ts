@@ -1,6 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { fsyncedPathsDuring } from "./fsync-observer.js";
 import { OWNER_LOCK, bytes, openBackend, text } from "./helpers.js";
 
@@ -60,5 +61,45 @@ describe("posixfs atomic writes", () => {
     await backend.storeStream("a/b/c/key", chunks(text("deep")));
     expect(await backend.load("a/b/c/key")).toEqual(text("deep"));
     await backend.close();
+  });
+});
+
+/** Files below `dir` whose names are temp names (a store's leftovers), uploads.hid included. */
+function tempFiles(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).filter((p) => p.endsWith(".tmp"));
+}
+
+describe("posixfs streamed stores gather small chunks into large writes", () => {
+  it.each([true, false])("stores 64 KiB chunks and odd-sized ones byte for byte, across many gathered writes (syncWrites: %s)", async (syncWrites) => {
+    const backend = await openBackend({ syncWrites });
+    const value = randomBytes(5 * 1024 * 1024 + 4321);
+    const sizes = [1, 65536, 7, 65536, 300_000, 65536, 3];
+    async function* pieces(): AsyncIterable<Uint8Array> {
+      for (let at = 0, i = 0; at < value.byteLength; i++) {
+        const end = Math.min(value.byteLength, at + (sizes[i % sizes.length] as number));
+        yield value.subarray(at, end);
+        at = end;
+      }
+    }
+    await backend.storeStream("ns/big", pieces(), { size: value.byteLength });
+    expect(Buffer.from(await backend.load("ns/big")).equals(value)).toBe(true);
+    expect(tempFiles(backend.base)).toEqual([]);
+  });
+
+  it("a source that fails while a gathered write may be in flight stores nothing, leaves no temp file and no descriptor", async () => {
+    const backend = await openBackend();
+    const chunk = new Uint8Array(64 * 1024).fill(5);
+    async function* failing(): AsyncIterable<Uint8Array> {
+      for (let i = 0; i < 3 * 16 + 5; i++) {
+        yield chunk;
+        if (i % 16 === 15) await new Promise((r) => setImmediate(r));
+      }
+      throw new Error("client went away");
+    }
+    await expect(backend.storeStream("ns/cut", failing())).rejects.toThrow("client went away");
+    await expect(backend.load("ns/cut")).rejects.toMatchObject({ code: "OBJECT_NOT_FOUND" });
+    expect(tempFiles(backend.base)).toEqual([]);
+    // The temp file's lock descriptor is closed without waiting (closeQuietly).
+    await vi.waitFor(() => expect(openOn(backend.base)).toEqual([]));
   });
 });

@@ -112,6 +112,12 @@ export interface BackendCapabilities {
   directories: boolean;
   /** loadStream/storeStream move bytes without holding the whole value in memory. */
   streaming: boolean;
+  /**
+   * storeStream gathers a source's chunks, however small, into large writes itself, keeping each
+   * chunk by reference until it is written (so the source must not reuse a chunk's memory after
+   * yielding it): a server may hand it a request body's pieces as they arrive, uncopied.
+   */
+  gathersChunks?: boolean;
   /** Hash algorithms computed next to the data (others are streamed to the client by core). */
   serverSideHash: readonly string[];
 }

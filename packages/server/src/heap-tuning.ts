@@ -15,8 +15,11 @@ export function tuneHeapForLargeBodies(): void {
   keepFreedBodyMemoryMapped();
 }
 
-/** Below glibc's largest dynamic mmap threshold (32 MiB), so that freeing it raises the threshold. */
-const MALLOC_THRESHOLD_RAISER = 16 * 1024 * 1024;
+/**
+ * Just below glibc's largest dynamic mmap threshold (32 MiB, chunk header included), so that
+ * freeing it raises the threshold as far as it goes: trim threshold 62 MiB.
+ */
+const MALLOC_THRESHOLD_RAISER = 31 * 1024 * 1024;
 
 /**
  * Node's HTTP parser copies every 64 KiB piece of a request body into freshly allocated memory.
@@ -24,10 +27,12 @@ const MALLOC_THRESHOLD_RAISER = 16 * 1024 * 1024;
  * lie free at the top of its heap, so each upload takes its size again in page faults (measured:
  * 400-1000 per 4 MiB store, a quarter of the server's CPU for it). glibc raises that limit to
  * twice the size of the largest mmap'ed block freed so far (up to 32 MiB): one such block,
- * allocated now and freed by the first garbage collection, keeps up to 32 MiB of freed body
- * memory mapped for the next request, as the Python server's heap does once it has freed one
- * large body (measured: ~0 page faults per 4 MiB store, server CPU 11.9 → 8.8 ms). Other
- * allocators ignore this.
+ * allocated now and freed by the first garbage collection, keeps freed body memory mapped for the
+ * next request, as the Python server's heap does once it has freed one large body. The GC frees
+ * the pieces of several uploads at once, so the limit must exceed a few bodies: with a 16 MiB
+ * block (32 MiB limit) a 16 MiB store still took ~1,200-2,100 page faults and a 4 MiB one ~450-770;
+ * with 31 MiB (62 MiB limit) ~20-100 and ~5-11 (server CPU per store with the Python client,
+ * same run: 16 MiB 39.5 → 37.7 ms, 4 MiB 9.9 → 9.0 ms). Other allocators ignore this.
  */
 function keepFreedBodyMemoryMapped(): void {
   Buffer.allocUnsafeSlow(MALLOC_THRESHOLD_RAISER)[0] = 0;

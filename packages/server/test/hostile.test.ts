@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -236,5 +237,46 @@ describe("hostile input over raw TCP", () => {
     expect((await request(server.port, "POST", "/alive", { body: "yes" })).status).toBe(200);
     expect(tree(dir.path).filter((p) => !p.startsWith("store"))).toEqual(outsideBefore);
     expect(server.stderr()).not.toContain("request failed");
+  });
+});
+
+describe("hostile large uploads (written while they arrive)", () => {
+  const dir = tempDir();
+  const store = join(dir.path, "store");
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    server = await startInProcess(["--backend", `FILE:${store}`, "--create"], {
+      BORGSTORE_SERVER_USERNAME: "testuser",
+      BORGSTORE_SERVER_PASSWORD: "testpass",
+    });
+  });
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+    dir.remove();
+  });
+
+  const statusOf = async (target: string) => (await request(server.port, "GET", target)).status;
+
+  it("does not store a multi-MiB body cut off midway, though its first MiBs were already written, and leaves no temp file", async () => {
+    const conn = await RawConnection.open(server.port);
+    conn.send(rawRequest("POST", "/cut-big", [H, A, Z, ["Content-Length", String(6 * 1024 * 1024)]], ""));
+    conn.send(Buffer.alloc(3 * 1024 * 1024, 7));
+    await new Promise((r) => setTimeout(r, 300));
+    conn.close();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await statusOf("/cut-big")).toBe(404);
+    expect(tree(store).filter((p) => p.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("verifies the hash of a multi-MiB upload, written while it arrived, before it becomes visible", async () => {
+    const body = Buffer.alloc(5 * 1024 * 1024 + 123, 2);
+    const res = await request(server.port, "POST", "/hashed-huge", { body, headers: [["X-Content-hash-sha256", "e".repeat(64)]] });
+    expect(res.status).toBe(422);
+    expect(await statusOf("/hashed-huge")).toBe(404);
+    expect(tree(store).filter((p) => p.endsWith(".tmp"))).toEqual([]);
+    const good = createHash("sha256").update(body).digest("hex");
+    expect((await request(server.port, "POST", "/hashed-huge", { body, headers: [["X-Content-hash-sha256", good]] })).status).toBe(200);
+    expect((await request(server.port, "GET", "/hashed-huge")).body.equals(body)).toBe(true);
   });
 });

@@ -31,9 +31,14 @@ export class BackendLayer extends Backend {
     this.precreateDirs = inner.precreateDirs;
   }
 
-  /** The inner backend's capabilities: a layer changes how, not what. */
+  /**
+   * The inner backend's capabilities: a layer changes how, not what. Except gathersChunks: the
+   * inner backend's storeStream checks the size and SHA-256 of what a layer hands on once more, so
+   * a server holds a body whole for it (checked once) rather than streaming it chunk by chunk.
+   */
   get capabilities(): BackendCapabilities {
-    return this.inner.capabilities;
+    const inner = this.inner.capabilities;
+    return inner.gathersChunks ? { ...inner, gathersChunks: false } : inner;
   }
 
   /** A layer holds no state of its own: it is open while the backend it wraps is (opened through it or not). */
