@@ -25,7 +25,8 @@ function onDisk(dir: string): { bytes: number; objects: number } {
   let bytes = 0;
   let objects = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
+    // The store's own files (uploads.hid/ holds a writing session's lock file) are no objects.
+    if (!entry.isFile() || join(entry.parentPath, entry.name).includes(".hid")) continue;
     bytes += statSync(join(entry.parentPath, entry.name)).size;
     objects++;
   }

@@ -58,13 +58,14 @@ function onDisk(root: string): { bytes: number; objects: number } {
   let bytes = 0;
   let objects = 0;
   for (const name of readdirSync(root)) {
+    if (name.endsWith(".hid")) continue; // the store's own: quota.hid, uploads.hid/ (a writing session's lock file)
     const path = join(root, name);
     const stat = statSync(path);
     if (stat.isDirectory()) {
       const inner = onDisk(path);
       bytes += inner.bytes;
       objects += inner.objects;
-    } else if (!name.endsWith(".hid")) {
+    } else {
       bytes += stat.size;
       objects++;
     }
