@@ -80,6 +80,7 @@ export abstract class Backend {
   /** Path → permission letters, or undefined when unrestricted; core checks them before every primitive. */
   protected readonly permissions: Permissions | undefined;
   #opened = false;
+  #layerCalls: LayerCalls | undefined;
 
   constructor(options: BackendOptions = {}) {
     this.permissions = options.permissions && Object.keys(options.permissions).length > 0 ? options.permissions : undefined;
@@ -417,7 +418,8 @@ export abstract class Backend {
   // ---- calls from a layer above (LayerCalls) ------------------------------------------------
 
   static {
-    makeLayerCalls = (backend) => ({
+    // Made once per backend: a layer made per request (a server's permission view) shares them.
+    makeLayerCalls = (backend) => (backend.#layerCalls ??= {
       info: async (name, options = {}) => {
         backend.#assertPermitted(name, Required.info);
         return backend._info(name, options);
