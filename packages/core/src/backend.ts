@@ -267,7 +267,7 @@ export abstract class Backend {
     this.#prepareItem(name);
     const bytes = asBytes(value);
     // Nothing to wait for or check: the hot path (each layer of a Store's stack takes it) skips two promises.
-    if (!options.signal && !this.permissions) return this._store(name, bytes, options);
+    if (!this.permissions) return options.signal ? underSignal(options.signal, () => this._store(name, bytes, options)) : this._store(name, bytes, options);
     await underSignal(options.signal, async () => {
       await this.#checkStorePermission(name);
       throwIfAborted(options.signal);
