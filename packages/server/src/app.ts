@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Backend } from "@borgstore/core";
-import { MEDIA_TYPE } from "@borgstore/core/rest-protocol";
+import { HEADERS, MEDIA_TYPE, formatServerFeatures } from "@borgstore/core/rest-protocol";
 import { Hono } from "hono";
 import { type Credentials, basicUserName, checkCredentials, isAuthorized } from "./auth.js";
 import { BackendHost } from "./backend-host.js";
@@ -17,7 +17,15 @@ import { type RequestTarget, parseRequestTarget } from "./request-target.js";
 /** The Accept value every request must carry (else 406). */
 export const BORGSTORE_MEDIA_TYPE = MEDIA_TYPE;
 
-export { FEATURES_HEADER, SERVER_FEATURES } from "./reply.js";
+/**
+ * Sent on every response, so clients can tell this server from the Python reference, which
+ * breaks under concurrent requests (docs/rest-protocol.md#feature-negotiation) and stores a truncated upload whose body ended
+ * early: `concurrent-requests` (requests may overlap), `verified-uploads` (a store is kept only
+ * when its body arrived whole, at its Content-Length, even without a hash header).
+ */
+export const FEATURES_HEADER = HEADERS.features;
+/** Value of the FEATURES_HEADER this server sends on every response. */
+export const SERVER_FEATURES = formatServerFeatures({ concurrentRequests: true, verifiedUploads: true });
 
 /** Options of createApp (and, partly, of RestServer). */
 export interface AppOptions {
@@ -109,6 +117,7 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
       signal: requestSignal(c.env.incoming, c.env.outgoing),
     };
     c.set("reply", reply);
+    reply.outgoing.setHeader(FEATURES_HEADER, SERVER_FEATURES);
     const own = await router.answerOwn?.(reply);
     if (own === "unauthorized") return refuseLogin(reply);
     if (own) return RESPONSE_ALREADY_SENT;

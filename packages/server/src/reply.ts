@@ -2,20 +2,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { SizedByteSource } from "@borgstore/core";
-import { HEADERS, formatServerFeatures } from "@borgstore/core/rest-protocol";
 import { errorPageHtml, reasonPhrase, standardReason } from "./error-page.js";
-
-/**
- * Sent on every response, so clients can tell this server from the Python reference, which
- * breaks under concurrent requests (docs/rest-protocol.md#feature-negotiation) and stores a truncated upload whose body ended
- * early: `concurrent-requests` (requests may overlap), `verified-uploads` (a store is kept only
- * when its body arrived whole, at its Content-Length, even without a hash header).
- * Every writeHead below puts it first among its headers (where a setHeader before it put it):
- * a header set ahead of writeHead sends every response down Node's slower merging path.
- */
-export const FEATURES_HEADER = HEADERS.features;
-/** Value of the FEATURES_HEADER this server sends on every response. */
-export const SERVER_FEATURES = formatServerFeatures({ concurrentRequests: true, verifiedUploads: true });
 
 /**
  * Writes responses straight to Node's ServerResponse: header names keep the exact casing the
@@ -88,7 +75,7 @@ export function sendBody(
   extraHeaders?: OutgoingHttpHeaders,
 ): void {
   const bytes = typeof body === "string" ? Buffer.from(body, "latin1") : body;
-  const headers: OutgoingHttpHeaders = { [FEATURES_HEADER]: SERVER_FEATURES };
+  const headers: OutgoingHttpHeaders = {};
   if (contentType) headers["Content-Type"] = contentType;
   headers["Cache-Control"] = CACHE_CONTROL;
   if (extraHeaders) Object.assign(headers, extraHeaders);
@@ -106,7 +93,7 @@ function reasonFor(status: number): string {
 
 /** HEAD reply: headers describe the object, no body follows. */
 export function sendHead(ctx: ReplyContext, headers: OutgoingHttpHeaders): void {
-  ctx.outgoing.writeHead(200, "OK", { [FEATURES_HEADER]: SERVER_FEATURES, "Cache-Control": CACHE_CONTROL, ...headers });
+  ctx.outgoing.writeHead(200, "OK", { "Cache-Control": CACHE_CONTROL, ...headers });
   ctx.outgoing.end();
 }
 
@@ -124,7 +111,6 @@ export async function sendStream(
 ): Promise<void> {
   const length = source.size;
   ctx.outgoing.writeHead(status, reasonFor(status), {
-    [FEATURES_HEADER]: SERVER_FEATURES,
     "Content-Type": contentType,
     "Cache-Control": CACHE_CONTROL,
     ...extraHeaders,
@@ -170,7 +156,7 @@ export async function sendErrorPage(
   // 411/413 refuse the body itself: no point reading it.
   if (!ctx.keepStreamOpen && status !== 411 && status !== 413 && !ctx.bodyRefused) await discardArrivedBody(incoming);
   const html = Buffer.from(errorPageHtml(status, message), "utf8");
-  const headers: OutgoingHttpHeaders = { [FEATURES_HEADER]: SERVER_FEATURES, ...extraHeaders };
+  const headers: OutgoingHttpHeaders = { ...extraHeaders };
   if (!ctx.keepStreamOpen) headers.Connection = "close";
   headers["Content-Type"] = "text/html;charset=utf-8";
   headers["Content-Length"] = html.byteLength;
@@ -187,7 +173,6 @@ export async function sendErrorPage(
 export async function sendUnauthorized(ctx: ReplyContext): Promise<void> {
   const body = Buffer.from("Unauthorized");
   const headers: OutgoingHttpHeaders = {
-    [FEATURES_HEADER]: SERVER_FEATURES,
     "Cache-Control": CACHE_CONTROL,
     "WWW-Authenticate": 'Basic realm="BorgStore REST Server"',
     "Content-Length": body.byteLength,
