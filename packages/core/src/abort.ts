@@ -37,18 +37,45 @@ export function raceAbort<T>(
       dropLate();
       reject(abortError(signal));
     };
-    signal.addEventListener("abort", onAbort, { once: true });
+    const waiting = waitingOn(signal);
+    waiting.add(onAbort);
     pending.then(
       (value) => {
-        signal.removeEventListener("abort", onAbort);
+        waiting.delete(onAbort);
         resolve(value);
       },
       (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
+        waiting.delete(onAbort);
         reject(err);
       },
     );
   });
+}
+
+const waitingBySignal = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * The races waiting on `signal`, behind one 'abort' listener per signal: a server passes its
+ * connection's signal to every read, and adding and removing an EventTarget listener per race cost
+ * more than the rest of a small load's bookkeeping (~3 µs a request in the server's profile).
+ */
+function waitingOn(signal: AbortSignal): Set<() => void> {
+  let waiting = waitingBySignal.get(signal);
+  if (!waiting) {
+    const callbacks = new Set<() => void>();
+    signal.addEventListener(
+      "abort",
+      () => {
+        const fired = [...callbacks];
+        callbacks.clear();
+        for (const callback of fired) callback();
+      },
+      { once: true },
+    );
+    waitingBySignal.set(signal, callbacks);
+    waiting = callbacks;
+  }
+  return waiting;
 }
 
 /**

@@ -29,6 +29,37 @@ export interface BackendOptions {
   permissions?: Permissions;
 }
 
+/**
+ * What a layer (BackendLayer) calls on the backend it wraps. The layer's own public method has
+ * validated the names and options once and watches the signal for the whole call, so these check
+ * only what belongs to the wrapped backend: its open state, its permissions, and the signal before
+ * a mutation starts (the layer may have waited for a turn meanwhile). abstract-level's split: the
+ * public methods validate, what runs below them does not; a stack of layers validates once.
+ */
+export interface LayerCalls {
+  info(name: string, options?: OperationOptions): Promise<ItemInfo>;
+  load(name: string, options: BufferLoadOptions): Promise<Uint8Array>;
+  /** The wrapped backend's source as it is: the layer's public loadStream enforces its size. */
+  loadStream(name: string, options: LoadOptions): Promise<SizedByteSource>;
+  store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void>;
+  /** `source` as the layer's public storeStream checked it (size, sha256, signal). */
+  storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void>;
+  delete(name: string, options?: OperationOptions): Promise<void>;
+  move(currentName: string, newName: string, options?: OperationOptions): Promise<void>;
+  mkdir(name: string, options?: OperationOptions): Promise<void>;
+  rmdir(name: string, options?: OperationOptions): Promise<void>;
+  list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo>;
+  hash(name: string, algorithm: string, options?: OperationOptions): Promise<string>;
+  quota(options?: OperationOptions): Promise<QuotaInfo>;
+}
+
+let makeLayerCalls: (backend: Backend) => LayerCalls;
+
+/** The calls a layer makes into `backend`, the backend it wraps (see LayerCalls). */
+export function layerCallsOf(backend: Backend): LayerCalls {
+  return makeLayerCalls(backend);
+}
+
 /** Values accepted by store(). Views are stored as their raw bytes. */
 export type StorableValue = Uint8Array | ArrayBufferView | ArrayBuffer;
 
@@ -49,6 +80,7 @@ export abstract class Backend {
   /** Path → permission letters, or undefined when unrestricted; core checks them before every primitive. */
   protected readonly permissions: Permissions | undefined;
   #opened = false;
+  #layerCalls: LayerCalls | undefined;
 
   constructor(options: BackendOptions = {}) {
     this.permissions = options.permissions && Object.keys(options.permissions).length > 0 ? options.permissions : undefined;
@@ -235,7 +267,7 @@ export abstract class Backend {
     this.#prepareItem(name);
     const bytes = asBytes(value);
     // Nothing to wait for or check: the hot path (each layer of a Store's stack takes it) skips two promises.
-    if (!options.signal && !this.permissions) return this._store(name, bytes, options);
+    if (!this.permissions) return options.signal ? underSignal(options.signal, () => this._store(name, bytes, options)) : this._store(name, bytes, options);
     await underSignal(options.signal, async () => {
       await this.#checkStorePermission(name);
       throwIfAborted(options.signal);
@@ -383,6 +415,71 @@ export abstract class Backend {
     }
   }
 
+  // ---- calls from a layer above (LayerCalls) ------------------------------------------------
+
+  static {
+    // Made once per backend: a layer made per request (a server's permission view) shares them.
+    makeLayerCalls = (backend) => (backend.#layerCalls ??= {
+      info: async (name, options = {}) => {
+        backend.#assertPermitted(name, Required.info);
+        return backend._info(name, options);
+      },
+      load: async (name, options) => {
+        backend.#assertPermitted(name, Required.read);
+        return backend._load(name, options);
+      },
+      loadStream: async (name, options) => {
+        backend.#assertPermitted(name, Required.read);
+        return backend._loadStream(name, options);
+      },
+      store: async (name, value, options = {}) => {
+        backend.#assertOpen();
+        await backend.#checkStorePermission(name);
+        throwIfAborted(options.signal);
+        return backend._store(name, value, options);
+      },
+      storeStream: async (name, source, options = {}) => {
+        backend.#assertOpen();
+        await backend.#checkStorePermission(name);
+        throwIfAborted(options.signal);
+        return backend._storeStream(name, source, options);
+      },
+      delete: async (name, options = {}) => {
+        backend.#assertPermitted(name, Required.delete);
+        throwIfAborted(options.signal);
+        return backend._delete(name, options);
+      },
+      move: async (currentName, newName, options = {}) => {
+        backend.#assertPermitted(currentName, Required.moveSource);
+        await backend.#checkStorePermission(newName);
+        throwIfAborted(options.signal);
+        return backend._move(currentName, newName, options);
+      },
+      mkdir: async (name, options = {}) => {
+        backend.#assertPermitted(name, Required.mkdir);
+        throwIfAborted(options.signal);
+        return backend._mkdir(name, options);
+      },
+      rmdir: async (name, options = {}) => {
+        backend.#assertPermitted(name, Required.rmdir);
+        throwIfAborted(options.signal);
+        return backend._rmdir(name, options);
+      },
+      list: async function* (name, options = {}) {
+        backend.#assertPermitted(name, Required.list);
+        yield* backend._list(name, options);
+      },
+      hash: async (name, algorithm, options = {}) => {
+        backend.#assertPermitted(name, Required.read);
+        return backend._hash(name, algorithm, options);
+      },
+      quota: async (options = {}) => {
+        backend.#assertOpen();
+        return backend._quota(options);
+      },
+    });
+  }
+
   // ---- checks -----------------------------------------------------------------------------
 
   #assertOpen(): void {
@@ -404,6 +501,12 @@ export abstract class Backend {
     validateItemName(name);
     this.#assertOpen();
     if (required) checkPermission(this.permissions, name, required);
+  }
+
+  /** Open, and `name` permitted `required` (a name a layer above has validated). */
+  #assertPermitted(name: string, required: string): void {
+    this.#assertOpen();
+    if (this.permissions) checkPermission(this.permissions, name, required);
   }
 
   async #checkStorePermission(name: string): Promise<void> {

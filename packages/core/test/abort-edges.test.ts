@@ -157,17 +157,31 @@ describe("raceAbort", () => {
 });
 
 describe("raceAbort on a long-lived signal", () => {
-  it("leaves no listener behind, whether the work succeeds, fails or is aborted", async () => {
+  it("adds one listener to a signal however many races use it, whether they succeed, fail or are aborted", async () => {
     const controller = new AbortController();
     const { signal } = controller;
-    await raceAbort(Promise.resolve(1), signal);
-    await raceAbort(Promise.reject(new Error("x")), signal).catch(() => undefined);
-    expect(getEventListeners(signal, "abort")).toHaveLength(0);
-    const raced = raceAbort(new Promise(() => {}), signal);
+    // A server's connection signal sees every request's reads: one listener for all of them.
+    for (let i = 0; i < 100; i++) {
+      await raceAbort(Promise.resolve(i), signal);
+      await raceAbort(Promise.reject(new Error("x")), signal).catch(() => undefined);
+    }
+    expect(getEventListeners(signal, "abort")).toHaveLength(1);
+    const raced = [raceAbort(new Promise(() => {}), signal), raceAbort(new Promise(() => {}), signal)];
     expect(getEventListeners(signal, "abort")).toHaveLength(1);
     controller.abort();
-    await raced.catch(() => undefined);
+    for (const race of raced) expect(await race.catch((err: unknown) => err)).toBeInstanceOf(Aborted);
     expect(getEventListeners(signal, "abort")).toHaveLength(0);
+  });
+
+  it("settles only the races still waiting when the signal fires", async () => {
+    const controller = new AbortController();
+    let settle = (_value: number) => {};
+    const settled = raceAbort(new Promise<number>((resolve) => { settle = resolve; }), controller.signal);
+    settle(7);
+    expect(await settled).toBe(7);
+    const waiting = raceAbort(new Promise(() => {}), controller.signal);
+    controller.abort();
+    expect(await waiting.catch((err: unknown) => err)).toBeInstanceOf(Aborted);
   });
 });
 

@@ -47,11 +47,15 @@ export class BackendHost {
    * wait for a running create/destroy (ABORTED).
    */
   async use<T>(operation: (backend: Backend) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const admitted = await this.#claim(() => !this.#exclusive, () => this.#active++, this.waitLimitMs, signal);
+    // Nothing running alone (every request but those around a create or destroy): taken at once,
+    // without #claim's wait machinery.
+    let admitted = true;
+    if (this.#exclusive) admitted = await this.#claim(() => !this.#exclusive, () => this.#active++, this.waitLimitMs, signal);
+    else this.#active++;
     throwIfAborted(signal);
     if (!admitted) throw busy("the store is being created or destroyed");
     try {
-      await this.#ensureOpen();
+      if (!this.backend.opened) await this.#ensureOpen();
       return await operation(this.backend);
     } finally {
       this.#active--;
@@ -132,6 +136,7 @@ export class BackendHost {
   }
 
   #wake(): void {
+    if (this.#waiters.size === 0) return;
     for (const resolve of [...this.#waiters]) resolve();
   }
 }

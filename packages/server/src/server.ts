@@ -206,15 +206,16 @@ export class RestServer {
     const run = async () => {
       if (!connection.aborted) await listener(req, res);
     };
-    const done: Promise<void> = (previous ? previous.then(run) : run())
-      .catch((err) => {
-        this.logger.error(`request failed: ${describe(err, this.#location)}`);
-        res.destroy();
-      })
-      .finally(() => {
-        this.#inflight.delete(done);
-        if (connection.last === done) connection.last = undefined;
-      });
+    const settle = () => {
+      this.#inflight.delete(done);
+      if (connection.last === done) connection.last = undefined;
+    };
+    // One settling step, not a catch and a finally: two promises less per request.
+    const done: Promise<void> = (previous ? previous.then(run) : run()).then(settle, (err: unknown) => {
+      this.logger.error(`request failed: ${describe(err, this.#location)}`);
+      res.destroy();
+      settle();
+    });
     this.#inflight.add(done);
     connection.last = done;
     connection.lastResponse = res;

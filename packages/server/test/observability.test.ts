@@ -223,6 +223,46 @@ describe("the hook the hosting mode calls", () => {
   });
 });
 
+describe("a server logging above info", () => {
+  it("still writes the audit lines of an audit log at info, and makes none for an audit log above it", async () => {
+    const texts = { main: "", audit: "" };
+    const sink = (key: "main" | "audit") =>
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          texts[key] += chunk.toString();
+          done();
+        },
+      });
+    for (const auditLevel of ["info", "warning"] as const) {
+      texts.main = "";
+      texts.audit = "";
+      const backend = new MemoryBackend();
+      await backend.create();
+      const server = new RestServer(backend, {
+        logger: new Logger("warning", sink("main"), "json"),
+        auditLogger: new Logger(auditLevel, sink("audit"), "json"),
+      });
+      server.http.prependListener("request", (req) => {
+        labelRequest(req, { user: "alice", repo: "alice/laptop" });
+        if (req.method === "POST") noteAuditEvent(req, "overwrite");
+      });
+      const { port } = await server.listenTcp(0, "127.0.0.1");
+      try {
+        expect((await fetch(`http://127.0.0.1:${port}/data/x`, { method: "POST", headers: { Accept: ACCEPT }, body: "12345" })).status).toBe(200);
+        expect((await fetch(`http://127.0.0.1:${port}/data/x`, { method: "DELETE", headers: { Accept: ACCEPT } })).status).toBe(200);
+      } finally {
+        await server.shutdown(1000);
+      }
+      expect(texts.main).toBe("");
+      const lines = texts.audit.trim() === "" ? [] : texts.audit.trim().split("\n").map((l) => JSON.parse(l));
+      if (auditLevel === "info") {
+        expect(lines).toContainEqual(expect.objectContaining({ log: "audit", event: "overwrite", op: "store", name: "data/x", repo: "alice/laptop" }));
+        expect(lines).toContainEqual(expect.objectContaining({ log: "audit", event: "delete", op: "delete", name: "data/x" }));
+      } else expect(lines).toEqual([]);
+    }
+  });
+});
+
 describe("the JSON access log and the audit log", () => {
   const dir = tempDir();
   let server: RunningServer;

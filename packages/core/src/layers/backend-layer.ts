@@ -1,5 +1,4 @@
-import { Backend } from "../backend.js";
-import type { HashAlgorithm } from "../hash-algorithm.js";
+import { Backend, type LayerCalls, layerCallsOf } from "../backend.js";
 import type { CheckedDefragSources } from "../defrag.js";
 import type {
   BackendCapabilities,
@@ -16,18 +15,22 @@ import type {
 
 /**
  * A Backend wrapping another Backend (as OpenDAL composes layers): every primitive calls the
- * inner backend's public method, so the inner one keeps validating, checking permissions and
- * streaming as it does alone. A layer overrides the primitives whose behaviour it changes; it
- * opens, closes, creates and destroys its inner backend with itself.
+ * inner backend through `innerCalls`, which checks the inner one's open state and permissions
+ * but not again the names, options and signal this layer's public method has checked (a stack
+ * of layers validates once, at its top). A layer overrides the primitives whose behaviour it
+ * changes; it opens, closes, creates and destroys its inner backend with itself.
  */
 export class BackendLayer extends Backend {
   /** The backend this layer wraps. */
   readonly inner: Backend;
+  /** The inner backend's operations for names and options this layer's public methods have validated (see LayerCalls). */
+  protected readonly innerCalls: LayerCalls;
   override readonly precreateDirs: boolean;
 
   constructor(inner: Backend) {
     super();
     this.inner = inner;
+    this.innerCalls = layerCallsOf(inner);
     this.precreateDirs = inner.precreateDirs;
   }
 
@@ -84,47 +87,47 @@ export class BackendLayer extends Backend {
   }
 
   protected _mkdir(name: string, options?: OperationOptions): Promise<void> {
-    return this.inner.mkdir(name, options);
+    return this.innerCalls.mkdir(name, options);
   }
 
   protected _rmdir(name: string, options?: OperationOptions): Promise<void> {
-    return this.inner.rmdir(name, options);
+    return this.innerCalls.rmdir(name, options);
   }
 
   protected _info(name: string, options?: OperationOptions): Promise<ItemInfo> {
-    return this.inner.info(name, options);
+    return this.innerCalls.info(name, options);
   }
 
   protected _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
-    return this.inner.load(name, options);
+    return this.innerCalls.load(name, options);
   }
 
   protected override _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
-    return this.inner.loadStream(name, options);
+    return this.innerCalls.loadStream(name, options);
   }
 
   protected _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
-    return this.inner.store(name, value, options);
+    return this.innerCalls.store(name, value, options);
   }
 
   protected override _storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void> {
-    return this.inner.storeStream(name, source, options);
+    return this.innerCalls.storeStream(name, source, options);
   }
 
   protected _delete(name: string, options?: OperationOptions): Promise<void> {
-    return this.inner.delete(name, options);
+    return this.innerCalls.delete(name, options);
   }
 
   protected _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
-    return this.inner.move(currentName, newName, options);
+    return this.innerCalls.move(currentName, newName, options);
   }
 
   protected _list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo> {
-    return this.inner.list(name, options);
+    return this.innerCalls.list(name, options);
   }
 
   protected override _hash(name: string, algorithm: string, options?: OperationOptions): Promise<string> {
-    return this.inner.hash(name, algorithm as HashAlgorithm, options);
+    return this.innerCalls.hash(name, algorithm, options);
   }
 
   /**
@@ -138,6 +141,6 @@ export class BackendLayer extends Backend {
   }
 
   protected override _quota(options?: OperationOptions): Promise<QuotaInfo> {
-    return this.inner.quota(options);
+    return this.innerCalls.quota(options);
   }
 }

@@ -62,26 +62,26 @@ export class DeleteGraceLayer extends BackendLayer {
   }
 
   protected override _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
-    return this.#keeping(this.#replaced(name), () => this.inner.store(name, value, options));
+    return this.#keeping(this.#replaced(name), () => this.innerCalls.store(name, value, options));
   }
 
   protected override _storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void> {
-    return this.#keeping(this.#replaced(name), () => this.inner.storeStream(name, source, options));
+    return this.#keeping(this.#replaced(name), () => this.innerCalls.storeStream(name, source, options));
   }
 
   protected override _delete(name: string, options?: OperationOptions): Promise<void> {
     const grace = this.#grace();
-    return this.#keeping(grace && isProtected(grace, name) ? [[name, "delete"]] : [], () => this.inner.delete(name, options));
+    return this.#keeping(grace && isProtected(grace, name) ? [[name, "delete"]] : [], () => this.innerCalls.delete(name, options));
   }
 
   protected override async _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
     const grace = this.#grace();
     // Onto itself: nothing goes away, nothing to keep.
-    if (!grace || sameFile(currentName) === sameFile(newName)) return this.inner.move(currentName, newName, options);
+    if (!grace || sameFile(currentName) === sameFile(newName)) return this.innerCalls.move(currentName, newName, options);
     if (holdsProtected(grace, currentName)) {
       // A folder would take every value in it along, none of them kept (a file rename moves a
       // folder too). The usage layer holds this name's turn, so a file here stays a file until the move.
-      const info = await this.inner.info(currentName);
+      const info = await this.innerCalls.info(currentName);
       if (!info.exists) throw new ObjectNotFound(currentName);
       if (info.directory) throw new PermissionDenied(`this repository has a delete grace: the folder ${currentName} cannot be moved`);
     }
@@ -92,7 +92,7 @@ export class DeleteGraceLayer extends BackendLayer {
     // are their content's id). A soft delete or its undo (name <-> name.del) leaves the value findable.
     if (isProtected(grace, currentName) && !(isProtected(grace, newName) && isSoftDeletePair(currentName, newName)))
       keeps.push([currentName, "move"]);
-    return this.#keeping(keeps, () => this.inner.move(currentName, newName, options));
+    return this.#keeping(keeps, () => this.innerCalls.move(currentName, newName, options));
   }
 
   /** Core's defrag through this layer's store (an existing target is kept), never the inner backend's own. */
@@ -129,7 +129,7 @@ export class DeleteGraceLayer extends BackendLayer {
   /** Copies the value of `name` to the kept area; undefined when there is none (the change answers as without grace). */
   async #keep(name: string, reason: KeptReason, releases: Array<() => void>): Promise<KeptItem | undefined> {
     // A look first: most stores in protected namespaces add a new name (borg's chunks), with nothing to keep.
-    const info = await this.inner.info(name);
+    const info = await this.innerCalls.info(name);
     if (!info.exists || info.directory) return undefined;
     // A move out of protection leaves the value in the store and adds its copy: it must fit the
     // quota. A delete or overwrite takes the value's bytes off the store, so only what the kept

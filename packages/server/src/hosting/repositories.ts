@@ -93,7 +93,30 @@ export class Repositories {
   }
 
   /** The repository `repo` of `user`, with its usage known if it exists; release it when done. */
-  async use(user: string, repo: string): Promise<RepositoryUse> {
+  use(user: string, repo: string): Promise<RepositoryUse> {
+    return Promise.resolve(this.#useOpen(user, repo) ?? this.#useAny(user, repo));
+  }
+
+  /**
+   * What `#useAny` does for a repository open and known, its user's figures loaded, and no shared
+   * records to revalidate (every request of a busy repository): the same steps, without waiting.
+   */
+  #useOpen(user: string, repo: string): RepositoryUse | undefined {
+    if (this.#records.changedElsewhere) return undefined;
+    const entry = this.#entries.get(`${user}/${repo}`);
+    if (!entry?.known || this.#loaded.get(user) !== entry.owner || !this.#users.has(user)) return undefined;
+    entry.users++;
+    this.#idle.delete(entry.key);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#release(entry);
+    };
+    return { repository: entry, release };
+  }
+
+  async #useAny(user: string, repo: string): Promise<RepositoryUse> {
     const activity = await this.#revalidate(user);
     for (let attempt = 1; ; attempt++) {
       try {

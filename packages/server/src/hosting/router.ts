@@ -2,7 +2,7 @@ import { checkPermission, type Permissions } from "@borgstore/core";
 import type { RoutedRequest, StoreRouter } from "../app.js";
 import { parseBasic } from "../auth.js";
 import { HttpError } from "../http-error.js";
-import { labelRequest, noteAuditEvent } from "../observability/request-labels.js";
+import { type RequestLabels, labelRequest, noteAuditEvent } from "../observability/request-labels.js";
 import { type ReplyContext, sendBody } from "../reply.js";
 import { responseDone } from "../request-signal.js";
 import { queryValue } from "../request-target.js";
@@ -53,11 +53,13 @@ export class HostingRouter implements StoreRouter {
     const permissions = tenant ? permissionsFor(config, identity, tenant.user, tenant.repo) : "denied";
     // Counted under a repository only once it is known to exist (names that passed parseTenantTarget
     // only): a login trying names does not make a metric series per name.
-    labelRequest(reply.incoming, { user: identity.user, repo: NO_REPOSITORY });
-    if (!tenant || permissions === "denied") throw new HttpError(404, "Not Found");
-    const label = (known: boolean) =>
-      labelRequest(reply.incoming, { user: identity.user, repo: known ? `${tenant.user}/${tenant.repo}` : NO_REPOSITORY }, tenant.target);
-    label(false);
+    const labels: RequestLabels = { user: identity.user, repo: NO_REPOSITORY };
+    const found = tenant !== undefined && permissions !== "denied";
+    labelRequest(reply.incoming, labels, found ? tenant.target : undefined);
+    if (!found) throw new HttpError(404, "Not Found");
+    const label = (known: boolean) => {
+      labels.repo = known ? `${tenant.user}/${tenant.repo}` : NO_REPOSITORY;
+    };
     const { target } = tenant;
     const method = reply.incoming.method;
     const cmd = queryValue(target.query, "cmd");

@@ -5,6 +5,7 @@ import {
   type CheckedDefragSources,
   type DefragOptions,
   type ItemInfo,
+  type LayerCalls,
   type OperationOptions,
   type QuotaInfo,
   type StoreStreamOptions,
@@ -51,7 +52,7 @@ export class UsageLayer extends BackendLayer {
   }
 
   protected override _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
-    return this.#replacing(name, () => this.inner.store(name, value, options), value.byteLength);
+    return this.#replacing(name, () => this.innerCalls.store(name, value, options), value.byteLength);
   }
 
   protected override _storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
@@ -59,13 +60,13 @@ export class UsageLayer extends BackendLayer {
     const tapped = tappedSource(source, (chunk) => {
       received += chunk.byteLength;
     });
-    return this.#replacing(name, () => this.inner.storeStream(name, tapped, options), () => received);
+    return this.#replacing(name, () => this.innerCalls.storeStream(name, tapped, options), () => received);
   }
 
   protected override _delete(name: string, options?: OperationOptions): Promise<void> {
     return this.#inTurn(name, async () => {
-      const before = await sizeOf(this.inner, name);
-      await this.inner.delete(name, options);
+      const before = await sizeOf(this.innerCalls, name);
+      await this.innerCalls.delete(name, options);
       if (before !== undefined) this.usage.apply(-before, -1);
     });
   }
@@ -73,8 +74,8 @@ export class UsageLayer extends BackendLayer {
   protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
     return this.#moving(currentName, newName, async () => {
       // A move onto its own name leaves the object where it is: it replaces nothing.
-      const replaced = sameFile(currentName) === sameFile(newName) ? undefined : await sizeOf(this.inner, newName);
-      await this.inner.move(currentName, newName, options);
+      const replaced = sameFile(currentName) === sameFile(newName) ? undefined : await sizeOf(this.innerCalls, newName);
+      await this.innerCalls.move(currentName, newName, options);
       if (replaced !== undefined) this.usage.apply(-replaced, -1);
     });
   }
@@ -113,14 +114,14 @@ export class UsageLayer extends BackendLayer {
    */
   addOnly(
     name: string,
-    write: (inner: Backend) => Promise<void>,
+    write: (inner: LayerCalls) => Promise<void>,
     received: () => number,
     isSame: (existingSize: number) => Promise<boolean>,
   ): Promise<"stored" | "same" | "different"> {
     return this.#inTurn(name, async () => {
-      const before = await sizeOf(this.inner, name);
+      const before = await sizeOf(this.innerCalls, name);
       if (before !== undefined) return (await isSame(before)) ? "same" : "different";
-      await write(this.inner);
+      await write(this.innerCalls);
       this.usage.apply(received(), 1);
       this.usage.stored();
       return "stored";
@@ -134,8 +135,8 @@ export class UsageLayer extends BackendLayer {
    */
   moveOntoNew(currentName: string, newName: string, options: OperationOptions | undefined, refuse: () => Error): Promise<void> {
     return this.#moving(currentName, newName, async () => {
-      if ((await sizeOf(this.inner, newName)) !== undefined) throw refuse();
-      await this.inner.move(currentName, newName, options);
+      if ((await sizeOf(this.innerCalls, newName)) !== undefined) throw refuse();
+      await this.innerCalls.move(currentName, newName, options);
     });
   }
 
@@ -149,7 +150,7 @@ export class UsageLayer extends BackendLayer {
     const names = [sameFile(currentName), sameFile(newName)];
     const moved = await this.#gate.together(() =>
       this.#turns.runAll(names, async () => {
-        if (await isDirectory(this.inner, currentName)) return false;
+        if (await isDirectory(this.innerCalls, currentName)) return false;
         await move();
         return true;
       }),
@@ -161,13 +162,13 @@ export class UsageLayer extends BackendLayer {
    * A store by `write` (into the inner backend, `size` its bytes) as _store makes one: in the name's
    * turn, its usage applied; `onReplaced` is told when it replaced a value (the audit's "overwrite").
    */
-  replace(name: string, write: (inner: Backend) => Promise<void>, size: number | (() => number), onReplaced: () => void): Promise<void> {
-    return this.#replacing(name, () => write(this.inner), size, onReplaced);
+  replace(name: string, write: (inner: LayerCalls) => Promise<void>, size: number | (() => number), onReplaced: () => void): Promise<void> {
+    return this.#replacing(name, () => write(this.innerCalls), size, onReplaced);
   }
 
   #replacing(name: string, write: () => Promise<void>, size: number | (() => number), onReplaced?: () => void): Promise<void> {
     return this.#inTurn(name, async () => {
-      const before = await sizeOf(this.inner, name);
+      const before = await sizeOf(this.innerCalls, name);
       await write();
       const after = typeof size === "number" ? size : size();
       this.usage.apply(after - (before ?? 0), before === undefined ? 1 : 0);
@@ -194,13 +195,13 @@ function directoryMoveBusy(): HttpError {
   return new HttpError(503, "Service Unavailable: a directory's move waits for operations in progress, retry later", { "Retry-After": "1" });
 }
 
-async function isDirectory(backend: Backend, name: string): Promise<boolean> {
+async function isDirectory(backend: LayerCalls, name: string): Promise<boolean> {
   const info = await backend.info(name);
   return info.exists && info.directory;
 }
 
 /** The object's size, undefined when there is none. */
-async function sizeOf(backend: Backend, name: string): Promise<number | undefined> {
+async function sizeOf(backend: LayerCalls, name: string): Promise<number | undefined> {
   const info: ItemInfo = await backend.info(name);
   return info.exists && !info.directory ? info.size : undefined;
 }

@@ -10,29 +10,29 @@ export interface RequestLabels {
   repo: string;
 }
 
-const labels = new WeakMap<IncomingMessage, RequestLabels>();
-const targets = new WeakMap<IncomingMessage, RequestTarget>();
+const labelled = new WeakMap<IncomingMessage, { labels: RequestLabels; target: RequestTarget | undefined }>();
 
 /**
  * Labels `req` for metrics, the access log and the audit log. The hosting mode calls it once it
- * has authenticated the request and resolved its repository, with names from its configuration
- * only (never text from the request: each distinct pair is a metric series). Unlabelled
- * requests count as the single store's: the login the app checked, repo "".
+ * has authenticated the request, with names from its configuration only (never text from the
+ * request: each distinct pair is a metric series). The labels are read when the request ends: the
+ * caller may change the object until then (the hosting mode names the repository once it is known
+ * to exist), one WeakMap entry per request. Unlabelled requests count as the single store's: the
+ * login the app checked, repo "".
  */
 export function labelRequest(req: IncomingMessage, requestLabels: RequestLabels, target?: RequestTarget): void {
-  labels.set(req, requestLabels);
   // The hosting mode's target is below the repository's root: the audit line names the item in it.
-  if (target) targets.set(req, target);
+  labelled.set(req, { labels: requestLabels, target });
 }
 
 /** The target given to labelRequest (undefined: the audit line parses the request's own). */
 export function labelledTarget(req: IncomingMessage): RequestTarget | undefined {
-  return targets.get(req);
+  return labelled.get(req)?.target;
 }
 
 /** The labels of `req` (see labelRequest). */
 export function requestLabels(req: IncomingMessage): RequestLabels {
-  return labels.get(req) ?? { user: authenticatedUser(req) ?? "-", repo: "" };
+  return labelled.get(req)?.labels ?? { user: authenticatedUser(req) ?? "-", repo: "" };
 }
 
 /** Events the audit log records beside those it sees in the requests themselves (deletes, denials). */

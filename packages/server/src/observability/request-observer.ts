@@ -44,7 +44,10 @@ export class RequestObserver {
   /** `startedAt`: performance.now() when the request arrived. */
   finished(peer: string, req: IncomingMessage, res: ServerResponse, startedAt: number): void {
     const access = this.#logger.enabled("info");
-    const noted = notedAuditEvents(req);
+    // Audit lines are written at level info: a logger above it drops them, so they are not made.
+    const audit = this.#audit.enabled("info");
+    if (!this.#metrics && !access && !audit) return;
+    const noted = audit ? notedAuditEvents(req) : NONE;
     const status = res.headersSent ? res.statusCode : undefined;
     // Cheapest path first: with neither metrics nor an access log only a denial or a delete needs work.
     if (!this.#metrics && !access && noted.length === 0 && status !== 403 && status !== 507 && req.method !== "DELETE") return;
@@ -61,6 +64,7 @@ export class RequestObserver {
     };
     this.#metrics?.observe(record);
     if (access) this.#accessLine(peer, req, record);
+    if (!audit) return;
     const implied = impliedAuditEvents(operation, status);
     if (noted.length > 0 || implied.length > 0) this.#auditLine(peer, req, record, [...noted, ...implied]);
   }
