@@ -12,8 +12,8 @@ import { makeFolders } from "./make-folders.js";
 import { hostingUsageSource, openHostingObservability } from "./observability.js";
 import { Repositories } from "./repositories.js";
 import { HostingRouter } from "./router.js";
-import { UsageRecords } from "./usage-records.js";
-import { openBucketUsageRecords } from "./bucket-usage-records.js";
+import { type UsageRecordStore, UsageRecords } from "./usage-records.js";
+import { type RecordHeartbeatOptions, openBucketUsageRecords } from "./bucket-usage-records.js";
 
 /** How long an idle repository stays open when replicas share the records (state_url). */
 export const SHARED_STATE_IDLE_MS = 3000;
@@ -54,7 +54,7 @@ export interface HostingServer {
 export async function openHostingServer(
   path: string,
   loggerFor: Logger | ((config: HostingConfig) => Logger),
-  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number; revalidateMs?: number } = {},
+  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number; revalidateMs?: number; recordHeartbeat?: RecordHeartbeatOptions } = {},
 ): Promise<HostingServer> {
   let config = await startStep("", () => loadHostingConfig(path));
   // The configuration's [log] table says the format: a logger made from it (the command line's).
@@ -73,8 +73,8 @@ export async function openHostingServer(
   await warnAboutExposure(config, logger);
   const metrics = options.metrics ?? observability.metrics;
   const grace = new DeleteGraceService(() => config);
-  const records = config.stateUrl
-    ? await startStep("state_url: ", () => openBucketUsageRecords(config.stateUrl as string))
+  const records: UsageRecordStore = config.stateUrl
+    ? await startStep("state_url: ", () => openBucketUsageRecords(config.stateUrl as string, options.recordHeartbeat))
     : new UsageRecords(config.stateDir);
   const repositories = new Repositories(() => config, records, {
     waitLimitMs: options.waitLimitMs,
@@ -144,6 +144,8 @@ export async function openHostingServer(
       htpasswd.close();
       await grace.stop();
       await server.shutdown(graceMs);
+      // After the repositories closed (their records written clean): no heartbeat of them goes on.
+      await records.close?.();
       // After the requests: one still waiting for its password check gets its answer.
       htpasswd.checker.close();
     },
