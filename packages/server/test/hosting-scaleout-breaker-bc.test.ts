@@ -143,12 +143,9 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     }
   });
 
-  // Not fixed: the records are the only list of a user's repositories (also in the state folder).
-  // Without them a replica counts, against the user's quota, only the repositories opened since it
-  // started: finding them takes listing the template's level above {repo} (a LIST with a delimiter
-  // on s3:, a readdir on file:), which no Backend offers today. Deleting the records (an operator's
-  // cleanup, a lifecycle rule on the bucket's prefix) lifts the user's quota by what they hold.
-  it.skip("counts a user's repositories whose records were deleted from the bucket against the user's quota", async () => {
+  // Before DiscoveredRepositories: the records were the only list of a user's repositories, and
+  // deleting them lifted the user's quota by what those held.
+  it("counts a user's repositories whose records were deleted from the bucket against the user's quota", async () => {
     replicas = await startReplicas(s3Url as string, 1, "", '[users.alice]\nquota = "1M"');
     const [a] = replicas.urls as [string];
     expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);

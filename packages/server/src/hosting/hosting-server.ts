@@ -12,6 +12,7 @@ import { makeFolders } from "./make-folders.js";
 import { hostingUsageSource, openHostingObservability } from "./observability.js";
 import { Repositories } from "./repositories.js";
 import { HostingRouter } from "./router.js";
+import { DiscoveredRepositories } from "./discovered-repositories.js";
 import { type UsageRecordStore, UsageRecords } from "./usage-records.js";
 import { type RecordHeartbeatOptions, openBucketUsageRecords } from "./bucket-usage-records.js";
 
@@ -73,9 +74,11 @@ export async function openHostingServer(
   await warnAboutExposure(config, logger);
   const metrics = options.metrics ?? observability.metrics;
   const grace = new DeleteGraceService(() => config);
-  const records: UsageRecordStore = config.stateUrl
+  const stored = config.stateUrl
     ? await startStep("state_url: ", () => openBucketUsageRecords(config.stateUrl as string, options.recordHeartbeat))
     : new UsageRecords(config.stateDir);
+  // Repositories whose records were deleted still count (the metrics read the records alone, at each scrape).
+  const records: UsageRecordStore = new DiscoveredRepositories(stored, () => config.repositories.backend);
   const repositories = new Repositories(() => config, records, {
     waitLimitMs: options.waitLimitMs,
     // Shared records: an old owner's repositories close soon after its last request, so that the
@@ -92,7 +95,7 @@ export async function openHostingServer(
   const server = await startStep("tls: ", async () =>
     new RestServer(router, { auditLogger: observability.auditLogger, ...options, metrics, logger, tls }),
   );
-  metrics?.setUsageSource(hostingUsageSource(repositories, records, config.metrics?.maxLabelPairs ?? 10_000));
+  metrics?.setUsageSource(hostingUsageSource(repositories, stored, config.metrics?.maxLabelPairs ?? 10_000));
   const metricsAt = config.metrics;
   return {
     server,
