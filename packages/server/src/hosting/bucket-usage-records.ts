@@ -158,8 +158,9 @@ export class BucketUsageRecords implements UsageRecordStore {
   #beat(): void {
     const now = performance.now();
     for (const [key, held] of this.#held) {
-      // A write of this process's within the last half period counts as the heartbeat.
-      if (this.#listing.has(held.user) || now - held.lastWrite < this.#heartbeatMs / 2) continue;
+      // A write of this process's within the last half period counts as the heartbeat; one still
+      // running (radosgw slow) is not queued behind again.
+      if (this.#listing.has(held.user) || this.#running.has(key) || now - held.lastWrite < this.#heartbeatMs / 2) continue;
       void this.#serially(key, () => this.#rewrite(key, held)).catch(() => {
         // Tried again at the next beat (radosgw unreachable for a moment).
       });
