@@ -143,12 +143,9 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     }
   });
 
-  // Not fixed: the records are the only list of a user's repositories (also in the state folder).
-  // Without them a replica counts, against the user's quota, only the repositories opened since it
-  // started: finding them takes listing the template's level above {repo} (a LIST with a delimiter
-  // on s3:, a readdir on file:), which no Backend offers today. Deleting the records (an operator's
-  // cleanup, a lifecycle rule on the bucket's prefix) lifts the user's quota by what they hold.
-  it.skip("counts a user's repositories whose records were deleted from the bucket against the user's quota", async () => {
+  // Before DiscoveredRepositories: the records were the only list of a user's repositories, and
+  // deleting them lifted the user's quota by what those held.
+  it("counts a user's repositories whose records were deleted from the bucket against the user's quota", async () => {
     replicas = await startReplicas(s3Url as string, 1, "", '[users.alice]\nquota = "1M"');
     const [a] = replicas.urls as [string];
     expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
@@ -165,17 +162,10 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     }
   });
 
-  // Not fixed (a design change): the owner A writes its record "not clean" once, when it opens the
-  // repository, and checks for other replicas' writes only when the user was quiet on it for
-  // revalidateMs. One request of the user sent to B meanwhile (nginx's proxy_next_upstream after a
-  // 503, a hash flip of a second) makes B measure and, at its idle close or restart, write the
-  // record clean with its figures; A, never quiet, keeps storing without writing. The record says
-  // "clean" while A changes the repository, and after kill -9 of A the next owner trusts it: every
-  // byte A stored after B measured is missing from the figures and the quota, for good. A fix needs
-  // A to learn of B's write before B's clean close (e.g. at most one LIST per active user every
-  // revalidateMs, not only when quiet, now that a user dropped mid-request waits for its requests),
-  // or to re-mark its open repositories not clean (a conditional write that also detects B).
-  it.skip("never leaves a record clean while its owner changes the repository after another replica served the user for a moment", async () => {
+  // Before the record heartbeat (bucket-usage-records.ts): A wrote the record "not clean" once, at
+  // open, and B, which measured after one request, wrote it clean with its figures at its restart
+  // while A kept storing; after A's kill -9 the successor trusted 1,000 of 63,000 bytes.
+  it("never leaves a record clean while its owner changes the repository after another replica served the user for a moment", async () => {
     replicas = await startReplicas(s3Url as string, 2);
     const [a, b] = replicas.urls as [string, string];
     expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);

@@ -76,7 +76,7 @@ export async function startReplicas(
       ].join("\n"),
     );
     configFiles.push(config);
-    const server = await openHostingServer(config, logger, { idleMs: 60_000 }).catch(async (err) => {
+    const server = await openHostingServer(config, logger, { idleMs: 60_000, recordHeartbeat: { heartbeatMs: 300, cleanAfterMs: 1000 } }).catch(async (err) => {
       await Promise.allSettled(servers.map((started) => started.shutdown(1000)));
       await rm(dir, { recursive: true, force: true });
       throw err;

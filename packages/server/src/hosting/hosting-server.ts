@@ -12,8 +12,9 @@ import { makeFolders } from "./make-folders.js";
 import { hostingUsageSource, openHostingObservability } from "./observability.js";
 import { Repositories } from "./repositories.js";
 import { HostingRouter } from "./router.js";
-import { UsageRecords } from "./usage-records.js";
-import { openBucketUsageRecords } from "./bucket-usage-records.js";
+import { DiscoveredRepositories } from "./discovered-repositories.js";
+import { type UsageRecordStore, UsageRecords } from "./usage-records.js";
+import { type RecordHeartbeatOptions, openBucketUsageRecords } from "./bucket-usage-records.js";
 
 /** How long an idle repository stays open when replicas share the records (state_url). */
 export const SHARED_STATE_IDLE_MS = 3000;
@@ -54,7 +55,7 @@ export interface HostingServer {
 export async function openHostingServer(
   path: string,
   loggerFor: Logger | ((config: HostingConfig) => Logger),
-  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number; revalidateMs?: number } = {},
+  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number; revalidateMs?: number; recordHeartbeat?: RecordHeartbeatOptions } = {},
 ): Promise<HostingServer> {
   let config = await startStep("", () => loadHostingConfig(path));
   // The configuration's [log] table says the format: a logger made from it (the command line's).
@@ -73,9 +74,11 @@ export async function openHostingServer(
   await warnAboutExposure(config, logger);
   const metrics = options.metrics ?? observability.metrics;
   const grace = new DeleteGraceService(() => config);
-  const records = config.stateUrl
-    ? await startStep("state_url: ", () => openBucketUsageRecords(config.stateUrl as string))
+  const stored = config.stateUrl
+    ? await startStep("state_url: ", () => openBucketUsageRecords(config.stateUrl as string, options.recordHeartbeat))
     : new UsageRecords(config.stateDir);
+  // Repositories whose records were deleted still count (the metrics read the records alone, at each scrape).
+  const records: UsageRecordStore = new DiscoveredRepositories(stored, () => config.repositories.backend);
   const repositories = new Repositories(() => config, records, {
     waitLimitMs: options.waitLimitMs,
     // Shared records: an old owner's repositories close soon after its last request, so that the
@@ -92,7 +95,7 @@ export async function openHostingServer(
   const server = await startStep("tls: ", async () =>
     new RestServer(router, { auditLogger: observability.auditLogger, ...options, metrics, logger, tls }),
   );
-  metrics?.setUsageSource(hostingUsageSource(repositories, records, config.metrics?.maxLabelPairs ?? 10_000));
+  metrics?.setUsageSource(hostingUsageSource(repositories, stored, config.metrics?.maxLabelPairs ?? 10_000));
   const metricsAt = config.metrics;
   return {
     server,
@@ -144,6 +147,8 @@ export async function openHostingServer(
       htpasswd.close();
       await grace.stop();
       await server.shutdown(graceMs);
+      // After the repositories closed (their records written clean): no heartbeat of them goes on.
+      await records.close?.();
       // After the requests: one still waiting for its password check gets its answer.
       htpasswd.checker.close();
     },

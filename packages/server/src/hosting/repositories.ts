@@ -5,7 +5,7 @@ import type { HostingConfig } from "./config.js";
 import type { DeleteGraceHooks } from "./delete-grace.js";
 import { type QuotaLimits, type RepoUsage, type UsageFigures, UserUsage } from "./usage.js";
 import { UsageLayer, measure } from "./usage-layer.js";
-import type { UsageRecordStore } from "./usage-records.js";
+import type { UsageRecord, UsageRecordStore } from "./usage-records.js";
 
 /** Loads of a user's figures that another replica's writes may spoil, one after another, before a request fails. */
 const LOAD_ATTEMPTS = 5;
@@ -422,7 +422,10 @@ export class Repositories {
   }
 
   #write(entry: Entry, clean: boolean): Promise<void> {
-    const { bytes, objects, lastWrite } = entry.store.usage;
-    return this.#records.write(entry.user, entry.name, { bytes, objects, clean, ...(lastWrite === undefined ? {} : { lastWrite }) });
+    const figures = (): UsageRecord => {
+      const { bytes, objects, lastWrite } = entry.store.usage;
+      return { bytes, objects, clean, ...(lastWrite === undefined ? {} : { lastWrite }) };
+    };
+    return this.#records.write(entry.user, entry.name, figures(), figures);
   }
 }

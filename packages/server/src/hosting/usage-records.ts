@@ -19,11 +19,14 @@ export interface UsageRecord {
 /** Where usage records are kept: the state folder (UsageRecords) or a bucket several replicas share (BucketUsageRecords). */
 export interface UsageRecordStore {
   readUser(user: string): Promise<Map<string, UsageRecord>>;
-  write(user: string, repo: string, record: UsageRecord): Promise<void>;
+  /** `live`: the figures now, for a store that writes the record again while the repository is open (BucketUsageRecords' heartbeat). */
+  write(user: string, repo: string, record: UsageRecord, live?: () => UsageRecord): Promise<void>;
   /** Forgets a repository that no longer exists (destroyed). */
   remove(user: string, repo: string): Promise<void>;
   /** Shared stores only: whether another process wrote `user`'s records since this one last read or wrote them. */
   changedElsewhere?(user: string): Promise<boolean>;
+  /** Shared stores only: stops writing the records of repositories open here (at shutdown). */
+  close?(): Promise<void>;
 }
 
 /**
