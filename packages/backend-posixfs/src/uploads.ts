@@ -56,6 +56,7 @@ export class UploadOwner implements UploadHolder {
   readonly prefix: string;
   #active = 0;
   #retired = false;
+  #released = false;
 
   constructor(
     readonly dir: string,
@@ -66,8 +67,15 @@ export class UploadOwner implements UploadHolder {
     this.prefix = `${dir}/${id}.`;
   }
 
-  started(): void {
+  /**
+   * Counts an upload starting under this owner, before its temp file's create: a close() during
+   * that create then keeps the lock until the upload ends. False once the lock is let go (claim
+   * another owner).
+   */
+  start(): boolean {
+    if (this.#released) return false;
     this.#active++;
+    return true;
   }
 
   /** One of this owner's temp files is gone from its name (renamed into place or removed). */
@@ -85,6 +93,9 @@ export class UploadOwner implements UploadHolder {
   }
 
   #release(): void {
+    // Once only: a second close would close whatever descriptor reuses the number (another session's lock).
+    if (this.#released) return;
+    this.#released = true;
     // Unlinked before the close drops the lock, so that no one finds it unlocked while it lives.
     try {
       unlinkSync(this.lockPath);
@@ -175,11 +186,13 @@ export class Uploads {
   async create(): Promise<LockedTemp> {
     for (let lost = 0; ; ) {
       const owner = this.#owner ?? (await this.#claimAsync());
+      if (!owner.start()) continue;
       const path = owner.prefix + tempName();
       let fd: number;
       try {
         fd = await openFile(path, CREATE_EXCLUSIVE, 0o600);
       } catch (err) {
+        owner.finished();
         if (errnoOf(err) === "EEXIST") continue;
         if (!this.#lostOwner(owner, err, lost++)) throw err;
         continue;
@@ -192,11 +205,13 @@ export class Uploads {
   createSync(): LockedTemp {
     for (let lost = 0; ; ) {
       const owner = this.#owner ?? this.#adopt(claimOwnerSync(this.dir));
+      if (!owner.start()) continue;
       const path = owner.prefix + tempName();
       let fd: number;
       try {
         fd = openSync(path, CREATE_EXCLUSIVE, 0o600);
       } catch (err) {
+        owner.finished();
         if (errnoOf(err) === "EEXIST") continue;
         if (!this.#lostOwner(owner, err, lost++)) throw err;
         continue;
@@ -205,8 +220,8 @@ export class Uploads {
     }
   }
 
+  /** Hands out a temp file counted on its owner (see UploadOwner.start). */
   #started(owner: UploadOwner, path: string, fd: number): LockedTemp {
-    owner.started();
     if (this.#closed && this.#owner === owner) {
       this.#owner = undefined;
       owner.retire();

@@ -1,0 +1,66 @@
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { afterEach, describe, expect, it } from "vitest";
+import { PosixFsBackend } from "../src/index.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function newBase(): string {
+  const dir = mkdtempSync(`${tmpdir()}/owner-lock-bl-`);
+  dirs.push(dir);
+  return `${dir}/store`;
+}
+
+const bytes = (...values: number[]) => new Uint8Array(values);
+
+describe("posixfs upload owner: breaker BL", () => {
+  // syncWrites false: the temp file's create is awaited, and close() runs during that await.
+  it("a store whose temp file is being created when close() is called succeeds, and the closed store leaves no uploads.hid", async () => {
+    const base = newBase();
+    const backend = new PosixFsBackend(base, { syncWrites: false });
+    await backend.create();
+    await backend.open();
+    await backend.store("a", bytes(1));
+    const inFlight = backend.store("b", bytes(2));
+    const closing = backend.close();
+    const [stored, closed] = await Promise.allSettled([inFlight, closing]);
+    expect(closed.status).toBe("fulfilled");
+    expect(stored).toEqual({ status: "fulfilled", value: undefined });
+    expect(readdirSync(base).sort()).toEqual(["a", "b"]);
+  });
+
+  it("close() with a store in flight does not let go of another session's lock: that session's upload survives a sweep", async () => {
+    const base = newBase();
+    const closing = new PosixFsBackend(base, { syncWrites: false });
+    await closing.create();
+    await closing.open();
+    const other = new PosixFsBackend(base, { syncWrites: false });
+    await other.open();
+    await closing.store("a", bytes(1));
+    const inFlight = closing.store("b", bytes(2));
+    const closed = closing.close();
+    // The other session claims its owner now: its lock file gets the lowest free descriptor, the one close() just freed.
+    let resume = () => {};
+    const paused = new Promise<void>((resolve) => {
+      resume = resolve;
+    });
+    async function* source() {
+      yield bytes(3);
+      await paused;
+      yield bytes(4);
+    }
+    const streaming = other.storeStream("c", source());
+    await Promise.allSettled([inFlight, closed]);
+    // A third session's open sweeps uploads.hid while the other session's upload waits for its source.
+    const sweeper = new PosixFsBackend(base);
+    await sweeper.open();
+    await sweeper.close();
+    resume();
+    await expect(streaming).resolves.toBeUndefined();
+    expect(await other.load("c")).toEqual(bytes(3, 4));
+    await other.close();
+  });
+});
