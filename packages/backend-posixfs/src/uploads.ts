@@ -21,6 +21,12 @@ export const UPLOADS_DIR = "uploads.hid";
 const MAX_MKDIRS = 1000;
 
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+/**
+ * How a sweep opens what it finds there: a symlink is not followed (ELOOP), and a FIFO opens at once
+ * instead of holding a thread-pool thread (and the process's exit) until a writer comes. Only a
+ * regular file (fstat) is then one of ours.
+ */
+const OPEN_FOUND = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** `<owner>.lock`: the file a session holds an exclusive flock on while it lives. */
 const OWNER_LOCK = /^([0-9a-f]{16})\.lock$/;
@@ -272,6 +278,8 @@ export class Uploads {
     const live: UploadEntry[] = [];
     let names: string[];
     try {
+      // A symlink planted there would have the sweep remove files outside the store: only our directory is swept.
+      if (!(await lstat(this.dir)).isDirectory()) return { orphaned, live };
       names = await readdir(this.dir);
     } catch (err) {
       if (isMissing(err)) return { orphaned, live };
@@ -298,10 +306,12 @@ export class Uploads {
   /** An owner's temp files stay while its lock is held; else they go, and then its lock file. */
   async #sweepOwner(id: string, temps: string[], remove: boolean, orphaned: UploadEntry[], live: UploadEntry[]): Promise<void> {
     const lockPath = `${this.dir}/${id}.lock`;
-    // A missing lock file: the session closed (after its last upload) or died and was swept.
-    const fd = await openFile(lockPath, constants.O_RDONLY).catch((err) => (isMissing(err) ? -1 : Promise.reject(err)));
+    // A missing lock file: the session closed (after its last upload) or died and was swept. Something
+    // else under its name (a directory, a FIFO, a symlink) is no session's: it is left alone.
+    const fd = await openFile(lockPath, OPEN_FOUND).catch((err) => (isMissing(err) || errnoOf(err) === "ELOOP" ? -1 : Promise.reject(err)));
     try {
-      const alive = fd >= 0 && !tryLockFd(fd);
+      const lockFile = fd >= 0 && (await fileStats(fd)).isFile();
+      const alive = lockFile && !tryLockFd(fd);
       for (const name of temps) {
         const path = `${this.dir}/${name}`;
         const st = await lstat(path).catch(() => undefined);
@@ -313,7 +323,7 @@ export class Uploads {
         }
       }
       // Unlinked while we hold its lock: an owner still starting up finds it gone and picks another id.
-      if (!alive && fd >= 0 && remove) await unlinkPath(lockPath).catch(ignoreMissing);
+      if (!alive && lockFile && remove) await unlinkPath(lockPath).catch(ignoreMissing);
     } finally {
       if (fd >= 0) await closeFile(fd);
     }
@@ -321,7 +331,7 @@ export class Uploads {
 
   /** A temp file that holds its own flock (quota.hid's, see createAlone): removed unless someone holds it. */
   async #sweepUnowned(path: string, remove: boolean, orphaned: UploadEntry[], live: UploadEntry[]): Promise<void> {
-    const fd = await openFile(path, constants.O_RDONLY).catch(() => -1);
+    const fd = await openFile(path, OPEN_FOUND).catch(() => -1);
     if (fd < 0) return;
     try {
       const st = await fileStats(fd);

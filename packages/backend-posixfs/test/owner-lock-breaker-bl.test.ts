@@ -1,5 +1,7 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { PosixFsBackend } from "../src/index.js";
 
@@ -62,5 +64,54 @@ describe("posixfs upload owner: breaker BL", () => {
     await expect(streaming).resolves.toBeUndefined();
     expect(await other.load("c")).toEqual(bytes(3, 4));
     await other.close();
+  });
+
+  it("a directory planted in uploads.hid under a lock file's name does not make open() fail", async () => {
+    const base = newBase();
+    const backend = new PosixFsBackend(base);
+    await backend.create();
+    mkdirSync(`${base}/uploads.hid/0123456789abcdef.lock`, { recursive: true });
+    writeFileSync(`${base}/uploads.hid/0123456789abcdef.tmpabcdefgh.tmp`, "left by a dead writer");
+    await backend.open();
+    await backend.store("x", bytes(1));
+    await backend.close();
+    expect(readdirSync(`${base}/uploads.hid`)).toEqual(["0123456789abcdef.lock"]);
+  });
+
+  for (const planted of ["tmpabcdefgh.tmp", "0123456789abcdef.lock", "a-symlink-to-a-fifo"]) {
+    it(`a FIFO planted in uploads.hid (${planted}) does not hang open()`, async () => {
+      const base = newBase();
+      const backend = new PosixFsBackend(base);
+      await backend.create();
+      mkdirSync(`${base}/uploads.hid`);
+      const fifo = planted.startsWith("a-symlink") ? `${base}.fifo` : `${base}/uploads.hid/${planted}`;
+      execFileSync("mkfifo", [fifo]);
+      if (fifo !== `${base}/uploads.hid/${planted}`) symlinkSync(fifo, `${base}/uploads.hid/${planted}`);
+      const opened = backend.open().then(() => "opened");
+      const outcome = await Promise.race([opened, sleep(3000).then(() => "hung")]);
+      if (outcome === "hung") {
+        // A reader blocked in open(2) holds a thread-pool thread (and the process's exit): a writer lets it go.
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+        await opened.catch(() => undefined);
+      }
+      expect(outcome).toBe("opened");
+      await backend.close();
+    });
+  }
+
+  it("a symlink planted as uploads.hid does not let open() remove files outside the store", async () => {
+    const base = newBase();
+    const backend = new PosixFsBackend(base);
+    await backend.create();
+    const elsewhere = `${base}.elsewhere`;
+    mkdirSync(elsewhere);
+    writeFileSync(`${elsewhere}/precious.txt`, "not the store's");
+    writeFileSync(`${elsewhere}/tmpabcdefgh.tmp`, "not the store's either");
+    symlinkSync(elsewhere, `${base}/uploads.hid`);
+    await backend.open();
+    await backend.close();
+    const report = await backend.checkFiles({ repair: true });
+    expect(readdirSync(elsewhere).sort()).toEqual(["precious.txt", "tmpabcdefgh.tmp"]);
+    expect(report.findings).toContainEqual(expect.objectContaining({ path: "uploads.hid", problem: "not a regular file or directory" }));
   });
 });
