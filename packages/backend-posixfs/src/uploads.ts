@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, mkdirSync, openSync, rmdirSync, unlinkSync } from "node:fs";
 import { lstat, mkdir, readdir, rmdir } from "node:fs/promises";
+import { BackendError } from "@borgstore/core";
 import { tempName } from "@borgstore/core/backend";
 import { errnoOf, isMissing } from "./errors.js";
 import { tryLockFd } from "./file-lock.js";
@@ -278,8 +279,8 @@ export class Uploads {
     const live: UploadEntry[] = [];
     let names: string[];
     try {
-      // A symlink planted there would have the sweep remove files outside the store: only our directory is swept.
-      if (!(await lstat(this.dir)).isDirectory()) return { orphaned, live };
+      // Through a symlink planted there, the sweep would remove files outside the store.
+      if ((await lstat(this.dir)).isSymbolicLink()) throw new BackendError(`${this.dir} is a symlink: not swept, not written through`);
       names = await readdir(this.dir);
     } catch (err) {
       if (isMissing(err)) return { orphaned, live };
