@@ -71,8 +71,7 @@ export async function checkFiles(base: string, options: FileCheckOptions = {}): 
     for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const path = `${dir}/${entry.name}`;
       const relPath = rel ? `${rel}/${entry.name}` : entry.name;
-      // A symlink in place of uploads.hid is reported below: its sweep does not follow it.
-      if (!rel && ((entry.name === UPLOADS_DIR && entry.isDirectory()) || entry.name === QUOTA_FILE || isJournalName(entry.name))) continue;
+      if (!rel && (entry.name === UPLOADS_DIR || entry.name === QUOTA_FILE || isJournalName(entry.name))) continue;
       if (entry.isDirectory()) {
         if (!isValidName(relPath)) findings.push({ path: relPath, size: 0, problem: "unknown file", removed: false });
         else await walk(path, relPath);

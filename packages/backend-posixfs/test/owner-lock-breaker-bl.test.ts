@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -112,5 +112,26 @@ describe("posixfs upload owner: breaker BL", () => {
     await expect(backend.checkFiles({ repair: true })).rejects.toMatchObject({ code: "BACKEND_ERROR" });
     expect(readdirSync(elsewhere).sort()).toEqual(["precious.txt", "tmpabcdefgh.tmp"]);
     expect(readdirSync(base)).toEqual(["uploads.hid"]);
+  });
+
+  it("with a quota, a store still on its way when close() runs is either counted in quota.hid or not made", async () => {
+    const base = newBase();
+    const backend = new PosixFsBackend(base, { quota: 1_000_000_000 });
+    await backend.create();
+    const settled: Promise<unknown>[] = [];
+    for (let round = 0; round < 20; round++) {
+      await backend.open();
+      settled.push(backend.store(`v${round}`, new Uint8Array(100 + round)).catch(() => undefined));
+      async function* source() {
+        yield new Uint8Array(1000 + round);
+      }
+      settled.push(backend.storeStream(`s${round}`, source()).catch(() => undefined));
+      await backend.close();
+    }
+    await Promise.all(settled);
+    const stored = readdirSync(base)
+      .filter((name) => !name.endsWith(".hid"))
+      .reduce((sum, name) => sum + statSync(`${base}/${name}`).size, 0);
+    expect(Number(readFileSync(`${base}/quota.hid`, "utf8"))).toBe(stored);
   });
 });
