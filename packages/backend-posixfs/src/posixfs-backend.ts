@@ -7,6 +7,7 @@ import {
   BackendAlreadyExists,
   BackendDoesNotExist,
   BackendError,
+  BackendMustBeOpen,
   type BackendCapabilities,
   type BackendOptions,
   type BufferLoadOptions,
@@ -208,6 +209,17 @@ export class PosixFsBackend extends Backend {
     }
   }
 
+  /**
+   * The open session's quota tracker. With a quota, a change reaching the backend after close()
+   * (core's close does not wait for the changes on their way) would never be counted in quota.hid:
+   * it is refused, as the tracker refuses one already charging when close() runs.
+   */
+  #sessionQuota(): QuotaTracker | undefined {
+    if (this.#quota === undefined && this.quotaLimit !== undefined)
+      throw new BackendMustBeOpen("posixfs store closed before this change was made: not made");
+    return this.#quota;
+  }
+
   /** The configured quota and the bytes stored, or -1 each without a quota. */
   protected override async _quota(): Promise<QuotaInfo> {
     return this.#quota ? { limit: this.#quota.limit, usage: this.#quota.usage } : { limit: -1, usage: -1 };
@@ -334,7 +346,7 @@ export class PosixFsBackend extends Backend {
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {
     const path = this.#path(name);
-    const quota = this.#quota;
+    const quota = this.#sessionQuota();
     try {
       if (!quota) {
         await this.#replace(path, value);
@@ -353,7 +365,7 @@ export class PosixFsBackend extends Backend {
 
   protected override async _storeStream(name: string, source: ByteSource): Promise<void> {
     const path = this.#path(name);
-    const quota = this.#quota;
+    const quota = this.#sessionQuota();
     try {
       // The size is known only once the source is consumed: the quota is checked before the rename.
       // Without fsync, creating and renaming the temp file are quick calls made on this thread
@@ -388,7 +400,7 @@ export class PosixFsBackend extends Backend {
   /** Unlinks the file of `name` (and takes its size off the quota usage). */
   protected async _delete(name: string): Promise<void> {
     const path = this.#path(name);
-    const quota = this.#quota;
+    const quota = this.#sessionQuota();
     try {
       if (!quota) {
         // One unlink: a thread-pool round trip would cost more than the call (see `syncWrites`).
@@ -409,7 +421,7 @@ export class PosixFsBackend extends Backend {
   protected async _move(currentName: string, newName: string): Promise<void> {
     const from = this.#path(currentName);
     const to = this.#path(newName);
-    const quota = this.#quota;
+    const quota = this.#sessionQuota();
     if (!quota) {
       await this.#rename(from, to, currentName);
       return;

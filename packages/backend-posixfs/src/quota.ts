@@ -1,5 +1,5 @@
 import { lstat, open, readFile, readdir, unlink } from "node:fs/promises";
-import { QuotaExceeded } from "@borgstore/core";
+import { BackendMustBeOpen, QuotaExceeded } from "@borgstore/core";
 import { TEMP_NAME } from "@borgstore/core/backend";
 import { replaceFile } from "./atomic-file.js";
 import { errnoOf, isMissing } from "./errors.js";
@@ -83,6 +83,8 @@ export class QuotaTracker {
   #persistingDelta = 0;
   #lastPersist = Date.now();
   #persisting: Promise<void> = Promise.resolve();
+  /** After close(): its final persist is written, so a later change would never reach quota.hid. */
+  #closed = false;
   readonly #base: string;
   readonly #file: string;
   readonly #journal: QuotaJournal;
@@ -160,6 +162,8 @@ export class QuotaTracker {
    * the bytes on disk, never fewer.
    */
   async charge<T>(delta: number, write: () => Promise<T>): Promise<T> {
+    // A store or delete still on its way when the session closed (close() does not wait for them).
+    if (this.#closed) throw new BackendMustBeOpen("posixfs store closed before this change was made: not made");
     if (delta <= 0) {
       const result = await write();
       this.#add(delta);
@@ -201,6 +205,7 @@ export class QuotaTracker {
 
   /** The final persist; then the journal goes (it stays, for the next open to count, if the persist fails). */
   async close(): Promise<void> {
+    this.#closed = true;
     try {
       await this.persist();
     } catch (err) {

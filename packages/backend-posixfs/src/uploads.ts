@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, mkdirSync, openSync, rmdirSync, unlinkSync } from "node:fs";
 import { lstat, mkdir, readdir, rmdir } from "node:fs/promises";
+import { BackendError } from "@borgstore/core";
 import { tempName } from "@borgstore/core/backend";
 import { errnoOf, isMissing } from "./errors.js";
 import { tryLockFd } from "./file-lock.js";
@@ -21,6 +22,12 @@ export const UPLOADS_DIR = "uploads.hid";
 const MAX_MKDIRS = 1000;
 
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+/**
+ * How a sweep opens what it finds there: a symlink is not followed (ELOOP), and a FIFO opens at once
+ * instead of holding a thread-pool thread (and the process's exit) until a writer comes. Only a
+ * regular file (fstat) is then one of ours.
+ */
+const OPEN_FOUND = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** `<owner>.lock`: the file a session holds an exclusive flock on while it lives. */
 const OWNER_LOCK = /^([0-9a-f]{16})\.lock$/;
@@ -56,6 +63,7 @@ export class UploadOwner implements UploadHolder {
   readonly prefix: string;
   #active = 0;
   #retired = false;
+  #released = false;
 
   constructor(
     readonly dir: string,
@@ -66,8 +74,15 @@ export class UploadOwner implements UploadHolder {
     this.prefix = `${dir}/${id}.`;
   }
 
-  started(): void {
+  /**
+   * Counts an upload starting under this owner, before its temp file's create: a close() during
+   * that create then keeps the lock until the upload ends. False once the lock is let go (claim
+   * another owner).
+   */
+  start(): boolean {
+    if (this.#released) return false;
     this.#active++;
+    return true;
   }
 
   /** One of this owner's temp files is gone from its name (renamed into place or removed). */
@@ -85,6 +100,9 @@ export class UploadOwner implements UploadHolder {
   }
 
   #release(): void {
+    // Once only: a second close would close whatever descriptor reuses the number (another session's lock).
+    if (this.#released) return;
+    this.#released = true;
     // Unlinked before the close drops the lock, so that no one finds it unlocked while it lives.
     try {
       unlinkSync(this.lockPath);
@@ -175,11 +193,13 @@ export class Uploads {
   async create(): Promise<LockedTemp> {
     for (let lost = 0; ; ) {
       const owner = this.#owner ?? (await this.#claimAsync());
+      if (!owner.start()) continue;
       const path = owner.prefix + tempName();
       let fd: number;
       try {
         fd = await openFile(path, CREATE_EXCLUSIVE, 0o600);
       } catch (err) {
+        owner.finished();
         if (errnoOf(err) === "EEXIST") continue;
         if (!this.#lostOwner(owner, err, lost++)) throw err;
         continue;
@@ -192,11 +212,13 @@ export class Uploads {
   createSync(): LockedTemp {
     for (let lost = 0; ; ) {
       const owner = this.#owner ?? this.#adopt(claimOwnerSync(this.dir));
+      if (!owner.start()) continue;
       const path = owner.prefix + tempName();
       let fd: number;
       try {
         fd = openSync(path, CREATE_EXCLUSIVE, 0o600);
       } catch (err) {
+        owner.finished();
         if (errnoOf(err) === "EEXIST") continue;
         if (!this.#lostOwner(owner, err, lost++)) throw err;
         continue;
@@ -205,8 +227,8 @@ export class Uploads {
     }
   }
 
+  /** Hands out a temp file counted on its owner (see UploadOwner.start). */
   #started(owner: UploadOwner, path: string, fd: number): LockedTemp {
-    owner.started();
     if (this.#closed && this.#owner === owner) {
       this.#owner = undefined;
       owner.retire();
@@ -257,6 +279,8 @@ export class Uploads {
     const live: UploadEntry[] = [];
     let names: string[];
     try {
+      // Through a symlink planted there, the sweep would remove files outside the store.
+      if ((await lstat(this.dir)).isSymbolicLink()) throw new BackendError(`${this.dir} is a symlink: not swept, not written through`);
       names = await readdir(this.dir);
     } catch (err) {
       if (isMissing(err)) return { orphaned, live };
@@ -283,10 +307,12 @@ export class Uploads {
   /** An owner's temp files stay while its lock is held; else they go, and then its lock file. */
   async #sweepOwner(id: string, temps: string[], remove: boolean, orphaned: UploadEntry[], live: UploadEntry[]): Promise<void> {
     const lockPath = `${this.dir}/${id}.lock`;
-    // A missing lock file: the session closed (after its last upload) or died and was swept.
-    const fd = await openFile(lockPath, constants.O_RDONLY).catch((err) => (isMissing(err) ? -1 : Promise.reject(err)));
+    // A missing lock file: the session closed (after its last upload) or died and was swept. Something
+    // else under its name (a directory, a FIFO, a symlink) is no session's: it is left alone.
+    const fd = await openFile(lockPath, OPEN_FOUND).catch((err) => (isMissing(err) || errnoOf(err) === "ELOOP" ? -1 : Promise.reject(err)));
     try {
-      const alive = fd >= 0 && !tryLockFd(fd);
+      const lockFile = fd >= 0 && (await fileStats(fd)).isFile();
+      const alive = lockFile && !tryLockFd(fd);
       for (const name of temps) {
         const path = `${this.dir}/${name}`;
         const st = await lstat(path).catch(() => undefined);
@@ -298,7 +324,7 @@ export class Uploads {
         }
       }
       // Unlinked while we hold its lock: an owner still starting up finds it gone and picks another id.
-      if (!alive && fd >= 0 && remove) await unlinkPath(lockPath).catch(ignoreMissing);
+      if (!alive && lockFile && remove) await unlinkPath(lockPath).catch(ignoreMissing);
     } finally {
       if (fd >= 0) await closeFile(fd);
     }
@@ -306,7 +332,7 @@ export class Uploads {
 
   /** A temp file that holds its own flock (quota.hid's, see createAlone): removed unless someone holds it. */
   async #sweepUnowned(path: string, remove: boolean, orphaned: UploadEntry[], live: UploadEntry[]): Promise<void> {
-    const fd = await openFile(path, constants.O_RDONLY).catch(() => -1);
+    const fd = await openFile(path, OPEN_FOUND).catch(() => -1);
     if (fd < 0) return;
     try {
       const st = await fileStats(fd);
