@@ -37,19 +37,29 @@ export interface BackendOptions {
  * public methods validate, what runs below them does not; a stack of layers validates once.
  */
 export interface LayerCalls {
+  /** The wrapped backend's info of `name`. */
   info(name: string, options?: OperationOptions): Promise<ItemInfo>;
+  /** The wrapped backend's load of `name` (whole, a range, or into a buffer). */
   load(name: string, options: BufferLoadOptions): Promise<Uint8Array>;
   /** The wrapped backend's source as it is: the layer's public loadStream enforces its size. */
   loadStream(name: string, options: LoadOptions): Promise<SizedByteSource>;
+  /** The wrapped backend's store of `value` under `name`, after its store permission check. */
   store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void>;
   /** `source` as the layer's public storeStream checked it (size, sha256, signal). */
   storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void>;
+  /** The wrapped backend's delete of `name`. */
   delete(name: string, options?: OperationOptions): Promise<void>;
+  /** The wrapped backend's move of `currentName` to `newName`. */
   move(currentName: string, newName: string, options?: OperationOptions): Promise<void>;
+  /** The wrapped backend's mkdir of `name`. */
   mkdir(name: string, options?: OperationOptions): Promise<void>;
+  /** The wrapped backend's rmdir of `name`. */
   rmdir(name: string, options?: OperationOptions): Promise<void>;
+  /** The wrapped backend's listing of the directory `name`. */
   list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo>;
+  /** The wrapped backend's digest of `name` with `algorithm`. */
   hash(name: string, algorithm: string, options?: OperationOptions): Promise<string>;
+  /** The wrapped backend's quota. */
   quota(options?: OperationOptions): Promise<QuotaInfo>;
 }
 

@@ -14,7 +14,7 @@ import { Repositories } from "./repositories.js";
 import { HostingRouter } from "./router.js";
 import { DiscoveredRepositories } from "./discovered-repositories.js";
 import { type UsageRecordStore, UsageRecords } from "./usage-records.js";
-import { type RecordHeartbeatOptions, openBucketUsageRecords } from "./bucket-usage-records.js";
+import { openBucketUsageRecords } from "./bucket-usage-records.js";
 
 /** How long an idle repository stays open when replicas share the records (state_url). */
 export const SHARED_STATE_IDLE_MS = 3000;
@@ -55,7 +55,7 @@ export interface HostingServer {
 export async function openHostingServer(
   path: string,
   loggerFor: Logger | ((config: HostingConfig) => Logger),
-  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number; revalidateMs?: number; recordHeartbeat?: RecordHeartbeatOptions } = {},
+  options: Omit<RestServerOptions, "credentials" | "logger"> & { idleMs?: number; maxIdle?: number; revalidateMs?: number; recordHeartbeat?: { heartbeatMs?: number; cleanAfterMs?: number } } = {},
 ): Promise<HostingServer> {
   let config = await startStep("", () => loadHostingConfig(path));
   // The configuration's [log] table says the format: a logger made from it (the command line's).
