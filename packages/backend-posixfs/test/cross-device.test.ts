@@ -32,7 +32,7 @@ async function crossDevice(options: Omit<PosixFsOptions, "path"> = {}): Promise<
  */
 async function openFilesBelow(...dirs: string[]): Promise<string[]> {
   let open = openNow(dirs);
-  for (const deadline = Date.now() + 2_000; open.length > 0 && Date.now() < deadline; open = openNow(dirs))
+  for (const deadline = Date.now() + 10_000; open.length > 0 && Date.now() < deadline; open = openNow(dirs))
     await new Promise((resolve) => setTimeout(resolve, 20));
   return open;
 }
