@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, mkdirSync, openSync, rmdirSync, unlinkSync } from "node:fs";
 import { lstat, mkdir, readdir, rmdir } from "node:fs/promises";
+import { basename } from "node:path";
 import { BackendError } from "@borgstore/core";
 import { tempName } from "@borgstore/core/backend";
 import { errnoOf, isMissing } from "./errors.js";
@@ -157,18 +158,7 @@ export class Uploads {
    * lock file in uploads.hid.
    */
   async createAlone(): Promise<LockedTemp> {
-    for (let mkdirs = 0; ; ) {
-      const path = `${this.dir}/${tempName()}`;
-      let fd: number;
-      try {
-        fd = await openFile(path, CREATE_EXCLUSIVE, 0o600);
-      } catch (err) {
-        if (errnoOf(err) === "EEXIST") continue;
-        if (errnoOf(err) !== "ENOENT" || mkdirs === MAX_MKDIRS) throw err;
-        await mkdir(this.dir, { recursive: true });
-        mkdirs++;
-        continue;
-      }
+    return createExclusiveIn(this.dir, tempName, async (path, fd) => {
       const lock = await openFile(path, constants.O_RDONLY).catch(() => -1);
       try {
         if (lock >= 0 && tryLockFd(lock) && (await fileStats(lock)).nlink > 0) return { path, fd, owner: new FileLock(lock) };
@@ -181,7 +171,8 @@ export class Uploads {
       // A sweep saw the new file before we locked it (and removed it): try another name.
       if (lock >= 0) closeQuietly(lock);
       await closeFile(fd).catch(() => undefined);
-    }
+      return undefined;
+    });
   }
 
   /** A (re)opened session claims its owner anew on its first write. */
@@ -353,17 +344,17 @@ function ignoreMissing(err: unknown): void {
 }
 
 /**
- * Creates and locks a new owner's lock file. A sweep may open it between our create and flock
- * and, finding it unlocked, unlink it: then our flock fails (the sweep holds it) or locks an
- * unlinked file, and we start over under another id.
+ * Creates a new file (mode 0600) in `dir` exclusively, under a fresh `newName()` each try, and
+ * hands it to `keep`: what `keep` returns is the result; undefined (having closed the descriptor
+ * and removed what it should) means "try another name". Another name on EEXIST too; on ENOENT the
+ * directory is made anew, up to MAX_MKDIRS times in all.
  */
-async function claimOwner(dir: string): Promise<UploadOwner> {
+async function createExclusiveIn<T>(dir: string, newName: () => string, keep: (path: string, fd: number) => Promise<T | undefined>): Promise<T> {
   for (let mkdirs = 0; ; ) {
-    const id = ownerId();
-    const lockPath = `${dir}/${id}.lock`;
+    const path = `${dir}/${newName()}`;
     let fd: number;
     try {
-      fd = await openFile(lockPath, CREATE_EXCLUSIVE, 0o600);
+      fd = await openFile(path, CREATE_EXCLUSIVE, 0o600);
     } catch (err) {
       if (errnoOf(err) === "EEXIST") continue;
       if (errnoOf(err) !== "ENOENT" || mkdirs === MAX_MKDIRS) throw err;
@@ -371,26 +362,18 @@ async function claimOwner(dir: string): Promise<UploadOwner> {
       mkdirs++;
       continue;
     }
-    try {
-      if (tryLockFd(fd) && (await fileStats(fd)).nlink > 0) return new UploadOwner(dir, lockPath, fd, id);
-    } catch (err) {
-      closeQuietly(fd);
-      await unlinkPath(lockPath).catch(() => undefined);
-      throw err;
-    }
-    await unlinkPath(lockPath).catch(() => undefined);
-    await closeFile(fd).catch(() => undefined);
+    const kept = await keep(path, fd);
+    if (kept !== undefined) return kept;
   }
 }
 
-/** claimOwner with synchronous calls. */
-function claimOwnerSync(dir: string): UploadOwner {
+/** createExclusiveIn with synchronous calls. */
+function createExclusiveInSync<T>(dir: string, newName: () => string, keep: (path: string, fd: number) => T | undefined): T {
   for (let mkdirs = 0; ; ) {
-    const id = ownerId();
-    const lockPath = `${dir}/${id}.lock`;
+    const path = `${dir}/${newName()}`;
     let fd: number;
     try {
-      fd = openSync(lockPath, CREATE_EXCLUSIVE, 0o600);
+      fd = openSync(path, CREATE_EXCLUSIVE, 0o600);
     } catch (err) {
       if (errnoOf(err) === "EEXIST") continue;
       if (errnoOf(err) !== "ENOENT" || mkdirs === MAX_MKDIRS) throw err;
@@ -398,6 +381,36 @@ function claimOwnerSync(dir: string): UploadOwner {
       mkdirs++;
       continue;
     }
+    const kept = keep(path, fd);
+    if (kept !== undefined) return kept;
+  }
+}
+
+const newLockName = () => `${ownerId()}.lock`;
+
+/**
+ * Creates and locks a new owner's lock file. A sweep may open it between our create and flock
+ * and, finding it unlocked, unlink it: then our flock fails (the sweep holds it) or locks an
+ * unlinked file, and we start over under another id.
+ */
+async function claimOwner(dir: string): Promise<UploadOwner> {
+  return createExclusiveIn(dir, newLockName, async (lockPath, fd) => {
+    try {
+      if (tryLockFd(fd) && (await fileStats(fd)).nlink > 0) return new UploadOwner(dir, lockPath, fd, basename(lockPath, ".lock"));
+    } catch (err) {
+      closeQuietly(fd);
+      await unlinkPath(lockPath).catch(() => undefined);
+      throw err;
+    }
+    await unlinkPath(lockPath).catch(() => undefined);
+    await closeFile(fd).catch(() => undefined);
+    return undefined;
+  });
+}
+
+/** claimOwner with synchronous calls. */
+function claimOwnerSync(dir: string): UploadOwner {
+  return createExclusiveInSync(dir, newLockName, (lockPath, fd) => {
     let locked = false;
     try {
       locked = tryLockFd(fd) && fstatSync(fd).nlink > 0;
@@ -408,10 +421,11 @@ function claimOwnerSync(dir: string): UploadOwner {
       } catch {}
       throw err;
     }
-    if (locked) return new UploadOwner(dir, lockPath, fd, id);
+    if (locked) return new UploadOwner(dir, lockPath, fd, basename(lockPath, ".lock"));
     try {
       unlinkSync(lockPath);
     } catch {}
     closeSync(fd);
-  }
+    return undefined;
+  });
 }

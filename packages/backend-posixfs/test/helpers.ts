@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readlinkSync, statSync } from "node:fs";
-import { readdir, rm } from "node:fs/promises";
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { PosixFsBackend, type PosixFsOptions } from "@borgstore/backend-posixfs";
-import { afterAll } from "vitest";
+import { afterAll, expect } from "vitest";
+// @ts-expect-error: a plain .mjs fixture shared with the writer processes
+import { smallValueFor } from "./fixtures/crash-values.mjs";
 
 const roots: string[] = [];
 afterAll(async () => {
@@ -29,6 +31,13 @@ export async function openBackend(options: Omit<PosixFsOptions, "path"> = {}): P
   await backend.create();
   await backend.open();
   return backend;
+}
+
+/** The base path of a created (not opened) backend in a fresh temp directory. */
+export async function createdBase(): Promise<string> {
+  const backend = newBackend();
+  await backend.create();
+  return backend.base;
 }
 
 export async function listNames(backend: PosixFsBackend, name = ""): Promise<string[]> {
@@ -111,4 +120,37 @@ export function startAckingChild(script: string, args: string[], acked: Set<stri
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
   return { child, acked, ready, exit };
+}
+
+export const uploadsOf = (base: string): string => join(base, "uploads.hid");
+
+/** The names in the store's uploads.hid, sorted ([] while it does not exist). */
+export const uploadsEntries = (base: string): string[] =>
+  existsSync(uploadsOf(base)) ? readdirSync(uploadsOf(base)).sort() : [];
+
+/** The lock files in uploads.hid that process `pid` holds open. */
+export function locksHeldBy(pid: number, base: string): string[] {
+  const held: string[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (target.startsWith(`${uploadsOf(base)}/`) && target.endsWith(".lock")) held.push(target.slice(uploadsOf(base).length + 1));
+    } catch {}
+  }
+  return held;
+}
+
+/**
+ * Every acknowledged name holds its whole value (the fixtures' `smallValueFor`), and every object
+ * on disk is whole; .hid bookkeeping left out, and with `skipTempFiles` files named *.tmp too.
+ */
+export async function expectAckedWhole(base: string, acked: Set<string>, { skipTempFiles = false } = {}): Promise<void> {
+  const value = smallValueFor as (name: string) => Buffer;
+  const skipped = (part: string) => part.endsWith(".hid") || (skipTempFiles && part.endsWith(".tmp"));
+  for (const name of acked) expect((await readFile(join(base, name))).equals(value(name)), `acknowledged ${name}`).toBe(true);
+  for (const entry of await readdir(base, { withFileTypes: true, recursive: true })) {
+    const rel = join(entry.parentPath, entry.name).slice(base.length + 1);
+    if (!entry.isFile() || rel.split("/").some(skipped)) continue;
+    expect((await readFile(join(base, rel))).equals(value(rel)), `whole ${rel}`).toBe(true);
+  }
 }

@@ -1,12 +1,12 @@
-import { closeSync, constants, existsSync, openSync, readdirSync, readlinkSync, unlinkSync } from "node:fs";
-import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { closeSync, constants, existsSync, openSync, unlinkSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { afterEach, describe, expect, it } from "vitest";
 // @ts-expect-error: a plain .mjs fixture shared with the writer processes
 import { smallValueFor } from "./fixtures/crash-values.mjs";
-import { OWNED_TEMP, bytes, newBackend, text } from "./helpers.js";
+import { OWNED_TEMP, bytes, createdBase, expectAckedWhole, locksHeldBy, text, uploadsEntries, uploadsOf } from "./helpers.js";
 
 // One flock per session instead of one per temp file: a session that writes holds
 // uploads.hid/<owner>.lock locked until it closes, and names its temp files <owner>.tmp….tmp; a
@@ -30,37 +30,6 @@ function holdLock(path: string): void {
   flockSync(fd, "exnb");
 }
 
-async function createdBase(): Promise<string> {
-  const backend = newBackend();
-  await backend.create();
-  return backend.base;
-}
-
-const uploadsOf = (base: string) => join(base, "uploads.hid");
-const entries = (base: string): string[] => (existsSync(uploadsOf(base)) ? readdirSync(uploadsOf(base)).sort() : []);
-
-/** The lock files in uploads.hid that process `pid` holds open. */
-function locksHeldBy(pid: number, base: string): string[] {
-  const held: string[] = [];
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      if (target.startsWith(`${uploadsOf(base)}/`) && target.endsWith(".lock")) held.push(target.slice(uploadsOf(base).length + 1));
-    } catch {}
-  }
-  return held;
-}
-
-/** Every acknowledged name holds its whole value, and every object on disk is whole. */
-async function expectAckedWhole(base: string, acked: Set<string>): Promise<void> {
-  for (const name of acked) expect((await readFile(join(base, name))).equals(value(name)), `acknowledged ${name}`).toBe(true);
-  for (const entry of await readdir(base, { withFileTypes: true, recursive: true })) {
-    const rel = join(entry.parentPath, entry.name).slice(base.length + 1);
-    if (!entry.isFile() || rel.split("/").some((part) => part.endsWith(".hid"))) continue;
-    expect((await readFile(join(base, rel))).equals(value(rel)), `whole ${rel}`).toBe(true);
-  }
-}
-
 describe("posixfs uploads: one owner lock per session", () => {
   it("a session that writes keeps one lock file while open and none after close; one that only reads makes none", async () => {
     const base = await createdBase();
@@ -75,7 +44,7 @@ describe("posixfs uploads: one owner lock per session", () => {
     await writer.storeStream("s", (async function* () {
       yield text("abc");
     })());
-    const during = entries(base);
+    const during = uploadsEntries(base);
     expect(during).toEqual([expect.stringMatching(OWNER_LOCK_NAME)]);
     expect(locksHeldBy(process.pid, base)).toEqual(during);
     await writer.close();
@@ -84,8 +53,8 @@ describe("posixfs uploads: one owner lock per session", () => {
     // A reopened session claims a new owner.
     await writer.open();
     await writer.store("again", text("x"));
-    expect(entries(base)).toHaveLength(1);
-    expect(entries(base)).not.toEqual(during);
+    expect(uploadsEntries(base)).toHaveLength(1);
+    expect(uploadsEntries(base)).not.toEqual(during);
     await writer.close();
     expect(existsSync(uploadsOf(base))).toBe(false);
   });
@@ -110,7 +79,7 @@ describe("posixfs uploads: one owner lock per session", () => {
     const checker = new PosixFsBackend(base);
     await checker.open();
     await checker.close();
-    expect(entries(base)).toEqual([`${live}.lock`, `${live}.tmpcccccccc.tmp`]);
+    expect(uploadsEntries(base)).toEqual([`${live}.lock`, `${live}.tmpcccccccc.tmp`]);
 
     // The check tells them apart the same way.
     await writeFile(join(uploads, `${dead}.lock`), "");
@@ -126,9 +95,9 @@ describe("posixfs uploads: one owner lock per session", () => {
       ]),
     );
     expect(report.findings).toHaveLength(3);
-    expect(entries(base)).toHaveLength(5);
+    expect(uploadsEntries(base)).toHaveLength(5);
     await backend.checkFiles({ repair: true, tempMaxAge: 0 });
-    expect(entries(base)).toEqual([`${live}.lock`, `${live}.tmpcccccccc.tmp`]);
+    expect(uploadsEntries(base)).toEqual([`${live}.lock`, `${live}.tmpcccccccc.tmp`]);
   });
 
   it("close while a streamed store is in flight: the store completes, then the lock file and the directory go", async () => {
@@ -148,8 +117,8 @@ describe("posixfs uploads: one owner lock per session", () => {
     const other = new PosixFsBackend(base);
     await other.open();
     await other.close();
-    expect(entries(base).filter((n) => OWNED_TEMP.test(n))).toHaveLength(1);
-    expect(entries(base).filter((n) => OWNER_LOCK_NAME.test(n))).toHaveLength(1);
+    expect(uploadsEntries(base).filter((n) => OWNED_TEMP.test(n))).toHaveLength(1);
+    expect(uploadsEntries(base).filter((n) => OWNER_LOCK_NAME.test(n))).toHaveLength(1);
     release();
     await storing;
     expect(await readFile(join(base, "late"), "latin1")).toBe("first last");
@@ -227,7 +196,7 @@ describe("posixfs uploads: one owner lock per session", () => {
     expect(Math.min(...(await Promise.all(sweepers)))).toBeGreaterThan(5);
     expect(acked.size).toBe(3 * 100 * 3);
     await expectAckedWhole(base, acked);
-    expect(entries(base)).toEqual([]);
+    expect(uploadsEntries(base)).toEqual([]);
   }, 30_000);
 
   // A sweep that opens an owner's new lock file between its create and its flock: made to happen
@@ -278,11 +247,11 @@ describe("posixfs uploads: one owner lock per session", () => {
     }
     expect(swept).toHaveLength(1);
     // The session holds a lock file that is still there, under another id than the swept one.
-    const locks = entries(base).filter((name) => OWNER_LOCK_NAME.test(name) && name !== swept[0]);
+    const locks = uploadsEntries(base).filter((name) => OWNER_LOCK_NAME.test(name) && name !== swept[0]);
     expect(locks).toHaveLength(1);
     expect(locksHeldBy(process.pid, base)).toEqual(locks);
     // The owner that found its lock file held gave it up (unlinked it) and took another.
-    expect(entries(base)).not.toContain(swept[0]);
+    expect(uploadsEntries(base)).not.toContain(swept[0]);
     if (sweeper >= 0) closeSync(sweeper);
     // A sweep now keeps the session's temp files.
     let release!: () => void;
@@ -310,7 +279,7 @@ describe("posixfs uploads: one owner lock per session", () => {
     const backend = new PosixFsBackend(base);
     await backend.open();
     await backend.close();
-    expect(entries(base)).toEqual(["tmpquotaaaa.tmp"]);
+    expect(uploadsEntries(base)).toEqual(["tmpquotaaaa.tmp"]);
     closeSync(held.pop() as number);
     await backend.open();
     await backend.close();

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { describe, expect, it } from "vitest";
-import { newBackend } from "./helpers.js";
+import { createdBase } from "./helpers.js";
 
 const writer = fileURLToPath(new URL("./fixtures/quota-crash-writer.mjs", import.meta.url));
 const QUOTA = 1_000_000;
@@ -49,12 +49,6 @@ async function objectBytes(dir: string): Promise<number> {
     total += (await stat(join(entry.parentPath, entry.name))).size;
   }
   return total;
-}
-
-async function createdBase(): Promise<string> {
-  const backend = newBackend();
-  await backend.create();
-  return backend.base;
 }
 
 describe("posixfs quota across SIGKILL", () => {

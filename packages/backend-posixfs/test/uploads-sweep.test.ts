@@ -4,7 +4,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { afterEach, describe, expect, it } from "vitest";
-import { bytes, newBackend, text } from "./helpers.js";
+import { bytes, createdBase, text } from "./helpers.js";
 
 // Temp files that hold a flock of their own (quota.hid's, see Uploads.createAlone): a writer killed
 // mid-write leaves one unlocked; a live writer holds an exclusive flock on it. Here such files are
@@ -17,12 +17,6 @@ const held: number[] = [];
 afterEach(() => {
   for (const fd of held.splice(0)) closeSync(fd);
 });
-
-async function createdBase(): Promise<string> {
-  const backend = newBackend();
-  await backend.create();
-  return backend.base;
-}
 
 async function reopen(base: string): Promise<PosixFsBackend> {
   const backend = new PosixFsBackend({ path: base });

@@ -1,45 +1,27 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { requireTestServer } from "@borgstore/testkit";
-import { afterEach, describe, expect, it } from "vitest";
-import { type Replicas, call, heldUpload, quotaUsage, startReplicas } from "./scaleout-replicas-bc.js";
+import { describe, expect, it } from "vitest";
+import { call, quotaUsage, replicasClosedAfterEach, servedByAnotherForAMoment } from "./scaleout-replicas-bc.js";
 
 const s3Url = requireTestServer("BORGSTORE_TEST_S3_URL", "hosting record heartbeat (radosgw)");
 
 /** The replicas here write records held open every 300 ms and wait 1000 ms before a contested clean write (scaleout-replicas-bc.ts). */
 describe.skipIf(!s3Url)("usage record heartbeat across replicas over radosgw", () => {
-  let replicas: Replicas | undefined;
-  afterEach(async () => {
-    await replicas?.close();
-    replicas = undefined;
-  });
+  const startReplicas = replicasClosedAfterEach(s3Url);
 
   it("fails the clean write of a replica that served the user for a moment and closes later, because the busy owner wrote the record meanwhile", async () => {
-    replicas = await startReplicas(s3Url as string, 2);
-    const [a, b] = replicas.urls as [string, string];
-    expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
-    expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
-    const upload = heldUpload(a, "/alice/one/data/held", new Uint8Array(50_000));
-    await sleep(200);
+    const replicas = await startReplicas(2);
     // B serves one request, measures (1000), and keeps the repository open well past its wait.
-    expect((await call(b, "GET", "/alice/one/data/first")).status).toBe(200);
-    expect((await call(a, "POST", "/alice/one/data/second", new Uint8Array(5000))).status).toBe(200);
-    await sleep(1600);
-    await replicas.servers[1]?.shutdown(1000);
-    expect((await call(a, "POST", "/alice/one/data/third", new Uint8Array(7000))).status).toBe(200);
-    expect(await upload.finish()).toBe(200);
+    await servedByAnotherForAMoment(replicas, 1600);
     // A dies here (kill -9): B's figures (1000) must not be in a clean record.
     const record = JSON.parse((await replicas.records.get("alice/one.usage.json"))?.text ?? "{}") as { clean: boolean };
     expect(record.clean).toBe(false);
-    const successor = await startReplicas(s3Url as string, 1, "", "", replicas.prefix);
-    try {
-      expect(await quotaUsage(successor.urls[0] as string, "/alice/one")).toBe(63_000);
-    } finally {
-      await successor.close();
-    }
+    const successor = await startReplicas(1, "", "", replicas.prefix);
+    expect(await quotaUsage(successor.urls[0] as string, "/alice/one")).toBe(63_000);
   });
 
   it("writes a clean record at once at shutdown for a repository created here, and nothing after shutdown", async () => {
-    replicas = await startReplicas(s3Url as string, 1);
+    const replicas = await startReplicas(1);
     const [a] = replicas.urls as [string];
     expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
     expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);

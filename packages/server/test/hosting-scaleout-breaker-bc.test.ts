@@ -1,22 +1,18 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { requireTestServer } from "@borgstore/testkit";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseHostingConfig } from "../src/hosting/config.js";
 import type { HostingServer } from "../src/index.js";
-import { type Replicas, call, heldUpload, quotaUsage, startReplicas } from "./scaleout-replicas-bc.js";
+import { call, heldUpload, quotaUsage, replicasClosedAfterEach, servedByAnotherForAMoment } from "./scaleout-replicas-bc.js";
 
 const s3Url = requireTestServer("BORGSTORE_TEST_S3_URL", "hosting scale-out breaker (radosgw)");
 
 describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)", () => {
-  let replicas: Replicas | undefined;
-  afterEach(async () => {
-    await replicas?.close();
-    replicas = undefined;
-  });
+  const startReplicas = replicasClosedAfterEach(s3Url);
 
   it("counts an upload in flight when another replica's record makes this one load the user afresh", async () => {
-    replicas = await startReplicas(s3Url as string, 2);
+    const replicas = await startReplicas(2);
     const [a, b] = replicas.urls as [string, string];
     expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
     expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
@@ -37,7 +33,7 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
   });
 
   it("answers a request whose user's records another replica wrote twice while this one loaded them, instead of a 500 no client retries", async () => {
-    replicas = await startReplicas(s3Url as string, 2);
+    const replicas = await startReplicas(2);
     const [a, b] = replicas.urls as [string, string];
     expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
     expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
@@ -55,7 +51,7 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
   });
 
   it("answers /_usage on a replica that is not the user's owner with the figures the owner wrote since, not those of its first answer", async () => {
-    replicas = await startReplicas(s3Url as string, 2);
+    const replicas = await startReplicas(2);
     const [owner, other] = replicas.urls as [string, string];
     const usage = async (base: string) => (JSON.parse((await call(base, "GET", "/_usage")).text) as { bytes: number }).bytes;
     expect((await call(owner, "POST", "/alice/one/?cmd=create")).status).toBe(200);
@@ -71,7 +67,7 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
   });
 
   it("answers /_usage on a replica that is not the user's owner without writing the user's records, so the owner's stay not clean while it serves", async () => {
-    replicas = await startReplicas(s3Url as string, 2);
+    const replicas = await startReplicas(2);
     const [owner, other] = replicas.urls as [string, string];
     expect((await call(owner, "POST", "/alice/one/?cmd=create")).status).toBe(200);
     expect((await call(owner, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
@@ -81,16 +77,12 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
     expect((await call(owner, "POST", "/alice/one/data/second", new Uint8Array(5000))).status).toBe(200);
     // The owner dies here (kill -9): its successor must not find a clean record of the other's figures.
     expect((JSON.parse((await replicas.records.get("alice/one.usage.json"))?.text ?? "{}") as { clean: boolean }).clean).toBe(false);
-    const successor = await startReplicas(s3Url as string, 1, "", "", replicas.prefix);
-    try {
-      expect(await quotaUsage(successor.urls[0] as string, "/alice/one")).toBe(6000);
-    } finally {
-      await successor.close();
-    }
+    const successor = await startReplicas(1, "", "", replicas.prefix);
+    expect(await quotaUsage(successor.urls[0] as string, "/alice/one")).toBe(6000);
   });
 
   it("keeps the state_url in force on a reload that changes it (the records stay where the replica opened them), and says so", async () => {
-    replicas = await startReplicas(s3Url as string, 1);
+    const replicas = await startReplicas(1);
     const server = replicas.servers[0] as HostingServer;
     const file = replicas.configFiles[0] as string;
     const lines: string[] = [];
@@ -105,90 +97,63 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
   });
 
   it("measures a repository whose record in the bucket was hand-edited to negative figures, instead of trusting them against the quota", async () => {
-    replicas = await startReplicas(s3Url as string, 1);
+    const replicas = await startReplicas(1);
     const [a] = replicas.urls as [string];
     expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
     expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
     await replicas.servers[0]?.shutdown(1000);
     // Written clean at shutdown; an operator's tool (or anyone with the bucket's key) edits it.
     await replicas.records.put("alice/one.usage.json", `${JSON.stringify({ bytes: -20_000_000, objects: -5, clean: true })}\n`, (await replicas.records.get("alice/one.usage.json"))?.etag);
-    const again = await startReplicas(s3Url as string, 1, "", "", replicas.prefix);
-    try {
-      const [b] = again.urls as [string];
-      expect(await quotaUsage(b, "/alice/one")).toBe(1000);
-      // 1000 + 10,485,000 bytes pass 10M (10,485,760); with the figure trusted, 30M would have fit.
-      expect((await call(b, "POST", "/alice/one/data/big", new Uint8Array(10_485_000))).status).toBe(507);
-    } finally {
-      await again.close();
-    }
+    const again = await startReplicas(1, "", "", replicas.prefix);
+    const [b] = again.urls as [string];
+    expect(await quotaUsage(b, "/alice/one")).toBe(1000);
+    // 1000 + 10,485,000 bytes pass 10M (10,485,760); with the figure trusted, 30M would have fit.
+    expect((await call(b, "POST", "/alice/one/data/big", new Uint8Array(10_485_000))).status).toBe(507);
   });
 
   it("ignores a record in the bucket whose key names no repository (a nested key made by hand), instead of measuring a folder of another repository as one", async () => {
-    replicas = await startReplicas(s3Url as string, 1, "", '[users.alice]\nquota = "1M"');
+    const replicas = await startReplicas(1, "", '[users.alice]\nquota = "1M"');
     const [a] = replicas.urls as [string];
     expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
     expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(600_000))).status).toBe(200);
     await replicas.servers[0]?.shutdown(1000);
     // "one/data" is no repository name: as one, it is the folder data/ of "one", counted twice.
     await replicas.records.put("alice/one/data.usage.json", `${JSON.stringify({ bytes: 0, objects: 0, clean: false })}\n`, undefined);
-    const again = await startReplicas(s3Url as string, 1, "", '[users.alice]\nquota = "1M"', replicas.prefix);
-    try {
-      const [b] = again.urls as [string];
-      expect((await call(b, "POST", "/alice/one/data/second", new Uint8Array(100_000))).status).toBe(200);
-      const report = JSON.parse((await call(b, "GET", "/_usage")).text) as { bytes: number; repositories: Array<{ name: string }> };
-      expect(report.repositories.map((repo) => repo.name)).toEqual(["one"]);
-      expect(report.bytes).toBe(700_000);
-    } finally {
-      await again.close();
-    }
+    const again = await startReplicas(1, "", '[users.alice]\nquota = "1M"', replicas.prefix);
+    const [b] = again.urls as [string];
+    expect((await call(b, "POST", "/alice/one/data/second", new Uint8Array(100_000))).status).toBe(200);
+    const report = JSON.parse((await call(b, "GET", "/_usage")).text) as { bytes: number; repositories: Array<{ name: string }> };
+    expect(report.repositories.map((repo) => repo.name)).toEqual(["one"]);
+    expect(report.bytes).toBe(700_000);
   });
 
   // Before DiscoveredRepositories: the records were the only list of a user's repositories, and
   // deleting them lifted the user's quota by what those held.
   it("counts a user's repositories whose records were deleted from the bucket against the user's quota", async () => {
-    replicas = await startReplicas(s3Url as string, 1, "", '[users.alice]\nquota = "1M"');
+    const replicas = await startReplicas(1, "", '[users.alice]\nquota = "1M"');
     const [a] = replicas.urls as [string];
     expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
     expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(900_000))).status).toBe(200);
     await replicas.servers[0]?.shutdown(1000);
     await replicas.records.delete("alice/one.usage.json");
-    const again = await startReplicas(s3Url as string, 1, "", '[users.alice]\nquota = "1M"', replicas.prefix);
-    try {
-      const [b] = again.urls as [string];
-      expect((await call(b, "POST", "/alice/two/?cmd=create")).status).toBe(200);
-      expect((await call(b, "POST", "/alice/two/data/second", new Uint8Array(900_000))).status).toBe(507);
-    } finally {
-      await again.close();
-    }
+    const again = await startReplicas(1, "", '[users.alice]\nquota = "1M"', replicas.prefix);
+    const [b] = again.urls as [string];
+    expect((await call(b, "POST", "/alice/two/?cmd=create")).status).toBe(200);
+    expect((await call(b, "POST", "/alice/two/data/second", new Uint8Array(900_000))).status).toBe(507);
   });
 
   // Before the record heartbeat (bucket-usage-records.ts): A wrote the record "not clean" once, at
   // open, and B, which measured after one request, wrote it clean with its figures at its restart
   // while A kept storing; after A's kill -9 the successor trusted 1,000 of 63,000 bytes.
   it("never leaves a record clean while its owner changes the repository after another replica served the user for a moment", async () => {
-    replicas = await startReplicas(s3Url as string, 2);
-    const [a, b] = replicas.urls as [string, string];
-    expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
-    expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
-    // A busy with alice throughout (as with any upload in flight while the rest happens).
-    const upload = heldUpload(a, "/alice/one/data/held", new Uint8Array(50_000));
-    await sleep(200);
-    // One request of alice goes to B (nginx retried it there), then B is restarted (rolling restart).
-    expect((await call(b, "GET", "/alice/one/data/first")).status).toBe(200);
-    expect((await call(a, "POST", "/alice/one/data/second", new Uint8Array(5000))).status).toBe(200);
-    await replicas.servers[1]?.shutdown(1000);
-    expect((await call(a, "POST", "/alice/one/data/third", new Uint8Array(7000))).status).toBe(200);
-    expect(await upload.finish()).toBe(200);
-    expect(await quotaUsage(a, "/alice/one")).toBe(63_000);
+    const replicas = await startReplicas(2);
+    await servedByAnotherForAMoment(replicas);
+    expect(await quotaUsage(replicas.urls[0] as string, "/alice/one")).toBe(63_000);
     // A dies here (kill -9): what its successor finds in the bucket.
     const record = JSON.parse((await replicas.records.get("alice/one.usage.json"))?.text ?? "{}") as { clean: boolean; bytes: number };
     expect(record.clean === false || record.bytes === 63_000).toBe(true);
-    const successor = await startReplicas(s3Url as string, 1, "", "", replicas.prefix);
-    try {
-      expect(await quotaUsage(successor.urls[0] as string, "/alice/one")).toBe(63_000);
-    } finally {
-      await successor.close();
-    }
+    const successor = await startReplicas(1, "", "", replicas.prefix);
+    expect(await quotaUsage(successor.urls[0] as string, "/alice/one")).toBe(63_000);
   });
 
   it("refuses a delete grace with state_url: kept values are on one replica's disk, and another taking over counted none of them", async () => {
@@ -200,9 +165,9 @@ describe.skipIf(!s3Url)("hosting replicas over one radosgw bucket (breaker BC)",
       ["", '[users.alice]\ndelete_grace = "7d"'],
       ["", '[repos."alice/one"]\ndelete_grace = "1h"'],
     ] as const)
-      await expect(startReplicas(s3Url as string, 1, repositories, tables)).rejects.toThrow(/delete_grace: not with state_url/);
+      await expect(startReplicas(1, repositories, tables)).rejects.toThrow(/delete_grace: not with state_url/);
     // Turned off explicitly, it is no problem.
-    replicas = await startReplicas(s3Url as string, 1, 'delete_grace = "off"');
+    await startReplicas(1, 'delete_grace = "off"');
   });
 });
 

@@ -4,8 +4,10 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ConditionalObjects } from "@borgstore/backend-s3";
 import bcrypt from "bcryptjs";
+import { afterEach, expect } from "vitest";
 import { type HostingServer, Logger, openHostingServer } from "../src/index.js";
 
 /**
@@ -102,6 +104,25 @@ export async function startReplicas(
   };
 }
 
+/**
+ * `startReplicas` over `s3Url` for the tests of a describe: every set it starts (a test's replicas
+ * and their successors) is closed after the test, the last started first.
+ */
+export function replicasClosedAfterEach(
+  s3Url: string | undefined,
+): (count: number, repositoriesToml?: string, tablesToml?: string, shared?: string) => Promise<Replicas> {
+  const started: Replicas[] = [];
+  afterEach(async () => {
+    for (const replicas of started.splice(0).reverse()) await replicas.close();
+  });
+  return async (count, repositoriesToml, tablesToml, shared) => {
+    if (s3Url === undefined) throw new Error("no radosgw: the describe should have been skipped");
+    const replicas = await startReplicas(s3Url, count, repositoriesToml, tablesToml, shared);
+    started.push(replicas);
+    return replicas;
+  };
+}
+
 export const ACCEPT = "application/vnd.x.borgstore.rest.v1";
 export const AUTH = `Basic ${Buffer.from(`alice:${PASSWORD}`).toString("base64")}`;
 
@@ -145,4 +166,23 @@ export function heldUpload(base: string, path: string, value: Uint8Array): { fin
       return status;
     },
   };
+}
+
+/**
+ * Alice's repository "one" on replica A, busy with an upload in flight throughout, while one of her
+ * requests goes to replica B (an nginx retry, a hash flip), which keeps it open `bOpenMs` more and
+ * then shuts down (a rolling restart); A stores on. 63,000 bytes in all once this returns.
+ */
+export async function servedByAnotherForAMoment(replicas: Replicas, bOpenMs = 0): Promise<void> {
+  const [a, b] = replicas.urls as [string, string];
+  expect((await call(a, "POST", "/alice/one/?cmd=create")).status).toBe(200);
+  expect((await call(a, "POST", "/alice/one/data/first", new Uint8Array(1000))).status).toBe(200);
+  const upload = heldUpload(a, "/alice/one/data/held", new Uint8Array(50_000));
+  await sleep(200);
+  expect((await call(b, "GET", "/alice/one/data/first")).status).toBe(200);
+  expect((await call(a, "POST", "/alice/one/data/second", new Uint8Array(5000))).status).toBe(200);
+  if (bOpenMs > 0) await sleep(bOpenMs);
+  await replicas.servers[1]?.shutdown(1000);
+  expect((await call(a, "POST", "/alice/one/data/third", new Uint8Array(7000))).status).toBe(200);
+  expect(await upload.finish()).toBe(200);
 }
