@@ -7,6 +7,8 @@
 //     router's quota reservation), over a MemoryBackend (the layers alone) and over posixfs (with
 //     the usage layer's one stat of the replaced value, which keeps the figures exact).
 //   - The stat alone: posixfs stores of new names with and without a statSync of the name first.
+//   - The spread alone: posixfs stores (no server, no layers) into one store against the same stores
+//     taking turns over 100 stores, as the hosting bench's requests do over its 100 repositories.
 //   - Routing: the single store's (its Basic credentials, the request target) against
 //     HostingRouter.route and done() (htpasswd check, tenant path, policy, fair share, the
 //     repository's use, quota reservation, the request's view), over 100 repositories of 10 users.
@@ -185,6 +187,18 @@ export default async function bench(ctx) {
     };
     const stat = await paired(side(false), side(true), rounds, count);
     ctx.report({ case: "posixfs: a statSync before each 1 KiB store of a new name adds (median of paired rounds)", value: stat.diff, unit: "µs" });
+
+    const one = [await opened(new posixfs.PosixFsBackend(join(work, "one")))];
+    const hundred = [];
+    for (let i = 0; i < 100; i++) hundred.push(await opened(new posixfs.PosixFsBackend(join(work, `spread/r${i}`))));
+    const storesOver = (stores) => () => {
+      const g = generation++;
+      return (i) => stores[i % stores.length].store(`data/k${g}-${i}`, value);
+    };
+    const spread = await paired(storesOver(one), storesOver(hundred), rounds, count);
+    ctx.report({ case: "posixfs alone: 1 KiB stores into one store, CPU per store", value: spread.a, unit: "µs" });
+    ctx.report({ case: "posixfs alone: 1 KiB stores taking turns over 100 stores, CPU per store", value: spread.b, unit: "µs" });
+    ctx.report({ case: "posixfs alone: spreading over 100 stores adds (median of paired rounds)", value: spread.diff, unit: "µs" });
 
     const routing = await routingCost(join(work, "routing"), rounds, count);
     ctx.report({ case: "routing: single store's route per request", value: routing.a, unit: "µs" });
