@@ -444,13 +444,14 @@ export abstract class Backend {
       },
       store: async (name, value, options = {}) => {
         backend.#assertOpen();
-        await backend.#checkStorePermission(name);
+        // Without permissions there is nothing to look up: no await (a turn per layer of every store).
+        if (backend.permissions) await backend.#checkStorePermission(name);
         throwIfAborted(options.signal);
         return backend._store(name, value, options);
       },
       storeStream: async (name, source, options = {}) => {
         backend.#assertOpen();
-        await backend.#checkStorePermission(name);
+        if (backend.permissions) await backend.#checkStorePermission(name);
         throwIfAborted(options.signal);
         return backend._storeStream(name, source, options);
       },

@@ -9,15 +9,35 @@ export class AloneGate {
   #alone: Promise<void> | undefined;
   #drained: (() => void) | undefined;
 
-  async together<T>(task: () => Promise<T>): Promise<T> {
+  together<T>(task: () => Promise<T>): Promise<T> {
+    // Nothing alone (every store but those around a directory's move): at once, no async frame of its own.
+    if (this.#alone) return this.#togetherAfterAlone(task);
+    this.#running++;
+    let running: Promise<T>;
+    try {
+      running = task();
+    } catch (err) {
+      this.#finished();
+      return Promise.reject(err);
+    }
+    const finished = () => this.#finished();
+    running.then(finished, finished);
+    return running;
+  }
+
+  async #togetherAfterAlone<T>(task: () => Promise<T>): Promise<T> {
     while (this.#alone) await this.#alone;
     this.#running++;
     try {
       return await task();
     } finally {
-      this.#running--;
-      if (this.#running === 0) this.#drained?.();
+      this.#finished();
     }
+  }
+
+  #finished(): void {
+    this.#running--;
+    if (this.#running === 0) this.#drained?.();
   }
 
   /**

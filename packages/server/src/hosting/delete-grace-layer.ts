@@ -105,8 +105,12 @@ export class DeleteGraceLayer extends BackendLayer {
     return grace && isProtected(grace, name) ? [[name, "overwrite"]] : [];
   }
 
-  async #keeping(keeps: Array<[string, KeptReason]>, change: () => Promise<void>): Promise<void> {
-    if (keeps.length === 0) return change();
+  #keeping(keeps: Array<[string, KeptReason]>, change: () => Promise<void>): Promise<void> {
+    // Nothing to keep (no grace, or a name outside its namespaces): the change as it is, no async frame.
+    return keeps.length === 0 ? change() : this.#keepingThen(keeps, change);
+  }
+
+  async #keepingThen(keeps: Array<[string, KeptReason]>, change: () => Promise<void>): Promise<void> {
     const kept: KeptItem[] = [];
     const releases: Array<() => void> = [];
     try {
