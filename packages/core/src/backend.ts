@@ -240,7 +240,10 @@ export abstract class Backend {
   /** Size, type and access time of `name`; `exists: false` for a missing name. */
   async info(name: string, options: OperationOptions = {}): Promise<ItemInfo> {
     this.#prepare(name, Required.info);
-    return underSignal(options.signal, () => raceAbort(this._info(name, options), options.signal));
+    const { signal } = options;
+    // Without a signal there is nothing to race: each layer of a Store's stack takes this path.
+    if (!signal) return this._info(name, options);
+    return underSignal(signal, () => raceAbort(this._info(name, options), signal));
   }
 
   /** The value of `name`, or the `offset`/`size` part of it (into `options.into` where it fits); ObjectNotFound if missing. */
