@@ -243,7 +243,8 @@ export abstract class Backend {
     const { signal } = options;
     // Without a signal there is nothing to race: each layer of a Store's stack takes this path.
     if (!signal) return this._info(name, options);
-    return underSignal(signal, () => raceAbort(this._info(name, options), signal));
+    throwIfAborted(signal);
+    return raceAbort(this._info(name, options), signal);
   }
 
   /** The value of `name`, or the `offset`/`size` part of it (into `options.into` where it fits); ObjectNotFound if missing. */
@@ -257,7 +258,8 @@ export abstract class Backend {
     // abort is answered only after the backend's read into it has ended (a late read would still
     // write there), so the load ends as soon as the backend honours the signal itself.
     if (options.into) return underSignal(signal, () => settledThenAborted(this._load(name, options), signal));
-    return underSignal(signal, () => raceAbort(this._load(name, options), signal));
+    throwIfAborted(signal);
+    return raceAbort(this._load(name, options), signal);
   }
 
   /**
@@ -337,13 +339,15 @@ export abstract class Backend {
   async hash(name: string, algorithm: HashAlgorithm = "sha256", options: OperationOptions = {}): Promise<string> {
     this.#prepareItem(name, Required.read);
     checkHashAlgorithm(algorithm);
-    return underSignal(options.signal, () => raceAbort(this._hash(name, algorithm, options), options.signal));
+    throwIfAborted(options.signal);
+    return raceAbort(this._hash(name, algorithm, options), options.signal);
   }
 
   /** Quota limit and usage in bytes (-1 each without a quota). */
   async quota(options: OperationOptions = {}): Promise<QuotaInfo> {
     this.#assertOpen();
-    return underSignal(options.signal, () => raceAbort(this._quota(options), options.signal));
+    throwIfAborted(options.signal);
+    return raceAbort(this._quota(options), options.signal);
   }
 
   /**

@@ -277,7 +277,9 @@ export async function get(op: Operation): Promise<void> {
           sendBody(reply, status, await collectBytes(source), OCTETS, contentRange(options, source));
         }
         // The budget counts the value until the socket has taken it (a slow reader holds it), or
-        // the connection is gone (a response queued behind a closing one never finishes).
+        // the connection is gone (a response queued behind a closing one never finishes). A value
+        // up to ALWAYS_WHOLE holds neither budget nor a pooled buffer: nothing to wait for.
+        if (end - start <= ALWAYS_WHOLE) return true;
         await responseDone(reply.outgoing, signal);
         if (into !== undefined && value?.buffer === into.buffer && reply.outgoing.writableFinished) op.pool?.give(into);
         return true;
