@@ -190,6 +190,7 @@ export abstract class Backend {
    */
   async checkStorePermission(name: string, options: OperationOptions = {}): Promise<void> {
     this.#prepare(name);
+    if (!this.permissions) return throwIfAborted(options.signal); // nothing to look up
     await underSignal(options.signal, () => this.#checkStorePermission(name));
   }
 
