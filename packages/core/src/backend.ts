@@ -190,6 +190,7 @@ export abstract class Backend {
    */
   async checkStorePermission(name: string, options: OperationOptions = {}): Promise<void> {
     this.#prepare(name);
+    if (!this.permissions) return throwIfAborted(options.signal); // nothing to look up
     await underSignal(options.signal, () => this.#checkStorePermission(name));
   }
 
@@ -240,7 +241,11 @@ export abstract class Backend {
   /** Size, type and access time of `name`; `exists: false` for a missing name. */
   async info(name: string, options: OperationOptions = {}): Promise<ItemInfo> {
     this.#prepare(name, Required.info);
-    return underSignal(options.signal, () => raceAbort(this._info(name, options), options.signal));
+    const { signal } = options;
+    // Without a signal there is nothing to race: each layer of a Store's stack takes this path.
+    if (!signal) return this._info(name, options);
+    throwIfAborted(signal);
+    return raceAbort(this._info(name, options), signal);
   }
 
   /** The value of `name`, or the `offset`/`size` part of it (into `options.into` where it fits); ObjectNotFound if missing. */
@@ -254,7 +259,8 @@ export abstract class Backend {
     // abort is answered only after the backend's read into it has ended (a late read would still
     // write there), so the load ends as soon as the backend honours the signal itself.
     if (options.into) return underSignal(signal, () => settledThenAborted(this._load(name, options), signal));
-    return underSignal(signal, () => raceAbort(this._load(name, options), signal));
+    throwIfAborted(signal);
+    return raceAbort(this._load(name, options), signal);
   }
 
   /**
@@ -334,13 +340,15 @@ export abstract class Backend {
   async hash(name: string, algorithm: HashAlgorithm = "sha256", options: OperationOptions = {}): Promise<string> {
     this.#prepareItem(name, Required.read);
     checkHashAlgorithm(algorithm);
-    return underSignal(options.signal, () => raceAbort(this._hash(name, algorithm, options), options.signal));
+    throwIfAborted(options.signal);
+    return raceAbort(this._hash(name, algorithm, options), options.signal);
   }
 
   /** Quota limit and usage in bytes (-1 each without a quota). */
   async quota(options: OperationOptions = {}): Promise<QuotaInfo> {
     this.#assertOpen();
-    return underSignal(options.signal, () => raceAbort(this._quota(options), options.signal));
+    throwIfAborted(options.signal);
+    return raceAbort(this._quota(options), options.signal);
   }
 
   /**

@@ -245,6 +245,30 @@ describe("abortable sources", () => {
     expect(await iterator.next().catch((e: unknown) => e)).toBeInstanceOf(Aborted);
   });
 
+  it("answers steps asked for before the last one settled, each with its own item, and ABORTED once the signal fires", async () => {
+    const controller = new AbortController();
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    async function* items() {
+      yield 1;
+      yield 2;
+      await gate;
+      yield 3;
+    }
+    const iterator = abortable(items(), controller.signal)[Symbol.asyncIterator]();
+    const [first, second] = await Promise.all([iterator.next(), iterator.next()]);
+    expect([first.value, second.value]).toEqual([1, 2]);
+    const third = iterator.next();
+    const fourth = iterator.next();
+    controller.abort();
+    expect(await third.catch((e: unknown) => e)).toBeInstanceOf(Aborted);
+    expect(await fourth.catch((e: unknown) => e)).toBeInstanceOf(Aborted);
+    release();
+    expect(await iterator.next()).toEqual({ done: true, value: undefined });
+  });
+
   it("closes the source when the consumer stops early (return)", async () => {
     const { calls, source } = countingSource(["a", "b"]);
     const iterator = abortableSource(source, new AbortController().signal)[Symbol.asyncIterator]();

@@ -1,5 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { BackendLayer, ErrorCodes, MemoryBackend, type OperationOptions, collectBytes, isBorgStoreError } from "../src/index.js";
+import {
+  BackendLayer,
+  type BufferLoadOptions,
+  ErrorCodes,
+  type ItemInfo,
+  type LoadOptions,
+  MemoryBackend,
+  type OperationOptions,
+  type SizedByteSource,
+  type StorableValue,
+  Store,
+  collectBytes,
+  isBorgStoreError,
+} from "../src/index.js";
 
 // A layer calls the backend it wraps through LayerCalls: the names and the signal were checked once
 // by the layer's public method, but what belongs to the wrapped backend is still its own to check.
@@ -91,5 +104,82 @@ describe("a layer's calls into the backend it wraps", () => {
     await layer.open();
     for (const bad of ["", "/a", "a/", "../a", "a\u0000"]) expect(await codeOf(layer.store(bad, new Uint8Array([1])))).toBe(ErrorCodes.INVALID_NAME);
     await layer.close();
+  });
+
+  it.each([
+    ["without emulation", 0],
+    ["with emulated latency", 1],
+  ])("reach a Store's backend through its primitives (%s): the Store's stack validates each call once, at its top", async (_, latency) => {
+    // Each public call here would check the name and race the signal again below the top layer.
+    const publicCalls: string[] = [];
+    class PublicCallsSeen extends MemoryBackend {
+      override info(name: string, options?: OperationOptions): Promise<ItemInfo> {
+        publicCalls.push("info");
+        return super.info(name, options);
+      }
+      override load(name: string, options?: BufferLoadOptions): Promise<Uint8Array> {
+        publicCalls.push("load");
+        return super.load(name, options);
+      }
+      override store(name: string, value: StorableValue, options?: OperationOptions): Promise<void> {
+        publicCalls.push("store");
+        return super.store(name, value, options);
+      }
+      override delete(name: string, options?: OperationOptions): Promise<void> {
+        publicCalls.push("delete");
+        return super.delete(name, options);
+      }
+      override move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
+        publicCalls.push("move");
+        return super.move(currentName, newName, options);
+      }
+      override list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo> {
+        publicCalls.push("list");
+        return super.list(name, options);
+      }
+    }
+    const store = new Store({ backend: new PublicCallsSeen(), config: { "data/": { levels: [1] } }, latency, bandwidth: 0 });
+    await store.create();
+    await store.open();
+    publicCalls.length = 0;
+    const signal = new AbortController().signal;
+    await store.store("data/0123", new Uint8Array([1, 2, 3]), { signal });
+    expect([...(await store.load("data/0123", { signal }))]).toEqual([1, 2, 3]);
+    expect([...(await collectBytes(await store.loadStream("data/0123")))]).toEqual([1, 2, 3]);
+    expect((await store.info("data/0123")).size).toBe(3);
+    expect((await store.info("data/0123", { signal })).size).toBe(3);
+    expect(await store.hash("data/0123")).toMatch(/^[0-9a-f]{64}$/);
+    const listed: string[] = [];
+    for await (const item of store.list("data")) listed.push(item.name);
+    expect(listed).toEqual(["0123"]);
+    await store.move("data/0123", { delete: true });
+    await store.delete("data/0123", { deleted: true });
+    expect(publicCalls).toEqual([]);
+    expect(store.stats.info_calls).toBe(2);
+    await store.close();
+  });
+
+  it("hand a Store the source of a backend that does not announce its size, sized and counted", async () => {
+    class UnsizedStreams extends MemoryBackend {
+      protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
+        const data = await this._load(name, options);
+        // A backend written before sources carried their size.
+        return (async function* () {
+          yield data.subarray(0, 1);
+          yield data.subarray(1);
+        })() as unknown as SizedByteSource;
+      }
+    }
+    for (const latency of [0, 1]) {
+      const store = new Store({ backend: new UnsizedStreams(), config: { "data/": { levels: [0] } }, latency, bandwidth: 0 });
+      await store.create();
+      await store.open();
+      await store.store("data/a", new Uint8Array([1, 2, 3]));
+      const source = await store.loadStream("data/a");
+      expect(source.size).toBe(3);
+      expect([...(await collectBytes(source))]).toEqual([1, 2, 3]);
+      expect(store.stats.load_volume).toBe(3);
+      await store.close();
+    }
   });
 });

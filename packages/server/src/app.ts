@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Backend } from "@borgstore/core";
-import { HEADERS, MEDIA_TYPE, formatServerFeatures } from "@borgstore/core/rest-protocol";
+import { MEDIA_TYPE } from "@borgstore/core/rest-protocol";
 import { Hono } from "hono";
 import { type Credentials, basicUserName, checkCredentials, isAuthorized } from "./auth.js";
 import { BackendHost } from "./backend-host.js";
@@ -17,15 +17,7 @@ import { type RequestTarget, parseRequestTarget } from "./request-target.js";
 /** The Accept value every request must carry (else 406). */
 export const BORGSTORE_MEDIA_TYPE = MEDIA_TYPE;
 
-/**
- * Sent on every response, so clients can tell this server from the Python reference, which
- * breaks under concurrent requests (docs/rest-protocol.md#feature-negotiation) and stores a truncated upload whose body ended
- * early: `concurrent-requests` (requests may overlap), `verified-uploads` (a store is kept only
- * when its body arrived whole, at its Content-Length, even without a hash header).
- */
-export const FEATURES_HEADER = HEADERS.features;
-/** Value of the FEATURES_HEADER this server sends on every response. */
-export const SERVER_FEATURES = formatServerFeatures({ concurrentRequests: true, verifiedUploads: true });
+export { FEATURES_HEADER, SERVER_FEATURES } from "./reply.js";
 
 /** Options of createApp (and, partly, of RestServer). */
 export interface AppOptions {
@@ -102,7 +94,9 @@ const HANDLERS: Readonly<Record<string, (op: Operation) => Promise<void>>> = {
  */
 export function createApp(backend: Backend | BackendHost | StoreRouter, options: AppOptions = {}): Hono<Env> {
   const routedByCaller = isStoreRouter(backend);
-  const router = routedByCaller ? backend : singleStoreRouter(backend, options);
+  const router = routedByCaller ? backend : undefined;
+  // The single store's requests are routed without a promise: no await hop per request.
+  const routeSingle = routedByCaller ? undefined : singleStoreRoute(backend, options);
   const budget = new MemoryBudget(options.wholeBodyBudget ?? 64 * 1024 * 1024);
   // Idle upload buffers kept for reuse: a quarter of the budget.
   const pool = new BufferPool(Math.floor(budget.limit / 4));
@@ -117,15 +111,17 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
       signal: requestSignal(c.env.incoming, c.env.outgoing),
     };
     c.set("reply", reply);
-    reply.outgoing.setHeader(FEATURES_HEADER, SERVER_FEATURES);
-    const own = await router.answerOwn?.(reply);
-    if (own === "unauthorized") return refuseLogin(reply);
-    if (own) return RESPONSE_ALREADY_SENT;
+    // The single store answers nothing of its own: no call and no await for it.
+    if (router?.answerOwn) {
+      const own = await router.answerOwn(reply);
+      if (own === "unauthorized") return refuseLogin(reply);
+      if (own) return RESPONSE_ALREADY_SENT;
+    }
     const method = reply.incoming.method ?? "";
     if (!Object.hasOwn(HANDLERS, method)) throw new HttpError(501, `Unsupported method (${pyRepr(method)})`);
     if (reply.incoming.headers.accept !== BORGSTORE_MEDIA_TYPE)
       throw new HttpError(406, "Not Acceptable: unsupported or missing Accept header");
-    const routed = await router.route(reply);
+    const routed = routeSingle ? routeSingle(reply) : await (router as StoreRouter).route(reply);
     if (!routed) return refuseLogin(reply);
     if (routed.user !== undefined) authenticated.set(reply.incoming, routed.user);
     c.set("routed", routed);
@@ -176,18 +172,15 @@ function isStoreRouter(value: Backend | BackendHost | StoreRouter): value is Sto
   return typeof (value as Partial<StoreRouter>).route === "function";
 }
 
-/** The single-store mode: one store, one optional user (the reference's server). */
-function singleStoreRouter(backend: Backend | BackendHost, options: AppOptions): StoreRouter {
+/** The single-store mode: one store, one optional user (the reference's server); undefined: no valid credentials. */
+function singleStoreRoute(backend: Backend | BackendHost, options: AppOptions): (reply: ReplyContext) => RoutedRequest | undefined {
   const host = backend instanceof BackendHost ? backend : new BackendHost(backend, { waitLimitMs: options.waitLimitMs });
   const credentials = checkCredentials(options.credentials);
   const location = host.backend.location;
-  return {
-    async route(reply) {
-      if (credentials && !isAuthorized(reply.incoming.headers.authorization, credentials)) return undefined;
-      const target = parseRequestTarget(collapseLeadingSlashes(reply.incoming.url ?? "/"));
-      return { host, target, user: credentials?.username, location };
-    },
-    close: () => host.close(),
+  return (reply) => {
+    if (credentials && !isAuthorized(reply.incoming.headers.authorization, credentials)) return undefined;
+    const target = parseRequestTarget(collapseLeadingSlashes(reply.incoming.url ?? "/"));
+    return { host, target, user: credentials?.username, location };
   };
 }
 

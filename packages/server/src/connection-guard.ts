@@ -61,11 +61,22 @@ export class ConnectionGuard {
       });
     }
     const exchange: Exchange = { req, res, answered: false };
-    watch.exchanges.add(exchange);
+    const { exchanges } = watch;
+    exchanges.add(exchange);
     this.#timer ??= setInterval(() => this.#tick(), this.#options.rateWindowMs).unref();
     return () => {
       exchange.answered = true;
+      // Done with as the next tick would be: not kept (with its request and response) for up to a
+      // window, which on a busy connection held thousands of them into the old generation.
+      if (req.complete || req.destroyed) exchanges.delete(exchange);
     };
+  }
+
+  /** Requests watched now: unanswered ones, and answered ones whose body is still arriving. */
+  get watchedRequests(): number {
+    let count = 0;
+    for (const watch of this.#watches.values()) count += watch.exchanges.size;
+    return count;
   }
 
   #stop(): void {

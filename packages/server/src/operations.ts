@@ -127,12 +127,12 @@ async function store(op: Operation): Promise<void> {
   const { name } = op.target;
   const { signal } = op.reply;
   // Permission first, before any of the body is read: a refused client gets its 403 at once.
-  await op.host
-    .use((b) => b.checkStorePermission(name, { signal }), signal)
-    .catch((err: unknown) => {
-      if (isBorgStoreError(err, ErrorCodes.PERMISSION_DENIED)) op.reply.bodyRefused = true;
-      throw err;
-    });
+  try {
+    await op.host.use((b) => b.checkStorePermission(name, { signal }), signal);
+  } catch (err) {
+    if (isBorgStoreError(err, ErrorCodes.PERMISSION_DENIED)) op.reply.bodyRefused = true;
+    throw err;
+  }
   if (size > ALWAYS_WHOLE && op.host.backend.capabilities.gathersChunks) {
     // The body's chunks go to the backend as they arrive, uncopied, and it writes them while they
     // arrive; storeStream checks the length and SHA-256 before anything becomes visible.
@@ -277,7 +277,9 @@ export async function get(op: Operation): Promise<void> {
           sendBody(reply, status, await collectBytes(source), OCTETS, contentRange(options, source));
         }
         // The budget counts the value until the socket has taken it (a slow reader holds it), or
-        // the connection is gone (a response queued behind a closing one never finishes).
+        // the connection is gone (a response queued behind a closing one never finishes). A value
+        // up to ALWAYS_WHOLE holds neither budget nor a pooled buffer: nothing to wait for.
+        if (end - start <= ALWAYS_WHOLE) return true;
         await responseDone(reply.outgoing, signal);
         if (into !== undefined && value?.buffer === into.buffer && reply.outgoing.writableFinished) op.pool?.give(into);
         return true;

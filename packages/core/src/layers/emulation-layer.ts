@@ -87,23 +87,23 @@ export class EmulationLayer extends BackendLayer {
   }
 
   protected override _info(name: string, options?: OperationOptions): Promise<ItemInfo> {
-    return this.#paced(() => this.inner.info(name, options));
+    return this.#paced(() => this.innerCalls.info(name, options));
   }
 
   protected override _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
     return this.#paced(
-      () => this.inner.load(name, options),
+      () => this.innerCalls.load(name, options),
       (data) => data.byteLength,
     );
   }
 
   protected override _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
-    return this.#paced(() => this.inner.loadStream(name, options));
+    return this.#paced(() => this.inner.loadStream(name, options)); // sized by it (see CountingLayer)
   }
 
   protected override _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
     return this.#paced(
-      () => this.inner.store(name, value, options),
+      () => this.innerCalls.store(name, value, options),
       () => value.byteLength,
     );
   }
@@ -114,17 +114,17 @@ export class EmulationLayer extends BackendLayer {
       volume += chunk.byteLength;
     });
     await this.#paced(
-      () => this.inner.storeStream(name, tapped, options),
+      () => this.innerCalls.storeStream(name, tapped, options),
       () => volume,
     );
   }
 
   protected override _delete(name: string, options?: OperationOptions): Promise<void> {
-    return this.#paced(() => this.inner.delete(name, options));
+    return this.#paced(() => this.innerCalls.delete(name, options));
   }
 
   protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
-    return this.#paced(() => this.inner.move(currentName, newName, options));
+    return this.#paced(() => this.innerCalls.move(currentName, newName, options));
   }
 
   protected override _hash(name: string, algorithm: string, options?: OperationOptions): Promise<string> {
@@ -133,6 +133,6 @@ export class EmulationLayer extends BackendLayer {
 
   protected override async *_list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo> {
     await this.emulation.listPause();
-    yield* this.inner.list(name, options);
+    yield* this.innerCalls.list(name, options);
   }
 }

@@ -275,8 +275,9 @@ export class Store {
 
   /** Size, type and access time of the item `name`, looked up in its namespace's nesting levels; `exists: false` if missing. */
   async info(name: string, options: FindOptions = {}): Promise<ItemInfo> {
-    const nested = await this.find(name, options);
-    return this.#top().info(nested, { signal: options.signal });
+    const nested = this.#nestedOnlyLevel(name, options) ?? (await this.find(name, options));
+    const { signal } = options;
+    return this.#top().info(nested, signal ? { signal } : NO_OPTIONS);
   }
 
   /** The value of `name`, or the `offset`/`size` part of it; ObjectNotFound if missing. */
@@ -499,6 +500,9 @@ export class Store {
     return this.#stack.top;
   }
 }
+
+/** The options of a backend call without a signal (one object for all of them: the hot path allocates none). */
+const NO_OPTIONS: OperationOptions = Object.freeze({});
 
 function childOf(dir: string, name: string): string {
   return dir ? `${dir}/${name}` : name;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type Logger, logTime } from "../logger.js";
+import { announcedLength } from "../reply.js";
 import type { RequestRecord, ServerMetrics } from "./metrics.js";
 import { type OperationName, auditedNames, operationOf } from "./operation.js";
 import { type AuditEvent, labelledTarget, notedAuditEvents, requestLabels } from "./request-labels.js";
@@ -59,7 +60,7 @@ export class RequestObserver {
       operation,
       status,
       bytesIn: req.complete ? contentLength(req.headers["content-length"]) : 0,
-      bytesOut: res.writableFinished && req.method !== "HEAD" ? contentLength(res.getHeader("content-length")) : 0,
+      bytesOut: res.writableFinished && req.method !== "HEAD" ? (announcedLength(res) ?? contentLength(res.getHeader("content-length"))) : 0,
       durationSeconds: (performance.now() - startedAt) / 1000,
     };
     this.#metrics?.observe(record);
