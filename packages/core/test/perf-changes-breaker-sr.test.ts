@@ -82,6 +82,23 @@ describe("counting layer figures under concurrency and errors", () => {
     }
   });
 
+  // FINDING: CountingLayer._list now iterates the inner backend through LayerCalls.list, which is
+  // not abortable: a list its caller aborted (ABORTED) ends the counting generator by return()
+  // and is counted as a successful list with its seconds. Regression (base: failed 1, succeeded 0).
+  it.fails("a list aborted while its first step is pending counts as failed, not succeeded", async () => {
+    const layer = new CountingLayer(new EmulationLayer(new MemoryBackend(), { latency: 80_000 }));
+    await layer.create();
+    await layer.open();
+    try {
+      await layer.mkdir("d");
+      expect(await codeOf(collect(layer.list("d", { signal: AbortSignal.timeout(20) })))).toBe(ErrorCodes.ABORTED);
+      await sleep(250);
+      expect(layer.counts.operations.list).toMatchObject({ succeeded: 0, failed: 1 });
+    } finally {
+      await layer.close();
+    }
+  });
+
   it("a layer still enforces the inner backend's permissions and a name check on every entry point", async () => {
     const shared = `breaker-sr-${process.pid}-${Date.now()}`;
     await new MemoryBackend({ name: shared }).create();
