@@ -189,6 +189,52 @@ describe("pipelined lists from clients that never read", () => {
   });
 });
 
+describe("clients that disconnect mid-request", () => {
+  let served: Served;
+  const sizes = [1000, 64 * 1024, 64 * 1024 + 1, 300_000];
+  const nameOf = (i: number) => `data/${String(i).repeat(64)}`;
+  beforeAll(async () => {
+    served = await serve();
+    for (const [i, size] of sizes.entries()) {
+      const stored = await fetch(`http://127.0.0.1:${served.port}/${nameOf(i)}`, { method: "POST", headers: { Accept: ACCEPT }, body: Buffer.alloc(size, i) });
+      expect(stored.status).toBe(200);
+    }
+  });
+  afterAll(() => stop(served));
+
+  // FINDING (pre-existing, also before the perf changes): a client that closes its connection
+  // while its GET runs makes the operation fail with ABORTED, which the app answers as a 500 and
+  // logs as "internal error: Aborted: ... the client connection closed" at level error: hundreds of
+  // false internal errors in the log for 400 dropped connections. The server itself keeps serving.
+  it.fails("400 dropped connections (some paused, some reset) log no internal error, and every value is still served whole", async () => {
+    const mark = served.log.length;
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          const socket = net.connect(served.port, "127.0.0.1");
+          socket.on("error", () => undefined);
+          await new Promise((resolve) => socket.once("connect", resolve));
+          let requests = "";
+          for (let k = 0; k < 8; k++)
+            requests += `GET /${nameOf((i + k) % sizes.length)} HTTP/1.1\r\nHost: x\r\nAccept: ${ACCEPT}\r\n${k % 3 === 0 ? "Range: bytes=5-70000\r\n" : ""}\r\n`;
+          socket.write(requests.slice(0, Math.floor(Math.random() * requests.length * 1.2)));
+          if (i % 2) socket.pause();
+          await sleep(Math.random() * 20);
+          if (i % 3 === 0) socket.resetAndDestroy();
+          else socket.destroy();
+        }),
+      );
+    }
+    await sleep(500);
+    for (const [i, size] of sizes.entries()) {
+      const answer = await fetch(`http://127.0.0.1:${served.port}/${nameOf(i)}`, { headers: { Accept: ACCEPT } });
+      expect(answer.status).toBe(200);
+      expect((await answer.arrayBuffer()).byteLength).toBe(size);
+    }
+    expect(served.log.slice(mark).filter((line) => line.includes("internal error"))).toEqual([]);
+  });
+});
+
 describe("X-BorgStore-Features and Content-Length on every kind of response", () => {
   let served: Served;
   beforeAll(async () => {
