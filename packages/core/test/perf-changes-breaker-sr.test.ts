@@ -26,10 +26,10 @@ async function codeOf(pending: Promise<unknown>): Promise<string> {
 }
 
 describe("Store statistics of aborted reads (counting layer over LayerCalls)", () => {
-  // FINDING: the counting layer now calls the emulation layer below through LayerCalls, which do
+  // Breaker finding (fixed since): the counting layer now calls the emulation layer below through LayerCalls, which do
   // not race the signal: an aborted Store.load/info (the caller got ABORTED) is counted once the
   // backend below finishes, as a *successful* call with its bytes in load_volume. Regression (main: 0, 0, 0).
-  it.fails("an aborted load and an aborted info are not counted as successful calls", async () => {
+  it("an aborted load and an aborted info are not counted as successful calls", async () => {
     const store = await openStore(200_000); // 200 ms emulated latency per primary call
     try {
       await store.store(KEY, new Uint8Array(1000));
@@ -82,10 +82,10 @@ describe("counting layer figures under concurrency and errors", () => {
     }
   });
 
-  // FINDING: CountingLayer._list now iterates the inner backend through LayerCalls.list, which is
+  // Breaker finding (fixed since): CountingLayer._list now iterates the inner backend through LayerCalls.list, which is
   // not abortable: a list its caller aborted (ABORTED) ends the counting generator by return()
   // and is counted as a successful list with its seconds. Regression (base: failed 1, succeeded 0).
-  it.fails("a list aborted while its first step is pending counts as failed, not succeeded", async () => {
+  it("a list aborted while its first step is pending counts as failed, not succeeded", async () => {
     const layer = new CountingLayer(new EmulationLayer(new MemoryBackend(), { latency: 80_000 }));
     await layer.create();
     await layer.open();

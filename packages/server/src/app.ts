@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
-import type { Backend } from "@borgstore/core";
+import { type Backend, ErrorCodes, isBorgStoreError } from "@borgstore/core";
 import { MEDIA_TYPE } from "@borgstore/core/rest-protocol";
 import { Hono } from "hono";
 import { type Credentials, basicUserName, checkCredentials, isAuthorized } from "./auth.js";
@@ -158,7 +158,9 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
     };
     const { status, message, plain } =
       err instanceof HttpError ? { status: err.status, message: err.message, plain: false } : errorReply(err, c.get("routed")?.location);
-    if (status === 500 && !(err instanceof HttpError)) options.onInternalError?.(err);
+    // A request stopped because its client went away is no fault of the server's: not logged as one.
+    const clientGone = reply.signal.aborted && isBorgStoreError(err, ErrorCodes.ABORTED);
+    if (status === 500 && !(err instanceof HttpError) && !clientGone) options.onInternalError?.(err);
     if (reply.outgoing.headersSent) reply.outgoing.destroy();
     else if (plain) sendBody(reply, status, message);
     else await sendErrorPage(reply, status, message, err instanceof HttpError ? err.headers : undefined);

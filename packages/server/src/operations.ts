@@ -252,7 +252,9 @@ export async function get(op: Operation): Promise<void> {
   const { signal } = reply;
   if (target.isDirectory) {
     const body = await host.use((b) => encodeList(b.list(target.name, { signal })), signal);
-    return sendBody(reply, 200, body, "application/json");
+    sendBody(reply, 200, body, "application/json");
+    // As a load does: a client that pipelines lists and never reads must not have them all answered into memory.
+    return responseDone(reply.outgoing, signal);
   }
   if (target.name === "") throw new HttpError(400, "Bad Request");
   const rangeHeader = reply.incoming.headers.range;
@@ -277,9 +279,9 @@ export async function get(op: Operation): Promise<void> {
           sendBody(reply, status, await collectBytes(source), OCTETS, contentRange(options, source));
         }
         // The budget counts the value until the socket has taken it (a slow reader holds it), or
-        // the connection is gone (a response queued behind a closing one never finishes). A value
-        // up to ALWAYS_WHOLE holds neither budget nor a pooled buffer: nothing to wait for.
-        if (end - start <= ALWAYS_WHOLE) return true;
+        // the connection is gone (a response queued behind a closing one never finishes). Small
+        // values wait too: returning at once let a client that pipelines GETs and never reads
+        // have every request of a read chunk answered into memory (hundreds of MiB per connection).
         await responseDone(reply.outgoing, signal);
         if (into !== undefined && value?.buffer === into.buffer && reply.outgoing.writableFinished) op.pool?.give(into);
         return true;

@@ -1,3 +1,4 @@
+import { throwIfAborted } from "../abort.js";
 import { observedSource, tappedSource } from "../byte-source.js";
 import type { BufferLoadOptions, ByteSource, ItemInfo, LoadOptions, OperationOptions, SizedByteSource, StoreStreamOptions } from "../types.js";
 import { BackendLayer } from "./backend-layer.js";
@@ -57,13 +58,16 @@ export class CountingLayer extends BackendLayer {
   /**
    * Counts `pending`, a call into the inner backend that started at `start` (performance.now()).
    * The inner calls are LayerCalls: this layer's public method has validated the name and
-   * options and watches the signal, so they are not checked twice on the way down.
+   * options and watches the signal, so they are not checked twice on the way down. A call whose
+   * signal fired meanwhile counts as failed, as its caller was answered ABORTED, whatever the
+   * backend below did after.
    */
-  async #counted<T>(operation: CountedOperation, start: number, pending: Promise<T>): Promise<T> {
+  async #counted<T>(operation: CountedOperation, start: number, pending: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     const count = this.#operations[operation];
     let result: T;
     try {
       result = await pending;
+      throwIfAborted(signal);
     } catch (err) {
       count.failed += 1;
       throw err;
@@ -74,11 +78,11 @@ export class CountingLayer extends BackendLayer {
   }
 
   protected override _info(name: string, options?: OperationOptions): Promise<ItemInfo> {
-    return this.#counted("info", performance.now(), this.innerCalls.info(name, options));
+    return this.#counted("info", performance.now(), this.innerCalls.info(name, options), options?.signal);
   }
 
   protected override async _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
-    const data = await this.#counted("load", performance.now(), this.innerCalls.load(name, options));
+    const data = await this.#counted("load", performance.now(), this.innerCalls.load(name, options), options.signal);
     this.#loadVolume += data.byteLength;
     return data;
   }
@@ -86,14 +90,14 @@ export class CountingLayer extends BackendLayer {
   protected override async _loadStream(name: string, options: LoadOptions): Promise<SizedByteSource> {
     // The public loadStream, which sizes the source of a backend written before sources carried
     // their size (observedSource needs it); a stream's validation is nothing beside its bytes.
-    const source = await this.#counted("load", performance.now(), this.inner.loadStream(name, options));
+    const source = await this.#counted("load", performance.now(), this.inner.loadStream(name, options), options.signal);
     return observedSource(source, (chunk) => {
       this.#loadVolume += chunk.byteLength;
     });
   }
 
   protected override async _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
-    await this.#counted("store", performance.now(), this.innerCalls.store(name, value, options));
+    await this.#counted("store", performance.now(), this.innerCalls.store(name, value, options), options?.signal);
     this.#storeVolume += value.byteLength;
   }
 
@@ -102,20 +106,20 @@ export class CountingLayer extends BackendLayer {
     const tapped = tappedSource(source, (chunk) => {
       volume += chunk.byteLength;
     });
-    await this.#counted("store", performance.now(), this.innerCalls.storeStream(name, tapped, options));
+    await this.#counted("store", performance.now(), this.innerCalls.storeStream(name, tapped, options), options?.signal);
     this.#storeVolume += volume;
   }
 
   protected override _delete(name: string, options?: OperationOptions): Promise<void> {
-    return this.#counted("delete", performance.now(), this.innerCalls.delete(name, options));
+    return this.#counted("delete", performance.now(), this.innerCalls.delete(name, options), options?.signal);
   }
 
   protected override _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
-    return this.#counted("move", performance.now(), this.innerCalls.move(currentName, newName, options));
+    return this.#counted("move", performance.now(), this.innerCalls.move(currentName, newName, options), options?.signal);
   }
 
   protected override _hash(name: string, algorithm: string, options?: OperationOptions): Promise<string> {
-    return this.#counted("hash", performance.now(), super._hash(name, algorithm, options));
+    return this.#counted("hash", performance.now(), super._hash(name, algorithm, options), options?.signal);
   }
 
   protected override async *_list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo> {
@@ -139,7 +143,8 @@ export class CountingLayer extends BackendLayer {
         yield step.value;
       }
     } finally {
-      if (failed) count.failed += 1;
+      // Stopped by its signal (the caller was answered ABORTED): failed, even if the step below ended well.
+      if (failed || options?.signal?.aborted) count.failed += 1;
       else {
         count.succeeded += 1;
         count.seconds += seconds;
