@@ -98,6 +98,25 @@ describe("CacheLayer's defaults", () => {
   });
 });
 
+describe("CacheLayer's cleanup of copies without an atime", () => {
+  it("expires them under maxAge even when the clock is younger than maxAge, and keeps them under a size alone", async () => {
+    const cache = new MemoryBackend({ clock: () => 0 }); // atime 0: unknown
+    const { layer } = await layerOver({
+      cache,
+      policies: [
+        { namespace: "data/", cache: CacheMode.WRITETHROUGH, maxAge: 100 },
+        { namespace: "meta/", cache: CacheMode.WRITETHROUGH, size: 100 },
+      ],
+      clock: () => 50,
+    });
+    await layer.store("data/a", bytes("a"));
+    await layer.store("meta/b", bytes("b"));
+    await layer.cleanup();
+    expect((await cache.info("data/a")).exists).toBe(false);
+    expect((await cache.info("meta/b")).exists).toBe(true);
+  });
+});
+
 describe("CacheLayer's uncached names", () => {
   const policies = [{ namespace: "data/", cache: CacheMode.WRITETHROUGH }];
 
@@ -169,7 +188,7 @@ describe("CacheLayer's lifecycle around a cache that is missing or closed", () =
 
 describe("CacheLayer's warnings", () => {
   it("name the step that failed", async () => {
-    const cache = new FailingMemory();
+    const cache = new FailingMemory({ clock: () => 1000 }); // one atime: cleanup goes in name order
     const { layer, warnings } = await layerOver({ cache, policies: [{ namespace: "data/", cache: CacheMode.WRITETHROUGH, size: 1 }] });
     await layer.store("data/a", bytes("a"));
     await layer.store("data/c", bytes("cc"));
