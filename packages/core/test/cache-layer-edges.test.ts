@@ -138,6 +138,13 @@ describe("CacheLayer's uncached names", () => {
     expect(layer.stats).toMatchObject({ hits: 0, misses: 1 });
   });
 
+  it("a partial load from the start on a miss returns the slice, and fills the whole value", async () => {
+    const { layer, cache } = await layerOver({ policies });
+    await layer.inner.store("data/x", bytes("hello"));
+    expect(text(await layer.load("data/x", { offset: 0, size: 2 }))).toBe("he");
+    expect(text(await cache.load("data/x"))).toBe("hello");
+  });
+
   it("defrag: a target in a cached namespace drops its older copy, one in an uncached namespace leaves the cache alone", async () => {
     const { layer, cache } = await layerOver({ policies });
     await layer.store("data/a", bytes("hello"));
