@@ -145,6 +145,19 @@ describe("CacheLayer's uncached names", () => {
     expect(text(await cache.load("data/x"))).toBe("hello");
   });
 
+  it("moves between uncached names leave the cache alone; one into a cached namespace never carries an old copy along", async () => {
+    const { layer, cache } = await layerOver({ policies });
+    await cache.store("other/b", bytes("old")); // copies from an earlier configuration
+    await cache.store("other/c", bytes("stale"));
+    await layer.inner.store("other/a", bytes("a"));
+    await layer.move("other/a", "other/b");
+    expect(text(await cache.load("other/b"))).toBe("old");
+    await layer.store("data/c", bytes("older"));
+    await layer.inner.store("other/c", bytes("new"));
+    await layer.move("other/c", "data/c");
+    expect(text(await layer.load("data/c"))).toBe("new");
+  });
+
   it("defrag: a target in a cached namespace drops its older copy, one in an uncached namespace leaves the cache alone", async () => {
     const { layer, cache } = await layerOver({ policies });
     await layer.store("data/a", bytes("hello"));
