@@ -474,7 +474,7 @@ export class RcloneBackend extends Backend {
   /** Deletes the file of `name` on the remote. */
   protected async _delete(name: string): Promise<void> {
     try {
-      await (await this.#live()).call("operations/deletefile", { fs: this.remote, remote: name }, { notFoundOnRetryIsSuccess: true });
+      await (await this.#live()).call("operations/deletefile", { fs: this.remote, remote: name }, { notFoundOnRetryIsDone: true });
     } catch (err) {
       // Another delete or move of the name got there between rclone's look-up and its remove.
       if (vanishedDuring(err, "remove", name)) throw new ObjectNotFound(name, { cause: err });
@@ -517,7 +517,7 @@ export class RcloneBackend extends Backend {
       if (!this.#replaceByDelete) {
         try {
           await movedDespiteVanishedTarget(
-            rc.call("operations/movefile", { ...params, _config: { NoCheckDest: true } }, { notFoundOnRetryIsSuccess: true }),
+            rc.call("operations/movefile", { ...params, _config: { NoCheckDest: true } }, { notFoundOnRetryIsDone: true }),
             to,
           );
           return;
@@ -527,7 +527,7 @@ export class RcloneBackend extends Backend {
         }
       }
       await movedDespiteVanishedTarget(
-        rc.call("operations/movefile", { ...params, _config: { IgnoreTimes: true } }, { notFoundOnRetryIsSuccess: true }),
+        rc.call("operations/movefile", { ...params, _config: { IgnoreTimes: true } }, { notFoundOnRetryIsDone: true }),
         to,
       );
     });
