@@ -21,7 +21,7 @@ export {
 } from "./range-request.js";
 export { TEMP_NAME, randomSuffix, tempName } from "./temp-names.js";
 export { KeyedQueue } from "./keyed-queue.js";
-export { basename, dirname, joinName } from "./item-paths.js";
+export { basename, dirname, joinName, nameAndParents } from "./item-paths.js";
 export { receiveWhole, sizedBytes, sizedSource, tappedSource } from "../byte-source.js";
 export { isWholeValue } from "../range.js";
 export { abortableSource } from "../abort.js";
