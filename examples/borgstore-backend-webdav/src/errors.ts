@@ -9,3 +9,6 @@ export function toBackendError(status: number, method: string, url: string): Err
   if (status === 401) return new AuthenticationFailed(message);
   return new BackendError(message);
 }
+
+/** A status the server answers for a moment (423 Locked while another request changes the resource): worth asking again. */
+export class ServerBusy extends BackendError {}

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import {
   Backend,
   BackendAlreadyExists,
@@ -16,9 +15,8 @@ import {
   type StoreStreamOptions,
   isValidName,
   resolveRange,
-  sizedBytes,
-  sizedSource,
 } from "@borgstore/core";
+import { basename, dirname, planRangeRequest, sizedBytes, sizedSource, tempName } from "@borgstore/core/backend";
 import { hrefPath } from "./multistatus.js";
 import type { WebdavLocation } from "./url.js";
 import { WebdavClient } from "./webdav-client.js";
@@ -110,7 +108,7 @@ export class WebdavBackend extends Backend {
     const items: ItemInfo[] = [];
     for (const entry of entries) {
       if (entry.path === self) continue;
-      const child = entry.path.slice(entry.path.lastIndexOf("/") + 1);
+      const child = basename(entry.path);
       // Temporary uploads and anything else that is no borgstore name stay invisible.
       if (!isValidName(child)) continue;
       items.push({ name: child, exists: true, size: entry.size, directory: entry.collection, atime: 0 });
@@ -151,15 +149,14 @@ export class WebdavBackend extends Backend {
    * that ignores Range answers 200 with the whole value, which is cut here.
    */
   async #fetch(name: string, options: LoadOptions): Promise<Fetched | undefined> {
-    const { offset = 0, size, signal } = options;
+    const { size, signal } = options;
     if (size === 0) {
       if (!(await this._info(name, { signal })).exists) throw new ObjectNotFound(name);
       return undefined;
     }
-    let range: string | undefined;
-    if (offset > 0) range = size === undefined ? `bytes=${offset}-` : `bytes=${offset}-${offset + size - 1}`;
-    else if (offset === 0 && size !== undefined) range = `bytes=0-${size - 1}`;
-    else if (offset < 0) range = `bytes=-${-offset}`; // a suffix: the server clamps it to the value
+    // Without a length to plan from, a slice of a tail is the whole tail (the server clamps a
+    // suffix to the value), of which the first `keep` bytes are the slice.
+    const { range, keep } = (await planRangeRequest(options)) ?? {};
     const res = await this.#client.request(
       { method: "GET", path: encodePath(name), headers: range ? { range } : {}, signal },
       [404, 416],
@@ -170,8 +167,7 @@ export class WebdavBackend extends Backend {
       return undefined; // 416: the value exists, and the range starts at or after its end
     }
     if (res.status === 200 && range) return { res, cut: (body) => cutRange(body, resolveRange(options, body.byteLength)) };
-    // A suffix range with a size: the 206 holds the last -offset bytes; keep the first `size`.
-    if (offset < 0 && size !== undefined) return { res, cut: (body) => body.subarray(0, size) };
+    if (keep !== undefined) return { res, cut: (body) => body.subarray(0, keep) };
     return { res };
   }
 
@@ -209,7 +205,8 @@ export class WebdavBackend extends Backend {
     body: Uint8Array | AsyncIterable<Uint8Array>,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const temp = `tmp${randomBytes(8).toString("hex")}.tmp`;
+    // A PUT replaces whatever has the name: the kit's long temp name, so two writers never draw the same.
+    const temp = tempName(16);
     try {
       const put = await this.#client.request({ method: "PUT", path: temp, body, signal });
       await put.body?.cancel().catch(() => {});
@@ -258,7 +255,7 @@ export class WebdavBackend extends Backend {
     let res = await move("F");
     if ((res.status === 409 || res.status === 403) && to.includes("/")) {
       await res.body?.cancel().catch(() => {});
-      await this._mkdir(to.slice(0, to.lastIndexOf("/")));
+      await this._mkdir(dirname(to));
       res = await move("F");
     }
     if (res.status === 412) {
@@ -279,10 +276,6 @@ async function bodyBytes(res: Response, name: string): Promise<Uint8Array> {
   } catch (err) {
     throw new BackendConnectionError(`WebDAV GET of ${name} ended early: ${(err as Error).message}`, { cause: err });
   }
-}
-
-function basename(name: string): string {
-  return name.slice(name.lastIndexOf("/") + 1);
 }
 
 /** A borgstore name as a URL path below the base collection. */

@@ -1,6 +1,6 @@
-import { setTimeout as delay } from "node:timers/promises";
 import { BackendConnectionError, InvalidArgument } from "@borgstore/core";
-import { toBackendError } from "./errors.js";
+import { withRetry } from "@borgstore/core/backend";
+import { ServerBusy, toBackendError } from "./errors.js";
 import { type DavEntry, parseMultistatus } from "./multistatus.js";
 import type { WebdavLocation } from "./url.js";
 
@@ -16,28 +16,26 @@ export interface DavRequest {
 /** Statuses a caller handles itself; any other non-2xx becomes an error here. */
 export type Expected = readonly number[];
 
-/** How a status the server answers for a moment is asked again: tries in all, and the pause before the next one. */
-export interface Retry {
-  tries: number;
-  /** Milliseconds before try `attempt + 1` (jittered by ×0.5 to ×1.5). */
-  pause: (attempt: number) => number;
-}
-
-/** The statuses a request asks again, each with its retry. */
-export type Retried = Readonly<Record<number, Retry>>;
+/** The statuses a request asks again, each with how many tries it gets in all. */
+export type Retried = Readonly<Record<number, number>>;
 
 /**
  * 423 Locked is a server's own lock on a resource another request is changing right now
  * (golang.org/x/net/webdav locks both ends of a MOVE): asked again for some 5 s in all.
  */
-const LOCKED: Retried = { 423: { tries: 120, pause: (attempt) => Math.min(50, attempt * 2) } };
+const LOCKED: Retried = { 423: 120 };
 
 /**
  * A PROPFIND the server answers 500 is asked again too. golang.org/x/net/webdav (rclone serve
  * webdav) finds the resource, then opens it to read its properties: a MOVE replacing it in between
  * makes that open fail, and the whole PROPFIND is a 500. A PROPFIND changes nothing.
  */
-const PROPFIND_RETRIED: Retried = { ...LOCKED, 500: { tries: 5, pause: (attempt) => attempt * 5 } };
+const PROPFIND_RETRIED: Retried = { ...LOCKED, 500: 5 };
+
+/** The pause before try `retry + 1` of a status in `Retried`: 2 ms more each time, at most 50 (jittered by ×0.5 to ×1.5). */
+function pauseBefore(retry: number): number {
+  return Math.min(50, retry * 2) * (0.5 + Math.random());
+}
 
 const PROPFIND_BODY =
   '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/></D:prop></D:propfind>';
@@ -73,22 +71,32 @@ export class WebdavClient {
   /**
    * Sends one request; a status outside 2xx and `expected` throws (its body is discarded). A
    * status in `retried` (by default 423 Locked) is asked again after a short pause, as long as the
-   * request's body can be sent again.
+   * request's body can be sent again: the kit's withRetry, with such an answer as its transient
+   * failure. A lost connection is not asked again here: the request may have been carried out.
    */
   async request(req: DavRequest, expected: Expected = [], retried: Retried = LOCKED): Promise<Response> {
     const repeatable = req.body === undefined || req.body instanceof Uint8Array;
     const accepted = [...expected, ...Object.keys(retried).map(Number)];
-    const attempts = new Map<number, number>();
-    for (;;) {
+    const answers = new Map<number, number>();
+    const attempt = async () => {
       const res = await this.#send(req, accepted);
-      const retry = expected.includes(res.status) ? undefined : retried[res.status];
-      if (retry === undefined) return res;
+      const tries = expected.includes(res.status) ? undefined : retried[res.status];
+      if (tries === undefined) return res;
       await res.body?.cancel().catch(() => {});
-      const attempt = (attempts.get(res.status) ?? 0) + 1;
-      attempts.set(res.status, attempt);
-      if (!repeatable || attempt >= retry.tries) throw toBackendError(res.status, req.method, this.url(req.path));
-      await delay(retry.pause(attempt) * (0.5 + Math.random()), undefined, { signal: req.signal });
-    }
+      const answered = (answers.get(res.status) ?? 0) + 1;
+      answers.set(res.status, answered);
+      const error = toBackendError(res.status, req.method, this.url(req.path));
+      throw answered < tries ? new ServerBusy(error.message) : error;
+    };
+    const res = await withRetry(attempt, {
+      backend: "webdav",
+      retries: repeatable ? Object.values(retried).reduce((sum, tries) => sum + tries - 1, 0) : 0,
+      delay: pauseBefore,
+      isConnectionLost: () => false,
+      isTransient: (err) => err instanceof ServerBusy,
+      signal: req.signal,
+    });
+    return res as Response;
   }
 
   async #send(req: DavRequest, expected: Expected): Promise<Response> {

@@ -32,7 +32,7 @@ export interface CallOptions {
   /** Retry transient failures (default true). Off for requests whose body cannot be replayed. */
   retry?: boolean;
   /** A 404 after a retry means the first attempt did succeed (delete, move): return normally. */
-  notFoundOnRetryIsSuccess?: boolean;
+  notFoundOnRetryIsDone?: boolean;
   /** Stops the request and its retries (ABORTED): a caller's load gave up. */
   signal?: AbortSignal | undefined;
 }
@@ -185,7 +185,7 @@ export class RcClient {
       retries: options.retry === false ? 0 : Math.max(1, this.#options.tries) - 1,
       delay: (retry) => backoffMs * 4 ** (retry - 1) * (0.5 + Math.random()),
       isTransient: isTransientAnswer,
-      notFoundOnRetryIsDone: options.notFoundOnRetryIsSuccess,
+      notFoundOnRetryIsDone: options.notFoundOnRetryIsDone,
       isNotFound: (err) => err instanceof RcloneCallFailed && err.status === 404,
       signal: options.signal,
     });

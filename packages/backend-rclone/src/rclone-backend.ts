@@ -22,6 +22,7 @@ import {
   dirname,
   joinName,
   KeyedQueue,
+  contentRangeTotal,
   planRangeRequest,
   readResponseBody,
   sizedBytes,
@@ -417,7 +418,8 @@ export class RcloneBackend extends Backend {
         throw err;
       });
       // A server that ignored the Range header sent everything: the range is cut out here.
-      const total = res.statusCode === 206 ? contentRangeTotal(res) : contentLength(res);
+      const contentRange = res.headers["content-range"];
+      const total = res.statusCode === 206 ? contentRangeTotal(typeof contentRange === "string" ? contentRange : undefined) : contentLength(res);
       if (after && sameFile(before, after) && total === before.Size) {
         const { start, end } = resolveRange(options, total);
         return { res, total, slice: range && res.statusCode === 200 ? [start, end] : undefined };
@@ -474,7 +476,7 @@ export class RcloneBackend extends Backend {
   /** Deletes the file of `name` on the remote. */
   protected async _delete(name: string): Promise<void> {
     try {
-      await (await this.#live()).call("operations/deletefile", { fs: this.remote, remote: name }, { notFoundOnRetryIsSuccess: true });
+      await (await this.#live()).call("operations/deletefile", { fs: this.remote, remote: name }, { notFoundOnRetryIsDone: true });
     } catch (err) {
       // Another delete or move of the name got there between rclone's look-up and its remove.
       if (vanishedDuring(err, "remove", name)) throw new ObjectNotFound(name, { cause: err });
@@ -517,7 +519,7 @@ export class RcloneBackend extends Backend {
       if (!this.#replaceByDelete) {
         try {
           await movedDespiteVanishedTarget(
-            rc.call("operations/movefile", { ...params, _config: { NoCheckDest: true } }, { notFoundOnRetryIsSuccess: true }),
+            rc.call("operations/movefile", { ...params, _config: { NoCheckDest: true } }, { notFoundOnRetryIsDone: true }),
             to,
           );
           return;
@@ -527,7 +529,7 @@ export class RcloneBackend extends Backend {
         }
       }
       await movedDespiteVanishedTarget(
-        rc.call("operations/movefile", { ...params, _config: { IgnoreTimes: true } }, { notFoundOnRetryIsSuccess: true }),
+        rc.call("operations/movefile", { ...params, _config: { IgnoreTimes: true } }, { notFoundOnRetryIsDone: true }),
         to,
       );
     });
@@ -608,13 +610,6 @@ function typedBody(body: AsyncIterable<Uint8Array>, name: string): AsyncIterable
 function contentLength(res: Dispatcher.ResponseData): number | undefined {
   const announced = Number(res.headers["content-length"]);
   return Number.isSafeInteger(announced) && announced >= 0 ? announced : undefined;
-}
-
-/** The whole file's size from a 206's `Content-Range: bytes a-b/total`, if sent. */
-function contentRangeTotal(res: Dispatcher.ResponseData): number | undefined {
-  const header = res.headers["content-range"];
-  const m = typeof header === "string" ? /\/(\d+)\s*$/.exec(header) : null;
-  return m ? Number(m[1]) : undefined;
 }
 
 /** True for rclone versions (core/version's `decomposed`, e.g. [1, 60, 1]) from MIN_RCLONE_VERSION on. */

@@ -83,7 +83,7 @@ const CONTENT_HASH = HEADERS.contentHash.toLowerCase();
 /** Options a call passes to the retry wrapper. */
 interface CallOptions {
   /** delete/move: ObjectNotFound on a retry means the lost attempt already did it (docs/rest-protocol.md#reconnecting). */
-  notFoundOnRetryIsSuccess?: boolean;
+  notFoundOnRetryIsDone?: boolean;
   /** false for requests whose body cannot be sent twice. */
   retry?: boolean;
   /** No reconnect once the caller gave up. */
@@ -193,7 +193,7 @@ export class RestBackend extends Backend {
       reconnect: () => {
         transport = this.#reconnect(transport);
       },
-      notFoundOnRetryIsDone: options.notFoundOnRetryIsSuccess,
+      notFoundOnRetryIsDone: options.notFoundOnRetryIsDone,
       signal: options.signal,
     });
   }
@@ -402,12 +402,12 @@ export class RestBackend extends Backend {
 
   /** `DELETE /NAME`. */
   protected async _delete(name: string): Promise<void> {
-    await this.#simple({ method: "DELETE", target: `/${name}` }, name, { notFoundOnRetryIsSuccess: true });
+    await this.#simple({ method: "DELETE", target: `/${name}` }, name, { notFoundOnRetryIsDone: true });
   }
 
   protected async _move(currentName: string, newName: string): Promise<void> {
     const target = `/?${query({ cmd: "move", current: currentName, new: newName })}`;
-    await this.#simple({ method: "POST", target }, currentName, { notFoundOnRetryIsSuccess: true });
+    await this.#simple({ method: "POST", target }, currentName, { notFoundOnRetryIsDone: true });
   }
 
   protected async *_list(name: string): AsyncIterable<ItemInfo> {

@@ -1,10 +1,13 @@
-import { BackendError } from "@borgstore/core";
+import { BackendError, resolveRange } from "@borgstore/core";
+import { parseContentRange } from "@borgstore/core/backend";
+import { parseRange } from "@borgstore/core/rest-protocol";
 
 /**
- * Why a GET's answer is not the range it asked for (`bytes=S-`, `bytes=S-E`, `bytes=-N`), or
- * undefined when it is: a 200 with the whole object (a service that ignores Range), or a 206
- * whose Content-Range starts or ends elsewhere or disagrees with its Content-Length, would
- * otherwise be handed out as the slice.
+ * Why a GET's answer is not the range it asked for (`bytes=S-`, `bytes=S-E`, `bytes=-N`, as
+ * planRangeRequest formats them), or undefined when it is: a 200 with the whole object (a service
+ * that ignores Range), or a 206 whose Content-Range starts or ends elsewhere or disagrees with its
+ * Content-Length, would otherwise be handed out as the slice. The slice the range names is read as
+ * the REST server reads it (for these three forms plain RFC 9110).
  */
 export function rangeAnswerMismatch(
   range: string,
@@ -13,17 +16,13 @@ export function rangeAnswerMismatch(
   length: number | undefined,
 ): string | undefined {
   if (status !== 206) return `answered ${status ?? "?"} without the range ${range}`;
-  const got = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange ?? "");
-  if (!got) return `answered ${range} with Content-Range ${JSON.stringify(contentRange ?? null)}`;
-  const [first, last] = [Number(got[1]), Number(got[2])];
-  const asked = /^bytes=(\d*)-(\d*)$/.exec(range);
-  if (!asked) return undefined;
-  const total = got[3] === "*" ? undefined : Number(got[3]);
-  const suffix = asked[1] === "";
-  const start = suffix ? (total === undefined ? first : Math.max(0, total - Number(asked[2]))) : Number(asked[1]);
-  const lastWanted = !suffix && asked[2] !== "" ? Number(asked[2]) : undefined;
-  const endOk = total === undefined || last === (lastWanted === undefined ? total - 1 : Math.min(lastWanted, total - 1));
-  if (first !== start || !endOk) return `answered ${range} with the range ${contentRange}`;
+  const { first, last, total } = parseContentRange(contentRange) ?? {};
+  if (first === undefined || last === undefined) return `answered ${range} with Content-Range ${JSON.stringify(contentRange ?? null)}`;
+  const asked = parseRange(range);
+  const offset = asked.offset ?? 0;
+  // Without the object's length (`/*`) only an absolute start can be checked.
+  const want = total === undefined ? { start: offset < 0 ? first : offset, end: undefined } : resolveRange(asked, total);
+  if (first !== want.start || (want.end !== undefined && last !== want.end - 1)) return `answered ${range} with the range ${contentRange}`;
   if (length !== undefined && length !== last - first + 1) return `answered ${contentRange} with ${length} bytes`;
   return undefined;
 }

@@ -103,5 +103,12 @@ describe("S3: a ranged GET answered with other bytes than the range", () => {
     expect(rangeAnswerMismatch("bytes=-5", 206, "bytes 95-99/100", 5)).toBeUndefined();
     expect(rangeAnswerMismatch("bytes=-5", 206, "bytes 95-99/100", 4)).toMatch(/with 4 bytes/);
     expect(rangeAnswerMismatch("bytes=0-9", 200, undefined, 100)).toMatch(/answered 200/);
+    expect(rangeAnswerMismatch("bytes=-5", 206, "bytes 94-98/100", 5)).toMatch(/with the range/);
+    expect(rangeAnswerMismatch("bytes=90-", 206, "bytes 90-98/100", 9)).toMatch(/with the range/);
+    expect(rangeAnswerMismatch("bytes=0-9", 206, "bytes 0-9", 10)).toMatch(/with Content-Range "bytes 0-9"/);
+    // Without the object's length only an absolute start is checked.
+    expect(rangeAnswerMismatch("bytes=10-19", 206, "bytes 10-19/*", 10)).toBeUndefined();
+    expect(rangeAnswerMismatch("bytes=10-19", 206, "bytes 11-20/*", 10)).toMatch(/with the range/);
+    expect(rangeAnswerMismatch("bytes=-5", 206, "bytes 95-99/*", 5)).toBeUndefined();
   });
 });

@@ -15,7 +15,7 @@ import {
   isValidName,
   resolveRange,
 } from "@borgstore/core";
-import { sizedSource, tempName, type RetryPolicy, withRetry } from "@borgstore/core/backend";
+import { basename, sizedSource, tempName, type RetryPolicy, withRetry } from "@borgstore/core/backend";
 import { type ConnectionTimeouts, SftpConnection, type SftpRequests } from "./connection.js";
 import { acquireConnection, releaseConnection } from "./connection-pool.js";
 import { isConnectionLost, isNoSuchFile, toBackendError } from "./errors.js";
@@ -282,14 +282,14 @@ export class SftpBackend extends Backend {
   }
 
   protected async _info(name: string): Promise<ItemInfo> {
-    const basename = posix.basename(name);
+    const base = basename(name);
     return this.#run("info", name, async (conn) => {
       try {
         const st = await conn.stat(this.#path(name));
         const directory = (st.mode & S_IFMT) === S_IFDIR;
-        return { name: basename, exists: true, size: st.size, directory, atime: st.atime ?? 0 };
+        return { name: base, exists: true, size: st.size, directory, atime: st.atime ?? 0 };
       } catch (err) {
-        if (isNoSuchFile(err)) return { name: basename, exists: false, size: 0, directory: false, atime: 0 };
+        if (isNoSuchFile(err)) return { name: base, exists: false, size: 0, directory: false, atime: 0 };
         throw err;
       }
     });

@@ -1,9 +1,9 @@
-import { isConnectionLost, withReconnect } from "@borgstore/backend-sftp";
-import { BackendConnectionError, ErrorCodes, InvalidArgument, ObjectNotFound } from "@borgstore/core";
+import { isConnectionLost } from "@borgstore/backend-sftp";
+import { BackendConnectionError, InvalidArgument, ObjectNotFound } from "@borgstore/core";
+import { withRetry } from "@borgstore/core/backend";
 import { describe, expect, it } from "vitest";
 
-// The rules of docs/rest-protocol.md#reconnecting on plain functions; the real connection losses are in reconnect.test.ts.
-const policy = { attempts: 3, delay: 0 };
+// Which failures are a lost connection, on plain errors; the real connection losses are in reconnect.test.ts.
 const lost = () => new BackendConnectionError("connection lost");
 function withCode(message: string, code: string | number): Error {
   return Object.assign(new Error(message), { code });
@@ -35,109 +35,42 @@ describe("which failures mean the connection was lost", () => {
   });
 });
 
-describe("reconnect and retry after a lost connection (docs/rest-protocol.md#reconnecting)", () => {
-  it("one lost connection → reconnect → the rerun succeeds", async () => {
+// The retry rules themselves are the kit's (core/test/backend-kit-retry.test.ts); here, that this
+// package's classification plugs into them: an ssh2 transport error is retried, an SFTP status is not.
+describe("the kit's withRetry with this package's isConnectionLost (docs/rest-protocol.md#reconnecting)", () => {
+  const options = { backend: "sftp", retries: 3, delay: 0, isConnectionLost };
+
+  it("an ssh2 'No response from server' → reconnect → the rerun succeeds", async () => {
     const calls: string[] = [];
-    let n = 0;
-    const result = await withReconnect(
+    const result = await withRetry(
       async () => {
         calls.push("op");
-        if (n++ === 0) throw lost();
+        if (calls.length === 1) throw new Error("No response from server");
         return 42;
       },
-      async () => void calls.push("reconnect"),
-      policy,
+      { ...options, reconnect: () => void calls.push("reconnect") },
     );
     expect(result).toBe(42);
     expect(calls).toEqual(["op", "reconnect", "op"]);
   });
 
-  it("other errors are not retried", async () => {
+  it("an SFTP 'no such file' answer is not retried; on a further try of a delete it means done", async () => {
     let reconnects = 0;
+    const noSuchFile = () => withCode("No such file", 2);
     await expect(
-      withReconnect(
+      withRetry(
         async () => {
-          throw new ObjectNotFound("x");
+          throw noSuchFile();
         },
-        async () => void reconnects++,
-        policy,
+        { ...options, reconnect: () => void reconnects++, notFoundOnRetryIsDone: true, isNotFound: (e) => (e as { code?: unknown }).code === 2 },
       ),
-    ).rejects.toBeInstanceOf(ObjectNotFound);
+    ).rejects.toMatchObject({ code: 2 });
     expect(reconnects).toBe(0);
-  });
-
-  it("gives up after all attempts with BACKEND_ERROR", async () => {
-    let reconnects = 0;
-    const err = await withReconnect(
-      async () => {
-        throw lost();
-      },
-      async () => void reconnects++,
-      policy,
-    ).catch((e: unknown) => e);
-    expect(reconnects).toBe(3);
-    expect(err).toMatchObject({ code: ErrorCodes.BACKEND_ERROR });
-    expect((err as Error).message).toMatch(/could not be reestablished/);
-  });
-
-  it("a reconnect that fails with a lost connection uses up an attempt; another failure propagates", async () => {
-    let reconnects = 0;
-    await expect(
-      withReconnect(
-        async () => {
-          throw lost();
-        },
-        async () => {
-          if (reconnects++ === 0) throw lost();
-          throw new InvalidArgument("host key refused");
-        },
-        policy,
-      ),
-    ).rejects.toBeInstanceOf(InvalidArgument);
-    expect(reconnects).toBe(2);
-  });
-
-  it("ObjectNotFound on a retry counts as done where asked (delete, move)", async () => {
     let n = 0;
     const op = async () => {
       if (n++ === 0) throw lost();
       throw new ObjectNotFound("x");
     };
-    await expect(withReconnect(op, async () => {}, policy, { notFoundOnRetryIsDone: true })).resolves.toBeUndefined();
-  });
-
-  it("ObjectNotFound on the first attempt propagates even where retries count it as done", async () => {
-    await expect(
-      withReconnect(
-        async () => {
-          throw new ObjectNotFound("x");
-        },
-        async () => {},
-        policy,
-        { notFoundOnRetryIsDone: true },
-      ),
-    ).rejects.toBeInstanceOf(ObjectNotFound);
-  });
-
-  it("ObjectNotFound on a retry propagates where not asked", async () => {
-    let n = 0;
-    const op = async () => {
-      if (n++ === 0) throw lost();
-      throw new ObjectNotFound("x");
-    };
-    await expect(withReconnect(op, async () => {}, policy)).rejects.toBeInstanceOf(ObjectNotFound);
-  });
-
-  it("waits the configured delay before each reconnect", async () => {
-    let n = 0;
-    const started = Date.now();
-    await withReconnect(
-      async () => {
-        if (n++ < 2) throw lost();
-      },
-      async () => {},
-      { attempts: 3, delay: 100 },
-    );
-    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    await expect(withRetry(op, { ...options, notFoundOnRetryIsDone: true })).resolves.toBeUndefined();
   });
 });

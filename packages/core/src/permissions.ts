@@ -1,3 +1,4 @@
+import { nameAndParents } from "./backend-kit/item-paths.js";
 import { InvalidArgument, PermissionDenied } from "./errors.js";
 import type { Permissions } from "./types.js";
 
@@ -85,16 +86,11 @@ export function checkPermissions(value: unknown): Permissions | undefined {
  */
 export function checkPermission(permissions: Permissions | undefined, name: string, required: string): void {
   if (!permissions || Object.keys(permissions).length === 0) return;
-  let path = name;
-  for (;;) {
-    if (Object.hasOwn(permissions, path)) {
-      const granted = permissions[path] ?? "";
-      if ([...required].some((letter) => granted.includes(letter))) return;
-      break;
-    }
-    if (path === "") break;
-    const slash = path.lastIndexOf("/");
-    path = slash < 0 ? "" : path.slice(0, slash);
+  for (const path of nameAndParents(name)) {
+    if (!Object.hasOwn(permissions, path)) continue;
+    const granted = permissions[path] ?? "";
+    if ([...required].some((letter) => granted.includes(letter))) return;
+    break;
   }
   throw new PermissionDenied(`One of permissions '${required}' required for '${name}'`);
 }

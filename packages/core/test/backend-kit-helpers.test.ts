@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { KeyedQueue, TEMP_NAME, basename, dirname, joinName, randomSuffix, tempName } from "../src/backend-kit/index.js";
+import { KeyedQueue, TEMP_NAME, basename, dirname, joinName, nameAndParents, randomSuffix, tempName } from "../src/backend-kit/index.js";
 import { isValidName } from "../src/index.js";
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
@@ -128,6 +128,12 @@ describe("item paths", () => {
         expect(joinName(dirname(name), basename(name))).toBe(name);
       }),
     );
+  });
+
+  it("nameAndParents gives the name, then each directory above it, ending at the root", () => {
+    expect([...nameAndParents("data/00/0001")]).toEqual(["data/00/0001", "data/00", "data", ""]);
+    expect([...nameAndParents("x")]).toEqual(["x", ""]);
+    expect([...nameAndParents("")]).toEqual([""]);
   });
 
   it("the root's parts are empty", () => {

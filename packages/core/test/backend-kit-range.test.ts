@@ -3,8 +3,10 @@ import {
   TAIL_SLACK,
   contentRangeTotal,
   firstBytes,
+  parseContentRange,
   planRangeRequest,
 } from "../src/backend-kit/index.js";
+import { formatContentRange, parseRange } from "../src/rest-protocol/index.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type LoadOptions, collectBytes, resolveRange } from "../src/index.js";
@@ -97,6 +99,17 @@ describe("planRangeRequest: load options → HTTP byte range", () => {
     );
   });
 
+  it("sends only Range headers the REST server's parseRange reads as the bytes an HTTP server sends for them", async () => {
+    await fc.assert(
+      fc.asyncProperty(cases, fc.boolean(), async ([total, options], canAsk) => {
+        const plan = await planRangeRequest(options, canAsk ? async () => total : undefined);
+        if (plan?.range === undefined) return;
+        expect(resolveRange(parseRange(plan.range), total)).toEqual(served(plan.range, total));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("size 0 needs no request at all (the reference's `bytes=0--1` sent the whole value)", async () => {
     expect(await planRangeRequest({ offset: 5, size: 0 })).toBeUndefined();
     expect(await planRangeRequest({ offset: -5, size: 0 }, async () => 10)).toBeUndefined();
@@ -132,6 +145,32 @@ describe("contentRangeTotal", () => {
     [undefined, undefined],
   ])("%s → %s", (header, total) => {
     expect(contentRangeTotal(header)).toBe(total);
+  });
+});
+
+describe("parseContentRange", () => {
+  it.each([
+    ["bytes 0-9/100", { first: 0, last: 9, total: 100 }],
+    ["bytes */42", { first: undefined, last: undefined, total: 42 }],
+    ["BYTES 1-1/2 ", { first: 1, last: 1, total: 2 }],
+    ["bytes 0-9/*", { first: 0, last: 9, total: undefined }],
+    ["bytes */*", undefined],
+    ["bytes 0-9", undefined],
+    ["bytes=0-9/100", undefined],
+    ["bytes 0-99999999999999999/100000000000000000", undefined],
+    [undefined, undefined],
+  ])("%s → %o", (header, parts) => {
+    expect(parseContentRange(header)).toEqual(parts);
+  });
+
+  it("reads back what the REST server formats", () => {
+    fc.assert(
+      fc.property(fc.nat(1e9), fc.nat(1e9), fc.nat(1e9), (start, size, extra) => {
+        const total = start + size + extra;
+        const parts = size === 0 ? { total } : { first: start, last: start + size - 1, total };
+        expect(parseContentRange(formatContentRange(start, size, total))).toEqual({ first: undefined, last: undefined, ...parts });
+      }),
+    );
   });
 });
 

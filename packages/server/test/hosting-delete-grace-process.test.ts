@@ -85,7 +85,7 @@ describe("delete grace in a server process", () => {
       // The client sees its own names only: no kept or temp file in any listing.
       for (const ns of ["", "data/", "archives/", "config/"]) {
         const list = await request(server, "GET", `r/${ns}`);
-        expect(list.bytes.includes("tmp-"), list.body).toBe(false);
+        expect(list.bytes.includes(".tmp"), list.body).toBe(false);
         expect(list.bytes.includes("delete-grace"), list.body).toBe(false);
       }
       // Measured again after the crash: the stored values and the kept ones, each kept one counted

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempName } from "@borgstore/core/backend";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { HostingConfigError, parseHostingConfig } from "../src/hosting/config.js";
@@ -271,8 +272,8 @@ describe("delete grace (hosting mode)", () => {
       await store(h, "data/t", "one");
       await store(h, "data/t", "two");
       const folder = h.area.folder("alice", "r");
-      const fresh = join(folder, ".tmp-fresh");
-      const stale = join(folder, ".tmp-stale");
+      const fresh = join(folder, tempName());
+      const stale = join(folder, tempName());
       writeFileSync(fresh, "half");
       writeFileSync(stale, "half");
       utimesSync(stale, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));

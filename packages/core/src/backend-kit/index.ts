@@ -9,10 +9,19 @@
  */
 export { CONNECTION_LOST_CODES, isConnectionLost } from "./connection-lost.js";
 export { type RetryOptions, type RetryPolicy, withRetry } from "./retry.js";
-export { type RangeRequest, TAIL_SLACK, contentRangeTotal, firstBytes, planRangeRequest } from "./range-request.js";
+export {
+  type ContentRange,
+  type RangeRequest,
+  TAIL_SLACK,
+  contentRangeTotal,
+  firstBytes,
+  formatRange,
+  parseContentRange,
+  planRangeRequest,
+} from "./range-request.js";
 export { TEMP_NAME, randomSuffix, tempName } from "./temp-names.js";
 export { KeyedQueue } from "./keyed-queue.js";
-export { basename, dirname, joinName } from "./item-paths.js";
+export { basename, dirname, joinName, nameAndParents } from "./item-paths.js";
 export { receiveWhole, sizedBytes, sizedSource, tappedSource } from "../byte-source.js";
 export { isWholeValue } from "../range.js";
 export { abortableSource } from "../abort.js";

@@ -13,3 +13,11 @@ export function dirname(name: string): string {
 export function joinName(dir: string, name: string): string {
   return dir ? `${dir}/${name}` : name;
 }
+
+/** `name`, then each directory above it, up to the root "" ("data/00/0001" → "data/00/0001", "data/00", "data", ""). */
+export function* nameAndParents(name: string): Generator<string, void, undefined> {
+  for (let path = name; ; path = dirname(path)) {
+    yield path;
+    if (path === "") return;
+  }
+}

@@ -1,3 +1,4 @@
+import { InvalidArgument } from "../errors.js";
 import { isWholeValue, resolveRange } from "../range.js";
 import type { ByteSource, LoadOptions } from "../types.js";
 
@@ -43,30 +44,55 @@ export async function planRangeRequest(
   if (size === 0) return undefined;
   if (isWholeValue(options)) return {};
   if (typeof total === "number") return exactRange(options, total);
-  if (offset >= 0) {
-    if (size === undefined) return offset === 0 ? {} : { range: `bytes=${offset}-` };
-    return { range: `bytes=${offset}-${offset + size - 1}` };
-  }
+  if (offset >= 0) return { range: formatRange(offset, size) };
   const tail = -offset;
-  if (size === undefined || size >= tail) return { range: `bytes=-${tail}` };
-  if (tail - size <= TAIL_SLACK || total === undefined) return { range: `bytes=-${tail}`, keep: size };
+  if (size === undefined || size >= tail) return { range: formatRange(offset) };
+  if (tail - size <= TAIL_SLACK || total === undefined) return { range: formatRange(offset), keep: size };
   return exactRange(options, await total());
 }
 
 function exactRange(options: LoadOptions, total: number): RangeRequest | undefined {
   const { start, end } = resolveRange(options, total);
   if (end <= start) return undefined;
-  return { range: `bytes=${start}-${end - 1}`, expectTotal: total };
+  return { range: formatRange(start, end - start), expectTotal: total };
 }
 
-const CONTENT_RANGE = /^bytes (?:\d+-\d+|\*)\/(\d+)$/i;
+/**
+ * The Range header for `size` bytes from `offset` (a negative offset counts from the end):
+ * `bytes=A-B`, `bytes=A-` (to the end) or `bytes=-K` (the last K bytes). InvalidArgument for what
+ * one header cannot say: no bytes (size 0, which the reference's `bytes=0--1` got wrong) and a
+ * slice of a tail (fetch the tail and cut it). The one formatter: clients send what
+ * {@link planRangeRequest} plans with it, and the REST protocol's parseRange reads it back
+ * (docs/rest-protocol.md#ranges).
+ */
+export function formatRange(offset: number, size?: number): string {
+  if (size === 0) throw new InvalidArgument("a Range header cannot ask for 0 bytes");
+  if (offset >= 0) return size === undefined ? `bytes=${offset}-` : `bytes=${offset}-${offset + size - 1}`;
+  if (size !== undefined) throw new InvalidArgument("a Range header cannot ask for a slice of a tail");
+  return `bytes=${offset}`;
+}
+
+/** A `Content-Range` header's parts: `first`-`last` (absent for `bytes *` + `/total`), `total` (absent for `bytes a-b/` + `*`). */
+export interface ContentRange {
+  first?: number;
+  last?: number;
+  total?: number;
+}
+
+const CONTENT_RANGE = /^bytes (?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i;
+
+/** Parses `Content-Range: bytes a-b/total` (or with `*` for either part, not both); undefined when absent or malformed. */
+export function parseContentRange(header: string | undefined): ContentRange | undefined {
+  const match = header === undefined ? null : CONTENT_RANGE.exec(header.trim());
+  if (!match || (match[1] === undefined && match[3] === "*")) return undefined;
+  const [first, last, total] = [match[1], match[2], match[3] === "*" ? undefined : match[3]].map((n) => (n === undefined ? undefined : Number(n)));
+  if (![first, last, total].every((n) => n === undefined || Number.isSafeInteger(n))) return undefined;
+  return { first, last, total };
+}
 
 /** The complete length in a `Content-Range: bytes a-b/total` (or `bytes *` + `/total`); undefined when absent or `*`. */
 export function contentRangeTotal(header: string | undefined): number | undefined {
-  const match = header === undefined ? null : CONTENT_RANGE.exec(header.trim());
-  if (!match) return undefined;
-  const total = Number(match[1]);
-  return Number.isSafeInteger(total) ? total : undefined;
+  return parseContentRange(header)?.total;
 }
 
 /**

@@ -7,19 +7,6 @@ import type { LoadOptions } from "../types.js";
  * `Content-Range: bytes a-b/total` when the backend knows the whole value's length.
  */
 
-/**
- * The Range header for `size` bytes from `offset` (a negative offset counts from the end):
- * `bytes=A-B`, `bytes=A-` (to the end) or `bytes=-K` (the last K bytes). InvalidArgument for what
- * one header cannot say: no bytes (size 0, which the reference's `bytes=0--1` got wrong) and a
- * slice of a tail (fetch the tail and cut it).
- */
-export function formatRange(offset: number, size?: number): string {
-  if (size === 0) throw new InvalidArgument("a Range header cannot ask for 0 bytes");
-  if (offset >= 0) return size === undefined ? `bytes=${offset}-` : `bytes=${offset}-${offset + size - 1}`;
-  if (size !== undefined) throw new InvalidArgument("a Range header cannot ask for a slice of a tail");
-  return `bytes=${offset}`;
-}
-
 /** What Python's int() takes from a decimal string: blanks around it, a sign, digits with single underscores. */
 const PYTHON_INT = /^\s*[+-]?\d+(?:_\d+)*\s*$/;
 
@@ -62,5 +49,6 @@ export function formatContentRange(start: number, size: number, total: number): 
   return size === 0 ? `bytes */${total}` : `bytes ${start}-${start + size - 1}/${total}`;
 }
 
-// Reading a Content-Range total is plain HTTP, shared with the S3 and rclone backends: one home, the backend kit.
-export { contentRangeTotal } from "../backend-kit/range-request.js";
+// Formatting a Range and reading a Content-Range are plain HTTP, shared with the S3 and rclone
+// backends: one home, the backend kit.
+export { contentRangeTotal, formatRange } from "../backend-kit/range-request.js";

@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { TEMP_NAME } from "@borgstore/core/backend";
 import { makeFolders } from "./make-folders.js";
+import { createTempFile } from "./temp-file.js";
 
 /**
  * The least a kept item counts against the quota: a file's least disk use. Without it, kept empty
@@ -67,10 +69,9 @@ export class KeptArea {
     const keptAt = Math.max(Date.now(), this.#lastKeptAt + 1);
     this.#lastKeptAt = keptAt;
     const base = `${String(keptAt).padStart(13, "0")}-${randomBytes(6).toString("hex")}-${reason}-${Buffer.from(name).toString("base64url")}`;
-    const temp = join(folder, `${TEMP_PREFIX}${base}`);
+    const { path: temp, file } = await createTempFile(folder, 0o600);
     let size = 0;
     let found = false;
-    const file = await open(temp, "wx", 0o600);
     try {
       try {
         const source = await read();
@@ -141,7 +142,7 @@ export class KeptArea {
     let bytes = 0;
     for (const entry of await entries(folder)) {
       const path = join(folder, entry);
-      if (entry.startsWith(TEMP_PREFIX)) {
+      if (TEMP_NAME.test(entry)) {
         const modified = await stat(path).then((s) => s.mtimeMs, () => Number.POSITIVE_INFINITY);
         if (modified < tempsBefore) await rm(path, { force: true });
         continue;
@@ -167,7 +168,6 @@ export class KeptArea {
   }
 }
 
-const TEMP_PREFIX = ".tmp-";
 const KEPT_NAME = /^(\d{13,})-[0-9a-f]{12}-(delete|overwrite|move)-([A-Za-z0-9_-]+)$/;
 
 function parseKeptName(entry: string): Omit<KeptItem, "file" | "size"> | undefined {

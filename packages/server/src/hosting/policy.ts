@@ -1,4 +1,5 @@
 import type { Permissions } from "@borgstore/core";
+import { nameAndParents } from "@borgstore/core/backend";
 import type { HostingConfig } from "./config.js";
 
 /** Who a signed-in login is: the user it acts for and the role it is bound to. */
@@ -61,8 +62,6 @@ export function intersect(a: Permissions | undefined, b: Permissions | undefined
 
 /** The letters of the entry nearest to `name` at or above it ("" when none applies). */
 function nearest(permissions: Permissions, name: string): string {
-  for (let path = name; ; path = path.slice(0, Math.max(0, path.lastIndexOf("/")))) {
-    if (Object.hasOwn(permissions, path)) return permissions[path] ?? "";
-    if (path === "") return "";
-  }
+  for (const path of nameAndParents(name)) if (Object.hasOwn(permissions, path)) return permissions[path] ?? "";
+  return "";
 }

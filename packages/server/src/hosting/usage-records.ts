@@ -1,6 +1,7 @@
-import { readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { readFile, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { makeFolders } from "./make-folders.js";
+import { createTempFile } from "./temp-file.js";
 import { isName } from "./tenant-path.js";
 
 /**
@@ -64,14 +65,18 @@ export class UsageRecords implements UsageRecordStore {
     const folder = join(this.dir, user);
     await makeFolders(folder);
     const path = join(folder, `${repo}${SUFFIX}`);
-    const temp = `${path}.${process.pid}.${(counter++).toString(36)}.tmp`;
-    await writeFile(temp, `${JSON.stringify(record)}\n`, { flush: true });
+    const { path: temp, file } = await createTempFile(folder, 0o666);
+    try {
+      await file.writeFile(`${JSON.stringify(record)}\n`);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
     await rename(temp, path);
   }
 }
 
 export const SUFFIX = ".usage.json";
-let counter = 0;
 
 /**
  * A record that does not parse counts as not clean: its repository is measured again. So does one
