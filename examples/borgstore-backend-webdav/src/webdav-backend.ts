@@ -15,10 +15,8 @@ import {
   type SizedByteSource,
   type StoreStreamOptions,
   isValidName,
-  resolveRange,
-  sizedBytes,
-  sizedSource,
 } from "@borgstore/core";
+import { resolveRange, sizedBytes, sizedSource } from "@borgstore/core/backend";
 import { hrefPath } from "./multistatus.js";
 import type { WebdavLocation } from "./url.js";
 import { WebdavClient } from "./webdav-client.js";
