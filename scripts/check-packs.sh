@@ -34,7 +34,7 @@ for name in "${names[@]}"; do
   node --input-type=module -e "const m = await import('$name'); if (Object.keys(m).length === 0) throw new Error('$name exports nothing'); console.log('pack ok: $name (' + Object.keys(m).length + ' exports)')"
 done
 # Entries besides the main one.
-for entry in @borgstore/core/backend; do
+for entry in @borgstore/core/backend @borgstore/core/rest-protocol; do
   node --input-type=module -e "const m = await import('$entry'); if (Object.keys(m).length === 0) throw new Error('$entry exports nothing'); console.log('pack ok: $entry (' + Object.keys(m).length + ' exports)')"
 done
 

@@ -14,9 +14,8 @@ import {
   type SizedByteSource,
   type StoreStreamOptions,
   isValidName,
-  resolveRange,
 } from "@borgstore/core";
-import { basename, dirname, planRangeRequest, sizedBytes, sizedSource, tempName } from "@borgstore/core/backend";
+import { basename, dirname, planRangeRequest, resolveRange, sizedBytes, sizedSource, tempName } from "@borgstore/core/backend";
 import { hrefPath } from "./multistatus.js";
 import type { WebdavLocation } from "./url.js";
 import { WebdavClient } from "./webdav-client.js";

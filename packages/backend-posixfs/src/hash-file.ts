@@ -1,5 +1,6 @@
 import { fstatSync } from "node:fs";
-import { type Hasher, createHasher, digest, throwIfAborted } from "@borgstore/core";
+import { type Hasher, createHasher, digest } from "@borgstore/core";
+import { throwIfAborted } from "@borgstore/core/backend";
 import { fileStats, readSome } from "./fs-calls.js";
 import { assertNotDirectory, readSized } from "./reads.js";
 

@@ -18,14 +18,18 @@ import {
   type OperationOptions,
   type QuotaInfo,
   isValidName,
-  isWholeValue,
-  resolveRange,
   type SizedByteSource,
-  sizedBytes,
-  sizedSource,
 } from "@borgstore/core";
-import { KeyedQueue, basename } from "@borgstore/core/backend";
-import { abandon, publish, publishOnThisThread, replaceFileWritingInPool, replaceSmallFileSync, streamToTemp, writeTemp } from "./atomic-file.js";
+import { isWholeValue, resolveRange, sizedBytes, sizedSource, KeyedQueue, basename } from "@borgstore/core/backend";
+import {
+  abandon,
+  publish,
+  publishOnThisThread,
+  replaceFileWritingInPool,
+  replaceSmallFileSync,
+  streamToTemp,
+  writeTemp,
+} from "./atomic-file.js";
 import { errnoOf, isMissing, toBackendError } from "./errors.js";
 import { type FileCheckOptions, type FileCheckReport, checkFiles } from "./file-check.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";

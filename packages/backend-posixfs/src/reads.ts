@@ -1,5 +1,6 @@
 import { fstatSync, readSync } from "node:fs";
-import { BackendError, type BufferLoadOptions, resolveRange } from "@borgstore/core";
+import { BackendError, type BufferLoadOptions } from "@borgstore/core";
+import { resolveRange } from "@borgstore/core/backend";
 import { fileStats, readSome } from "./fs-calls.js";
 import { Gate } from "./gate.js";
 

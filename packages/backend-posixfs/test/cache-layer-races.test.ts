@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type Backend, CacheLayer, type CacheMode, type LoadOptions, MemoryBackend, ObjectNotFound } from "@borgstore/core";
+import { type Backend, type CacheMode, type LoadOptions, MemoryBackend, ObjectNotFound } from "@borgstore/core";
+import { CacheLayer } from "@borgstore/core/backend";
 import { afterAll, describe, expect, it } from "vitest";
 
 // Stores, deletes, loads and evictions of the same names, all at once, through the cache layer

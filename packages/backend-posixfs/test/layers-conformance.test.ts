@@ -3,7 +3,8 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
-import { type Backend, BackendLayer, CacheLayer, CountingLayer, EmulationLayer } from "@borgstore/core";
+import type { Backend } from "@borgstore/core";
+import { BackendLayer, CacheLayer, CountingLayer, EmulationLayer } from "@borgstore/core/backend";
 import { runConformanceSuite } from "@borgstore/testkit";
 import { afterAll } from "vitest";
 

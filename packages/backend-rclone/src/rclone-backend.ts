@@ -15,9 +15,9 @@ import {
   type SizedByteSource,
   type StoreStreamOptions,
   isValidName,
-  resolveRange,
 } from "@borgstore/core";
 import {
+  resolveRange,
   basename,
   dirname,
   joinName,

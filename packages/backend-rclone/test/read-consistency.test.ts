@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { link, rename, rm, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type LoadOptions, collectBytes, resolveRange } from "@borgstore/core";
+import { type LoadOptions, collectBytes } from "@borgstore/core";
+import { resolveRange } from "@borgstore/core/backend";
 import { describe, expect, it } from "vitest";
 import { RcloneBackend } from "../src/index.js";
 import { localRoot, sftpRemoteBase } from "./remotes.js";

@@ -7,7 +7,6 @@ import {
   type BackendOptions,
   BackendURLInvalid,
   type ByteSource,
-  type CheckedDefragSources,
   type DefragOptions,
   InvalidArgument,
   type ItemInfo,
@@ -19,7 +18,16 @@ import {
   isValidName,
   supportedHashAlgorithms,
 } from "@borgstore/core";
-import { abortableSource, contentRangeTotal, firstBytes, planRangeRequest, sizedBytes, sizedSource, withRetry } from "@borgstore/core/backend";
+import {
+  type CheckedDefragSources,
+  abortableSource,
+  contentRangeTotal,
+  firstBytes,
+  planRangeRequest,
+  sizedBytes,
+  sizedSource,
+  withRetry,
+} from "@borgstore/core/backend";
 import {
   CAUTIOUS,
   HEADERS,

@@ -1,4 +1,5 @@
-import { TMP_SUFFIX, isValidName } from "@borgstore/core";
+import { isValidName } from "@borgstore/core";
+import { TMP_SUFFIX } from "@borgstore/core/backend";
 
 /**
  * The object layout of the reference's s3 backend, so that a bucket written by either reads in

@@ -1,5 +1,5 @@
-import { BackendError, resolveRange } from "@borgstore/core";
-import { parseContentRange } from "@borgstore/core/backend";
+import { BackendError } from "@borgstore/core";
+import { parseContentRange, resolveRange } from "@borgstore/core/backend";
 import { parseRange } from "@borgstore/core/rest-protocol";
 
 /**

@@ -13,14 +13,22 @@ import {
   type StoreStreamOptions,
   bytesSource,
   isValidName,
-  resolveRange,
 } from "@borgstore/core";
-import { basename, sizedSource, tempName, type RetryPolicy, withRetry } from "@borgstore/core/backend";
+import { basename, resolveRange, sizedSource, tempName, type RetryPolicy, withRetry } from "@borgstore/core/backend";
 import { type ConnectionTimeouts, SftpConnection, type SftpRequests } from "./connection.js";
 import { acquireConnection, releaseConnection } from "./connection-pool.js";
 import { isConnectionLost, isNoSuchFile, toBackendError } from "./errors.js";
 import { type SshOptions, type SshSettings, resolveSshSettings } from "./ssh-settings.js";
-import { type Lane, type OpenFile, PipelinedWriter, type TransferTuning, readRange, readRangeInto, readRangeStream, writeSource } from "./transfer.js";
+import {
+  type Lane,
+  type OpenFile,
+  PipelinedWriter,
+  type TransferTuning,
+  readRange,
+  readRangeInto,
+  readRangeStream,
+  writeSource,
+} from "./transfer.js";
 import type { SftpLocation } from "./url.js";
 
 export interface SftpBackendOptions extends BackendOptions, SshOptions, Partial<ConnectionTimeouts>, Partial<TransferTuning> {

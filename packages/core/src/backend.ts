@@ -1,11 +1,11 @@
 import { abortable, abortableSource, discardSource, raceAbort, throwIfAborted, underSignal } from "./abort.js";
 import { asBytes, collectBytes, sizedBytes, sizedSource, verifiedSource } from "./byte-source.js";
-import { type CheckedDefragSources, checkDefragSources, concatenatedRanges, digestCheckedSource } from "./defrag.js";
+import { type CheckedDefragSources, checkDefragSources, defaultDefrag } from "./defrag.js";
 import { BackendMustBeOpen, BackendMustNotBeOpen, InvalidArgument, ObjectNotFound, PermissionDenied } from "./errors.js";
 import { checkHashAlgorithm, streamDigest } from "./hashing.js";
 import type { HashAlgorithm } from "./hash-algorithm.js";
 import { validateItemName, validateName } from "./names.js";
-import { checkNestingLevels, nest } from "./nesting.js";
+import { checkNestingLevels } from "./nesting.js";
 import { Required, checkPermission, mayBeGrantedBelow } from "./permissions.js";
 import { validateLoadOptions } from "./range.js";
 import type {
@@ -368,29 +368,12 @@ export abstract class Backend {
    * (see CheckedDefragSources), and must raise that one's error only after reading the sources
    * before it, as the reference does. Override it to defrag where the data is (a server).
    *
-   * This default (the reference's) streams the ranges into storeStream one after the other, so
-   * memory stays small whatever their sizes. A digest-derived name needs the digest first: one
-   * pass hashes the ranges, a second stores them and checks they still hash the same.
+   * This default is {@link defaultDefrag}: the ranges streamed through loadStream into one
+   * storeStream (memory stays at a few chunks); a digest-derived name is hashed in a first pass
+   * and checked in the second.
    */
-  protected async _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
-    const { target, algorithm, namespace, levels = 0, signal } = options;
-    const { size } = sources;
-    const ranges = () => concatenatedRanges((name, range) => this.loadStream(name, { ...range, signal }), sources);
-    // A defrag bound to fail stores nothing: its sources are read for their errors, in order, and
-    // no store is started (a store whose body reads other objects would also wait forever on a
-    // transport that carries one request at a time, as REST over stdio does).
-    if ("problem" in sources) {
-      for await (const _ of ranges()) throwIfAborted(signal);
-    }
-    if (target) {
-      await this.#storeDefragged(target, ranges(), size, signal);
-      return target;
-    }
-    const key = await streamDigest(algorithm as string, ranges());
-    const ns = namespace ? namespace.replace(/\/+$/, "") : "";
-    const name = nest(ns ? `${ns}/${key}` : key, levels);
-    await this.#storeDefragged(name, digestCheckedSource(ranges(), algorithm as string, key), size, signal);
-    return name;
+  protected _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+    return defaultDefrag(this, sources, options);
   }
 
   /**
@@ -413,24 +396,6 @@ export abstract class Backend {
     if (ns !== "") validateName(ns);
     if (!mayBeGrantedBelow(this.permissions, ns, Required.storeNew))
       throw new PermissionDenied(`One of permissions '${Required.storeNew}' required for names under '${ns}'`);
-  }
-
-  /** storeStream from a defrag stream; its own error (ReadRangeError, a missing source) wins over a backend's wrapping of it. */
-  async #storeDefragged(name: string, source: ByteSource, size: number, signal: AbortSignal | undefined): Promise<void> {
-    let sourceError: unknown;
-    async function* remembered(): ByteSource {
-      try {
-        yield* source;
-      } catch (err) {
-        sourceError = err;
-        throw err;
-      }
-    }
-    try {
-      await this.storeStream(name, remembered(), { size, signal });
-    } catch (err) {
-      throw sourceError ?? err;
-    }
   }
 
   // ---- calls from a layer above (LayerCalls) ------------------------------------------------

@@ -1,7 +1,10 @@
+import { throwIfAborted } from "./abort.js";
+import type { Backend } from "./backend.js";
 import { ContentHashMismatch, InvalidArgument, ReadRangeError } from "./errors.js";
-import { createHasher } from "./hashing.js";
+import { createHasher, streamDigest } from "./hashing.js";
+import { nest } from "./nesting.js";
 import { validateLoadOptions } from "./range.js";
-import type { ByteSource, DefragSource, LoadOptions } from "./types.js";
+import type { ByteSource, DefragOptions, DefragSource, LoadOptions } from "./types.js";
 
 /** Opens one range of an object as a stream (Backend.loadStream: permission, name and range checks). */
 export type RangeLoader = (name: string, options: LoadOptions) => Promise<ByteSource>;
@@ -78,4 +81,51 @@ export async function* digestCheckedSource(source: ByteSource, algorithm: string
   }
   if (hasher.hexdigest() !== expected)
     throw new ContentHashMismatch("defrag sources changed while the target was written, please retry");
+}
+
+/**
+ * Backend's default defrag (the reference's), run on `backend`: the ranges are read through its
+ * public loadStream and written by one call of its public storeStream, so a layer that overrides
+ * `_defrag` to do its own bookkeeping around it (a quota, a permission view) can still defrag with
+ * its own reads and store rather than hand the call to the backend it wraps, as BackendLayer does.
+ * Memory stays at a few chunks whatever the sizes. A digest-derived name needs the digest first:
+ * one pass hashes the ranges, a second stores them and checks they still hash the same.
+ */
+export async function defaultDefrag(backend: Backend, sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+  const { target, algorithm, namespace, levels = 0, signal } = options;
+  const { size } = sources;
+  const ranges = () => concatenatedRanges((name, range) => backend.loadStream(name, { ...range, signal }), sources);
+  // A defrag bound to fail stores nothing: its sources are read for their errors, in order, and
+  // no store is started (a store whose body reads other objects would also wait forever on a
+  // transport that carries one request at a time, as REST over stdio does).
+  if ("problem" in sources) {
+    for await (const _ of ranges()) throwIfAborted(signal);
+  }
+  if (target) {
+    await storeDefragged(backend, target, ranges(), size, signal);
+    return target;
+  }
+  const key = await streamDigest(algorithm as string, ranges());
+  const ns = namespace ? namespace.replace(/\/+$/, "") : "";
+  const name = nest(ns ? `${ns}/${key}` : key, levels);
+  await storeDefragged(backend, name, digestCheckedSource(ranges(), algorithm as string, key), size, signal);
+  return name;
+}
+
+/** storeStream from a defrag stream; its own error (ReadRangeError, a missing source) wins over a backend's wrapping of it. */
+async function storeDefragged(backend: Backend, name: string, source: ByteSource, size: number, signal: AbortSignal | undefined): Promise<void> {
+  let sourceError: unknown;
+  async function* remembered(): ByteSource {
+    try {
+      yield* source;
+    } catch (err) {
+      sourceError = err;
+      throw err;
+    }
+  }
+  try {
+    await backend.storeStream(name, remembered(), { size, signal });
+  } catch (err) {
+    throw sourceError ?? err;
+  }
 }

@@ -1,10 +1,7 @@
 import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
+import { Aborted, type ByteSource, MemoryBackend, type SizedByteSource } from "../src/index.js";
 import {
-  Aborted,
-  type ByteSource,
-  MemoryBackend,
-  type SizedByteSource,
   abortable,
   abortableSource,
   discardSource,
@@ -12,7 +9,7 @@ import {
   sizedBytes,
   throwIfAborted,
   underSignal,
-} from "../src/index.js";
+} from "../src/backend-kit/index.js";
 import { bytes } from "./helpers.js";
 
 function caught(fn: () => void): unknown {

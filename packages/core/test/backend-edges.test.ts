@@ -8,9 +8,9 @@ import {
   type OperationOptions,
   type SizedByteSource,
   type StoreStreamOptions,
-  assertExists,
-  sizedBytes,
 } from "../src/index.js";
+import { sizedBytes } from "../src/backend-kit/index.js";
+import { assertExists } from "../src/backend.js";
 import { bytes, chunksOf, failure, names, opened, text } from "./helpers.js";
 
 /** Records the options each primitive was called with. */

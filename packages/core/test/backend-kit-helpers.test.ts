@@ -80,6 +80,23 @@ describe("KeyedQueue", () => {
     expect(at("c1 start")).toBeLessThan(at("b1 end"));
   });
 
+  it("runAll takes its place on every key when called: a task queued after it on its second key waits for it, even while it waits for its first", async () => {
+    const queue = new KeyedQueue();
+    const events: string[] = [];
+    let release!: () => void;
+    const first = queue.run("a", () => new Promise<void>((resolve) => (release = resolve)));
+    const both = queue.runAll(["a", "b"], async () => {
+      events.push("ab");
+    });
+    const later = queue.run("b", async () => {
+      events.push("b after");
+    });
+    await tick();
+    release();
+    await Promise.all([first, both, later]);
+    expect(events).toEqual(["ab", "b after"]);
+  });
+
   it("runAll holds every key at once, and crossing multi-key tasks never wait for each other", async () => {
     const queue = new KeyedQueue();
     const held: string[][] = [];

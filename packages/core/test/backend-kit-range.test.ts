@@ -5,11 +5,12 @@ import {
   firstBytes,
   parseContentRange,
   planRangeRequest,
+  resolveRange,
 } from "../src/backend-kit/index.js";
 import { formatContentRange, parseRange } from "../src/rest-protocol/index.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type LoadOptions, collectBytes, resolveRange } from "../src/index.js";
+import { type LoadOptions, collectBytes } from "../src/index.js";
 
 /** The bytes [start, end) an HTTP server (RFC 9110 byte ranges) sends for `range` of a value of `total` bytes. */
 function served(range: string | undefined, total: number): { start: number; end: number } {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { type ByteSource, ErrorCodes, collectBytes, sizedBytes, sizedSource } from "../src/index.js";
+import { type ByteSource, ErrorCodes, collectBytes } from "../src/index.js";
+import { sizedBytes, sizedSource } from "../src/backend-kit/index.js";
 import { bytes, chunksOf, collect, names, opened, text } from "./helpers.js";
 
 /** A source that would go on for ever, counting the chunks it was asked for. */

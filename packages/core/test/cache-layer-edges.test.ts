@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { BackendError, CacheLayer, type CacheLayerOptions, CacheMode, MemoryBackend, collectBytes } from "../src/index.js";
+import { BackendError, CacheMode, MemoryBackend, collectBytes } from "../src/index.js";
+import { CacheLayer, type CacheLayerOptions } from "../src/backend-kit/index.js";
 import { bytes, chunksOf, names, text } from "./helpers.js";
 
 // CacheLayer used as a Backend on its own (a Store always passes modeOf, clock and a cache

@@ -1,13 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-  InvalidArgument,
-  MAX_NESTING_LEVELS,
-  type NamespacePolicy,
-  levelDirectories,
-  parseNamespaceConfig,
-  parseStoreConfig,
-  policyFor,
-} from "../src/index.js";
+import { InvalidArgument, MAX_NESTING_LEVELS, type NamespacePolicy } from "../src/index.js";
+import { levelDirectories } from "../src/store/levels.js";
+import { parseNamespaceConfig, parseStoreConfig, policyFor } from "../src/store/config.js";
 
 const ns = (config: unknown) => () => parseNamespaceConfig("a/", config);
 const invalid = (message: string) => new InvalidArgument(message);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type DefragSource, ErrorCodes, type LoadOptions, MemoryBackend, type SizedByteSource, sizedBytes } from "../src/index.js";
+import { type DefragSource, ErrorCodes, type LoadOptions, MemoryBackend, type SizedByteSource } from "../src/index.js";
+import { sizedBytes } from "../src/backend-kit/index.js";
 import { bytes, failure, names, text } from "./helpers.js";
 
 async function opened<B extends MemoryBackend>(backend: B): Promise<B> {

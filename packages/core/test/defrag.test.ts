@@ -8,9 +8,8 @@ import {
   MemoryBackend,
   type SizedByteSource,
   isBorgStoreError,
-  resolveRange,
 } from "../src/index.js";
-import { sizedSource } from "../src/backend-kit/index.js";
+import { resolveRange, sizedSource } from "../src/backend-kit/index.js";
 import { bytes, opened, text } from "./helpers.js";
 
 /**

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Emulation, InvalidArgument, MemoryBackend, Store } from "../src/index.js";
+import { InvalidArgument, MemoryBackend, Store } from "../src/index.js";
+import { Emulation } from "../src/backend-kit/index.js";
 import { bytes, collect } from "./helpers.js";
 
 const saved = { latency: process.env.BORGSTORE_LATENCY, bandwidth: process.env.BORGSTORE_BANDWIDTH };

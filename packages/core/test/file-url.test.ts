@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { expandUser, fileUrlFromPath, urlFromPathOrUrl } from "../src/index.js";
+import { fileUrlFromPath, urlFromPathOrUrl } from "../src/index.js";
+import { expandUser } from "../src/file-url.js";
 
 let dir: string;
 const savedHome = process.env.HOME;

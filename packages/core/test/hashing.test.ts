@@ -5,12 +5,12 @@ import {
   InvalidArgument,
   UnsupportedHashAlgorithm,
   bytesSource,
-  checkHashAlgorithm,
   createHasher,
   digest,
   streamDigest,
   supportedHashAlgorithms,
 } from "../src/index.js";
+import { checkHashAlgorithm } from "../src/hashing.js";
 import { XXH64_ONE_SHOT_LIMIT } from "../src/wasm-hashers.js";
 import { bytes } from "./helpers.js";
 

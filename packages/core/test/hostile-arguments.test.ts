@@ -8,9 +8,9 @@ import {
   PERMISSION_SHORTCUTS,
   type Permissions,
   Store,
-  mayBeGrantedBelow,
   nest,
 } from "../src/index.js";
+import { mayBeGrantedBelow } from "../src/permissions.js";
 import { bytes, text } from "./helpers.js";
 
 async function opened(permissions?: Permissions): Promise<MemoryBackend> {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import {
-  BackendLayer,
   type BufferLoadOptions,
   ErrorCodes,
   type ItemInfo,
@@ -13,6 +12,7 @@ import {
   collectBytes,
   isBorgStoreError,
 } from "../src/index.js";
+import { BackendLayer } from "../src/backend-kit/index.js";
 
 // A layer calls the backend it wraps through LayerCalls: the names and the signal were checked once
 // by the layer's public method, but what belongs to the wrapped backend is still its own to check.

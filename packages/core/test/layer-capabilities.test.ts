@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type BackendCapabilities, BackendLayer, CountingLayer, MemoryBackend } from "../src/index.js";
+import { type BackendCapabilities, MemoryBackend } from "../src/index.js";
+import { BackendLayer, CountingLayer } from "../src/backend-kit/index.js";
 
 /** A memory backend that claims to gather small chunks into large writes (as posixfs does). */
 class GatheringMemory extends MemoryBackend {

@@ -1,15 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  type Backend,
-  CacheLayer,
-  type CacheMode,
-  CountingLayer,
-  EmulationLayer,
-  MemoryBackend,
-  collectBytes,
-  isBorgStoreError,
-} from "../src/index.js";
+import { type Backend, type CacheMode, MemoryBackend, collectBytes, isBorgStoreError } from "../src/index.js";
+import { CacheLayer, CountingLayer, EmulationLayer } from "../src/backend-kit/index.js";
 
 // Whatever a caller throws at it, the layer stack a Store builds (counting → cache → counting →
 // emulation → memory, the cache counted too) answers exactly as the memory backend alone: the

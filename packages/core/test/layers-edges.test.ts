@@ -1,15 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  BackendLayer,
-  type CheckedDefragSources,
-  CountingLayer,
-  type DefragOptions,
-  EmulationLayer,
-  ErrorCodes,
-  InvalidArgument,
-  MemoryBackend,
-  Emulation,
-} from "../src/index.js";
+import { type DefragOptions, ErrorCodes, InvalidArgument, MemoryBackend } from "../src/index.js";
+import { BackendLayer, type CheckedDefragSources, CountingLayer, EmulationLayer, Emulation } from "../src/backend-kit/index.js";
 import { bytes, chunksOf, collect, failure, opened, text } from "./helpers.js";
 
 // What the layers add to the Backend they wrap, seen through their public Backend methods

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ErrorCodes, MemoryBackend, memoryBackendFromUrl } from "../src/index.js";
+import { ErrorCodes, MemoryBackend } from "../src/index.js";
+import { memoryBackendFromUrl } from "../src/backends/memory.js";
 import { bytes, collect, failure, names, opened, text } from "./helpers.js";
 
 describe("MemoryBackend names its store in lifecycle errors", () => {

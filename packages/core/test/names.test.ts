@@ -1,16 +1,8 @@
 import { posix } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  InvalidArgument,
-  InvalidName,
-  MAX_NAME_LENGTH,
-  isValidName,
-  itemNameProblem,
-  nameProblem,
-  validateItemName,
-  validateName,
-} from "../src/index.js";
+import { InvalidArgument, InvalidName, MAX_NAME_LENGTH, isValidName, validateItemName, validateName } from "../src/index.js";
+import { itemNameProblem, nameProblem } from "../src/names.js";
 
 describe("name validation (docs/on-disk-format.md#names)", () => {
   it.each([

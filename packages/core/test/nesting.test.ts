@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { InvalidArgument, nest, splitKey, unnest } from "../src/index.js";
+import { InvalidArgument, nest, unnest } from "../src/index.js";
+import { splitKey } from "../src/nesting.js";
 
 describe("nesting", () => {
   it("splits a name into namespace and key", () => {

@@ -2,7 +2,8 @@ import { getEventListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CountingLayer, EmulationLayer, ErrorCodes, MemoryBackend, Store } from "../src/index.js";
+import { ErrorCodes, MemoryBackend, Store } from "../src/index.js";
+import { CountingLayer, EmulationLayer } from "../src/backend-kit/index.js";
 
 // Breaker tests of the per-request performance changes (abortable iterator, LayerCalls in the
 // counting and emulation layers, Store.info without find, Backend.info/load/hash/quota races).
@@ -193,7 +194,7 @@ describe("abortable iterators and signal listeners", () => {
   });
 
   it("a step pending when the abort arrives, and a second step asked for meanwhile, both end ABORTED; the source is closed", async () => {
-    const { abortable } = await import("../src/index.js");
+    const { abortable } = await import("../src/backend-kit/index.js");
     let closed = false;
     async function* source(): AsyncGenerator<number> {
       try {
@@ -217,7 +218,7 @@ describe("abortable iterators and signal listeners", () => {
   });
 
   it("an abort fired as the source reports its end stops the consumer before it sees the end", async () => {
-    const { abortable } = await import("../src/index.js");
+    const { abortable } = await import("../src/backend-kit/index.js");
     for (const delay of [0, 1, 2]) {
       const controller = new AbortController();
       async function* ending(): AsyncGenerator<number> {

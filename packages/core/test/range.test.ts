@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { InvalidArgument, resolveRange, validateLoadOptions } from "../src/index.js";
-import { isWholeValue } from "../src/backend-kit/index.js";
+import { InvalidArgument } from "../src/index.js";
+import { resolveRange, validateLoadOptions, isWholeValue } from "../src/backend-kit/index.js";
 
 describe("range arithmetic", () => {
   it.each([

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { receiveWhole } from "../src/backend-kit/index.js";
-import { ContentHashMismatch, ContentLengthMismatch, collectBytes, verifiedSource } from "../src/index.js";
+import { receiveWhole, verifiedSource } from "../src/backend-kit/index.js";
+import { ContentHashMismatch, ContentLengthMismatch, collectBytes } from "../src/index.js";
 
 const chunks = (...parts: string[]): Readable => Readable.from(parts.map((p) => Buffer.from(p)));
 const sha = (text: string) => createHash("sha256").update(text).digest("hex");

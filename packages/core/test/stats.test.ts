@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MemoryBackend, ObjectNotFound, Store, StoreStats, TIMED_OPERATIONS } from "../src/index.js";
+import { MemoryBackend, ObjectNotFound, Store } from "../src/index.js";
+import { StoreStats, TIMED_OPERATIONS } from "../src/store/stats.js";
 import { bytes, collect } from "./helpers.js";
 
 describe("StoreStats snapshot", () => {

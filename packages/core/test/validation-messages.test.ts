@@ -3,20 +3,17 @@ import {
   InvalidArgument,
   ObjectNotFound,
   PERMISSION_SHORTCUTS,
-  checkHashAlgorithm,
-  checkPermissions,
   digest,
   isBorgStoreError,
-  mayBeGrantedBelow,
-  nameProblem,
   nest,
   parsePermissions,
-  resolveRange,
-  splitKey,
   unnest,
-  validateLoadOptions,
 } from "../src/index.js";
-import { isWholeValue } from "../src/backend-kit/index.js";
+import { resolveRange, validateLoadOptions, isWholeValue } from "../src/backend-kit/index.js";
+import { checkHashAlgorithm } from "../src/hashing.js";
+import { checkPermissions, mayBeGrantedBelow } from "../src/permissions.js";
+import { nameProblem } from "../src/names.js";
+import { splitKey } from "../src/nesting.js";
 
 describe("permissions parsing and checking", () => {
   it("names the shortcuts when the text is neither one nor JSON, keeping the parse error as cause", () => {

@@ -1,4 +1,5 @@
-import { type Backend, throwIfAborted } from "@borgstore/core";
+import type { Backend } from "@borgstore/core";
+import { throwIfAborted } from "@borgstore/core/backend";
 import { HttpError } from "./http-error.js";
 
 /** Options of `new BackendHost(...)`. */

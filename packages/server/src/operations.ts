@@ -8,8 +8,8 @@ import {
   ObjectNotFound,
   collectBytes,
   isBorgStoreError,
-  resolveRange,
 } from "@borgstore/core";
+import { resolveRange, receiveWhole } from "@borgstore/core/backend";
 import {
   HEADERS,
   decodeDefragSources,
@@ -27,7 +27,6 @@ import { type ReplyContext, requestBody, sendBody, sendHead, sendStream } from "
 import { type RequestTarget, queryValue } from "./request-target.js";
 import { responseDone } from "./request-signal.js";
 import { uploadChunks } from "./upload-chunks.js";
-import { receiveWhole } from "@borgstore/core/backend";
 
 /** Everything one request's operation needs. */
 export interface Operation {

@@ -1,4 +1,5 @@
-import { CacheLayer, CountingLayer, EmulationLayer, MemoryBackend } from "@borgstore/core";
+import { MemoryBackend } from "@borgstore/core";
+import { CacheLayer, CountingLayer, EmulationLayer } from "@borgstore/core/backend";
 import { runConformanceSuite } from "../src/index.js";
 
 // Each layer of core, alone over the memory backend, is a Backend like any other (the cache layer

@@ -19,15 +19,20 @@ export class KeyedQueue {
   }
 
   /**
-   * Runs `task` holding the turn of every key. Keys are taken one by one in sorted order: as all
-   * multi-key tasks take them in that same order, no two can wait for each other's keys.
+   * Runs `task` holding the turn of every key: after every task queued before it on any of them,
+   * before every task queued after it. It takes its place on all its keys at once, when called, so
+   * a task waits only for tasks queued earlier: no two can wait for each other, and a later task on
+   * its second key cannot slip ahead while it waits for its first.
    */
   runAll<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
-    const sorted = [...new Set(keys)].sort();
-    const nest = (at: number): Promise<T> => {
-      const key = sorted[at];
-      return key === undefined ? task() : this.run(key, () => nest(at + 1));
+    const unique = [...new Set(keys)];
+    const before = unique.map((key) => this.#tails.get(key));
+    const mine = Promise.allSettled(before).then(() => task());
+    for (const key of unique) this.#tails.set(key, mine);
+    const forget = () => {
+      for (const key of unique) if (this.#tails.get(key) === mine) this.#tails.delete(key);
     };
-    return nest(0);
+    mine.then(forget, forget);
+    return mine;
   }
 }

@@ -1,3 +1,4 @@
+import { KeyedQueue } from "../backend-kit/keyed-queue.js";
 import { sizedBytes } from "../byte-source.js";
 import type { Backend } from "../backend.js";
 import { BackendAlreadyExists, BackendDoesNotExist, ObjectNotFound, isBorgStoreError } from "../errors.js";
@@ -91,8 +92,12 @@ export class CacheLayer extends BackendLayer {
   #errors = 0;
   /** Loads that will copy a primary value into the cache, per name (see #mutating). */
   readonly #fills = new Map<string, Set<PendingFill>>();
-  /** Per cached name, when its last queued change (primary, then cache) is done (see #inOrder). */
-  readonly #changes = new Map<string, Promise<void>>();
+  /**
+   * Changes of cached names (primary, then cache), one after another per name in the order they
+   * were called: two changes of one name running at once could reach the primary in one order and
+   * the cache in the other, leaving a copy the primary no longer holds.
+   */
+  readonly #changes = new KeyedQueue();
 
   constructor(primary: Backend, options: CacheLayerOptions) {
     super(primary);
@@ -230,7 +235,7 @@ export class CacheLayer extends BackendLayer {
 
   protected override async _store(name: string, value: Uint8Array, options?: OperationOptions): Promise<void> {
     if (this.#modeOf(name) === CacheMode.OFF) return this.inner.store(name, value, options);
-    await this.#inOrder([name], async () => {
+    await this.#changes.run(name, async () => {
       await this.inner.store(name, value, options);
       await this.#mutating([name], async () => {
         if (!(await this.#put(name, value))) await this.#drop(name);
@@ -241,7 +246,7 @@ export class CacheLayer extends BackendLayer {
   /** The value was never whole in memory: the cached copy is dropped, the next load fills it. */
   protected override async _storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void> {
     if (this.#modeOf(name) === CacheMode.OFF) return this.inner.storeStream(name, source, options);
-    await this.#inOrder([name], async () => {
+    await this.#changes.run(name, async () => {
       await this.inner.storeStream(name, source, options);
       await this.invalidate({ key: name });
     });
@@ -250,13 +255,13 @@ export class CacheLayer extends BackendLayer {
   /** A defrag writes its target in the primary: a copy of an older value under that name is dropped. */
   protected override async _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
     const target = await super._defrag(sources, options);
-    if (this.#modeOf(target) !== CacheMode.OFF) await this.#inOrder([target], () => this.#mutating([target], () => this.#drop(target)));
+    if (this.#modeOf(target) !== CacheMode.OFF) await this.#changes.run(target, () => this.#mutating([target], () => this.#drop(target)));
     return target;
   }
 
   protected override async _delete(name: string, options?: OperationOptions): Promise<void> {
     if (this.#modeOf(name) === CacheMode.OFF) return this.inner.delete(name, options);
-    await this.#inOrder([name], async () => {
+    await this.#changes.run(name, async () => {
       await this.inner.delete(name, options);
       await this.#mutating([name], () => this.#drop(name));
     });
@@ -273,7 +278,7 @@ export class CacheLayer extends BackendLayer {
       return;
     }
     if (!fromCached && !toCached) return this.inner.move(from, to, options);
-    await this.#inOrder([from, to], async () => {
+    await this.#changes.runAll([from, to], async () => {
       await this.inner.move(from, to, options);
       if (fromCached && toCached) await this.#moved(from, to);
       else if (fromCached) await this.#mutating([from], () => this.#drop(from));
@@ -284,27 +289,6 @@ export class CacheLayer extends BackendLayer {
   /** True when `name` is a directory above a cached namespace ("ns" for "ns/"). */
   #holdsCachedNamespace(name: string): boolean {
     return this.#policies().some((p) => p.cache !== CacheMode.OFF && p.namespace.startsWith(`${name}/`));
-  }
-
-  /**
-   * Runs a change of `names` (primary, then cache) after the changes of them queued before it:
-   * two changes of one name running at once could reach the primary in one order and the cache
-   * in the other, leaving a copy the primary no longer holds.
-   */
-  async #inOrder(names: readonly string[], change: () => Promise<void>): Promise<void> {
-    const before = names.map((name) => this.#changes.get(name));
-    let done!: () => void;
-    const mine = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    for (const name of names) this.#changes.set(name, mine);
-    try {
-      await Promise.all(before);
-      await change();
-    } finally {
-      done();
-      for (const name of names) if (this.#changes.get(name) === mine) this.#changes.delete(name);
-    }
   }
 
   async #moved(from: string, to: string): Promise<void> {

@@ -1,8 +1,6 @@
 import {
   type Backend,
-  BackendLayer,
   type ByteSource,
-  type CheckedDefragSources,
   type DefragOptions,
   ErrorCodes,
   type OperationOptions,
@@ -11,10 +9,10 @@ import {
   type StoreStreamOptions,
   isBorgStoreError,
 } from "@borgstore/core";
+import { BackendLayer, defaultDefrag, type CheckedDefragSources } from "@borgstore/core/backend";
 import { type DeleteGrace, holdsProtected, isProtected } from "./delete-grace-config.js";
 import { type KeptArea, type KeptItem, type KeptReason, keptCharge } from "./delete-grace-area.js";
 import { sameFile } from "./same-file.js";
-import { baseDefrag } from "./usage-layer.js";
 
 /** How kept bytes count against a repository's quota (repositories.ts wires them to its usage). */
 export interface KeptAccounting {
@@ -97,7 +95,7 @@ export class DeleteGraceLayer extends BackendLayer {
 
   /** Core's defrag through this layer's store (an existing target is kept), never the inner backend's own. */
   protected override _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
-    return baseDefrag(this, sources, options);
+    return defaultDefrag(this, sources, options);
   }
 
   #replaced(name: string): Array<[string, KeptReason]> {

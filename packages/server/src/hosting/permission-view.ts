@@ -1,23 +1,26 @@
 import {
   Backend,
-  BackendLayer,
   BackendMustBeOpen,
   type ByteSource,
-  type CheckedDefragSources,
   type DefragOptions,
   type OperationOptions,
   PermissionDenied,
   type Permissions,
   type StorableValue,
   type StoreStreamOptions,
-  asBytes,
   checkPermission,
   streamDigest,
   validateItemName,
-  verifiedSource,
 } from "@borgstore/core";
-import { tappedSource } from "@borgstore/core/backend";
-import { type UsageLayer, baseDefrag } from "./usage-layer.js";
+import {
+  BackendLayer,
+  defaultDefrag,
+  type CheckedDefragSources,
+  asBytes,
+  verifiedSource,
+  tappedSource,
+} from "@borgstore/core/backend";
+import type { UsageLayer } from "./usage-layer.js";
 
 /**
  * One request's view of a shared repository store: the permissions of the credential that sent it
@@ -121,7 +124,7 @@ export class PermissionView extends BackendLayer {
    * and its size is reserved against the quota before the sources are read.
    */
   protected override _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
-    return this.inner.withReserved(sources.size, () => baseDefrag(this, sources, options));
+    return this.inner.withReserved(sources.size, () => defaultDefrag(this, sources, options));
   }
 
   /** May add `name` but not overwrite it. */

@@ -1,16 +1,20 @@
-import {
+import type {
   Backend,
-  BackendLayer,
-  type ByteSource,
-  type CheckedDefragSources,
-  type DefragOptions,
-  type ItemInfo,
-  type LayerCalls,
-  type OperationOptions,
-  type QuotaInfo,
-  type StoreStreamOptions,
+  ByteSource,
+  DefragOptions,
+  ItemInfo,
+  OperationOptions,
+  QuotaInfo,
+  StoreStreamOptions,
 } from "@borgstore/core";
-import { KeyedQueue, tappedSource } from "@borgstore/core/backend";
+import {
+  BackendLayer,
+  defaultDefrag,
+  type CheckedDefragSources,
+  type LayerCalls,
+  KeyedQueue,
+  tappedSource,
+} from "@borgstore/core/backend";
 import { HttpError } from "../http-error.js";
 import { AloneGate } from "./alone-gate.js";
 import { sameFile } from "./same-file.js";
@@ -82,7 +86,7 @@ export class UsageLayer extends BackendLayer {
 
   /** Through the base class's defrag (stores via this layer, so counted), with its result's size reserved. */
   protected override _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
-    return this.withReserved(sources.size, () => baseDefrag(this, sources, options));
+    return this.withReserved(sources.size, () => defaultDefrag(this, sources, options));
   }
 
   /** Runs `task` with `bytes` reserved against the repository's and its user's quota (QuotaExceeded if they do not fit). */
@@ -176,16 +180,6 @@ export class UsageLayer extends BackendLayer {
       if (before !== undefined) onReplaced?.();
     });
   }
-}
-
-type DefragPrimitive = { _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> };
-
-/**
- * Core's own defrag run on `backend` (a layer's reads and its store go through the layer's public
- * methods, with its permissions and bookkeeping), where BackendLayer would hand it to the inner backend.
- */
-export function baseDefrag(backend: Backend, sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
-  return (Backend.prototype as unknown as DefragPrimitive)._defrag.call(backend, sources, options);
 }
 
 /** As long as BackendHost lets a request wait for its turn; then the move gives way (503). */

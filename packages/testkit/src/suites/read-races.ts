@@ -1,4 +1,5 @@
-import { type Backend, type LoadOptions, resolveRange } from "@borgstore/core";
+import type { Backend, LoadOptions } from "@borgstore/core";
+import { resolveRange } from "@borgstore/core/backend";
 import { expect } from "vitest";
 import type { Suite } from "../harness.js";
 import { chunkedSource, collect, randomBytes } from "../helpers.js";

@@ -1,4 +1,0 @@
-export * from "./config.js";
-export * from "./levels.js";
-export * from "./stats.js";
-export * from "./store.js";
