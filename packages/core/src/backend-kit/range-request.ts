@@ -74,8 +74,11 @@ export function formatRange(offset: number, size?: number): string {
 
 /** A `Content-Range` header's parts: `first`-`last` (absent for `bytes *` + `/total`), `total` (absent for `bytes a-b/` + `*`). */
 export interface ContentRange {
+  /** Offset of the first byte sent; undefined when the range part is "*". */
   first?: number;
+  /** Offset of the last byte sent (inclusive); undefined when the range part is "*". */
   last?: number;
+  /** Length of the whole value; undefined when the total is "*". */
   total?: number;
 }
 
