@@ -1,9 +1,6 @@
-import type { IncomingMessage } from "node:http";
-import type { HttpBindings } from "@hono/node-server";
-import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { type Backend, ErrorCodes, isBorgStoreError } from "@borgstore/core";
 import { MEDIA_TYPE } from "@borgstore/core/rest-protocol";
-import { Hono } from "hono";
 import { type Credentials, basicUserName, checkCredentials, isAuthorized } from "./auth.js";
 import { BackendHost } from "./backend-host.js";
 import { errorReply } from "./error-status.js";
@@ -77,7 +74,8 @@ export interface StoreRouter {
   answerOwn?(reply: ReplyContext): boolean | "unauthorized" | Promise<boolean | "unauthorized">;
 }
 
-type Env = { Bindings: HttpBindings; Variables: { reply: ReplyContext; routed: RoutedRequest } };
+/** Answers one request on Node's own request and response (what `http.createServer` calls). */
+export type RequestListener = (incoming: IncomingMessage, outgoing: ServerResponse) => Promise<void>;
 
 const HANDLERS: Readonly<Record<string, (op: Operation) => Promise<void>>> = {
   GET: get,
@@ -87,12 +85,12 @@ const HANDLERS: Readonly<Record<string, (op: Operation) => Promise<void>>> = {
 };
 
 /**
- * The REST protocol of the Python reference as a Hono app for @hono/node-server (it needs Node's
- * request and response objects: bodies stream through them without copies, and response header
- * names keep the casing the Python client reads). `backend` may be a Backend (opened on first
- * use, kept open) or a BackendHost shared with the caller (who then closes it).
+ * The REST protocol of the Python reference as a Node request listener. Handlers write Node's
+ * response directly: bodies stream without copies, and header names keep the casing the Python
+ * client reads (see the README's design notes). `backend` may be a Backend (opened on first use,
+ * kept open) or a BackendHost shared with the caller (who then closes it).
  */
-export function createApp(backend: Backend | BackendHost | StoreRouter, options: AppOptions = {}): Hono<Env> {
+export function createApp(backend: Backend | BackendHost | StoreRouter, options: AppOptions = {}): RequestListener {
   const routedByCaller = isStoreRouter(backend);
   const router = routedByCaller ? backend : undefined;
   // The single store's requests are routed without a promise: no await hop per request.
@@ -100,74 +98,59 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
   const budget = new MemoryBudget(options.wholeBodyBudget ?? 64 * 1024 * 1024);
   // Idle upload buffers kept for reuse: a quarter of the budget.
   const pool = new BufferPool(Math.floor(budget.limit / 4));
-  const app = new Hono<Env>();
+  const keepStreamOpen = options.keepStreamOpen ?? false;
 
   // Order of the reference's checks: method (501, no other check), Accept (406), auth (401).
-  app.use(async (c, next) => {
-    const reply: ReplyContext = {
-      incoming: c.env.incoming,
-      outgoing: c.env.outgoing,
-      keepStreamOpen: options.keepStreamOpen ?? false,
-      signal: requestSignal(c.env.incoming, c.env.outgoing),
-    };
-    c.set("reply", reply);
+  async function answer(reply: ReplyContext, routing: { routed?: RoutedRequest }): Promise<void> {
     // The single store answers nothing of its own: no call and no await for it.
     if (router?.answerOwn) {
       const own = await router.answerOwn(reply);
       if (own === "unauthorized") return refuseLogin(reply);
-      if (own) return RESPONSE_ALREADY_SENT;
+      if (own) return;
     }
     const method = reply.incoming.method ?? "";
-    if (!Object.hasOwn(HANDLERS, method)) throw new HttpError(501, `Unsupported method (${pyRepr(method)})`);
+    const handler = Object.hasOwn(HANDLERS, method) ? HANDLERS[method] : undefined;
+    if (!handler) throw new HttpError(501, `Unsupported method (${pyRepr(method)})`);
     if (reply.incoming.headers.accept !== BORGSTORE_MEDIA_TYPE)
       throw new HttpError(406, "Not Acceptable: unsupported or missing Accept header");
     const routed = routeSingle ? routeSingle(reply) : await (router as StoreRouter).route(reply);
     if (!routed) return refuseLogin(reply);
+    routing.routed = routed;
     if (routed.user !== undefined) authenticated.set(reply.incoming, routed.user);
-    c.set("routed", routed);
     // RestServer leaves `Expect: 100-continue` to a StoreRouter's app: the body is invited only now.
     if (routedByCaller && /^100-continue$/i.test(reply.incoming.headers.expect ?? "")) reply.outgoing.writeContinue();
-    try {
-      await next();
-    } finally {
-      routed.done?.();
-    }
-  });
+    const { host, target } = routed;
+    await handler({ host, reply, target, maxObjectSize: options.maxObjectSize, budget, pool });
+  }
 
-  async function refuseLogin(reply: ReplyContext): Promise<typeof RESPONSE_ALREADY_SENT> {
+  async function refuseLogin(reply: ReplyContext): Promise<void> {
     const sentName = basicUserName(reply.incoming.headers.authorization);
     if (sentName !== undefined) options.onFailedLogin?.(reply.incoming, sentName);
     await sendUnauthorized(reply);
-    return RESPONSE_ALREADY_SENT;
   }
 
-  app.all("*", async (c) => {
-    const reply = c.get("reply");
-    const { host, target } = c.get("routed");
-    const handler = HANDLERS[reply.incoming.method ?? ""] as (op: Operation) => Promise<void>;
-    await handler({ host, reply, target, maxObjectSize: options.maxObjectSize, budget, pool });
-    return RESPONSE_ALREADY_SENT;
-  });
-
-  app.onError(async (err, c) => {
-    const reply = c.get("reply") ?? {
-      incoming: c.env.incoming,
-      outgoing: c.env.outgoing,
-      keepStreamOpen: false,
-      signal: requestSignal(c.env.incoming, c.env.outgoing),
-    };
+  async function answerError(err: unknown, reply: ReplyContext, routed: RoutedRequest | undefined): Promise<void> {
     const { status, message, plain } =
-      err instanceof HttpError ? { status: err.status, message: err.message, plain: false } : errorReply(err, c.get("routed")?.location);
+      err instanceof HttpError ? { status: err.status, message: err.message, plain: false } : errorReply(err, routed?.location);
     // A request stopped because its client went away is no fault of the server's: not logged as one.
     const clientGone = reply.signal.aborted && isBorgStoreError(err, ErrorCodes.ABORTED);
     if (status === 500 && !(err instanceof HttpError) && !clientGone) options.onInternalError?.(err);
     if (reply.outgoing.headersSent) reply.outgoing.destroy();
     else if (plain) sendBody(reply, status, message);
     else await sendErrorPage(reply, status, message, err instanceof HttpError ? err.headers : undefined);
-    return RESPONSE_ALREADY_SENT;
-  });
+  }
 
-  return app;
+  return async (incoming, outgoing) => {
+    const reply: ReplyContext = { incoming, outgoing, keepStreamOpen, signal: requestSignal(incoming, outgoing) };
+    const routing: { routed?: RoutedRequest } = {};
+    try {
+      await answer(reply, routing);
+    } catch (err) {
+      await answerError(err, reply, routing.routed);
+    } finally {
+      routing.routed?.done?.();
+    }
+  };
 }
 
 function isStoreRouter(value: Backend | BackendHost | StoreRouter): value is StoreRouter {

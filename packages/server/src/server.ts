@@ -5,14 +5,11 @@ import { Duplex } from "node:stream";
 import type { Server as TlsServer } from "node:tls";
 import { finished } from "node:stream/promises";
 import type { Backend } from "@borgstore/core";
-import { type Http2Bindings, type HttpBindings, getRequestListener } from "@hono/node-server";
-import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
-import { type AppOptions, type StoreRouter, createApp } from "./app.js";
+import { type AppOptions, type RequestListener, type StoreRouter, createApp } from "./app.js";
 import { checkCredentials, isAuthorized } from "./auth.js";
 import { BackendHost } from "./backend-host.js";
 import { ConnectionGuard } from "./connection-guard.js";
 import { clientErrorResponse, clientErrorStatus } from "./client-error.js";
-import { errorPageHtml } from "./error-page.js";
 import { redact } from "./error-status.js";
 import { Logger } from "./logger.js";
 import { type Health, backendHealth } from "./observability/health.js";
@@ -92,38 +89,13 @@ export class RestServer {
     this.#tls = options.tls;
     this.#auditLogger = options.auditLogger;
     this.#owner = checkCredentials(options.credentials)?.username ?? "-";
-    const app = createApp(this.#stores, {
+    const listener = createApp(this.#stores, {
       ...options,
       keepStreamOpen: this.#stdio,
       onInternalError: (err) => this.logger.error(`internal error: ${describe(err, this.#location)}`),
       // Never the name sent: a client URL like http://secret@host/ puts a password there.
       onFailedLogin: (req) => this.logger.warning(`failed login from ${this.#peer(req)} (a user name was given)`),
     });
-    // Hono answers HEAD by running the route as GET and rebuilding the Response, which would
-    // replace the "already sent" marker: whatever the app wrote itself stays the answer.
-    const listener = getRequestListener(
-      async (request: Request, bindings: HttpBindings | Http2Bindings) => {
-        const env = bindings as HttpBindings;
-        const response = await app.fetch(request, env);
-        return env.outgoing.headersSent ? RESPONSE_ALREADY_SENT : response;
-      },
-      {
-        autoCleanupIncoming: false,
-        // Leave the process's global Request/Response alone (an embedding application owns them).
-        overrideGlobalObjects: false,
-        // Stdio clients send no Host; the app never reads the URL built from it anyway.
-        hostname: "localhost",
-        // The adapter refuses some targets and Host values before the app runs (backslash in
-        // the path, a Host that is no host): answer those with the protocol's error page too.
-        errorHandler: (err) => {
-          const message = err instanceof Error ? err.message : "Bad Request";
-          return new Response(errorPageHtml(400, message), {
-            status: 400,
-            headers: { "Content-Type": "text/html;charset=utf-8", Connection: this.#stdio ? "keep-alive" : "close" },
-          });
-        },
-      },
-    );
     const idle = options.idleTimeoutMs ?? 120_000;
     const serverOptions: ServerOptions = {
         noDelay: true,
@@ -175,11 +147,7 @@ export class RestServer {
     }
   }
 
-  #handle(
-    listener: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
-    req: IncomingMessage,
-    res: ServerResponse,
-  ): void {
+  #handle(listener: RequestListener, req: IncomingMessage, res: ServerResponse): void {
     if (this.#shuttingDown) res.shouldKeepAlive = false;
     this.#responses.add(res);
     const answered = this.#guard?.watch(req, res);

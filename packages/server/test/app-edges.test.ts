@@ -83,6 +83,27 @@ describe("the app's checks, in the reference's order", () => {
     }
   });
 
+  it("checks method, Accept and credentials before the target: a backslash, an asterisk or an odd Host gets no earlier 400", async () => {
+    const { port, server } = await start({ credentials: { username: "testuser", password: "testpass" } });
+    await singleHost(server).use((b) => b.store("x", new Uint8Array([1])));
+    const authorized: [string, string][] = [...H, ["Authorization", AUTH]];
+    for (const target of ["/data\\x", "*", "/x"]) {
+      expect((await ask(port, "PATCH", target, [["Host", "127.0.0.1"]])).status).toBe(501);
+      expect((await ask(port, "GET", target, [["Host", "127.0.0.1"]])).status).toBe(406);
+      expect((await ask(port, "GET", target)).status).toBe(401);
+    }
+    const backslash = await ask(port, "GET", "/data\\x", authorized);
+    expect(backslash.status).toBe(400);
+    expect(backslash.body.toString()).toContain("backslash");
+    expect((await ask(port, "GET", "*", authorized)).status).toBe(400);
+    // The reference never reads Host: neither do we (a stdio client sends none at all).
+    for (const host of ["a b", "exa_mple:99999", "[::1"]) {
+      const res = await ask(port, "GET", "/x", [["Host", host], ["Accept", ACCEPT], ["Authorization", AUTH]]);
+      expect(res.status).toBe(200);
+      expect([...res.body]).toEqual([1]);
+    }
+  });
+
   it("warns about a failed login only when the request sent a user name", async () => {
     const { port, log } = await start({ credentials: { username: "testuser", password: "testpass" } });
     expect((await ask(port, "GET", "/x")).status).toBe(401);
