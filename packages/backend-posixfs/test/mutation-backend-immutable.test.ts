@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { BackendDoesNotExist, BackendError } from "@borgstore/core";
@@ -25,6 +25,7 @@ if (!capable) {
   console.warn(message);
 }
 
+const ago = (seconds: number) => new Date(Date.now() - seconds * 1000);
 const immutable: string[] = [];
 afterEach(() => {
   for (const path of immutable.splice(0).reverse()) chattr("-i", path);
@@ -97,5 +98,22 @@ describe.skipIf(!capable)("posixfs with files it may not change (EPERM)", () => 
     expect(error).toBeInstanceOf(BackendError);
     expect(error.cause?.code).toBe("EPERM");
     expect(openBelow(backend.base)).toEqual([]);
+  });
+
+  it("checkFiles' repair fails with a BackendError (EPERM) on an orphaned temp file next to its name that it may not remove", async () => {
+    const backend = newBackend();
+    await backend.create();
+    await backend.open();
+    await backend.store("ns/key", bytes(1));
+    const old = join(backend.base, "ns", "tmpoldoldol.tmp");
+    writeFileSync(old, bytes(4));
+    utimesSync(old, ago(7200), ago(7200));
+    makeImmutable(old);
+    expect((await backend.checkFiles()).findings).toEqual([{ path: "ns/tmpoldoldol.tmp", size: 4, problem: "orphaned temp file", removed: false }]);
+    const error = await failure(backend.checkFiles({ repair: true }));
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error.cause?.code).toBe("EPERM");
+    expect(openBelow(backend.base)).toEqual([]);
+    await backend.close();
   });
 });
