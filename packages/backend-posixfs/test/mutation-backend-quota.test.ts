@@ -1,13 +1,14 @@
-import { closeSync, constants, mkdirSync, openSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { afterEach, describe, expect, it } from "vitest";
+import { fsyncedPathsDuring } from "./fsync-observer.js";
 import { bytes, newBackend, uploadsOf } from "./helpers.js";
 
 // quota.ts's edges the other quota tests leave open (session 10's mutants): a store already over
 // its limit (the quota lowered below the bytes stored) still shrinks, and a rescan leaves out a
-// live session's upload in uploads.hid.
+// live session's upload in uploads.hid, and a persist writes quota.hid once.
 
 const { flockSync } = createRequire(import.meta.url)("fs-ext-extra-prebuilt") as { flockSync: (fd: number, flags: string) => void };
 const held: number[] = [];
@@ -52,6 +53,17 @@ describe("posixfs quota edges", () => {
     const backend = new PosixFsBackend({ path: base, quota: 1000 });
     await backend.open();
     expect((await backend.quota()).usage).toBe(110);
+    await backend.close();
+  });
+
+  it("a persist rewrites quota.hid once (one directory fsync), under the lock", async () => {
+    const base = await storeWith110Bytes();
+    const backend = new PosixFsBackend({ path: base, quota: 1000 });
+    await backend.open();
+    await backend.store("c", bytes(5));
+    const synced = await fsyncedPathsDuring(() => backend.persistQuota());
+    expect(synced.filter((path) => path === base)).toHaveLength(1);
+    expect(readFileSync(join(base, "quota.hid"), "latin1")).toBe("115");
     await backend.close();
   });
 });
