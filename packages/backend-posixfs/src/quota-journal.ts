@@ -109,45 +109,51 @@ export function collectStaleJournals(base: string): StaleJournals {
     if (!isMissing(err)) throw err;
     names = [];
   }
-  for (const name of names) {
-    const path = `${base}/${name}`;
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_RDWR);
-    } catch (err) {
-      if (isMissing(err)) continue;
-      throw err;
+  try {
+    for (const name of names) {
+      const path = `${base}/${name}`;
+      let fd: number;
+      try {
+        fd = openSync(path, constants.O_RDWR);
+      } catch (err) {
+        if (isMissing(err)) continue;
+        throw err;
+      }
+      // Unlocked and still linked: its session died (a clean close unlinks before unlocking).
+      if (!tryLockFd(fd)) {
+        if (fstatSync(fd).nlink > 0) live++;
+        closeSync(fd);
+        continue;
+      }
+      if (fstatSync(fd).nlink === 0) {
+        closeSync(fd);
+        continue;
+      }
+      held.push({ path, fd });
+      const bytes = Buffer.alloc(RECORD_WIDTH);
+      const got = readSync(fd, bytes, 0, RECORD_WIDTH, 0);
+      delta += decodeRecord(bytes.subarray(0, got));
     }
-    // Unlocked and still linked: its session died (a clean close unlinks before unlocking).
-    if (!tryLockFd(fd)) {
-      if (fstatSync(fd).nlink > 0) live++;
-      closeSync(fd);
-      continue;
-    }
-    if (fstatSync(fd).nlink === 0) {
-      closeSync(fd);
-      continue;
-    }
-    const bytes = Buffer.alloc(RECORD_WIDTH);
-    const got = readSync(fd, bytes, 0, RECORD_WIDTH, 0);
-    delta += decodeRecord(bytes.subarray(0, got));
-    held.push({ path, fd });
+  } catch (err) {
+    // Those already locked would otherwise stay open, and locked: live to every later collect.
+    for (const { fd } of held.splice(0)) closeSync(fd);
+    throw err;
   }
   return {
     delta,
     count: held.length,
     live,
     discard() {
-      for (const { path, fd } of held) {
+      // Taken off one at a time: after a failed unlink, release() closes only the ones left.
+      for (let next = held.shift(); next !== undefined; next = held.shift()) {
         try {
-          unlinkSync(path);
+          unlinkSync(next.path);
         } catch (err) {
           if (!isMissing(err)) throw err;
         } finally {
-          closeSync(fd);
+          closeSync(next.fd);
         }
       }
-      held.length = 0;
     },
     release() {
       for (const { fd } of held.splice(0)) closeSync(fd);

@@ -1,0 +1,48 @@
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { PosixFsBackend } from "@borgstore/backend-posixfs";
+import { afterAll, describe, expect, it } from "vitest";
+import { bytes, openBelow, tempDir, uploadsOf } from "./helpers.js";
+
+// A store on a read-only filesystem (a tmpfs mounted in a temp directory, then remounted
+// read-only): EROFS, which the backend's open passes over when it cannot sweep uploads.hid.
+
+const mountPoint = tempDir();
+const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint]).status === 0;
+if (!mounted) {
+  const message = "posixfs read-only tests: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): SKIPPED";
+  if (process.env.CI === "true") throw new Error(`${message} — failing because CI=true`);
+  console.warn(message);
+}
+afterAll(() => {
+  if (mounted) spawnSync("umount", [mountPoint]);
+});
+
+function remount(mode: "ro" | "rw"): void {
+  const run = spawnSync("mount", ["-o", `remount,${mode}`, mountPoint], { encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`remount ${mode} failed: ${run.stderr}`);
+}
+
+describe.skipIf(!mounted)("posixfs on a read-only filesystem (EROFS)", () => {
+  it("open leaves an orphaned temp file it cannot remove, and the store still reads", async () => {
+    const base = join(mountPoint, "store");
+    const backend = new PosixFsBackend({ path: base });
+    await backend.create();
+    await backend.open();
+    await backend.store("x", bytes(10));
+    await backend.close();
+    mkdirSync(uploadsOf(base), { recursive: true });
+    writeFileSync(join(uploadsOf(base), "0123456789abcdef.tmpabcdefgh.tmp"), "left by a killed writer");
+    remount("ro");
+    try {
+      await backend.open();
+      expect((await backend.load("x")).byteLength).toBe(10);
+      await backend.close();
+    } finally {
+      remount("rw");
+    }
+    expect(readdirSync(uploadsOf(base))).toEqual(["0123456789abcdef.tmpabcdefgh.tmp"]);
+    expect(openBelow(base)).toEqual([]);
+  });
+});
