@@ -1,11 +1,11 @@
-import { closeSync, existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, watch, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, watch, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { describe, expect, it } from "vitest";
 import { Uploads } from "../src/uploads.js";
 import { bytes, createdBase, tempDir, text, uploadsEntries, uploadsOf } from "./helpers.js";
-import { smallTmpfs, tmpfsAvailable, useUpInodes } from "./mutation-write-path-tmpfs.js";
+import { fillUp, smallTmpfs, tmpfsAvailable, useUpInodes } from "./mutation-write-path-tmpfs.js";
 
 // uploads.ts's branches the other tests left unchecked (found by mutation testing, session 10 of
 // docs/mutation-testing.md): how a session claims its owner (once, also when claims cross or the
@@ -171,6 +171,28 @@ describe.skipIf(!mountable)("posixfs uploads on a filesystem without free inodes
     expect(readdirSync(uploadsOf(base))).toEqual([]);
     await backend.close();
     expect(existsSync(uploadsOf(base))).toBe(false);
+  });
+});
+
+describe.skipIf(!mountable)("posixfs uploads: quota.hid's temp file on a full filesystem", () => {
+  it("an open with a quota whose quota.hid cannot be rewritten fails with ENOSPC and leaves no temp file and no descriptor", async () => {
+    const fs = smallTmpfs(512);
+    const base = join(fs, "store");
+    const backend = new PosixFsBackend({ path: base, quota: 10_000_000 });
+    await backend.create();
+    await backend.open();
+    await backend.store("a", bytes(1000));
+    await backend.close();
+    fillUp(fs, "filler", 0);
+    const error = await backend.open().then(
+      () => undefined,
+      (err: unknown) => err as Error & { code?: string; cause?: { code?: string } },
+    );
+    expect(error?.code).toBe("BACKEND_ERROR");
+    expect(error?.cause?.code).toBe("ENOSPC");
+    expect(existsSync(uploadsOf(base)) ? readdirSync(uploadsOf(base)) : []).toEqual([]);
+    expect(heldInUploads(base)).toEqual([]);
+    expect(readFileSync(join(base, "quota.hid"), "latin1").trim()).toBe("1000");
   });
 });
 
