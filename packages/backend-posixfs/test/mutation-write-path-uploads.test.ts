@@ -1,5 +1,6 @@
 import { closeSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, watch, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { describe, expect, it } from "vitest";
@@ -63,6 +64,18 @@ describe("posixfs uploads: claiming a session's owner", () => {
     expect(heldInUploads(base)).toEqual([]);
   });
 
+  it("close() while a session's first store is still claiming its owner: the owner is let go once that store ends", async () => {
+    const base = await createdBase();
+    const backend = new PosixFsBackend({ path: base, syncWrites: false });
+    await backend.open();
+    const storing = backend.store("late", bytes(10));
+    await backend.close();
+    await storing;
+    expect(existsSync(uploadsOf(base))).toBe(false);
+    expect(readdirSync(base)).toEqual(["late"]);
+    expect(heldInUploads(base)).toEqual([]);
+  });
+
   it("a synchronous claim made while an asynchronous one is in flight is kept; the other owner is let go at once", async () => {
     const base = await createdBase();
     const uploads = new Uploads(base);
@@ -98,10 +111,13 @@ describe("posixfs uploads: claiming a session's owner", () => {
       rmSync(uploadsOf(base), { recursive: true });
       // The old lock's descriptor is still open, on a deleted file.
       expect(heldInUploads(base)).toEqual([`${old} (deleted)`]);
-      await backend.store("b", text("second"));
-      await backend.storeStream("c", (async function* () {
-        yield text("third");
-      })());
+      // Two stores at once find it gone: the old owner is let go once, not once per store.
+      await Promise.all([
+        backend.store("b", text("second")),
+        backend.storeStream("c", (async function* () {
+          yield text("third");
+        })()),
+      ]);
       const [fresh] = uploadsEntries(base);
       expect(uploadsEntries(base)).toHaveLength(1);
       expect(fresh).toMatch(OWNER_LOCK_NAME);
@@ -219,6 +235,32 @@ describe("posixfs uploads sweep: what is no regular file under an owner's names"
     await backend.open();
     expect(uploadsEntries(base)).toEqual([`${owner}.lock`, `${owner}.tmpbbbbbbbb.tmp`]);
     await backend.close();
+  });
+
+  it("an owner whose lock file is a unix socket is no live session either: open does not fail on it (ENXIO)", async () => {
+    const base = await createdBase();
+    const uploads = uploadsOf(base);
+    mkdirSync(uploads);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(join(uploads, `${owner}.lock`), resolve));
+    try {
+      writeFileSync(join(uploads, `${owner}.tmpaaaaaaaa.tmp`), bytes(10));
+      const backend = new PosixFsBackend(base);
+      await backend.open();
+      expect(uploadsEntries(base)).toEqual([`${owner}.lock`]);
+      await backend.close();
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("uploads.hid as a symlink: open fails and says why", async () => {
+    const base = await createdBase();
+    symlinkSync(tempDir(), uploadsOf(base));
+    await expect(new PosixFsBackend(base).open()).rejects.toMatchObject({
+      code: "BACKEND_ERROR",
+      message: `${uploadsOf(base)} is a symlink: not swept, not written through`,
+    });
   });
 
   it("a FIFO under a temp file's own name (no owner) is left alone, and does not hold the sweep", async () => {
