@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PosixFsBackend, type PosixFsOptions } from "@borgstore/backend-posixfs";
-import { describe, expect, it } from "vitest";
-import { bytes, createdBase, uploadsEntries, uploadsOf } from "./helpers.js";
-import { fillUp, smallTmpfs, tmpfsAvailable } from "./mutation-write-path-tmpfs.js";
+import { describe, expect, it, vi } from "vitest";
+import { publish, publishOnThisThread, replaceFileWritingInPool, replaceSmallFileSync, streamToTemp, writeTemp } from "../src/atomic-file.js";
+import { OWNED_TEMP, bytes, createdBase, tempDir, uploadsEntries, uploadsOf } from "./helpers.js";
+import { fillUp, smallTmpfs, tmpfsAvailable, useUpInodes } from "./mutation-write-path-tmpfs.js";
 
 // atomic-file.ts's failure branches the other tests left unchecked (found by mutation testing,
 // session 10 of docs/mutation-testing.md): a rename that fails (the name is a directory), a write
@@ -150,5 +151,95 @@ describe.skipIf(!tmpfsAvailable)("posixfs atomic writes on a full filesystem (EN
     expect(readdirSync(far)).toEqual(["taken"]);
     expect(openBelow(far)).toEqual([]);
     await expectCleanAfterFailure(backend, base);
+  });
+});
+
+// Where flock(2) is not available the backend passes no uploads directory: temp files are made next
+// to their final names (createTemp), creating missing directories on ENOENT. Here flock loads, so
+// those paths are called directly, as the backend calls them there.
+describe("posixfs atomic writes without an uploads directory (temp files next to the name)", () => {
+  async function* parts(...values: Uint8Array[]): AsyncIterable<Uint8Array> {
+    yield* values;
+  }
+
+  it("every write path creates the missing directories above the name and leaves no temp file", async () => {
+    const dir = tempDir();
+    const value = bytes(1000, 0x62);
+    replaceSmallFileSync(join(dir, "small/a/b"), value);
+    await replaceFileWritingInPool(join(dir, "pooled/a/b"), value);
+    await publish(await writeTemp(join(dir, "temp/a/b"), value, false), join(dir, "temp/a/b"), false);
+    await publishOnThisThread(await streamToTemp(join(dir, "sync-stream/a/b"), parts(value), false, undefined, true), join(dir, "sync-stream/a/b"));
+    await publish(await streamToTemp(join(dir, "stream/a/b"), parts(value), false), join(dir, "stream/a/b"), false);
+    for (const top of ["small", "pooled", "temp", "sync-stream", "stream"]) {
+      expect(readdirSync(join(dir, top, "a")), top).toEqual(["b"]);
+      expect(Buffer.compare(readFileSync(join(dir, top, "a/b")), value), top).toBe(0);
+    }
+  });
+
+  it("below a file (ENOTDIR) every write path fails with the OS error, making nothing", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "file"), "x");
+    const name = join(dir, "file/sub/key");
+    const value = bytes(10);
+    expect(() => replaceSmallFileSync(name, value)).toThrow(expect.objectContaining({ code: "ENOTDIR" }));
+    await expect(replaceFileWritingInPool(name, value)).rejects.toMatchObject({ code: "ENOTDIR" });
+    await expect(writeTemp(name, value, false)).rejects.toMatchObject({ code: "ENOTDIR" });
+    await expect(streamToTemp(name, parts(value), false, undefined, true)).rejects.toMatchObject({ code: "ENOTDIR" });
+    await expect(streamToTemp(name, parts(value), false)).rejects.toMatchObject({ code: "ENOTDIR" });
+    expect(readdirSync(dir)).toEqual(["file"]);
+  });
+
+  it.skipIf(!tmpfsAvailable)("on a filesystem without free inodes every write path fails with ENOSPC and leaves nothing", async () => {
+    const fs = smallTmpfs(1024, 64);
+    mkdirSync(join(fs, "ns"));
+    useUpInodes(fs);
+    const name = join(fs, "ns/key");
+    const value = bytes(10);
+    expect(() => replaceSmallFileSync(name, value)).toThrow(expect.objectContaining({ code: "ENOSPC" }));
+    await expect(replaceFileWritingInPool(name, value)).rejects.toMatchObject({ code: "ENOSPC" });
+    await expect(writeTemp(name, value, false)).rejects.toMatchObject({ code: "ENOSPC" });
+    await expect(streamToTemp(name, parts(value), false, undefined, true)).rejects.toMatchObject({ code: "ENOSPC" });
+    await expect(streamToTemp(name, parts(value), false)).rejects.toMatchObject({ code: "ENOSPC" });
+    expect(readdirSync(join(fs, "ns"))).toEqual([]);
+  });
+
+  it.skipIf(!tmpfsAvailable)("on a full filesystem every write path fails with ENOSPC, the OS error itself, and leaves nothing", async () => {
+    const fs = smallTmpfs(512);
+    mkdirSync(join(fs, "ns"));
+    fillUp(fs, "filler", 16 * 1024);
+    const name = join(fs, "ns/key");
+    const value = bytes(200 * 1024);
+    expect(() => replaceSmallFileSync(name, value)).toThrow(expect.objectContaining({ code: "ENOSPC" }));
+    await expect(replaceFileWritingInPool(name, value)).rejects.toMatchObject({ code: "ENOSPC" });
+    await expect(writeTemp(name, value, false)).rejects.toMatchObject({ code: "ENOSPC" });
+    await expect(streamToTemp(name, parts(value), false, undefined, true)).rejects.toMatchObject({ code: "ENOSPC" });
+    expect(readdirSync(join(fs, "ns"))).toEqual([]);
+  });
+});
+
+describe("posixfs streamed stores through the thread pool", () => {
+  it("write a temp file of the session's owner (not one locked on its own, as quota.hid's)", async () => {
+    const base = await createdBase();
+    const backend = new PosixFsBackend({ path: base, syncWrites: false });
+    await backend.open();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const storing = backend.storeStream("s", (async function* () {
+      yield bytes(10);
+      await gate;
+      yield bytes(10);
+    })());
+    const temps = await vi.waitFor(
+      () => {
+        const found = uploadsEntries(base).filter((name) => !OWNER_LOCK_NAME.test(name));
+        if (found.length === 0) throw new Error("no temp file yet");
+        return found;
+      },
+      { timeout: 10_000, interval: 10 },
+    );
+    release();
+    await storing;
+    expect(temps).toEqual([expect.stringMatching(OWNED_TEMP)]);
+    await backend.close();
   });
 });
