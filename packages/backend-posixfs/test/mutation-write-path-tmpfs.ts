@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
@@ -8,7 +8,34 @@ import { afterAll } from "vitest";
 // once its inodes are used up), where the write paths' failure branches run. mount(2) needs root
 // (CI runs the tests as root): where it is refused the tests skip loudly, and fail under CI=true.
 
+const PREFIX = "borgstore-posixfs-tmpfs-";
 const mounts: string[] = [];
+
+/**
+ * A test process killed before its afterAll (a timeout under mutation testing, Ctrl-C) leaves its
+ * mounts behind: unmounted at the next load, found by the pid in their names.
+ */
+function unmountLeftovers(): void {
+  const mine = new RegExp(`^${tmpdir()}/${PREFIX}(\\d+)-`);
+  for (const line of readFileSync("/proc/self/mounts", "latin1").split("\n")) {
+    const dir = line.split(" ")[1] ?? "";
+    const pid = mine.exec(dir)?.[1];
+    if (pid === undefined || isAlive(Number(pid))) continue;
+    try {
+      execFileSync("umount", [dir], { stdio: "ignore" });
+      rmSync(dir, { recursive: true, force: true });
+    } catch {}
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 afterAll(() => {
   for (const dir of mounts.splice(0)) {
     try {
@@ -19,7 +46,7 @@ afterAll(() => {
 });
 
 function tryMount(options: string): string | undefined {
-  const dir = mkdtempSync(join(tmpdir(), "borgstore-posixfs-tmpfs-"));
+  const dir = mkdtempSync(join(tmpdir(), `${PREFIX}${process.pid}-`));
   try {
     execFileSync("mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir], { stdio: "ignore" });
   } catch {
@@ -34,6 +61,7 @@ function tryMount(options: string): string | undefined {
 
 /** Whether a tmpfs can be mounted here (tried once, at load). */
 export const tmpfsAvailable = ((): boolean => {
+  unmountLeftovers();
   const probe = tryMount("size=64k");
   if (probe) return true;
   const message = "mount -t tmpfs is not allowed here (not root?): the full-filesystem tests of the write path cannot run";
