@@ -30,6 +30,9 @@ const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EX
  */
 const OPEN_FOUND = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
+/** What opening something under a lock file's name that is no file gives (OPEN_FOUND): a symlink, a unix socket. */
+const NOT_A_LOCK_FILE = new Set(["ELOOP", "ENXIO"]);
+
 /** `<owner>.lock`: the file a session holds an exclusive flock on while it lives. */
 const OWNER_LOCK = /^([0-9a-f]{16})\.lock$/;
 /** `<owner>.tmpXXXXXXXX.tmp`: a temp file of that session. */
@@ -299,8 +302,9 @@ export class Uploads {
   async #sweepOwner(id: string, temps: string[], remove: boolean, orphaned: UploadEntry[], live: UploadEntry[]): Promise<void> {
     const lockPath = `${this.dir}/${id}.lock`;
     // A missing lock file: the session closed (after its last upload) or died and was swept. Something
-    // else under its name (a directory, a FIFO, a symlink) is no session's: it is left alone.
-    const fd = await openFile(lockPath, OPEN_FOUND).catch((err) => (isMissing(err) || errnoOf(err) === "ELOOP" ? -1 : Promise.reject(err)));
+    // else under its name (a directory, a FIFO, a symlink: ELOOP, a unix socket: ENXIO) is no
+    // session's: it is left alone.
+    const fd = await openFile(lockPath, OPEN_FOUND).catch((err) => (isMissing(err) || NOT_A_LOCK_FILE.has(errnoOf(err) ?? "") ? -1 : Promise.reject(err)));
     try {
       const lockFile = fd >= 0 && (await fileStats(fd)).isFile();
       const alive = lockFile && !tryLockFd(fd);
