@@ -4,6 +4,7 @@ export {
   FEATURES_HEADER,
   SERVER_FEATURES,
   type AppOptions,
+  type RequestListener,
   type RoutedRequest,
   type StoreRouter,
 } from "./app.js";
