@@ -102,6 +102,21 @@ describe("CountingLayer's list", () => {
     expect(count.seconds).toBeLessThanOrEqual(elapsed + 0.001);
   });
 
+  it("with countLists false hands a listing through uncounted (the inner's items, its errors), still counting the rest", async () => {
+    const inner = await opened();
+    await inner.store("d/a", bytes("x"));
+    const layer = new CountingLayer(inner, { countLists: false });
+    expect((await collect(layer.list("d"))).map((item) => item.name)).toEqual(["a"]);
+    expect((await failure(collect(layer.list("missing")))).code).toBe(ErrorCodes.OBJECT_NOT_FOUND);
+    expect(layer.counts.operations.list).toEqual({ succeeded: 0, failed: 0, seconds: 0 });
+    await layer.load("d/a");
+    expect(layer.counts.operations.load.succeeded).toBe(1);
+    // The default counts them.
+    const counting = new CountingLayer(inner);
+    await collect(counting.list("d"));
+    expect(counting.counts.operations.list.succeeded).toBe(1);
+  });
+
   it("counts a list that throws as failed, adding no seconds", async () => {
     const layer = new CountingLayer(await opened());
     expect((await failure(collect(layer.list("missing")))).code).toBe(ErrorCodes.OBJECT_NOT_FOUND);

@@ -34,5 +34,12 @@ export { type LayerCalls, layerCallsOf } from "../backend.js";
 export { type CheckedDefragSources, defaultDefrag } from "../defrag.js";
 export { BackendLayer } from "../layers/backend-layer.js";
 export { CacheLayer, type CacheLayerOptions, type CacheLayerStats, type CachePolicy } from "../layers/cache-layer.js";
-export { COUNTED_OPERATIONS, type BackendCounts, type CountedOperation, CountingLayer, type OperationCount } from "../layers/counting-layer.js";
+export {
+  COUNTED_OPERATIONS,
+  type BackendCounts,
+  type CountedOperation,
+  CountingLayer,
+  type CountingLayerOptions,
+  type OperationCount,
+} from "../layers/counting-layer.js";
 export { Emulation, EmulationLayer, type EmulationOptions } from "../layers/emulation-layer.js";

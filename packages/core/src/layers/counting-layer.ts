@@ -1,6 +1,7 @@
 import { throwIfAborted } from "../abort.js";
 import { observedSource, tappedSource } from "../byte-source.js";
 import type { BufferLoadOptions, ByteSource, ItemInfo, LoadOptions, OperationOptions, SizedByteSource, StoreStreamOptions } from "../types.js";
+import type { Backend } from "../backend.js";
 import { BackendLayer } from "./backend-layer.js";
 
 /** The operations a CountingLayer counts (loadStream counts as load, storeStream as store). */
@@ -16,6 +17,16 @@ export interface OperationCount {
   failed: number;
   /** Seconds spent in the calls that succeeded, summed (overlapping calls each count their own). */
   seconds: number;
+}
+
+/** Options of a CountingLayer. */
+export interface CountingLayerOptions {
+  /**
+   * Count lists (default true). A Store times its lists itself, across nesting levels, so its
+   * layers pass them through: wrapping each item of a listing cost a Store's list of small items
+   * about 10% of its CPU (two clock reads and two promise turns per item).
+   */
+  countLists?: boolean;
 }
 
 /** What a CountingLayer has counted; every update is one synchronous step, so overlapping calls stay exact. */
@@ -40,6 +51,13 @@ export class CountingLayer extends BackendLayer {
   ) as Record<CountedOperation, OperationCount>;
   #loadVolume = 0;
   #storeVolume = 0;
+  readonly #countLists: boolean;
+
+  /** `countLists: false` hands lists through uncounted (their `list` figures stay 0). */
+  constructor(inner: Backend, options: CountingLayerOptions = {}) {
+    super(inner);
+    this.#countLists = options.countLists ?? true;
+  }
 
   /** What was counted so far (live figures, read them as they are now). */
   get counts(): BackendCounts {
@@ -122,7 +140,11 @@ export class CountingLayer extends BackendLayer {
     return this.#counted("hash", performance.now(), super._hash(name, algorithm, options), options?.signal);
   }
 
-  protected override async *_list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo> {
+  protected override _list(name: string, options?: OperationOptions): AsyncIterable<ItemInfo> {
+    return this.#countLists ? this.#countedList(name, options) : this.innerCalls.list(name, options);
+  }
+
+  async *#countedList(name: string, options?: OperationOptions): AsyncIterable<ItemInfo> {
     const count = this.#operations.list;
     const items = this.innerCalls.list(name, options)[Symbol.asyncIterator]();
     let seconds = 0;

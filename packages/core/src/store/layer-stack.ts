@@ -44,7 +44,8 @@ export class LayerStack {
 
   constructor(primary: Backend, options: LayerStackOptions) {
     const paced = options.emulation.active ? new EmulationLayer(primary, options.emulation) : primary;
-    this.#primaryCalls = new CountingLayer(paced);
+    // The Store times its lists itself (snapshot below): its layers pass them through uncounted.
+    this.#primaryCalls = new CountingLayer(paced, { countLists: false });
     const { cache } = options;
     if (!cache) {
       this.#operations = this.#primaryCalls;
@@ -53,7 +54,7 @@ export class LayerStack {
     }
     this.cache = new CacheLayer(this.#primaryCalls, {
       cache: async () => {
-        this.#cacheCalls = new CountingLayer(cache.backend ?? (await backendFromUrl(cache.url as string)));
+        this.#cacheCalls = new CountingLayer(cache.backend ?? (await backendFromUrl(cache.url as string)), { countLists: false });
         return this.#cacheCalls;
       },
       policies: options.policies,
@@ -61,7 +62,7 @@ export class LayerStack {
       logger: options.logger,
       clock: options.clock,
     });
-    this.#operations = new CountingLayer(this.cache);
+    this.#operations = new CountingLayer(this.cache, { countLists: false });
     this.top = this.#operations;
   }
 
