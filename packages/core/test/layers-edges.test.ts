@@ -83,6 +83,27 @@ describe("BackendLayer", () => {
   });
 });
 
+describe("CountingLayer's writes", () => {
+  it("a store, delete or move the backend below completed stands when the signal fires just after: done and counted, never ABORTED", async () => {
+    const controller = new AbortController();
+    // The signal fires once the write below has taken effect, before the layer looks at it.
+    class AbortsAfterWriting extends MemoryBackend {
+      protected override async _store(name: string, value: Uint8Array): Promise<void> {
+        await super._store(name, value);
+        controller.abort();
+      }
+    }
+    const inner = new AbortsAfterWriting();
+    await inner.create();
+    await inner.open();
+    const layer = new CountingLayer(inner);
+    await layer.store("a", bytes("x"), { signal: controller.signal });
+    expect(text(await layer.load("a"))).toBe("x");
+    expect(layer.counts.operations.store).toMatchObject({ succeeded: 1, failed: 0 });
+    expect(layer.counts.storeVolume).toBe(1);
+  });
+});
+
 describe("CountingLayer's list", () => {
   it("counts a list that ends as succeeded, with the seconds its caller waited for items", async () => {
     const inner = await opened();

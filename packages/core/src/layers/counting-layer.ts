@@ -6,6 +6,9 @@ import { BackendLayer } from "./backend-layer.js";
 
 /** The operations a CountingLayer counts (loadStream counts as load, storeStream as store). */
 export const COUNTED_OPERATIONS = ["info", "load", "store", "delete", "move", "list", "hash"] as const;
+/** The operations whose effect stands once the backend below completed them. */
+const WRITES: ReadonlySet<CountedOperation> = new Set(["store", "delete", "move"]);
+
 /** An operation a CountingLayer counts. */
 export type CountedOperation = (typeof COUNTED_OPERATIONS)[number];
 
@@ -76,16 +79,17 @@ export class CountingLayer extends BackendLayer {
   /**
    * Counts `pending`, a call into the inner backend that started at `start` (performance.now()).
    * The inner calls are LayerCalls: this layer's public method has validated the name and
-   * options and watches the signal, so they are not checked twice on the way down. A call whose
+   * options and watches the signal, so they are not checked twice on the way down. A read whose
    * signal fired meanwhile counts as failed, as its caller was answered ABORTED, whatever the
-   * backend below did after.
+   * backend below did after. A write that completed stands (counted, and answered as done): its
+   * value is visible, and ABORTED would tell the caller that nothing was written.
    */
   async #counted<T>(operation: CountedOperation, start: number, pending: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     const count = this.#operations[operation];
     let result: T;
     try {
       result = await pending;
-      throwIfAborted(signal);
+      if (!WRITES.has(operation)) throwIfAborted(signal);
     } catch (err) {
       count.failed += 1;
       throw err;
