@@ -1,6 +1,6 @@
 // Breaker findings against the Hono-free request listener (createApp + RestServer), each compared
 // with the unmodified Python reference server's answer on the same raw bytes.
-import { mkdtemp, rm } from "node:fs/promises";
+import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -107,6 +107,57 @@ describe("breaker: methods and headers Node's HTTP server handles before createA
         `GET /data/aa HTTP/1.1\r\nHost: x\r\n${ACCEPT}Connection: close\r\n\r\n`,
     );
     expect(statusLines(text)).toEqual(["200 OK", "200 OK"]);
+  });
+});
+
+describe("breaker: nothing runs behind an answer that closed the connection", () => {
+  async function exists(path: string): Promise<boolean> {
+    return access(path).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  // FINDING (high): after an error answer that says "Connection: close" (404 here; 400, 406, 501
+  // alike), a request pipelined behind it on the same connection is still EXECUTED: the DELETE
+  // below removes data/victim, its answer is never sent (the connection closes), and the access
+  // log records it as 200. RFC 9112 §9.6: a server that sends "close" MUST NOT process any further
+  // requests received on that connection. The reference stops after the error (victim kept). A
+  // client that retries the unanswered request on a new connection finds it already done (404).
+  it.fails("does not execute a DELETE pipelined behind a 404 that closed the connection", async () => {
+    const victim = join(dir, "store", "data", "victim");
+    await writeFile(victim, "v");
+    const text = await raw(
+      `GET /data/missing HTTP/1.1\r\nHost: x\r\n${ACCEPT}\r\nDELETE /data/victim HTTP/1.1\r\nHost: x\r\n${ACCEPT}\r\n`,
+    );
+    expect(statusLines(text)).toEqual(["404 data/missing"]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await exists(victim)).toBe(true);
+  });
+
+  // FINDING (high): the same during a graceful shutdown: a running upload is answered
+  // "200 OK" + "Connection: close", yet a DELETE the client pipelined behind it is executed
+  // (item gone, access/audit log "200") while its answer is never sent.
+  it.fails("does not execute a request pipelined behind the last answer of a shutdown", async () => {
+    const backend = new PosixFsBackend(join(dir, "store"));
+    const closing = new RestServer(backend, { logger: quietLogger() });
+    const closingPort = (await closing.listenTcp(0, "127.0.0.1")).port;
+    const victim = join(dir, "store", "data", "victim-sd");
+    await writeFile(victim, "v");
+    const socket = connect(closingPort, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.on("data", (c) => chunks.push(c));
+    const closed = new Promise((r) => socket.on("close", r));
+    socket.write(`POST /data/sd HTTP/1.1\r\nHost: x\r\n${ACCEPT}Content-Length: 10\r\n\r\n12345`);
+    await new Promise((r) => setTimeout(r, 200));
+    const down = closing.shutdown(3_000);
+    await new Promise((r) => setTimeout(r, 200));
+    socket.write(`67890DELETE /data/victim-sd HTTP/1.1\r\nHost: x\r\n${ACCEPT}\r\n`);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 3_000))]);
+    socket.destroy();
+    await down;
+    expect(statusLines(Buffer.concat(chunks).toString("latin1"))).toEqual(["200 OK"]);
+    expect(await exists(victim)).toBe(true);
   });
 });
 
