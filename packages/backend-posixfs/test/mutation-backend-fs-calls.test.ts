@@ -1,24 +1,15 @@
-import { spawnSync } from "node:child_process";
 import { closeSync, constants, openSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { writeAll, writevAll } from "../src/fs-calls.js";
-import { tempDir } from "./helpers.js";
+import { smallTmpfs, tmpfsAvailable } from "./small-tmpfs.js";
 
 // writeAll and writevAll after a short write: a full filesystem (a 256 KiB tmpfs mounted in a
 // temp directory) takes part of a write, then refuses the rest with ENOSPC. Their loops must go
 // on from where the kernel stopped, and so report ENOSPC rather than success or another error.
 
-const mountPoint = tempDir();
-const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mountPoint]).status === 0;
-if (!mounted) {
-  const message = "posixfs short-write tests: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): SKIPPED";
-  if (process.env.CI === "true") throw new Error(`${message} — failing because CI=true`);
-  console.warn(message);
-}
-afterAll(() => {
-  if (mounted) spawnSync("umount", [mountPoint]);
-});
+const mounted = tmpfsAvailable;
+const mountPoint = mounted ? smallTmpfs(256) : "";
 
 const filled = (size: number, fill: number) => new Uint8Array(size).fill(fill);
 

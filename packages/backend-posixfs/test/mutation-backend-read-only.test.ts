@@ -2,22 +2,15 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
-import { afterAll, describe, expect, it } from "vitest";
-import { bytes, openBelow, tempDir, uploadsOf } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { bytes, openBelow, uploadsOf } from "./helpers.js";
+import { smallTmpfs, tmpfsAvailable } from "./small-tmpfs.js";
 
 // A store on a read-only filesystem (a tmpfs mounted in a temp directory, then remounted
 // read-only): EROFS, which the backend's open passes over when it cannot sweep uploads.hid.
 
-const mountPoint = tempDir();
-const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint]).status === 0;
-if (!mounted) {
-  const message = "posixfs read-only tests: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): SKIPPED";
-  if (process.env.CI === "true") throw new Error(`${message} — failing because CI=true`);
-  console.warn(message);
-}
-afterAll(() => {
-  if (mounted) spawnSync("umount", [mountPoint]);
-});
+const mounted = tmpfsAvailable;
+const mountPoint = mounted ? smallTmpfs(1024) : "";
 
 function remount(mode: "ro" | "rw"): void {
   const run = spawnSync("mount", ["-o", `remount,${mode}`, mountPoint], { encoding: "utf8" });

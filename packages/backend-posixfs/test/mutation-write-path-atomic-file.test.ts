@@ -4,7 +4,7 @@ import { PosixFsBackend, type PosixFsOptions } from "@borgstore/backend-posixfs"
 import { describe, expect, it, vi } from "vitest";
 import { publish, publishOnThisThread, replaceFileWritingInPool, replaceSmallFileSync, streamToTemp, writeTemp } from "../src/atomic-file.js";
 import { OWNED_TEMP, bytes, createdBase, tempDir, uploadsEntries, uploadsOf } from "./helpers.js";
-import { fillUp, smallTmpfs, tmpfsAvailable, useUpInodes } from "./mutation-write-path-tmpfs.js";
+import { fillUp, smallTmpfs, tmpfsAvailable, useUpInodes } from "./small-tmpfs.js";
 
 // atomic-file.ts's failure branches the other tests left unchecked (found by mutation testing,
 // session 10 of docs/mutation-testing.md): a rename that fails (the name is a directory), a write

@@ -6,7 +6,7 @@ import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import { describe, expect, it } from "vitest";
 import { Uploads } from "../src/uploads.js";
 import { bytes, createdBase, tempDir, text, uploadsEntries, uploadsOf } from "./helpers.js";
-import { fillUp, smallTmpfs, tmpfsAvailable, useUpInodes } from "./mutation-write-path-tmpfs.js";
+import { fillUp, smallTmpfs, tmpfsAvailable, useUpInodes } from "./small-tmpfs.js";
 
 // uploads.ts's branches the other tests left unchecked (found by mutation testing, session 10 of
 // docs/mutation-testing.md): how a session claims its owner (once, also when claims cross or the
