@@ -530,7 +530,6 @@ export class PosixFsBackend extends Backend {
   }
 }
 
-/** Entries that vanish (or whose directory vanishes) while a list runs are skipped (docs/on-disk-format.md#posixfs-layout). */
 /** The size of the file (or link) at `path`; 0 when it cannot tell (the unlink reports why). */
 function sizeOrZero(path: string): number {
   try {
@@ -540,6 +539,7 @@ function sizeOrZero(path: string): number {
   }
 }
 
+/** Entries that vanish (or whose directory vanishes) while a list runs are skipped (docs/on-disk-format.md#posixfs-layout). */
 function skipVanished(err: unknown): undefined {
   if (isMissing(err)) return undefined;
   throw toBackendError(err);
