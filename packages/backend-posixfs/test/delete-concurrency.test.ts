@@ -69,6 +69,11 @@ describe("PosixFsBackend delete with other deletes in flight", () => {
     const together = await Promise.all(["large", "missing", "dir", "small"].map((name) => codeOf(backend.delete(name))));
     expect(together).toEqual(["deleted", alone[0], alone[1], "deleted"]);
     expect(alone).toEqual(["OBJECT_NOT_FOUND", expect.any(String)]);
+    // Two pooled unlinks of one large file: one finds it gone.
+    await backend.store("small", bytes(10));
+    await backend.store("large", bytes(1024 * 1024));
+    const raced = await Promise.all(["small", "large", "large"].map((name) => codeOf(backend.delete(name))));
+    expect(raced.sort()).toEqual(["OBJECT_NOT_FOUND", "deleted", "deleted"]);
     // Every delete above has ended and counts no more: a lone delete of a large file needs no thread.
     await backend.store("large", bytes(1024 * 1024));
     const pool = holdThreadPool();
