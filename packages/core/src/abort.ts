@@ -120,6 +120,8 @@ const DONE: IteratorResult<never> = Object.freeze({ done: true, value: undefined
 class AbortableIterator<T> implements AsyncIterator<T> {
   readonly #inner: AsyncIterator<T>;
   readonly #signal: AbortSignal;
+  /** waitingOn(signal), looked up once: the set outlives each firing (it is cleared, not replaced). */
+  readonly #waiting: Set<() => void>;
   #finished = false;
   #resolve: ((step: IteratorResult<T>) => void) | undefined;
   #reject: ((err: unknown) => void) | undefined;
@@ -157,6 +159,7 @@ class AbortableIterator<T> implements AsyncIterator<T> {
   constructor(inner: AsyncIterator<T>, signal: AbortSignal) {
     this.#inner = inner;
     this.#signal = signal;
+    this.#waiting = waitingOn(signal);
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -174,7 +177,7 @@ class AbortableIterator<T> implements AsyncIterator<T> {
       return Promise.reject(err);
     }
     const step = new Promise<IteratorResult<T>>(this.#settle);
-    waitingOn(this.#signal).add(this.#onAbort);
+    this.#waiting.add(this.#onAbort);
     pending.then(this.#onStep, this.#onFailure);
     return step;
   }
@@ -189,7 +192,7 @@ class AbortableIterator<T> implements AsyncIterator<T> {
     if (!this.#reject) return false;
     this.#resolve = undefined;
     this.#reject = undefined;
-    waitingOn(this.#signal).delete(this.#onAbort);
+    this.#waiting.delete(this.#onAbort);
     return true;
   }
 

@@ -2,6 +2,7 @@ import { abortable, abortableSource, discardSource, raceAbort, throwIfAborted, u
 import { asBytes, collectBytes, sizedBytes, sizedSource, verifiedSource } from "./byte-source.js";
 import { type CheckedDefragSources, checkDefragSources, defaultDefrag } from "./defrag.js";
 import { BackendMustBeOpen, BackendMustNotBeOpen, InvalidArgument, ObjectNotFound, PermissionDenied } from "./errors.js";
+import { openOnFirstStep } from "./first-step.js";
 import { checkHashAlgorithm, streamDigest } from "./hashing.js";
 import type { HashAlgorithm } from "./hash-algorithm.js";
 import { validateItemName, validateName } from "./names.js";
@@ -330,10 +331,12 @@ export abstract class Backend {
   }
 
   /** Direct children of `name`, sorted. State and name errors surface at the first iteration step. */
-  async *list(name: string, options: OperationOptions = {}): AsyncIterable<ItemInfo> {
-    this.#prepare(name, Required.list);
-    throwIfAborted(options.signal);
-    yield* abortable(this._list(name, options), options.signal);
+  list(name: string, options: OperationOptions = {}): AsyncIterable<ItemInfo> {
+    return openOnFirstStep(() => {
+      this.#prepare(name, Required.list);
+      throwIfAborted(options.signal);
+      return abortable(this._list(name, options), options.signal);
+    });
   }
 
   /** Hex digest of the value of `name` with `algorithm` (default sha256). */
@@ -449,10 +452,11 @@ export abstract class Backend {
         throwIfAborted(options.signal);
         return backend._rmdir(name, options);
       },
-      list: async function* (name, options = {}) {
-        backend.#assertPermitted(name, Required.list);
-        yield* backend._list(name, options);
-      },
+      list: (name, options = {}) =>
+        openOnFirstStep(() => {
+          backend.#assertPermitted(name, Required.list);
+          return backend._list(name, options);
+        }),
       hash: async (name, algorithm, options = {}) => {
         backend.#assertPermitted(name, Required.read);
         return backend._hash(name, algorithm, options);

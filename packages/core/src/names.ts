@@ -13,17 +13,11 @@ export const TMP_SUFFIX = ".tmp";
 /** Suffix of an internal hidden file (never a valid name). */
 export const HID_SUFFIX = ".hid";
 
-/** Non-empty segments of lowercase letters, digits, '_' and '-', joined by single slashes. */
-const PLAIN_NAME = /^[a-z0-9_-]+(?:\/[a-z0-9_-]+)*$/;
-
 /**
  * Why `name` is invalid, or undefined when it is valid. Checks run in the reference's order
  * and keep its messages.
  */
 export function nameProblem(name: unknown): string | undefined {
-  // The common shape (key, namespace/key, nested key: dot-free lowercase segments) passes every
-  // check below; one test instead of a dozen string scans on each load's hot path.
-  if (typeof name === "string" && name.length <= MAX_NAME_LENGTH && PLAIN_NAME.test(name)) return undefined;
   if (typeof name !== "string") return `name must be str, but got: ${typeof name}`;
   if (name.length > MAX_NAME_LENGTH) return `name is too long (max: ${MAX_NAME_LENGTH}): ${name}`;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII range check
@@ -39,6 +33,8 @@ export function nameProblem(name: unknown): string | undefined {
   if (name.endsWith(HID_SUFFIX)) return `name must not end with .hid, but got: ${name}`;
   // Stricter than the reference, whose filesystem backend resolves these to the base directory
   // or below a backend's own files (uploads.hid/…): its list hides both, so no client can use them.
+  // Both need a dot: the common name (a hex key below dot-free directories) skips the split.
+  if (!name.includes(".")) return undefined;
   const segments = name.split("/");
   if (segments.includes(".")) return `name must not contain '.' segments, but got: ${name}`;
   if (segments.some((segment) => segment.endsWith(HID_SUFFIX)))

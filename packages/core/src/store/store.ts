@@ -3,6 +3,7 @@ import { asBytes } from "../byte-source.js";
 import type { Backend, StorableValue } from "../backend.js";
 import { BackendMustBeOpen, InvalidArgument, NoBackendGiven } from "../errors.js";
 import { checkHashAlgorithm } from "../hashing.js";
+import { openOnFirstStep } from "../first-step.js";
 import type { HashAlgorithm } from "../hash-algorithm.js";
 import type { CacheLogger } from "../layers/cache-layer.js";
 import { Emulation } from "../layers/emulation-layer.js";
@@ -349,12 +350,14 @@ export class Store {
    * (sorted when all items sit on one level). Without `deleted` only live items; with it only
    * soft-deleted ones, named without ".del". Lazy: directories are read as the caller iterates.
    */
-  async *list(name: string, options: FindOptions = {}): AsyncIterable<ItemInfo> {
-    const backend = this.#top();
-    throwIfAborted(options.signal);
-    this.#list.calls += 1;
-    // Directories read ahead finish in the background; only what the caller waits for is cut off.
-    yield* abortable(this.#listTree(backend, name.replace(/\/+$/, ""), options.deleted ?? false), options.signal);
+  list(name: string, options: FindOptions = {}): AsyncIterable<ItemInfo> {
+    return openOnFirstStep(() => {
+      const backend = this.#top();
+      throwIfAborted(options.signal);
+      this.#list.calls += 1;
+      // Directories read ahead finish in the background; only what the caller waits for is cut off.
+      return abortable(this.#listTree(backend, name.replace(/\/+$/, ""), options.deleted ?? false), options.signal);
+    });
   }
 
   async *#listTree(
