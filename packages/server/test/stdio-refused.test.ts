@@ -19,6 +19,7 @@ beforeAll(async () => {
   await backend.create();
   await backend.open();
   await backend.store("data/aa", new TextEncoder().encode("abc"));
+  await backend.store("data/big", new Uint8Array(4 * 1024 * 1024).fill(0x62));
   await backend.close();
 });
 
@@ -68,6 +69,14 @@ describe("stdio: a request whose request line Node refuses", () => {
   it("comes after the answers to the requests before it, in order", async () => {
     const text = await session(`${GET_AA}GET /data/\xe4 HTTP/1.1\r\n${H}\r\n${GET_AA}FOO / HTTP/1.1\r\n\r\n${GET_AA}`);
     expect(statusLines(text)).toEqual(["200 OK", "400 Bad Request", "200 OK", "501 Unsupported method ('FOO')", "200 OK"]);
+  });
+
+  it("is answered after a large answer before it has left, and the next one after it", async () => {
+    const text = await session(`GET /data/big HTTP/1.1\r\n${H}\r\nFOO / HTTP/1.1\r\n\r\n${GET_AA}`);
+    expect(statusLines(text)).toEqual(["200 OK", "501 Unsupported method ('FOO')", "200 OK"]);
+    const refusedAt = text.indexOf("HTTP/1.1 501");
+    expect(refusedAt).toBeGreaterThan(4 * 1024 * 1024);
+    expect(text.slice(refusedAt - 3, refusedAt)).toBe("bbb");
   });
 
   it("without a version is a line alone (no headers read after it), as the reference reads it", async () => {
