@@ -9,7 +9,7 @@ import { BufferPool, MemoryBudget } from "./memory-budget.js";
 import { type Operation, del, get, head, post } from "./operations.js";
 import { type ReplyContext, sendBody, sendErrorPage, sendUnauthorized } from "./reply.js";
 import { requestSignal } from "./request-signal.js";
-import { type RequestTarget, parseRequestTarget } from "./request-target.js";
+import { type RequestTarget, originFormTarget, parseRequestTarget } from "./request-target.js";
 
 /** The Accept value every request must carry (else 406). */
 export const BORGSTORE_MEDIA_TYPE = MEDIA_TYPE;
@@ -141,6 +141,9 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
   }
 
   return async (incoming, outgoing) => {
+    const target = incoming.url ?? "/";
+    const origin = originFormTarget(target);
+    if (origin !== target) incoming.url = origin;
     const reply: ReplyContext = { incoming, outgoing, keepStreamOpen, signal: requestSignal(incoming, outgoing) };
     const routing: { routed?: RoutedRequest } = {};
     try {

@@ -13,6 +13,11 @@ export class ConnectionState {
   last: Promise<void> | undefined;
   /** The last request's response. */
   lastResponse: ServerResponse | undefined;
+  /**
+   * An answer on this connection closed it or will (Connection: close, a destroyed response):
+   * no request pipelined behind it may run (RFC 9112 §9.6), as nobody would hear its answer.
+   */
+  closing = false;
   #controller: AbortController | undefined;
   #aborted = false;
   #reason: Error | undefined;
@@ -58,6 +63,15 @@ export class ConnectionState {
     for (const callback of [...this.#onAbort]) callback();
     this.#onAbort.clear();
   }
+}
+
+/**
+ * Whether `res`, its request's run over, ends its connection: Node's own mark for a response that
+ * says Connection: close (whoever decided it: the app's error page, a shutdown, the client, HTTP/1.0),
+ * a connection already destroyed, or a response never begun (nothing behind it could be sent).
+ */
+export function endsConnection(res: ServerResponse): boolean {
+  return (res as ServerResponse & { _last?: boolean })._last === true || res.req.socket.destroyed || !res.headersSent;
 }
 
 const connections = new WeakMap<object, ConnectionState>();

@@ -10,6 +10,25 @@ export interface RequestTarget {
   query: URLSearchParams;
 }
 
+/** `scheme://authority`, the start of an absolute-form target (RFC 9112 §3.2.2). */
+const ABSOLUTE_FORM = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/;
+
+/**
+ * The target as the reference reads it (urlsplit): an absolute-form target by its path and query
+ * (a server must accept that form), and without a fragment ("#..." never names anything).
+ */
+export function originFormTarget(rawTarget: string): string {
+  // Almost every target is already in origin form: one look at it.
+  if (rawTarget.charCodeAt(0) === 0x2f && !rawTarget.includes("#")) return rawTarget;
+  const hash = rawTarget.indexOf("#");
+  const target = hash < 0 ? rawTarget : rawTarget.slice(0, hash);
+  if (target.startsWith("/")) return target;
+  const absolute = ABSOLUTE_FORM.exec(target);
+  if (!absolute) return target;
+  const rest = target.slice(absolute[0].length);
+  return rest.startsWith("/") ? rest : `/${rest}`;
+}
+
 /** Percent-encoded ".", "/", "\" or NUL: a legitimate client never sends them inside a name. */
 const ENCODED_SEPARATOR = /%(2e|2f|5c|00)/i;
 

@@ -1,22 +1,23 @@
 import { type IncomingMessage, type Server, type ServerOptions, type ServerResponse, createServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { Duplex } from "node:stream";
+import type { Duplex } from "node:stream";
 import type { Server as TlsServer } from "node:tls";
-import { finished } from "node:stream/promises";
 import type { Backend } from "@borgstore/core";
 import { type AppOptions, type RequestListener, type StoreRouter, createApp } from "./app.js";
 import { checkCredentials, isAuthorized } from "./auth.js";
 import { BackendHost } from "./backend-host.js";
 import { ConnectionGuard } from "./connection-guard.js";
-import { clientErrorResponse, clientErrorStatus } from "./client-error.js";
+import { type ClientErrorAnswer, type ParserError, clientErrorAnswer, clientErrorResponse } from "./client-error.js";
 import { redact } from "./error-status.js";
 import { Logger } from "./logger.js";
 import { type Health, backendHealth } from "./observability/health.js";
 import { createMetricsServer, listenMetrics } from "./observability/metrics-listener.js";
 import type { ServerMetrics } from "./observability/metrics.js";
 import { RequestObserver } from "./observability/request-observer.js";
-import { connectionOf, knownConnection } from "./request-signal.js";
+import { connectionOf, endsConnection, knownConnection, responseDone } from "./request-signal.js";
+import { isRequestLineError } from "./refused-request.js";
+import { type GoOn, StdioSession } from "./stdio-session.js";
 import { type TlsFiles, readTlsCredentials, reloadTlsCredentials } from "./tls.js";
 
 /** Options of `new RestServer(...)`: the app's options plus connection limits, timeouts and logging. */
@@ -59,6 +60,7 @@ export class RestServer {
   /** The server's logger. */
   readonly logger: Logger;
   #stdio: boolean;
+  #session: StdioSession | undefined;
   #guard: ConnectionGuard | undefined;
   #inflight = new Set<Promise<void>>();
   #responses = new Set<ServerResponse>();
@@ -115,6 +117,14 @@ export class RestServer {
       ? (createHttpsServer({ ...serverOptions, ...readTlsCredentials(this.#tls) }, handle) as unknown as Server)
       : createServer(serverOptions, handle);
     this.http.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => this.#refuseUnreadable(err, socket));
+    // Node hands a CONNECT over without a response (and destroys the connection, losing the
+    // answers before it, when nobody takes it): the reference's 501 after those answers.
+    this.http.on("connect", (_req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const message = "Unsupported method ('CONNECT')";
+      this.#answerLast(socket, { status: 501, reason: message, message }, this.#session?.refuseConnect(socket, head));
+    });
+    // An expectation other than 100-continue: Node would answer 417; the reference ignores it.
+    this.http.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => this.http.emit("request", req, res));
     // `Expect: 100-continue`: Node would say "100 Continue" at once and so invite the body of a
     // request the app then refuses (curl sends large uploads this way). The body is invited only
     // with valid credentials and an announced size within --max-object-size; otherwise the app
@@ -169,12 +179,13 @@ export class RestServer {
     connection.onAbort(end);
     // Pipelined requests on one connection run one after the other, as a client expects
     // (a HEAD sent right behind a store must see the stored object). One whose connection is gone
-    // by its turn does not start: nobody would get its answer.
+    // or closing by its turn does not start: nobody would get its answer.
     const previous = connection.last;
     const run = async () => {
-      if (!connection.aborted) await listener(req, res);
+      if (!connection.aborted && !connection.closing) await listener(req, res);
     };
     const settle = () => {
+      if (endsConnection(res)) connection.closing = true;
       this.#inflight.delete(done);
       if (connection.last === done) connection.last = undefined;
     };
@@ -193,45 +204,66 @@ export class RestServer {
    * Bytes Node cannot read as a request (or a request too slow to arrive). Node's own answer goes
    * out at once and destroys the connection, losing the answers to the complete requests
    * pipelined before those bytes (their stores happen, the client never hears of them): those are
-   * answered first, then the error, then the connection is closed (nothing after the bad bytes
-   * can be read).
+   * answered first, then the error. On TCP the connection then closes (nothing after the bad bytes
+   * can be read); a stdio session reads on after a refused request line, as the reference does.
    */
-  #refuseUnreadable(err: NodeJS.ErrnoException, socket: Duplex): void {
+  #refuseUnreadable(err: NodeJS.ErrnoException & ParserError, socket: Duplex): void {
     // The parser reports the same error again for every later packet.
     if (this.#refused.has(socket)) return;
     this.#refused.add(socket);
-    const status = clientErrorStatus(err);
-    const connection = knownConnection(socket);
-    const lastResponse = connection?.lastResponse;
+    // Bytes after a request that said Connection: close: its answer ends the connection, and
+    // nothing after it is read (RFC 9112 §9.6).
+    if (err.code === "HPE_CLOSED_CONNECTION") return;
+    const answer = clientErrorAnswer(err);
+    const lastResponse = knownConnection(socket)?.lastResponse;
     // The client ended its side in the middle of a request's body: that body never completes,
     // and the requests before it would wait for it (holding the connection until the rate guard).
     const cutMidBody = err.code === "HPE_INVALID_EOF_STATE" && lastResponse !== undefined && !lastResponse.req.complete;
-    if (status === undefined || !socket.writable || cutMidBody) {
+    if (answer === undefined || !socket.writable || cutMidBody) {
       socket.destroy();
       return;
     }
-    this.logger.debug(`unreadable request (${err.code ?? err.message}): answering ${status} after the requests before it`);
+    this.logger.debug(`unreadable request (${err.code ?? err.message}): answering ${answer.status} after the requests before it`);
+    const goOn = isRequestLineError(err.code) ? this.#session?.refuse(socket, err.rawPacket, err.bytesParsed) : undefined;
+    this.#answerLast(socket, answer, goOn);
+  }
+
+  /**
+   * Answers a request Node handed over without a response (its bytes refused, or a CONNECT) once
+   * every request before it on the connection is answered. Then the connection closes, or a stdio
+   * session goes on (`goOn`).
+   */
+  #answerLast(socket: Duplex, answer: ClientErrorAnswer, goOn?: GoOn): void {
     socket.pause();
-    const before = connection?.last ?? Promise.resolve();
-    const answer = before
+    const connection = knownConnection(socket);
+    const lastResponse = connection?.lastResponse;
+    const answered = (connection?.last ?? Promise.resolve())
       // A response ended may still wait for the one before it to leave: it goes out first.
-      .then(() => (lastResponse ? finished(lastResponse).catch(() => undefined) : undefined))
+      .then(() => (connection && lastResponse ? responseDone(lastResponse, connection.signalFor(lastResponse)) : undefined))
       .then(() => {
-        if (!socket.writable || socket.destroyed) return;
+        // An answer before it closed the connection (or will): it is not read, as no request after such an answer.
+        if (connection?.closing || !socket.writable || socket.destroyed) {
+          goOn?.abandon();
+          return;
+        }
+        if (goOn) {
+          socket.write(clientErrorResponse(answer, { close: false }), () => goOn.resume());
+          return;
+        }
         // End, not destroy: closing with unread bytes would reset the connection and could
         // discard our answers before the client read them. A client that keeps its side open
         // is cut a little later.
         const cut = setTimeout(() => socket.destroy(), 5_000);
         cut.unref();
         socket.once("close", () => clearTimeout(cut));
-        socket.end(clientErrorResponse(status));
+        socket.end(clientErrorResponse(answer));
         // Read on, discarding, so that the client's close is seen at once: a paused socket would
         // keep its slot (and its address's --max-connections-per-address count) until a timeout.
         socket.once("end", () => socket.destroy());
         socket.resume();
       })
-      .finally(() => this.#inflight.delete(answer));
-    this.#inflight.add(answer);
+      .finally(() => this.#inflight.delete(answered));
+    this.#inflight.add(answered);
   }
 
   #peer(req: IncomingMessage): string {
@@ -299,36 +331,11 @@ export class RestServer {
    * requests already received are answered.
    */
   serveStreams(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> {
-    const session = Duplex.from({ readable: input, writable: output });
-    return new Promise((resolve) => {
-      let done = false;
-      const settle = (): Promise<void> =>
-        this.#inflight.size === 0 ? Promise.resolve() : Promise.allSettled([...this.#inflight]).then(settle);
-      const finish = () => {
-        if (done) return;
-        done = true;
-        settle().then(() => resolve());
-      };
-      // Node answers pipelined requests one after the other and ends its side of the session
-      // after the last answer once input has ended: that is the end of the session.
-      session.once("finish", finish);
-      session.once("close", finish);
-      session.once("error", (err) => {
-        this.logger.debug(`stdio session error: ${String(err)}`);
-        finish();
-      });
-      // Safety net: input ended and nothing has been running for a while.
-      session.once("end", () => {
-        const poll = setInterval(() => {
-          if (this.#inflight.size === 0 && this.#responses.size === 0) {
-            clearInterval(poll);
-            setTimeout(finish, 200);
-          }
-        }, 200);
-        poll.unref();
-      });
-      this.http.emit("connection", session);
-    });
+    const session = new StdioSession(input, output, (connection) => this.http.emit("connection", connection));
+    this.#session = session;
+    const settle = (): Promise<void> =>
+      this.#inflight.size === 0 ? Promise.resolve() : Promise.allSettled([...this.#inflight]).then(settle);
+    return session.serve().then(settle);
   }
 
   /**

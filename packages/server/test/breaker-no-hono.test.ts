@@ -58,7 +58,7 @@ describe("breaker: the request listener without Hono, against the reference", ()
   // FINDING (low): an unknown method that Node's parser (llhttp) does not know (e.g. FOO, with or
   // without a body) is refused by the parser as "400 Bad Request" before createApp's method check
   // runs. The reference answers "501 Unsupported method ('FOO')" (its check order: method first).
-  it.fails("answers an unknown method (FOO) with the reference's 501", async () => {
+  it("answers an unknown method (FOO) with the reference's 501", async () => {
     const text = await raw(`FOO /data/aa HTTP/1.1\r\nHost: x\r\n${ACCEPT}Content-Length: 3\r\nConnection: close\r\n\r\nabc`);
     expect(statusLines(text)).toEqual(["501 Unsupported method ('FOO')"]);
   });
@@ -66,7 +66,7 @@ describe("breaker: the request listener without Hono, against the reference", ()
   // FINDING (low): an absolute-form request target (RFC 9112 §3.2.2: a server MUST accept it) is
   // refused with "400 request target must be an absolute path, but got: http://x/data/aa".
   // The reference (urlsplit → path) serves it: 200 with the value.
-  it.fails("serves an absolute-form target as the reference does", async () => {
+  it("serves an absolute-form target as the reference does", async () => {
     const text = await raw(`GET http://x/data/aa HTTP/1.1\r\nHost: x\r\n${ACCEPT}Connection: close\r\n\r\n`);
     expect(statusLines(text)).toEqual(["200 OK"]);
     expect(text.endsWith("\r\n\r\nabc")).toBe(true);
@@ -74,13 +74,16 @@ describe("breaker: the request listener without Hono, against the reference", ()
 
   // FINDING (low): a fragment in the target ("#frag") becomes part of the item name: the answer is
   // "404 data/aa#frag". The reference's urlparse drops the fragment and serves data/aa (200).
-  it.fails("drops a #fragment from the target as the reference does", async () => {
+  it("drops a #fragment from the target as the reference does", async () => {
     const text = await raw(`GET /data/aa#frag HTTP/1.1\r\nHost: x\r\n${ACCEPT}Connection: close\r\n\r\n`);
     expect(statusLines(text)).toEqual(["200 OK"]);
   });
 
   // FINDING (low): a request line longer than the header limit (70 000-byte target) is answered
   // "431 Request Header Fields Too Large"; the reference answers "414 Request-URI Too Long".
+  // NOT FIXED: Node's parser counts the request line against its header limit and reports an
+  // overflow only with the packet it happened in; whether that was still the request line (414)
+  // or a header line (431) cannot be told soundly from it when the line spans several packets.
   it.fails("answers a very long target with the reference's 414", async () => {
     const text = await raw(`GET /${"a".repeat(70_000)} HTTP/1.1\r\nHost: x\r\n${ACCEPT}Connection: close\r\n\r\n`);
     expect(statusLines(text)[0]).toMatch(/^414 /);
@@ -92,7 +95,7 @@ describe("breaker: methods and headers Node's HTTP server handles before createA
   // (no 'connect' listener on the server): the client gets NOTHING, not even the 200 of the GET
   // before it, and no answer for the CONNECT. The reference answers "200 OK" then
   // "501 Unsupported method ('CONNECT')". A lone CONNECT is likewise dropped without an answer.
-  it.fails("answers a pipelined GET and then CONNECT with 200 and the reference's 501", async () => {
+  it("answers a pipelined GET and then CONNECT with 200 and the reference's 501", async () => {
     const text = await raw(`GET /data/aa HTTP/1.1\r\nHost: x\r\n${ACCEPT}\r\nCONNECT x:80 HTTP/1.1\r\nHost: x\r\n${ACCEPT}\r\n`);
     expect(statusLines(text)).toEqual(["200 OK", "501 Unsupported method ('CONNECT')"]);
   });
@@ -100,7 +103,7 @@ describe("breaker: methods and headers Node's HTTP server handles before createA
   // FINDING (low): an Expect header other than 100-continue ("Expect: foo") makes Node answer
   // "417 Expectation Failed" before createApp sees the request (the upload is not stored). The
   // reference ignores expectations it does not know and stores the value (200).
-  it.fails("stores an upload with an unknown Expect value as the reference does", async () => {
+  it("stores an upload with an unknown Expect value as the reference does", async () => {
     const text = await raw(`POST /data/e2 HTTP/1.1\r\nHost: x\r\n${ACCEPT}Expect: foo\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`);
     expect(statusLines(text)).toEqual(["200 OK"]);
   });
@@ -109,6 +112,11 @@ describe("breaker: methods and headers Node's HTTP server handles before createA
   // sends to an http:// URL) is answered, but a request pipelined behind it in the same packet is
   // silently swallowed (Node hands the bytes after an upgrade request to the absent 'upgrade'
   // listener): no answer, the connection stays open until a timeout. The reference answers both.
+  // NOT FIXED: with an 'upgrade' listener Node hands such a request over without a response and
+  // with its parser gone; serving it would mean writing the request back into a fresh parser on the
+  // same socket (which Node may read from the socket's handle directly, past any bytes put back).
+  // Without one, Node drops the bytes behind the request. No client pipelines behind an Upgrade
+  // (curl --http2 sends it on a lone first request, which is answered).
   it.fails("answers a request pipelined behind one that asks for an Upgrade", async () => {
     const text = await raw(
       `GET /data/aa HTTP/1.1\r\nHost: x\r\n${ACCEPT}Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n` +
@@ -132,7 +140,7 @@ describe("breaker: nothing runs behind an answer that closed the connection", ()
   // log records it as 200. RFC 9112 §9.6: a server that sends "close" MUST NOT process any further
   // requests received on that connection. The reference stops after the error (victim kept). A
   // client that retries the unanswered request on a new connection finds it already done (404).
-  it.fails("does not execute a DELETE pipelined behind a 404 that closed the connection", async () => {
+  it("does not execute a DELETE pipelined behind a 404 that closed the connection", async () => {
     const victim = join(dir, "store", "data", "victim");
     await writeFile(victim, "v");
     const text = await raw(
@@ -146,7 +154,7 @@ describe("breaker: nothing runs behind an answer that closed the connection", ()
   // FINDING (high): the same during a graceful shutdown: a running upload is answered
   // "200 OK" + "Connection: close", yet a DELETE the client pipelined behind it is executed
   // (item gone, access/audit log "200") while its answer is never sent.
-  it.fails("does not execute a request pipelined behind the last answer of a shutdown", async () => {
+  it("does not execute a request pipelined behind the last answer of a shutdown", async () => {
     const backend = new PosixFsBackend(join(dir, "store"));
     const closing = new RestServer(backend, { logger: quietLogger() });
     const closingPort = (await closing.listenTcp(0, "127.0.0.1")).port;
@@ -190,12 +198,12 @@ describe("breaker: stdio mode keeps the one session open after error answers", (
   // "400 Bad Request" with Connection: close and stops reading, so every later request on stdin is
   // lost (the client's one pipe is dead). The reference answers 501 (FOO) / 400 (non-ASCII name)
   // and goes on serving the following requests on the same stream.
-  it.fails("answers an unknown method and then the next request on the same stdio stream", async () => {
+  it("answers an unknown method and then the next request on the same stdio stream", async () => {
     const text = await stdioSession(`FOO /data/aa HTTP/1.1\r\n${ACCEPT}\r\nGET /data/aa HTTP/1.1\r\n${ACCEPT}\r\n`);
     expect(statusLines(text)).toEqual(["501 Unsupported method ('FOO')", "200 OK"]);
   });
 
-  it.fails("answers a non-ASCII name and then the next request on the same stdio stream", async () => {
+  it("answers a non-ASCII name and then the next request on the same stdio stream", async () => {
     const text = await stdioSession(`GET /data/\xe4 HTTP/1.1\r\n${ACCEPT}\r\nGET /data/aa HTTP/1.1\r\n${ACCEPT}\r\n`);
     const statuses = statusLines(text);
     expect(statuses).toHaveLength(2);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { clientErrorResponse, clientErrorStatus } from "../src/client-error.js";
+import { clientErrorAnswer, clientErrorResponse, clientErrorStatus } from "../src/client-error.js";
 import { coalesce } from "../src/coalesce.js";
 import { errorPageHtml, reasonPhrase, standardReason } from "../src/error-page.js";
-import { escapeControl, parseRequestTarget, queryValue } from "../src/request-target.js";
+import { escapeControl, originFormTarget, parseRequestTarget, queryValue } from "../src/request-target.js";
 
 /** CPython's http.server error page for `status`, as its send_error writes it (docs/rest-protocol.md#error-pages). */
 function cpythonPage(status: number, message: string, explain: string): string {
@@ -42,11 +42,12 @@ describe("error pages and reason phrases (CPython's, byte for byte)", () => {
 });
 
 describe("requests Node could not read", () => {
-  it("get CPython's status for the same bytes: 431, 413, 408, 400 for other parser errors, none when the connection failed", () => {
+  it("get CPython's status for the same bytes: 431, 413, 408, 501, 400 for other parser errors, none when the connection failed", () => {
     expect(clientErrorStatus({ code: "HPE_HEADER_OVERFLOW" })).toBe(431);
     expect(clientErrorStatus({ code: "HPE_CHUNK_EXTENSIONS_OVERFLOW" })).toBe(413);
     expect(clientErrorStatus({ code: "ERR_HTTP_REQUEST_TIMEOUT" })).toBe(408);
-    expect(clientErrorStatus({ code: "HPE_INVALID_METHOD" })).toBe(400);
+    expect(clientErrorStatus({ code: "HPE_INVALID_METHOD" })).toBe(501);
+    expect(clientErrorStatus({ code: "HPE_INVALID_URL" })).toBe(400);
     expect(clientErrorStatus({ code: "ECONNRESET" })).toBeUndefined();
     expect(clientErrorStatus({ code: 400 })).toBeUndefined();
     expect(clientErrorStatus({})).toBeUndefined();
@@ -59,12 +60,41 @@ describe("requests Node could not read", () => {
     ] as const) {
       const page = Buffer.from(errorPageHtml(status, message));
       const head = `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/html;charset=utf-8\r\nContent-Length: ${page.byteLength}\r\n\r\n`;
-      expect(clientErrorResponse(status).toString("latin1")).toBe(head + page.toString("latin1"));
+      const answer = clientErrorAnswer({ code: status === 400 ? "HPE_INVALID_URL" : "HPE_HEADER_OVERFLOW" });
+      expect(answer).toEqual({ status, reason, message });
+      expect(clientErrorResponse(answer as NonNullable<typeof answer>).toString("latin1")).toBe(head + page.toString("latin1"));
     }
+  });
+
+  it("name an unknown method as the reference does, found around where the parser gave up", () => {
+    const packet = Buffer.from("GET /a HTTP/1.1\r\n\r\nFROB /a HTTP/1.1\r\n\r\n", "latin1");
+    expect(clientErrorAnswer({ code: "HPE_INVALID_METHOD", rawPacket: packet, bytesParsed: 20 })).toEqual({
+      status: 501,
+      reason: "Unsupported method ('FROB')",
+      message: "Unsupported method ('FROB')",
+    });
+    // No word to name: the reference's answer to a request line it cannot read.
+    expect(clientErrorAnswer({ code: "HPE_INVALID_METHOD" })?.status).toBe(400);
+    expect(clientErrorAnswer({ code: "HPE_INVALID_METHOD", rawPacket: Buffer.from("\xe4 /a HTTP/1.1\r\n", "latin1"), bytesParsed: 0 })?.status).toBe(400);
+    // A line that is not method, target and version: the reference's "Bad request syntax" (400).
+    for (const line of ["THIS IS NOT HTTP\r\n", "FROB /a\r\n", "FROB /a HTTP/1.1"])
+      expect(clientErrorAnswer({ code: "HPE_INVALID_METHOD", rawPacket: Buffer.from(line), bytesParsed: 1 })?.status, line).toBe(400);
   });
 });
 
 describe("request targets and queries (docs/rest-protocol.md#dispatch)", () => {
+  it("are read as the reference's urlsplit reads them: absolute form by its path and query, no fragment", () => {
+    expect(originFormTarget("/data/aa")).toBe("/data/aa");
+    expect(originFormTarget("/data/aa#frag")).toBe("/data/aa");
+    expect(originFormTarget("/a?b#c?d")).toBe("/a?b");
+    expect(originFormTarget("http://x/data/aa")).toBe("/data/aa");
+    expect(originFormTarget("HTTP://x:80/a/b?q")).toBe("/a/b?q");
+    expect(originFormTarget("http://x?cmd=x")).toBe("/?cmd=x");
+    expect(originFormTarget("http://x")).toBe("/");
+    // Not a target this server serves: refused later, as before.
+    expect(originFormTarget("*")).toBe("*");
+  });
+
   it("strips every leading and trailing slash, and has an empty query without ?", () => {
     expect(parseRequestTarget("//a/b//").name).toBe("a/b");
     expect(parseRequestTarget("/a/b").query.toString()).toBe("");
