@@ -129,6 +129,8 @@ export class PermissionView extends BackendLayer {
 
   /** May add `name` but not overwrite it. */
   #appendOnly(name: string): boolean {
+    // Unrestricted (an owner): "W" everywhere, no name is append-only.
+    if (!this.permissions) return false;
     return !grants(this.permissions, name, "W") && grants(this.permissions, name, "w");
   }
 
