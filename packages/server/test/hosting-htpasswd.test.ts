@@ -75,6 +75,37 @@ describe.runIf(hasHtpasswd)("htpasswd files written by htpasswd -B", () => {
     expect(await checker.check("alice", "new")).toBe(true);
   });
 
+  it("sign a remembered Authorization header in at once, and forget it when the password changes or the login goes", async () => {
+    const path = freshPath();
+    htpasswd("-B", "-b", "-C", "4", "-c", path, "alice", "old");
+    htpasswd("-B", "-b", "-C", "4", path, "bob", "bob pw");
+    const checker = new PasswordChecker(await HtpasswdTable.read(path));
+    const basic = (login: string, password: string) => `Basic ${Buffer.from(`${login}:${password}`).toString("base64")}`;
+    try {
+      expect(checker.signIn(undefined)).toBeUndefined();
+      expect(await checker.signIn(basic("alice", "wrong"))).toBeUndefined();
+      expect(await checker.signIn("Bearer abc")).toBeUndefined();
+      // The first time the password is checked (a promise); after that the same header is answered without one.
+      expect(await checker.signIn(basic("alice", "old"))).toBe("alice");
+      expect(checker.signIn(basic("alice", "old"))).toBe("alice");
+      // Another spelling of the same credentials (the scheme's case, as parseBasic reads it) signs in too.
+      expect(await checker.signIn(basic("alice", "old").replace("Basic", "basic"))).toBe("alice");
+      expect(await checker.signIn(basic("bob", "bob pw"))).toBe("bob");
+      // A wrong password is never remembered, and a remembered header says nothing about another.
+      expect(await checker.signIn(basic("alice", "wrong"))).toBeUndefined();
+      expect(await checker.signIn(basic("bob", "old"))).toBeUndefined();
+      htpasswd("-B", "-b", "-C", "4", path, "alice", "new");
+      htpasswd("-D", path, "bob");
+      checker.replaceTable(await HtpasswdTable.read(path));
+      expect(await checker.signIn(basic("alice", "old"))).toBeUndefined();
+      expect(await checker.signIn(basic("bob", "bob pw"))).toBeUndefined();
+      expect(await checker.signIn(basic("alice", "new"))).toBe("alice");
+      expect(checker.signIn(basic("alice", "new"))).toBe("alice");
+    } finally {
+      checker.close();
+    }
+  });
+
   it("reload on change and on request; a broken file keeps the logins in use", async () => {
     const path = freshPath();
     htpasswd("-B", "-b", "-c", path, "alice", "one");

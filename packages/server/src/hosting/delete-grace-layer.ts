@@ -69,7 +69,7 @@ export class DeleteGraceLayer extends BackendLayer {
 
   protected override _delete(name: string, options?: OperationOptions): Promise<void> {
     const grace = this.#grace();
-    return this.#keeping(grace && isProtected(grace, name) ? [[name, "delete"]] : [], () => this.innerCalls.delete(name, options));
+    return this.#keeping(grace && isProtected(grace, name) ? [[name, "delete"]] : KEEP_NOTHING, () => this.innerCalls.delete(name, options));
   }
 
   protected override async _move(currentName: string, newName: string, options?: OperationOptions): Promise<void> {
@@ -98,17 +98,17 @@ export class DeleteGraceLayer extends BackendLayer {
     return defaultDefrag(this, sources, options);
   }
 
-  #replaced(name: string): Array<[string, KeptReason]> {
+  #replaced(name: string): ReadonlyArray<[string, KeptReason]> {
     const grace = this.#grace();
-    return grace && isProtected(grace, name) ? [[name, "overwrite"]] : [];
+    return grace && isProtected(grace, name) ? [[name, "overwrite"]] : KEEP_NOTHING;
   }
 
-  #keeping(keeps: Array<[string, KeptReason]>, change: () => Promise<void>): Promise<void> {
+  #keeping(keeps: ReadonlyArray<[string, KeptReason]>, change: () => Promise<void>): Promise<void> {
     // Nothing to keep (no grace, or a name outside its namespaces): the change as it is, no async frame.
     return keeps.length === 0 ? change() : this.#keepingThen(keeps, change);
   }
 
-  async #keepingThen(keeps: Array<[string, KeptReason]>, change: () => Promise<void>): Promise<void> {
+  async #keepingThen(keeps: ReadonlyArray<[string, KeptReason]>, change: () => Promise<void>): Promise<void> {
     const kept: KeptItem[] = [];
     const releases: Array<() => void> = [];
     try {
@@ -149,6 +149,9 @@ export class DeleteGraceLayer extends BackendLayer {
     });
   }
 }
+
+/** A change that keeps no value (no grace, or a name outside its namespaces). */
+const KEEP_NOTHING: ReadonlyArray<[string, KeptReason]> = Object.freeze([]);
 
 /** `name` and `name.del`, either way round: borg's soft delete and its undo. */
 function isSoftDeletePair(currentName: string, newName: string): boolean {

@@ -2,7 +2,7 @@ import type { Backend } from "@borgstore/core";
 import type { Logger } from "../logger.js";
 import type { HostingConfig } from "./config.js";
 import { KeptArea } from "./delete-grace-area.js";
-import { deleteGraceOf } from "./delete-grace-config.js";
+import { type DeleteGrace, deleteGraceOf } from "./delete-grace-config.js";
 import { DeleteGraceLayer, type KeptAccounting } from "./delete-grace-layer.js";
 
 /** What Repositories needs of the delete grace: its layer around each repository, and the kept bytes to count. */
@@ -41,7 +41,18 @@ export class DeleteGraceService implements DeleteGraceHooks {
   }
 
   wrap(backend: Backend, user: string, repo: string, accounting: KeptAccounting): Backend {
-    return new DeleteGraceLayer(backend, { area: this.area, user, repo }, () => deleteGraceOf(this.#config(), user, repo), accounting);
+    // Worked out once per configuration (every change of the repository asks): a reload makes a new one.
+    let seen: HostingConfig | undefined;
+    let grace: DeleteGrace | undefined;
+    const graceInForce = () => {
+      const config = this.#config();
+      if (config !== seen) {
+        grace = deleteGraceOf(config, user, repo);
+        seen = config;
+      }
+      return grace;
+    };
+    return new DeleteGraceLayer(backend, { area: this.area, user, repo }, graceInForce, accounting);
   }
 
   keptBytes(user: string, repo: string): Promise<number> {

@@ -52,19 +52,24 @@ export class FairShare {
   readonly #shares = new Map<string, Share>();
 
   /**
-   * Waits for a slot of `user` under `limits` (from the configuration in force); 503 when the
-   * user's queue is full. A fired `signal` (the client left) gives up the place in the queue.
+   * Waits for a slot of `user` under `limits` (from the configuration in force); 503 (thrown) when
+   * the user's queue is full. A fired `signal` (the client left) gives up the place in the queue.
    */
-  async admit(user: string, limits: FairShareLimits, signal: AbortSignal): Promise<Admission> {
+  admit(user: string, limits: FairShareLimits, signal: AbortSignal): Admission | Promise<Admission> {
     const share = this.#share(user, limits);
-    if (share.running < limits.maxInFlight) share.running++;
-    else {
-      if (share.queue.length >= limits.maxQueued)
-        throw new HttpError(503, "Service Unavailable: too many requests of this user at once, retry later", {
-          "Retry-After": String(RETRY_AFTER_SECONDS),
-        });
-      await this.#wait(share, signal);
+    // A free slot (every request of a user within its limit): admitted at once, without a promise.
+    if (share.running < limits.maxInFlight) {
+      share.running++;
+      return this.#admitted(share, limits);
     }
+    if (share.queue.length >= limits.maxQueued)
+      throw new HttpError(503, "Service Unavailable: too many requests of this user at once, retry later", {
+        "Retry-After": String(RETRY_AFTER_SECONDS),
+      });
+    return this.#wait(share, signal).then(() => this.#admitted(share, limits));
+  }
+
+  #admitted(share: Share, limits: FairShareLimits): Admission {
     share.peak = Math.max(share.peak, share.running);
     let released = false;
     return {

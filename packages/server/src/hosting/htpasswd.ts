@@ -3,6 +3,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
+import { parseBasic } from "../auth.js";
 import { BcryptPool } from "./bcrypt-pool.js";
 
 /** A line of an htpasswd file that this server cannot check, named by its line number. */
@@ -97,6 +98,15 @@ export class PasswordChecker {
   readonly #cacheEntries: number;
   /** Per login: the hash a password was verified against, and a digest of that password with them. */
   readonly #verified = new Map<string, { hash: string; proof: Buffer }>();
+  /**
+   * Per keyed digest of a whole Authorization header that signed in: its login and the hash it
+   * matched (one header per login, the last one seen). A client sends the same header with every
+   * request: one digest finds its login without decoding it.
+   */
+  readonly #headers = new Map<string, { login: string; hash: string }>();
+  readonly #headerOf = new Map<string, string>();
+  /** Keys the header digests: a memory dump shows no unsalted digest of a password. */
+  readonly #headerKey = randomBytes(16).toString("base64");
   readonly #pool: BcryptPool;
   readonly #dummies = new Map<number, Promise<string>>();
 
@@ -132,6 +142,45 @@ export class PasswordChecker {
     // The table may have been replaced during the comparison: remember only a still-current hash.
     if (this.#table.hashOf(login) === hash) this.#remember(login, hash, proofOf(login, hash, password));
     return true;
+  }
+
+  /**
+   * The login a Basic Authorization header signs in as (undefined: none, or a wrong password), as
+   * parseBasic reads it and check() decides. A header that signed in before, whose login still has
+   * the hash it matched, is answered at once from a keyed digest of it (no decoding, no promise); a
+   * changed password or a removed login no longer finds it. The digest is looked up in a Map, not
+   * compared in constant time: its value follows from the password only through SHA-256 with a key
+   * of this process, so lookup timing tells nothing usable about a password.
+   */
+  signIn(header: string | undefined): string | undefined | Promise<string | undefined> {
+    if (!header) return undefined;
+    const key = sha256Base64(`${this.#headerKey}${header}`);
+    const remembered = this.#headers.get(key);
+    if (remembered !== undefined && this.#table.hashOf(remembered.login) === remembered.hash) return remembered.login;
+    return this.#signInSlowly(header, key);
+  }
+
+  async #signInSlowly(header: string, key: string): Promise<string | undefined> {
+    const given = parseBasic(header);
+    if (!given || !(await this.check(given.username, given.password))) return undefined;
+    const hash = this.#table.hashOf(given.username);
+    if (hash !== undefined && this.#cacheEntries > 0) this.#rememberHeader(given.username, hash, key);
+    return given.username;
+  }
+
+  #rememberHeader(login: string, hash: string, key: string): void {
+    const previous = this.#headerOf.get(login);
+    if (previous !== undefined) this.#headers.delete(previous);
+    else if (this.#headerOf.size >= this.#cacheEntries) {
+      const oldest = this.#headerOf.entries().next().value;
+      if (oldest !== undefined) {
+        this.#headerOf.delete(oldest[0]);
+        this.#headers.delete(oldest[1]);
+      }
+    }
+    this.#headerOf.delete(login);
+    this.#headerOf.set(login, key);
+    this.#headers.set(key, { login, hash });
   }
 
   /** A hash of the given cost that no password is known for, made once per cost. */
@@ -176,6 +225,10 @@ const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash;
 
 function sha256(text: string): Buffer {
   return oneShot ? oneShot("sha256", text, "buffer") : createHash("sha256").update(text).digest();
+}
+
+function sha256Base64(text: string): string {
+  return oneShot ? (oneShot as unknown as (a: string, d: string, e: "base64") => string)("sha256", text, "base64") : createHash("sha256").update(text).digest("base64");
 }
 
 /** What a reload did: the new table's size, or why the old one was kept. */

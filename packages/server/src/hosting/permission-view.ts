@@ -60,8 +60,16 @@ export class PermissionView extends BackendLayer {
     Backend.prototype.checkDefragTarget.call(this, options);
   }
 
-  override async store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
-    if (!this.#appendOnly(name)) return super.store(name, value, options);
+  // A store this view may overwrite with goes straight to Backend.store (no async frame of its own).
+  override store(name: string, value: StorableValue, options: OperationOptions = {}): Promise<void> {
+    return this.#appendOnly(name) ? this.#addOnly(name, value, options) : super.store(name, value, options);
+  }
+
+  override storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
+    return this.#appendOnly(name) ? this.#addOnlyStream(name, source, options) : super.storeStream(name, source, options);
+  }
+
+  async #addOnly(name: string, value: StorableValue, options: OperationOptions): Promise<void> {
     this.#prepare(name);
     const bytes = asBytes(value);
     const outcome = await this.inner.addOnly(
@@ -74,8 +82,7 @@ export class PermissionView extends BackendLayer {
     if (outcome === "different") throw this.#refused(name);
   }
 
-  override async storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
-    if (!this.#appendOnly(name)) return super.storeStream(name, source, options);
+  async #addOnlyStream(name: string, source: ByteSource, options: StoreStreamOptions): Promise<void> {
     this.#prepare(name);
     let received = 0;
     const checked = async function* (): ByteSource {
@@ -129,6 +136,8 @@ export class PermissionView extends BackendLayer {
 
   /** May add `name` but not overwrite it. */
   #appendOnly(name: string): boolean {
+    // Unrestricted (an owner): "W" everywhere, no name is append-only.
+    if (!this.permissions) return false;
     return !grants(this.permissions, name, "W") && grants(this.permissions, name, "w");
   }
 

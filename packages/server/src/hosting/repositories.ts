@@ -6,6 +6,7 @@ import type { DeleteGraceHooks } from "./delete-grace.js";
 import { type QuotaLimits, type RepoUsage, type UsageFigures, UserUsage } from "./usage.js";
 import { UsageLayer, measure } from "./usage-layer.js";
 import type { UsageRecord, UsageRecordStore } from "./usage-records.js";
+import { limitsOf } from "./route-table.js";
 
 /** Loads of a user's figures that another replica's writes may spoil, one after another, before a request fails. */
 const LOAD_ATTEMPTS = 5;
@@ -16,6 +17,8 @@ export interface Repository {
   readonly name: string;
   readonly host: BackendHost;
   readonly store: UsageLayer;
+  /** The store's location (what error messages must not show), read once when it was opened. */
+  readonly location: string | undefined;
   /** It exists (its figures are measured, read from a clean record, or it was created here). */
   readonly known: boolean;
 }
@@ -95,6 +98,11 @@ export class Repositories {
   /** The repository `repo` of `user`, with its usage known if it exists; release it when done. */
   use(user: string, repo: string): Promise<RepositoryUse> {
     return Promise.resolve(this.#useOpen(user, repo) ?? this.#useAny(user, repo));
+  }
+
+  /** use() without waiting, for a repository open and known whose figures are loaded; undefined: call use(). */
+  useIfOpen(user: string, repo: string): RepositoryUse | undefined {
+    return this.#useOpen(user, repo);
   }
 
   /**
@@ -205,13 +213,7 @@ export class Repositories {
 
   /** The limits a store into `user`'s `repo` must keep, from the configuration in force. */
   limits(user: string, repo: string): QuotaLimits {
-    const config = this.#config();
-    const key = `${user}/${repo}`;
-    const own = Object.hasOwn(config.repos, key) ? config.repos[key]?.quota : undefined;
-    return {
-      repo: own ?? config.repositories.quota,
-      user: Object.hasOwn(config.users, user) ? config.users[user]?.quota : undefined,
-    };
+    return limitsOf(this.#config(), user, repo);
   }
 
   /** Closes every repository once its requests are done and writes its figures as clean. */
@@ -338,7 +340,7 @@ export class Repositories {
       if (entry.known) await this.#write(entry, false);
       else await this.#records.remove(entry.user, entry.name);
     });
-    Object.assign(entry, { store, host: new BackendHost(store, { waitLimitMs: this.#waitLimitMs }) });
+    Object.assign(entry, { store, location: store.location, host: new BackendHost(store, { waitLimitMs: this.#waitLimitMs }) });
     if (parked) {
       repoUsage.set(parked.bytes, parked.objects);
       repoUsage.lastWrite = parked.lastWrite;

@@ -1,17 +1,16 @@
 import { checkPermission, type Permissions } from "@borgstore/core";
 import type { RoutedRequest, StoreRouter } from "../app.js";
-import { parseBasic } from "../auth.js";
 import { HttpError } from "../http-error.js";
 import { type RequestLabels, labelRequest, noteAuditEvent } from "../observability/request-labels.js";
 import { type ReplyContext, sendBody } from "../reply.js";
 import { responseDone } from "../request-signal.js";
 import { queryValue } from "../request-target.js";
 import type { HostingConfig } from "./config.js";
-import { type FairShare, fairShareOf } from "./fair-share.js";
+import type { FairShare } from "./fair-share.js";
 import type { PasswordChecker } from "./htpasswd.js";
 import { PermissionView } from "./permission-view.js";
-import { identityOf, permissionsFor } from "./policy.js";
 import type { Repositories } from "./repositories.js";
+import { RouteTable } from "./route-table.js";
 import { parseTenantTarget } from "./tenant-path.js";
 import { answerUsage, usagePathOf } from "./usage-endpoint.js";
 import { ViewHost } from "./view-host.js";
@@ -38,62 +37,75 @@ const POST_COMMANDS = new Set(["create", "move", "mkdir", "hash", "quota", "defr
  */
 export class HostingRouter implements StoreRouter {
   readonly #state: HostingState;
+  #routes: RouteTable | undefined;
 
   constructor(state: HostingState) {
     this.#state = state;
   }
 
   async route(reply: ReplyContext): Promise<RoutedRequest | undefined> {
-    const given = parseBasic(reply.incoming.headers.authorization);
-    if (!given || !(await this.#state.checker.check(given.username, given.password))) return undefined;
-    const config = this.#state.config();
-    const identity = identityOf(config, given.username);
-    if (!identity) return undefined;
+    // A client's next request finds its login, identity, access and open repository without a
+    // wait: nothing below awaits unless a password must be checked, a turn waited for or a
+    // repository opened (each a slow path of its own).
+    const signingIn = this.#state.checker.signIn(reply.incoming.headers.authorization);
+    const login = typeof signingIn === "string" || signingIn === undefined ? signingIn : await signingIn;
+    if (login === undefined) return undefined;
+    const table = this.#table();
+    const signedIn = table.signedIn(login);
+    if (!signedIn) return undefined;
+    const { identity } = signedIn;
     const tenant = parseTenantTarget(reply.incoming.url ?? "/");
-    const permissions = tenant ? permissionsFor(config, identity, tenant.user, tenant.repo) : "denied";
+    const access = tenant ? table.access(signedIn, tenant.key, tenant.user, tenant.repo) : undefined;
+    const permissions = access ? access.permissions : "denied";
     // Counted under a repository only once it is known to exist (names that passed parseTenantTarget
     // only): a login trying names does not make a metric series per name.
     const labels: RequestLabels = { user: identity.user, repo: NO_REPOSITORY };
     const found = tenant !== undefined && permissions !== "denied";
     labelRequest(reply.incoming, labels, found ? tenant.target : undefined);
-    if (!found) throw new HttpError(404, "Not Found");
-    const label = (known: boolean) => {
-      labels.repo = known ? `${tenant.user}/${tenant.repo}` : NO_REPOSITORY;
-    };
+    if (!found || access === undefined) throw new HttpError(404, "Not Found");
     const { target } = tenant;
     const method = reply.incoming.method;
-    const cmd = queryValue(target.query, "cmd");
-    if (method === "POST" && cmd === "create" && !config.repositories.autoCreate)
+    const cmd = target.query.size === 0 ? undefined : queryValue(target.query, "cmd");
+    if (method === "POST" && cmd === "create" && !table.config.repositories.autoCreate)
       throw new HttpError(403, "Forbidden: repositories are created by the operator on this server");
     // The user's turn (fair-share.ts): held until the answer is out, its bodies at the user's pace.
-    const turn = await this.#state.fairShare.admit(identity.user, fairShareOf(config, identity.user), reply.signal);
+    const admitting = this.#state.fairShare.admit(identity.user, signedIn.fairShare, reply.signal);
+    const turn = admitting instanceof Promise ? await admitting : admitting;
     reply.pace = turn.pace;
-    const { repository, release } = await this.#state.repositories.use(tenant.user, tenant.repo).catch((err: unknown) => {
-      turn.release();
-      throw err;
-    });
-    label(repository.known);
+    const { repository, release } =
+      this.#state.repositories.useIfOpen(tenant.user, tenant.repo) ??
+      (await this.#state.repositories.use(tenant.user, tenant.repo).catch((err: unknown) => {
+        turn.release();
+        throw err;
+      }));
+    if (repository.known) labels.repo = access.label;
     const isStore = method === "POST" && (cmd === undefined || !POST_COMMANDS.has(cmd)) && target.name !== "";
     let giveBack: (() => void) | undefined;
     try {
       // A store the login may not make is refused by the operation (403), not by the quota.
-      if (isStore && mayStore(permissions, target.name))
-        giveBack = repository.store.usage.reserve(announcedLength(reply), this.#state.repositories.limits(tenant.user, tenant.repo));
+      if (isStore && mayStore(permissions, target.name)) giveBack = repository.store.usage.reserve(announcedLength(reply), access.limits);
     } catch (err) {
       release();
       turn.release();
       throw err;
     }
     const done = () => {
-      // A create made it known.
-      label(repository.known);
+      // A create made it known, a destroy unknown.
+      labels.repo = repository.known ? access.label : NO_REPOSITORY;
       giveBack?.();
       release();
       void responseDone(reply.outgoing, reply.signal).then(turn.release);
     };
     const view = new PermissionView(repository.store, permissions, () => noteAuditEvent(reply.incoming, "overwrite"));
     // Error messages name the store's location (a path, a bucket): answers show "[STORAGE_BASE]" instead.
-    return { host: new ViewHost(repository.host, view), target, user: given.username, location: repository.store.location, done };
+    return { host: new ViewHost(repository.host, view), target, user: login, location: repository.location, done };
+  }
+
+  /** The route table of the configuration in force (a reload's new configuration gets a new one). */
+  #table(): RouteTable {
+    const config = this.#state.config();
+    if (this.#routes?.config !== config) this.#routes = new RouteTable(config);
+    return this.#routes;
   }
 
   close(): Promise<void> {

@@ -5,6 +5,8 @@ import { type RequestTarget, parseRequestTarget } from "../request-target.js";
 export interface TenantTarget {
   user: string;
   repo: string;
+  /** "user/repo", as the configuration's [repos] tables and the metrics name a repository. */
+  key: string;
   /** The request target as the repository's store sees it (its name relative to the repository). */
   target: RequestTarget;
 }
@@ -22,15 +24,20 @@ const SEGMENT = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export function parseTenantTarget(rawTarget: string): TenantTarget | undefined {
   if (!rawTarget.startsWith("/")) return undefined;
   const q = rawTarget.indexOf("?");
-  const path = q < 0 ? rawTarget : rawTarget.slice(0, q);
-  const query = q < 0 ? "" : rawTarget.slice(q);
-  const match = /^\/([^/]*)\/([^/]*)(\/.*)?$/.exec(path);
-  if (!match) return undefined;
-  const [, user = "", repo = "", rest = "/"] = match;
+  const pathEnd = q < 0 ? rawTarget.length : q;
+  // "/user/repo" then the rest, found by index: no regular expression and no copies of the path.
+  const userEnd = rawTarget.indexOf("/", 1);
+  if (userEnd < 0 || userEnd > pathEnd) return undefined;
+  let repoEnd = rawTarget.indexOf("/", userEnd + 1);
+  if (repoEnd < 0 || repoEnd > pathEnd) repoEnd = pathEnd;
+  const user = rawTarget.slice(1, userEnd);
+  const repo = rawTarget.slice(userEnd + 1, repoEnd);
   if (!isName(user) || !isName(repo)) return undefined;
   // "/alice/laptop" without the slash is the repository's root, as "/" is in the single-store mode.
+  const rest = repoEnd === pathEnd ? "/" : rawTarget.slice(repoEnd, pathEnd);
   if (rest.startsWith("//")) throw new HttpError(400, "Bad Request: empty path segment");
-  return { user, repo, target: parseRequestTarget(`${rest}${query}`) };
+  const target = parseRequestTarget(q < 0 ? rest : `${rest}${rawTarget.slice(q)}`);
+  return { user, repo, key: rawTarget.slice(1, repoEnd), target };
 }
 
 /** A user or repository name as the configuration and request paths allow it. */

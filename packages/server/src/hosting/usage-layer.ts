@@ -172,7 +172,8 @@ export class UsageLayer extends BackendLayer {
 
   #replacing(name: string, write: () => Promise<void>, size: number | (() => number), onReplaced?: () => void): Promise<void> {
     return this.#inTurn(name, async () => {
-      const before = await sizeOf(this.innerCalls, name);
+      const replaced = await this.innerCalls.info(name);
+      const before = replaced.exists && !replaced.directory ? replaced.size : undefined;
       await write();
       const after = typeof size === "number" ? size : size();
       this.usage.apply(after - (before ?? 0), before === undefined ? 1 : 0);
