@@ -205,3 +205,19 @@ describe("breaker s11: client half-close (FIN after pipelined requests)", () => 
     expect(statuses(out)).toEqual(["200", "200", "200", "200", "200", "200"]);
   });
 });
+
+describe("breaker s11: stdio refusals that end the session", () => {
+  // FINDING: LOW over --stdio, a request line longer than Node's header limit (a 70 000-byte
+  // target) is answered `431 Request Header Fields Too Large` and the session ends: the requests
+  // after it are neither executed nor answered, and the process exits 0. The reference answers
+  // `414 Request-URI Too Long` and reads on (the POST after it is stored). The same holds for a
+  // header block over 16 KiB (reference: served) and a control byte in a header name (reference:
+  // served): only request-line parser errors read on.
+  it.fails("stdio: the session reads on after an over-long request target", async () => {
+    const { out, store } = await stdioSession([
+      Buffer.concat([Buffer.from(`GET /${"a".repeat(70_000)} HTTP/1.1\r\n${ACCEPT}\r\n`), request("POST", "/data/b", "B")]),
+    ]);
+    expect(statuses(out)).toEqual(["414", "200"]);
+    expect(stored(store, "data/b")).toBe("B");
+  });
+});
