@@ -1,9 +1,10 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { FairShare } from "../src/hosting/fair-share.js";
 import { HtpasswdTable, PasswordChecker } from "../src/hosting/htpasswd.js";
 
 /** A line as Debian's `htpasswd -B` writes it (the real tool, not a hash made here). */
@@ -119,4 +120,76 @@ describe("breaker s11: hosting sign-in", () => {
     expect(await status(h, "/alice/laptop/config", oldHeader)).toBe(401);
     expect(await status(h, "/alice/laptop/config", basic("alice", "new-secret"))).not.toBe(401);
   }, 30_000);
+});
+
+describe("breaker s11: fair share across a reload", () => {
+  // FINDING: low — max_in_flight lowered by a reload (4 → 1) is exceeded: a request released under
+  // the old limits hands its slot straight to a waiter queued under the new ones (release uses the
+  // limits captured at admission: running 4 <= 4), so the waiter runs beside 3 others. Expected: at
+  // most the old requests run, and the new one waits until fewer than 1 run; got it admitted with 4 running.
+  it.fails("a waiter queued under a lowered max_in_flight is not admitted while more than the new limit run", async () => {
+    const share = new FairShare();
+    const signal = new AbortController().signal;
+    const before = { maxInFlight: 4, maxQueued: 8, bandwidth: undefined };
+    const after = { maxInFlight: 1, maxQueued: 8, bandwidth: undefined };
+    const old = [0, 1, 2, 3].map(() => share.admit("alice", before, signal));
+    const waiting = share.admit("alice", after, signal);
+    expect(waiting).toBeInstanceOf(Promise);
+    let admitted = false;
+    void (waiting as Promise<unknown>).then(() => {
+      admitted = true;
+    });
+    (old[0] as { release(): void }).release();
+    await new Promise((r) => setTimeout(r, 10));
+    // 3 old requests still run: the new limit is 1, so the waiter must still wait.
+    expect({ admitted, running: share.running("alice").now }).toEqual({ admitted: false, running: 3 });
+  });
+});
+
+/** Bytes and files of a file:// repository's objects (its "*.hid" bookkeeping left out). */
+function onDisk(root: string): { bytes: number; objects: number } {
+  let bytes = 0;
+  let objects = 0;
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name.endsWith(".hid")) continue;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else {
+        bytes += statSync(path).size;
+        objects++;
+      }
+    }
+  };
+  walk(root);
+  return { bytes, objects };
+}
+
+describe("breaker s11: quota exactness", () => {
+  it("16 concurrent clients overwriting and deleting a few names: usage equals the disk", async () => {
+    const h = await startHosting(`${htpasswdLine("alice", "pw", 5)}\n`, 'quota = "10M"\n');
+    const auth = basic("alice", "pw");
+    expect(await status(h, "/alice/laptop/?cmd=create", auth, { method: "POST" })).toBe(200);
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const statuses = new Map<number, number>();
+    const worker = async () => {
+      for (let i = 0; i < 40; i++) {
+        const name = `data/0${random(6)}`;
+        const op = random(4);
+        const code =
+          op === 0
+            ? await status(h, `/alice/laptop/${name}`, auth, { method: "DELETE" })
+            : await status(h, `/alice/laptop/${name}`, auth, { method: "POST", body: Buffer.alloc(random(5000), 65 + op) });
+        statuses.set(code, (statuses.get(code) ?? 0) + 1);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    const usage = (await (await fetch(`${h.base}/_usage`, { headers: { authorization: auth } })).json()) as { bytes: number; objects: number };
+    expect([...statuses.keys()].every((code) => code === 200 || code === 404)).toBe(true);
+    expect({ bytes: usage.bytes, objects: usage.objects }).toEqual(onDisk(join(h.dir, "repos/alice/laptop")));
+  }, 60_000);
 });
