@@ -122,6 +122,26 @@ describe("breaker s11: hosting sign-in", () => {
   }, 30_000);
 });
 
+describe("breaker s11: sign-in without a race (held)", () => {
+  it("CLI: a remembered header is refused after its login is removed by a file change alone, and after it is re-added with another password", async () => {
+    const bob = htpasswdLine("bob", "bob-pw", 5);
+    const h = await startHosting(`${htpasswdLine("alice", "first", 5)}\n${bob}\n`);
+    const first = basic("alice", "first");
+    expect(await status(h, "/alice/laptop/config", first)).not.toBe(401);
+    expect(await status(h, "/alice/laptop/config", first)).not.toBe(401);
+    replaceFile(h.htpasswd, `${bob}\n`);
+    await sleep(600); // the watcher's settle time and the read
+    expect(await status(h, "/alice/laptop/config", first)).toBe(401);
+    replaceFile(h.htpasswd, `${bob}\n${htpasswdLine("alice", "second", 5)}\n`);
+    await sleep(600);
+    expect(await status(h, "/alice/laptop/config", first)).toBe(401);
+    expect(await status(h, "/alice/laptop/config", basic("alice", "second"))).not.toBe(401);
+    // bob's header never maps to alice, nor alice's to bob: each answers for its own repository only.
+    expect(await status(h, "/bob/laptop/config", basic("alice", "second"))).toBe(404);
+    expect(await status(h, "/alice/laptop/config", basic("bob", "bob-pw"))).toBe(404);
+  }, 30_000);
+});
+
 describe("breaker s11: fair share across a reload", () => {
   // FINDING: low — max_in_flight lowered by a reload (4 → 1) is exceeded: a request released under
   // the old limits hands its slot straight to a waiter queued under the new ones (release uses the
@@ -190,6 +210,40 @@ describe("breaker s11: quota exactness", () => {
     await Promise.all(Array.from({ length: 16 }, worker));
     const usage = (await (await fetch(`${h.base}/_usage`, { headers: { authorization: auth } })).json()) as { bytes: number; objects: number };
     expect([...statuses.keys()].every((code) => code === 200 || code === 404)).toBe(true);
+    expect({ bytes: usage.bytes, objects: usage.objects }).toEqual(onDisk(join(h.dir, "repos/alice/laptop")));
+  }, 60_000);
+});
+
+describe("breaker s11: append-only beside an owner", () => {
+  it("owner and create-only logins (no-delete), 16 clients: usage equals the disk, the create-only one gets only 200 or 403", async () => {
+    const lines = [htpasswdLine("alice", "pw", 5), htpasswdLine("alice-create", "cw", 5)].join("\n");
+    const h = await startHosting(`${lines}\n`, '[credentials]\nalice-create = { user = "alice", role = "no-delete" }\n');
+    const owner = basic("alice", "pw");
+    const creator = basic("alice-create", "cw");
+    expect(await status(h, "/alice/laptop/?cmd=create", owner, { method: "POST" })).toBe(200);
+    let seed = 11;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const statuses = new Map<string, number>();
+    const worker = async (w: number) => {
+      const auth = w % 2 === 0 ? owner : creator;
+      for (let i = 0; i < 30; i++) {
+        const n = random(5);
+        const name = `data/1${n}`;
+        const fill = 65 + random(3);
+        const body = Buffer.alloc(100 * (n + 1) + (fill - 65), fill);
+        // Sized bodies only: a chunked upload is refused with 411 (Content-Length is required for the quota).
+        const init: RequestInit = { method: "POST", body };
+        const code = auth === owner && random(5) === 0 ? await status(h, `/alice/laptop/${name}`, auth, { method: "DELETE" }) : await status(h, `/alice/laptop/${name}`, auth, init);
+        const key = `${auth === owner ? "owner" : "creator"} ${code}`;
+        statuses.set(key, (statuses.get(key) ?? 0) + 1);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, w) => worker(w)));
+    const usage = (await (await fetch(`${h.base}/_usage`, { headers: { authorization: owner } })).json()) as { bytes: number; objects: number };
+    expect([...statuses.keys()].filter((k) => !/^(owner (200|404)|creator (200|403))$/.test(k))).toEqual([]);
     expect({ bytes: usage.bytes, objects: usage.objects }).toEqual(onDisk(join(h.dir, "repos/alice/laptop")));
   }, 60_000);
 });
