@@ -78,6 +78,18 @@ async function status(h: Hosting, path: string, auth: string, init: RequestInit 
   return res.status;
 }
 
+/** mulberry32: a small seeded generator whose low bits are not periodic (an LCG's are). */
+function seeded(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) % n);
+  };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("breaker s11: hosting sign-in", () => {
@@ -190,13 +202,9 @@ describe("breaker s11: quota exactness", () => {
     const h = await startHosting(`${htpasswdLine("alice", "pw", 5)}\n`, 'quota = "10M"\n');
     const auth = basic("alice", "pw");
     expect(await status(h, "/alice/laptop/?cmd=create", auth, { method: "POST" })).toBe(200);
-    let seed = 7;
-    const random = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
     const statuses = new Map<number, number>();
-    const worker = async () => {
+    const worker = async (w: number) => {
+      const random = seeded(100 + w);
       for (let i = 0; i < 40; i++) {
         const name = `data/0${random(6)}`;
         const op = random(4);
@@ -207,7 +215,7 @@ describe("breaker s11: quota exactness", () => {
         statuses.set(code, (statuses.get(code) ?? 0) + 1);
       }
     };
-    await Promise.all(Array.from({ length: 16 }, worker));
+    await Promise.all(Array.from({ length: 16 }, (_, w) => worker(w)));
     const usage = (await (await fetch(`${h.base}/_usage`, { headers: { authorization: auth } })).json()) as { bytes: number; objects: number };
     expect([...statuses.keys()].every((code) => code === 200 || code === 404)).toBe(true);
     expect({ bytes: usage.bytes, objects: usage.objects }).toEqual(onDisk(join(h.dir, "repos/alice/laptop")));
@@ -221,13 +229,9 @@ describe("breaker s11: append-only beside an owner", () => {
     const owner = basic("alice", "pw");
     const creator = basic("alice-create", "cw");
     expect(await status(h, "/alice/laptop/?cmd=create", owner, { method: "POST" })).toBe(200);
-    let seed = 11;
-    const random = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
     const statuses = new Map<string, number>();
     const worker = async (w: number) => {
+      const random = seeded(200 + w);
       const auth = w % 2 === 0 ? owner : creator;
       for (let i = 0; i < 30; i++) {
         const n = random(5);
@@ -245,5 +249,49 @@ describe("breaker s11: append-only beside an owner", () => {
     const usage = (await (await fetch(`${h.base}/_usage`, { headers: { authorization: owner } })).json()) as { bytes: number; objects: number };
     expect([...statuses.keys()].filter((k) => !/^(owner (200|404)|creator (200|403))$/.test(k))).toEqual([]);
     expect({ bytes: usage.bytes, objects: usage.objects }).toEqual(onDisk(join(h.dir, "repos/alice/laptop")));
+  }, 60_000);
+});
+
+describe("breaker s11: quota at its limit", () => {
+  it("16 clients over two repositories near a repository and a user quota: never over either, usage equals the disk", async () => {
+    const h = await startHosting(`${htpasswdLine("alice", "pw", 5)}\n`, 'quota = "20000"\n[users.alice]\nquota = "30000"\n');
+    const auth = basic("alice", "pw");
+    for (const repo of ["one", "two"]) expect(await status(h, `/alice/${repo}/?cmd=create`, auth, { method: "POST" })).toBe(200);
+    const codes = new Set<number>();
+    const expected = new Map<string, number | undefined>();
+    const worker = async (w: number) => {
+      const random = seeded(300 + w);
+      for (let i = 0; i < 25; i++) {
+        const repo = random(2) === 0 ? "one" : "two";
+        const name = `data/${w.toString(16)}${random(4)}`;
+        const del = random(6) === 0;
+        const size = 200 + random(1800);
+        const code = del
+          ? await status(h, `/alice/${repo}/${name}`, auth, { method: "DELETE" })
+          : await status(h, `/alice/${repo}/${name}`, auth, { method: "POST", body: Buffer.alloc(size, 66) });
+        codes.add(code);
+        // Each name is one worker's: what it holds follows from that worker's answers alone.
+        if (code === 200) expected.set(`${repo}/${name}`, del ? undefined : size);
+        if (code === 404) expected.set(`${repo}/${name}`, undefined);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, w) => worker(w)));
+    const held = [...expected].filter(([, size]) => size !== undefined);
+    const heldBytes = (repo: string) => held.filter(([key]) => key.startsWith(`${repo}/`)).reduce((sum, [, size]) => sum + (size ?? 0), 0);
+    const one = onDisk(join(h.dir, "repos/alice/one"));
+    const two = onDisk(join(h.dir, "repos/alice/two"));
+    const usage = (await (await fetch(`${h.base}/_usage`, { headers: { authorization: auth } })).json()) as {
+      bytes: number;
+      repositories: Array<{ name: string; bytes: number; objects: number }>;
+    };
+    expect([...codes].filter((c) => c !== 200 && c !== 404 && c !== 507)).toEqual([]);
+    expect(codes.has(507), JSON.stringify({ codes: [...codes], one, two })).toBe(true); // the quota was reached
+    // Every name is one worker's: what the answers say it holds is what the disk holds.
+    expect({ one: one.bytes, two: two.bytes }).toEqual({ one: heldBytes("one"), two: heldBytes("two") });
+    expect(one.bytes).toBeLessThanOrEqual(20000);
+    expect(two.bytes).toBeLessThanOrEqual(20000);
+    expect(one.bytes + two.bytes).toBeLessThanOrEqual(30000);
+    const byName = Object.fromEntries(usage.repositories.map((r) => [r.name, { bytes: r.bytes, objects: r.objects }]));
+    expect(byName).toEqual({ one, two });
   }, 60_000);
 });
