@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -196,6 +197,65 @@ function onDisk(root: string): { bytes: number; objects: number } {
   walk(root);
   return { bytes, objects };
 }
+
+describe("breaker s11: fair share through the CLI (held)", () => {
+  it("max_in_flight = 2, max_queued = 0: two stalled downloads hold both slots, a third request is refused with 503, and after them it runs", async () => {
+    const h = await startHosting(`${htpasswdLine("alice", "pw", 5)}\n`, "[fair_share]\nmax_in_flight = 2\nmax_queued = 0\n");
+    const auth = basic("alice", "pw");
+    expect(await status(h, "/alice/laptop/?cmd=create", auth, { method: "POST" })).toBe(200);
+    expect(await status(h, "/alice/laptop/data/big", auth, { method: "POST", body: Buffer.alloc(48 * 1024 * 1024, 1) })).toBe(200);
+    const { port } = new URL(h.base);
+    // Clients that ask for the big object and never read: their answers cannot finish.
+    const stalled = [0, 1].map(() => {
+      const socket = connect(Number(port), "127.0.0.1");
+      socket.write(`GET /alice/laptop/data/big HTTP/1.1\r\nHost: x\r\nAccept: ${MEDIA_TYPE}\r\nAuthorization: ${auth}\r\n\r\n`);
+      socket.pause();
+      return socket;
+    });
+    await sleep(500);
+    expect(await status(h, "/alice/laptop/config", auth)).toBe(503);
+    for (const socket of stalled) socket.destroy();
+    await sleep(500);
+    expect(await status(h, "/alice/laptop/config", auth)).not.toBe(503);
+  }, 30_000);
+});
+
+describe("breaker s11: fair share lowered by a reload, through the CLI", () => {
+  // FINDING: low — max_in_flight lowered from 4 to 1 by SIGHUP while 4 downloads of alice run: when
+  // one of them ends, a request that queued after the reload is admitted at once beside the 3
+  // still running (the release applies the limits its request was admitted under). Expected: it
+  // waits while more than 1 of alice's requests run; got: it is answered with 3 still running.
+  it.fails("CLI: a request queued after max_in_flight was lowered waits while more than the new limit run", async () => {
+    const h = await startHosting(`${htpasswdLine("alice", "pw", 5)}\n`, "[fair_share]\nmax_in_flight = 4\nmax_queued = 8\n");
+    const auth = basic("alice", "pw");
+    expect(await status(h, "/alice/laptop/?cmd=create", auth, { method: "POST" })).toBe(200);
+    expect(await status(h, "/alice/laptop/data/big", auth, { method: "POST", body: Buffer.alloc(48 * 1024 * 1024, 1) })).toBe(200);
+    const { port } = new URL(h.base);
+    const stalled = [0, 1, 2, 3].map(() => {
+      const socket = connect(Number(port), "127.0.0.1");
+      socket.write(`GET /alice/laptop/data/big HTTP/1.1\r\nHost: x\r\nAccept: ${MEDIA_TYPE}\r\nAuthorization: ${auth}\r\n\r\n`);
+      socket.pause();
+      return socket;
+    });
+    await sleep(500);
+    writeFileSync(h.config, `${readFileSync(h.config, "utf8").replace("max_in_flight = 4", "max_in_flight = 1")}`);
+    h.child.kill("SIGHUP");
+    await sleep(300);
+    let answered = false;
+    const queued = status(h, "/alice/laptop/config", auth).then((code) => {
+      answered = true;
+      return code;
+    });
+    await sleep(200);
+    expect(answered).toBe(false); // 4 run: it waits
+    stalled[0]?.destroy();
+    await sleep(500);
+    const stillWaiting = !answered; // 3 still run, the limit is 1
+    for (const socket of stalled) socket.destroy();
+    await queued;
+    expect(stillWaiting).toBe(true);
+  }, 30_000);
+});
 
 describe("breaker s11: quota exactness", () => {
   it("16 concurrent clients overwriting and deleting a few names: usage equals the disk", async () => {
