@@ -114,6 +114,23 @@ describe("breaker s11: hosting sign-in", () => {
     }
   });
 
+  // FINDING: high — same cause, a removal: alice is removed while her first request is checked, and
+  // re-added (a new account for a new person) with another password before the check ends; the
+  // removed account's password then signs in as the new alice. Expected undefined; got "alice".
+  it.fails("a login removed and re-added with another password during a sign-in does not take the removed password", async () => {
+    const checker = new PasswordChecker(HtpasswdTable.parse(`${htpasswdLine("alice", "removed-pw")}\n`));
+    try {
+      const removed = basic("alice", "removed-pw");
+      const inFlight = checker.signIn(removed);
+      checker.replaceTable(HtpasswdTable.parse(""));
+      checker.replaceTable(HtpasswdTable.parse(`${htpasswdLine("alice", "new-person")}\n`));
+      await inFlight;
+      expect(await checker.signIn(removed)).toBeUndefined();
+    } finally {
+      checker.close();
+    }
+  });
+
   // FINDING: high — the same race through the real CLI: alice's password is changed with a new
   // htpasswd file and SIGHUP while her first request with the old password is being checked (cost
   // 13, as an operator may choose); from then on the OLD password is accepted by the server
