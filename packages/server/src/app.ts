@@ -100,8 +100,10 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
   const pool = new BufferPool(Math.floor(budget.limit / 4));
   const keepStreamOpen = options.keepStreamOpen ?? false;
 
-  // Order of the reference's checks: method (501, no other check), Accept (406), auth (401).
+  // Order of the reference's checks: version (505), method (501, no other check), Accept (406), auth (401).
   async function answer(reply: ReplyContext, routing: { routed?: RoutedRequest }): Promise<void> {
+    // Node's parser reads "HTTP/2.0" (or 2.x) in a request line as it reads 1.1.
+    if (reply.incoming.httpVersionMajor >= 2) throw new HttpError(505, `Invalid HTTP version (${reply.incoming.httpVersion})`);
     // The single store answers nothing of its own: no call and no await for it.
     if (router?.answerOwn) {
       const own = await router.answerOwn(reply);

@@ -23,6 +23,7 @@ const EXPLANATIONS: Readonly<Record<number, [reason: string, explain: string]>> 
   500: ["Internal Server Error", "Server got itself in trouble"],
   501: ["Not Implemented", "Server does not support this operation"],
   503: ["Service Unavailable", "The server cannot process the request due to a high load"],
+  505: ["HTTP Version Not Supported", "Cannot fulfill request"],
   507: ["Insufficient Storage", ""],
 };
 

@@ -151,10 +151,11 @@ export class RestServer {
         rateWindowMs: options.rateWindowMs ?? 20_000,
         logger: this.logger,
       });
-    } else {
-      // Requests already received when stdin ends still get their answers.
-      (this.http as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     }
+    // Requests already received when the client ends its side (stdin's end, a TCP half-close)
+    // still run and get their answers, as the reference's do; Node's default would abort them
+    // and end the connection, after a store behind them had perhaps already happened, unanswered.
+    (this.http as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   }
 
   #handle(listener: RequestListener, req: IncomingMessage, res: ServerResponse): void {

@@ -133,15 +133,23 @@ export class PasswordChecker {
 
   /** Whether `password` is the password of `login` in the current table. */
   async check(login: string, password: string): Promise<boolean> {
+    return (await this.#verify(login, password)) !== undefined;
+  }
+
+  /**
+   * The hash of `login` that `password` matched (undefined: none). The table may be replaced
+   * while bcrypt runs: what is remembered is keyed by the hash that was compared, never by the
+   * one found afterwards, so a password changed meanwhile does not carry the old one over.
+   */
+  async #verify(login: string, password: string): Promise<string | undefined> {
     const hash = this.#table.hashOf(login);
     const remembered = hash === undefined ? undefined : this.#verified.get(login);
     // One digest per request (the hosting bench's profile: two, with a hex key, cost ~10 µs of a 1 KiB store's ~150).
-    if (hash !== undefined && remembered?.hash === hash && timingSafeEqual(remembered.proof, proofOf(login, hash, password))) return true;
+    if (hash !== undefined && remembered?.hash === hash && timingSafeEqual(remembered.proof, proofOf(login, hash, password))) return hash;
     const ok = await this.#compare(password, hash ?? (await this.#dummyHash(this.#table.usualCost)));
-    if (!ok || hash === undefined) return false;
-    // The table may have been replaced during the comparison: remember only a still-current hash.
+    if (!ok || hash === undefined) return undefined;
     if (this.#table.hashOf(login) === hash) this.#remember(login, hash, proofOf(login, hash, password));
-    return true;
+    return hash;
   }
 
   /**
@@ -162,9 +170,9 @@ export class PasswordChecker {
 
   async #signInSlowly(header: string, key: string): Promise<string | undefined> {
     const given = parseBasic(header);
-    if (!given || !(await this.check(given.username, given.password))) return undefined;
-    const hash = this.#table.hashOf(given.username);
-    if (hash !== undefined && this.#cacheEntries > 0) this.#rememberHeader(given.username, hash, key);
+    const hash = given && (await this.#verify(given.username, given.password));
+    if (!given || hash === undefined) return undefined;
+    if (this.#cacheEntries > 0) this.#rememberHeader(given.username, hash, key);
     return given.username;
   }
 
