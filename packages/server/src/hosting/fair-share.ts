@@ -33,6 +33,8 @@ interface Share {
   peak: number;
   readonly queue: Waiter[];
   bandwidth: Bandwidth | undefined;
+  /** The limit of the configuration last seen for the user (a reload may have lowered it). */
+  maxInFlight: number;
 }
 
 /**
@@ -60,16 +62,16 @@ export class FairShare {
     // A free slot (every request of a user within its limit): admitted at once, without a promise.
     if (share.running < limits.maxInFlight) {
       share.running++;
-      return this.#admitted(share, limits);
+      return this.#admitted(share);
     }
     if (share.queue.length >= limits.maxQueued)
       throw new HttpError(503, "Service Unavailable: too many requests of this user at once, retry later", {
         "Retry-After": String(RETRY_AFTER_SECONDS),
       });
-    return this.#wait(share, signal).then(() => this.#admitted(share, limits));
+    return this.#wait(share, signal).then(() => this.#admitted(share));
   }
 
-  #admitted(share: Share, limits: FairShareLimits): Admission {
+  #admitted(share: Share): Admission {
     share.peak = Math.max(share.peak, share.running);
     let released = false;
     return {
@@ -77,7 +79,7 @@ export class FairShare {
       release: () => {
         if (released) return;
         released = true;
-        this.#release(share, limits);
+        this.#release(share);
       },
     };
   }
@@ -91,9 +93,10 @@ export class FairShare {
   #share(user: string, limits: FairShareLimits): Share {
     let share = this.#shares.get(user);
     if (!share) {
-      share = { running: 0, peak: 0, queue: [], bandwidth: undefined };
+      share = { running: 0, peak: 0, queue: [], bandwidth: undefined, maxInFlight: limits.maxInFlight };
       this.#shares.set(user, share);
     }
+    share.maxInFlight = limits.maxInFlight;
     // A reload that changed the rate: a new bucket from now on (requests running keep theirs).
     if (share.bandwidth?.rate !== limits.bandwidth) share.bandwidth = limits.bandwidth === undefined ? undefined : new Bandwidth(limits.bandwidth);
     return share;
@@ -119,10 +122,11 @@ export class FairShare {
     });
   }
 
-  #release(share: Share, limits: FairShareLimits): void {
-    // The slot goes to the first waiter in the same step: the count never passes the limit, even
-    // a lowered one (a reload) only shrinks as requests finish.
-    if (share.running <= limits.maxInFlight) {
+  #release(share: Share): void {
+    // The slot goes to the first waiter in the same step: the count never passes the limit. Under
+    // a limit a reload lowered, it shrinks as requests finish, each slot handed on only once the
+    // count is within the new limit (not the one the finishing request was admitted under).
+    if (share.running <= share.maxInFlight) {
       const next = share.queue.shift();
       if (next) {
         next.admit();
