@@ -187,11 +187,11 @@ describe("replies as they come off the pipe (shell peers)", () => {
 
   it("a head in pieces: status, trimmed lower-case headers, lines without a name skipped; the body in pieces", async () => {
     const t = transport(
-      "read line; printf 'HTTP/1.1 201 Created\\r\\nX-One:  Spaced  \\r\\nno colon here\\r\\n: nameless\\r\\nCONTENT-LENGTH: 3\\r\\n'; sleep 0.2; printf '\\r\\nab'; sleep 0.2; printf c; cat >/dev/null",
+      "read line; printf 'HTTP/1.1 201 Created\\r\\nX-One:  Spaced  \\r\\nX-Two :two\\r\\nno colon here\\r\\n: nameless\\r\\nCONTENT-LENGTH: 3\\r\\n'; sleep 0.2; printf '\\r\\nab'; sleep 0.2; printf c; cat >/dev/null",
     );
     const res = await t.request({ method: "GET", target: "/x" });
     expect(res.status).toBe(201);
-    expect(res.headers).toEqual({ "x-one": "Spaced", "content-length": "3" });
+    expect(res.headers).toEqual({ "x-one": "Spaced", "x-two": "two", "content-length": "3" });
     expect(text(await res.bytes())).toBe("abc");
     await t.close();
   });
@@ -216,6 +216,12 @@ describe("replies as they come off the pipe (shell peers)", () => {
     expect(text(await second.bytes())).toBe("z");
     expect((await first.bytes()).byteLength).toBe(0);
     await t.close();
+  });
+
+  it("a reply that starts with a blank line has an empty status line: a BackendError", async () => {
+    const t = transport("read line; printf '\\r\\n\\r\\nHTTP/1.1 200 OK\\r\\n\\r\\n'; cat >/dev/null");
+    const err = await failure(t.request({ method: "GET", target: "/" }));
+    expect(err.message).toBe('stdio server: invalid status line: ""');
   });
 
   it("a status line without a status is a BackendError quoting it; the child is then dropped", async () => {
