@@ -26,6 +26,8 @@ export class RawResponder {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   connections = 0;
+  /** Connections closed so far (by either side). */
+  closed = 0;
   /** When set, requests are read but never answered (a hung server). */
   silent = false;
 
@@ -54,7 +56,10 @@ export class RawResponder {
   #serve(socket: Socket): void {
     this.connections++;
     this.#sockets.add(socket);
-    socket.on("close", () => this.#sockets.delete(socket));
+    socket.on("close", () => {
+      this.#sockets.delete(socket);
+      this.closed++;
+    });
     socket.on("error", () => undefined);
     let buf = Buffer.alloc(0);
     socket.on("data", (data) => {
