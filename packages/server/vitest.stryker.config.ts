@@ -33,6 +33,7 @@ export default defineConfig({
       "test/features-header.test.ts",
       "test/hostile-arguments.test.ts",
       "test/operations.test.ts",
+      "test/operations-edges.test.ts",
       "test/quota-move.test.ts",
       "test/transcripts.test.ts",
     ],
