@@ -51,3 +51,28 @@ describe.runIf(process.platform === "linux")("bytes the kernel holds unacknowled
       }
     });
 });
+
+describe("connectionKey", () => {
+  it("writes an IPv4 peer as it is, an IPv6 one as 8 lowercase groups without leading zeros", () => {
+    expect(connectionKey(8080, "10.0.0.1", 51000)).toBe("8080 10.0.0.1 51000");
+    expect(connectionKey(1, "::1", 2)).toBe("1 0:0:0:0:0:0:0:1 2");
+    expect(connectionKey(1, "::", 2)).toBe("1 0:0:0:0:0:0:0:0 2");
+    expect(connectionKey(1, "FE80::0A:1", 2)).toBe("1 fe80:0:0:0:0:0:a:1 2");
+    expect(connectionKey(1, "2001:db8::", 2)).toBe("1 2001:db8:0:0:0:0:0:0 2");
+    expect(connectionKey(1, "2001:0db8:0000:0001:0002:0003:0004:00ff", 2)).toBe("1 2001:db8:0:1:2:3:4:ff 2");
+  });
+});
+
+describe.runIf(process.platform === "linux")("kernelSendQueues", () => {
+  it("leaves out connections whose sent bytes were all acknowledged", async () => {
+    const conn = await stalledConnection("127.0.0.1", "127.0.0.1", 0);
+    try {
+      const queues = kernelSendQueues();
+      expect(queues).toBeInstanceOf(Map);
+      expect(queues?.has(keyOf(conn.served))).toBe(false);
+      for (const held of queues?.values() ?? []) expect(held).toBeGreaterThan(0);
+    } finally {
+      conn.close();
+    }
+  });
+});
