@@ -1,6 +1,6 @@
 import { type IncomingMessage, type Server, type ServerOptions, type ServerResponse, createServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Server as TlsServer } from "node:tls";
 import type { Backend } from "@borgstore/core";
@@ -247,6 +247,7 @@ export class RestServer {
           goOn?.abandon();
           return;
         }
+        this.#observer.refused(this.#stdio ? "stdio-client" : ((socket as Partial<Socket>).remoteAddress ?? "unix"), answer.status, answer.reason);
         if (goOn) {
           socket.write(clientErrorResponse(answer, { close: false }), () => goOn.resume());
           return;

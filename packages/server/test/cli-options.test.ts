@@ -94,6 +94,7 @@ describe("borgstore-server-rest options", () => {
     await garbage(info.port);
     await sleep(200);
     expect(info.stderr()).not.toContain("unreadable request");
+    expect(info.stderr()).toMatch(/127\.0\.0\.1 - - \[[^\]]+\] "<refused>" 400 - \(Bad Request\)/);
     const debug = await start(["--backend", `FILE:${dir.path}/s${n++}`, "--create", "--log-level", "debug"]);
     await garbage(debug.port);
     expect(await stderrSettles(debug, (t) => t.includes("unreadable request"))).toContain("unreadable request");

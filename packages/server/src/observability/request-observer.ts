@@ -70,6 +70,17 @@ export class RequestObserver {
     if (noted.length > 0 || implied.length > 0) this.#auditLine(peer, req, record, [...noted, ...implied]);
   }
 
+  /**
+   * A request Node's parser refused (or a CONNECT), answered without an IncomingMessage: an access
+   * line with its status and reason phrase. Its bytes are not logged: they are what the parser
+   * could not read, and may hold anything (credentials in an absolute-form target, control bytes).
+   */
+  refused(peer: string, status: number, reason: string): void {
+    if (!this.#logger.enabled("info")) return;
+    const fields = () => ({ log: "access", peer, user: "-", op: "unreadable", method: null, status, reason, bytes_in: 0, bytes_out: 0 });
+    this.#logger.record("info", "request", fields, () => `${peer} - - [${logTime()}] "<refused>" ${status} - (${reason})`);
+  }
+
   #accessLine(peer: string, req: IncomingMessage, r: RequestRecord): void {
     const fields = () => ({
       log: "access",
