@@ -15,8 +15,8 @@ if (sftp) {
     skip: {
       "readers during concurrent stores to one name":
         "rclone 1.60's sftp remote cannot rename over an existing file, so an overwrite is delete + rename: a reader's GET in between gets rclone's 404 'object not found' (measured), which the test does not allow",
-      "a short slice far from the end racing overwrites":
-        "the same rclone limit under this test's denser overwrites of one name: rclone's own movefile fails 'Move NewObject failed: object not found' when another writer's delete + rename lands between its move and its lookup, and a reader's reply is cut when its file is replaced mid-read (both seen on 2026-12-06, 1 CI run in ~20 and 2 of 2 runs after)",
+      "read races":
+        "rclone 1.60's sftp remote overwrites by delete + rename and cuts a reader's reply ('other side closed') when its file is replaced mid-read; under dense overwrites its own movefile fails 'Move NewObject failed: object not found' (seen in 3 of the read-race tests, 2026-12-06/07; the local remote runs them all)",
     },
   });
 } else {
