@@ -155,6 +155,15 @@ client.close()
       expect(result.stdout.toString()).toContain("'python'");
     }, 60_000);
 
+    it("serves a request that asks for an Upgrade, and the requests pipelined behind it, over TLS too", async () => {
+      const connection = await TlsConnection.open(server.port, ca);
+      connection.socket.write(`GET / HTTP/1.1\r\nHost: localhost\r\nAccept: ${ACCEPT}\r\nAuthorization: ${AUTH}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n`);
+      // Each list() pipelines one more GET and reads the oldest answer.
+      expect(await connection.list()).toBe(200);
+      expect(await connection.list()).toBe(200);
+      connection.socket.destroy();
+    });
+
     it("takes a new certificate on SIGHUP without dropping open connections, and keeps it when the next one is broken", async () => {
       const before = await TlsConnection.open(server.port, ca);
       expect(await before.list()).toBe(200);
