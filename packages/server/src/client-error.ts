@@ -1,4 +1,6 @@
 import { errorPageHtml, reasonPhrase, standardReason } from "./error-page.js";
+import { refusedMethodStart } from "./refused-method.js";
+import { overflowsInRequestLine } from "./request-line-overflow.js";
 
 /**
  * Node's parser errors and what CPython's http.server answers to the same bytes. Connection
@@ -31,10 +33,16 @@ export function clientErrorStatus(err: { code?: unknown }): number | undefined {
   return STATUS_BY_CODE[code] ?? (code.startsWith("HPE_") ? 400 : undefined);
 }
 
-/** The reference's answer to the bytes Node refused, or undefined when the connection itself failed. */
-export function clientErrorAnswer(err: ParserError): ClientErrorAnswer | undefined {
-  const status = clientErrorStatus(err);
+/**
+ * The reference's answer to the bytes Node refused, or undefined when the connection itself
+ * failed. `packetOpensConnection`: the packet the parser failed in is the first its connection read.
+ */
+export function clientErrorAnswer(err: ParserError, where: { packetOpensConnection?: boolean } = {}): ClientErrorAnswer | undefined {
+  let status = clientErrorStatus(err);
   if (status === undefined) return undefined;
+  if (status === 431 && Buffer.isBuffer(err.rawPacket) && typeof err.bytesParsed === "number") {
+    if (overflowsInRequestLine(err.rawPacket, err.bytesParsed, where.packetOpensConnection ?? false)) status = 414;
+  }
   if (status === 501) {
     // Like the reference (its first check): the method named in the status line and the page.
     const method = refusedMethod(err);
@@ -52,17 +60,16 @@ const LF = 0x0a;
 /**
  * The method of the request line the parser gave up in, if the reference would name it: it
  * answers 501 only to a well-formed line (method, target, HTTP/x.y), any other line 400. The line
- * is found around the failing offset in the packet the parser read: back to the previous line
- * break (or the packet's start), on to the next one, which must be in the packet.
+ * runs from the method's start (found back from the failing offset) to the next line break, which
+ * must be in the packet the parser read.
  */
 function refusedMethod(err: ParserError): string | undefined {
   const packet = err.rawPacket;
   const at = err.bytesParsed;
   if (!Buffer.isBuffer(packet) || typeof at !== "number" || at < 0 || at > packet.length) return undefined;
-  const lineStart = packet.lastIndexOf(LF, at - 1) + 1;
   const lineEnd = packet.indexOf(LF, at);
   if (lineEnd < 0) return undefined;
-  const words = packet.subarray(lineStart, lineEnd).toString("latin1").trim().split(/[ \t]+/);
+  const words = packet.subarray(refusedMethodStart(packet, at), lineEnd).toString("latin1").trim().split(/[ \t]+/);
   const [method = "", , version = ""] = words;
   return words.length === 3 && /^[\x21-\x7e]+$/.test(method) && /^HTTP\/\d{1,10}\.\d{1,10}$/.test(version) ? method : undefined;
 }

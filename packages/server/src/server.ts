@@ -19,6 +19,7 @@ import { connectionOf, endsConnection, knownConnection, responseDone } from "./r
 import { isRequestLineError } from "./refused-request.js";
 import { type GoOn, StdioSession } from "./stdio-session.js";
 import { type TlsFiles, readTlsCredentials, reloadTlsCredentials } from "./tls.js";
+import { headWithoutUpgrade } from "./upgrade-request.js";
 
 /** Options of `new RestServer(...)`: the app's options plus connection limits, timeouts and logging. */
 export interface RestServerOptions extends Omit<AppOptions, "keepStreamOpen" | "onInternalError" | "onFailedLogin"> {
@@ -65,6 +66,8 @@ export class RestServer {
   #inflight = new Set<Promise<void>>();
   #responses = new Set<ServerResponse>();
   #refused = new WeakSet<object>();
+  /** Node's own listener that makes a socket an HTTP connection (a fresh parser on it). */
+  readonly #startHttp: (socket: Duplex) => void;
   #shuttingDown = false;
   #shutdown: Promise<void> | undefined;
   readonly #stores: BackendHost | StoreRouter;
@@ -116,6 +119,11 @@ export class RestServer {
     this.http = this.#tls
       ? (createHttpsServer({ ...serverOptions, ...readTlsCredentials(this.#tls) }, handle) as unknown as Server)
       : createServer(serverOptions, handle);
+    // Taken before anything else listens: an https server's HTTP machinery listens on
+    // 'secureConnection' ('connection' is where TLS starts).
+    const [startHttp] = this.http.listeners(this.#tls ? "secureConnection" : "connection");
+    if (typeof startHttp !== "function") throw new Error("node:http has no connection listener to serve an upgrade request with");
+    this.#startHttp = (socket) => startHttp.call(this.http, socket);
     this.http.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => this.#refuseUnreadable(err, socket));
     // Node hands a CONNECT over without a response (and destroys the connection, losing the
     // answers before it, when nobody takes it): the reference's 501 after those answers.
@@ -123,6 +131,9 @@ export class RestServer {
       const message = "Unsupported method ('CONNECT')";
       this.#answerLast(socket, { status: 501, reason: message, message }, this.#session?.refuseConnect(socket, head));
     });
+    // Node would serve a request asking for an Upgrade and then read nothing more on its
+    // connection (the requests pipelined behind it lost, unanswered): served as the reference does.
+    this.http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#serveUpgradeRequest(req, socket, head));
     // An expectation other than 100-continue: Node would answer 417; the reference ignores it.
     this.http.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => this.http.emit("request", req, res));
     // `Expect: 100-continue`: Node would say "100 Continue" at once and so invite the body of a
@@ -215,7 +226,8 @@ export class RestServer {
     // Bytes after a request that said Connection: close: its answer ends the connection, and
     // nothing after it is read (RFC 9112 §9.6).
     if (err.code === "HPE_CLOSED_CONNECTION") return;
-    const answer = clientErrorAnswer(err);
+    const read = (socket as { bytesRead?: unknown }).bytesRead;
+    const answer = clientErrorAnswer(err, { packetOpensConnection: Buffer.isBuffer(err.rawPacket) && read === err.rawPacket.length });
     const lastResponse = knownConnection(socket)?.lastResponse;
     // The client ended its side in the middle of a request's body: that body never completes,
     // and the requests before it would wait for it (holding the connection until the rate guard).
@@ -225,8 +237,52 @@ export class RestServer {
       return;
     }
     this.logger.debug(`unreadable request (${err.code ?? err.message}): answering ${answer.status} after the requests before it`);
-    const goOn = isRequestLineError(err.code) ? this.#session?.refuse(socket, err.rawPacket, err.bytesParsed) : undefined;
+    const inRequestLine = isRequestLineError(err.code) || answer.status === 414;
+    const goOn = inRequestLine ? this.#session?.refuse(socket, err.rawPacket, err.bytesParsed) : undefined;
     this.#answerLast(socket, answer, goOn);
+  }
+
+  /**
+   * Serves a request that asked for an Upgrade, and those behind it, as HTTP/1.1 (the reference
+   * ignores the Upgrade header): Node handed over the connection with its parser gone, so once
+   * every request before it is answered, a fresh parser on the connection reads the request again
+   * (without its Upgrade header) and the bytes after it. Its body, if any, is in `head`: Node does
+   * not read the body of such a request.
+   */
+  #serveUpgradeRequest(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Nobody else watches the connection until a parser does again.
+    const idle = () => socket.destroy();
+    socket.once("timeout", idle);
+    const served = this.#afterEarlierAnswers(socket)
+      .then((open) => {
+        socket.off("timeout", idle);
+        if (!open) return;
+        if (this.#shuttingDown) {
+          // Not read (no new request starts in a shutdown): the client sees the connection end.
+          this.#closeGently(socket);
+          return;
+        }
+        socket.unshift(Buffer.concat([headWithoutUpgrade(req), head]));
+        this.#startHttp(socket);
+      })
+      .finally(() => this.#inflight.delete(served));
+    this.#inflight.add(served);
+  }
+
+  /**
+   * Resolves once every request before the last one Node parsed on `socket` is answered: true
+   * when the connection is still open for more (no answer closed it).
+   */
+  #afterEarlierAnswers(socket: Duplex): Promise<boolean> {
+    const connection = knownConnection(socket);
+    const lastResponse = connection?.lastResponse;
+    return (
+      (connection?.last ?? Promise.resolve())
+        // A response ended may still wait for the one before it to leave: it goes out first.
+        .then(() => (connection && lastResponse ? responseDone(lastResponse, connection.signalFor(lastResponse)) : undefined))
+        // An answer before it closed the connection (or will): nothing after such an answer is read.
+        .then(() => !(connection?.closing || !socket.writable || socket.destroyed))
+    );
   }
 
   /**
@@ -236,14 +292,9 @@ export class RestServer {
    */
   #answerLast(socket: Duplex, answer: ClientErrorAnswer, goOn?: GoOn): void {
     socket.pause();
-    const connection = knownConnection(socket);
-    const lastResponse = connection?.lastResponse;
-    const answered = (connection?.last ?? Promise.resolve())
-      // A response ended may still wait for the one before it to leave: it goes out first.
-      .then(() => (connection && lastResponse ? responseDone(lastResponse, connection.signalFor(lastResponse)) : undefined))
-      .then(() => {
-        // An answer before it closed the connection (or will): it is not read, as no request after such an answer.
-        if (connection?.closing || !socket.writable || socket.destroyed) {
+    const answered = this.#afterEarlierAnswers(socket)
+      .then((open) => {
+        if (!open) {
           goOn?.abandon();
           return;
         }
@@ -252,20 +303,26 @@ export class RestServer {
           socket.write(clientErrorResponse(answer, { close: false }), () => goOn.resume());
           return;
         }
-        // End, not destroy: closing with unread bytes would reset the connection and could
-        // discard our answers before the client read them. A client that keeps its side open
-        // is cut a little later.
-        const cut = setTimeout(() => socket.destroy(), 5_000);
-        cut.unref();
-        socket.once("close", () => clearTimeout(cut));
-        socket.end(clientErrorResponse(answer));
-        // Read on, discarding, so that the client's close is seen at once: a paused socket would
-        // keep its slot (and its address's --max-connections-per-address count) until a timeout.
-        socket.once("end", () => socket.destroy());
-        socket.resume();
+        this.#closeGently(socket, clientErrorResponse(answer));
       })
       .finally(() => this.#inflight.delete(answered));
     this.#inflight.add(answered);
+  }
+
+  /** Ends the connection after `last` (if given), reading nothing more from it. */
+  #closeGently(socket: Duplex, last?: Buffer): void {
+    // End, not destroy: closing with unread bytes would reset the connection and could
+    // discard our answers before the client read them. A client that keeps its side open
+    // is cut a little later.
+    const cut = setTimeout(() => socket.destroy(), 5_000);
+    cut.unref();
+    socket.once("close", () => clearTimeout(cut));
+    if (last) socket.end(last);
+    else socket.end();
+    // Read on, discarding, so that the client's close is seen at once: a paused socket would
+    // keep its slot (and its address's --max-connections-per-address count) until a timeout.
+    socket.once("end", () => socket.destroy());
+    socket.resume();
   }
 
   #peer(req: IncomingMessage): string {

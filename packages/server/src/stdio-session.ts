@@ -182,6 +182,7 @@ class SessionConnection extends Duplex {
   /** Bytes handed to it that its reader has not yet taken, oldest first. */
   #pending: Buffer[] = [];
   #lastTaken: Buffer | undefined;
+  #bytesTaken = 0;
   #detached = false;
   #endWanted = false;
   #ended = false;
@@ -193,11 +194,17 @@ class SessionConnection extends Duplex {
     this.on("data", (chunk: Buffer) => {
       if (this.#detached) return;
       this.#lastTaken = chunk;
+      this.#bytesTaken += chunk.byteLength;
       if (this.#pending[0] === chunk) this.#pending.shift();
       // After the parser's turn with this chunk (in this same event): a request it refuses there
       // detaches the connection first, and the end of input is then not this connection's.
       if (this.#endWanted && this.#pending.length === 0) process.nextTick(() => this.#end());
     });
+  }
+
+  /** Bytes its reader took so far (as a socket's `bytesRead`). */
+  get bytesRead(): number {
+    return this.#bytesTaken;
   }
 
   /** The input ended: its end is handed on once the parser has read all bytes before it. */

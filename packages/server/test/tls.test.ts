@@ -51,8 +51,13 @@ class TlsConnection {
   }
 
   /** GET /, then the status of the answer (its body read by Content-Length). */
-  async list(): Promise<number> {
+  list(): Promise<number> {
     this.socket.write(`GET / HTTP/1.1\r\nHost: localhost\r\nAccept: ${ACCEPT}\r\nAuthorization: ${AUTH}\r\n\r\n`);
+    return this.answer();
+  }
+
+  /** The status of the next answer (its body read by Content-Length). */
+  async answer(): Promise<number> {
     const deadline = Date.now() + 10_000;
     for (;;) {
       const end = this.#buffer.indexOf("\r\n\r\n");
@@ -154,6 +159,16 @@ client.close()
       expect(result.status, result.stderr).toBe(0);
       expect(result.stdout.toString()).toContain("'python'");
     }, 60_000);
+
+    it("serves a request that asks for an Upgrade, and the requests pipelined behind it, over TLS too", async () => {
+      const connection = await TlsConnection.open(server.port, ca);
+      const list = `GET / HTTP/1.1\r\nHost: localhost\r\nAccept: ${ACCEPT}\r\nAuthorization: ${AUTH}\r\n`;
+      // In one write: Node's parser would drop what follows the Upgrade request in its packet.
+      connection.socket.write(`${list}Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n${list}\r\n`);
+      expect(await connection.answer()).toBe(200);
+      expect(await connection.answer()).toBe(200);
+      connection.socket.destroy();
+    });
 
     it("takes a new certificate on SIGHUP without dropping open connections, and keeps it when the next one is broken", async () => {
       const before = await TlsConnection.open(server.port, ca);
