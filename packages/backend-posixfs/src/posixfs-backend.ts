@@ -1,4 +1,4 @@
-import { type Stats, closeSync, lstatSync, openSync, readdirSync, statSync, unlinkSync } from "node:fs";
+import { type Stats, closeSync, openSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { mkdir, open, readdir, rm, rmdir, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
@@ -33,6 +33,7 @@ import {
 import { errnoOf, isMissing, toBackendError } from "./errors.js";
 import { type FileCheckOptions, type FileCheckReport, checkFiles } from "./file-check.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
+import { SyncTurns } from "./sync-turns.js";
 import { hashFile } from "./hash-file.js";
 import { assertNotDirectory, readRange, readWhole } from "./reads.js";
 import { QuotaTracker } from "./quota.js";
@@ -50,7 +51,8 @@ export interface PosixFsOptions extends BackendOptions {
    * Run info, list and the first 64 KiB of each load as synchronous calls on the main thread
    * (default true): on a local filesystem they take microseconds, less than a thread-pool round
    * trip. Set false where a stat or read may wait long (network filesystems, spinning disks under
-   * load), so that the event loop never waits on storage.
+   * load), so that the event loop never waits on storage. One call in 256 made on this thread
+   * waits a turn of the event loop first, so that a loop of them never starves timers and I/O.
    */
   syncReads?: boolean;
   /**
@@ -60,15 +62,16 @@ export interface PosixFsOptions extends BackendOptions {
    * as fast as the Python reference). Set false where a write may wait long (network filesystems,
    * a disk under heavy writeback), so that the event loop never waits on storage. Larger values then
    * only write in the thread pool, whole or streamed (their temp file's create, close and rename stay synchronous).
-   * Deletes (without a quota) are one synchronous unlink, except a file larger than 64 KiB while other deletes are
-   * in flight: those run in the thread pool, several at once.
+   * Deletes (without a quota) are one synchronous unlink, except while other deletes are in flight:
+   * those run in the thread pool, several at once. One call in 256 made on this thread waits a
+   * turn of the event loop first, so that a loop of them never starves timers and I/O.
    */
   syncWrites?: boolean;
 }
 
 /** Entries a list stats at a time (between two turns of the event loop when synchronous). */
 const LIST_BATCH = 256;
-/** Largest value `syncWrites` stores (and, with other deletes in flight, deletes) with synchronous calls. */
+/** Largest value `syncWrites` stores with synchronous calls. */
 const SYNC_WRITE_LIMIT = 64 * 1024;
 /** Read size for streaming loads. */
 const READ_CHUNK = 1024 * 1024;
@@ -116,6 +119,8 @@ export class PosixFsBackend extends Backend {
   readonly #uploads: Uploads;
   /** With a quota, stores, deletes and moves of one name take turns, so each sees the size the other left. */
   readonly #accounting = new KeyedQueue();
+  /** Calls made on the spot wait a turn of the event loop now and then (see SyncTurns). */
+  readonly #syncTurns = new SyncTurns();
   /** Deletes under way; a synchronous one counts until the microtask after it (see #unlink). */
   #deletesInFlight = 0;
   readonly #deleteEnded = () => {
@@ -280,6 +285,8 @@ export class PosixFsBackend extends Backend {
   protected async _info(name: string): Promise<ItemInfo> {
     const path = this.#path(name);
     let st: Stats | undefined;
+    const turn = this.syncReads ? this.#syncTurns.take() : undefined;
+    if (turn) await turn;
     try {
       st = this.syncReads ? statSync(path, { throwIfNoEntry: false }) : await pathStats(path);
     } catch (err) {
@@ -308,6 +315,8 @@ export class PosixFsBackend extends Backend {
   async #readingFile<T>(name: string, read: (fd: number, sync: boolean) => T | Promise<T>): Promise<T> {
     const path = this.#path(name);
     const sync = this.syncReads;
+    const turn = sync ? this.#syncTurns.take() : undefined;
+    if (turn) await turn;
     let fd: number;
     try {
       fd = sync ? openSync(path, "r") : await openFile(path, "r");
@@ -413,8 +422,7 @@ export class PosixFsBackend extends Backend {
     const quota = this.#sessionQuota();
     try {
       if (!quota) {
-        const pooled = this.syncWrites ? this.#unlink(path) : unlinkPath(path);
-        if (pooled) await pooled;
+        await (this.syncWrites ? this.#unlink(path) : unlinkPath(path));
         return;
       }
       await this.#accounting.run(path, async () => {
@@ -428,26 +436,23 @@ export class PosixFsBackend extends Backend {
   }
 
   /**
-   * Unlinks `path` on this thread: a thread-pool round trip costs more than the call (see
-   * `syncWrites`). Not a file larger than SYNC_WRITE_LIMIT while other deletes are in flight: its
-   * unlink frees many blocks, and freeing them one file after another on this thread lost 16
-   * concurrent 4 MiB deletes (tmpfs) a quarter to a half of their throughput against the pool's
-   * unlinks side by side. A lone delete skips the stat that tells (it cost 1 KiB deletes one at a
-   * time about a third of their rate).
+   * Unlinks `path` on this thread when no other delete is under way: a thread-pool round trip
+   * costs more than the call (a lone 1 KiB delete ran at a third of the rate through the pool).
+   * With others in flight it goes to the pool, where unlinks run side by side: one after another
+   * on this thread, 16 concurrent deletes (1 KiB to 4 MiB, tmpfs, an idle 2-core machine) lost a
+   * fifth to a half of their throughput against the pool's.
    */
-  #unlink(path: string): Promise<void> | undefined {
-    if (this.#deletesInFlight > 0 && sizeOrZero(path) > SYNC_WRITE_LIMIT) {
-      this.#deletesInFlight++;
-      return unlinkPath(path).finally(this.#deleteEnded);
-    }
+  async #unlink(path: string): Promise<void> {
     this.#deletesInFlight++;
+    if (this.#deletesInFlight > 1) return unlinkPath(path).finally(this.#deleteEnded);
     try {
+      const turn = this.#syncTurns.take();
+      if (turn) await turn;
       unlinkSync(path);
     } finally {
       // Deletes started by the same caller before this one's result reaches it still see it in flight.
       queueMicrotask(this.#deleteEnded);
     }
-    return undefined;
   }
 
   protected async _move(currentName: string, newName: string): Promise<void> {
@@ -513,8 +518,11 @@ export class PosixFsBackend extends Backend {
   /** Writes `value` to a temp file and renames it over `path`; small values synchronously (see `syncWrites`). */
   async #replace(path: string, value: Uint8Array): Promise<void> {
     if (this.syncWrites && !this.fsync) {
-      if (value.byteLength <= SYNC_WRITE_LIMIT) replaceSmallFileSync(path, value, this.#uploads);
-      else await replaceFileWritingInPool(path, value, this.#uploads);
+      if (value.byteLength <= SYNC_WRITE_LIMIT) {
+        const turn = this.#syncTurns.take();
+        if (turn) await turn;
+        replaceSmallFileSync(path, value, this.#uploads);
+      } else await replaceFileWritingInPool(path, value, this.#uploads);
     } else await publish(await writeTemp(path, value, this.fsync, this.#uploads), path, this.fsync);
   }
 
@@ -527,15 +535,6 @@ export class PosixFsBackend extends Backend {
       if (isMissing(err)) return 0;
       throw err;
     }
-  }
-}
-
-/** The size of the file (or link) at `path`; 0 when it cannot tell (the unlink reports why). */
-function sizeOrZero(path: string): number {
-  try {
-    return lstatSync(path, { throwIfNoEntry: false })?.size ?? 0;
-  } catch {
-    return 0;
   }
 }
 
