@@ -1,0 +1,523 @@
+// Breaker session 12 (library side: Store over posixfs): findings as it.fails, what held as it.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { InvalidName, ObjectNotFound, Store } from "@borgstore/core";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { PosixFsBackend } from "../src/index.js";
+
+const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
+const REFERENCE_SRC = "/work/shared/reference/borgstore-0.6.0/src";
+const scratch = mkdtempSync(join(existsShm() ? "/dev/shm" : tmpdir(), "breaker-core-s12-"));
+let counter = 0;
+const freshPath = () => join(scratch, `st${counter++}`);
+
+function existsShm(): boolean {
+  try {
+    return statSync("/dev/shm").isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Every regular file below `dir`, relative, sorted. */
+function filesBelow(dir: string, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...filesBelow(join(dir, entry.name), rel));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+/** Sum of the sizes of the value files (what quota.hid should count). */
+function valueBytes(base: string): number {
+  return filesBelow(base)
+    .filter((f) => !f.endsWith(".hid") && !f.startsWith("uploads.hid/"))
+    .reduce((sum, f) => sum + statSync(join(base, f)).size, 0);
+}
+
+/** Deterministic bytes of version `version` of a value, so any mix of two versions shows. */
+function valueOf(version: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let k = 0; k < length; k++) out[k] = (version * 131 + k * 7 + (k >> 9)) & 255;
+  return out;
+}
+
+async function* reusingOneBuffer(chunks: number, chunkSize: number): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(chunkSize);
+  for (let i = 0; i < chunks; i++) {
+    buffer.fill(i + 1);
+    yield buffer;
+  }
+}
+
+function expectedOfReusing(chunks: number, chunkSize: number): Buffer {
+  const out = Buffer.alloc(chunks * chunkSize);
+  for (let i = 0; i < chunks; i++) out.fill(i + 1, i * chunkSize, (i + 1) * chunkSize);
+  return out;
+}
+
+async function openStore(options: { quota?: number; syncReads?: boolean; syncWrites?: boolean; levels?: number[] } = {}, path = freshPath()) {
+  const backend = new PosixFsBackend({ path, quota: options.quota, syncReads: options.syncReads, syncWrites: options.syncWrites });
+  const store = new Store({ backend, config: { "data/": { levels: options.levels ?? [2] }, "meta/": { levels: [0] } } });
+  await store.create();
+  await store.open();
+  return { store, backend, path };
+}
+
+describe("breaker s12: storeStream sources", () => {
+  // FINDING: MEDIUM: storeStream keeps yielded chunks by reference and writes them later (gathered
+  // up to 1 MiB per writev): a source that reuses one buffer for its chunks (a file read loop
+  // `fh.read(buf)` + `yield buf.subarray(0, n)`) stores the last chunk's bytes N times, bytes never
+  // stored, acknowledged as a success. Same over the memory backend (packages/core/test/breaker-s12).
+  // Repro: storeStream("data/aabb", gen yielding one 1 KiB buffer filled 1,2,3,4) → load = 4,4,4,4.
+  for (const variant of [{}, { quota: 1e9 }, { syncWrites: false }]) {
+    it.fails(`a source reusing its chunk buffer stores what it yielded ${JSON.stringify(variant)}`, async () => {
+      const { store } = await openStore(variant);
+      try {
+        await store.storeStream("data/aabb", reusingOneBuffer(4, 1024));
+        expect(Buffer.from(await store.load("data/aabb")).equals(expectedOfReusing(4, 1024))).toBe(true);
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
+  it("aborted, failing, short and over-long streams never leave a partial value or a temp file (held)", async () => {
+    const { store, path } = await openStore({ quota: 50_000_000 });
+    const old = valueOf(1, 3000);
+    await store.store("data/00aa", old);
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 12 }),
+          fc.integer({ min: 1, max: 300_000 }),
+          fc.constantFrom("abort", "throw", "short", "long", "hash"),
+          fc.integer({ min: 0, max: 12 }),
+          fc.boolean(),
+          async (chunks, chunkSize, failure, at, sync) => {
+            const controller = new AbortController();
+            async function* source(): AsyncGenerator<Uint8Array> {
+              for (let i = 0; i < chunks; i++) {
+                if (i === at) {
+                  if (failure === "abort") controller.abort();
+                  if (failure === "throw") throw new Error("source broke");
+                }
+                if (sync) await Promise.resolve();
+                else await new Promise((r) => setImmediate(r));
+                yield valueOf(i + 7, chunkSize);
+              }
+              if (failure === "abort" && at >= chunks) controller.abort();
+              if (failure === "throw" && at >= chunks) throw new Error("source broke at the end");
+            }
+            const total = chunks * chunkSize;
+            const size = failure === "short" ? total + 1 : failure === "long" ? total - 1 : undefined;
+            const sha256 = failure === "hash" ? "0".repeat(64) : undefined;
+            const r = await store.storeStream("data/00aa", source(), { signal: controller.signal, size, sha256 }).then(
+              () => "stored",
+              (e: Error) => e.name,
+            );
+            expect(r).not.toBe("stored");
+            expect(Buffer.from(await store.load("data/00aa")).equals(Buffer.from(old))).toBe(true);
+            const leftovers = filesBelow(path).filter((f) => f.endsWith(".tmp"));
+            expect(leftovers).toEqual([]);
+            expect((await store.quota()).usage).toBe(valueBytes(path));
+          },
+        ),
+        { numRuns: 150 },
+      );
+    } finally {
+      await store.close();
+    }
+    expect(filesBelow(path).filter((f) => f.endsWith(".tmp") || f.startsWith("uploads.hid/"))).toEqual([]);
+    expect(Number(readFileSync(join(path, "quota.hid"), "latin1"))).toBe(valueBytes(path));
+  });
+});
+
+describe("breaker s12: nesting", () => {
+  // FINDING: LOW: a 2-character key names a nesting directory: with levels [2] "data/00" nests to
+  // "data/00//00", which on posixfs is the directory data/00/00 that holds every "data/0000…" item.
+  // Store.move("data/00", { delete: true }) (a name never stored) renames that directory to
+  // data/00/00.del: "data/0000ab" then loads ObjectNotFound while list still shows it. The Python
+  // reference does the same (it was checked by hand: same tree, same ObjectNotFound); the memory
+  // backend differs (it keeps "" as a path segment and answers ObjectNotFound to the move).
+  // Repro: levels [2]; store("data/0000ab"); move("data/00", {delete:true}) → load("data/0000ab") ObjectNotFound.
+  it.fails("a soft delete of a never-stored short key leaves other items loadable", async () => {
+    const { store } = await openStore({ levels: [2] });
+    try {
+      await store.store("data/0000ab", new Uint8Array([1, 2, 3]));
+      await store.move("data/00", { delete: true }).catch((e) => expect(e).toBeInstanceOf(ObjectNotFound));
+      expect(Array.from(await store.load("data/0000ab"))).toEqual([1, 2, 3]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("hostile names are refused and nothing is written outside the base directory (held)", async () => {
+    const parent = freshPath();
+    const { store, backend, path } = await openStore({ levels: [1] }, join(parent, "inner"));
+    const hostile = [
+      "..",
+      "../x",
+      "data/../../x",
+      "data/..",
+      "/etc/passwd",
+      "data/x/",
+      "data/x\0y",
+      "data/\u00e9",
+      "data/\u2024\u2024",
+      "DATA/x",
+      "data/x y",
+      "data\\..\\x",
+      "data/x.tmp",
+      "data/quota.hid",
+      "quota.hid",
+      "uploads.hid/x",
+      "data/./x",
+      "./data",
+      "",
+      `data/${"a".repeat(96)}`,
+    ];
+    for (const name of hostile) {
+      const r = await backend.store(name, new Uint8Array([9])).then(
+        () => "stored",
+        (e: Error) => e,
+      );
+      expect(r, name).toBeInstanceOf(InvalidName);
+    }
+    // Literal percent escapes are plain characters: they stay below the base directory.
+    for (const name of ["data/%2e%2e", "%2e%2e/x", "data/..%2f"]) {
+      const r = await backend.store(name, new Uint8Array([7])).then(
+        () => "stored",
+        (e: Error) => e,
+      );
+      if (r === "stored") expect(Array.from(await backend.load(name))).toEqual([7]);
+      else expect(r, name).toBeInstanceOf(InvalidName);
+    }
+    await store.close();
+    expect(readdirSync(parent)).toEqual(["inner"]);
+    expect(filesBelow(path).every((f) => !f.includes(".."))).toBe(true);
+  });
+});
+
+type Op =
+  | { kind: "store"; key: string; version: number; length: number }
+  | { kind: "stream"; key: string; version: number; length: number; chunk: number }
+  | { kind: "load"; key: string; deleted: boolean; offset?: number; size?: number; into?: number; intoOffset: number }
+  | { kind: "delete"; key: string; deleted: boolean }
+  | { kind: "soft"; key: string; undo: boolean }
+  | { kind: "move"; key: string; to: string }
+  | { kind: "changeLevel"; key: string }
+  | { kind: "hash"; key: string };
+
+describe("breaker s12: Store over posixfs against a Map model", () => {
+  const keys = ["data/0011aa", "data/0011bb", "data/ff0000", "meta/config", "data/00ff00"];
+  const key = fc.constantFrom(...keys);
+  const length = fc.oneof(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 65_530, max: 65_540 }), fc.integer({ min: 100_000, max: 1_100_000 }));
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ kind: fc.constant("store" as const), key, version: fc.nat(1000), length }),
+    fc.record({ kind: fc.constant("stream" as const), key, version: fc.nat(1000), length, chunk: fc.integer({ min: 1, max: 200_000 }) }),
+    fc.record({
+      kind: fc.constant("load" as const),
+      key,
+      deleted: fc.boolean(),
+      offset: fc.option(fc.oneof(fc.integer({ min: -70_000, max: 70_000 }), fc.integer({ min: -2_000_000, max: 2_000_000 })), { nil: undefined }),
+      size: fc.option(fc.oneof(fc.integer({ min: 0, max: 70_000 }), fc.integer({ min: 0, max: 2_000_000 })), { nil: undefined }),
+      into: fc.option(fc.oneof(fc.integer({ min: 0, max: 70_000 }), fc.integer({ min: 0, max: 1_200_000 })), { nil: undefined }),
+      intoOffset: fc.integer({ min: 0, max: 15 }),
+    }),
+    fc.record({ kind: fc.constant("delete" as const), key, deleted: fc.boolean() }),
+    fc.record({ kind: fc.constant("soft" as const), key, undo: fc.boolean() }),
+    fc.record({ kind: fc.constant("move" as const), key, to: key }),
+    fc.record({ kind: fc.constant("changeLevel" as const), key }),
+    fc.record({ kind: fc.constant("hash" as const), key }),
+  );
+
+  async function run(ops: Op[], options: { syncReads: boolean; syncWrites: boolean }): Promise<void> {
+    const { store, path } = await openStore({ ...options, quota: 1e12, levels: [1, 2] });
+    const live = new Map<string, Uint8Array>();
+    const dead = new Map<string, Uint8Array>();
+    await store.backend?.mkdir("data");
+    const hex = (v: Uint8Array) => createHash("sha256").update(v).digest("hex");
+    try {
+      for (const o of ops) {
+        if (o.kind === "store" || o.kind === "stream") {
+          const value = valueOf(o.version, o.length);
+          if (o.kind === "store") await store.store(o.key, value);
+          else
+            await store.storeStream(
+              o.key,
+              (async function* () {
+                for (let at = 0; at < value.length; at += o.chunk) yield value.slice(at, at + o.chunk);
+              })(),
+              { size: value.length },
+            );
+          live.set(o.key, value);
+        } else if (o.kind === "load") {
+          const want = (o.deleted ? dead : live).get(o.key);
+          // An `into` that is a view into the middle of a larger buffer, at an odd offset.
+          const backing = o.into === undefined ? undefined : new Uint8Array(o.into + o.intoOffset + 3).fill(0xee);
+          const into = backing?.subarray(o.intoOffset, o.intoOffset + (o.into as number));
+          const got = await store.load(o.key, { deleted: o.deleted, offset: o.offset, size: o.size, into }).catch((e: Error) => e);
+          if (!want) {
+            expect(got).toBeInstanceOf(ObjectNotFound);
+            continue;
+          }
+          const offset = o.offset ?? 0;
+          const start = offset < 0 ? Math.max(0, want.length + offset) : Math.min(offset, want.length);
+          const end = o.size === undefined ? want.length : Math.min(want.length, start + o.size);
+          expect(got).toBeInstanceOf(Uint8Array);
+          expect(Buffer.from(got as Uint8Array).equals(Buffer.from(want.subarray(start, end)))).toBe(true);
+          if (backing) {
+            // Nothing outside the `into` view was written.
+            expect(backing.subarray(0, o.intoOffset).every((b) => b === 0xee)).toBe(true);
+            expect(backing.subarray(o.intoOffset + (o.into as number)).every((b) => b === 0xee)).toBe(true);
+          }
+          // A streamed load of the same range gives the same bytes.
+          const stream = await store.loadStream(o.key, { deleted: o.deleted, offset: o.offset, size: o.size });
+          const parts: Uint8Array[] = [];
+          for await (const chunk of stream) parts.push(chunk);
+          expect(stream.size).toBe(end - start);
+          expect(Buffer.concat(parts).equals(Buffer.from(want.subarray(start, end)))).toBe(true);
+        } else if (o.kind === "delete") {
+          const had = (o.deleted ? dead : live).delete(o.key);
+          const r = await store.delete(o.key, { deleted: o.deleted }).catch((e: Error) => e);
+          if (had) expect(r).toBeUndefined();
+          else expect(r).toBeInstanceOf(ObjectNotFound);
+        } else if (o.kind === "soft") {
+          const [from, to] = o.undo ? [dead, live] : [live, dead];
+          const value = from.get(o.key);
+          const r = await store.move(o.key, o.undo ? { undelete: true } : { delete: true }).catch((e: Error) => e);
+          if (!value) expect(r).toBeInstanceOf(ObjectNotFound);
+          else {
+            expect(r).toBeUndefined();
+            from.delete(o.key);
+            to.set(o.key, value);
+          }
+        } else if (o.kind === "move") {
+          const value = live.get(o.key);
+          const r = await store.move(o.key, { newName: o.to }).catch((e: Error) => e);
+          if (!value) expect(r).toBeInstanceOf(ObjectNotFound);
+          else {
+            expect(r).toBeUndefined();
+            live.delete(o.key);
+            live.set(o.to, value);
+          }
+        } else if (o.kind === "changeLevel") {
+          const r = await store.move(o.key, { changeLevel: true }).catch((e: Error) => e);
+          if (live.has(o.key)) expect(r).toBeUndefined();
+          else expect(r).toBeInstanceOf(ObjectNotFound);
+        } else {
+          const want = live.get(o.key);
+          const r = await store.hash(o.key).catch((e: Error) => e);
+          if (want) expect(r).toBe(hex(want));
+          else expect(r).toBeInstanceOf(ObjectNotFound);
+        }
+      }
+      const modelBytes = [...live.values(), ...dead.values()].reduce((s, v) => s + v.length, 0);
+      expect((await store.quota()).usage).toBe(modelBytes);
+      expect(valueBytes(path)).toBe(modelBytes);
+      const listed: string[] = [];
+      for await (const info of store.list("data")) listed.push(`data/${info.name}:${info.size}`);
+      const expected = [...live].filter(([k]) => k.startsWith("data/")).map(([k, v]) => `${k}:${v.length}`);
+      expect(listed.sort()).toEqual(expected.sort());
+    } finally {
+      await store.close();
+    }
+    expect(Number(readFileSync(join(path, "quota.hid"), "latin1"))).toBe(valueBytes(path));
+  }
+
+  for (const options of [
+    { syncReads: true, syncWrites: true },
+    { syncReads: false, syncWrites: false },
+  ])
+    it(`random sequences match the model ${JSON.stringify(options)} (held)`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { maxLength: 25 }), (ops) => run(ops, options)),
+        { numRuns: 120 },
+      );
+    });
+});
+
+/**
+ * The writing process of the crash test: lanes of sequential operations on keys of their own,
+ * each announced ("B") before it starts and acknowledged ("A") once it resolved. Values are
+ * valueOf(version, length), so the parent can tell every version and any mix of two.
+ */
+const CHILD = `
+import { Store, QuotaExceeded } from "@borgstore/core";
+import { PosixFsBackend } from "@borgstore/backend-posixfs";
+const [path, round, quota] = process.argv.slice(1);
+const valueOf = ${valueOf.toString()};
+const backend = new PosixFsBackend({ path, quota: Number(quota) });
+const store = new Store({ backend, config: { "data/": { levels: [1, 2] } } });
+await store.open();
+const say = (line) => process.stdout.write(line + "\\n");
+say("READY");
+let version = Number(round) * 100000;
+async function lane(l) {
+  const live = new Set(), dead = new Set();
+  const keys = [0, 1, 2].map((k) => "data/" + String(l) + String(k) + "r" + round + "x".repeat(40));
+  for (let i = 0; ; i++) {
+    const key = keys[i % 3];
+    const r = Math.random();
+    const v = ++version;
+    let op, len = 0;
+    if (r < 0.3) { op = "store"; len = Math.floor(Math.random() * 60000); }
+    else if (r < 0.45) { op = "store"; len = 65536 + Math.floor(Math.random() * 400000); }
+    else if (r < 0.65) { op = "stream"; len = Math.floor(Math.random() * 1500000); }
+    else if (r < 0.75 && live.has(key)) op = "delete";
+    else if (r < 0.85 && live.has(key)) op = "soft";
+    else if (r < 0.95 && dead.has(key)) op = "undelete";
+    else { op = "store"; len = Math.floor(Math.random() * 3000); }
+    say("B " + l + " " + v + " " + op + " " + key + " " + len);
+    try {
+      if (op === "store") await store.store(key, valueOf(v, len));
+      else if (op === "stream") {
+        const value = valueOf(v, len);
+        await store.storeStream(key, (async function* () { for (let at = 0; at < len; at += 65536) yield value.slice(at, at + 65536); })(), { size: len });
+      } else if (op === "delete") await store.delete(key);
+      else if (op === "soft") await store.move(key, { delete: true });
+      else await store.move(key, { undelete: true });
+    } catch (err) {
+      if (!(err instanceof QuotaExceeded)) throw err;
+      say("Q " + l + " " + v);
+      if (live.size > 0) { const k = [...live][0]; say("B " + l + " " + (++version) + " delete " + k + " 0"); await store.delete(k); live.delete(k); say("A " + l); }
+      continue;
+    }
+    if (op === "store" || op === "stream") live.add(key);
+    else if (op === "delete") live.delete(key);
+    else if (op === "soft") { live.delete(key); dead.add(key); }
+    else { dead.delete(key); live.add(key); }
+    say("A " + l);
+  }
+}
+await Promise.all([0, 1, 2].map(lane));
+`;
+
+interface Version {
+  version: number;
+  length: number;
+}
+interface LaneState {
+  live: Map<string, Version>;
+  dead: Map<string, Version>;
+  pending?: { op: string; key: string; version: number; length: number };
+}
+
+function applyOp(state: LaneState, op: { op: string; key: string; version: number; length: number }): void {
+  const { live, dead } = state;
+  if (op.op === "store" || op.op === "stream") live.set(op.key, { version: op.version, length: op.length });
+  else if (op.op === "delete") live.delete(op.key);
+  else if (op.op === "soft") {
+    dead.set(op.key, live.get(op.key) as Version);
+    live.delete(op.key);
+  } else {
+    live.set(op.key, dead.get(op.key) as Version);
+    dead.delete(op.key);
+  }
+}
+
+function clone(state: LaneState): LaneState {
+  return { live: new Map(state.live), dead: new Map(state.dead) };
+}
+
+async function killedRound(path: string, round: number, quota: number): Promise<Map<number, LaneState>> {
+  const child: ChildProcess = spawn(process.execPath, ["--input-type=module", "-e", CHILD, path, String(round), String(quota)], {
+    cwd: PACKAGE_DIR,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lanes = new Map<number, LaneState>();
+  let buffered = "";
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const ready = new Promise<void>((resolve) => {
+    child.stdout?.on("data", (d: Buffer) => {
+      buffered += d.toString();
+      let nl = buffered.indexOf("\n");
+      while (nl >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        nl = buffered.indexOf("\n");
+        const [tag, lane, version, op, key, length] = line.split(" ");
+        if (tag === "READY") resolve();
+        const state = lanes.get(Number(lane)) ?? { live: new Map(), dead: new Map() };
+        lanes.set(Number(lane), state);
+        if (tag === "B") state.pending = { op: op as string, key: key as string, version: Number(version), length: Number(length) };
+        else if (tag === "A" && state.pending) {
+          applyOp(state, state.pending);
+          state.pending = undefined;
+        } else if (tag === "Q") state.pending = undefined;
+      }
+    });
+  });
+  await Promise.race([ready, exited]);
+  await new Promise((r) => setTimeout(r, 30 + Math.random() * 400));
+  child.kill("SIGKILL");
+  await exited;
+  if (stderr.trim() !== "") throw new Error(`child failed: ${stderr}`);
+  return lanes;
+}
+
+async function matches(store: Store, key: string, deleted: boolean, want: Version | undefined): Promise<boolean> {
+  const got = await store.load(key, { deleted }).catch((e: Error) => e);
+  if (!want) return got instanceof ObjectNotFound;
+  return got instanceof Uint8Array && Buffer.from(got).equals(Buffer.from(valueOf(want.version, want.length)));
+}
+
+describe("breaker s12: SIGKILL of the writing process", () => {
+  it("acknowledged changes survive, nothing torn or partial shows, the quota never undercounts (held)", { timeout: 60_000 }, async () => {
+    const path = freshPath();
+    const quota = 6_000_000;
+    const creator = new PosixFsBackend({ path, quota });
+    await creator.create();
+    // A crash may leave the journal counting an in-flight change that never landed (documented:
+    // never less than the disk holds); that excess stays in quota.hid, so it adds up over rounds.
+    let slack = 0;
+    for (let round = 0; round < 8; round++) {
+      const lanes = await killedRound(path, round, quota);
+      expect(lanes.size).toBeGreaterThan(0);
+      const backend = new PosixFsBackend({ path, quota });
+      const store = new Store({ backend, config: { "data/": { levels: [1, 2] } } });
+      await store.open();
+      try {
+        let inFlightBytes = 0;
+        for (const state of lanes.values()) {
+          const keys = new Set([...state.live.keys(), ...state.dead.keys(), ...(state.pending ? [state.pending.key] : [])]);
+          const after = state.pending ? clone(state) : undefined;
+          if (after && state.pending) {
+            applyOp(after, state.pending);
+            inFlightBytes += Math.max(state.pending.length, state.live.get(state.pending.key)?.length ?? 0);
+          }
+          for (const key of keys)
+            for (const deleted of [false, true]) {
+              const side = (s: LaneState) => (deleted ? s.dead : s.live).get(key);
+              const ok = (await matches(store, key, deleted, side(state))) || (after !== undefined && (await matches(store, key, deleted, side(after))));
+              expect(ok, `round ${round} ${key} deleted=${deleted} pending=${JSON.stringify(state.pending)}`).toBe(true);
+            }
+        }
+        const actual = valueBytes(path);
+        const { usage } = await store.quota();
+        if (process.env.BREAKER_DEBUG) console.log(round, [...lanes.values()].map((s) => `${s.live.size}/${s.dead.size}/${s.pending?.op}`), usage - actual, actual, inFlightBytes);
+        expect(actual).toBeLessThanOrEqual(quota);
+        expect(usage).toBeGreaterThanOrEqual(actual);
+        slack += inFlightBytes;
+        expect(usage).toBeLessThanOrEqual(actual + slack);
+        expect(filesBelow(path).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+});
