@@ -521,3 +521,46 @@ describe("breaker s12: SIGKILL of the writing process", () => {
     }
   });
 });
+
+describe("breaker s12: close() while changes are on their way", () => {
+  // FINDING: MEDIUM: a delete (or, with syncWrites false, a shrinking overwrite) that is already
+  // past the quota's closed-check when close() runs completes and resolves, but its negative delta
+  // is added after close() persisted and removed the journal: quota.hid keeps counting the deleted
+  // bytes forever (a reopen reads it back). Grows are recorded before their write and stay exact.
+  // Repro: quota; store 20×100 kB; start 20 deletes; 3 event-loop turns later close() → every delete
+  // resolves, the disk holds 0 bytes, quota.hid (and the next open's usage) says 2000000.
+  it.fails("deletes that complete around close() are counted in quota.hid", async () => {
+    const mismatches: string[] = [];
+    for (const syncWrites of [true, false])
+      for (const turns of [2, 3, 5]) {
+        const path = freshPath();
+        const { store } = await openStore({ quota: 1e9, syncWrites, levels: [1] }, path);
+        const keys = Array.from({ length: 20 }, (_, i) => `data/${String(i).padStart(4, "0")}`);
+        for (const key of keys) await store.store(key, new Uint8Array(100_000));
+        const deletes = keys.map((key) => store.delete(key).then(() => "deleted", (e: Error) => e.name));
+        for (let t = 0; t < turns; t++) await new Promise((r) => setImmediate(r));
+        await store.close();
+        const outcomes = await Promise.all(deletes);
+        const recorded = Number(readFileSync(join(path, "quota.hid"), "latin1"));
+        const onDisk = valueBytes(path);
+        if (recorded !== onDisk)
+          mismatches.push(`syncWrites=${syncWrites} turns=${turns}: ${outcomes.filter((o) => o === "deleted").length} deleted, quota.hid ${recorded}, disk ${onDisk}`);
+      }
+    expect(mismatches).toEqual([]);
+  });
+
+  it("grows that complete around close() are counted (held)", async () => {
+    for (const syncWrites of [true, false])
+      for (const turns of [2, 3, 5]) {
+        const path = freshPath();
+        const { store } = await openStore({ quota: 1e9, syncWrites, levels: [1] }, path);
+        const keys = Array.from({ length: 20 }, (_, i) => `data/${String(i).padStart(4, "0")}`);
+        for (const key of keys) await store.store(key, new Uint8Array(100_000));
+        const stores = keys.map((key) => store.store(key, new Uint8Array(300_000)).catch(() => undefined));
+        for (let t = 0; t < turns; t++) await new Promise((r) => setImmediate(r));
+        await store.close();
+        await Promise.all(stores);
+        expect(Number(readFileSync(join(path, "quota.hid"), "latin1"))).toBe(valueBytes(path));
+      }
+  });
+});
