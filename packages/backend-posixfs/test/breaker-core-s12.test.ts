@@ -564,3 +564,153 @@ describe("breaker s12: close() while changes are on their way", () => {
       }
   });
 });
+
+/** Runs the unmodified Python reference with `code`; JSON on its last stdout line is returned. */
+function python(code: string): unknown {
+  const out = execFileSync("python3", ["-c", code], { env: { ...process.env, PYTHONPATH: REFERENCE_SRC }, encoding: "utf8", timeout: 15_000 });
+  const lines = out.trim().split("\n");
+  return JSON.parse(lines[lines.length - 1] as string);
+}
+
+/** The same operation sequence, as Python and as our calls: store / soft delete / undelete / change level / delete. */
+const SCRIPT: Array<[string, string, number?]> = [
+  ["store", "data/00aa11", 5],
+  ["store", "data/00aa22", 70_000],
+  ["store", "data/ffee00", 0],
+  ["store", "meta/config", 12],
+  ["soft", "data/00aa22"],
+  ["store", "data/00aa22", 9],
+  ["store", "data/12345678", 3],
+  ["soft", "data/12345678"],
+  ["undelete", "data/12345678"],
+  ["soft", "data/ffee00"],
+  ["delete", "data/00aa11"],
+  ["store", "data/00aa11", 1],
+];
+
+describe("breaker s12: the Python reference's posixfs", () => {
+  const pyValue = (version: number, length: number) => `bytes(((${version} * 131 + k * 7 + (k >> 9)) & 255) for k in range(${length}))`;
+  const pyScript = SCRIPT.map(([op, key, length], i) =>
+    op === "store"
+      ? `st.store(${JSON.stringify(key)}, ${pyValue(i, length as number)})`
+      : op === "soft"
+        ? `st.move(${JSON.stringify(key)}, delete=True)`
+        : op === "undelete"
+          ? `st.move(${JSON.stringify(key)}, undelete=True)`
+          : `st.delete(${JSON.stringify(key)})`,
+  ).join("\n    ");
+
+  async function ours(store: Store): Promise<void> {
+    for (const [i, [op, key, length]] of SCRIPT.entries()) {
+      if (op === "store") await store.store(key, valueOf(i, length as number));
+      else if (op === "soft") await store.move(key, { delete: true });
+      else if (op === "undelete") await store.move(key, { undelete: true });
+      else await store.delete(key);
+    }
+  }
+
+  it("the same operations leave the same files with the same bytes, and each side reads the other's store (held)", async () => {
+    const theirs = freshPath();
+    python(`
+from borgstore.store import Store
+st = Store(url="file://${theirs}", config={"data/": {"levels": [2]}, "meta/": {"levels": [0]}})
+st.create()
+with st:
+    ${pyScript}
+import json; print(json.dumps(True))`);
+    const mine = freshPath();
+    const { store } = await openStore({ levels: [2] }, mine);
+    await ours(store);
+    await store.close();
+    const visible = (base: string) => filesBelow(base).filter((f) => !f.endsWith(".hid") && !f.startsWith("uploads.hid/"));
+    expect(visible(mine)).toEqual(visible(theirs));
+    for (const f of visible(mine)) expect(readFileSync(join(mine, f)).equals(readFileSync(join(theirs, f))), f).toBe(true);
+
+    // Ours opens theirs (with a quota: a rescan), reads, lists, changes it.
+    const backend = new PosixFsBackend({ path: theirs, quota: 10_000_000 });
+    const reader = new Store({ backend, config: { "data/": { levels: [2] }, "meta/": { levels: [0] } } });
+    await reader.open();
+    expect((await reader.quota()).usage).toBe(valueBytes(theirs));
+    const live: string[] = [];
+    for await (const info of reader.list("data")) live.push(info.name);
+    const dead: string[] = [];
+    for await (const info of reader.list("data", { deleted: true })) dead.push(info.name);
+    expect(live.sort()).toEqual(["00aa11", "00aa22", "12345678"]);
+    expect(dead.sort()).toEqual(["00aa22", "ffee00"]);
+    expect(Buffer.from(await reader.load("data/00aa22", { deleted: true })).equals(Buffer.from(valueOf(1, 70_000)))).toBe(true);
+    expect(Buffer.from(await reader.load("data/00aa22", { offset: -4, size: 2 })).equals(Buffer.from(valueOf(5, 9).subarray(5, 7)))).toBe(true);
+    await reader.store("data/abcdef01", valueOf(77, 100_000));
+    await reader.move("data/12345678", { delete: true });
+    await reader.close();
+
+    // The reference reads what we wrote and sees our soft delete.
+    const seen = python(`
+from borgstore.store import Store
+import hashlib, json
+st = Store(url="file://${theirs}", config={"data/": {"levels": [2]}, "meta/": {"levels": [0]}})
+with st:
+    v = st.load("data/abcdef01")
+    print(json.dumps({"sha": hashlib.sha256(v).hexdigest(), "live": sorted(i.name for i in st.list("data")), "dead": sorted(i.name for i in st.list("data", deleted=True)), "slice": st.load("data/abcdef01", offset=99990, size=5).hex()}))`);
+    expect(seen).toEqual({
+      sha: createHash("sha256").update(valueOf(77, 100_000)).digest("hex"),
+      live: ["00aa11", "00aa22", "abcdef01"],
+      dead: ["00aa22", "12345678", "ffee00"],
+      slice: Buffer.from(valueOf(77, 100_000).subarray(99_990, 99_995)).toString("hex"),
+    });
+  });
+});
+
+describe("breaker s12: another process's live upload", () => {
+  it("opens (sweeps) by other sessions during a slow streamed upload leave it whole (held)", async () => {
+    const path = freshPath();
+    const creator = new PosixFsBackend({ path });
+    await creator.create();
+    const child = spawn(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `
+import { Store } from "@borgstore/core";
+import { PosixFsBackend } from "@borgstore/backend-posixfs";
+const valueOf = ${valueOf.toString()};
+const store = new Store({ backend: new PosixFsBackend({ path: process.argv[1], quota: 1e9 }), config: { "data/": { levels: [2] } } });
+await store.open();
+const value = valueOf(5, 3_000_000);
+process.stdout.write("START\\n");
+await store.storeStream("data/5555aa", (async function* () {
+  for (let at = 0; at < value.length; at += 100_000) { await new Promise((r) => setTimeout(r, 40)); yield value.slice(at, at + 100_000); }
+})(), { size: value.length });
+await store.close();
+process.stdout.write("DONE\\n");
+`,
+        path,
+      ],
+      { cwd: PACKAGE_DIR, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let out = "";
+    const done = new Promise<void>((resolve) =>
+      child.stdout?.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes("DONE")) resolve();
+      }),
+    );
+    while (!out.includes("START")) await new Promise((r) => setTimeout(r, 10));
+    let opens = 0;
+    while (!out.includes("DONE")) {
+      const other = new Store({ backend: new PosixFsBackend({ path, quota: 1e9 }), config: { "data/": { levels: [2] } } });
+      await other.open();
+      await other.store("data/77aa00", valueOf(opens, 1000));
+      await other.close();
+      opens++;
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    await done;
+    expect(opens).toBeGreaterThan(3);
+    const reader = new Store({ backend: new PosixFsBackend({ path, quota: 1e9 }), config: { "data/": { levels: [2] } } });
+    await reader.open();
+    expect(Buffer.from(await reader.load("data/5555aa")).equals(Buffer.from(valueOf(5, 3_000_000)))).toBe(true);
+    expect((await reader.quota()).usage).toBe(valueBytes(path));
+    await reader.close();
+  });
+});
