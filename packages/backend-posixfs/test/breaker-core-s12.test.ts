@@ -785,3 +785,20 @@ describe("breaker s12: loadStream file descriptors", () => {
     }
   });
 });
+
+describe("breaker s12: lifecycle races", () => {
+  // FINDING: LOW: two open() calls at once both succeed (the opened flag is set only after the
+  // awaited _open): the first session's quota journal (quota-session-*.hid) and its descriptor are
+  // orphaned, held locked for the rest of the process; after close() and a reopen it is still there
+  // and counts as a live session (an open without a quota, in any process, then keeps quota.hid).
+  // Repro: quota; await Promise.all([store.open(), store.open()]); store.close() → a quota-session-*.hid stays.
+  it.fails("concurrent opens leave no orphaned quota session", async () => {
+    const path = freshPath();
+    const store = new Store({ backend: new PosixFsBackend({ path, quota: 1e9 }), config: { "data/": { levels: [1] } } });
+    await store.create();
+    const opened = await Promise.allSettled([store.open(), store.open()]);
+    await store.close().catch(() => undefined);
+    const journals = readdirSync(path).filter((f) => f.startsWith("quota-session-"));
+    expect({ opened: opened.map((o) => o.status), journals }).toEqual({ opened: ["fulfilled", "rejected"], journals: [] });
+  });
+});
