@@ -1,7 +1,7 @@
 // Breaker session 12 (library side: Store over posixfs): findings as it.fails, what held as it.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,7 +45,7 @@ function valueBytes(base: string): number {
 }
 
 /** Deterministic bytes of version `version` of a value, so any mix of two versions shows. */
-function valueOf(version: number, length: number): Uint8Array {
+function versionBytes(version: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
   for (let k = 0; k < length; k++) out[k] = (version * 131 + k * 7 + (k >> 9)) & 255;
   return out;
@@ -93,7 +93,7 @@ describe("breaker s12: storeStream sources", () => {
 
   it("aborted, failing, short and over-long streams never leave a partial value or a temp file (held)", async () => {
     const { store, path } = await openStore({ quota: 50_000_000 });
-    const old = valueOf(1, 3000);
+    const old = versionBytes(1, 3000);
     await store.store("data/00aa", old);
     try {
       await fc.assert(
@@ -113,7 +113,7 @@ describe("breaker s12: storeStream sources", () => {
                 }
                 if (sync) await Promise.resolve();
                 else await new Promise((r) => setImmediate(r));
-                yield valueOf(i + 7, chunkSize);
+                yield versionBytes(i + 7, chunkSize);
               }
               if (failure === "abort" && at >= chunks) controller.abort();
               if (failure === "throw" && at >= chunks) throw new Error("source broke at the end");
@@ -250,7 +250,7 @@ describe("breaker s12: Store over posixfs against a Map model", () => {
     try {
       for (const o of ops) {
         if (o.kind === "store" || o.kind === "stream") {
-          const value = valueOf(o.version, o.length);
+          const value = versionBytes(o.version, o.length);
           if (o.kind === "store") await store.store(o.key, value);
           else
             await store.storeStream(
@@ -350,13 +350,13 @@ describe("breaker s12: Store over posixfs against a Map model", () => {
 /**
  * The writing process of the crash test: lanes of sequential operations on keys of their own,
  * each announced ("B") before it starts and acknowledged ("A") once it resolved. Values are
- * valueOf(version, length), so the parent can tell every version and any mix of two.
+ * versionBytes(version, length), so the parent can tell every version and any mix of two.
  */
 const CHILD = `
 import { Store, QuotaExceeded } from "@borgstore/core";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 const [path, round, quota] = process.argv.slice(1);
-const valueOf = ${valueOf.toString()};
+const versionBytes = ${versionBytes.toString()};
 const backend = new PosixFsBackend({ path, quota: Number(quota) });
 const store = new Store({ backend, config: { "data/": { levels: [1, 2] } } });
 await store.open();
@@ -380,9 +380,9 @@ async function lane(l) {
     else { op = "store"; len = Math.floor(Math.random() * 3000); }
     say("B " + l + " " + v + " " + op + " " + key + " " + len);
     try {
-      if (op === "store") await store.store(key, valueOf(v, len));
+      if (op === "store") await store.store(key, versionBytes(v, len));
       else if (op === "stream") {
-        const value = valueOf(v, len);
+        const value = versionBytes(v, len);
         await store.storeStream(key, (async function* () { for (let at = 0; at < len; at += 65536) yield value.slice(at, at + 65536); })(), { size: len });
       } else if (op === "delete") await store.delete(key);
       else if (op === "soft") await store.move(key, { delete: true });
@@ -452,7 +452,7 @@ async function killedRound(path: string, round: number, quota: number): Promise<
         nl = buffered.indexOf("\n");
         const [tag, lane, version, op, key, length] = line.split(" ");
         if (tag === "READY") resolve();
-        const state = lanes.get(Number(lane)) ?? { live: new Map(), dead: new Map() };
+        const state: LaneState = lanes.get(Number(lane)) ?? { live: new Map(), dead: new Map() };
         lanes.set(Number(lane), state);
         if (tag === "B") state.pending = { op: op as string, key: key as string, version: Number(version), length: Number(length) };
         else if (tag === "A" && state.pending) {
@@ -473,7 +473,7 @@ async function killedRound(path: string, round: number, quota: number): Promise<
 async function matches(store: Store, key: string, deleted: boolean, want: Version | undefined): Promise<boolean> {
   const got = await store.load(key, { deleted }).catch((e: Error) => e);
   if (!want) return got instanceof ObjectNotFound;
-  return got instanceof Uint8Array && Buffer.from(got).equals(Buffer.from(valueOf(want.version, want.length)));
+  return got instanceof Uint8Array && Buffer.from(got).equals(Buffer.from(versionBytes(want.version, want.length)));
 }
 
 describe("breaker s12: SIGKILL of the writing process", () => {
@@ -602,7 +602,7 @@ describe("breaker s12: the Python reference's posixfs", () => {
 
   async function ours(store: Store): Promise<void> {
     for (const [i, [op, key, length]] of SCRIPT.entries()) {
-      if (op === "store") await store.store(key, valueOf(i, length as number));
+      if (op === "store") await store.store(key, versionBytes(i, length as number));
       else if (op === "soft") await store.move(key, { delete: true });
       else if (op === "undelete") await store.move(key, { undelete: true });
       else await store.delete(key);
@@ -637,9 +637,9 @@ import json; print(json.dumps(True))`);
     for await (const info of reader.list("data", { deleted: true })) dead.push(info.name);
     expect(live.sort()).toEqual(["00aa11", "00aa22", "12345678"]);
     expect(dead.sort()).toEqual(["00aa22", "ffee00"]);
-    expect(Buffer.from(await reader.load("data/00aa22", { deleted: true })).equals(Buffer.from(valueOf(1, 70_000)))).toBe(true);
-    expect(Buffer.from(await reader.load("data/00aa22", { offset: -4, size: 2 })).equals(Buffer.from(valueOf(5, 9).subarray(5, 7)))).toBe(true);
-    await reader.store("data/abcdef01", valueOf(77, 100_000));
+    expect(Buffer.from(await reader.load("data/00aa22", { deleted: true })).equals(Buffer.from(versionBytes(1, 70_000)))).toBe(true);
+    expect(Buffer.from(await reader.load("data/00aa22", { offset: -4, size: 2 })).equals(Buffer.from(versionBytes(5, 9).subarray(5, 7)))).toBe(true);
+    await reader.store("data/abcdef01", versionBytes(77, 100_000));
     await reader.move("data/12345678", { delete: true });
     await reader.close();
 
@@ -652,10 +652,10 @@ with st:
     v = st.load("data/abcdef01")
     print(json.dumps({"sha": hashlib.sha256(v).hexdigest(), "live": sorted(i.name for i in st.list("data")), "dead": sorted(i.name for i in st.list("data", deleted=True)), "slice": st.load("data/abcdef01", offset=99990, size=5).hex()}))`);
     expect(seen).toEqual({
-      sha: createHash("sha256").update(valueOf(77, 100_000)).digest("hex"),
+      sha: createHash("sha256").update(versionBytes(77, 100_000)).digest("hex"),
       live: ["00aa11", "00aa22", "abcdef01"],
       dead: ["00aa22", "12345678", "ffee00"],
-      slice: Buffer.from(valueOf(77, 100_000).subarray(99_990, 99_995)).toString("hex"),
+      slice: Buffer.from(versionBytes(77, 100_000).subarray(99_990, 99_995)).toString("hex"),
     });
   });
 });
@@ -673,10 +673,10 @@ describe("breaker s12: another process's live upload", () => {
         `
 import { Store } from "@borgstore/core";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
-const valueOf = ${valueOf.toString()};
+const versionBytes = ${versionBytes.toString()};
 const store = new Store({ backend: new PosixFsBackend({ path: process.argv[1], quota: 1e9 }), config: { "data/": { levels: [2] } } });
 await store.open();
-const value = valueOf(5, 3_000_000);
+const value = versionBytes(5, 3_000_000);
 process.stdout.write("START\\n");
 await store.storeStream("data/5555aa", (async function* () {
   for (let at = 0; at < value.length; at += 100_000) { await new Promise((r) => setTimeout(r, 40)); yield value.slice(at, at + 100_000); }
@@ -700,7 +700,7 @@ process.stdout.write("DONE\\n");
     while (!out.includes("DONE")) {
       const other = new Store({ backend: new PosixFsBackend({ path, quota: 1e9 }), config: { "data/": { levels: [2] } } });
       await other.open();
-      await other.store("data/77aa00", valueOf(opens, 1000));
+      await other.store("data/77aa00", versionBytes(opens, 1000));
       await other.close();
       opens++;
       await new Promise((r) => setTimeout(r, 15));
@@ -709,7 +709,7 @@ process.stdout.write("DONE\\n");
     expect(opens).toBeGreaterThan(3);
     const reader = new Store({ backend: new PosixFsBackend({ path, quota: 1e9 }), config: { "data/": { levels: [2] } } });
     await reader.open();
-    expect(Buffer.from(await reader.load("data/5555aa")).equals(Buffer.from(valueOf(5, 3_000_000)))).toBe(true);
+    expect(Buffer.from(await reader.load("data/5555aa")).equals(Buffer.from(versionBytes(5, 3_000_000)))).toBe(true);
     expect((await reader.quota()).usage).toBe(valueBytes(path));
     await reader.close();
   });
@@ -728,7 +728,7 @@ describe("breaker s12: loadStream file descriptors", () => {
   it.fails("return() before the first chunk closes the file", async () => {
     const { store } = await openStore({ levels: [1] });
     try {
-      await store.store("data/aa00", valueOf(1, 200_000));
+      await store.store("data/aa00", versionBytes(1, 200_000));
       const before = openFds();
       for (let i = 0; i < 50; i++) {
         const stream = await store.loadStream("data/aa00");
@@ -744,7 +744,7 @@ describe("breaker s12: loadStream file descriptors", () => {
   it.fails("a signal fired before the first chunk closes the file", async () => {
     const { store } = await openStore({ levels: [1] });
     try {
-      await store.store("data/aa00", valueOf(1, 200_000));
+      await store.store("data/aa00", versionBytes(1, 200_000));
       const before = openFds();
       for (let i = 0; i < 50; i++) {
         const controller = new AbortController();
@@ -764,7 +764,7 @@ describe("breaker s12: loadStream file descriptors", () => {
   it("breaking out after a chunk, aborting mid-stream and aborted hashes close the file (held)", async () => {
     const { store } = await openStore({ levels: [1] });
     try {
-      await store.store("data/aa00", valueOf(1, 3_000_000));
+      await store.store("data/aa00", versionBytes(1, 3_000_000));
       const before = openFds();
       for (let i = 0; i < 30; i++) {
         for await (const _ of await store.loadStream("data/aa00", { offset: i })) break;
