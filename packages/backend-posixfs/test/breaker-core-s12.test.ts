@@ -65,8 +65,11 @@ function expectedOfReusing(chunks: number, chunkSize: number): Buffer {
   return out;
 }
 
-async function openStore(options: { quota?: number; syncReads?: boolean; syncWrites?: boolean; levels?: number[] } = {}, path = freshPath()) {
-  const backend = new PosixFsBackend({ path, quota: options.quota, syncReads: options.syncReads, syncWrites: options.syncWrites });
+async function openStore(
+  options: { quota?: number; syncReads?: boolean; syncWrites?: boolean; fsync?: boolean; levels?: number[] } = {},
+  path = freshPath(),
+) {
+  const backend = new PosixFsBackend({ path, quota: options.quota, syncReads: options.syncReads, syncWrites: options.syncWrites, fsync: options.fsync });
   const store = new Store({ backend, config: { "data/": { levels: options.levels ?? [2] }, "meta/": { levels: [0] } } });
   await store.create();
   await store.open();
@@ -241,7 +244,7 @@ describe("breaker s12: Store over posixfs against a Map model", () => {
     fc.record({ kind: fc.constant("hash" as const), key }),
   );
 
-  async function run(ops: Op[], options: { syncReads: boolean; syncWrites: boolean }): Promise<void> {
+  async function run(ops: Op[], options: { syncReads: boolean; syncWrites: boolean; fsync?: boolean }): Promise<void> {
     const { store, path } = await openStore({ ...options, quota: 1e12, levels: [1, 2] });
     const live = new Map<string, Uint8Array>();
     const dead = new Map<string, Uint8Array>();
@@ -338,10 +341,11 @@ describe("breaker s12: Store over posixfs against a Map model", () => {
   for (const options of [
     { syncReads: true, syncWrites: true },
     { syncReads: false, syncWrites: false },
+    { syncReads: true, syncWrites: true, fsync: true },
   ])
     it(`random sequences match the model ${JSON.stringify(options)} (held)`, async () => {
       await fc.assert(
-        fc.asyncProperty(fc.array(op, { maxLength: 25 }), (ops) => run(ops, options)),
+        fc.asyncProperty(fc.array(op, { maxLength: 30, size: "max" }), (ops) => run(ops, options)),
         { numRuns: 120 },
       );
     });
