@@ -7,6 +7,7 @@ import { errorReply } from "./error-status.js";
 import { HttpError } from "./http-error.js";
 import { BufferPool, MemoryBudget } from "./memory-budget.js";
 import { type Operation, del, get, head, post } from "./operations.js";
+import { TOO_MANY_HEADERS, tooManyHeaderLines } from "./header-lines.js";
 import { type ReplyContext, sendBody, sendErrorPage, sendUnauthorized } from "./reply.js";
 import { requestSignal } from "./request-signal.js";
 import { type RequestTarget, originFormTarget, parseRequestTarget } from "./request-target.js";
@@ -100,10 +101,11 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
   const pool = new BufferPool(Math.floor(budget.limit / 4));
   const keepStreamOpen = options.keepStreamOpen ?? false;
 
-  // Order of the reference's checks: version (505), method (501, no other check), Accept (406), auth (401).
+  // Order of the reference's checks: version (505), header lines (431), method (501, no other check), Accept (406), auth (401).
   async function answer(reply: ReplyContext, routing: { routed?: RoutedRequest }): Promise<void> {
     // Node's parser reads "HTTP/2.0" (or 2.x) in a request line as it reads 1.1.
     if (reply.incoming.httpVersionMajor >= 2) throw new HttpError(505, `Invalid HTTP version (${reply.incoming.httpVersion})`);
+    if (tooManyHeaderLines(reply.incoming)) throw new HttpError(TOO_MANY_HEADERS.status, TOO_MANY_HEADERS.message);
     // The single store answers nothing of its own: no call and no await for it.
     if (router?.answerOwn) {
       const own = await router.answerOwn(reply);

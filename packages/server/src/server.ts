@@ -19,6 +19,7 @@ import { connectionOf, endsConnection, knownConnection, responseDone } from "./r
 import { isRequestLineError } from "./refused-request.js";
 import { type GoOn, StdioSession } from "./stdio-session.js";
 import { type TlsFiles, readTlsCredentials, reloadTlsCredentials } from "./tls.js";
+import { TOO_MANY_HEADERS, tooManyHeaderLines } from "./header-lines.js";
 import { headWithoutUpgrade } from "./upgrade-request.js";
 
 /** Options of `new RestServer(...)`: the app's options plus connection limits, timeouts and logging. */
@@ -250,9 +251,19 @@ export class RestServer {
    * not read the body of such a request.
    */
   #serveUpgradeRequest(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    // Nobody else watches the connection until a parser does again.
+    // Node counts header lines only up to its maxHeadersCount in `rawHeaders`, while its parser
+    // framed the request by all of them: a head rebuilt from them could lose its Content-Length
+    // and have its body read as requests. Refused as the reference refuses more than 100.
+    if (tooManyHeaderLines(req)) {
+      this.#answerLast(socket, TOO_MANY_HEADERS);
+      return;
+    }
+    // Nobody else watches the connection until a parser does again: a reset while the answers
+    // before it go out would be an 'error' event nobody listens to, ending the process.
     const idle = () => socket.destroy();
+    const failed = () => socket.destroy();
     socket.once("timeout", idle);
+    socket.on("error", failed);
     const served = this.#afterEarlierAnswers(socket)
       .then((open) => {
         socket.off("timeout", idle);
@@ -264,6 +275,7 @@ export class RestServer {
         }
         socket.unshift(Buffer.concat([headWithoutUpgrade(req), head]));
         this.#startHttp(socket);
+        socket.off("error", failed);
       })
       .finally(() => this.#inflight.delete(served));
     this.#inflight.add(served);
@@ -292,6 +304,9 @@ export class RestServer {
    */
   #answerLast(socket: Duplex, answer: ClientErrorAnswer, goOn?: GoOn): void {
     socket.pause();
+    // Node took its own listeners off a connection it handed over (CONNECT, Upgrade): a reset
+    // while the answers before this one go out must not be an 'error' event nobody listens to.
+    if (socket.listenerCount("error") === 0) socket.on("error", () => socket.destroy());
     const answered = this.#afterEarlierAnswers(socket)
       .then((open) => {
         if (!open) {
