@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
 import { PERMISSION_SHORTCUTS } from "@borgstore/core";
 import { backendFromServerUrl } from "../src/backend-url.js";
 import { PermissionView } from "../src/hosting/permission-view.js";
@@ -86,6 +87,39 @@ describe("usage layer", () => {
       await Promise.all(changes);
       expect({ round, ...(await measure(layer)) }).toEqual({ round, bytes: layer.usage.bytes, objects: layer.usage.objects });
     }
+    await layer.close();
+  });
+
+  it("append-only streams: a wrong size or SHA-256, or an abort mid-upload, stores nothing; the identical value again is a success, a different one refused", async () => {
+    const layer = await openLayer();
+    const view = new PermissionView(layer, PERMISSION_SHORTCUTS["borgbackup-no-delete"]);
+    const value = Buffer.alloc(3000, 7);
+    const sha256 = createHash("sha256").update(value).digest("hex");
+    async function* chunks(data: Buffer, beforeLast?: () => void) {
+      yield data.subarray(0, 1000);
+      yield data.subarray(1000, 2000);
+      beforeLast?.();
+      yield data.subarray(2000);
+    }
+    const codeOf = (work: Promise<unknown>) =>
+      work.then(
+        () => "stored",
+        (err: { code?: string }) => err.code,
+      );
+    expect(await codeOf(view.storeStream("data/x", chunks(value), { size: 3000, sha256: "0".repeat(64) }))).toBe("CONTENT_HASH_MISMATCH");
+    expect(await codeOf(view.storeStream("data/x", chunks(value), { size: 2999 }))).toBe("CONTENT_LENGTH_MISMATCH");
+    expect(await codeOf(view.storeStream("data/x", chunks(value), { size: -1 }))).toBe("INVALID_ARGUMENT");
+    const controller = new AbortController();
+    expect(await codeOf(view.storeStream("data/x", chunks(value, () => controller.abort()), { size: 3000, sha256, signal: controller.signal }))).toBe("ABORTED");
+    expect((await layer.info("data/x")).exists).toBe(false);
+    expect({ bytes: layer.usage.bytes, objects: layer.usage.objects }).toEqual({ bytes: 0, objects: 0 });
+    expect(await codeOf(view.storeStream("data/x", chunks(value), { size: 3000, sha256 }))).toBe("stored");
+    expect(await codeOf(view.storeStream("data/x", chunks(value), { size: 3000, sha256 }))).toBe("stored");
+    expect(await codeOf(view.store("data/x", value))).toBe("stored");
+    expect(await codeOf(view.storeStream("data/x", chunks(Buffer.alloc(3000, 8)), { size: 3000 }))).toBe("PERMISSION_DENIED");
+    expect(await codeOf(view.store("data/x", Buffer.alloc(3000, 8)))).toBe("PERMISSION_DENIED");
+    expect(Buffer.from(await layer.load("data/x")).equals(value)).toBe(true);
+    expect({ bytes: layer.usage.bytes, objects: layer.usage.objects }).toEqual({ bytes: 3000, objects: 1 });
     await layer.close();
   });
 });

@@ -3,7 +3,7 @@ import type { RoutedRequest, StoreRouter } from "../app.js";
 import { HttpError } from "../http-error.js";
 import { type RequestLabels, labelRequest, noteAuditEvent } from "../observability/request-labels.js";
 import { type ReplyContext, sendBody } from "../reply.js";
-import { responseDone } from "../request-signal.js";
+import { whenResponseDone } from "../request-signal.js";
 import { queryValue } from "../request-target.js";
 import type { HostingConfig } from "./config.js";
 import type { Admission, FairShare } from "./fair-share.js";
@@ -109,7 +109,7 @@ export class HostingRouter implements StoreRouter {
       labels.repo = repository.known ? access.label : NO_REPOSITORY;
       giveBack?.();
       release();
-      void responseDone(reply.outgoing, reply.signal).then(turn.release);
+      whenResponseDone(reply.outgoing, turn.release);
     };
     const view = new PermissionView(repository.store, permissions, () => noteAuditEvent(reply.incoming, "overwrite"));
     // Error messages name the store's location (a path, a bucket): answers show "[STORAGE_BASE]" instead.
