@@ -11,6 +11,7 @@ import { FairShare } from "../src/hosting/fair-share.js";
 import { HtpasswdFile } from "../src/hosting/htpasswd.js";
 import { Repositories } from "../src/hosting/repositories.js";
 import { HostingRouter } from "../src/hosting/router.js";
+import { usagePathOf } from "../src/hosting/usage-endpoint.js";
 import { UsageRecords } from "../src/hosting/usage-records.js";
 import { connectionOf } from "../src/request-signal.js";
 import { writeHostingConfig, writeHtpasswd } from "./hosting-helpers.js";
@@ -110,5 +111,11 @@ describe("hosting router", () => {
     expect(fairShare.running("alice").now).toBe(1);
     missing?.done?.();
     expect(fairShare.running("alice").now).toBe(0);
+  });
+
+  it("leaves every path but /_usage and /_status (with or without a query) to the protocol", () => {
+    expect(["/_usage", "/_usage?x=1", "/_status", "/_status?"].map(usagePathOf)).toEqual(["json", "json", "html", "html"]);
+    for (const other of ["/", "", "/_", "/_usage/", "/_Usage", "/x/_usage", "//_usage", "_usage", "/_statuses", "/alice/_usage", "/_usagex?"])
+      expect(usagePathOf(other), other).toBeUndefined();
   });
 });
