@@ -405,66 +405,88 @@ export abstract class Backend {
 
   static {
     // Made once per backend: a layer made per request (a server's permission view) shares them.
+    // No async frames: each call's promise is the primitive's own (an async arrow returning it
+    // cost every layer of every call a promise and two turns); a check that throws rejects it.
     makeLayerCalls = (backend) => (backend.#layerCalls ??= {
-      info: async (name, options = {}) => {
-        backend.#assertPermitted(name, Required.info);
-        return backend._info(name, options);
-      },
-      load: async (name, options) => {
-        backend.#assertPermitted(name, Required.read);
-        return backend._load(name, options);
-      },
-      loadStream: async (name, options) => {
-        backend.#assertPermitted(name, Required.read);
-        return backend._loadStream(name, options);
-      },
-      store: async (name, value, options = {}) => {
-        backend.#assertOpen();
-        // Without permissions there is nothing to look up: no await (a turn per layer of every store).
-        if (backend.permissions) await backend.#checkStorePermission(name);
-        throwIfAborted(options.signal);
-        return backend._store(name, value, options);
-      },
-      storeStream: async (name, source, options = {}) => {
-        backend.#assertOpen();
-        if (backend.permissions) await backend.#checkStorePermission(name);
-        throwIfAborted(options.signal);
-        return backend._storeStream(name, source, options);
-      },
-      delete: async (name, options = {}) => {
-        backend.#assertPermitted(name, Required.delete);
-        throwIfAborted(options.signal);
-        return backend._delete(name, options);
-      },
+      info: (name, options = {}) =>
+        settled(() => {
+          backend.#assertPermitted(name, Required.info);
+          return backend._info(name, options);
+        }),
+      load: (name, options) =>
+        settled(() => {
+          backend.#assertPermitted(name, Required.read);
+          return backend._load(name, options);
+        }),
+      loadStream: (name, options) =>
+        settled(() => {
+          backend.#assertPermitted(name, Required.read);
+          return backend._loadStream(name, options);
+        }),
+      store: (name, value, options = {}) =>
+        settled(() => {
+          backend.#assertOpen();
+          // Without permissions there is nothing to look up: no await (a turn per layer of every store).
+          if (!backend.permissions) {
+            throwIfAborted(options.signal);
+            return backend._store(name, value, options);
+          }
+          return backend.#checkStorePermission(name).then(() => {
+            throwIfAborted(options.signal);
+            return backend._store(name, value, options);
+          });
+        }),
+      storeStream: (name, source, options = {}) =>
+        settled(() => {
+          backend.#assertOpen();
+          if (!backend.permissions) {
+            throwIfAborted(options.signal);
+            return backend._storeStream(name, source, options);
+          }
+          return backend.#checkStorePermission(name).then(() => {
+            throwIfAborted(options.signal);
+            return backend._storeStream(name, source, options);
+          });
+        }),
+      delete: (name, options = {}) =>
+        settled(() => {
+          backend.#assertPermitted(name, Required.delete);
+          throwIfAborted(options.signal);
+          return backend._delete(name, options);
+        }),
       move: async (currentName, newName, options = {}) => {
         backend.#assertPermitted(currentName, Required.moveSource);
         await backend.#checkStorePermission(newName);
         throwIfAborted(options.signal);
         return backend._move(currentName, newName, options);
       },
-      mkdir: async (name, options = {}) => {
-        backend.#assertPermitted(name, Required.mkdir);
-        throwIfAborted(options.signal);
-        return backend._mkdir(name, options);
-      },
-      rmdir: async (name, options = {}) => {
-        backend.#assertPermitted(name, Required.rmdir);
-        throwIfAborted(options.signal);
-        return backend._rmdir(name, options);
-      },
+      mkdir: (name, options = {}) =>
+        settled(() => {
+          backend.#assertPermitted(name, Required.mkdir);
+          throwIfAborted(options.signal);
+          return backend._mkdir(name, options);
+        }),
+      rmdir: (name, options = {}) =>
+        settled(() => {
+          backend.#assertPermitted(name, Required.rmdir);
+          throwIfAborted(options.signal);
+          return backend._rmdir(name, options);
+        }),
       list: (name, options = {}) =>
         openOnFirstStep(() => {
           backend.#assertPermitted(name, Required.list);
           return backend._list(name, options);
         }),
-      hash: async (name, algorithm, options = {}) => {
-        backend.#assertPermitted(name, Required.read);
-        return backend._hash(name, algorithm, options);
-      },
-      quota: async (options = {}) => {
-        backend.#assertOpen();
-        return backend._quota(options);
-      },
+      hash: (name, algorithm, options = {}) =>
+        settled(() => {
+          backend.#assertPermitted(name, Required.read);
+          return backend._hash(name, algorithm, options);
+        }),
+      quota: (options = {}) =>
+        settled(() => {
+          backend.#assertOpen();
+          return backend._quota(options);
+        }),
     });
   }
 
@@ -501,6 +523,18 @@ export abstract class Backend {
     if (!this.permissions) return;
     const exists = (await this._info(name)).exists;
     checkPermission(this.permissions, name, exists ? Required.overwrite : Required.storeNew);
+  }
+}
+
+/**
+ * `call()`'s promise as an async function would give it, without the async function's own promise
+ * and turns: a throw becomes a rejection, a value that is not a promise a resolved one.
+ */
+function settled<T>(call: () => T | Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (err) {
+    return Promise.reject(err);
   }
 }
 

@@ -58,6 +58,62 @@ describe("KeyedQueue", () => {
     expect(events).toEqual(["first", "second start", "second end", "third"]);
   });
 
+  it("starts a task at once when its key has none queued, and queues the next one of that key behind it", async () => {
+    const queue = new KeyedQueue();
+    const events: string[] = [];
+    let release!: () => void;
+    const first = queue.run("k", () => {
+      events.push("first start");
+      return new Promise<void>((resolve) => (release = resolve));
+    });
+    // Started in the call itself: no turn of the event loop before it.
+    expect(events).toEqual(["first start"]);
+    const second = queue.run("k", async () => {
+      events.push("second start");
+    });
+    const other = queue.run("o", async () => {
+      events.push("other start");
+    });
+    expect(events).toEqual(["first start", "other start"]);
+    await tick();
+    expect(events).toEqual(["first start", "other start"]);
+    release();
+    await Promise.all([first, second, other]);
+    expect(events).toEqual(["first start", "other start", "second start"]);
+  });
+
+  it("a task that throws at once rejects its caller, holds no turn, and the key's next task runs", async () => {
+    const queue = new KeyedQueue();
+    const failed = queue.run("k", () => {
+      throw new Error("at once");
+    });
+    const next = queue.run("k", async () => "ran");
+    await expect(failed).rejects.toThrow("at once");
+    await expect(next).resolves.toBe("ran");
+    // Settled tasks leave nothing behind: a later task of the key starts at once again.
+    let started = false;
+    const later = queue.run("k", async () => {
+      started = true;
+    });
+    expect(started).toBe(true);
+    await later;
+  });
+
+  it("a runAll queued behind a task that started at once waits for it", async () => {
+    const queue = new KeyedQueue();
+    const events: string[] = [];
+    let release!: () => void;
+    const first = queue.run("a", () => new Promise<void>((resolve) => (release = resolve)).then(() => void events.push("a end")));
+    const both = queue.runAll(["b", "a"], async () => {
+      events.push("ab");
+    });
+    await tick();
+    expect(events).toEqual([]);
+    release();
+    await Promise.all([first, both]);
+    expect(events).toEqual(["a end", "ab"]);
+  });
+
   it("runAll's task runs alone on each of its keys: after the tasks queued before it there, before those queued after", async () => {
     const queue = new KeyedQueue();
     const events: string[] = [];

@@ -12,7 +12,7 @@ import {
   collectBytes,
   isBorgStoreError,
 } from "../src/index.js";
-import { BackendLayer } from "../src/backend-kit/index.js";
+import { BackendLayer, layerCallsOf } from "../src/backend-kit/index.js";
 
 // A layer calls the backend it wraps through LayerCalls: the names and the signal were checked once
 // by the layer's public method, but what belongs to the wrapped backend is still its own to check.
@@ -181,5 +181,57 @@ describe("a layer's calls into the backend it wraps", () => {
       expect(store.stats.load_volume).toBe(3);
       await store.close();
     }
+  });
+
+  it("refuse with a rejected promise, never a throw in the call: a closed backend, a denied name, a primitive that throws at once", async () => {
+    class ThrowsAtOnce extends MemoryBackend {
+      protected override _info(): Promise<ItemInfo> {
+        throw new Error("info at once");
+      }
+      protected override _store(): Promise<void> {
+        throw new Error("store at once");
+      }
+    }
+    const closed = layerCallsOf(new MemoryBackend());
+    const value = new Uint8Array([1]);
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ["info", () => closed.info("a")],
+      ["load", () => closed.load("a", {})],
+      ["loadStream", () => closed.loadStream("a", {})],
+      ["store", () => closed.store("a", value)],
+      ["storeStream", () => closed.storeStream("a", (async function* () {})())],
+      ["delete", () => closed.delete("a")],
+      ["move", () => closed.move("a", "b")],
+      ["mkdir", () => closed.mkdir("d")],
+      ["rmdir", () => closed.rmdir("d")],
+      ["hash", () => closed.hash("a", "sha256")],
+      ["quota", () => closed.quota()],
+    ];
+    for (const [what, call] of calls) {
+      let pending: Promise<unknown> | undefined;
+      expect(() => (pending = call()), what).not.toThrow();
+      expect(await codeOf(pending as Promise<unknown>), what).toBe(ErrorCodes.BACKEND_MUST_BE_OPEN);
+    }
+    await new MemoryBackend({ name: "layer-calls-reject" }).create();
+    const denied = new MemoryBackend({ name: "layer-calls-reject", permissions: { "": "x" } });
+    await denied.open();
+    const deniedCalls = layerCallsOf(denied);
+    for (const call of [() => deniedCalls.info("a"), () => deniedCalls.store("a", value), () => deniedCalls.delete("a")]) {
+      let pending: Promise<unknown> | undefined;
+      expect(() => (pending = call())).not.toThrow();
+      expect(await codeOf(pending as Promise<unknown>)).toBe(ErrorCodes.PERMISSION_DENIED);
+    }
+    await denied.close();
+    const throwing = new ThrowsAtOnce();
+    await throwing.create();
+    await throwing.open();
+    const throwingCalls = layerCallsOf(throwing);
+    let info: Promise<unknown> | undefined;
+    let store: Promise<unknown> | undefined;
+    expect(() => (info = throwingCalls.info("a"))).not.toThrow();
+    expect(() => (store = throwingCalls.store("a", value))).not.toThrow();
+    expect(await codeOf(info as Promise<unknown>)).toBe("Error: info at once");
+    expect(await codeOf(store as Promise<unknown>)).toBe("Error: store at once");
+    await throwing.close();
   });
 });

@@ -64,8 +64,11 @@ export interface RoutedRequest {
  * one; the hosting mode (hosting/router.ts) has one per user repository.
  */
 export interface StoreRouter {
-  /** Undefined: no valid credentials (the app answers 401). Other refusals are thrown (HttpError, BorgStoreError). */
-  route(reply: ReplyContext): Promise<RoutedRequest | undefined>;
+  /**
+   * Undefined: no valid credentials (the app answers 401). Other refusals are thrown (HttpError,
+   * BorgStoreError). A promise only where routing must wait: a request routed at once takes no turn.
+   */
+  route(reply: ReplyContext): RoutedRequest | undefined | Promise<RoutedRequest | undefined>;
   /** Closes every store once running requests are done. */
   close(): Promise<void>;
   /**
@@ -108,7 +111,8 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
     if (tooManyHeaderLines(reply.incoming)) throw new HttpError(TOO_MANY_HEADERS.status, TOO_MANY_HEADERS.message);
     // The single store answers nothing of its own: no call and no await for it.
     if (router?.answerOwn) {
-      const own = await router.answerOwn(reply);
+      const answering = router.answerOwn(reply);
+      const own = answering instanceof Promise ? await answering : answering;
       if (own === "unauthorized") return refuseLogin(reply);
       if (own) return;
     }
@@ -117,7 +121,8 @@ export function createApp(backend: Backend | BackendHost | StoreRouter, options:
     if (!handler) throw new HttpError(501, `Unsupported method (${pyRepr(method)})`);
     if (reply.incoming.headers.accept !== BORGSTORE_MEDIA_TYPE)
       throw new HttpError(406, "Not Acceptable: unsupported or missing Accept header");
-    const routed = routeSingle ? routeSingle(reply) : await (router as StoreRouter).route(reply);
+    const routeOf = routeSingle ? routeSingle(reply) : (router as StoreRouter).route(reply);
+    const routed = routeOf instanceof Promise ? await routeOf : routeOf;
     if (!routed) return refuseLogin(reply);
     routing.routed = routed;
     if (routed.user !== undefined) authenticated.set(reply.incoming, routed.user);

@@ -123,3 +123,28 @@ export function responseDone(res: ServerResponse, signal: AbortSignal): Promise<
     signal.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * Calls `callback` once, when `res` has been handed to its connection or never will be: what
+ * responseDone resolves on, told by the connection itself (ConnectionState.abort fires the
+ * request's signal) rather than by a listener on the signal and a promise, which cost a hosted
+ * request about 1.5 µs of its ~60.
+ */
+export function whenResponseDone(res: ServerResponse, callback: () => void): void {
+  const connection = res.writableFinished || res.destroyed ? undefined : connectionOf(res.req.socket);
+  if (connection === undefined || connection.aborted) {
+    callback();
+    return;
+  }
+  const done = () => {
+    res.off("finish", done);
+    res.off("close", done);
+    res.off("error", done);
+    connection.offAbort(done);
+    callback();
+  };
+  res.once("finish", done);
+  res.once("close", done);
+  res.once("error", done);
+  connection.onAbort(done);
+}

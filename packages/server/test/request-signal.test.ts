@@ -2,7 +2,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { getEventListeners } from "node:events";
 import { type AddressInfo, type Socket, connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConnectionState, connectionOf, knownConnection, requestSignal, responseDone } from "../src/request-signal.js";
+import { ConnectionState, connectionOf, knownConnection, requestSignal, responseDone, whenResponseDone } from "../src/request-signal.js";
 
 // request-signal.ts on real sockets and a real http.Server: one exchange per test, whose request
 // and response the test gets to hold while its client connection stays open.
@@ -214,6 +214,96 @@ describe("responseDone", () => {
       expect(res.listenerCount("finish")).toBe(before);
       res.destroy();
       client.destroy();
+    }
+  });
+});
+
+describe("whenResponseDone", () => {
+  const listeners = (res: ServerResponse) => ({ finish: res.listenerCount("finish"), close: res.listenerCount("close"), error: res.listenerCount("error") });
+
+  it("calls back at once for a finished or destroyed response, or an aborted connection", async () => {
+    const first = await exchange();
+    const finished = new Promise((resolve) => first.res.once("finish", resolve));
+    first.res.end("x");
+    await finished;
+    let calls = 0;
+    whenResponseDone(first.res, () => calls++);
+    expect(calls).toBe(1);
+    first.client.destroy();
+
+    const second = await exchange();
+    const gone = new Promise((resolve) => second.res.once("close", resolve));
+    second.res.destroy();
+    await gone;
+    whenResponseDone(second.res, () => calls++);
+    expect(calls).toBe(2);
+    second.client.destroy();
+
+    const third = await exchange();
+    connectionOf(third.req.socket).abort(new Error("the server is shutting down"));
+    whenResponseDone(third.res, () => calls++);
+    expect(calls).toBe(3);
+    third.res.destroy();
+    third.client.destroy();
+  });
+
+  it("calls back once, on the response's finish, and leaves no listener on it", async () => {
+    const { res, client } = await exchange();
+    const before = listeners(res);
+    let calls = 0;
+    whenResponseDone(res, () => calls++);
+    await turn();
+    expect(calls).toBe(0);
+    const finished = new Promise((resolve) => res.once("finish", resolve));
+    res.end("x");
+    await finished;
+    await turn();
+    expect(calls).toBe(1);
+    expect(listeners(res)).toEqual(before);
+    // The connection closing afterwards calls nothing again.
+    client.destroy();
+    await closed(client);
+    await turn();
+    expect(calls).toBe(1);
+  });
+
+  it("calls back once when the connection is aborted before the response is out (shutdown, or the client gone), taking its listeners off", async () => {
+    const { req, res, client } = await exchange();
+    const before = listeners(res);
+    let calls = 0;
+    whenResponseDone(res, () => calls++);
+    connectionOf(req.socket).abort(new Error("the server is shutting down"));
+    expect(calls).toBe(1);
+    expect(listeners(res)).toEqual(before);
+    res.end();
+    client.destroy();
+    await turn();
+    expect(calls).toBe(1);
+
+    // A response that gets neither finish nor close of its own (queued behind one that closed its
+    // connection): the connection's close calls back.
+    const next = await exchange();
+    let nextCalls = 0;
+    whenResponseDone(next.res, () => nextCalls++);
+    next.client.destroy();
+    await new Promise<void>((resolve) => (next.req.socket.destroyed ? resolve() : next.req.socket.once("close", () => resolve())));
+    await turn();
+    expect(nextCalls).toBe(1);
+  });
+
+  it("calls back once on the response's close or error", async () => {
+    for (const ending of ["close", "error"] as const) {
+      const { res, client } = await exchange();
+      const before = listeners(res);
+      let calls = 0;
+      whenResponseDone(res, () => calls++);
+      res.emit(ending, ending === "error" ? new Error("broken") : undefined);
+      expect(calls).toBe(1);
+      expect(listeners(res)).toEqual(before);
+      res.destroy();
+      client.destroy();
+      await turn();
+      expect(calls).toBe(1);
     }
   });
 });

@@ -6,10 +6,14 @@
 export class KeyedQueue {
   readonly #tails = new Map<string, Promise<unknown>>();
 
-  /** Runs `task` once every task queued before it for `key` has settled; settles like `task`. */
+  /**
+   * Runs `task` once every task queued before it for `key` has settled; settles like `task`. A
+   * key with no task queued starts `task` at once, in this call (no turn of the event loop first:
+   * every store of a new name takes this path); a task that throws at once rejects the promise.
+   */
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    const mine = previous.then(task, task);
+    const previous = this.#tails.get(key);
+    const mine = previous === undefined ? startNow(task) : previous.then(() => task(), () => task());
     this.#tails.set(key, mine);
     const forget = () => {
       if (this.#tails.get(key) === mine) this.#tails.delete(key);
@@ -34,5 +38,14 @@ export class KeyedQueue {
     };
     mine.then(forget, forget);
     return mine;
+  }
+}
+
+/** `task()`, with a synchronous throw turned into the rejection an async task would have given. */
+function startNow<T>(task: () => Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(task());
+  } catch (err) {
+    return Promise.reject(err);
   }
 }

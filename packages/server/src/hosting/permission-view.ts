@@ -3,6 +3,7 @@ import {
   BackendMustBeOpen,
   type ByteSource,
   type DefragOptions,
+  InvalidArgument,
   type OperationOptions,
   PermissionDenied,
   type Permissions,
@@ -16,9 +17,11 @@ import {
   BackendLayer,
   defaultDefrag,
   type CheckedDefragSources,
+  abortableSource,
   asBytes,
   verifiedSource,
   tappedSource,
+  underSignal,
 } from "@borgstore/core/backend";
 import type { UsageLayer } from "./usage-layer.js";
 
@@ -72,18 +75,22 @@ export class PermissionView extends BackendLayer {
   async #addOnly(name: string, value: StorableValue, options: OperationOptions): Promise<void> {
     this.#prepare(name);
     const bytes = asBytes(value);
-    const outcome = await this.inner.addOnly(
-      name,
-      // Through the inner backend's public store, which checks the signal and the permissions itself.
-      () => this.inner.inner.store(name, bytes, options),
-      () => bytes.byteLength,
-      async (size) => size === bytes.byteLength && Buffer.from(await this.inner.inner.load(name, options)).equals(bytes),
+    const outcome = await underSignal(options.signal, () =>
+      this.inner.addOnly(
+        name,
+        // The inner backend's own call: it checks its permissions and the signal (the name was checked here).
+        (inner) => inner.store(name, bytes, options),
+        () => bytes.byteLength,
+        async (size) => size === bytes.byteLength && Buffer.from(await this.inner.inner.load(name, options)).equals(bytes),
+      ),
     );
     if (outcome === "different") throw this.#refused(name);
   }
 
   async #addOnlyStream(name: string, source: ByteSource, options: StoreStreamOptions): Promise<void> {
     this.#prepare(name);
+    if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0))
+      throw new InvalidArgument(`size must be a non-negative integer, but got: ${options.size}`);
     let received = 0;
     const checked = async function* (): ByteSource {
       for await (const chunk of verifiedSource(source, options)) {
@@ -91,16 +98,19 @@ export class PermissionView extends BackendLayer {
         yield chunk;
       }
     };
-    const outcome = await this.inner.addOnly(
+    const outcome = await underSignal(options.signal, () =>
+      this.inner.addOnly(
       name,
-      // Through the inner backend's public storeStream: this override skipped Backend.storeStream's checks.
-      () => this.inner.inner.storeStream(name, checked(), options),
+      // `checked` verifies the size and SHA-256 once: the inner backend's own call gets it as its
+      // public storeStream would hand it on (stopped by the signal), not verified a second time.
+      (inner) => inner.storeStream(name, abortableSource(checked(), options.signal), options),
       () => received,
       async (size) => {
         if (options.size !== undefined && size !== options.size) return false;
         const given = await streamDigest("sha256", checked());
         return given === (await this.inner.inner.hash(name, "sha256", options));
       },
+      ),
     );
     if (outcome === "different") throw this.#refused(name);
   }

@@ -3,15 +3,15 @@ import type { RoutedRequest, StoreRouter } from "../app.js";
 import { HttpError } from "../http-error.js";
 import { type RequestLabels, labelRequest, noteAuditEvent } from "../observability/request-labels.js";
 import { type ReplyContext, sendBody } from "../reply.js";
-import { responseDone } from "../request-signal.js";
+import { whenResponseDone } from "../request-signal.js";
 import { queryValue } from "../request-target.js";
 import type { HostingConfig } from "./config.js";
-import type { FairShare } from "./fair-share.js";
+import type { Admission, FairShare } from "./fair-share.js";
 import type { PasswordChecker } from "./htpasswd.js";
 import { PermissionView } from "./permission-view.js";
-import type { Repositories } from "./repositories.js";
-import { RouteTable } from "./route-table.js";
-import { parseTenantTarget } from "./tenant-path.js";
+import type { Repositories, RepositoryUse } from "./repositories.js";
+import { type Access, RouteTable } from "./route-table.js";
+import { type TenantTarget, parseTenantTarget } from "./tenant-path.js";
 import { answerUsage, usagePathOf } from "./usage-endpoint.js";
 import { ViewHost } from "./view-host.js";
 
@@ -43,12 +43,16 @@ export class HostingRouter implements StoreRouter {
     this.#state = state;
   }
 
-  async route(reply: ReplyContext): Promise<RoutedRequest | undefined> {
+  route(reply: ReplyContext): RoutedRequest | undefined | Promise<RoutedRequest | undefined> {
     // A client's next request finds its login, identity, access and open repository without a
-    // wait: nothing below awaits unless a password must be checked, a turn waited for or a
-    // repository opened (each a slow path of its own).
+    // wait, and is routed without a promise: each step below returns one only when it must wait
+    // (a password to check, a turn to wait for, a repository to open: each a slow path of its own).
     const signingIn = this.#state.checker.signIn(reply.incoming.headers.authorization);
-    const login = typeof signingIn === "string" || signingIn === undefined ? signingIn : await signingIn;
+    if (signingIn instanceof Promise) return signingIn.then((login) => this.#routeLogin(reply, login));
+    return this.#routeLogin(reply, signingIn);
+  }
+
+  #routeLogin(reply: ReplyContext, login: string | undefined): RoutedRequest | undefined | Promise<RoutedRequest> {
     if (login === undefined) return undefined;
     const table = this.#table();
     const signedIn = table.signedIn(login);
@@ -63,27 +67,38 @@ export class HostingRouter implements StoreRouter {
     const found = tenant !== undefined && permissions !== "denied";
     labelRequest(reply.incoming, labels, found ? tenant.target : undefined);
     if (!found || access === undefined) throw new HttpError(404, "Not Found");
-    const { target } = tenant;
     const method = reply.incoming.method;
-    const cmd = target.query.size === 0 ? undefined : queryValue(target.query, "cmd");
+    const cmd = tenant.target.query.size === 0 ? undefined : queryValue(tenant.target.query, "cmd");
     if (method === "POST" && cmd === "create" && !table.config.repositories.autoCreate)
       throw new HttpError(403, "Forbidden: repositories are created by the operator on this server");
+    const request: AdmittedRequest = { reply, login, tenant, access, permissions, labels, isStore: method === "POST" && (cmd === undefined || !POST_COMMANDS.has(cmd)) && tenant.target.name !== "" };
     // The user's turn (fair-share.ts): held until the answer is out, its bodies at the user's pace.
     const admitting = this.#state.fairShare.admit(identity.user, signedIn.fairShare, reply.signal);
-    const turn = admitting instanceof Promise ? await admitting : admitting;
-    reply.pace = turn.pace;
-    const { repository, release } =
-      this.#state.repositories.useIfOpen(tenant.user, tenant.repo) ??
-      (await this.#state.repositories.use(tenant.user, tenant.repo).catch((err: unknown) => {
+    if (admitting instanceof Promise) return admitting.then((turn) => this.#routeInTurn(request, turn));
+    return this.#routeInTurn(request, admitting);
+  }
+
+  #routeInTurn(request: AdmittedRequest, turn: Admission): RoutedRequest | Promise<RoutedRequest> {
+    request.reply.pace = turn.pace;
+    const { user, repo } = request.tenant;
+    const open = this.#state.repositories.useIfOpen(user, repo);
+    if (open) return this.#routed(request, turn, open);
+    return this.#state.repositories.use(user, repo).then(
+      (use) => this.#routed(request, turn, use),
+      (err: unknown) => {
         turn.release();
         throw err;
-      }));
+      },
+    );
+  }
+
+  #routed({ reply, login, tenant, access, permissions, labels, isStore }: AdmittedRequest, turn: Admission, use: RepositoryUse): RoutedRequest {
+    const { repository, release } = use;
     if (repository.known) labels.repo = access.label;
-    const isStore = method === "POST" && (cmd === undefined || !POST_COMMANDS.has(cmd)) && target.name !== "";
     let giveBack: (() => void) | undefined;
     try {
       // A store the login may not make is refused by the operation (403), not by the quota.
-      if (isStore && mayStore(permissions, target.name)) giveBack = repository.store.usage.reserve(announcedLength(reply), access.limits);
+      if (isStore && mayStore(permissions, tenant.target.name)) giveBack = repository.store.usage.reserve(announcedLength(reply), access.limits);
     } catch (err) {
       release();
       turn.release();
@@ -94,11 +109,11 @@ export class HostingRouter implements StoreRouter {
       labels.repo = repository.known ? access.label : NO_REPOSITORY;
       giveBack?.();
       release();
-      void responseDone(reply.outgoing, reply.signal).then(turn.release);
+      whenResponseDone(reply.outgoing, turn.release);
     };
     const view = new PermissionView(repository.store, permissions, () => noteAuditEvent(reply.incoming, "overwrite"));
     // Error messages name the store's location (a path, a bucket): answers show "[STORAGE_BASE]" instead.
-    return { host: new ViewHost(repository.host, view), target, user: login, location: repository.location, done };
+    return { host: new ViewHost(repository.host, view), target: tenant.target, user: login, location: repository.location, done };
   }
 
   /** The route table of the configuration in force (a reload's new configuration gets a new one). */
@@ -116,7 +131,7 @@ export class HostingRouter implements StoreRouter {
    * `GET /healthz` (and HEAD): 200 "ok" without credentials or Accept, for load balancers and
    * monitors; `/_usage` and `/_status` (usage-endpoint.ts): the user's own usage, without Accept.
    */
-  async answerOwn(reply: ReplyContext): Promise<boolean | "unauthorized"> {
+  answerOwn(reply: ReplyContext): boolean | Promise<true | "unauthorized"> {
     const { method, url } = reply.incoming;
     const usage = usagePathOf(url ?? "/");
     if (usage) return answerUsage(reply, this.#state, usage);
@@ -124,6 +139,17 @@ export class HostingRouter implements StoreRouter {
     sendBody(reply, 200, "ok\n", "text/plain");
     return true;
   }
+}
+
+/** A request past its routing checks, on its way to its user's turn and its repository. */
+interface AdmittedRequest {
+  readonly reply: ReplyContext;
+  readonly login: string;
+  readonly tenant: TenantTarget;
+  readonly access: Access;
+  readonly permissions: Permissions | undefined;
+  readonly labels: RequestLabels;
+  readonly isStore: boolean;
 }
 
 function mayStore(permissions: Permissions | undefined, name: string): boolean {

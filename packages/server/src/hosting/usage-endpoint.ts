@@ -15,6 +15,8 @@ export const USAGE_PATHS: Readonly<Record<string, "json" | "html">> = { "/_usage
 
 /** What a request to one of USAGE_PATHS asks for; undefined for every other target. */
 export function usagePathOf(rawTarget: string): "json" | "html" | undefined {
+  // Both start "/_", which no repository's path can: every other request is told so at once.
+  if (rawTarget.charCodeAt(1) !== 0x5f) return undefined;
   const q = rawTarget.indexOf("?");
   const path = q < 0 ? rawTarget : rawTarget.slice(0, q);
   return Object.hasOwn(USAGE_PATHS, path) ? USAGE_PATHS[path] : undefined;
