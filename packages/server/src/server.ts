@@ -258,15 +258,20 @@ export class RestServer {
       this.#answerLast(socket, TOO_MANY_HEADERS);
       return;
     }
-    // Nobody else watches the connection until a parser does again: a reset while the answers
-    // before it go out would be an 'error' event nobody listens to, ending the process.
+    // Node took its own listeners off the connection; until a parser is on it again, ours stand
+    // in: a reset while the answers before it go out would be an 'error' event nobody listens
+    // to (ending the process), and an answer waiting for the socket's 'drain' (a large load,
+    // written with backpressure) would wait forever without Node's relay of it to the answer.
     const idle = () => socket.destroy();
     const failed = () => socket.destroy();
+    const drained = () => relayDrain(socket);
     socket.once("timeout", idle);
     socket.on("error", failed);
+    socket.on("drain", drained);
     const served = this.#afterEarlierAnswers(socket)
       .then((open) => {
         socket.off("timeout", idle);
+        socket.off("drain", drained);
         if (!open) return;
         if (this.#shuttingDown) {
           // Not read (no new request starts in a shutdown): the client sees the connection end.
@@ -276,6 +281,10 @@ export class RestServer {
         socket.unshift(Buffer.concat([headWithoutUpgrade(req), head]));
         this.#startHttp(socket);
         socket.off("error", failed);
+      })
+      // An earlier answer cut by a shutdown or the connection's end: this one goes with it.
+      .catch(() => {
+        socket.destroy();
       })
       .finally(() => this.#inflight.delete(served));
     this.#inflight.add(served);
@@ -456,4 +465,14 @@ export class RestServer {
 function describe(err: unknown, location: string | undefined): string {
   const text = err instanceof Error ? `${err.name}: ${err.message}${err.cause ? ` (cause: ${String(err.cause)})` : ""}` : String(err);
   return redact(text, location);
+}
+
+/**
+ * What Node's own 'drain' listener does for the answer being written on `socket`, which it took
+ * off with the others when it handed the connection over: the answer waits for its own 'drain'.
+ * One emitted when the answer did not wait for it only makes it write on.
+ */
+function relayDrain(socket: Duplex): void {
+  const answer = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (answer && !answer.writableEnded) answer.emit("drain");
 }
