@@ -31,6 +31,7 @@ import {
   writeTemp,
 } from "./atomic-file.js";
 import { errnoOf, isMissing, toBackendError } from "./errors.js";
+import { FileChunks } from "./file-chunks.js";
 import { type FileCheckOptions, type FileCheckReport, checkFiles } from "./file-check.js";
 import { closeQuietly, openFile, pathStats, renamePath, unlinkPath } from "./fs-calls.js";
 import { SyncTurns } from "./sync-turns.js";
@@ -84,10 +85,6 @@ function itemFromStats(name: string, st: Stats): ItemInfo {
 /** Values leave as plain Uint8Array views of Node's Buffers (no copy), as the contract's type says. */
 function plain(buffer: Uint8Array): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-}
-
-async function* plainChunks(stream: AsyncIterable<Uint8Array>): ByteSource {
-  for await (const chunk of stream) yield plain(chunk);
 }
 
 /**
@@ -227,7 +224,8 @@ export class PosixFsBackend extends Backend {
   /**
    * The open session's quota tracker. With a quota, a change reaching the backend after close()
    * (core's close does not wait for the changes on their way) would never be counted in quota.hid:
-   * it is refused, as the tracker refuses one already charging when close() runs.
+   * it is refused, as the tracker refuses one reaching it after close() began (one already
+   * charging then is waited for, so that its change is counted).
    */
   #sessionQuota(): QuotaTracker | undefined {
     if (this.#quota === undefined && this.quotaLimit !== undefined)
@@ -360,7 +358,7 @@ export class PosixFsBackend extends Backend {
     }
     // `end` of a read stream is inclusive.
     const stream = handle.createReadStream({ start: range.start, end: range.end - 1, highWaterMark: READ_CHUNK, autoClose: true });
-    return sizedSource(plainChunks(stream), range.end - range.start, total);
+    return sizedSource(new FileChunks(stream), range.end - range.start, total);
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {

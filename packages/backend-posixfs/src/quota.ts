@@ -85,6 +85,9 @@ export class QuotaTracker {
   #persisting: Promise<void> = Promise.resolve();
   /** After close(): its final persist is written, so a later change would never reach quota.hid. */
   #closed = false;
+  /** Changes past the closed check whose delta is not final yet: close() waits for them. */
+  #charging = 0;
+  #allCharged: (() => void) | undefined;
   readonly #base: string;
   readonly #file: string;
   readonly #journal: QuotaJournal;
@@ -162,8 +165,17 @@ export class QuotaTracker {
    * the bytes on disk, never fewer.
    */
   async charge<T>(delta: number, write: () => Promise<T>): Promise<T> {
-    // A store or delete still on its way when the session closed (close() does not wait for them).
+    // A store or delete that reaches the tracker after close() began (core's close does not wait for it).
     if (this.#closed) throw new BackendMustBeOpen("posixfs store closed before this change was made: not made");
+    this.#charging++;
+    try {
+      return await this.#chargeNow(delta, write);
+    } finally {
+      if (--this.#charging === 0) this.#allCharged?.();
+    }
+  }
+
+  async #chargeNow<T>(delta: number, write: () => Promise<T>): Promise<T> {
     if (delta <= 0) {
       const result = await write();
       this.#add(delta);
@@ -188,6 +200,8 @@ export class QuotaTracker {
 
   /** Persists when enough changed or enough time passed. */
   async maybePersist(): Promise<void> {
+    // close() persists what a change still charging when it began added.
+    if (this.#closed) return;
     const due =
       Math.abs(this.#unpersisted) >= PERSIST_BYTES || (Date.now() - this.#lastPersist) / 1000 >= PERSIST_SECONDS;
     if (due) await this.persist();
@@ -203,9 +217,14 @@ export class QuotaTracker {
     return next;
   }
 
-  /** The final persist; then the journal goes (it stays, for the next open to count, if the persist fails). */
+  /**
+   * Refuses new changes, waits for those already charging (a shrink is counted only once its write
+   * is done), then the final persist; then the journal goes (it stays, for the next open to count,
+   * if the persist fails).
+   */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#charging > 0) await new Promise<void>((resolve) => (this.#allCharged = resolve));
     try {
       await this.persist();
     } catch (err) {

@@ -534,7 +534,8 @@ describe("breaker s12: close() while changes are on their way", () => {
   // bytes forever (a reopen reads it back). Grows are recorded before their write and stay exact.
   // Repro: quota; store 20×100 kB; start 20 deletes; 3 event-loop turns later close() → every delete
   // resolves, the disk holds 0 bytes, quota.hid (and the next open's usage) says 2000000.
-  it.fails("deletes that complete around close() are counted in quota.hid", async () => {
+  // fixed: the quota tracker's close() refuses new charges, then waits for those already charging to record their delta before its final persist.
+  it("deletes that complete around close() are counted in quota.hid", async () => {
     const mismatches: string[] = [];
     for (const syncWrites of [true, false])
       for (const turns of [2, 3, 4, 5, 6]) {
@@ -730,7 +731,8 @@ describe("breaker s12: loadStream file descriptors", () => {
   // collection", DEP0137). A loop of them runs out of descriptors: under `ulimit -n 200`, 475
   // loadStream + return() → EMFILE. Breaking out after the first chunk and aborting mid-stream close it.
   // Repro: 50 × { s = await store.loadStream(name); await s[Symbol.asyncIterator]().return() } → 50 more fds.
-  it.fails("return() before the first chunk closes the file", async () => {
+  // fixed: posixfs's stream source is a FileChunks iterator whose return() destroys the read stream (closing the file) also before the first chunk.
+  it("return() before the first chunk closes the file", async () => {
     const { store } = await openStore({ levels: [1] });
     try {
       await store.store("data/aa00", versionBytes(1, 200_000));
@@ -746,7 +748,7 @@ describe("breaker s12: loadStream file descriptors", () => {
     }
   });
 
-  it.fails("a signal fired before the first chunk closes the file", async () => {
+  it("a signal fired before the first chunk closes the file", async () => {
     const { store } = await openStore({ levels: [1] });
     try {
       await store.store("data/aa00", versionBytes(1, 200_000));
@@ -797,7 +799,8 @@ describe("breaker s12: lifecycle races", () => {
   // orphaned, held locked for the rest of the process; after close() and a reopen it is still there
   // and counts as a live session (an open without a quota, in any process, then keeps quota.hid).
   // Repro: quota; await Promise.all([store.open(), store.open()]); store.close() → a quota-session-*.hid stays.
-  it.fails("concurrent opens leave no orphaned quota session", async () => {
+  // fixed: core's Backend.open() waits for an open under way, then fails with BackendMustNotBeOpen as an open of an open backend does (every backend and layer).
+  it("concurrent opens leave no orphaned quota session", async () => {
     const path = freshPath();
     const store = new Store({ backend: new PosixFsBackend({ path, quota: 1e9 }), config: { "data/": { levels: [1] } } });
     await store.create();

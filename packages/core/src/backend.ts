@@ -91,6 +91,8 @@ export abstract class Backend {
   /** Path → permission letters, or undefined when unrestricted; core checks them before every primitive. */
   protected readonly permissions: Permissions | undefined;
   #opened = false;
+  /** The open under way, which another open waits for. */
+  #opening: Promise<void> | undefined;
   #layerCalls: LayerCalls | undefined;
 
   constructor(options: BackendOptions = {}) {
@@ -203,11 +205,22 @@ export abstract class Backend {
     checkPermission(this.permissions, "", Required[operation]);
   }
 
-  /** Opens existing storage for operations; BackendDoesNotExist if it was never created. */
+  /**
+   * Opens existing storage for operations; BackendDoesNotExist if it was never created. An open
+   * while another is under way waits for it: BackendMustNotBeOpen once that one succeeded (two
+   * _open calls would each acquire their own session, one of them never released).
+   */
   async open(): Promise<void> {
+    while (this.#opening) await this.#opening.catch(() => undefined);
     this.#assertClosed();
-    await this._open();
-    this.#opened = true;
+    const opening = this._open();
+    this.#opening = opening;
+    try {
+      await opening;
+      this.#opened = true;
+    } finally {
+      this.#opening = undefined;
+    }
   }
 
   /** Closes the backend; it may be opened again. */
