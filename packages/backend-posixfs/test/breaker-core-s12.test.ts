@@ -82,6 +82,9 @@ describe("breaker s12: storeStream sources", () => {
   // `fh.read(buf)` + `yield buf.subarray(0, n)`) stores the last chunk's bytes N times, bytes never
   // stored, acknowledged as a success. Same over the memory backend (packages/core/test/breaker-s12).
   // Repro: storeStream("data/aabb", gen yielding one 1 KiB buffer filled 1,2,3,4) → load = 4,4,4,4.
+  // documented: such a source breaks the storeStream contract, now stated on Store.storeStream and in
+  // the core README as it was on Backend.storeStream (the source must not change a chunk after
+  // yielding it until the call settles); copying every chunk would cost every caller. Stays it.fails.
   for (const variant of [{}, { quota: 1e9 }, { syncWrites: false }]) {
     it.fails(`a source reusing its chunk buffer stores what it yielded ${JSON.stringify(variant)}`, async () => {
       const { store } = await openStore(variant);

@@ -329,6 +329,17 @@ describe("cache failures", () => {
     await store.close();
   });
 
+  it("disable the cache when a namespace invalidation cannot list the copies it must drop", async () => {
+    const { store, cache, primary } = await setup(layout("writethrough"));
+    await store.store(K, bytes("old"));
+    await primary.store(NESTED, bytes("new")); // changed behind the Store's back, then invalidated
+    cache.failing.add("list");
+    await store.cacheInvalidate("data");
+    expect(store.stats.cache_disabled).toBe(true);
+    expect(text(await store.load(K))).toBe("new");
+    await store.close();
+  });
+
   it("disable the cache for the Store's life when it cannot be opened", async () => {
     const primary = new MemoryBackend();
     const cache = new FlakyMemory();

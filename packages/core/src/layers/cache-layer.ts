@@ -55,10 +55,12 @@ export interface CacheLayerStats {
   readonly errors: number;
 }
 
+/** A load that may copy the primary value it read into the cache (see #mutating). */
 interface PendingFill {
+  /** Set when a change or an invalidation of its name ran meanwhile: the value it read may be older than the primary's. */
   stale: boolean;
-  /** Settles when the load is over, its copy written and, if stale, dropped again. */
-  done: Promise<void>;
+  /** Set the moment its copy is written (stale checked in the same step); settles once written and, if stale by then, dropped again. */
+  writing?: Promise<void>;
 }
 
 /** A cached item found while walking the cache: full name plus what list reported. */
@@ -206,24 +208,22 @@ export class CacheLayer extends BackendLayer {
       const hit = await this.#tryLoad(name, range);
       if (hit) return hit;
     }
-    let settle!: () => void;
-    const fill: PendingFill = {
-      stale: false,
-      done: new Promise((resolve) => {
-        settle = resolve;
-      }),
-    };
+    const fill: PendingFill = { stale: false };
     const pending = this.#fills.get(name) ?? new Set();
     this.#fills.set(name, pending.add(fill));
     try {
       const full = await this.inner.load(name, { signal: options.signal });
-      if (!fill.stale) await this.#fill(name, full, fill);
+      // Checked and marked writing in one synchronous step: a change or invalidation either sees
+      // this copy being written (and waits for it) or makes it skip the write.
+      if (!fill.stale && this.#usable()) {
+        fill.writing = this.#fill(name, full, fill);
+        await fill.writing;
+      }
       const { start, end } = resolveRange(range, full.byteLength);
       return start === 0 && end === full.byteLength ? full : full.subarray(start, end);
     } finally {
       pending.delete(fill);
       if (pending.size === 0 && this.#fills.get(name) === pending) this.#fills.delete(name);
-      settle();
     }
   }
 
@@ -252,10 +252,11 @@ export class CacheLayer extends BackendLayer {
     });
   }
 
-  /** A defrag writes its target in the primary: a copy of an older value under that name is dropped. */
+  /** A defrag writes its target in the primary, in its turn with the other changes of that name; the older copy is dropped. */
   protected override async _defrag(sources: CheckedDefragSources, options: DefragOptions): Promise<string> {
+    if (options.target) return this.changeInPrimary(options.target, () => super._defrag(sources, options));
     const target = await super._defrag(sources, options);
-    if (this.#modeOf(target) !== CacheMode.OFF) await this.#changes.run(target, () => this.#mutating([target], () => this.#drop(target)));
+    await this.changedInPrimary(target);
     return target;
   }
 
@@ -321,29 +322,61 @@ export class CacheLayer extends BackendLayer {
   }
 
   async #fill(name: string, full: Uint8Array, fill: PendingFill): Promise<void> {
-    if (!this.#usable()) return;
     const stored = await this.#put(name, full);
-    // A store/delete/move of this name ran meanwhile: the copy just written may be older than it.
+    // A change or invalidation of this name ran while it was written: the copy may be older than the primary's value.
     if (stored && fill.stale) await this.#drop(name);
   }
 
   // ---- invalidation and eviction ------------------------------------------------------------
 
-  /** Removes cached copies (never primary data): one name, or every item below `directory` ("" = everything). */
+  /**
+   * Removes cached copies (never primary data): one name, or every item below `directory` ("" =
+   * everything). Loads under way that read the primary before this call do not copy what they
+   * read into the cache after it: a value changed in the primary behind this layer's back, then
+   * invalidated here, is read afresh by the next load.
+   */
   async invalidate(target: { key: string } | { directory: string }): Promise<void> {
     if (!this.#usable()) return;
     if ("key" in target) {
       await this.#mutating([target.key], () => this.#drop(target.key));
       return;
     }
-    let items: CachedItem[];
-    try {
-      items = await this.#items(target.directory);
-    } catch (err) {
-      this.#failed(`list ${target.directory}`, err);
-      return;
-    }
-    for (const item of items) await this.#mutating([item.name], () => this.#drop(item.name));
+    const { directory } = target;
+    await this.#mutating(new Below(directory), async () => {
+      let items: CachedItem[];
+      try {
+        items = await this.#items(directory);
+      } catch (err) {
+        // Copies that cannot be found cannot be dropped, and may be stale.
+        this.#failed(`list ${directory}`, err);
+        this.#disable();
+        return;
+      }
+      for (const item of items) await this.#drop(item.name);
+    });
+  }
+
+  /**
+   * Runs `write`, a change of `name` made in the primary without this layer (a Store's defrag
+   * writes its target in the primary itself), in that name's turn with this layer's own changes of
+   * it, then drops the cached copy: a store of the name overlapping it cannot leave its copy behind.
+   */
+  async changeInPrimary<T>(name: string, write: () => Promise<T>): Promise<T> {
+    if (this.#modeOf(name) === CacheMode.OFF) return write();
+    return this.#changes.run(name, async () => {
+      const result = await write();
+      await this.#mutating([name], () => this.#drop(name));
+      return result;
+    });
+  }
+
+  /**
+   * Drops the cached copy of `name`, changed in the primary without this layer, in that name's
+   * turn: after the changes of it queued before, whose copies could otherwise land after the drop.
+   * For a change whose name was not known before it was made (a digest-named defrag target).
+   */
+  async changedInPrimary(name: string): Promise<void> {
+    await this.changeInPrimary(name, async () => undefined);
   }
 
   /**
@@ -387,18 +420,19 @@ export class CacheLayer extends BackendLayer {
   }
 
   /**
-   * Runs a cache update of `names` so that a load copying an older primary value into the cache
-   * at the same time cannot leave that older value behind (see _load / #fill), and returns only
-   * once those loads are over: until then their older copy may be in the cache for a moment.
+   * Runs a cache update of `names` (or of the names below a directory) so that a load copying an
+   * older primary value into the cache at the same time cannot leave that older value behind (see
+   * _load / #fill): loads still reading are marked to skip their copy, and this returns only once
+   * the copies already being written are written and dropped again (until then one may be in the
+   * cache for a moment).
    */
-  async #mutating(names: readonly string[], work: () => Promise<void>): Promise<void> {
-    const marked = new Set<PendingFill>();
+  async #mutating(names: readonly string[] | Below, work: () => Promise<void>): Promise<void> {
+    const writing = new Set<Promise<void>>();
     const markStale = () => {
-      for (const name of names)
-        for (const fill of this.#fills.get(name) ?? []) {
-          fill.stale = true;
-          marked.add(fill);
-        }
+      for (const fill of this.#fillsOf(names)) {
+        fill.stale = true;
+        if (fill.writing) writing.add(fill.writing);
+      }
     };
     markStale();
     try {
@@ -406,7 +440,13 @@ export class CacheLayer extends BackendLayer {
     } finally {
       markStale();
     }
-    await Promise.all([...marked].map((fill) => fill.done));
+    await Promise.all(writing);
+  }
+
+  *#fillsOf(names: readonly string[] | Below): Iterable<PendingFill> {
+    if (names instanceof Below) {
+      for (const [name, fills] of this.#fills) if (names.holds(name)) yield* fills;
+    } else for (const name of names) yield* this.#fills.get(name) ?? [];
   }
 
   /** Stores a copy; false when that failed (the old copy may still be there). */
@@ -504,6 +544,17 @@ export class CacheLayer extends BackendLayer {
     if (this.#disabled) return;
     this.#disabled = true;
     this.#logger.warn("borgstore cache: disabled for the rest of this Store's life; the primary serves everything");
+  }
+}
+
+/** The names below a directory ("" = every name). */
+class Below {
+  readonly #prefix: string;
+  constructor(directory: string) {
+    this.#prefix = directory ? `${directory}/` : "";
+  }
+  holds(name: string): boolean {
+    return name.startsWith(this.#prefix);
   }
 }
 

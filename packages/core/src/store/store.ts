@@ -12,7 +12,7 @@ import { nest, splitKey } from "../nesting.js";
 import type { ByteSource, DefragSource, ItemInfo, OperationOptions, Permissions, QuotaInfo, SizedByteSource, StoreStreamOptions } from "../types.js";
 import { backendFromUrl, redactUrl } from "../url.js";
 import { CacheMode, type NamespaceConfig, type NamespacePolicy, type StoreConfig, checkLevels, parseStoreConfig, policyFor } from "./config.js";
-import { LayerStack, type LayerStackOptions, type ListFigures, cacheModeOf } from "./layer-stack.js";
+import { LayerStack, type LayerStackOptions, type ListFigures } from "./layer-stack.js";
 import { levelDirectories } from "./levels.js";
 import { StoreStats, type StoreStatsSnapshot } from "./stats.js";
 
@@ -305,7 +305,12 @@ export class Store {
     await this.#top().store(nested, bytes, options);
   }
 
-  /** Like store, from a stream; with options.size/sha256 a mismatch stores nothing. */
+  /**
+   * Like store, from a stream; with options.size/sha256 a mismatch stores nothing. Chunks are
+   * handed over: the backend may keep references to them until this call settles, so the source
+   * must not change a chunk after yielding it before then (a reader that fills one buffer again
+   * and again yields a copy of it each time).
+   */
   async storeStream(name: string, source: ByteSource, options: StoreStreamOptions = {}): Promise<void> {
     const nested = await this.find(name, { signal: options.signal });
     await this.#top().storeStream(nested, source, options);
@@ -452,9 +457,17 @@ export class Store {
     this.#top();
     // The primary itself: its own defrag (server-side where it has one), not counted, not slowed down.
     const primary = this.#backend as Backend;
-    const result = await primary.defrag(mapped, { target, algorithm: options.algorithm, namespace, levels, signal: options.signal });
-    // An older cached copy of an overwritten target would be stale.
-    if (cacheModeOf(this.#policies, result) !== CacheMode.OFF) await this.#stack?.cache?.invalidate({ key: result });
+    const defrag = () => primary.defrag(mapped, { target, algorithm: options.algorithm, namespace, levels, signal: options.signal });
+    // In the target's turn with the cache's changes of it, whose copies would otherwise land after the
+    // older copy is dropped; a digest-named target is known only once written.
+    const cache = this.#stack?.cache;
+    let result: string;
+    if (!cache) result = await defrag();
+    else if (target) result = await cache.changeInPrimary(target, defrag);
+    else {
+      result = await defrag();
+      await cache.changedInPrimary(result);
+    }
     return splitKey(result)[1];
   }
 
