@@ -130,7 +130,7 @@ export class RestServer {
     // answers before it, when nobody takes it): the reference's 501 after those answers.
     this.http.on("connect", (_req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const message = "Unsupported method ('CONNECT')";
-      this.#answerLast(socket, { status: 501, reason: message, message }, this.#session?.refuseConnect(socket, head));
+      this.#answerLast(socket, { status: 501, reason: message, message }, this.#session?.continueWith(socket, head));
     });
     // Node would serve a request asking for an Upgrade and then read nothing more on its
     // connection (the requests pipelined behind it lost, unanswered): served as the reference does.
@@ -268,17 +268,29 @@ export class RestServer {
     socket.once("timeout", idle);
     socket.on("error", failed);
     socket.on("drain", drained);
+    const again = Buffer.concat([headWithoutUpgrade(req), head]);
+    // Over stdio the rest of the stream goes on as the session's next connection, which reads it
+    // even after the input ended (a connection whose input ended can take nothing back).
+    const goOn = this.#session?.continueWith(socket, again);
     const served = this.#afterEarlierAnswers(socket)
       .then((open) => {
         socket.off("timeout", idle);
         socket.off("drain", drained);
-        if (!open) return;
+        if (!open) {
+          goOn?.abandon();
+          return;
+        }
         if (this.#shuttingDown) {
           // Not read (no new request starts in a shutdown): the client sees the connection end.
+          goOn?.abandon();
           this.#closeGently(socket);
           return;
         }
-        socket.unshift(Buffer.concat([headWithoutUpgrade(req), head]));
+        if (goOn) {
+          goOn.resume();
+          return;
+        }
+        socket.unshift(again);
         this.#startHttp(socket);
         socket.off("error", failed);
       })

@@ -58,13 +58,15 @@ export class StdioSession {
   }
 
   /**
-   * The server refuses a CONNECT on `connection` (Node hands it over without a response, and reads
-   * no further): the stream goes on with `head`, the bytes after its head, once it is answered.
+   * Node handed `connection` over after a request's head and reads no further on it (a CONNECT,
+   * which the server refuses; a request asking for an Upgrade, which it serves as HTTP/1.1): the
+   * stream goes on with `bytes` (what comes next, as the server wants it read), then the bytes the
+   * connection had not read, as a new connection once `resume` is called.
    */
-  refuseConnect(connection: object, head: Buffer): GoOn | undefined {
+  continueWith(connection: object, bytes: Buffer): GoOn | undefined {
     const after = this.#detach(connection, undefined);
     if (!after) return undefined;
-    return this.#goOnAfter({ request: undefined, outcome: "skipped", answered: false, rest: [head, ...after] }, []);
+    return this.#goOnAfter({ request: undefined, outcome: "skipped", answered: false, rest: [bytes, ...after] }, []);
   }
 
   #detach(connection: object, packet: Buffer | undefined): Buffer[] | undefined {

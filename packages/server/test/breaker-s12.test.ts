@@ -706,7 +706,8 @@ describe.runIf(HAVE_REFERENCE)("stdio: Upgrade requests in a session whose input
   // TCP a half-close after the same requests is served too: the end of input is handed on before
   // the re-fed bytes are read. The reference serves all four.
   // Reproduction: stdin = `POST /a` + `POST /u` (Upgrade) + `POST /b` (Upgrade) + `GET /b`, then EOF.
-  it.fails("ours serves every request received before the end of input", async () => {
+  // fixed: over stdio the bytes after an Upgrade request's head go on as the session's next connection (StdioSession.continueWith, as after a CONNECT), which reads them even after the input ended; a connection whose input ended could take nothing back.
+  it("ours serves every request received before the end of input", async () => {
     const upgrade = (method: string, path: string, body = "") =>
       Buffer.from(`${method} ${path} HTTP/1.1\r\n${ACCEPT}${UPGRADE}Content-Length: ${body.length}\r\n\r\n${body}`, "latin1");
     const input = Buffer.concat([stdioRequest("POST", "/a", "AAA"), upgrade("POST", "/u", "UUU"), upgrade("POST", "/b", "BBB"), stdioRequest("GET", "/b")]);
