@@ -61,6 +61,8 @@ export default defineConfig({
       "test/hosting-fair-share-units.test.ts",
       "test/hosting-usage-units.test.ts",
       "test/hosting-alone-gate.test.ts",
+      "test/hosting-store-layers.test.ts",
+      "test/hosting-route-table.test.ts",
     ],
   },
 });

@@ -123,10 +123,10 @@ describe("FairShare", () => {
     const share = new FairShare();
     const free = share.admit("alice", limits(4, 1), never) as { pace: unknown };
     expect(free.pace).toBeUndefined();
-    const paced = share.admit("alice", limits(4, 1, 1 << 20), never) as { pace: { rate: number } };
+    const paced = share.admit("alice", limits(4, 1, 1 << 20), never) as unknown as { pace: { rate: number } };
     expect(paced.pace.rate).toBe(1 << 20);
     expect((share.admit("alice", limits(4, 1, 1 << 20), never) as { pace: unknown }).pace).toBe(paced.pace);
-    const changed = share.admit("alice", limits(4, 1, 2 << 20), never) as { pace: { rate: number } };
+    const changed = share.admit("alice", limits(4, 1, 2 << 20), never) as unknown as { pace: { rate: number } };
     expect(changed.pace).not.toBe(paced.pace);
     expect(changed.pace.rate).toBe(2 << 20);
     expect((share.admit("alice", limits(4, 1), never) as { pace: unknown }).pace).toBeUndefined();
@@ -135,7 +135,7 @@ describe("FairShare", () => {
   it("a bucket starts with one second of the rate, each direction its own, and waits for what is beyond it", async () => {
     const share = new FairShare();
     const rate = 256 * 1024;
-    const { pace } = share.admit("alice", limits(4, 1, rate), never) as {
+    const { pace } = share.admit("alice", limits(4, 1, rate), never) as unknown as {
       pace: { received(n: number): Promise<void>; sending(n: number): Promise<void> };
     };
     let started = performance.now();
