@@ -110,7 +110,8 @@ describe("hosting store layers: append-only (PermissionView)", () => {
   it("refuses invalid names and a closed store before anything else", async () => {
     const { store, view } = await repository();
     const appendOnly = view(APPEND_ONLY);
-    await expect(appendOnly.store("../x", Buffer.from("x"))).rejects.toThrow();
+    await expect(appendOnly.store("../x", Buffer.from("x"))).rejects.toThrow(/must be relative/);
+    await expect(appendOnly.storeStream("../x", chunks("x"))).rejects.toThrow(/must be relative/);
     expect(() => appendOnly.checkStorePermission("../x")).toThrow(/must be relative/);
     await store.close();
     await expect(appendOnly.store("data/n", Buffer.from("x"))).rejects.toThrow("backend must be open");
@@ -234,6 +235,11 @@ describe("hosting store layers: the figures (UsageLayer)", () => {
     expect(await layer.withReserved(1, async () => "ran")).toBe("ran");
     await expect(layer.withReserved(1, async () => Promise.reject(new Error("task")))).rejects.toThrow("task");
     expect(user.repo("other").reserved).toBe(0);
+    // Its own defrag reserves the result's size before reading the sources, and counts it once stored.
+    await expect(layer.defrag([["b", 0, 2]], { target: "c" })).rejects.toThrow(QuotaExceeded);
+    limits.repo = 4;
+    expect(await layer.defrag([["b", 0, 2]], { target: "c" })).toBe("c");
+    expect(user.repo("other")).toMatchObject({ bytes: 4, objects: 2, reserved: 0 });
   });
 
   it("addOnly answers stored, same or different, counting only what it stored", async () => {
