@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import { FairShare } from "../src/hosting/fair-share.js";
 import { HttpError } from "../src/http-error.js";
@@ -99,6 +100,7 @@ describe("FairShare", () => {
     const waiting = share.admit("alice", limits(1, 1), controller.signal) as Promise<{ release(): void }>;
     first.release();
     const admitted = await waiting;
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
     controller.abort();
     expect(share.running("alice").now).toBe(1);
     admitted.release();
@@ -143,7 +145,12 @@ describe("FairShare", () => {
     await pace.sending(rate);
     expect(performance.now() - started).toBeLessThan(250);
     started = performance.now();
-    await pace.received(rate / 2);
+    await Promise.all([pace.received(rate / 2), pace.sending(rate / 2)]);
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThan(300);
+    expect(waited).toBeLessThan(900);
+    started = performance.now();
+    await pace.sending(rate / 2);
     expect(performance.now() - started).toBeGreaterThan(300);
   });
 });
