@@ -42,6 +42,7 @@ export default defineConfig({
       "test/quota-move.test.ts",
       "test/transcripts.test.ts",
       "test/observability.test.ts",
+      "test/observability-units.test.ts",
       "test/hosting-tenant-path.test.ts",
       "test/hosting-discovered-repositories.test.ts",
       "test/hosting-htpasswd.test.ts",
