@@ -64,6 +64,7 @@ export default defineConfig({
       "test/hosting-alone-gate.test.ts",
       "test/hosting-store-layers.test.ts",
       "test/hosting-route-table.test.ts",
+      "test/hosting-state-url.test.ts",
     ],
   },
 });
