@@ -8,6 +8,11 @@ import { configDefaults, defineConfig } from "vitest/config";
 // time: the tests that wait out rate windows and timeouts or run many clients on purpose (admission,
 // slow-readers, fairness, read-races, disconnect, hostile, lifecycle, defrag: seconds each, paid
 // again by every mutant of the request path). Add them back for a run with hours to spare.
+// Hosting (since session 12): the files that open a hosting server in-process (listenHosting) or test
+// its modules directly; their tests that start the CLI as a child cover nothing here and so are run
+// once, in the dry run. Left out: the ones that need S3 (radosgw), nginx, Prometheus or the Python
+// reference, or children only (delete-grace-process, lifecycle, tls, breaker-s11-hosting), and
+// bcrypt-threads (cost-11 hashes for seconds, a timing claim).
 export default defineConfig({
   test: {
     testTimeout: 60_000,
@@ -36,6 +41,30 @@ export default defineConfig({
       "test/operations-edges.test.ts",
       "test/quota-move.test.ts",
       "test/transcripts.test.ts",
+      "test/observability.test.ts",
+      "test/observability-units.test.ts",
+      "test/hosting-tenant-path.test.ts",
+      "test/hosting-discovered-repositories.test.ts",
+      "test/hosting-htpasswd.test.ts",
+      "test/hosting-usage.test.ts",
+      "test/hosting-quota.test.ts",
+      "test/hosting-isolation.test.ts",
+      "test/hosting-idle.test.ts",
+      "test/hosting-delete-grace.test.ts",
+      "test/hosting-delete-grace-min-charge.test.ts",
+      "test/hosting-breaker-bg.test.ts",
+      "test/hosting-breaker-bh.test.ts",
+      "test/hosting-breaker-bu.test.ts",
+      "test/hosting-server.test.ts",
+      "test/hosting-observability.test.ts",
+      "test/hosting-status-page.test.ts",
+      "test/hosting-fair-share.test.ts",
+      "test/hosting-fair-share-units.test.ts",
+      "test/hosting-usage-units.test.ts",
+      "test/hosting-alone-gate.test.ts",
+      "test/hosting-store-layers.test.ts",
+      "test/hosting-route-table.test.ts",
+      "test/hosting-state-url.test.ts",
     ],
   },
 });

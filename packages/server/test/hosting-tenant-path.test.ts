@@ -54,4 +54,19 @@ describe("hosting request targets", () => {
     expect(parseTenantTarget("/alice/laptop?cmd=create")).toMatchObject({ key: "alice/laptop", target: { name: "" } });
     expect(parseTenantTarget("/alice?x=/y/z")).toBeUndefined();
   });
+
+  it("find the repository's end before the query, even when the query holds slashes; refuse an empty segment after it with 400", () => {
+    expect(parseTenantTarget("/alice/laptop?x=/y")).toMatchObject({ key: "alice/laptop", target: { name: "" } });
+    expect(parseTenantTarget("/alice/laptop/k?x=/y/z")).toMatchObject({ key: "alice/laptop", target: { name: "k" } });
+    let refusal: unknown;
+    try {
+      parseTenantTarget("/alice/laptop//data");
+    } catch (err) {
+      refusal = err;
+    }
+    expect(refusal).toBeInstanceOf(HttpError);
+    expect(refusal).toMatchObject({ status: 400, message: "Bad Request: empty path segment" });
+    // Only right after the repository: further down a doubled slash is the reference's (a directory "data").
+    expect(parseTenantTarget("/alice/laptop/data//")).toMatchObject({ key: "alice/laptop", target: { name: "data", isDirectory: true } });
+  });
 });
