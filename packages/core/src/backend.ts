@@ -7,7 +7,7 @@ import { checkHashAlgorithm, streamDigest } from "./hashing.js";
 import type { HashAlgorithm } from "./hash-algorithm.js";
 import { validateItemName, validateName } from "./names.js";
 import { checkNestingLevels } from "./nesting.js";
-import { Required, checkPermission, mayBeGrantedBelow } from "./permissions.js";
+import { Required, checkPermission, mayBeGrantedBelow, permits } from "./permissions.js";
 import { validateLoadOptions } from "./range.js";
 import type {
   BackendCapabilities,
@@ -533,7 +533,8 @@ export abstract class Backend {
   }
 
   async #checkStorePermission(name: string): Promise<void> {
-    if (!this.permissions) return;
+    // 'W' permits a store whether or not the object exists: nothing to look up.
+    if (!this.permissions || permits(this.permissions, name, Required.overwrite)) return;
     const exists = (await this._info(name)).exists;
     checkPermission(this.permissions, name, exists ? Required.overwrite : Required.storeNew);
   }

@@ -85,14 +85,18 @@ export function checkPermissions(value: unknown): Permissions | undefined {
  * Throws PermissionDenied with the reference's text.
  */
 export function checkPermission(permissions: Permissions | undefined, name: string, required: string): void {
-  if (!permissions || Object.keys(permissions).length === 0) return;
+  if (!permits(permissions, name, required)) throw new PermissionDenied(`One of permissions '${required}' required for '${name}'`);
+}
+
+/** Whether `permissions` grant one of the letters `required` for `name` (checkPermission without the throw). */
+export function permits(permissions: Permissions | undefined, name: string, required: string): boolean {
+  if (!permissions || Object.keys(permissions).length === 0) return true;
   for (const path of nameAndParents(name)) {
     if (!Object.hasOwn(permissions, path)) continue;
     const granted = permissions[path] ?? "";
-    if ([...required].some((letter) => granted.includes(letter))) return;
-    break;
+    return [...required].some((letter) => granted.includes(letter));
   }
-  throw new PermissionDenied(`One of permissions '${required}' required for '${name}'`);
+  return false;
 }
 
 /**

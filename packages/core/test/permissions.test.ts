@@ -25,7 +25,40 @@ async function restricted(permissions: Permissions, fill: (b: MemoryBackend) => 
 
 const denied = { code: "PERMISSION_DENIED" };
 
+/** A MemoryBackend counting its info primitive's calls: how often a store looked up whether its name exists. */
+class CountingInfo extends MemoryBackend {
+  infos = 0;
+  protected override _info(...args: Parameters<MemoryBackend["_info"]>): ReturnType<MemoryBackend["_info"]> {
+    this.infos++;
+    return super._info(...args);
+  }
+}
+
 describe("permissions (docs/rest-protocol.md#permissions), enforced by core on any backend", () => {
+  it("looks a stored name up only when 'W' is not granted for it (with 'W' a store is permitted either way)", async () => {
+    const name = `perm-${Math.random().toString(36).slice(2)}`;
+    const admin = new MemoryBackend({ name });
+    await admin.create();
+    await admin.open();
+    await admin.store("w/old", bytes("1"));
+    await admin.store("all/old", bytes("1"));
+    await admin.close();
+    const be = new CountingInfo({ name, permissions: { "": "lr", all: "lrwW", w: "lrw" } });
+    await be.open();
+    await be.store("all/old", bytes("2"));
+    await be.store("all/new", bytes("2"));
+    await be.storeStream("all/streamed", [bytes("2")]);
+    expect(be.infos).toBe(0);
+    await be.store("w/new", bytes("2"));
+    await expect(be.store("w/old", bytes("2"))).rejects.toMatchObject(denied);
+    await expect(be.storeStream("w/old", [bytes("2")])).rejects.toMatchObject(denied);
+    await expect(be.store("other", bytes("2"))).rejects.toMatchObject(denied);
+    expect(be.infos).toBe(4);
+    expect(await be.load("w/old")).toEqual(bytes("1"));
+    expect(await be.load("all/old")).toEqual(bytes("2"));
+    await be.close();
+  });
+
   it("allows everything with lrwWD", async () => {
     const be = new MemoryBackend({ permissions: { "": "lrwWD" } });
     await be.create();
