@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { BackendDoesNotExist, BackendMustNotBeOpen, CacheMode, MemoryBackend, ObjectNotFound } from "@borgstore/core";
+import { BackendDoesNotExist, BackendMustNotBeOpen, CacheMode, MemoryBackend, ObjectNotFound, Store } from "@borgstore/core";
 import { CacheLayer } from "@borgstore/core/backend";
 import { PosixFsBackend } from "@borgstore/backend-posixfs";
 import fc from "fast-check";
@@ -106,9 +106,9 @@ function runOp(backend: PosixFsBackend, op: Op): Promise<unknown> {
 describe("posixfs quota: random concurrent changes, close() racing them, reopen", () => {
   it("quota.hid equals the bytes on disk after stores, streams (some failing), deletes, moves, persists and a racing close()", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 14 }), fc.nat({ max: 14 }), async (ops, closeAt) => {
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 14 }), fc.nat({ max: 14 }), fc.boolean(), async (ops, closeAt, syncWrites) => {
         const path = tempBase();
-        const backend = new PosixFsBackend({ path, quota: 10_000_000 });
+        const backend = new PosixFsBackend({ path, quota: 10_000_000, syncWrites });
         await backend.create();
         await backend.open();
         const running: Promise<unknown>[] = [];
@@ -245,6 +245,36 @@ describe("posixfs loadStream: descriptors when given up at every stage", () => {
     expect(openFds() - before).toBeLessThan(5);
     await backend.close();
   });
+
+  for (const when of ["before-first-chunk", "mid-stream"] as const) {
+    it(`a signal aborting while a next() is pending (${when}), the source then dropped: the descriptor closes`, async () => {
+      const backend = await newPosixfs();
+      await backend.store("big", new Uint8Array(4_000_000).fill(9));
+      await settleFds();
+      const before = openFds();
+      for (let i = 0; i < 20; i++) {
+        const controller = new AbortController();
+        const source = await backend.loadStream("big", { signal: controller.signal });
+        const error = await (async () => {
+          let seen = 0;
+          if (when === "before-first-chunk") queueMicrotask(() => controller.abort());
+          // for await does not call return() when next() rejects: the source must close itself.
+          for await (const chunk of source) {
+            seen += chunk.byteLength;
+            if (seen > 100_000) queueMicrotask(() => controller.abort());
+          }
+        })().then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        expect(error).toBeDefined();
+      }
+      await settleFds();
+      for (let i = 0; i < 20 && openFds() - before >= 10; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(openFds() - before).toBeLessThan(10);
+      await backend.close();
+    });
+  }
 
   it("a range past the end, a directory and a missing name: no descriptor stays open", async () => {
     const backend = await newPosixfs();
@@ -482,6 +512,70 @@ describe("cache layer: invalidation and fills across close/reopen", () => {
   });
 });
 
+describe("Store over posixfs with a cache tier: defrag, stores, deletes and invalidations interleaved", () => {
+  type StoreOp =
+    | { kind: "load"; key: string }
+    | { kind: "store"; key: string; v: number }
+    | { kind: "delete"; key: string }
+    | { kind: "defrag"; key: string; offset: number }
+    | { kind: "defragDigest" }
+    | { kind: "invalidate"; what: string };
+  const key = fc.constantFrom("aa01", "aa02", "bb03");
+  const storeOp: fc.Arbitrary<StoreOp> = fc.oneof(
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant("load" as const), key }) },
+    fc.record({ kind: fc.constant("store" as const), key, v: fc.integer({ min: 1, max: 250 }) }),
+    fc.record({ kind: fc.constant("delete" as const), key }),
+    fc.record({ kind: fc.constant("defrag" as const), key, offset: fc.integer({ min: 0, max: 2 }) }),
+    fc.constant({ kind: "defragDigest" as const }),
+    fc.record({ kind: fc.constant("invalidate" as const), what: fc.constantFrom("", "data/", "data/aa01") }),
+  );
+
+  it("each key loads as the primary holds it once all settled, and the cache stays on", async () => {
+    const succeeded = new Map<string, number>();
+    await fc.assert(
+      fc.asyncProperty(fc.scheduler(), fc.array(storeOp, { minLength: 1, maxLength: 10 }), async (s, ops) => {
+        const primary = new PosixFsBackend({ path: tempBase() });
+        const store = new Store({
+          backend: primary,
+          cacheBackend: new PosixFsBackend({ path: tempBase() }),
+          config: { "data/": { levels: [1], cache: CacheMode.WRITETHROUGH } },
+          logger: { warn: () => undefined },
+        });
+        await store.create();
+        await store.open();
+        await store.store("data/src0", new Uint8Array([5, 6, 7, 8]));
+        const done = ops.map((op) =>
+          s.schedule(Promise.resolve(op.kind)).then(async () => {
+            try {
+              if (op.kind === "load") await store.load(`data/${op.key}`);
+              else if (op.kind === "store") await store.store(`data/${op.key}`, new Uint8Array([op.v]));
+              else if (op.kind === "delete") await store.delete(`data/${op.key}`);
+              else if (op.kind === "defrag") await store.defrag([["src0", op.offset, 2]], { namespace: "data", target: op.key });
+              else if (op.kind === "defragDigest") await store.defrag([["src0", 0, 3]], { namespace: "data", algorithm: "sha256" });
+              else await store.cacheInvalidate(op.what);
+              succeeded.set(op.kind, (succeeded.get(op.kind) ?? 0) + 1);
+            } catch (err) {
+              if (!(err instanceof ObjectNotFound)) throw err;
+            }
+          }),
+        );
+        await s.waitFor(Promise.all(done));
+        for (const k of ["aa01", "aa02", "bb03"]) {
+          const nested = `data/${k.slice(0, 2)}/${k}`;
+          const fromPrimary = await primary.load(nested).then(Array.from, () => "missing");
+          const fromStore = await store.load(`data/${k}`).then(Array.from, () => "missing");
+          expect(fromStore).toEqual(fromPrimary);
+        }
+        expect(store.stats.cache_disabled).toBe(false);
+        await store.close();
+      }),
+      { seed: 12_0215, numRuns: 40 },
+    );
+    // The property exercised every kind of change, not only failures.
+    expect([...succeeded.keys()].sort()).toEqual(["defrag", "defragDigest", "delete", "invalidate", "load", "store"]);
+  });
+});
+
 describe("sync turns: a loop of synchronous calls lets timers run", () => {
   it("a timer fires while 2,000 small loads run back to back", async () => {
     const backend = await newPosixfs();
@@ -496,6 +590,25 @@ describe("sync turns: a loop of synchronous calls lets timers run", () => {
     clearTimeout(timer);
     expect(fired).toBe(true);
     expect(firedAt).toBeLessThanOrEqual(600);
+    await backend.close();
+  });
+
+  it("a delete sent to the thread pool (others in flight) completes while a caller loops over synchronous loads and stores", async () => {
+    const backend = await newPosixfs();
+    await backend.store("x", new Uint8Array(10));
+    await backend.store("gone1", new Uint8Array(10));
+    await backend.store("gone2", new Uint8Array(10));
+    let deleted = -1;
+    let i = 0;
+    const deletes = Promise.all([backend.delete("gone1"), backend.delete("gone2")]).then(() => (deleted = i));
+    for (; i < 3_000; i++) {
+      if (i % 2) await backend.load("x");
+      else await backend.store("x", new Uint8Array(10));
+    }
+    await deletes;
+    expect(deleted).toBeGreaterThanOrEqual(0);
+    expect(deleted).toBeLessThan(3_000);
+    await expect(backend.load("gone2")).rejects.toBeInstanceOf(ObjectNotFound);
     await backend.close();
   });
 });
