@@ -356,6 +356,32 @@ describe("Backend.open(): concurrent opens, close() racing open(), a failed open
     expect(backend.opened).toBe(false);
   });
 
+  it("open() right after close() (a store and the quota persist still under way): the reopened backend stores, streams and counts right", async () => {
+    const path = tempBase();
+    await new PosixFsBackend({ path }).create();
+    for (let round = 0; round < 6; round++) {
+      const backend = new PosixFsBackend({ path, quota: 10_000_000, syncWrites: round % 2 === 0 });
+      await backend.open();
+      await backend.store(`a${round}`, new Uint8Array(1_000));
+      const inFlight = backend.store(`d${round}`, new Uint8Array(300_000)).then(
+        () => "stored",
+        () => "refused",
+      );
+      const closing = backend.close();
+      const opening = backend.open();
+      const results = await Promise.allSettled([closing, opening]);
+      await inFlight;
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled"]);
+      expect(backend.opened).toBe(true);
+      await backend.store(`b${round}`, new Uint8Array(100_000));
+      await backend.storeStream(`c${round}`, chunks(70_000, false), { size: 70_000 });
+      expect((await backend.quota()).usage).toBe(bytesOnDisk(path));
+      await backend.close();
+      expect(Number(readFileSync(join(path, "quota.hid"), "latin1"))).toBe(bytesOnDisk(path));
+      expect(readdirSync(path).filter((n) => n.startsWith("quota-session"))).toEqual([]);
+    }
+  });
+
   it("open/close cycles racing with a second opener on a cache layer never double-open the cache", async () => {
     const primary = new PosixFsBackend({ path: tempBase() });
     const cache = new MemoryBackend();
