@@ -538,6 +538,45 @@ describe("cache layer: invalidation and fills across close/reopen", () => {
   });
 });
 
+describe("cache layer: a full cache (posixfs with a small quota) is bypassed, not switched off", () => {
+  it("stores, loads, moves and invalidations past the cache's quota serve the primary's values and keep the cache on", async () => {
+    const primary = new PosixFsBackend({ path: tempBase() });
+    const cache = new PosixFsBackend({ path: tempBase(), quota: 2_500 });
+    const warnings: string[] = [];
+    const layer = new CacheLayer(primary, { cache, logger: { warn: (m) => warnings.push(m) } });
+    await layer.create();
+    await layer.open();
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom("s", "l", "m", "d", "i"), fc.constantFrom("a", "b", "c"), fc.constantFrom(10, 900, 1_400)), { maxLength: 12 }), async (ops) => {
+        await Promise.all(
+          ops.map(async ([kind, k, size]) => {
+            try {
+              if (kind === "s") await layer.store(k, new Uint8Array(size).fill(size % 251));
+              else if (kind === "l") await layer.load(k);
+              else if (kind === "m") await layer.move(k, k === "a" ? "b" : "a");
+              else if (kind === "d") await layer.delete(k);
+              else await layer.invalidate({ directory: "" });
+            } catch (err) {
+              if (!(err instanceof ObjectNotFound)) throw err;
+            }
+          }),
+        );
+        for (const k of ["a", "b", "c"]) {
+          const fromPrimary = await primary.load(k).then(Array.from, () => "missing");
+          expect(await layer.load(k).then(Array.from, () => "missing")).toEqual(fromPrimary);
+        }
+      }),
+      { seed: 12_0216, numRuns: 30 },
+    );
+    await Promise.all(["a", "b", "c"].map((k) => layer.store(k, new Uint8Array(1_400).fill(4))));
+    await layer.invalidate({ directory: "" });
+    for (const k of ["a", "b", "c"]) expect((await layer.load(k))[0]).toBe(4);
+    expect(warnings.some((w) => w.includes("QUOTA_EXCEEDED"))).toBe(true); // the cache's quota was hit
+    expect(layer.stats.disabled).toBe(false);
+    await layer.close();
+  });
+});
+
 describe("Store over posixfs with a cache tier: defrag, stores, deletes and invalidations interleaved", () => {
   type StoreOp =
     | { kind: "load"; key: string }
