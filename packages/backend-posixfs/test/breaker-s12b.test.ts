@@ -641,6 +641,38 @@ describe("Store over posixfs with a cache tier: defrag, stores, deletes and inva
   });
 });
 
+describe("cache layer: a failing change in the primary releases the name's turn", () => {
+  it("a defrag that fails (missing source, range past the end) and a throwing changeInPrimary leave later stores and loads of the target working", async () => {
+    const primary = new PosixFsBackend({ path: tempBase() });
+    const store = new Store({
+      backend: primary,
+      cacheBackend: new PosixFsBackend({ path: tempBase() }),
+      config: { "data/": { levels: [0], cache: CacheMode.WRITETHROUGH } },
+      logger: { warn: () => undefined },
+    });
+    await store.create();
+    await store.open();
+    await store.store("data/src", new Uint8Array([1, 2, 3]));
+    await store.store("data/t", new Uint8Array([9]));
+    expect(Array.from(await store.load("data/t"))).toEqual([9]);
+    await expect(store.defrag([["nope", 0, 1]], { namespace: "data", target: "t" })).rejects.toThrow();
+    await expect(store.defrag([["src", 2, 5]], { namespace: "data", target: "t" })).rejects.toThrow();
+    const layer = new CacheLayer(new PosixFsBackend({ path: tempBase() }), { cache: new MemoryBackend(), logger: { warn: () => undefined } });
+    await layer.create();
+    await layer.open();
+    await expect(layer.changeInPrimary("x", async () => Promise.reject(new Error("write failed")))).rejects.toThrow("write failed");
+    const settled = await Promise.race([
+      Promise.all([store.store("data/t", new Uint8Array([8])), layer.store("x", new Uint8Array([1]))]).then(() => "settled"),
+      new Promise((resolve) => setTimeout(() => resolve("hung"), 3_000)),
+    ]);
+    expect(settled).toBe("settled");
+    expect(Array.from(await store.load("data/t"))).toEqual([8]);
+    expect(Array.from(await layer.load("x"))).toEqual([1]);
+    await store.close();
+    await layer.close();
+  });
+});
+
 describe("sync turns: a loop of synchronous calls lets timers run", () => {
   it("a timer fires while 2,000 small loads run back to back", async () => {
     const backend = await newPosixfs();
