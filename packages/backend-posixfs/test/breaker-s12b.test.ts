@@ -276,6 +276,24 @@ describe("posixfs loadStream: descriptors when given up at every stage", () => {
     });
   }
 
+  it("through a Store (counting and emulation layers), a source given up before or after its first chunk closes its file", async () => {
+    const store = new Store({ backend: new PosixFsBackend({ path: tempBase() }), config: { "data/": { levels: [0] } }, latency: 1, bandwidth: 1e12 });
+    await store.create();
+    await store.open();
+    await store.store("data/big", new Uint8Array(1_000_000).fill(9));
+    await settleFds();
+    const before = openFds();
+    for (let i = 0; i < 20; i++) {
+      const source = await store.loadStream("data/big", { signal: new AbortController().signal });
+      const it = source[Symbol.asyncIterator]();
+      if (i % 2) await it.next();
+      await it.return?.();
+    }
+    await settleFds();
+    expect(openFds() - before).toBeLessThan(10);
+    await store.close();
+  });
+
   it("a range past the end, a directory and a missing name: no descriptor stays open", async () => {
     const backend = await newPosixfs();
     await backend.store("big", new Uint8Array(1_000).fill(9));
