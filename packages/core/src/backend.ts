@@ -225,6 +225,9 @@ export abstract class Backend {
 
   /** Closes the backend; it may be opened again. */
   async close(): Promise<void> {
+    // A close while an open is under way closes what that open opened, instead of failing and
+    // leaving the backend open (with its sessions) behind the caller's back.
+    while (this.#opening) await this.#opening.catch(() => undefined);
     this.#assertOpen();
     this.#opened = false;
     await this._close();
