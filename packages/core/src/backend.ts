@@ -9,6 +9,7 @@ import { validateItemName, validateName } from "./names.js";
 import { checkNestingLevels } from "./nesting.js";
 import { Required, checkPermission, mayBeGrantedBelow, permits } from "./permissions.js";
 import { validateLoadOptions } from "./range.js";
+import { settled } from "./settled.js";
 import type {
   BackendCapabilities,
   ByteSource,
@@ -439,31 +440,9 @@ export abstract class Backend {
           backend.#assertPermitted(name, Required.read);
           return backend._loadStream(name, options);
         }),
-      store: (name, value, options = {}) =>
-        settled(() => {
-          backend.#assertOpen();
-          // Without permissions there is nothing to look up: no await (a turn per layer of every store).
-          if (!backend.permissions) {
-            throwIfAborted(options.signal);
-            return backend._store(name, value, options);
-          }
-          return backend.#checkStorePermission(name).then(() => {
-            throwIfAborted(options.signal);
-            return backend._store(name, value, options);
-          });
-        }),
+      store: (name, value, options = {}) => backend.#storeChecked(name, options, () => backend._store(name, value, options)),
       storeStream: (name, source, options = {}) =>
-        settled(() => {
-          backend.#assertOpen();
-          if (!backend.permissions) {
-            throwIfAborted(options.signal);
-            return backend._storeStream(name, source, options);
-          }
-          return backend.#checkStorePermission(name).then(() => {
-            throwIfAborted(options.signal);
-            return backend._storeStream(name, source, options);
-          });
-        }),
+        backend.#storeChecked(name, options, () => backend._storeStream(name, source, options)),
       delete: (name, options = {}) =>
         settled(() => {
           backend.#assertPermitted(name, Required.delete);
@@ -535,23 +514,29 @@ export abstract class Backend {
     if (this.permissions) checkPermission(this.permissions, name, required);
   }
 
+  /**
+   * `write` (a store primitive) once this backend is open, the store permitted and the signal not
+   * fired. Without permissions there is nothing to look up: no await (a turn per layer of every store).
+   */
+  #storeChecked(name: string, options: OperationOptions, write: () => Promise<void>): Promise<void> {
+    return settled(() => {
+      this.#assertOpen();
+      if (!this.permissions) {
+        throwIfAborted(options.signal);
+        return write();
+      }
+      return this.#checkStorePermission(name).then(() => {
+        throwIfAborted(options.signal);
+        return write();
+      });
+    });
+  }
+
   async #checkStorePermission(name: string): Promise<void> {
     // 'W' permits a store whether or not the object exists: nothing to look up.
     if (!this.permissions || permits(this.permissions, name, Required.overwrite)) return;
     const exists = (await this._info(name)).exists;
     checkPermission(this.permissions, name, exists ? Required.overwrite : Required.storeNew);
-  }
-}
-
-/**
- * `call()`'s promise as an async function would give it, without the async function's own promise
- * and turns: a throw becomes a rejection, a value that is not a promise a resolved one.
- */
-function settled<T>(call: () => T | Promise<T>): Promise<T> {
-  try {
-    return Promise.resolve(call());
-  } catch (err) {
-    return Promise.reject(err);
   }
 }
 

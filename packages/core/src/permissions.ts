@@ -105,13 +105,8 @@ export function permits(permissions: Permissions | undefined, name: string, requ
  * an operation whose exact name is not known yet (a digest-named defrag target).
  */
 export function mayBeGrantedBelow(permissions: Permissions | undefined, prefix: string, required: string): boolean {
-  if (!permissions || Object.keys(permissions).length === 0) return true;
+  if (permits(permissions, prefix, required)) return true;
   const grants = (letters: string | undefined) => [...required].some((letter) => (letters ?? "").includes(letter));
-  try {
-    checkPermission(permissions, prefix, required);
-    return true;
-  } catch {
-    const below = prefix === "" ? "" : `${prefix}/`;
-    return Object.entries(permissions).some(([path, letters]) => path !== prefix && path.startsWith(below) && grants(letters));
-  }
+  const below = prefix === "" ? "" : `${prefix}/`;
+  return Object.entries(permissions ?? {}).some(([path, letters]) => path !== prefix && path.startsWith(below) && grants(letters));
 }

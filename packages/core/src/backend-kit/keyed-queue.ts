@@ -1,3 +1,5 @@
+import { settled } from "../settled.js";
+
 /**
  * Runs tasks one after another per key, and tasks of different keys side by side: a backend's
  * own operations on one name (a rename onto it, a store through a temp file) never interleave.
@@ -13,7 +15,7 @@ export class KeyedQueue {
    */
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key);
-    const mine = previous === undefined ? startNow(task) : previous.then(() => task(), () => task());
+    const mine = previous === undefined ? settled(task) : previous.then(() => task(), () => task());
     this.#tails.set(key, mine);
     const forget = () => {
       if (this.#tails.get(key) === mine) this.#tails.delete(key);
@@ -38,14 +40,5 @@ export class KeyedQueue {
     };
     mine.then(forget, forget);
     return mine;
-  }
-}
-
-/** `task()`, with a synchronous throw turned into the rejection an async task would have given. */
-function startNow<T>(task: () => Promise<T>): Promise<T> {
-  try {
-    return Promise.resolve(task());
-  } catch (err) {
-    return Promise.reject(err);
   }
 }
