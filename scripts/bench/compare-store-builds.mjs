@@ -1,81 +1,105 @@
-// Store load/store throughput of two builds of @borgstore/core in one run, over memory and posixfs:
-//   node --expose-gc scripts/bench/compare-store-builds.mjs BEFORE_CORE_DIR [AFTER_CORE_DIR]
-// Each *_CORE_DIR holds a built core (its dist/index.js); AFTER defaults to packages/core. The two
-// builds take turns round by round (ABAB…) so drift of the machine hits both alike; each case
-// reports the medians of each (ops/s and CPU µs per op) and after/before. Env: BORGSTORE_BENCH_COMPARE_ROUNDS
-// (default 15). With --expose-gc, garbage of one round is collected before the next is timed.
+// Store over posixfs and memory, two builds in ONE process, taking turns on the same disk state:
+//   node --expose-gc scripts/bench/compare-store-builds.mjs BEFORE_ROOT [AFTER_ROOT]
+// Each *_ROOT is a built checkout (its packages/core and packages/backend-posixfs dist/); AFTER_ROOT
+// defaults to this one. compare-builds.mjs's BEFORE_ROOT, /tmp/borgstore-bench-base-COMMIT, serves.
+// Why beside compare-builds.mjs: there each build's suite runs in its own child process after a
+// different history (the other build's creates and deletes, its own heap), and on this machine the
+// rows that create and delete files swung 0.6-1.3 between runs of identical code. Here both builds
+// run each case in turns (ABAB…), in fresh store folders, with the garbage of the turn before
+// collected first, so what differs is the code. Each case: store, load, info, delete of `count`
+// objects with 1 or 16 in flight; medians of ops/s and of CPU µs per op, after÷before.
+// Env: BORGSTORE_BENCH_COMPARE_ROUNDS (default 7), BORGSTORE_BENCH_DIR (default the temp folder),
+// BORGSTORE_BENCH_COMPARE_CASES (e.g. "posixfs:1024:16,memory:4194304:1").
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { KiB, MiB, median } from "./lib.mjs";
 
-const [beforeDir, afterDir = "packages/core"] = process.argv.slice(2);
-if (!beforeDir) {
-  console.error("usage: node scripts/bench/compare-store-builds.mjs BEFORE_CORE_DIR [AFTER_CORE_DIR]");
+const [beforeRoot, afterRoot = resolve(import.meta.dirname, "../..")] = process.argv.slice(2);
+if (!beforeRoot) {
+  console.error("usage: node --expose-gc scripts/bench/compare-store-builds.mjs BEFORE_ROOT [AFTER_ROOT]");
   process.exit(2);
 }
-const load = (dir) => import(pathToFileURL(resolve(dir, "dist/index.js")).href);
-const builds = { before: await load(beforeDir), after: await load(afterDir) };
-const { PosixFsBackend } = await import(pathToFileURL(resolve("packages/backend-posixfs/dist/index.js")).href);
-const rounds = Number(process.env.BORGSTORE_BENCH_COMPARE_ROUNDS || 15);
-const root = mkdtempSync(join(tmpdir(), "borgstore-compare-"));
-let n = 0;
+
+async function build(root) {
+  const dist = (pkg) => pathToFileURL(resolve(root, "packages", pkg, "dist/index.js")).href;
+  const core = await import(dist("core"));
+  const { PosixFsBackend } = await import(dist("backend-posixfs"));
+  return { core, PosixFsBackend };
+}
+const builds = { before: await build(beforeRoot), after: await build(afterRoot) };
+const rounds = Number(process.env.BORGSTORE_BENCH_COMPARE_ROUNDS || 7);
+const root = mkdtempSync(join(process.env.BORGSTORE_BENCH_DIR ?? tmpdir(), "borgstore-compare-"));
+let folders = 0;
 
 const backends = {
-  memory: (core) => new core.MemoryBackend(),
-  posixfs: () => new PosixFsBackend(join(root, `s${n++}`)),
+  posixfs: (b) => new b.PosixFsBackend({ path: join(root, `s${folders++}`) }),
+  memory: (b) => new b.core.MemoryBackend(),
 };
-const cases = [
-  { size: 4 * KiB, count: 1000 },
-  { size: 1 * MiB, count: 40 },
-];
+const OPS = ["store", "load", "info", "delete"];
+const countFor = (size) => (size <= 4 * KiB ? 4000 : size <= 64 * KiB ? 1000 : 40);
+const cases = (
+  process.env.BORGSTORE_BENCH_COMPARE_CASES ??
+  ["posixfs", "memory"].flatMap((b) => [KiB, 64 * KiB, 4 * MiB].flatMap((s) => [1, 16].map((f) => `${b}:${s}:${f}`))).join(",")
+)
+  .split(",")
+  .map((text) => {
+    const [backend, size, inFlight] = text.split(":");
+    return { backend, size: Number(size), inFlight: Number(inFlight), count: countFor(Number(size)) };
+  });
 
-/** Runs `op(i)` `count` times, one after the other: wall-clock and CPU (user + system) seconds. */
-async function timed(op, count) {
+/** `op(i)` for i < count with `inFlight` outstanding: wall-clock and CPU (user + system) seconds. */
+async function timed(op, count, inFlight) {
   globalThis.gc?.();
   const cpu = process.cpuUsage();
   const start = performance.now();
-  for (let i = 0; i < count; i++) await op(i);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await op(next++);
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
   const used = process.cpuUsage(cpu);
   return { wall: (performance.now() - start) / 1000, cpu: (used.user + used.system) / 1e6 };
 }
 
-async function round(core, makeBackend, { size, count }) {
-  const store = new core.Store({ backend: makeBackend(core), config: { "data/": { levels: [1] } } });
+async function turn(b, c) {
+  const store = new b.core.Store({ backend: backends[c.backend](b), config: { "data/": { levels: [2] } }, latency: 0, bandwidth: 0 });
   await store.create();
   await store.open();
-  const value = new Uint8Array(size).fill(7);
-  const key = (i) => `data/${i.toString(16).padStart(8, "0")}`;
-  const stored = await timed((i) => store.store(key(i), value), count);
-  const loaded = await timed((i) => store.load(key(i)), count);
+  const value = new Uint8Array(c.size).fill(7);
+  const key = (i) => `data/${i.toString(16).padStart(8, "0")}${"0".repeat(56)}`;
+  const result = {};
+  for (const op of OPS)
+    result[op] = await timed((i) => (op === "store" ? store.store(key(i), value) : store[op](key(i))), c.count, c.inFlight);
   await store.close();
   await store.destroy();
-  return { store: stored, load: loaded };
+  return result;
 }
 
 try {
-  console.log(`Store throughput, ${rounds} rounds per build taking turns; medians; after/before`);
+  const load = [loadavg()[0]];
+  console.log(`Store, ${rounds} turns per build, in one process; medians; after÷before (before ${beforeRoot}, after ${afterRoot})`);
   console.log("(CPU µs per op is what the code costs; ops/s also carries what other processes on the machine take)");
-  for (const [backendName, makeBackend] of Object.entries(backends)) {
-    for (const c of cases) {
-      const runs = { before: [], after: [] };
-      await round(builds.before, makeBackend, c); // warm-up of both
-      await round(builds.after, makeBackend, c);
-      for (let r = 0; r < rounds; r++)
-        for (const name of r % 2 === 0 ? ["before", "after"] : ["after", "before"])
-          runs[name].push(await round(builds[name], makeBackend, c));
-      for (const op of ["store", "load"]) {
-        const rate = (name) => median(runs[name].map((run) => c.count / run[op].wall));
-        const cpu = (name) => median(runs[name].map((run) => (run[op].cpu / c.count) * 1e6));
-        const label = `${backendName} ${op} ${c.size >= MiB ? `${c.size / MiB} MiB` : `${c.size / KiB} KiB`}`;
-        console.log(
-          `${label.padEnd(22)} ops/s ${rate("before").toFixed(0).padStart(6)} → ${rate("after").toFixed(0).padStart(6)} (${(rate("after") / rate("before")).toFixed(3)})` +
-            `   CPU µs/op ${cpu("before").toFixed(1).padStart(7)} → ${cpu("after").toFixed(1).padStart(7)} (${(cpu("after") / cpu("before")).toFixed(3)})`,
-        );
-      }
+  for (const c of cases) {
+    const runs = { before: [], after: [] };
+    await turn(builds.before, c); // warm-up of both
+    await turn(builds.after, c);
+    for (let r = 0; r < rounds; r++)
+      for (const name of r % 2 === 0 ? ["before", "after"] : ["after", "before"]) runs[name].push(await turn(builds[name], c));
+    load.push(loadavg()[0]);
+    for (const op of OPS) {
+      const rate = (name) => median(runs[name].map((run) => c.count / run[op].wall));
+      const cpu = (name) => median(runs[name].map((run) => (run[op].cpu / c.count) * 1e6));
+      const size = c.size >= MiB ? `${c.size / MiB} MiB` : `${c.size / KiB} KiB`;
+      const label = `${c.backend} ${op} ${size} ×${c.inFlight}`;
+      console.log(
+        `${label.padEnd(26)} ops/s ${rate("before").toFixed(0).padStart(7)} → ${rate("after").toFixed(0).padStart(7)} (${(rate("after") / rate("before")).toFixed(3)})` +
+          `   CPU µs/op ${cpu("before").toFixed(1).padStart(7)} → ${cpu("after").toFixed(1).padStart(7)} (${(cpu("after") / cpu("before")).toFixed(3)})`,
+      );
     }
   }
+  console.log(`load average (1 min): min ${Math.min(...load).toFixed(1)}, max ${Math.max(...load).toFixed(1)}`);
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
