@@ -205,6 +205,27 @@ describe("CacheLayer's lifecycle around a cache that is missing or closed", () =
     await cache.open();
     expect(await names(cache.list("data"))).toEqual(["00"]);
   });
+
+  it("invalidate while closed drops the copy (the cache opened for the time): the value changed behind it is served after reopen", async () => {
+    for (const target of [{ key: "data/x" }, { directory: "data" }, { directory: "" }]) {
+      const primary = new MemoryBackend();
+      const cache = new MemoryBackend();
+      const layer = new CacheLayer(primary, { cache });
+      await layer.create();
+      await layer.open();
+      await layer.store("data/x", bytes("old"));
+      await layer.close();
+      await primary.open();
+      await primary.store("data/x", bytes("new"));
+      await primary.close();
+      await layer.invalidate(target);
+      expect(cache.opened).toBe(false);
+      expect(layer.stats.disabled).toBe(false);
+      await layer.open();
+      expect(text(await layer.load("data/x"))).toBe("new");
+      await layer.close();
+    }
+  });
 });
 
 describe("CacheLayer's warnings", () => {

@@ -333,10 +333,25 @@ export class CacheLayer extends BackendLayer {
    * Removes cached copies (never primary data): one name, or every item below `directory` ("" =
    * everything). Loads under way that read the primary before this call do not copy what they
    * read into the cache after it: a value changed in the primary behind this layer's back, then
-   * invalidated here, is read afresh by the next load.
+   * invalidated here, is read afresh by the next load. While the cache is closed (so is the layer),
+   * it is opened for the time: a copy left there would be served once the layer is open again.
    */
   async invalidate(target: { key: string } | { directory: string }): Promise<void> {
-    if (!this.#usable()) return;
+    if (this.#disabled) return;
+    const cache = await this.#resolve();
+    if (!cache || this.#disabled) return;
+    if (cache.opened) return this.#invalidate(target);
+    await this.#guard("invalidate", async () => {
+      await cache.open();
+      try {
+        await this.#invalidate(target);
+      } finally {
+        await cache.close();
+      }
+    });
+  }
+
+  async #invalidate(target: { key: string } | { directory: string }): Promise<void> {
     if ("key" in target) {
       await this.#mutating([target.key], () => this.#drop(target.key));
       return;
