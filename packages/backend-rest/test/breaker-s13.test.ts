@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { inspect } from "node:util";
 import { BackendURLInvalid, BorgStoreError, type ItemInfo, MemoryBackend, Store } from "@borgstore/core";
 import { Logger, RestServer } from "@borgstore/server";
 import { afterEach, describe, expect, it } from "vitest";
@@ -97,6 +98,12 @@ async function listAll(source: AsyncIterable<ItemInfo>): Promise<ItemInfo[]> {
   return items;
 }
 
+async function listChunks(source: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of source) chunks.push(chunk);
+  return chunks;
+}
+
 /** The outcome of `promise`: its value, or the error it rejected with. */
 function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
   return promise.then(
@@ -106,8 +113,7 @@ function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown
 }
 
 /** The real server (ours) on loopback over a memory backend. */
-async function realServer(credentials?: { username: string; password: string }): Promise<string> {
-  const memory = new MemoryBackend();
+async function realServer(credentials?: { username: string; password: string }, memory = new MemoryBackend()): Promise<string> {
   await memory.create();
   const quiet = new Logger("error", new Writable({ write: (_c, _e, done) => done() }));
   const server = new RestServer(memory, { credentials, logger: quiet });
@@ -211,6 +217,32 @@ describe("HTTP: a peer that answers a ranged load with other bytes", () => {
   });
 });
 
+describe("HTTP: a load answered with a status that does not carry the value", () => {
+  // FINDING: MEDIUM: a 206 with `Content-Range: bytes 0-4/36` to a whole-value load (no Range sent) is returned as the whole value: a partial value, silently
+  it.fails("a 206 holding 5 of 36 bytes is not returned as the whole value", async () => {
+    const url = await rawPeer((req, socket) => {
+      if (answersProbe(req, socket)) return;
+      reply(socket, "206 Partial Content", VALUE.subarray(0, 5), `Content-Range: bytes 0-4/${VALUE.length}\r\n`);
+    });
+    const store = await openStore(await openBackend(url));
+    for (const load of [() => store.load("data/x"), async () => Buffer.concat(await listChunks(await store.loadStream("data/x")))]) {
+      const outcome = await settle(load());
+      if ("value" in outcome) expect(text(outcome.value)).toBe(text(VALUE));
+      else expect(outcome.error).toBeInstanceOf(BorgStoreError);
+    }
+  });
+
+  // FINDING: LOW: any 2xx answers a load: a 204 No Content (e.g. from a proxy or a maintenance page) is returned as an empty value
+  it.fails("a 204 answer to a load is not returned as an empty value", async () => {
+    const url = await rawPeer((req, socket) => {
+      if (!answersProbe(req, socket)) socket.write("HTTP/1.1 204 No Content\r\n\r\n");
+    });
+    const store = await openStore(await openBackend(url));
+    const outcome = await settle(store.load("data/x"));
+    expect("error" in outcome && outcome.error).toBeInstanceOf(BorgStoreError);
+  });
+});
+
 describe("HTTP: one lost connection among concurrent requests", () => {
   // FINDING: HIGH: reconnecting after one lost connection destroys the whole pool: every other request in flight fails with undici's untyped ClientDestroyedError (a store's outcome unknown), not retried
   it.fails("a reset of one connection does not fail the other loads, streams and stores in flight", async () => {
@@ -247,6 +279,42 @@ describe("HTTP: one lost connection among concurrent requests", () => {
       undefined,
       "abc",
     ]);
+  });
+});
+
+describe("retries of a mutation whose first attempt is still running", () => {
+  /** A memory backend whose first store of `slowName` takes `ms` (a slow disk): it still runs to the end, as core's stores do. */
+  class SlowFirstStore extends MemoryBackend {
+    #first = true;
+    constructor(
+      readonly slowName: string,
+      readonly ms: number,
+    ) {
+      super();
+    }
+    protected override async _store(name: string, value: Uint8Array): Promise<void> {
+      if (name === this.slowName && this.#first) {
+        this.#first = false;
+        await new Promise((resolve) => setTimeout(resolve, this.ms));
+      }
+      await super._store(name, value);
+    }
+  }
+
+  // FINDING: HIGH: a store whose answer timed out is re-sent and reported done; the first attempt still lands later and overwrites a newer value the caller stored (and was told was stored) meanwhile
+  it.fails("a value stored after a retried store is not overwritten by the retried store's late first attempt", async () => {
+    const host = await realServer(undefined, new SlowFirstStore("data/manifest", 1500));
+    const backend = await openBackend(`http://${host}/`, { retries: 3, retryDelay: 10, timeout: 300 });
+    const store = await openStore(backend);
+    const first = await settle(store.store("data/manifest", Buffer.from("v1")));
+    await store.store("data/manifest", Buffer.from("v2"));
+    expect(text(await store.load("data/manifest"))).toBe("v2");
+    await new Promise((resolve) => setTimeout(resolve, 1800));
+    // The caller was told v1 then v2 were stored (or v1 failed): either way the last word is v2.
+    expect({ first: "value" in first ? "stored" : "failed", now: text(await store.load("data/manifest")) }).toEqual({
+      first: "value" in first ? "stored" : "failed",
+      now: "v2",
+    });
   });
 });
 
@@ -412,6 +480,13 @@ describe("stdio: a child that misframes its answers", () => {
 });
 
 describe("credentials", () => {
+  // FINDING: MEDIUM: the password is a plain public field (target.auth): util.inspect(backend) or JSON.stringify(backend) in a log prints it (Store redacts its own inspect, the backend does not)
+  it.fails("inspecting or serialising the backend does not show the password", async () => {
+    const backend = new RestBackend({ url: "http://alice:s3cretPW@127.0.0.1:1/" });
+    expect(inspect(backend, { depth: 10 })).not.toContain("s3cretPW");
+    expect(JSON.stringify(backend)).not.toContain("s3cretPW");
+  });
+
   // FINDING: MEDIUM: the client encodes Basic credentials as latin1 while our server decodes UTF-8 (RFC 7617): a non-ASCII password never authenticates against @borgstore/server
   it.fails("a non-ASCII password in the URL authenticates against our own server", async () => {
     const host = await realServer({ username: "u", password: "pässwörd" });
