@@ -479,6 +479,19 @@ describe("stdio: a child that misframes its answers", () => {
   });
 });
 
+describe("values stored through the real server", () => {
+  // FINDING: HIGH: through @borgstore/server on a memory backend (memory://), a stored value > 64 KiB is later rewritten with the bytes of another upload (server buffer pool + MemoryBackend's Buffer.slice "copy"; see core/test/breaker-client-s13.test.ts)
+  it.fails("a value stored before another upload of the same size still loads as stored", async () => {
+    const host = await realServer();
+    const store = await openStore(await openBackend(`http://${host}/`));
+    const first = Buffer.alloc(600_007, 2);
+    await store.store("data/a", first);
+    await store.store("data/b", Buffer.alloc(600_007, 3));
+    const loaded = await store.load("data/a");
+    expect(Buffer.compare(Buffer.from(loaded), first)).toBe(0);
+  });
+});
+
 describe("credentials", () => {
   // FINDING: MEDIUM: the password is a plain public field (target.auth): util.inspect(backend) or JSON.stringify(backend) in a log prints it (Store redacts its own inspect, the backend does not)
   it.fails("inspecting or serialising the backend does not show the password", async () => {
