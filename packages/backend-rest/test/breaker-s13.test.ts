@@ -492,6 +492,50 @@ describe("values stored through the real server", () => {
   });
 });
 
+/** The real server (ours, from its built CLI) first on PATH as `borgstore-server-rest`, for `rest:///` URLs. */
+function realStdioServer(): NodeJS.ProcessEnv {
+  const dir = mkdtempSync(join(tmpdir(), "breaker-s13-real-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const cli = fileURLToPath(new URL("../../server/dist/cli.js", import.meta.url));
+  const script = join(dir, "borgstore-server-rest");
+  writeFileSync(script, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(cli)} "$@"\n`);
+  chmodSync(script, 0o755);
+  return { ...process.env, PATH: `${dir}:${process.env.PATH ?? ""}` };
+}
+
+describe("a load stream the caller never reads", () => {
+  // FINDING: MEDIUM: a loadStream left unread (an early return on an error path) holds the only connection forever: with a one-request-at-a-time server (the reference) or stdio, every later operation hangs, no timeout frees it
+  it.fails("HTTP (one request at a time): a later load is not blocked for ever by an unread stream", async () => {
+    const big = Buffer.alloc(4 << 20, 7);
+    const url = await rawPeer((req, socket) => {
+      if (req.method === "HEAD") return void socket.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+      if (req.target === "/data/big") return reply(socket, "200 OK", big);
+      reply(socket, "200 OK", "abc");
+    });
+    const store = await openStore(await openBackend(url, { timeout: 1000 }));
+    await store.loadStream("data/big"); // never read
+    const outcome = await settle(within(store.load("data/small"), 6000));
+    if ("error" in outcome) expect(outcome.error).toBeInstanceOf(BorgStoreError);
+  });
+
+  // FINDING: MEDIUM: stdio: close() kills the child but leaves every operation queued behind an unread stream pending for ever (a promise never settled)
+  it.fails("stdio: close() settles the operations still queued", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "breaker-s13-store-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const backend = new RestBackend({ url: `rest:///${dir}/store`, env: realStdioServer(), retries: 0, timeout: 1000 });
+    await backend.create();
+    await backend.open();
+    await backend.store("big", Buffer.alloc(1 << 20, 1));
+    await backend.loadStream("big"); // never read
+    const queued = backend.load("big");
+    queued.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the load is queued behind the stream
+    await backend.close().catch(() => undefined);
+    const outcome = await settle(within(queued, 3000));
+    expect("error" in outcome && outcome.error).toBeInstanceOf(BorgStoreError);
+  });
+});
+
 describe("credentials", () => {
   // FINDING: MEDIUM: the password is a plain public field (target.auth): util.inspect(backend) or JSON.stringify(backend) in a log prints it (Store redacts its own inspect, the backend does not)
   it.fails("inspecting or serialising the backend does not show the password", async () => {
