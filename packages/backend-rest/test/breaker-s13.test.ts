@@ -250,10 +250,10 @@ describe("HTTP: one lost connection among concurrent requests", () => {
     const url = await rawPeer((req, socket) => {
       if (answersProbe(req, socket)) return;
       if (req.target === "/data/reset" && resets++ === 0) return socket.resetAndDestroy();
-      if (req.method === "POST") return void setTimeout(() => reply(socket, "200 OK", ""), 400);
+      if (req.method === "POST") return void setTimeout(() => reply(socket, "200 OK", ""), 1500);
       if (req.target.startsWith("/data/slow")) {
         socket.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
-        return void setTimeout(() => socket.write("world"), 400);
+        return void setTimeout(() => socket.write("world"), 1500);
       }
       reply(socket, "200 OK", "abc");
     });
@@ -310,13 +310,13 @@ describe("retries of a mutation whose first attempt is still running", () => {
 
   // FINDING: HIGH: a store whose answer timed out is re-sent and reported done; the first attempt still lands later and overwrites a newer value the caller stored (and was told was stored) meanwhile
   it.fails("a value stored after a retried store is not overwritten by the retried store's late first attempt", async () => {
-    const host = await realServer(undefined, new SlowFirstStore("data/manifest", 1500));
+    const host = await realServer(undefined, new SlowFirstStore("data/manifest", 4000));
     const backend = await openBackend(`http://${host}/`, { retries: 3, retryDelay: 10, timeout: 300 });
     const store = await openStore(backend);
     const first = await settle(store.store("data/manifest", Buffer.from("v1")));
     await store.store("data/manifest", Buffer.from("v2"));
     expect(text(await store.load("data/manifest"))).toBe("v2");
-    await new Promise((resolve) => setTimeout(resolve, 1800));
+    await new Promise((resolve) => setTimeout(resolve, 4300));
     // The caller was told v1 then v2 were stored (or v1 failed): either way the last word is v2.
     expect({ first: "value" in first ? "stored" : "failed", now: text(await store.load("data/manifest")) }).toEqual({
       first: "value" in first ? "stored" : "failed",
@@ -326,13 +326,13 @@ describe("retries of a mutation whose first attempt is still running", () => {
 
   // FINDING: HIGH: a delete whose answer timed out is re-sent (a 404 then counts as done); the first attempt still lands later and deletes the value the caller stored after the delete returned
   it.fails("a value stored after a retried delete is not deleted by the retried delete's late first attempt", async () => {
-    const host = await realServer(undefined, new SlowFirstStore("data/lock", 1500, "delete"));
+    const host = await realServer(undefined, new SlowFirstStore("data/lock", 4000, "delete"));
     const backend = await openBackend(`http://${host}/`, { retries: 3, retryDelay: 10, timeout: 300 });
     const store = await openStore(backend);
     await store.store("data/lock", Buffer.from("old"));
     await settle(store.delete("data/lock"));
     await store.store("data/lock", Buffer.from("new"));
-    await new Promise((resolve) => setTimeout(resolve, 1800));
+    await new Promise((resolve) => setTimeout(resolve, 4300));
     const outcome = await settle(store.load("data/lock"));
     expect("value" in outcome ? text(outcome.value) : outcome.error).toBe("new");
   });
@@ -549,7 +549,7 @@ describe("a load stream the caller never reads", () => {
     await backend.loadStream("big"); // never read
     const queued = backend.load("big");
     queued.catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the load is queued behind the stream
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // the load is queued behind the stream
     await backend.close().catch(() => undefined);
     const outcome = await settle(within(queued, 3000));
     expect("error" in outcome && outcome.error).toBeInstanceOf(BorgStoreError);
@@ -557,6 +557,19 @@ describe("a load stream the caller never reads", () => {
 });
 
 describe("credentials", () => {
+  // FINDING: LOW: a base path with a blank is accepted by the constructor, then every request fails with undici's untyped InvalidArgumentError ("invalid request path")
+  it.fails("a base path undici cannot send is refused up front as BackendURLInvalid, or sent encoded", async () => {
+    let backend: RestBackend;
+    try {
+      backend = new RestBackend({ url: "http://127.0.0.1:1/my repo/", retries: 0, timeout: 500 });
+    } catch (err) {
+      expect(err).toBeInstanceOf(BackendURLInvalid);
+      return;
+    }
+    const outcome = await settle(backend.open());
+    expect("error" in outcome && outcome.error).toBeInstanceOf(BorgStoreError);
+  });
+
   // FINDING: MEDIUM: the password is a plain public field (target.auth): util.inspect(backend) or JSON.stringify(backend) in a log prints it (Store redacts its own inspect, the backend does not)
   it.fails("inspecting or serialising the backend does not show the password", async () => {
     const backend = new RestBackend({ url: "http://alice:s3cretPW@127.0.0.1:1/" });
