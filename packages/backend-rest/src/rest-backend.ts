@@ -21,9 +21,12 @@ import {
 import {
   type CheckedDefragSources,
   abortableSource,
+  bytesBetween,
   contentRangeTotal,
   firstBytes,
   planRangeRequest,
+  rangeAnswerMismatch,
+  resolveRange,
   sizedBytes,
   sizedSource,
   withRetry,
@@ -71,10 +74,21 @@ const SIZED_ATTEMPTS = 3;
 /** A reply dropped because its value is not the one the range was computed for. */
 const STALE = Symbol("stale");
 
-/** What to make of a load's reply: keep only its first `keep` bytes; the whole value's length when the reply told it. */
+/**
+ * What to make of a load's reply: keep only its first `keep` bytes; the whole value's length when
+ * the reply told it. `within`: the reply is the whole value although a range was asked for (a
+ * server or proxy may ignore Range and answer 200): the slice these options name is cut from it.
+ */
 interface Slice {
   keep: number | undefined;
   total: number | undefined;
+  within?: LoadOptions;
+}
+
+/** A reply's Content-Length, when it has a usable one. */
+function contentLengthOf(res: RestResponse): number | undefined {
+  const announced = Number(res.headers["content-length"]);
+  return Number.isSafeInteger(announced) && announced >= 0 && res.headers["content-length"] !== undefined ? announced : undefined;
 }
 
 /** A reply's total, unless it contradicts the bytes (a server's error is no reason to fail the read). */
@@ -320,21 +334,40 @@ export class RestBackend extends Backend {
       const req: RestRequest = { method: "GET", target: `/${name}`, headers, signal };
       const outcome = await this.#call(async (t) => {
         const res = await this.#exchange(t, req, name);
-        const total = contentRangeTotal(res.headers["content-range"]);
-        if (res.status === 206) this.#rangeTotals = total !== undefined;
+        const contentRange = res.headers["content-range"];
+        const total = contentRangeTotal(contentRange);
+        if (!plan.range || res.status === 200) {
+          // Only a 200 carries the whole value; any other 2xx (a 206 to no Range, a 204) would hand out a part of it, or nothing.
+          if (res.status !== 200) await this.#refuseReply(res, name, `answered ${res.status} to a load of the whole value`);
+          return { value: await take(res, { keep: undefined, total: undefined, within: plan.range ? options : undefined }) };
+        }
+        // The Python server's 206 carries no Content-Range; a Content-Range that is there must be the range asked for.
+        const mismatch = rangeAnswerMismatch(plan.range, res.status, contentRange, contentLengthOf(res), true);
+        if (mismatch) await this.#refuseReply(res, name, mismatch);
+        this.#rangeTotals = total !== undefined;
         if (plan.expectTotal !== undefined && total !== plan.expectTotal) {
           await res.discard();
           return STALE;
         }
-        return { value: await take(res, { keep: plan.keep, total: plan.range ? total : undefined }) };
+        return { value: await take(res, { keep: plan.keep, total }) };
       }, { signal });
       if (outcome !== STALE) return (outcome as { value: T }).value;
     }
   }
 
+  /** Drops a load's reply that is not what was asked for: a BackendError, never its bytes. */
+  async #refuseReply(res: RestResponse, name: string, what: string): Promise<never> {
+    await res.discard();
+    throw new BackendError(`load of ${name}: the server ${what}`);
+  }
+
   protected async _load(name: string, options: LoadOptions): Promise<Uint8Array> {
-    const value = await this.#slice(name, options, async (res, { keep }) => {
+    const value = await this.#slice(name, options, async (res, { keep, within }) => {
       const bytes = await res.bytes();
+      if (within) {
+        const { start, end } = resolveRange(within, bytes.byteLength);
+        return bytes.subarray(start, Math.max(start, end));
+      }
       return keep !== undefined && bytes.byteLength > keep ? bytes.subarray(0, keep) : bytes;
     });
     return value ?? new Uint8Array(0);
@@ -345,8 +378,17 @@ export class RestBackend extends Backend {
     if (got === undefined) return sizedBytes(new Uint8Array(0));
     const { res, slice } = got;
     // The size of this very reply: the name may hold a value of another size by now.
-    const announced = Number(res.headers["content-length"]);
-    if (!(Number.isSafeInteger(announced) && announced >= 0)) {
+    const announced = contentLengthOf(res);
+    if (slice.within) {
+      if (announced === undefined) {
+        const bytes = await res.bytes();
+        const { start, end } = resolveRange(slice.within, bytes.byteLength);
+        return sizedBytes(bytes.subarray(start, Math.max(start, end)), bytes.byteLength);
+      }
+      const { start, end } = resolveRange(slice.within, announced);
+      return sizedSource(bytesBetween(res.body, start, end), Math.max(0, end - start), announced);
+    }
+    if (announced === undefined) {
       const bytes = await res.bytes();
       const kept = slice.keep === undefined ? bytes : bytes.subarray(0, slice.keep);
       return sizedBytes(kept, totalOf(slice, kept.byteLength));

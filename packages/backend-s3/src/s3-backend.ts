@@ -29,12 +29,11 @@ import {
   type SizedByteSource,
   collectBytes,
 } from "@borgstore/core";
-import { firstBytes, planRangeRequest, readResponseBody, sizedBytes, sizedSource } from "@borgstore/core/backend";
+import { checkRangeAnswer, firstBytes, planRangeRequest, readResponseBody, sizedBytes, sizedSource } from "@borgstore/core/backend";
 import { type S3ConnectionOptions, connectionSettings, createS3Client } from "./client.js";
 import { isInvalidRange, isNotFound, isPreconditionFailed, toBackendError } from "./errors.js";
 import { DELIMITER, KeyLayout } from "./layout.js";
 import { ObjectClient } from "./object-client.js";
-import { checkRangeAnswer } from "./range-answer.js";
 import { parseS3Url, redact } from "./url.js";
 
 /** Options of `new S3Backend(...)`: the bucket and key prefix plus how to connect. */

@@ -3,7 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Backend } from "../src/index.js";
-import { rangeAnswerMismatch } from "../src/range-answer.js";
+import { rangeAnswerMismatch } from "@borgstore/core/backend";
 
 /**
  * A hostile S3 endpoint (no signature checks) whose object GETs ignore the Range header (200 and

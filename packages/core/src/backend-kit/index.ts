@@ -16,11 +16,14 @@ export {
   type ContentRange,
   type RangeRequest,
   TAIL_SLACK,
+  bytesBetween,
+  checkRangeAnswer,
   contentRangeTotal,
   firstBytes,
   formatRange,
   parseContentRange,
   planRangeRequest,
+  rangeAnswerMismatch,
 } from "./range-request.js";
 export { TEMP_NAME, randomSuffix, tempName } from "./temp-names.js";
 export { TMP_SUFFIX } from "../names.js";

@@ -1,5 +1,6 @@
-import { InvalidArgument } from "../errors.js";
+import { BackendError, InvalidArgument } from "../errors.js";
 import { isWholeValue, resolveRange } from "../range.js";
+import { parseRange } from "../rest-protocol/range.js";
 import type { ByteSource, LoadOptions } from "../types.js";
 
 /** How to fetch the part of a value a load asks for over a protocol with HTTP-style byte ranges. */
@@ -109,5 +110,61 @@ export async function* firstBytes(source: ByteSource, keep: number): ByteSource 
     const piece = chunk.byteLength > left ? chunk.subarray(0, left) : chunk;
     left -= piece.byteLength;
     yield piece;
+  }
+}
+
+/**
+ * Why a GET's answer is not the range it asked for (`bytes=S-`, `bytes=S-E`, `bytes=-N`, as
+ * planRangeRequest formats them), or undefined when it is: a 200 with the whole object (a service
+ * that ignores Range), or a 206 whose Content-Range starts or ends elsewhere or disagrees with its
+ * Content-Length, would otherwise be handed out as the slice. The slice the range names is read as
+ * the REST server reads it (for these three forms plain RFC 9110). With `contentRangeOptional`, a
+ * 206 without Content-Range is taken as the range (the Python REST server sends none).
+ */
+export function rangeAnswerMismatch(
+  range: string,
+  status: number | undefined,
+  contentRange: string | undefined,
+  length: number | undefined,
+  contentRangeOptional = false,
+): string | undefined {
+  if (status !== 206) return `answered ${status ?? "?"} without the range ${range}`;
+  if (contentRange === undefined && contentRangeOptional) return undefined;
+  const { first, last, total } = parseContentRange(contentRange) ?? {};
+  if (first === undefined || last === undefined) return `answered ${range} with Content-Range ${JSON.stringify(contentRange ?? null)}`;
+  const asked = parseRange(range);
+  const offset = asked.offset ?? 0;
+  // Without the object's length (`/*`) only an absolute start can be checked.
+  const want = total === undefined ? { start: offset < 0 ? first : offset, end: undefined } : resolveRange(asked, total);
+  if (first !== want.start || (want.end !== undefined && last !== want.end - 1)) return `answered ${range} with the range ${contentRange}`;
+  if (length !== undefined && length !== last - first + 1) return `answered ${contentRange} with ${length} bytes`;
+  return undefined;
+}
+
+/** Throws a BackendError when the answer to `range` is not that range (see rangeAnswerMismatch). */
+export function checkRangeAnswer(
+  what: string,
+  range: string | undefined,
+  status: number | undefined,
+  contentRange: string | undefined,
+  length: number | undefined,
+  contentRangeOptional = false,
+): void {
+  if (range === undefined) return;
+  const mismatch = rangeAnswerMismatch(range, status, contentRange, length, contentRangeOptional);
+  if (mismatch) throw new BackendError(`${what}: the service ${mismatch}`);
+}
+
+/**
+ * Bytes `start` up to `end` of `source` (a whole value sent where a range was asked for). The rest
+ * is read and dropped, so a keep-alive connection stays usable.
+ */
+export async function* bytesBetween(source: ByteSource, start: number, end: number): ByteSource {
+  let at = 0;
+  for await (const chunk of source) {
+    const from = Math.max(start - at, 0);
+    const to = Math.min(end - at, chunk.byteLength);
+    at += chunk.byteLength;
+    if (to > from) yield from === 0 && to === chunk.byteLength ? chunk : chunk.subarray(from, to);
   }
 }
