@@ -144,6 +144,7 @@ export class MemoryBackend extends Backend {
     const node = this.#file(name);
     const { start, end } = resolveRange(options, node.data.byteLength);
     node.atime = this.#clock();
+    // A copy (data is a plain Uint8Array, whose slice copies): the caller may change what it got.
     return node.data.slice(start, end);
   }
 
@@ -153,8 +154,9 @@ export class MemoryBackend extends Backend {
     const dir = this.#ensureDir(parts.slice(0, -1), name);
     const key = parts[parts.length - 1] as string;
     if (dir.children.get(key)?.kind === "dir") throw new BackendError(`Is a directory: ${name}`);
-    // A copy: the caller may reuse its buffer as soon as store() returns.
-    dir.children.set(key, { kind: "file", data: value.slice(), atime: this.#clock() });
+    // A copy: the caller may reuse its buffer as soon as store() returns. Not value.slice(): a
+    // Node Buffer's slice() is a view of the same memory.
+    dir.children.set(key, { kind: "file", data: new Uint8Array(value), atime: this.#clock() });
   }
 
   /** Removes an object; ObjectNotFound if missing. */
