@@ -1,5 +1,5 @@
 import type { Backend } from "@borgstore/core";
-import { throwIfAborted } from "@borgstore/core/backend";
+import { KeyedQueue, throwIfAborted } from "@borgstore/core/backend";
 import { HttpError } from "./http-error.js";
 
 /** Options of `new BackendHost(...)`. */
@@ -37,6 +37,7 @@ export class BackendHost {
   #exclusive = false;
   #waiters = new Set<() => void>();
   #opening: Promise<void> | undefined;
+  readonly #changes = new KeyedQueue();
 
   constructor(backend: Backend, options: BackendHostOptions = {}) {
     this.backend = backend;
@@ -62,6 +63,20 @@ export class BackendHost {
       this.#active--;
       this.#wake();
     }
+  }
+
+  /**
+   * Runs `operation`, a change of `names` (a store, a delete, a move), as use() does, once the
+   * changes of those names that arrived before it have ended. A request whose client gave up on
+   * its answer and sent it again still runs to its end here: were the retry, or the client's next
+   * change of that name, to overtake it, the first attempt would land last, over a newer value or
+   * deleting a new one.
+   */
+  changing<T>(names: readonly string[], operation: (backend: Backend) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.use(
+      (backend) => (names.length === 1 ? this.#changes.run(names[0] as string, () => operation(backend)) : this.#changes.runAll(names, () => operation(backend))),
+      signal,
+    );
   }
 
   /**

@@ -87,7 +87,7 @@ export async function post(op: Operation): Promise<void> {
     const current = queryValue(query, "current");
     const next = queryValue(query, "new");
     if (current === undefined || next === undefined) throw new HttpError(400, "Missing current or new name for move");
-    await host.use((b) => b.move(current, next, { signal }), signal);
+    await host.changing([current, next], (b) => b.move(current, next, { signal }), signal);
     return sendBody(reply, 200, undefined);
   }
   if (cmd === "mkdir") {
@@ -135,18 +135,18 @@ async function store(op: Operation): Promise<void> {
   if (size > ALWAYS_WHOLE && op.host.backend.capabilities.gathersChunks) {
     // The body's chunks go to the backend as they arrive, uncopied, and it writes them while they
     // arrive; storeStream checks the length and SHA-256 before anything becomes visible.
-    await op.host.use((b) => b.storeStream(name, uploadChunks(requestBody(op.reply)), { size, sha256, signal }), signal);
+    await op.host.changing([name], (b) => b.storeStream(name, uploadChunks(requestBody(op.reply)), { size, sha256, signal }), signal);
     return sendBody(op.reply, 200, undefined);
   }
   await withWholeBody(op, size, async (whole) => {
     if (!whole)
-      return op.host.use((b) => b.storeStream(name, coalesce(requestBody(op.reply), 512 * 1024), { size, sha256, signal }), signal);
+      return op.host.changing([name], (b) => b.storeStream(name, coalesce(requestBody(op.reply), 512 * 1024), { size, sha256, signal }), signal);
     // Uploads above ALWAYS_WHOLE land in a pooled buffer, given back once store() has returned
     // (a backend may not keep the value: the caller may reuse it, core's contract). After a
     // failure it is left to the GC, in case something still writes from it.
     const into = size > ALWAYS_WHOLE ? op.pool?.take(size) : undefined;
     const value = await receiveWhole(requestBody(op.reply), size, sha256, into);
-    await op.host.use((b) => b.store(name, value, { signal }), signal);
+    await op.host.changing([name], (b) => b.store(name, value, { signal }), signal);
     if (into !== undefined) op.pool?.give(into);
   });
   sendBody(op.reply, 200, undefined);
@@ -169,10 +169,8 @@ async function defrag(op: Operation): Promise<void> {
     const size = sources.reduce((total, [, , bytes]) => total + bytes, 0);
     if (op.maxObjectSize !== undefined && size > op.maxObjectSize)
       throw new HttpError(413, `Object too large: ${size} > ${op.maxObjectSize} bytes`);
-    return op.host.use(
-      (b) => withDefragMemory(op, b, size, listBytes, () => b.defrag(sources, { target, algorithm, namespace, levels, signal })),
-      signal,
-    );
+    const defrag = (b: Backend) => withDefragMemory(op, b, size, listBytes, () => b.defrag(sources, { target, algorithm, namespace, levels, signal }));
+    return target === undefined ? op.host.use(defrag, signal) : op.host.changing([target], defrag, signal);
   });
   sendBody(op.reply, 200, result, "text/plain");
 }
@@ -225,7 +223,7 @@ export async function del(op: Operation): Promise<void> {
     await host.alone((b) => b.destroy(), undefined, signal);
   }
   else if (target.name === "") throw new HttpError(400, "Bad Request");
-  else await host.use((b) => b.delete(target.name, { signal }), signal);
+  else await host.changing([target.name], (b) => b.delete(target.name, { signal }), signal);
   sendBody(reply, 200, undefined);
 }
 
