@@ -17,6 +17,11 @@ export class ViewHost extends BackendHost {
     return this.#shared.use(() => operation(this.backend), signal);
   }
 
+  /** In the repository's own order of changes, shared by every request's view of it. */
+  override changing<T>(names: readonly string[], operation: (backend: Backend) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.#shared.changing(names, () => operation(this.backend), signal);
+  }
+
   override alone<T>(operation: (backend: Backend) => Promise<T>, waitLimitMs?: number, signal?: AbortSignal): Promise<T> {
     return this.#shared.alone(() => operation(this.backend), waitLimitMs, signal);
   }
