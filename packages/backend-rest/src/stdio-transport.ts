@@ -7,7 +7,8 @@ import { type RestRequest, type RestResponse, type Transport, bodyLength } from 
 export interface StdioTransportOptions {
   /**
    * The longest wait, in ms, for the child to take request bytes or send response bytes (then it
-   * is killed: a lost connection), and for it to exit after close() ended its stdin (then it is killed).
+   * is killed: a lost connection; twice that until its first bytes, as it may still be starting or
+   * connecting), and for it to exit after close() ended its stdin (then it is killed).
    */
   timeout: number;
   env?: NodeJS.ProcessEnv;
@@ -40,6 +41,8 @@ export class StdioTransport implements Transport {
   });
   #closing = false;
   #closed = false;
+  /** The child sent its first bytes: it is up (and connected, through ssh). */
+  #heardFrom = false;
   #writeError: Error | undefined;
   #exitCode: number | null | undefined;
   readonly #stderrClosed: Promise<void>;
@@ -170,9 +173,12 @@ export class StdioTransport implements Transport {
    * out of step for good) and the wait fails as a lost connection, retried on a fresh child.
    */
   async #withinTimeout<T>(progress: Promise<T>, what: string): Promise<T> {
+    // Until its first bytes the child may still be starting (or ssh connecting): a connect timeout
+    // comes first, as over HTTP.
+    const limit = this.#heardFrom ? this.#timeout : 2 * this.#timeout;
     let timer: NodeJS.Timeout | undefined;
     const stalled = new Promise<typeof STALLED>((resolve) => {
-      timer = setTimeout(() => resolve(STALLED), this.#timeout);
+      timer = setTimeout(() => resolve(STALLED), limit);
     });
     try {
       const outcome = await Promise.race([progress, stalled]);
@@ -181,7 +187,7 @@ export class StdioTransport implements Transport {
       clearTimeout(timer);
     }
     this.destroy();
-    throw new BackendConnectionError(`stdio server ${what} within ${this.#timeout} ms and was killed${this.#tail()}`);
+    throw new BackendConnectionError(`stdio server ${what} within ${limit} ms and was killed${this.#tail()}`);
   }
 
   async #assertWritable(): Promise<void> {
@@ -215,7 +221,9 @@ export class StdioTransport implements Transport {
       this.#stdout.next().catch(() => ({ done: true, value: undefined })),
       "sent no response bytes",
     );
-    return next.done ? undefined : next.value;
+    if (next.done) return undefined;
+    this.#heardFrom = true;
+    return next.value;
   }
 
   /** The head of the final response: interim (1xx) ones before it are skipped, as HTTP/1.1 asks of a client. */

@@ -407,7 +407,8 @@ describe("framing and stalls: the stream never gets out of step, no wait lasts f
     const silent = transport("read line; sleep 30", 300);
     const before = await failure(silent.request({ method: "GET", target: "/" }));
     expect(before).toBeInstanceOf(BackendConnectionError);
-    expect(before.message).toBe("stdio server sent no response bytes within 300 ms and was killed");
+    // Twice the timeout: a child not heard from yet may still be starting.
+    expect(before.message).toBe("stdio server sent no response bytes within 600 ms and was killed");
     expect(await gone(silent.pid as number)).toBe(true);
 
     const stalled = transport("read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 10\\r\\n\\r\\nabc'; echo stalled >&2; sleep 30", 300);
@@ -429,11 +430,20 @@ describe("framing and stalls: the stream never gets out of step, no wait lasts f
     expect(await failure(t.request({ method: "GET", target: "/" }))).toBeInstanceOf(BackendConnectionError);
   });
 
+  it("a child may take twice the timeout for its first answer (starting up, connecting), then only the timeout", async () => {
+    const answer = "printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n'";
+    const t = transport(`read line; sleep 0.5; ${answer}; read line; sleep 0.5; ${answer}; cat >/dev/null`, 300);
+    expect((await t.request({ method: "GET", target: "/1" })).status).toBe(200);
+    const err = await failure(t.request({ method: "GET", target: "/2" }));
+    expect(err).toBeInstanceOf(BackendConnectionError);
+    expect(err.message).toBe("stdio server sent no response bytes within 300 ms and was killed");
+  });
+
   it("a child that stops reading its stdin fails an upload after the timeout: a lost connection", async () => {
     const t = transport("sleep 30", 300);
     const err = await failure(t.request({ method: "POST", target: "/x", body: new Uint8Array(4 << 20) }));
     expect(err).toBeInstanceOf(BackendConnectionError);
-    expect(err.message).toBe("stdio server took no request bytes within 300 ms and was killed");
+    expect(err.message).toBe("stdio server took no request bytes within 600 ms and was killed");
     expect(await gone(t.pid as number)).toBe(true);
   });
 
