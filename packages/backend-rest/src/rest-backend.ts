@@ -58,7 +58,7 @@ export interface RestBackendOptions extends BackendOptions {
    * requests (ours); any other server, such as the Python reference, gets one at a time. Stdio is always 1.
    */
   concurrency?: number;
-  /** Connect timeout and longest wait for response bytes over HTTP; child exit wait at close (ms, default 30000). */
+  /** Connect timeout and longest wait for response bytes over HTTP; longest silence of a stdio child, and its exit wait at close (ms, default 30000). */
   timeout?: number;
   /** Reconnect attempts after a lost connection (default 3). */
   retries?: number;

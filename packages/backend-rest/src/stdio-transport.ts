@@ -1,21 +1,30 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { BackendConnectionError, BackendError, type ByteSource, collectBytes } from "@borgstore/core";
 import { MEDIA_TYPE } from "@borgstore/core/rest-protocol";
+import { type ResponseHead, bodyLengthOf, isInterim, parseResponseHead } from "./response-framing.js";
 import { type RestRequest, type RestResponse, type Transport, bodyLength } from "./transport.js";
 
 export interface StdioTransportOptions {
-  /** How long close() waits for the child to exit after its stdin closed, in ms (then it is killed). */
+  /**
+   * The longest wait, in ms, for the child to take request bytes or send response bytes (then it
+   * is killed: a lost connection; twice that until its first bytes, as it may still be starting or
+   * connecting), and for it to exit after close() ended its stdin (then it is killed).
+   */
   timeout: number;
   env?: NodeJS.ProcessEnv;
 }
 
 const STDERR_LINES = 10;
+const STALLED = Symbol("stalled");
 const HEAD_END = Buffer.from("\r\n\r\n");
+/** Most bytes of response heads (interim ones included) read for one exchange. */
+const MAX_HEAD_BYTES = 64 * 1024;
 
 /**
  * HTTP/1.1 over the stdin/stdout of a child process (`borgstore-server-rest --stdio`, locally or
  * through ssh). One exchange at a time: the next request waits until the previous response body
  * was read. The child ignores SIGINT, like the reference's, so Ctrl-C reaches only the caller.
+ * A child silent for longer than the timeout is killed, so no call waits for it for ever.
  */
 export class StdioTransport implements Transport {
   readonly #child: ChildProcessWithoutNullStreams;
@@ -25,6 +34,15 @@ export class StdioTransport implements Transport {
   readonly #timeout: number;
   #pending: Buffer<ArrayBufferLike> = Buffer.alloc(0);
   #turn: Promise<void> = Promise.resolve();
+  /** Resolves once the child is gone for good: whoever still waits for a turn goes ahead (and fails at once). */
+  #openGate!: () => void;
+  readonly #gate = new Promise<void>((resolve) => {
+    this.#openGate = resolve;
+  });
+  #closing = false;
+  #closed = false;
+  /** The child sent its first bytes: it is up (and connected, through ssh). */
+  #heardFrom = false;
   #writeError: Error | undefined;
   #exitCode: number | null | undefined;
   readonly #stderrClosed: Promise<void>;
@@ -74,16 +92,21 @@ export class StdioTransport implements Transport {
   }
 
   async request(req: RestRequest): Promise<RestResponse> {
+    if (this.#closing) throw this.#closedError();
     const previous = this.#turn;
     let release!: () => void;
     this.#turn = new Promise((resolve) => {
       release = resolve;
     });
-    await previous;
+    await Promise.race([previous, this.#gate]);
+    if (this.#closed) {
+      release();
+      throw this.#closedError();
+    }
     try {
       await this.#send(req);
-      const head = await this.#readHead();
-      const length = req.method === "HEAD" ? 0 : Number(head.headers["content-length"] ?? 0);
+      const head = await this.#readFinalHead();
+      const length = bodyLengthOf(req.method, head);
       // Without a body the next exchange may start at once; otherwise once the body was read.
       if (length === 0) release();
       const body = length === 0 ? (async function* () {})() : this.#readBody(length, release);
@@ -120,22 +143,51 @@ export class StdioTransport implements Transport {
     }
   }
 
+  #closedError(): BackendConnectionError {
+    return new BackendConnectionError("stdio server: the session was closed before the request was sent");
+  }
+
   async #write(data: Uint8Array): Promise<void> {
     const stdin = this.#child.stdin;
     await this.#assertWritable();
     if (stdin.write(data)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        stdin.off("drain", done);
-        stdin.off("error", done);
-        stdin.off("close", done);
-        resolve();
-      };
-      stdin.on("drain", done);
-      stdin.on("error", done);
-      stdin.on("close", done);
+    let done!: () => void;
+    const drained = new Promise<void>((resolve) => {
+      done = resolve;
     });
+    stdin.on("drain", done);
+    stdin.on("error", done);
+    stdin.on("close", done);
+    try {
+      await this.#withinTimeout(drained, "took no request bytes");
+    } finally {
+      stdin.off("drain", done);
+      stdin.off("error", done);
+      stdin.off("close", done);
+    }
     await this.#assertWritable();
+  }
+
+  /**
+   * `progress`, unless the child makes none for the timeout: then it is killed (the exchange is
+   * out of step for good) and the wait fails as a lost connection, retried on a fresh child.
+   */
+  async #withinTimeout<T>(progress: Promise<T>, what: string): Promise<T> {
+    // Until its first bytes the child may still be starting (or ssh connecting): a connect timeout
+    // comes first, as over HTTP.
+    const limit = this.#heardFrom ? this.#timeout : 2 * this.#timeout;
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<typeof STALLED>((resolve) => {
+      timer = setTimeout(() => resolve(STALLED), limit);
+    });
+    try {
+      const outcome = await Promise.race([progress, stalled]);
+      if (outcome !== STALLED) return outcome as T;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.destroy();
+    throw new BackendConnectionError(`stdio server ${what} within ${limit} ms and was killed${this.#tail()}`);
   }
 
   async #assertWritable(): Promise<void> {
@@ -165,33 +217,50 @@ export class StdioTransport implements Transport {
 
   /** Next bytes from the child's stdout, or undefined at EOF. */
   async #more(): Promise<Buffer | undefined> {
-    const next = await this.#stdout.next().catch(() => ({ done: true, value: undefined }));
-    return next.done ? undefined : next.value;
+    const next = await this.#withinTimeout(
+      this.#stdout.next().catch(() => ({ done: true, value: undefined })),
+      "sent no response bytes",
+    );
+    if (next.done) return undefined;
+    this.#heardFrom = true;
+    return next.value;
   }
 
-  async #readHead(): Promise<{ status: number; headers: Record<string, string | undefined> }> {
+  /** The head of the final response: interim (1xx) ones before it are skipped, as HTTP/1.1 asks of a client. */
+  async #readFinalHead(): Promise<ResponseHead> {
+    let budget = MAX_HEAD_BYTES;
+    for (;;) {
+      const { head, size } = await this.#readHead(budget);
+      budget -= size;
+      if (!isInterim(head)) return head;
+      if (head.status === 101) throw new BackendError("stdio server: answer 101 Switching Protocols to a request that asked for no upgrade");
+    }
+  }
+
+  /** The next response head, at most `budget` bytes with its blank line. */
+  async #readHead(budget: number): Promise<{ head: ResponseHead; size: number }> {
     let end = this.#pending.indexOf(HEAD_END);
     while (end < 0) {
+      if (this.#pending.length >= budget) throw this.#headTooLarge();
       const chunk = await this.#more();
       if (!chunk) {
         const where = this.#pending.length === 0 ? "reading status line" : "reading headers";
         throw await this.#gone(`EOF while ${where}`);
       }
+      // Only the bytes that could complete the blank line are searched again.
+      const from = Math.max(0, this.#pending.length - (HEAD_END.length - 1));
       this.#pending = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
-      end = this.#pending.indexOf(HEAD_END);
+      end = this.#pending.indexOf(HEAD_END, from);
     }
-    const [statusLine = "", ...headerLines] = this.#pending.subarray(0, end).toString("latin1").split("\r\n");
-    this.#pending = this.#pending.subarray(end + HEAD_END.length);
-    const parts = statusLine.split(" ");
-    const status = Number(parts[1]);
-    if (parts.length < 2 || !Number.isInteger(status))
-      throw new BackendError(`stdio server: invalid status line: ${JSON.stringify(statusLine)}`);
-    const headers: Record<string, string | undefined> = {};
-    for (const line of headerLines) {
-      const colon = line.indexOf(":");
-      if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-    }
-    return { status, headers };
+    const size = end + HEAD_END.length;
+    if (size > budget) throw this.#headTooLarge();
+    const head = parseResponseHead(this.#pending.subarray(0, end).toString("latin1"));
+    this.#pending = this.#pending.subarray(size);
+    return { head, size };
+  }
+
+  #headTooLarge(): BackendError {
+    return new BackendError(`stdio server: response head larger than ${MAX_HEAD_BYTES} bytes`);
   }
 
   /** Exactly `length` bytes of body; the next exchange may start once they are read (or abandoned and drained). */
@@ -214,31 +283,40 @@ export class StdioTransport implements Transport {
         yield piece;
       }
     } finally {
-      // A consumer that stopped early leaves bytes behind; skip them so the stream stays in sync.
-      while (left > 0) {
-        if (this.#pending.length === 0) {
-          const chunk = await this.#more();
-          if (!chunk) break;
-          this.#pending = chunk;
+      try {
+        // A consumer that stopped early leaves bytes behind; skip them so the stream stays in sync.
+        // A child that stalls meanwhile is killed: the next request finds the connection lost.
+        while (left > 0) {
+          if (this.#pending.length === 0) {
+            const chunk = await this.#more().catch(() => undefined);
+            if (!chunk) break;
+            this.#pending = chunk;
+          }
+          const skip = Math.min(left, this.#pending.length);
+          this.#pending = this.#pending.subarray(skip);
+          left -= skip;
         }
-        const skip = Math.min(left, this.#pending.length);
-        this.#pending = this.#pending.subarray(skip);
-        left -= skip;
+      } finally {
+        release();
       }
-      release();
     }
   }
 
   /**
-   * Ends the child's stdin and waits for it to exit (killing it after the timeout). A non-zero
-   * exit code is an error carrying the child's last stderr lines.
+   * Lets the exchanges already asked for finish, then ends the child's stdin and waits for it to
+   * exit, both within the timeout (then the child is killed, and requests still waiting for their
+   * turn, say behind a body nobody reads, fail). A non-zero exit code is an error carrying the
+   * child's last stderr lines.
    */
   async close(): Promise<void> {
+    this.#closing = true;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<"late">((resolve) => {
       timer = setTimeout(() => resolve("late"), this.#timeout);
     });
     await Promise.race([this.#turn, late]);
+    this.#closed = true;
+    this.#openGate();
     this.#child.stdin.end();
     let code = await Promise.race([this.#exited, late]);
     clearTimeout(timer);
@@ -257,6 +335,8 @@ export class StdioTransport implements Transport {
 
   /** Stops the child at once (after a lost connection); never throws. */
   destroy(): void {
+    // Requests waiting for their turn (perhaps behind a body nobody reads) fail now, as a lost connection.
+    this.#openGate();
     this.#child.stdin.destroy();
     if (this.#exitCode === undefined) this.#child.kill("SIGKILL");
   }

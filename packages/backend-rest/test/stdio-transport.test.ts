@@ -316,7 +316,7 @@ describe("replies as they come off the pipe (shell peers)", () => {
 
   it("stderr keeps the last ten lines, a line written in pieces as one", async () => {
     const t = transport(
-      "read line; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo line$i >&2; done; printf half >&2; sleep 0.1; printf 'way\\n' >&2; printf 'HTTP/1.1 200 OK\\r\\n\\r\\n'; cat >/dev/null; exit 3",
+      "read line; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo line$i >&2; done; printf half >&2; sleep 0.1; printf 'way\\n' >&2; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n'; cat >/dev/null; exit 3",
     );
     expect((await t.request({ method: "GET", target: "/" })).status).toBe(200);
     const err = await failure(t.close());
@@ -326,12 +326,158 @@ describe("replies as they come off the pipe (shell peers)", () => {
   });
 
   it("close kills a child that does not exit within the timeout, with its stderr in the message", async () => {
-    const t = transport("echo stuck >&2; read line; printf 'HTTP/1.1 200 OK\\r\\n\\r\\n'; trap '' TERM; while :; do sleep 1; done", 300);
+    const t = transport("echo stuck >&2; read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n'; trap '' TERM; while :; do sleep 1; done", 300);
     expect((await t.request({ method: "GET", target: "/" })).status).toBe(200);
     const err = await failure(t.close());
     expect(err).toBeInstanceOf(BackendError);
     expect(err.message).toBe("stdio server did not exit within 300 ms and was killed: stuck");
     expect(await gone(t.pid as number)).toBe(true);
+  });
+});
+
+describe("framing and stalls: the stream never gets out of step, no wait lasts for ever", () => {
+  const transport = (script: string, timeout = 5000) => new StdioTransport(sh(script), { timeout });
+
+  it("interim (1xx) heads are skipped: the final answer and its body belong to this request", async () => {
+    const t = transport(
+      "read line; printf 'HTTP/1.1 100 Continue\\r\\n\\r\\nHTTP/1.1 102 Processing\\r\\nX-A: 1\\r\\n\\r\\nHTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nab'; read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 1\\r\\n\\r\\nc'; cat >/dev/null",
+    );
+    const first = await t.request({ method: "GET", target: "/1" });
+    expect(first.status).toBe(200);
+    expect(text(await first.bytes())).toBe("ab");
+    expect(text(await (await t.request({ method: "GET", target: "/2" })).bytes())).toBe("c");
+    await t.close();
+  });
+
+  it("a 101 answer is a BackendError that drops the child", async () => {
+    const t = transport("read line; printf 'HTTP/1.1 101 Switching Protocols\\r\\n\\r\\n'; cat >/dev/null");
+    const err = await failure(t.request({ method: "GET", target: "/" }));
+    expect(err).toBeInstanceOf(BackendError);
+    expect(err).not.toBeInstanceOf(BackendConnectionError);
+    expect(await gone(t.pid as number)).toBe(true);
+  });
+
+  it("a 204, a 304 and a HEAD answer carry no body, whatever their Content-Length says", async () => {
+    const t = transport(
+      "read line; printf 'HTTP/1.1 204 No Content\\r\\nContent-Length: 5\\r\\n\\r\\n'; read line; printf 'HTTP/1.1 304 Not Modified\\r\\nContent-Length: 9\\r\\n\\r\\n'; read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 100\\r\\n\\r\\n'; read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 1\\r\\n\\r\\nz'; cat >/dev/null",
+    );
+    for (const [method, status] of [
+      ["GET", 204],
+      ["GET", 304],
+      ["HEAD", 200],
+    ] as const) {
+      const res = await t.request({ method, target: "/" });
+      expect(res.status).toBe(status);
+      expect((await res.bytes()).byteLength).toBe(0);
+    }
+    expect(text(await (await t.request({ method: "GET", target: "/" })).bytes())).toBe("z");
+    await t.close();
+  });
+
+  it("a body whose length is not one plain decimal number is a BackendError that drops the child", async () => {
+    for (const header of ["", "Content-Length: 1.5\\r\\n", "Content-Length: +3\\r\\n", "Content-Length: 0x3\\r\\n", "Content-Length: 3\\r\\nContent-Length: 4\\r\\n", "Content-Length: 99999999999999999999\\r\\n", "Transfer-Encoding: chunked\\r\\n", "Content-Length: 3\\r\\nTransfer-Encoding: chunked\\r\\n"]) {
+      const t = transport(`read line; printf 'HTTP/1.1 200 OK\\r\\n${header}\\r\\nabc'; cat >/dev/null`);
+      const err = await failure(t.request({ method: "GET", target: "/" }));
+      expect(err, header).toBeInstanceOf(BackendError);
+      expect(err, header).not.toBeInstanceOf(BackendConnectionError);
+      expect(await gone(t.pid as number)).toBe(true);
+      expect(await failure(t.request({ method: "GET", target: "/" }))).toBeInstanceOf(BackendConnectionError);
+    }
+  });
+
+  it("the same Content-Length twice is one length", async () => {
+    const t = transport("read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\nContent-Length: 3\\r\\n\\r\\nabc'; cat >/dev/null");
+    expect(text(await (await t.request({ method: "GET", target: "/" })).bytes())).toBe("abc");
+    await t.close();
+  });
+
+  it("heads over 64 KiB, interim ones counted together, are a BackendError", async () => {
+    const endless = "read line; while :; do printf 'HTTP/1.1 100 Continue\\r\\n\\r\\n'; done";
+    const long = `read line; printf 'HTTP/1.1 200 OK\\r\\nX-Long: %070000d\\r\\nContent-Length: 0\\r\\n\\r\\n' 0; cat >/dev/null`;
+    for (const script of [endless, long]) {
+      const t = transport(script);
+      const err = await failure(t.request({ method: "GET", target: "/" }));
+      expect(err).toBeInstanceOf(BackendError);
+      expect(err.message).toBe("stdio server: response head larger than 65536 bytes");
+      expect(await gone(t.pid as number)).toBe(true);
+    }
+  });
+
+  it("a child silent for the timeout, before its answer or in the middle of the body, is killed: a lost connection", async () => {
+    const silent = transport("read line; sleep 30", 300);
+    const before = await failure(silent.request({ method: "GET", target: "/" }));
+    expect(before).toBeInstanceOf(BackendConnectionError);
+    // Twice the timeout: a child not heard from yet may still be starting.
+    expect(before.message).toBe("stdio server sent no response bytes within 600 ms and was killed");
+    expect(await gone(silent.pid as number)).toBe(true);
+
+    const stalled = transport("read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 10\\r\\n\\r\\nabc'; echo stalled >&2; sleep 30", 300);
+    const res = await stalled.request({ method: "GET", target: "/" });
+    const midway = await failure(res.bytes());
+    expect(midway).toBeInstanceOf(BackendConnectionError);
+    expect(midway.message).toBe("stdio server sent no response bytes within 300 ms and was killed: stalled");
+    expect(await gone(stalled.pid as number)).toBe(true);
+  });
+
+  it("a body left early while the child stalls: leaving ends after the timeout, the next request finds the connection lost", async () => {
+    const t = transport("read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 10\\r\\n\\r\\nabc'; sleep 30", 300);
+    const res = await t.request({ method: "GET", target: "/" });
+    for await (const chunk of res.body) {
+      expect(text(chunk)).toBe("abc");
+      break;
+    }
+    expect(await gone(t.pid as number)).toBe(true);
+    expect(await failure(t.request({ method: "GET", target: "/" }))).toBeInstanceOf(BackendConnectionError);
+  });
+
+  it("a child may take twice the timeout for its first answer (starting up, connecting), then only the timeout", async () => {
+    const answer = "printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n'";
+    const t = transport(`read line; sleep 0.5; ${answer}; read line; sleep 0.5; ${answer}; cat >/dev/null`, 300);
+    expect((await t.request({ method: "GET", target: "/1" })).status).toBe(200);
+    const err = await failure(t.request({ method: "GET", target: "/2" }));
+    expect(err).toBeInstanceOf(BackendConnectionError);
+    expect(err.message).toBe("stdio server sent no response bytes within 300 ms and was killed");
+  });
+
+  it("a child that stops reading its stdin fails an upload after the timeout: a lost connection", async () => {
+    const t = transport("sleep 30", 300);
+    const err = await failure(t.request({ method: "POST", target: "/x", body: new Uint8Array(4 << 20) }));
+    expect(err).toBeInstanceOf(BackendConnectionError);
+    expect(err.message).toBe("stdio server took no request bytes within 600 ms and was killed");
+    expect(await gone(t.pid as number)).toBe(true);
+  });
+
+  it("a slow reader of a body is no stalled child: only waits for the child count", async () => {
+    const t = transport("read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nabc'; cat >/dev/null", 200);
+    const res = await t.request({ method: "GET", target: "/" });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(text(await res.bytes())).toBe("abc");
+    await t.close();
+  });
+
+  it("destroy lets requests waiting behind a body nobody reads fail at once", async () => {
+    const t = transport("read line; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nabc'; cat >/dev/null");
+    await t.request({ method: "GET", target: "/unread" });
+    const queued = [t.request({ method: "GET", target: "/1" }), t.request({ method: "GET", target: "/2" })];
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    t.destroy();
+    for (const err of await Promise.all(queued.map(failure))) expect(err).toBeInstanceOf(BackendConnectionError);
+  });
+
+  it("close lets the requests asked for before it finish; those still stuck after its timeout fail, later ones at once", async () => {
+    const answer = "printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nabc'";
+    const t = transport(`read line; ${answer}; read line; ${answer}; cat >/dev/null`, 300);
+    const first = t.request({ method: "GET", target: "/1" });
+    const second = t.request({ method: "GET", target: "/2" });
+    const third = failure(t.request({ method: "GET", target: "/3" }));
+    const closed = failure(t.close());
+    expect((await failure(t.request({ method: "GET", target: "/late" }))).message).toBe(
+      "stdio server: the session was closed before the request was sent",
+    );
+    expect(text(await (await first).bytes())).toBe("abc");
+    await (await second).body[Symbol.asyncIterator]().next(); // the second's body stays half read, the third waits behind it
+    expect((await closed).message).toMatch(/did not exit within 300 ms/);
+    expect(await third).toBeInstanceOf(BackendConnectionError);
   });
 });
 
