@@ -28,6 +28,8 @@ export class RawResponder {
   connections = 0;
   /** Connections closed so far (by either side). */
   closed = 0;
+  /** Bytes received so far on all connections, heads and bodies, as they arrive. */
+  bytesIn = 0;
   /** When set, requests are read but never answered (a hung server). */
   silent = false;
 
@@ -63,6 +65,7 @@ export class RawResponder {
     socket.on("error", () => undefined);
     let buf = Buffer.alloc(0);
     socket.on("data", (data) => {
+      this.bytesIn += data.byteLength;
       buf = Buffer.concat([buf, data]);
       for (;;) {
         const end = buf.indexOf("\r\n\r\n");
