@@ -1,17 +1,32 @@
 // Breaker session 13: defects of `borgstore` against a real OpenSSH sshd (scripts/test-servers/sshd.sh),
 // each kept as an `it.fails` that fails now because of the defect.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type Server, type Socket, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { filesBelow, startCli, waitFor } from "./cli-process.js";
 import { runCli } from "./run-cli.js";
 
 /** The sshd of scripts/test-servers/sshd.sh; missing, these tests skip loudly, or fail under CI=true. */
-function sshdEnv(): { url: string; knownHosts: string } | undefined {
+interface SshdEnv {
+  url: string;
+  knownHosts: string;
+  key: string;
+  dataDir: string;
+  port: number;
+  user: string;
+}
+
+function sshdEnv(): SshdEnv | undefined {
   const url = process.env.BORGSTORE_TEST_SFTP_URL;
   const knownHosts = process.env.BORGSTORE_TEST_SSHD_KNOWN_HOSTS;
-  if (url && knownHosts) return { url, knownHosts };
-  const message = "borgstore CLI breaker tests need the sshd of scripts/test-servers/sshd.sh (BORGSTORE_TEST_SFTP_URL, BORGSTORE_TEST_SSHD_KNOWN_HOSTS)";
+  const key = process.env.BORGSTORE_TEST_SSHD_KEY;
+  const dataDir = process.env.BORGSTORE_TEST_SSHD_DATA_DIR;
+  const port = Number(process.env.BORGSTORE_TEST_SSHD_PORT);
+  const user = process.env.BORGSTORE_TEST_SSHD_USER;
+  if (url && knownHosts && key && dataDir && port && user) return { url, knownHosts, key, dataDir, port, user };
+  const message = "borgstore CLI breaker tests need the sshd of scripts/test-servers/sshd.sh (BORGSTORE_TEST_SFTP_URL, BORGSTORE_TEST_SSHD_*)";
   if (process.env.CI === "true") throw new Error(`${message} — failing because CI=true`);
   process.stderr.write(`\n*** SKIPPING ${message}\n\n`);
   return undefined;
@@ -26,7 +41,63 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 function homeWithoutKeys(): string {
   const home = mkdtempSync(join(scratch, "home-"));
   mkdirSync(join(home, ".ssh"), { mode: 0o700 });
-  copyFileSync((sshd as { knownHosts: string }).knownHosts, join(home, ".ssh", "known_hosts"));
+  copyFileSync((sshd as SshdEnv).knownHosts, join(home, ".ssh", "known_hosts"));
+  return home;
+}
+
+/** A loopback TCP proxy in front of the sshd whose connections the test can cut, like a network failure. */
+class CuttableProxy {
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(targetPort: number) {
+    this.#server = createServer((client) => {
+      const upstream = connect(targetPort, "127.0.0.1");
+      this.#sockets.add(client).add(upstream);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+        this.#sockets.delete(client);
+        this.#sockets.delete(upstream);
+      };
+      client.on("error", end).on("close", end);
+      upstream.on("error", end).on("close", end);
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(0, "127.0.0.1", resolve));
+    this.port = (this.#server.address() as { port: number }).port;
+    return this;
+  }
+
+  cutAll(): void {
+    for (const s of this.#sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.cutAll();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** A HOME whose ~/.ssh/config sends host alias `breaker-proxy` through `port` with the test key. */
+function homeThroughProxy(port: number): string {
+  const { key, knownHosts, port: sshdPort, user } = sshd as SshdEnv;
+  const home = mkdtempSync(join(scratch, "home-"));
+  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
+  const known = readFileSync(knownHosts, "utf8")
+    .split("\n")
+    .filter((line) => line.startsWith(`[127.0.0.1]:${sshdPort} `))
+    .map((line) => line.replace(`[127.0.0.1]:${sshdPort} `, `[127.0.0.1]:${port} `));
+  writeFileSync(join(home, ".ssh", "known_hosts"), `${known.join("\n")}\n`);
+  writeFileSync(
+    join(home, ".ssh", "config"),
+    `Host breaker-proxy\n  HostName 127.0.0.1\n  Port ${port}\n  User ${user}\n  IdentityFile ${key}\n  IdentitiesOnly yes\n`,
+  );
   return home;
 }
 
@@ -46,5 +117,31 @@ describe.skipIf(!sshd)("breaker s13: borgstore over sftp", () => {
     const result = await runCli([sftpUrl, "ls"], { env: { HOME: homeWithoutKeys(), SSH_AUTH_SOCK: "" } });
     expect(result.stderr).toContain("authentication");
     expect(result.code).toBe(14);
+  });
+  // FINDING: LOW: a put over sftp cut off by a lost connection leaves its temp file (every byte sent so far) on the server for good: the reconnect that would remove it never comes in a process that ends, and check --repair does not look at sftp stores ("0 problems left")
+  it.fails("an interrupted put leaves no temp file behind once check --repair ran", async () => {
+    const { dataDir } = sshd as SshdEnv;
+    const proxy = await new CuttableProxy((sshd as SshdEnv).port).start();
+    try {
+      const env = { HOME: homeThroughProxy(proxy.port), SSH_AUTH_SOCK: "" };
+      const path = `cli-breaker-${Date.now()}`;
+      const url = `sftp://breaker-proxy/${dataDir}/${path}`;
+      expect((await runCli([url, "create"], { env })).code).toBe(0);
+      const put = startCli([url, "put", "data/0123abcd", "-"], env);
+      put.child.stdin.write(Buffer.alloc(4 * 1024 * 1024, 7));
+      const temps = async () => (await filesBelow(join(dataDir, path))).filter((f) => f.endsWith(".tmp"));
+      await waitFor("the put's temp file on the server", async () => (await temps()).length > 0);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      proxy.cutAll();
+      // The put notices at its next write (an idle stdin would keep it waiting, as any pipe reader).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      put.child.stdin.end(Buffer.alloc(1024 * 1024, 8));
+      expect(await put.exited).toBe(10);
+      const check = await runCli([url, "check", "--repair"], { env });
+      expect(check.code).toBe(0);
+      expect(await temps()).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
   });
 });
