@@ -414,4 +414,24 @@ describe.skipIf(!localServer)("breaker s13: the sftp backend against a real Open
     const backend = freshBackend({ passphrase });
     expect(JSON.stringify(backend.sshSettings)).not.toContain(passphrase);
   });
+  // FINDING: LOW: load() with a generous `size` ("at most N bytes") allocates N bytes before reading: above 4 GiB it fails with BACKEND_ERROR (Node's RangeError) where posixfs returns the object's bytes, below that it reserves N bytes for a 10-byte value
+  it.fails("load with a size far beyond the value returns the value, as posixfs does", async () => {
+    const { store, path } = await openStore();
+    const posixfs = await Store.fromUrl(`file://${env.dataDir}/${path}`, { config });
+    await posixfs.open();
+    try {
+      const value = randomBytes(10);
+      await store.store("data/aa", value);
+      const options = { offset: 2, size: 2 ** 33 };
+      expect(Buffer.from(await posixfs.load("data/aa", options))).toEqual(value.subarray(2));
+      const outcome = await store.load("data/aa", options).then(
+        (bytes) => Buffer.from(bytes),
+        (err: unknown) => `${codeOf(err)}: ${(err as Error).message}`,
+      );
+      expect(outcome).toEqual(value.subarray(2));
+    } finally {
+      await store.close();
+      await posixfs.close();
+    }
+  });
 });
