@@ -154,4 +154,25 @@ describe.skipIf(!sshd)("breaker s13: borgstore over sftp", () => {
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
   });
+  // FINDING: LOW: `ls` prints item names as they are on the server, control characters included: a name planted server-side with ESC c resets the user's terminal, one with a newline shows up as a second, made-up entry
+  it.fails("ls shows server-planted names with control characters escaped, one entry per line", async () => {
+    const { dataDir, key } = sshd as SshdEnv;
+    const home = homeWithoutKeys();
+    copyFileSync(key, join(home, ".ssh", "id_ed25519"));
+    chmodSync(join(home, ".ssh", "id_ed25519"), 0o600);
+    const env = { HOME: home, SSH_AUTH_SOCK: "" };
+    const path = `cli-breaker-names-${Date.now()}`;
+    const url = `${sftpUrl.replace(/\/+$/, "")}/${path}`;
+    expect((await runCli([url, "create"], { env })).code).toBe(0);
+    expect((await runCli([url, "put", "config/aa", "-"], { env, input: Buffer.from("a") })).code).toBe(0);
+    // Valid names (ASCII, lowercase, no blank) that another client or the server's owner could write.
+    writeFileSync(join(dataDir, path, "config", "bb\x1bc"), "");
+    writeFileSync(join(dataDir, path, "config", "cc\nfake-entry"), "");
+    const result = await runCli([url, "ls", "config"], { env });
+    expect(result.code).toBe(0);
+    const lines = result.stdout.toString().split("\n").filter(Boolean);
+    expect(lines).toHaveLength(3);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for them
+    expect(result.stdout.toString()).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f]/);
+  });
 });
