@@ -434,4 +434,23 @@ describe.skipIf(!localServer)("breaker s13: the sftp backend against a real Open
       await posixfs.close();
     }
   });
+  // FINDING: MEDIUM: operationTimeout bounds a whole directory read (ssh2's readdir: one READDIR round trip per ~100 entries), not one request: a listing that takes longer than it fails and drops the connection every attempt, though the server answers each request at once (with the default 120 s, ~240k entries at 50 ms RTT can never be listed)
+  it.fails("listing a big directory is not cut off by operationTimeout while every request is answered", async () => {
+    const { store, path } = await openStore(freshPath("breaker-bigdir"), { operationTimeout: 1000, reconnectAttempts: 0 });
+    const dir = `${env.dataDir}/${path}/data`;
+    try {
+      await store.store("data/aa", new Uint8Array(1));
+      execFileSync("sh", ["-c", "seq -f 'f%06g' 1 60000 | xargs touch"], { cwd: dir });
+      let listed = 0;
+      const outcome = await (async () => {
+        for await (const _ of store.list("data")) listed++;
+        return "listed";
+      })().catch((err: unknown) => `${codeOf(err)}: ${(err as Error).message}`);
+      expect(outcome).toBe("listed");
+      expect(listed).toBe(60_001);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
