@@ -140,6 +140,48 @@ class CountingProxy {
   }
 }
 
+/** A loopback proxy in front of the sshd that forwards client→server at `bytesPerSecond` (a slow uplink that works steadily). */
+async function slowUplinkProxy(bytesPerSecond: number): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const server = createServer((client) => {
+    const upstream = connect(env.port, env.host);
+    sockets.add(client).add(upstream);
+    const queue: Buffer[] = [];
+    const perTick = Math.max(1, Math.floor(bytesPerSecond / 100));
+    const timer = setInterval(() => {
+      let budget = perTick;
+      while (budget > 0 && queue.length > 0) {
+        const head = queue[0] as Buffer;
+        const n = Math.min(budget, head.length);
+        upstream.write(head.subarray(0, n));
+        if (n === head.length) queue.shift();
+        else queue[0] = head.subarray(n);
+        budget -= n;
+      }
+    }, 10);
+    timers.add(timer);
+    client.on("data", (data: Buffer) => queue.push(data));
+    upstream.pipe(client);
+    const end = () => {
+      clearInterval(timer);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    async close() {
+      for (const t of timers) clearInterval(t);
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 async function openStore(path = freshPath("breaker"), extra = {}): Promise<{ store: Store; path: string }> {
   const store = new Store({ backend: freshBackend(extra, path), config });
   await store.create();
@@ -451,6 +493,30 @@ describe.skipIf(!localServer)("breaker s13: the sftp backend against a real Open
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  // FINDING: HIGH: operationTimeout also counts the time a request waits in the local send queue behind the transfer's other requests (16 x 256 KiB per store, more with concurrent stores), so on a slow but steady uplink big stores time out, drop the connection and fail every retry (defaults: 16 concurrent 4 MiB stores need > ~4.5 Mbit/s up; scaled here: one 6 MiB store at 1 MB/s with operationTimeout 3 s)
+  it.fails("a store over a slow but steady uplink is not cut off by operationTimeout", async () => {
+    const proxy = await slowUplinkProxy(1_000_000);
+    const knownHosts = knownHostsForPort(proxy.port, scratch);
+    const backend = sftpBackendFromUrl(
+      urlAtPort(proxy.port, freshPath()),
+      testOptions({ knownHostsFiles: [knownHosts], operationTimeout: 3000, reconnectAttempts: 1 }),
+    );
+    const store = new Store({ backend: backend as NonNullable<typeof backend>, config });
+    try {
+      await store.create();
+      await store.open();
+      const value = randomBytes(6 * 1024 * 1024);
+      const outcome = await store.store("data/aa", value).then(
+        () => "stored",
+        (err: unknown) => `${codeOf(err)}: ${(err as Error).message}`,
+      );
+      expect(outcome).toBe("stored");
+      expect(Buffer.from(await store.load("data/aa")).equals(value)).toBe(true);
+    } finally {
+      await store.close();
+      await proxy.close();
     }
   });
 });
