@@ -6,6 +6,7 @@ import { chownSync, existsSync, lchownSync, unlinkSync, mkdtempSync, readFileSyn
 import { type Server, type Socket, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { sftpBackendFromUrl } from "@borgstore/backend-sftp";
 import { Store, type StoreConfig } from "@borgstore/core";
 import { afterAll, describe, expect, it } from "vitest";
@@ -181,6 +182,58 @@ async function slowUplinkProxy(bytesPerSecond: number): Promise<{ port: number; 
     },
   };
 }
+
+/**
+ * A user's program (no uncaughtException handler): opens the store through a proxy that cuts the
+ * connection after the server sent `cut` bytes, for every cut from 0 (step 8) until an open gets
+ * through; prints how many it tried. Any uncaught exception kills it.
+ */
+const CUT_EVERY_BYTE_PROGRAM = `
+import { Store } from "@borgstore/core";
+import { sftpBackendFromUrl } from "@borgstore/backend-sftp";
+import { connect, createServer } from "node:net";
+import { readFileSync, writeFileSync } from "node:fs";
+const env = process.env;
+let cutAt = Infinity;
+const server = createServer((client) => {
+  const upstream = connect(Number(env.BORGSTORE_TEST_SSHD_PORT), "127.0.0.1");
+  let sent = 0;
+  client.pipe(upstream);
+  upstream.on("data", (data) => {
+    if (sent + data.length >= cutAt) {
+      const left = Math.max(0, cutAt - sent);
+      sent = Infinity;
+      client.write(data.subarray(0, left), () => { client.destroy(); upstream.destroy(); });
+      return;
+    }
+    sent += data.length;
+    client.write(data);
+  });
+  const end = () => { client.destroy(); upstream.destroy(); };
+  client.on("error", end).on("close", end);
+  upstream.on("error", end).on("close", end);
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const port = server.address().port;
+const knownHosts = env.BREAKER_KNOWN_HOSTS_DIR + "/known_hosts-cut";
+writeFileSync(knownHosts, readFileSync(env.BORGSTORE_TEST_SSHD_KNOWN_HOSTS, "utf8").split("\\n")
+  .filter((l) => l.startsWith("[127.0.0.1]:")).map((l) => l.replace(/^\\[127\\.0\\.0\\.1\\]:\\d+/, "[127.0.0.1]:" + port)).join("\\n") + "\\n");
+let tried = 0;
+for (let cut = 0; cut < 100000; cut += 8) {
+  cutAt = cut;
+  tried++;
+  const backend = sftpBackendFromUrl("sftp://" + env.BORGSTORE_TEST_SSHD_USER + "@127.0.0.1:" + port + "/" + env.BORGSTORE_TEST_SSHD_DATA_DIR, {
+    sshConfigFiles: [], agent: false, privateKeys: [env.BORGSTORE_TEST_SSHD_KEY], knownHostsFiles: [knownHosts],
+    reconnectAttempts: 0, idleConnectionTimeout: 0, connectTimeout: 5000,
+  });
+  const store = new Store({ backend, config: { "": { levels: [0] } } });
+  const opened = await store.open().then(() => true, () => false);
+  if (opened) { await store.close(); break; }
+}
+await new Promise((resolve) => setTimeout(resolve, 500));
+console.log("tried " + tried + " cuts");
+process.exit(0);
+`;
 
 async function openStore(path = freshPath("breaker"), extra = {}): Promise<{ store: Store; path: string }> {
   const store = new Store({ backend: freshBackend(extra, path), config });
@@ -519,4 +572,20 @@ describe.skipIf(!localServer)("breaker s13: the sftp backend against a real Open
       await proxy.close();
     }
   });
+  // FINDING: HIGH: a connection lost just as the first SFTP channel comes up throws "Not connected" out of an ssh2 callback (connect's #openMoreChannels calls client.sftp() unguarded): an uncaught exception that kills the user's process (cut at any of ~10 byte offsets of the handshake, or a server session killed at that moment)
+  it.fails("a connection cut at any byte of the handshake fails open() and never crashes the process", async () => {
+    const packageDir = fileURLToPath(new URL("..", import.meta.url));
+    const child = spawn(process.execPath, ["--input-type=module", "-e", CUT_EVERY_BYTE_PROGRAM], {
+      cwd: packageDir,
+      env: { ...process.env, BREAKER_KNOWN_HOSTS_DIR: scratch },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+    expect(output).toMatch(/tried \d+ cuts/);
+    expect(output).not.toContain("Not connected");
+    expect(code).toBe(0);
+  }, 180_000);
 });
