@@ -588,4 +588,45 @@ describe.skipIf(!localServer)("breaker s13: the sftp backend against a real Open
     expect(output).not.toContain("Not connected");
     expect(code).toBe(0);
   }, 180_000);
+  // FINDING: MEDIUM: a connection lost while mkdirs checks a directory (isDirectory swallows the lost stat as "not a directory") rethrows the mkdir's EEXIST as BACKEND_ERROR "…failed: Failure": not retried, though the operation may have been done (seen under random session kills: a soft delete that happened reported as failed)
+  it.fails("a connection cut at any byte of a move's replies fails as a lost connection, never as a server Failure", async () => {
+    const proxy = await TcpProxy.start(env.host, env.port);
+    try {
+      const knownHosts = knownHostsForPort(proxy.port, scratch);
+      const path = freshPath();
+      const open = async () => {
+        const backend = sftpBackendFromUrl(
+          urlAtPort(proxy.port, path),
+          testOptions({ knownHostsFiles: [knownHosts], sftpChannels: 1, keepaliveInterval: 0, reconnectAttempts: 0, idleConnectionTimeout: 0 }),
+        );
+        const store = new Store({ backend: backend as NonNullable<typeof backend>, config });
+        await store.open();
+        return store;
+      };
+      const first = new Store({ backend: freshBackend({}, path), config });
+      await first.create();
+      await first.open();
+      await first.store("data/zz", new Uint8Array(1)); // data/ exists, data/aa does not
+      await first.close();
+      const wrong: string[] = [];
+      let unharmed = 0;
+      for (let cut = 0; cut < 4000 && unharmed < 20; cut += 4) {
+        const store = await open();
+        await sleep(20);
+        proxy.cutAfterDownstreamBytes(cut);
+        const outcome = await store.move("data/aa", { newName: "data/bb" }).then(
+          () => "moved",
+          (err: unknown) => `${codeOf(err)}: ${(err as Error).message}`,
+        );
+        proxy.cutAfterDownstreamBytes(Number.MAX_SAFE_INTEGER);
+        await store.close().catch(() => undefined);
+        if (outcome.startsWith("OBJECT_NOT_FOUND")) unharmed++;
+        else if (!outcome.startsWith("BACKEND_CONNECTION_ERROR")) wrong.push(`cut after ${cut} bytes: ${outcome}`);
+      }
+      expect(unharmed).toBe(20);
+      expect(wrong).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  }, 180_000);
 });
