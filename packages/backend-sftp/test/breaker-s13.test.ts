@@ -629,4 +629,52 @@ describe.skipIf(!localServer)("breaker s13: the sftp backend against a real Open
       await proxy.close();
     }
   }, 180_000);
+  // FINDING: MEDIUM: a list whose connection drops right after the server's OPENDIR answer does not fail when the loss is known: ssh2 sends the READDIR on the dead channel and the list waits for the full operationTimeout (default 120 s) before it fails or reconnects
+  it.fails("a list fails at once when its connection is cut, wherever the cut falls", async () => {
+    const proxy = await TcpProxy.start(env.host, env.port);
+    try {
+      const knownHosts = knownHostsForPort(proxy.port, scratch);
+      const path = freshPath();
+      const first = new Store({ backend: freshBackend({}, path), config });
+      await first.create();
+      await first.open();
+      await first.store("data/zz", new Uint8Array(1));
+      await first.close();
+      const slow: string[] = [];
+      const bounded = <T>(work: Promise<T>, ms: number) =>
+        Promise.race([work, sleep(ms).then(() => `not finished after ${ms} ms`)]);
+      for (let cut = 0; cut < 400 && slow.length === 0; cut += 8) {
+        const backend = sftpBackendFromUrl(
+          urlAtPort(proxy.port, path),
+          testOptions({ knownHostsFiles: [knownHosts], sftpChannels: 1, keepaliveInterval: 0, reconnectAttempts: 0, idleConnectionTimeout: 0, operationTimeout: 5000 }),
+        );
+        const store = new Store({ backend: backend as NonNullable<typeof backend>, config });
+        const opened = await bounded(
+          store.open().then(() => "opened"),
+          10_000,
+        );
+        if (opened !== "opened") {
+          slow.push(`open before cut ${cut}: ${opened}`);
+          break;
+        }
+        await sleep(10);
+        proxy.cutAfterDownstreamBytes(cut);
+        const started = Date.now();
+        const outcome = await bounded(
+          (async () => {
+            for await (const _ of store.list("data"));
+            return "listed";
+          })().catch((err: unknown) => `${codeOf(err)}: ${(err as Error).message}`),
+          10_000,
+        );
+        const took = Date.now() - started;
+        proxy.cutAfterDownstreamBytes(Number.MAX_SAFE_INTEGER);
+        await bounded(store.close().catch(() => undefined), 3000);
+        if (took > 2500) slow.push(`cut after ${cut} bytes: ${outcome} after ${took} ms`);
+      }
+      expect(slow).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  }, 180_000);
 });
