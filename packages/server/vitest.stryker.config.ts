@@ -75,7 +75,7 @@ export default defineConfig({
       "test/pipelined-closing.test.ts",
       "test/hosting-usage-source.test.ts",
       "test/hosting-kept-area.test.ts",
-      "test/command-line-listen.test.ts",
+      "test/command-line-startup.test.ts",
       "test/hosting-delete-grace-config.test.ts",
       "test/hosting-usage-records.test.ts",
       "test/hosting-startup.test.ts",

@@ -1,5 +1,6 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
@@ -45,6 +46,23 @@ describe("hosting startup", () => {
     const hosting = await openHostingServer(config, new Logger("error", quiet));
     cleanups.push(() => hosting.shutdown(100));
     expect(existsSync(join(dirname(config), "state", "deep"))).toBe(true);
+  });
+
+  it("names the metrics address it could not listen on", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+    const port = (taken.address() as { port: number }).port;
+    const config = hostingConfig("port = 0", (dir) => `file://${dir}/repos/{user}/{repo}`, `[metrics]\nport = ${port}\n`);
+    const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
+    const hosting = await openHostingServer(config, new Logger("error", quiet));
+    cleanups.push(() => hosting.shutdown(100));
+    const failure = await hosting.listen().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(HostingStartError);
+    expect((failure as Error).message).toMatch(new RegExp(`^metrics: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
   });
 
   it("shows an IPv6 address in brackets in the URL it serves", async () => {

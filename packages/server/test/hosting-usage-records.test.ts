@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { UsageRecords } from "../src/hosting/usage-records.js";
+import { UsageRecords, parseRecord } from "../src/hosting/usage-records.js";
 
 // The usage records in the state folder, on their own: a user not seen yet has none, a folder that
 // cannot be read is an error (not an empty user, whose quota would then count nothing).
@@ -23,5 +23,14 @@ describe("usage records in the state folder", () => {
     // Not a folder: readdir fails with ENOTDIR.
     writeFileSync(join(dir, "bob"), "");
     await expect(records.readUser("bob")).rejects.toMatchObject({ code: "ENOTDIR" });
+  });
+
+  it("reads a record with a negative or missing figure as not clean, to be measured again", () => {
+    const measureAgain = { bytes: 0, objects: 0, clean: false };
+    expect(parseRecord('{"bytes":5,"objects":2,"clean":true,"lastWrite":7}')).toEqual({ bytes: 5, objects: 2, clean: true, lastWrite: 7 });
+    expect(parseRecord('{"bytes":5,"objects":-1,"clean":true}')).toEqual(measureAgain);
+    expect(parseRecord('{"bytes":-5,"objects":2,"clean":true}')).toEqual(measureAgain);
+    expect(parseRecord('{"objects":2,"clean":true}')).toEqual(measureAgain);
+    expect(parseRecord("not json")).toEqual(measureAgain);
   });
 });
