@@ -12,7 +12,9 @@ import { configDefaults, defineConfig } from "vitest/config";
 // its modules directly; their tests that start the CLI as a child cover nothing here and so are run
 // once, in the dry run. Left out: the ones that need S3 (radosgw), nginx, Prometheus or the Python
 // reference, or children only (delete-grace-process, lifecycle, tls, breaker-s11-hosting), and
-// bcrypt-threads (cost-11 hashes for seconds, a timing claim).
+// bcrypt-threads (cost-11 hashes for seconds, a timing claim). Since session 13 also the in-process
+// files written after that list (router, usage-layer, refused-request-line, upgrade-pipelined,
+// stdio-refused, pipelined-closing: about 3 s together).
 export default defineConfig({
   test: {
     testTimeout: 60_000,
@@ -65,6 +67,18 @@ export default defineConfig({
       "test/hosting-store-layers.test.ts",
       "test/hosting-route-table.test.ts",
       "test/hosting-state-url.test.ts",
+      "test/hosting-router.test.ts",
+      "test/hosting-usage-layer.test.ts",
+      "test/refused-request-line.test.ts",
+      "test/upgrade-pipelined.test.ts",
+      "test/stdio-refused.test.ts",
+      "test/pipelined-closing.test.ts",
+      "test/hosting-usage-source.test.ts",
+      "test/hosting-kept-area.test.ts",
+      "test/command-line-startup.test.ts",
+      "test/hosting-delete-grace-config.test.ts",
+      "test/hosting-usage-records.test.ts",
+      "test/hosting-startup.test.ts",
     ],
   },
 });

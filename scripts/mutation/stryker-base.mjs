@@ -3,17 +3,22 @@
 // reruns are incremental (the cache under <package>/.stryker/ is gitignored).
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
+import { mutateRange, sampledMutants } from "./sample-ignorer.mjs";
 
 // Named by path: pnpm does not hoist the plugins where Stryker looks for them from a package dir.
 const plugins = ["@stryker-mutator/vitest-runner", "@stryker-mutator/typescript-checker"].map((name) =>
   fileURLToPath(import.meta.resolve(name)),
 );
 
+// A sampled run (scripts/mutation/sample.mjs): only the sampled mutants' nodes are mutated.
+const sample = sampledMutants();
+const sampled = sample.length > 0 ? { mutate: sample.map(mutateRange), ignorers: ["sample-only"] } : {};
+
 /** @param {{ mutate: string[] }} pkg */
 export function strykerConfig({ mutate }) {
   return {
     packageManager: "pnpm",
-    plugins,
+    plugins: sample.length > 0 ? [...plugins, fileURLToPath(import.meta.resolve("./sample-ignorer.mjs"))] : plugins,
     testRunner: "vitest",
     // related: each mutant reruns only the test files that import its file (vitest related), of those
     // only the tests that covered it (perTest below).
@@ -40,5 +45,6 @@ export function strykerConfig({ mutate }) {
     jsonReporter: { fileName: ".stryker/report/mutation.json" },
     clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
     thresholds: { high: 80, low: 70, break: null },
+    ...sampled,
   };
 }

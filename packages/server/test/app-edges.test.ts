@@ -1,5 +1,5 @@
 import { PassThrough, Writable } from "node:stream";
-import { type ItemInfo, MemoryBackend } from "@borgstore/core";
+import { type BufferLoadOptions, type ItemInfo, MemoryBackend } from "@borgstore/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { Logger, RestServer, type RestServerOptions } from "../src/index.js";
 import { ACCEPT, AUTH, RawConnection, header, rawRequest, singleHost } from "./helpers.js";
@@ -16,6 +16,28 @@ class BrokenInfo extends MemoryBackend {
   protected override async _info(name: string): Promise<ItemInfo> {
     if (name === "broken") throw new TypeError("boom");
     return super._info(name);
+  }
+}
+
+/** A load of "slow" waits until `release` is called: a request in flight, for as long as a test needs. */
+class HeldLoad extends MemoryBackend {
+  release: () => void = () => {};
+  loading: Promise<void>;
+  #loading: () => void = () => {};
+  constructor() {
+    super();
+    this.loading = new Promise((resolve) => {
+      this.#loading = resolve;
+    });
+  }
+  protected override async _load(name: string, options: BufferLoadOptions): Promise<Uint8Array> {
+    if (name === "slow") {
+      this.#loading();
+      await new Promise<void>((resolve) => {
+        this.release = resolve;
+      });
+    }
+    return super._load(name, options);
   }
 }
 
@@ -112,6 +134,59 @@ describe("the app's checks, in the reference's order", () => {
     expect((await ask(port, "GET", "/x", [...H, ["Authorization", wrong]])).status).toBe(401);
     expect(log()).toContain("failed login from 127.0.0.1 (a user name was given)");
     expect((await ask(port, "HEAD", "/x", [...H, ["Authorization", AUTH]])).status).toBe(404);
+  });
+});
+
+describe("header lines and requests the parser refused", () => {
+  it("answers more than 100 header lines with the reference's 431 Too many headers, and serves 100", async () => {
+    const { port } = await start();
+    const lines = (n: number): [string, string][] => [...H, ...Array.from({ length: n - H.length }, (_, i): [string, string] => [`X-Pad-${i}`, "1"])];
+    const many = await ask(port, "GET", "/x", lines(101));
+    expect(many.status).toBe(431);
+    expect(many.reason).toBe("Too many headers");
+    expect((await ask(port, "GET", "/x", lines(100))).status).toBe(404);
+  });
+
+  it("logs a request the parser refused with the peer's address, its status and reason", async () => {
+    const { port, log } = await start();
+    const conn = await RawConnection.open(port);
+    try {
+      conn.send(Buffer.from("GET /x HTTP/1.1\r\nBad Header\r\n\r\n", "latin1"));
+      expect((await conn.response()).status).toBe(400);
+    } finally {
+      conn.close();
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(log()).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "<refused>" 400 - \(Bad Request\)$/m);
+  });
+});
+
+describe("shutdown", () => {
+  it("answers a request in flight when the shutdown begins, and closes its connection after", async () => {
+    const backend = new HeldLoad();
+    const { port, server } = await start({}, backend);
+    await singleHost(server).use((b) => b.store("slow", new Uint8Array([7])));
+    const conn = await RawConnection.open(port);
+    try {
+      conn.send(rawRequest("GET", "/slow", H));
+      await backend.loading;
+      const stopped = server.shutdown(5000);
+      backend.release();
+      const res = await conn.response();
+      expect(res.status).toBe(200);
+      expect([...res.body]).toEqual([7]);
+      expect(header(res, "Connection")).toBe("close");
+      await stopped;
+    } finally {
+      conn.close();
+    }
+  });
+
+  it("reports itself unhealthy once shutting down", async () => {
+    const { server } = await start();
+    expect(await server.health()).toEqual({ ok: true });
+    await server.shutdown(100);
+    expect(await server.health()).toEqual({ ok: false, reason: "shutting down" });
   });
 });
 

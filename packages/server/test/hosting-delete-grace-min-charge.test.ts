@@ -65,7 +65,15 @@ describe("delete grace: a kept item counts as at least 4 KiB (breaker BG, findin
       expect(await usage(repo)).toBe(fits ? QUOTA : kept * KEPT_ITEM_MIN_BYTES);
     }
     // The purge a day from now takes off exactly what each kept item was charged.
-    await new DeleteGraceService(() => hosting.config()).purge(hosting.repositories, Date.now() + 86_400_001);
+    // ("empty" still holds its empty value, "onebyte" nothing but kept items.)
+    const charged = { empty: await usage("empty"), onebyte: await usage("onebyte") };
+    const purged = await new DeleteGraceService(() => hosting.config()).purge(hosting.repositories, Date.now() + 86_400_001);
+    expect(purged).toEqual(
+      expect.arrayContaining([
+        { user: "alice", repo: "empty", bytes: charged.empty },
+        { user: "alice", repo: "onebyte", bytes: charged.onebyte },
+      ]),
+    );
     expect(await usage("empty")).toBe(0);
     expect(await usage("onebyte")).toBe(0);
     expect(keptCount("empty") + keptCount("onebyte")).toBe(0);

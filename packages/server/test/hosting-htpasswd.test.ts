@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import bcrypt from "bcryptjs";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { HtpasswdError, HtpasswdFile, HtpasswdTable, PasswordChecker, type ReloadResult } from "../src/hosting/htpasswd.js";
@@ -24,6 +25,40 @@ function htpasswd(...args: string[]): void {
   const r = spawnSync("htpasswd", args, { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`htpasswd ${args.join(" ")}: ${r.stderr}`);
 }
+
+describe("htpasswd lines refused by the parser", () => {
+  it("refuses a line without a login before its colon, naming the line", () => {
+    const hash = `$2y$05$${"a".repeat(53)}`;
+    expect(HtpasswdTable.parse(`alice:${hash}\n`).usualCost).toBe(5);
+    expect(() => HtpasswdTable.parse(`alice:${hash}\n:${hash}\n`, "users.htpasswd")).toThrow(new HtpasswdError('users.htpasswd:2: not "login:hash"'));
+  });
+});
+
+describe("the signed-in header cache", () => {
+  it("keeps one header per login up to cacheEntries logins, answering a remembered header at once", async () => {
+    const line = (login: string, password: string) => `${login}:${bcrypt.hashSync(password, 4).replace(/^\$2b\$/, "$2y$")}`;
+    const basic = (login: string, password: string) => `Basic ${Buffer.from(`${login}:${password}`).toString("base64")}`;
+    const checker = new PasswordChecker(HtpasswdTable.parse(`${line("alice", "pw-a")}\n${line("bob", "pw-b")}\n${line("carol", "pw-c")}\n`), {
+      cacheEntries: 2,
+    });
+    try {
+      expect(await checker.signIn(basic("alice", "pw-a"))).toBe("alice");
+      expect(await checker.signIn(basic("bob", "pw-b"))).toBe("bob");
+      // Two logins fit: both answered without a promise.
+      expect(checker.signIn(basic("alice", "pw-a"))).toBe("alice");
+      expect(checker.signIn(basic("bob", "pw-b"))).toBe("bob");
+      // A third takes the place of the oldest remembered one (alice's).
+      expect(await checker.signIn(basic("carol", "pw-c"))).toBe("carol");
+      expect(checker.signIn(basic("bob", "pw-b"))).toBe("bob");
+      expect(checker.signIn(basic("carol", "pw-c"))).toBe("carol");
+      const again = checker.signIn(basic("alice", "pw-a"));
+      expect(again).toBeInstanceOf(Promise);
+      expect(await again).toBe("alice");
+    } finally {
+      checker.close();
+    }
+  });
+});
 
 describe.runIf(hasHtpasswd)("htpasswd files written by htpasswd -B", () => {
   it("check each login's password, refuse a wrong one and an unknown login", async () => {

@@ -17,6 +17,23 @@ import { listenHosting, rawRequest, writeHostingConfig, writeHtpasswd } from "./
 
 const chromium = findRealTool([process.env.CHROMIUM_BIN, "/usr/bin/chromium"], ["--version"], "Debian's chromium is not installed (bash scripts/install-test-servers.sh): the status page's browser test does not run");
 
+describe("hosting status page sizes", () => {
+  it("shows sizes in binary units up to PiB, and anything larger in PiB", () => {
+    const repo = (name: string, bytes: number) => ({ name, path: `/alice/${name}/`, bytes, objects: 1, quota: null, lastWrite: null });
+    const html = statusPageHtml({
+      user: "alice",
+      bytes: 0,
+      objects: 0,
+      quota: null,
+      lastWrite: null,
+      repositories: [repo("small", 1000), repo("kib", 1536), repo("huge", 2 * 1024 ** 6)],
+    });
+    expect(html).toContain(">1000 bytes<br>");
+    expect(html).toContain(">1.5 KiB<br>");
+    expect(html).toContain(">2048.0 PiB<br>");
+  });
+});
+
 describe.skipIf(!chromium)("hosting status page in chromium", () => {
   const dir = tempDir("borgstore-hosting-status-");
   let hosting: HostingServer;

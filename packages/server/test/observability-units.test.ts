@@ -1,11 +1,15 @@
 import { IncomingMessage } from "node:http";
 import { Socket } from "node:net";
+import { Writable } from "node:stream";
 import { MemoryBackend } from "@borgstore/core";
 import { describe, expect, it } from "vitest";
 import { BackendHost } from "../src/backend-host.js";
+import { Logger } from "../src/logger.js";
 import { backendHealth } from "../src/observability/health.js";
+import { ServerMetrics } from "../src/observability/metrics.js";
 import { auditedNames, operationOf } from "../src/observability/operation.js";
 import { labelRequest, labelledTarget, noteAuditEvent, notedAuditEvents } from "../src/observability/request-labels.js";
+import { RequestObserver, originForm } from "../src/observability/request-observer.js";
 import { parseRequestTarget } from "../src/request-target.js";
 
 // The observability modules on their own: operation.ts's fixed labels, the audit line's names, the
@@ -76,5 +80,49 @@ describe("observability units", () => {
     const health = await backendHealth(never, () => false);
     expect(health.ok).toBe(false);
     expect(health.reason).toMatch(/^backend cannot be opened: \w+/);
+  });
+
+  it("logs a refused request as an access line at info, and nothing above info", () => {
+    for (const [level, expected] of [
+      ["info", 1],
+      ["warning", 0],
+    ] as const) {
+      const written: string[] = [];
+      const out = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          written.push(...chunk.toString().split("\n").filter(Boolean));
+          done();
+        },
+      });
+      const logger = new Logger(level, out, "json");
+      new RequestObserver({ logger }).refused("10.0.0.7", 400, "Bad Request");
+      logger.flush();
+      expect(written).toHaveLength(expected);
+      if (expected === 1) {
+        expect(JSON.parse(written[0] ?? "")).toMatchObject({ log: "access", peer: "10.0.0.7", user: "-", op: "unreadable", method: null, status: 400, reason: "Bad Request" });
+      }
+    }
+  });
+
+  it("logs a target in origin form: an absolute one loses its scheme and authority (credentials too)", () => {
+    expect(originForm(undefined)).toBe("/");
+    expect(originForm("/data/k?cmd=x")).toBe("/data/k?cmd=x");
+    expect(originForm("http://user:secret@example.org")).toBe("/");
+    expect(originForm("http://user:secret@example.org/data/k?x=1")).toBe("/data/k?x=1");
+    expect(originForm("*")).toBe("<non-origin target>");
+  });
+
+  it("counts requests that failed on the server's side or lost their connection, by user, repository, operation and kind", async () => {
+    const metrics = new ServerMetrics({ processMetrics: false });
+    const record = { user: "alice", repo: "alice/laptop", operation: "load" as const, bytesIn: 0, bytesOut: 0, durationSeconds: 0.01 };
+    metrics.observe({ ...record, status: 500 });
+    metrics.observe({ ...record, status: 503 });
+    metrics.observe({ ...record, status: undefined });
+    metrics.observe({ ...record, status: 404 });
+    const text = await metrics.render();
+    expect(text).toContain('borgstore_request_errors_total{user="alice",repo="alice/laptop",operation="load",kind="server"} 2');
+    expect(text).toContain('borgstore_request_errors_total{user="alice",repo="alice/laptop",operation="load",kind="aborted"} 1');
+    // No body sent or received: no byte series at all, not one at 0.
+    expect(text).not.toMatch(/^borgstore_(sent|received)_bytes_total\{/m);
   });
 });
