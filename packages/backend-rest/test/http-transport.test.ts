@@ -63,12 +63,12 @@ describe("against a bare peer", () => {
 
   const header = (i: number, name: string) => peer.requests[i]?.headers.find(([k]) => k === name)?.[1];
 
-  it("sends the base path and target, Accept, Basic credentials in latin1, and Content-Length only on POST and DELETE", async () => {
+  it("sends the base path and target, Accept, Basic credentials in UTF-8 (RFC 7617: what our server and the reference server decode), and Content-Length only on POST and DELETE", async () => {
     const t = transport(target(peer.port, "/base/path", { username: "jürgen", password: "pä:ss" }));
     peer.respond(ok(), ok(), ok(), ok());
     for (const method of ["GET", "HEAD", "POST", "DELETE"] as const) await (await t.request({ method, target: "/ns/x?cmd=y" })).discard();
     expect(peer.requests.map((r) => `${r.method} ${r.target}`)).toEqual(["GET", "HEAD", "POST", "DELETE"].map((m) => `${m} /base/path/ns/x?cmd=y`));
-    const token = Buffer.from("jürgen:pä:ss", "latin1").toString("base64");
+    const token = Buffer.from("jürgen:pä:ss", "utf8").toString("base64");
     for (let i = 0; i < 4; i++) {
       expect(header(i, "accept")).toBe(MEDIA_TYPE);
       expect(header(i, "authorization")).toBe(`Basic ${token}`);
