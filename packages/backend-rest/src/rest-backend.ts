@@ -56,7 +56,11 @@ export interface RestBackendOptions extends BackendOptions {
    * requests (ours); any other server, such as the Python reference, gets one at a time. Stdio is always 1.
    */
   concurrency?: number;
-  /** Connect timeout and longest wait for response bytes over HTTP; longest silence of a stdio child, and its exit wait at close (ms, default 30000). */
+  /**
+   * Connect timeout and longest wait for response bytes over HTTP (a load stream left unread this long
+   * while other requests wait for a connection is given up); longest silence of a stdio child, and its
+   * exit wait at close (ms, default 30000).
+   */
   timeout?: number;
   /** Reconnect attempts after a lost connection (default 3). */
   retries?: number;

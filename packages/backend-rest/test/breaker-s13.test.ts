@@ -602,7 +602,7 @@ describe("credentials", () => {
   });
 
   // FINDING: MEDIUM: the client encodes Basic credentials as latin1 while our server decodes UTF-8 (RFC 7617): a non-ASCII password never authenticates against @borgstore/server
-  // fixed: Basic credentials are encoded as UTF-8 (RFC 7617), which our server and the reference server both decode.
+  // fixed: Basic credentials are encoded as UTF-8 (RFC 7617), which our server decodes (the reference server decodes UTF-8 too, but refuses any non-ASCII credentials).
   it("a non-ASCII password in the URL authenticates against our own server", async () => {
     const host = await realServer({ username: "u", password: "pässwörd" });
     const backend = new RestBackend({ url: `http://u:p%C3%A4ssw%C3%B6rd@${host}/`, retries: 0 });
@@ -613,7 +613,7 @@ describe("credentials", () => {
   });
 
   // FINDING: MEDIUM: an unencoded "@" in the password makes the rest of the password the host: the credentials go to that host and the password fragment shows in location and errors
-  // fixed: the authority runs to the first / ? #, its credentials end at its last "@" (as URL parsers read it).
+  // fixed: the password ends at the first "@" after which a host and port parse (the rest of the URL is never ignored).
   it("a password with an unencoded '@' never turns into the host", async () => {
     const url = "http://alice:pa@SECRETPART@127.0.0.1:1/";
     let location: string;
@@ -628,7 +628,7 @@ describe("credentials", () => {
   });
 
   // FINDING: LOW: a URL with credentials and an unparsable host is not refused: the user name becomes the host and an all-digit password its port, shown in location and errors
-  // fixed: the host and port are what follows the authority's last "@"; one that does not parse is a BackendURLInvalid naming only them.
+  // fixed: credentials followed by no host and port that parse are a BackendURLInvalid naming only what follows the last "@".
   it("an all-digit password before a bad host is never shown as a port", async () => {
     const url = "http://alice:913377@[not-an-address]/repo";
     let message: string;
