@@ -1,4 +1,4 @@
-import type { ByteSource } from "@borgstore/core";
+import { BackendError, type ByteSource } from "@borgstore/core";
 import type { Readable } from "node:stream";
 import { type Dispatcher, Pool } from "undici";
 import { MEDIA_TYPE } from "@borgstore/core/rest-protocol";
@@ -9,7 +9,10 @@ import type { HttpTarget } from "./url.js";
 export interface HttpTransportOptions {
   /** Connections (= requests in flight) to the server. */
   concurrency: number;
-  /** Connect timeout and the longest silence while waiting for headers or body bytes, in ms. */
+  /**
+   * Connect timeout and the longest silence while waiting for headers or body bytes, in ms; also how
+   * long a response body may go unread while other requests wait for a connection.
+   */
   timeout: number;
 }
 
@@ -18,15 +21,20 @@ export interface HttpTransportOptions {
  * flight per connection (pipelining is off: the reference server closes connections after errors).
  */
 export class HttpTransport implements Transport {
+  /** undici replaces a broken connection of the pool by itself; the other requests in flight go on. */
+  readonly replacesLostConnections = true;
   readonly #pool: Pool;
+  readonly #timeout: number;
   readonly #basePath: string;
   readonly #headers: Record<string, string>;
 
   constructor(target: HttpTarget, options: HttpTransportOptions) {
     this.#basePath = target.basePath;
+    this.#timeout = options.timeout;
     this.#headers = { accept: MEDIA_TYPE };
     if (target.auth) {
-      const token = Buffer.from(`${target.auth.username}:${target.auth.password}`, "latin1").toString("base64");
+      // UTF-8 (RFC 7617's charset): what our server and the reference server both decode.
+      const token = Buffer.from(`${target.auth.username}:${target.auth.password}`, "utf8").toString("base64");
       this.#headers.authorization = `Basic ${token}`;
     }
     this.#pool = new Pool(target.origin, {
@@ -65,11 +73,13 @@ export class HttpTransport implements Transport {
     const responseHeaders: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(res.headers)) responseHeaders[k] = Array.isArray(v) ? v.join(", ") : v;
     const raw = res.body;
+    const watch = watchUnread(raw, this.#timeout, () => this.#pool.stats.pending > 0, what);
     return {
       status: res.statusCode,
       headers: responseHeaders,
-      body: mapErrors(raw, what),
+      body: mapErrors(raw, what, watch),
       async bytes() {
+        watch.stop();
         try {
           const length = knownLength(responseHeaders["content-length"]);
           if (length === undefined || length <= ONE_CHUNK || length > PREALLOCATE_LIMIT) return new Uint8Array(await raw.arrayBuffer());
@@ -79,6 +89,7 @@ export class HttpTransport implements Transport {
         }
       },
       async text() {
+        watch.stop();
         try {
           return await raw.text();
         } catch (err) {
@@ -86,6 +97,7 @@ export class HttpTransport implements Transport {
         }
       },
       async discard() {
+        watch.stop();
         await raw.dump().catch(() => undefined);
       },
     };
@@ -140,10 +152,52 @@ async function collectInto(body: AsyncIterable<Uint8Array>, length: number): Pro
   return received === value.byteLength ? value : value.subarray(0, received);
 }
 
-async function* mapErrors(source: AsyncIterable<Uint8Array>, what: string): ByteSource {
+async function* mapErrors(source: AsyncIterable<Uint8Array>, what: string, watch: UnreadWatch): ByteSource {
   try {
-    for await (const chunk of source) yield chunk;
+    watch.reading(true);
+    for await (const chunk of source) {
+      watch.reading(false);
+      yield chunk;
+      watch.reading(true);
+    }
   } catch (err) {
     throw toBackendError(err, what);
+  } finally {
+    watch.stop();
   }
+}
+
+/** Tells a response body's watch whether its consumer is waiting for bytes. */
+interface UnreadWatch {
+  reading(waiting: boolean): void;
+  stop(): void;
+}
+
+/**
+ * Gives up `body` once its consumer left it unread for `timeout` ms while other requests wait for a
+ * connection (`othersWaiting`): a load stream the caller never reads holds its connection, and with
+ * one request at a time (the reference server) every later request would wait for ever. The
+ * connection is closed; reading the body afterwards fails with a BackendError. A slow consumer
+ * that blocks no one is left alone, and so is one waiting for bytes (the body timeout covers that).
+ */
+function watchUnread(body: Readable, timeout: number, othersWaiting: () => boolean, what: string): UnreadWatch {
+  let waiting = false;
+  let stopped = false;
+  const check = () => {
+    if (waiting || !othersWaiting()) return void timer.refresh();
+    body.destroy(new BackendError(`${what}: given up after ${timeout} ms unread while other requests waited for its connection`));
+  };
+  const timer = setTimeout(check, timeout).unref();
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+  body.once("close", stop);
+  return {
+    reading(now) {
+      waiting = now;
+      if (!now && !stopped) timer.refresh();
+    },
+    stop,
+  };
 }

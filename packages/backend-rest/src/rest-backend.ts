@@ -15,7 +15,6 @@ import {
   type QuotaInfo,
   type SizedByteSource,
   type StoreStreamOptions,
-  isValidName,
   supportedHashAlgorithms,
 } from "@borgstore/core";
 import {
@@ -35,18 +34,17 @@ import {
   CAUTIOUS,
   HEADERS,
   type ServerFeatures,
-  decodeList,
-  decodeQuota,
   encodeDefragSources,
   errorOfStatus,
   errorPageMessage,
   parseServerFeatures,
 } from "@borgstore/core/rest-protocol";
 import { HttpTransport } from "./http-transport.js";
+import { decodeListing, decodeQuotaReply, digestOfReply, errorBodyText, infoOfHead, shortened } from "./replies.js";
 import { spool, withheldEnd } from "./spool.js";
 import { StdioTransport } from "./stdio-transport.js";
 import type { RestRequest, RestResponse, Transport } from "./transport.js";
-import { type RestTarget, describeTarget, parseRestUrl } from "./url.js";
+import { type RestTarget, describeTarget, parseRestUrl, withoutCredentials } from "./url.js";
 
 /** Options of `new RestBackend(...)`. */
 export interface RestBackendOptions extends BackendOptions {
@@ -58,7 +56,11 @@ export interface RestBackendOptions extends BackendOptions {
    * requests (ours); any other server, such as the Python reference, gets one at a time. Stdio is always 1.
    */
   concurrency?: number;
-  /** Connect timeout and longest wait for response bytes over HTTP; longest silence of a stdio child, and its exit wait at close (ms, default 30000). */
+  /**
+   * Connect timeout and longest wait for response bytes over HTTP (a load stream left unread this long
+   * while other requests wait for a connection is given up); longest silence of a stdio child, and its
+   * exit wait at close (ms, default 30000).
+   */
   timeout?: number;
   /** Reconnect attempts after a lost connection (default 3). */
   retries?: number;
@@ -98,8 +100,6 @@ function totalOf(slice: Slice, size: number): number | undefined {
 const DEFAULT_TIMEOUT = 30_000;
 /** Response header names as Node hands them over (lower case). */
 const FEATURES = HEADERS.features.toLowerCase();
-const IS_DIRECTORY = HEADERS.isDirectory.toLowerCase();
-const ATIME = HEADERS.atime.toLowerCase();
 const CONTENT_HASH = HEADERS.contentHash.toLowerCase();
 
 /** Options a call passes to the retry wrapper. */
@@ -124,8 +124,7 @@ export class RestBackend extends Backend {
     streaming: true,
     serverSideHash: supportedHashAlgorithms(),
   };
-  /** Where requests go: an HTTP origin and path, or a stdio child's command. */
-  readonly target: RestTarget;
+  readonly #target: RestTarget;
   /** Most requests in flight at once (one until the server announces concurrent-requests). */
   readonly concurrency: number;
   readonly #timeout: number;
@@ -141,8 +140,8 @@ export class RestBackend extends Backend {
     super(options);
     this.#env = options.env ?? process.env;
     const target = parseRestUrl(options.url, this.#env);
-    if (!target) throw new BackendURLInvalid(`Invalid REST URL: ${options.url}`);
-    this.target = target;
+    if (!target) throw new BackendURLInvalid(`Invalid REST URL: ${withoutCredentials(options.url)}`);
+    this.#target = target;
     this.#timeout = options.timeout ?? DEFAULT_TIMEOUT;
     this.#retries = options.retries ?? 3;
     this.#retryDelay = options.retryDelay ?? 5000;
@@ -157,8 +156,16 @@ export class RestBackend extends Backend {
     this.concurrency = target.kind === "stdio" ? 1 : concurrency;
   }
 
+  /**
+   * Where requests go: an HTTP origin and path (with the credentials), or a stdio child's command.
+   * A getter, so that inspecting or serialising the backend does not show the password.
+   */
+  get target(): RestTarget {
+    return this.#target;
+  }
+
   override get location(): string {
-    return describeTarget(this.target);
+    return describeTarget(this.#target);
   }
 
   /** Requests in flight at once now: `concurrency` once the server said it copes, else 1. */
@@ -167,8 +174,8 @@ export class RestBackend extends Backend {
   }
 
   #connect(concurrency = this.requestsInFlight): Transport {
-    if (this.target.kind === "http") return new HttpTransport(this.target, { concurrency, timeout: this.#timeout });
-    return new StdioTransport(this.target.command, { timeout: this.#timeout, env: this.#env });
+    if (this.#target.kind === "http") return new HttpTransport(this.#target, { concurrency, timeout: this.#timeout });
+    return new StdioTransport(this.#target.command, { timeout: this.#timeout, env: this.#env });
   }
 
   /** create/destroy run outside a session, on a connection (or child) of their own, never retried. */
@@ -192,13 +199,13 @@ export class RestBackend extends Backend {
   async #exchange(transport: Transport, req: RestRequest, name: string): Promise<RestResponse> {
     const res = await transport.request(req);
     if (res.status >= 200 && res.status < 300) return res;
-    const body = req.method === "HEAD" ? "" : await res.text();
+    const body = req.method === "HEAD" ? "" : await errorBodyText(res.body);
     throw this.#statusError(res.status, body, name);
   }
 
   /** The error a non-2xx reply stands for (docs/rest-protocol.md#errors-on-the-wire). */
   #statusError(status: number, body: string, name: string): Error {
-    return errorOfStatus(status, errorPageMessage(body), { name, location: this.location });
+    return errorOfStatus(status, shortened(errorPageMessage(body)), { name, location: this.location });
   }
 
   /**
@@ -225,9 +232,12 @@ export class RestBackend extends Backend {
     return this.#transport;
   }
 
-  /** A fresh session, unless a concurrent caller already replaced the broken one. */
+  /**
+   * A fresh session, unless a concurrent caller already replaced the broken one, or the session
+   * replaces lost connections itself (a pool: destroying it would fail every other request in flight).
+   */
   #reconnect(broken: Transport): Transport {
-    if (this.#transport !== broken) return this.#session();
+    if (this.#transport !== broken || broken.replacesLostConnections) return this.#session();
     broken.destroy();
     this.#transport = this.#connect();
     return this.#transport;
@@ -300,13 +310,7 @@ export class RestBackend extends Backend {
       await res.discard();
       if (res.status === 404) return { name, exists: false, size: 0, directory: false, atime: 0 };
       if (res.status !== 200) throw this.#statusError(res.status, "", name);
-      return {
-        name,
-        exists: true,
-        size: Number(res.headers["content-length"] ?? 0),
-        directory: res.headers[IS_DIRECTORY] === "true",
-        atime: Number(res.headers[ATIME] ?? 0) || 0,
-      };
+      return infoOfHead(name, res.headers, `info of ${name}`);
     });
     return info as ItemInfo;
   }
@@ -463,21 +467,22 @@ export class RestBackend extends Backend {
   protected async *_list(name: string): AsyncIterable<ItemInfo> {
     const items = await this.#call(async (t) => {
       const res = await this.#exchange(t, { method: "GET", target: name ? `/${name}/` : "/" }, name);
-      return decodeList(await res.text());
+      return decodeListing(await res.text(), `list of ${name || "the root"}`);
     });
-    if (!items) throw new BackendError(`list of ${name || "the root"}: the server sent no JSON array`);
-    for (const item of items) if (isValidName(item.name)) yield item;
+    yield* items as ItemInfo[];
   }
 
   protected override async _hash(name: string, algorithm: string): Promise<string> {
     const target = `/${name}?${query({ cmd: "hash", algorithm })}`;
     const text = await this.#call(async (t) => (await this.#exchange(t, { method: "POST", target }, name)).text());
-    return (text as string).trim();
+    return digestOfReply(text as string, algorithm, `${algorithm} hash of ${name}`);
   }
 
   /** `POST /?cmd=quota`: the server's limit and usage. */
   protected override async _quota(): Promise<QuotaInfo> {
-    const quota = await this.#call(async (t) => decodeQuota(await (await this.#exchange(t, { method: "POST", target: `/?${query({ cmd: "quota" })}` }, "")).text()));
+    const quota = await this.#call(async (t) =>
+      decodeQuotaReply(await (await this.#exchange(t, { method: "POST", target: `/?${query({ cmd: "quota" })}` }, "")).text(), "quota"),
+    );
     return quota as QuotaInfo;
   }
 

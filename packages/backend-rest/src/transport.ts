@@ -29,6 +29,12 @@ export interface RestResponse {
  * as BackendConnectionError (retryable); every HTTP status is returned, not thrown.
  */
 export interface Transport {
+  /**
+   * True when a lost connection costs only the requests that used it (a pool replaces it by
+   * itself): a reconnect keeps this transport, the other requests in flight on it go on.
+   * Otherwise a lost connection breaks the whole transport, which is then replaced.
+   */
+  readonly replacesLostConnections?: boolean;
   request(req: RestRequest): Promise<RestResponse>;
   /** Graceful: lets the peer finish; may throw what went wrong on the peer's side. */
   close(): Promise<void>;

@@ -38,10 +38,14 @@ export type RestTarget = HttpTarget | StdioTarget;
 /** Name of the server executable the reference client spawns, locally and through ssh. */
 export const SERVER_EXECUTABLE = "borgstore-server-rest";
 
-// The grammar of docs/backend-urls.md#http-https-rest-rest-server, with two fixes the Python peer never sees (it
-// only reads URLs it wrote itself): IPv6 hosts in brackets, and `user@host` (user without password) no longer leaks into the host.
-const HTTP_URL =
-  /^(https?):\/\/(?:([^:@/]+)(?::([^@]*))?@)?(\[[0-9A-Fa-f:.]+\]|[^:/?#@[\]]+)(?::(\d+))?(\/[^?#]*)?(?:\?([^#]*))?/;
+// The grammar of docs/backend-urls.md#http-https-rest-rest-server: [user[:password]@]host[:port][/path][?query]. As
+// with the reference, the password may hold any character unencoded ("/", ":", "#", …), so it ends at the first "@"
+// after which a host and port parse, up to a "/", "?", "#" or the end: an unencoded "@" in it never makes the rest
+// the host, nor digits a port. Also fixed (the reference only reads URLs it wrote itself): IPv6 hosts in brackets,
+// `user@host` (user without password) does not leak into the host, and nothing is silently ignored.
+const HTTP_URL = /^(https?):\/\/([\s\S]*)$/;
+const USER_INFO = /^([^:@/?#]+)(?::([\s\S]*))?$/;
+const HOST_AND_REST = /^(\[[0-9A-Fa-f:.]+\]|[^:/?#@[\]]+)(?::(\d*))?(\/[^?#]*)?(?:\?([^#]*))?(?:#[\s\S]*)?$/;
 
 // docs/backend-urls.md#http-https-rest-rest-server: rest://[user@]host[:port]/path; an empty host means a local child.
 const REST_URL = /^rest:\/\/(?:(?:([^@:/]+)@)?(\[[0-9A-Fa-f:.]+\]|[^:/[][^:/]*)(?::(\d+))?)?\/([^?#]+)/;
@@ -67,13 +71,18 @@ export function parseRestUrl(url: string, env: NodeJS.ProcessEnv = process.env):
   return undefined;
 }
 
-function httpTarget(m: RegExpExecArray, env: NodeJS.ProcessEnv): HttpTarget {
-  const [, scheme, rawUser, rawPass, host, port, path = "", query = ""] = m;
+function httpTarget(m: RegExpExecArray, env: NodeJS.ProcessEnv): HttpTarget | undefined {
+  const [, scheme = "", rest = ""] = m;
+  const { userInfo, hostAndRest } = splitCredentials(scheme, rest);
+  if (!hostAndRest || /^[/?#]/.test(hostAndRest)) return undefined;
+  const parts = HOST_AND_REST.exec(hostAndRest);
+  if (!parts) throw invalidHost(scheme, rest);
+  const [, host, port, path = "", query = ""] = parts;
   const origin = `${scheme}://${host}${port ? `:${port}` : ""}`;
-  const basePath = path.replace(/\/+$/, "");
   checkOrigin(origin);
-  const urlUser = rawUser ? decode(rawUser, "user name") : "";
-  const urlPass = rawPass ? decode(rawPass, "password") : "";
+  const basePath = encodePath(path.replace(/\/+$/, ""));
+  const urlUser = userInfo?.[1] ? decode(userInfo[1], "user name") : "";
+  const urlPass = userInfo?.[2] ? decode(userInfo[2], "password") : "";
   let username = urlUser;
   let password = urlPass;
   if (!(urlUser && urlPass)) {
@@ -84,6 +93,42 @@ function httpTarget(m: RegExpExecArray, env: NodeJS.ProcessEnv): HttpTarget {
   const target: HttpTarget = { kind: "http", origin, basePath, params: new URLSearchParams(query) };
   if (username && password) target.auth = { username, password };
   return target;
+}
+
+/**
+ * The URL after `scheme://`, split into its credentials (USER_INFO's match) and the host onwards: at
+ * the first "@" with credentials before it and a host and port after it.
+ */
+function splitCredentials(scheme: string, rest: string): { userInfo?: RegExpExecArray; hostAndRest: string } {
+  let credentials = false;
+  for (let at = rest.indexOf("@"); at >= 0; at = rest.indexOf("@", at + 1)) {
+    const userInfo = USER_INFO.exec(rest.slice(0, at));
+    if (!userInfo) continue;
+    const hostAndRest = rest.slice(at + 1);
+    if (HOST_AND_REST.test(hostAndRest)) return { userInfo, hostAndRest };
+    credentials = true;
+  }
+  if (credentials) throw invalidHost(scheme, rest);
+  return { hostAndRest: rest };
+}
+
+/** The error of a URL whose host or port does not parse, naming only what follows its last "@": no part of a password lies beyond it. */
+function invalidHost(scheme: string, rest: string): BackendURLInvalid {
+  const shown = /^[^/?#]*/.exec(rest.slice(rest.lastIndexOf("@") + 1))?.[0];
+  return new BackendURLInvalid(`invalid host or port in URL: ${scheme}://${shown}`);
+}
+
+/**
+ * The base path as it goes into request lines: a character HTTP does not allow there (a blank,
+ * non-ASCII) percent-encoded as UTF-8, as the reference client (requests) and browsers send it;
+ * existing %XX escapes stay as they are.
+ */
+function encodePath(path: string): string {
+  try {
+    return path.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c));
+  } catch {
+    throw new BackendURLInvalid("the URL's path is not valid text");
+  }
 }
 
 /** A port or host fetch would reject (ERR_INVALID_URL) is a bad backend URL, found before any request. */
@@ -108,15 +153,24 @@ export function sshCommand(port: string, env: NodeJS.ProcessEnv = process.env): 
   const rsh = env.BORGSTORE_RSH;
   if (rsh) {
     const words = shellParse(rsh, (name) => `$${name}`);
-    if (!words.every((w): w is string => typeof w === "string"))
-      throw new BackendURLInvalid(`BORGSTORE_RSH must be a plain command with arguments: ${rsh}`);
-    return words;
+    // The message names the offending part only: the command line may hold a secret (sshpass -p).
+    const special = words.find((w) => typeof w !== "string");
+    if (special !== undefined) {
+      const what = "comment" in special ? "a comment" : special.op === "glob" ? "a glob pattern" : `the operator ${special.op}`;
+      throw new BackendURLInvalid(`BORGSTORE_RSH must be a plain command with arguments, without shell syntax (it holds ${what})`);
+    }
+    return words as string[];
   }
   return ["ssh", "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3", "-p", port];
 }
 
 function quoteForRemoteShell(word: string): string {
   return /^[\w@%+=:,./~-]+$/.test(word) ? word : shellQuote([word]);
+}
+
+/** `url` as given without what might be credentials (everything before its last "@"), for messages. */
+export function withoutCredentials(url: string): string {
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[\s\S]*@/, "$1");
 }
 
 /** The URL without credentials, for messages and `location`. */

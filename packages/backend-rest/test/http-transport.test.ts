@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BackendConnectionError, collectBytes } from "@borgstore/core";
+import { BackendConnectionError, BackendError, collectBytes } from "@borgstore/core";
 import { MEDIA_TYPE } from "@borgstore/core/rest-protocol";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HttpTransport } from "../src/http-transport.js";
@@ -63,12 +63,12 @@ describe("against a bare peer", () => {
 
   const header = (i: number, name: string) => peer.requests[i]?.headers.find(([k]) => k === name)?.[1];
 
-  it("sends the base path and target, Accept, Basic credentials in latin1, and Content-Length only on POST and DELETE", async () => {
+  it("sends the base path and target, Accept, Basic credentials in UTF-8 (RFC 7617: what our server and the reference server decode), and Content-Length only on POST and DELETE", async () => {
     const t = transport(target(peer.port, "/base/path", { username: "jürgen", password: "pä:ss" }));
     peer.respond(ok(), ok(), ok(), ok());
     for (const method of ["GET", "HEAD", "POST", "DELETE"] as const) await (await t.request({ method, target: "/ns/x?cmd=y" })).discard();
     expect(peer.requests.map((r) => `${r.method} ${r.target}`)).toEqual(["GET", "HEAD", "POST", "DELETE"].map((m) => `${m} /base/path/ns/x?cmd=y`));
-    const token = Buffer.from("jürgen:pä:ss", "latin1").toString("base64");
+    const token = Buffer.from("jürgen:pä:ss", "utf8").toString("base64");
     for (let i = 0; i < 4; i++) {
       expect(header(i, "accept")).toBe(MEDIA_TYPE);
       expect(header(i, "authorization")).toBe(`Basic ${token}`);
@@ -175,6 +175,25 @@ describe("against a bare peer", () => {
     expect(await (await t.request({ method: "GET", target: "/" })).text()).toBe("1");
     t.destroy();
     await failure(t.request({ method: "GET", target: "/" }));
+  });
+
+  it("an unread body is given up after the timeout only while another request waits for its connection", async () => {
+    const big = "x".repeat(4 << 20); // more than the socket and stream buffers: unread, it holds its connection
+    const t = transport(target(peer.port), 1, 300);
+    peer.respond(ok(big));
+    const alone = await t.request({ method: "GET", target: "/alone" });
+    await new Promise((resolve) => setTimeout(resolve, 800)); // no one waits: left alone
+    expect((await collectBytes(alone.body)).byteLength).toBe(big.length);
+
+    peer.respond(ok(big), ok("small"));
+    const unread = await t.request({ method: "GET", target: "/unread" });
+    const started = Date.now();
+    const next = await t.request({ method: "GET", target: "/small" });
+    expect(await next.text()).toBe("small");
+    expect(Date.now() - started).toBeLessThan(3000);
+    const error = await failure(collectBytes(unread.body));
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error.message).toContain("unread while other requests waited");
   });
 
   it("close() with nothing in flight is quick; with an unread body it waits a second, then cuts the connection", async () => {

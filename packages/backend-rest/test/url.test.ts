@@ -25,6 +25,10 @@ describe("http(s) URLs (docs/backend-urls.md#http-https-rest-rest-server)", () =
     ["http://user%20name:pass%20word@hostname/", "http://hostname", { username: "user name", password: "pass word" }],
     ["http://u:p%40x@host/", "http://host", { username: "u", password: "p@x" }],
     ["https://u:p:q@host/", "https://host", { username: "u", password: "p:q" }],
+    // Unencoded "@", "/", "?" and "#" in a password (the reference takes them too): it ends at the first "@" a host follows.
+    ["http://u:pa@SECRET@127.0.0.1:1/", "http://127.0.0.1:1", { username: "u", password: "pa@SECRET" }],
+    ["http://u:1234/ss@host/x", "http://host/x", { username: "u", password: "1234/ss" }],
+    ["http://u:p?q#r@host/", "http://host", { username: "u", password: "p?q#r" }],
     ["http://host:80/a/b/", "http://host:80/a/b", undefined],
     ["http://host/a/b?x=1#f", "http://host/a/b", undefined],
   ];
@@ -76,6 +80,18 @@ describe("http(s) URLs (docs/backend-urls.md#http-https-rest-rest-server)", () =
     expect(() => http("http://u%zz:p@h/")).toThrow("invalid percent-encoding in the URL's user name");
     expect(() => http("http://u:p%zz@h/")).toThrow("invalid percent-encoding in the URL's password");
     expect(() => http("http://h:99999/")).toThrow("invalid host or port in URL: http://h:99999");
+  });
+
+  it("refuses a host or port that does not parse, naming only what follows the last '@' (the reference ignored the rest of the URL)", () => {
+    expect(() => http("http://h:abc/")).toThrow("invalid host or port in URL: http://h:abc");
+    expect(() => http("http://alice:913377@[not-an-address]/repo")).toThrow("invalid host or port in URL: http://[not-an-address]");
+    expect(() => http("http://:SeCrEt@host/")).toThrow("invalid host or port in URL: http://host");
+  });
+
+  it("percent-encodes what a request line cannot carry in the base path (blanks, non-ASCII) as UTF-8, as requests does", () => {
+    expect(http("http://h/my repo/").basePath).toBe("/my%20repo");
+    expect(http("http://h/k\u00e4se%20x/").basePath).toBe("/k%C3%A4se%20x");
+    expect(http("http://h/a@b/c").basePath).toBe("/a@b/c");
   });
 
   it("reads ?concurrency=N from the query, which the reference ignores", () => {
@@ -147,7 +163,10 @@ describe("rest:// URLs (docs/rest-protocol.md#transports)", () => {
     ]);
     expect(sshCommand("22", { BORGSTORE_RSH: "myssh $HOME" })).toEqual(["myssh", "$HOME"]);
     expect(() => sshCommand("22", { BORGSTORE_RSH: "ssh | tee" })).toThrow(BackendURLInvalid);
-    expect(() => sshCommand("22", { BORGSTORE_RSH: "ssh | tee" })).toThrow("BORGSTORE_RSH must be a plain command with arguments: ssh | tee");
+    expect(() => sshCommand("22", { BORGSTORE_RSH: "sshpass -p SeCrEt ssh | tee" })).toThrow(
+      "BORGSTORE_RSH must be a plain command with arguments, without shell syntax (it holds the operator |)",
+    );
+    expect(() => sshCommand("22", { BORGSTORE_RSH: "sshpass -p SeCrEt ssh # x" })).toThrow("(it holds a comment)");
   });
 
   it("names a rest:// store by host and path in location, without the user", () => {
