@@ -50,7 +50,8 @@ export class StdioTransport implements Transport {
 
   constructor(command: readonly string[], options: StdioTransportOptions) {
     this.#timeout = options.timeout;
-    this.#commandText = command.join(" ");
+    // The program only, not its arguments: BORGSTORE_RSH may carry a secret (`sshpass -p …`).
+    this.#commandText = command[0] ?? "";
     const [file, args] =
       process.platform === "win32"
         ? [command[0] as string, command.slice(1)]

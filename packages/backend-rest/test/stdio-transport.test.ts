@@ -310,7 +310,7 @@ describe("replies as they come off the pipe (shell peers)", () => {
       const err = await failure(t.request({ method: "HEAD", target: "/" }));
       expect(err).toBeInstanceOf(BackendError);
       expect(err).not.toBeInstanceOf(BackendConnectionError);
-      expect(err.message).toMatch(new RegExp(`^stdio server could not be started \\(${path} --stdio, exit code ${code}\\): .*${path}`));
+      expect(err.message).toMatch(new RegExp(`^stdio server could not be started \\(${path}, exit code ${code}\\): .*${path}`));
     }
   });
 
