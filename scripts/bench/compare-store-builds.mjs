@@ -8,7 +8,8 @@
 // run each case in turns (ABAB…), in fresh store folders, with the garbage of the turn before
 // collected first, so what differs is the code. Each case: store, load, info, delete of `count`
 // objects with 1 or 16 in flight; medians of ops/s and of CPU µs per op, after÷before.
-// Env: BORGSTORE_BENCH_COMPARE_ROUNDS (default 7), BORGSTORE_BENCH_DIR (default the temp folder),
+// Env: BORGSTORE_BENCH_COMPARE_ROUNDS (default 7), BORGSTORE_BENCH_COMPARE_SCALE (objects per case ×N),
+// BORGSTORE_BENCH_DIR (default the temp folder),
 // BORGSTORE_BENCH_COMPARE_CASES (e.g. "posixfs:1024:16,memory:4194304:1").
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -38,7 +39,9 @@ const backends = {
   memory: (b) => new b.core.MemoryBackend(),
 };
 const OPS = ["store", "load", "info", "delete"];
-const countFor = (size) => (size <= 4 * KiB ? 4000 : size <= 64 * KiB ? 1000 : 40);
+/** Objects per case; BORGSTORE_BENCH_COMPARE_SCALE multiplies them (a case of a few ms is mostly noise). */
+const scale = Number(process.env.BORGSTORE_BENCH_COMPARE_SCALE || 1);
+const countFor = (size) => Math.round(scale * (size <= 4 * KiB ? 4000 : size <= 64 * KiB ? 1000 : 40));
 const cases = (
   process.env.BORGSTORE_BENCH_COMPARE_CASES ??
   ["posixfs", "memory"].flatMap((b) => [KiB, 64 * KiB, 4 * MiB].flatMap((s) => [1, 16].map((f) => `${b}:${s}:${f}`))).join(",")
