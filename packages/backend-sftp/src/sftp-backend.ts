@@ -4,6 +4,7 @@ import {
   type BackendCapabilities,
   type BackendOptions,
   BackendAlreadyExists,
+  BackendConnectionError,
   BackendDoesNotExist,
   BackendError,
   type ByteSource,
@@ -15,13 +16,12 @@ import {
   isValidName,
 } from "@borgstore/core";
 import { basename, resolveRange, sizedSource, tempName, type RetryPolicy, withRetry } from "@borgstore/core/backend";
-import { type ConnectionTimeouts, SftpConnection, type SftpRequests } from "./connection.js";
+import { type ConnectionTimeouts, type RemoteEntry, SftpConnection, type SftpRequests } from "./connection.js";
 import { acquireConnection, releaseConnection } from "./connection-pool.js";
 import { isConnectionLost, isNoSuchFile, toBackendError } from "./errors.js";
 import { type SshOptions, type SshSettings, resolveSshSettings } from "./ssh-settings.js";
 import {
   type Lane,
-  type OpenFile,
   PipelinedWriter,
   type TransferTuning,
   readRange,
@@ -83,6 +83,8 @@ export class SftpBackend extends Backend {
   #settings: SshSettings | undefined;
   readonly #orphanedTemps = new Set<string>();
   #reconnecting: Promise<void> | undefined;
+  /** Counts closes: a reconnect that finishes after a close must not hand its connection to the closed backend. */
+  #closes = 0;
   /** Absolute base path on the server, resolved at open. */
   #root = "";
 
@@ -194,6 +196,7 @@ export class SftpBackend extends Backend {
   protected async _close(): Promise<void> {
     const conn = this.#conn;
     this.#conn = undefined;
+    this.#closes++;
     if (conn) releaseConnection(this.sshSettings, conn, this.#idleTimeout);
   }
 
@@ -214,16 +217,20 @@ export class SftpBackend extends Backend {
   /** One reconnect shared by every operation that saw the same connection die. */
   async #reconnect(dead: SftpConnection | undefined): Promise<void> {
     if (this.#conn !== dead && this.#conn && !this.#conn.lost) return;
+    const closes = this.#closes;
     this.#reconnecting ??= (async () => {
       try {
         this.#conn?.destroy();
         const conn = await SftpConnection.connect(this.sshSettings, this.#timeouts, this.#channels);
+        let root: string;
         try {
-          this.#root = await this.#resolveRoot(conn.primary);
+          root = await this.#resolveRoot(conn.primary);
+          if (this.#closes !== closes) throw new BackendConnectionError("sftp backend was closed while reconnecting");
         } catch (err) {
           conn.close();
           throw err;
         }
+        this.#root = root;
         this.#conn = conn;
         // Temp files of uploads the lost connection interrupted (invisible, but they take space).
         const orphans = [...this.#orphanedTemps];
@@ -353,11 +360,17 @@ export class SftpBackend extends Backend {
       }
     });
     const { start, end } = resolveRange(options, first.size);
+    let released = false;
     // Nothing waits for the answer: a read handle's close cannot lose data.
-    const release = (file: OpenFile) => void file.conn.closeHandle(file.handle).catch(() => {});
+    const release = () => {
+      if (released) return;
+      released = true;
+      first.conn.closeHandle(first.handle).catch(() => {});
+    };
     // The size of the opened file (fstat of its handle), not of whatever the name holds by now.
     const size = Math.max(0, end - start);
-    return sizedSource(translateErrors(readRangeStream(first, start, end, this.#tuning, release), name), size, first.size);
+    const stream = translateErrors(readRangeStream(first, start, end, this.#tuning, release), name);
+    return sizedSource(releasedOnReturn(stream, release), size, first.size);
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {
@@ -510,6 +523,25 @@ async function* translateErrors(source: ByteSource, name: string): ByteSource {
   }
 }
 
+/**
+ * `source` whose return() also runs `release`: closing a generator that never started (a stream
+ * aborted or closed before its first chunk) skips its finally block.
+ */
+function releasedOnReturn(source: ByteSource, release: () => void): ByteSource {
+  return {
+    [Symbol.asyncIterator]() {
+      const inner = source[Symbol.asyncIterator]();
+      return {
+        next: () => inner.next(),
+        async return() {
+          release();
+          return (await inner.return?.()) ?? { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
 /** mkdir -p over SFTP: try the directory, create missing parents on demand. */
 async function mkdirs(conn: SftpRequests, path: string): Promise<void> {
   try {
@@ -531,17 +563,25 @@ async function mkdirs(conn: SftpRequests, path: string): Promise<void> {
 async function isDirectory(conn: SftpRequests, path: string): Promise<boolean> {
   try {
     return ((await conn.stat(path)).mode & S_IFMT) === S_IFDIR;
-  } catch {
+  } catch (err) {
+    if (isConnectionLost(err)) throw err; // not an answer about the directory
     return false;
   }
 }
 
 /** Deletes a directory tree; a base directory that cannot be removed itself is left (like posixfs). */
 async function removeTree(conn: SftpRequests, path: string, isBase: boolean): Promise<void> {
-  const entries = await conn.readdir(path);
+  // What another client removed meanwhile is as good as removed by us.
+  const goneAlready = (err: unknown) => {
+    if (!isNoSuchFile(err)) throw err;
+  };
+  const entries = await conn.readdir(path).catch((err: unknown): RemoteEntry[] => {
+    goneAlready(err);
+    return [];
+  });
   await Promise.all(
     entries.map(({ filename, attrs }) =>
-      (attrs.mode & S_IFMT) === S_IFDIR ? removeTree(conn, `${path}/${filename}`, false) : conn.unlink(`${path}/${filename}`),
+      ((attrs.mode & S_IFMT) === S_IFDIR ? removeTree(conn, `${path}/${filename}`, false) : conn.unlink(`${path}/${filename}`)).catch(goneAlready),
     ),
   );
   try {
