@@ -315,8 +315,9 @@ export class SftpBackend extends Backend {
       const handle = await conn.open(this.#path(name), "r");
       try {
         const offset = options.offset ?? 0;
-        if (offset >= 0 && options.size !== undefined && options.size !== null)
-          // The range is known without the size: no fstat round trip.
+        // The range is known without the size: no fstat round trip. Not for a size far beyond what one
+        // transfer window reads ("at most N bytes"): the buffer is allocated before reading.
+        if (offset >= 0 && options.size !== undefined && options.size !== null && options.size <= this.#tuning.chunkSize * this.#tuning.requestsInFlight)
           return await readRange(conn, handle, offset, offset + options.size, this.#tuning);
         if (offset >= 0) {
           // Read the first chunk while asking for the size: small values take one round trip.
@@ -382,9 +383,12 @@ export class SftpBackend extends Backend {
    * and hash checks throw at its end). Not retried: the source cannot be replayed.
    */
   protected override async _storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void> {
+    const watched = failuresOf(source);
     try {
-      await this.#storeVia(this.#current().channel(), name, source, options?.size);
+      await this.#storeVia(this.#current().channel(), name, watched.source, options?.size);
     } catch (err) {
+      // The caller's own source failing is the caller's error, not the server's.
+      if (watched.failed(err)) throw err;
       throw toBackendError(err, name, "store");
     }
   }
@@ -521,6 +525,22 @@ async function* translateErrors(source: ByteSource, name: string): ByteSource {
   } catch (err) {
     throw toBackendError(err, name, "load");
   }
+}
+
+/** `source`, and whether an error is one it threw. */
+function failuresOf(source: ByteSource): { source: ByteSource; failed(err: unknown): boolean } {
+  let thrown: unknown;
+  let threw = false;
+  async function* watched(): ByteSource {
+    try {
+      yield* source;
+    } catch (err) {
+      thrown = err;
+      threw = true;
+      throw err;
+    }
+  }
+  return { source: watched(), failed: (err) => threw && err === thrown };
 }
 
 /**
