@@ -245,6 +245,8 @@ export class SftpConnection {
   #lost: Error | undefined;
   readonly #keepalive: NodeJS.Timeout | undefined;
   #next = 0;
+  /** The host key the server showed (checked against known_hosts at connect). */
+  hostKey: Buffer | undefined;
 
   private constructor(client: Client, sftp: SFTPWrapper, operationTimeout: number, keepaliveInterval: number, channels: number) {
     this.#client = client;
@@ -379,6 +381,7 @@ export class SftpConnection {
       : DEFAULT_HOST_KEY_ALGORITHMS;
     const client = new Client();
     let refusal: HostKeyVerificationFailed | undefined;
+    let hostKey: Buffer | undefined;
     return new Promise<SftpConnection>((resolve, reject) => {
       let settled = false;
       const fail = (err: Error) => {
@@ -439,6 +442,7 @@ export class SftpConnection {
             if (err) return isConnectionLost(err) ? lost(`ssh connection to ${settings.host}:${settings.port} lost during setup: ${err.message}`, err) : refused(err);
             settled = true;
             const conn = new SftpConnection(client, sftp, timeouts.operationTimeout, timeouts.keepaliveInterval, channels);
+            conn.hostKey = hostKey;
             conn.#openMoreChannels(channels - 1);
             resolve(conn);
           });
@@ -458,6 +462,7 @@ export class SftpConnection {
         readyTimeout: timeouts.connectTimeout,
         algorithms: { serverHostKey: hostKeyAlgorithms as never },
         hostVerifier: (key: Buffer) => {
+          hostKey = key;
           try {
             knownHosts.verify(settings.knownHostsName, key);
             return true;

@@ -397,7 +397,8 @@ describe.skipIf(!localServer)("breaker s13: the sftp backend against a real Open
   });
 
   // FINDING: LOW: a connection idling in the pool is handed to a new backend without checking the host key again, so a known_hosts change (key replaced or revoked) is ignored for idleConnectionTimeout
-  it.fails("a new backend checks the host key even when an idle pooled connection exists", async () => {
+  // fixed: the pool checks an idle connection's host key against known_hosts as it is now before handing it out (else closes it and connects anew)
+  it("a new backend checks the host key even when an idle pooled connection exists", async () => {
     const knownHosts = join(mkdtempSync(join(scratch, "kh-")), "known_hosts");
     writeFileSync(knownHosts, readFileSync(env.knownHosts));
     const options = testOptions({ knownHostsFiles: [knownHosts], idleConnectionTimeout: 30_000 });
