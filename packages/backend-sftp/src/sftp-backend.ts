@@ -318,7 +318,7 @@ export class SftpBackend extends Backend {
         // The range is known without the size: no fstat round trip. Not for a size far beyond what one
         // transfer window reads ("at most N bytes"): the buffer is allocated before reading.
         if (offset >= 0 && options.size !== undefined && options.size !== null && options.size <= this.#tuning.chunkSize * this.#tuning.requestsInFlight)
-          return await readRange(conn, handle, offset, offset + options.size, this.#tuning);
+          return await readRange(conn, handle, offset, offset + options.size, this.#tuning, options.signal);
         if (offset >= 0) {
           // Read the first chunk while asking for the size: small values take one round trip.
           const chunk = Math.min(this.#tuning.chunkSize, conn.maxChunk);
@@ -331,12 +331,12 @@ export class SftpBackend extends Backend {
           // same size and mtime second, and SFTP shows no inode to tell them apart.
           const whole = Buffer.allocUnsafe(size - offset);
           head.copy(whole, 0, 0, got);
-          const rest = await readRangeInto([{ conn, handle }], whole, got, offset + got, size, this.#tuning);
+          const rest = await readRangeInto([{ conn, handle }], whole, got, offset + got, size, this.#tuning, options.signal);
           return got + rest === whole.length ? whole : whole.subarray(0, got + rest);
         }
         const { size } = await conn.fstat(handle);
         const { start, end } = resolveRange(options, size);
-        return await readRange(conn, handle, start, end, this.#tuning);
+        return await readRange(conn, handle, start, end, this.#tuning, options.signal);
       } finally {
         // Nothing waits for the answer: a read handle's close cannot lose data.
         conn.closeHandle(handle).catch(() => {});
