@@ -49,6 +49,7 @@ export interface SftpBackendOptions extends BackendOptions, SshOptions, Partial<
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
 /**
  * Defaults of spreadBytes / spreadRoundTrip. Each SFTP channel brings its own flow-control window,
  * and sshd's ~2 MiB per channel caps one channel at ~2 MiB per round trip (~200 MB/s at 10 ms):
@@ -495,7 +496,8 @@ export class SftpBackend extends Backend {
   }
 
   protected async *_list(name: string): AsyncIterable<ItemInfo> {
-    const entries = await this.#run("list", name, (conn) => conn.readdir(this.#path(name)));
+    const dir = this.#path(name);
+    const entries = await this.#run("list", name, async (conn) => followSymlinks(conn, dir, await conn.readdir(dir)));
     const items: ItemInfo[] = [];
     for (const { filename, attrs } of entries) {
       if (!isValidName(filename)) continue; // not ours, or still uploading (*.tmp)
@@ -510,6 +512,26 @@ export class SftpBackend extends Backend {
     items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     yield* items;
   }
+}
+
+/**
+ * READDIR reports a symlink itself (as lstat); info and load follow it, as posixfs's listing does:
+ * a symlink's entry gets its target's attributes, a dangling one is left out.
+ */
+async function followSymlinks(conn: SftpRequests, dir: string, entries: RemoteEntry[]): Promise<RemoteEntry[]> {
+  if (!entries.some(({ attrs }) => (attrs.mode & S_IFMT) === S_IFLNK)) return entries;
+  const followed = await Promise.all(
+    entries.map(async (entry) => {
+      if ((entry.attrs.mode & S_IFMT) !== S_IFLNK) return entry;
+      try {
+        return { filename: entry.filename, attrs: await conn.stat(`${dir}/${entry.filename}`) };
+      } catch (err) {
+        if (isNoSuchFile(err)) return undefined;
+        throw err;
+      }
+    }),
+  );
+  return followed.filter((entry): entry is RemoteEntry => entry !== undefined);
 }
 
 /** `path` opened on the connection's other channels, where that succeeds (never throws). */
