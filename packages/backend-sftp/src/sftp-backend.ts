@@ -114,8 +114,13 @@ export class SftpBackend extends Backend {
     return `sftp://${username ? `${encodeURIComponent(username)}@` : ""}${hostname}${port ? `:${port}` : ""}/${path}`;
   }
 
-  /** Where and how this backend connects, after ssh config (for diagnostics). */
+  /** Where and how this backend connects, after ssh config (for diagnostics; a passphrase shows as `***`). */
   get sshSettings(): SshSettings {
+    const settings = this.#sshSettings;
+    return settings.passphrase === undefined ? { ...settings } : { ...settings, passphrase: "***" };
+  }
+
+  get #sshSettings(): SshSettings {
     this.#settings ??= resolveSshSettings(this.target, this.#options);
     return this.#settings;
   }
@@ -127,7 +132,7 @@ export class SftpBackend extends Backend {
    * while idle: then `run` gets one fresh connection, which is not a retry in the sense of docs/rest-protocol.md#reconnecting.
    */
   async #acquire<T>(run: (requests: SftpRequests) => Promise<T>): Promise<{ conn: SftpConnection; result: T }> {
-    const settings = this.sshSettings;
+    const settings = this.#sshSettings;
     const { conn, reused } = await acquireConnection(settings, this.#timeouts, this.#channels);
     try {
       return { conn, result: await run(conn.primary) };
@@ -150,7 +155,7 @@ export class SftpBackend extends Backend {
   /** create and destroy run outside a session and are never retried (docs/rest-protocol.md#reconnecting). */
   async #outsideSession<T>(run: (requests: SftpRequests) => Promise<T>): Promise<T> {
     const { conn, result } = await this.#acquire(run);
-    releaseConnection(this.sshSettings, conn, this.#idleTimeout);
+    releaseConnection(this.#sshSettings, conn, this.#idleTimeout);
     return result;
   }
 
@@ -198,7 +203,7 @@ export class SftpBackend extends Backend {
     const conn = this.#conn;
     this.#conn = undefined;
     this.#closes++;
-    if (conn) releaseConnection(this.sshSettings, conn, this.#idleTimeout);
+    if (conn) releaseConnection(this.#sshSettings, conn, this.#idleTimeout);
   }
 
   async #resolveRoot(conn: SftpRequests): Promise<string> {
@@ -222,7 +227,7 @@ export class SftpBackend extends Backend {
     this.#reconnecting ??= (async () => {
       try {
         this.#conn?.destroy();
-        const conn = await SftpConnection.connect(this.sshSettings, this.#timeouts, this.#channels);
+        const conn = await SftpConnection.connect(this.#sshSettings, this.#timeouts, this.#channels);
         let root: string;
         try {
           root = await this.#resolveRoot(conn.primary);
