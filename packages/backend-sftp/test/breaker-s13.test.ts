@@ -183,32 +183,6 @@ async function slowUplinkProxy(bytesPerSecond: number): Promise<{ port: number; 
   };
 }
 
-/** A loopback proxy in front of the sshd that hands on what the server sends `ms` later (a longer round trip). */
-async function delayedDownlinkProxy(ms: number): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(env.port, env.host);
-    sockets.add(client).add(upstream);
-    client.pipe(upstream);
-    // Timers of one delay fire in the order they were set: the stream stays in order.
-    upstream.on("data", (data: Buffer) => setTimeout(() => client.destroyed || client.write(data), ms));
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("error", end).on("close", end);
-    upstream.on("error", end).on("close", end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 /**
  * A user's program (no uncaughtException handler): opens the store through a proxy that cuts the
  * connection after the server sent `cut` bytes, for every cut from 0 (step 8) until an open gets
@@ -567,37 +541,37 @@ describe.skipIf(!localServer)("breaker s13: the sftp backend against a real Open
       await posixfs.close();
     }
   });
-  // FINDING: MEDIUM: operationTimeout bounds a whole directory read (ssh2's readdir: one READDIR round trip per ~100 entries), not one request: a listing that takes longer than it fails and drops the connection every attempt, though the server answers each request at once (with the default 120 s, ~240k entries at 50 ms RTT can never be listed)
+  // FINDING: MEDIUM: operationTimeout bounds a whole directory read (ssh2's readdir: one READDIR round trip per ~100 entries), not one request: a listing that takes longer than it fails and drops the connection every attempt, though the server answers each request at once (with the default 120 s, ~240k entries at 50 ms RTT can never be listed; here 40k entries over a link of a few ms per round trip with operationTimeout 1 s)
   // fixed: operationTimeout counts from the channel's last incoming byte (each READDIR answer is progress), not from the request
   it("listing a big directory is not cut off by operationTimeout while every request is answered", async () => {
-    const { store: setup, path } = await openStore(freshPath("breaker-bigdir"));
-    const dir = `${env.dataDir}/${path}/data`;
-    await setup.store("data/aa", new Uint8Array(1));
-    await setup.close();
-    execFileSync("sh", ["-c", "seq -f 'f%06g' 1 30000 | xargs touch"], { cwd: dir });
-    // 10 ms more per answer: the ~300 READDIR round trips take ~3 s, each answered within ~10 ms.
-    const proxy = await delayedDownlinkProxy(10);
+    // A link where each round trip takes a few ms (the uplink carries ~20 kB/s of small requests).
+    const proxy = await slowUplinkProxy(20_000);
     const knownHosts = knownHostsForPort(proxy.port, scratch);
+    const path = freshPath("breaker-bigdir");
     const backend = sftpBackendFromUrl(
       urlAtPort(proxy.port, path),
       testOptions({ knownHostsFiles: [knownHosts], operationTimeout: 1000, reconnectAttempts: 0 }),
     );
     const store = new Store({ backend: backend as NonNullable<typeof backend>, config });
+    const dir = `${env.dataDir}/${path}/data`;
     try {
+      await store.create();
       await store.open();
+      await store.store("data/aa", new Uint8Array(1));
+      execFileSync("sh", ["-c", "seq -f 'f%06g' 1 40000 | xargs touch"], { cwd: dir });
       let listed = 0;
       const outcome = await (async () => {
         for await (const _ of store.list("data")) listed++;
         return "listed";
       })().catch((err: unknown) => `${codeOf(err)}: ${(err as Error).message}`);
       expect(outcome).toBe("listed");
-      expect(listed).toBe(30_001);
+      expect(listed).toBe(40_001);
     } finally {
       await store.close();
       await proxy.close();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
   // FINDING: HIGH: operationTimeout also counts the time a request waits in the local send queue behind the transfer's other requests (16 x 256 KiB per store, more with concurrent stores), so on a slow but steady uplink big stores time out, drop the connection and fail every retry (defaults: 16 concurrent 4 MiB stores need > ~4.5 Mbit/s up; scaled here: one 6 MiB store at 1 MB/s with operationTimeout 3 s)
   // fixed: operationTimeout counts from the channel's last incoming byte (answers to the transfer's earlier WRITEs are progress), not from when the request was queued
   it("a store over a slow but steady uplink is not cut off by operationTimeout", async () => {
@@ -678,6 +652,54 @@ describe.skipIf(!localServer)("breaker s13: the sftp backend against a real Open
       }
       expect(unharmed).toBe(20);
       expect(wrong).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  }, 180_000);
+  // FINDING: MEDIUM: a list whose connection drops right after the server's OPENDIR answer does not fail when the loss is known: ssh2 sends the READDIR on the dead channel and the list waits for the full operationTimeout (default 120 s) before it fails or reconnects
+  it.fails("a list fails at once when its connection is cut, wherever the cut falls", async () => {
+    const proxy = await TcpProxy.start(env.host, env.port);
+    try {
+      const knownHosts = knownHostsForPort(proxy.port, scratch);
+      const path = freshPath();
+      const first = new Store({ backend: freshBackend({}, path), config });
+      await first.create();
+      await first.open();
+      await first.store("data/zz", new Uint8Array(1));
+      await first.close();
+      const slow: string[] = [];
+      const bounded = <T>(work: Promise<T>, ms: number) =>
+        Promise.race([work, sleep(ms).then(() => `not finished after ${ms} ms`)]);
+      for (let cut = 0; cut < 400 && slow.length === 0; cut += 8) {
+        const backend = sftpBackendFromUrl(
+          urlAtPort(proxy.port, path),
+          testOptions({ knownHostsFiles: [knownHosts], sftpChannels: 1, keepaliveInterval: 0, reconnectAttempts: 0, idleConnectionTimeout: 0, operationTimeout: 5000 }),
+        );
+        const store = new Store({ backend: backend as NonNullable<typeof backend>, config });
+        const opened = await bounded(
+          store.open().then(() => "opened"),
+          10_000,
+        );
+        if (opened !== "opened") {
+          slow.push(`open before cut ${cut}: ${opened}`);
+          break;
+        }
+        await sleep(10);
+        proxy.cutAfterDownstreamBytes(cut);
+        const started = Date.now();
+        const outcome = await bounded(
+          (async () => {
+            for await (const _ of store.list("data"));
+            return "listed";
+          })().catch((err: unknown) => `${codeOf(err)}: ${(err as Error).message}`),
+          10_000,
+        );
+        const took = Date.now() - started;
+        proxy.cutAfterDownstreamBytes(Number.MAX_SAFE_INTEGER);
+        await bounded(store.close().catch(() => undefined), 3000);
+        if (took > 2500) slow.push(`cut after ${cut} bytes: ${outcome} after ${took} ms`);
+      }
+      expect(slow).toEqual([]);
     } finally {
       await proxy.close();
     }
