@@ -95,6 +95,8 @@ export class SftpChannel implements SftpRequests {
   pending = 0;
   /** When the server last sent anything on this channel (performance.now()). */
   #lastHeard = performance.now();
+  /** How to fail each request waiting for an answer. */
+  readonly #waiting = new Set<(err: Error) => void>();
 
   constructor(sftp: SFTPWrapper, owner: ChannelOwner, operationTimeout: number) {
     this.#sftp = sftp;
@@ -138,12 +140,30 @@ export class SftpChannel implements SftpRequests {
     } catch {}
   }
 
+  /** Fails every request still waiting for an answer (the connection is gone). */
+  failPending(err: Error): void {
+    for (const fail of [...this.#waiting]) fail(err);
+  }
+
   #request<T>(what: string, start: (cb: (err: Error | undefined | null, value?: T) => void) => void): Promise<T> {
     const lost = this.#owner.lostError;
     if (lost) return Promise.reject(lost);
     return new Promise<T>((resolve, reject) => {
       this.pending++;
       const sent = performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const settle = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        clearTimeout(timer);
+        this.pending--;
+        this.#waiting.delete(failNow);
+        return true;
+      };
+      // ssh2 may still send a request's follow-ups (readdir's READDIRs after OPENDIR) on a dead channel, where they wait forever.
+      const failNow = (err: Error) => settle() && reject(err);
+      this.#waiting.add(failNow);
       // The server is making progress while anything arrives on the channel (answers to earlier
       // requests, or parts of a long answer such as a READDIR series): only silence counts.
       const expireUnlessHeard = () => {
@@ -152,16 +172,14 @@ export class SftpChannel implements SftpRequests {
           timer = setTimeout(expireUnlessHeard, this.#operationTimeout - silentFor);
           return;
         }
-        this.pending--;
         const err = new BackendConnectionError(`sftp ${what}: nothing heard from the server for ${this.#operationTimeout} ms`);
-        reject(err);
+        if (settle()) reject(err);
         this.#owner.drop(err);
       };
-      let timer = setTimeout(expireUnlessHeard, this.#operationTimeout);
+      timer = setTimeout(expireUnlessHeard, this.#operationTimeout);
       try {
         start((err, value) => {
-          clearTimeout(timer);
-          this.pending--;
+          if (!settle()) return;
           const took = performance.now() - sent;
           if (took < this.#owner.roundTrip) this.#owner.roundTrip = took;
           const lostNow = this.#owner.lostError;
@@ -169,9 +187,7 @@ export class SftpChannel implements SftpRequests {
           else resolve(value as T);
         });
       } catch (err) {
-        clearTimeout(timer);
-        this.pending--;
-        reject(this.#owner.lostError ?? err);
+        if (settle()) reject(this.#owner.lostError ?? err);
       }
     });
   }
@@ -258,14 +274,14 @@ export class SftpConnection {
         return self.#lost;
       },
       drop(err: Error) {
-        self.#lost ??= err;
+        self.#loseWith(err);
         self.#client.destroy();
       },
       channels: () => self.#channels,
       roundTrip: Number.POSITIVE_INFINITY,
     };
     const lose = (why: string) => (err?: Error) => {
-      this.#lost ??= new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err });
+      this.#loseWith(new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err }));
     };
     client.on("error", lose("error"));
     client.on("close", lose("closed"));
@@ -276,7 +292,7 @@ export class SftpConnection {
 
   #addChannel(sftp: SFTPWrapper): SftpChannel {
     const lose = (why: string) => (err?: Error) => {
-      this.#lost ??= new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err });
+      this.#loseWith(new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err }));
     };
     sftp.on("close", lose("sftp channel closed"));
     sftp.on("error", lose("sftp channel error"));
@@ -308,6 +324,12 @@ export class SftpConnection {
         // ssh2 throws "Not connected" when the connection is already gone: nothing more to open.
         return;
       }
+  }
+
+  /** Marks the connection lost (the first reason stays) and fails what its channels still wait for. */
+  #loseWith(err: Error): void {
+    this.#lost ??= err;
+    for (const channel of this.#channels) channel.failPending(this.#lost);
   }
 
   /** How many SFTP channels this connection was asked to open. */
@@ -342,7 +364,7 @@ export class SftpConnection {
     const timer = setInterval(() => {
       if (this.#lost) return clearInterval(timer);
       if (outstanding >= 3) {
-        this.#lost ??= new BackendConnectionError(`sftp connection lost: no keepalive answer for ${3 * interval} ms`);
+        this.#loseWith(new BackendConnectionError(`sftp connection lost: no keepalive answer for ${3 * interval} ms`));
         this.#client.destroy();
         return clearInterval(timer);
       }
@@ -483,7 +505,7 @@ export class SftpConnection {
 
   /** Ends the connection; never throws. */
   close(): void {
-    this.#lost ??= new BackendConnectionError("sftp connection closed");
+    this.#loseWith(new BackendConnectionError("sftp connection closed"));
     clearInterval(this.#keepalive);
     for (const channel of this.#channels) channel.end();
     this.#client.end();
@@ -493,7 +515,7 @@ export class SftpConnection {
 
   /** Drops the connection at once (after a timeout or when it is known to be dead). */
   destroy(): void {
-    this.#lost ??= new BackendConnectionError("sftp connection dropped");
+    this.#loseWith(new BackendConnectionError("sftp connection dropped"));
     clearInterval(this.#keepalive);
     this.#client.destroy();
   }
