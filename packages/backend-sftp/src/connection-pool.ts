@@ -1,4 +1,5 @@
 import { type ConnectionTimeouts, SftpConnection } from "./connection.js";
+import { KnownHosts } from "./known-hosts.js";
 import type { SshSettings } from "./ssh-settings.js";
 
 /**
@@ -25,10 +26,25 @@ export async function acquireConnection(
     set?.delete(conn);
     clearTimeout(timers.get(conn));
     if (conn.lost) continue;
+    if (!stillTrusted(settings, conn)) {
+      conn.close(); // a new connection reports why
+      continue;
+    }
     conn.setKeepsProcessAlive(true);
     return { conn, reused: true };
   }
   return { conn: await SftpConnection.connect(settings, timeouts, channels), reused: false };
+}
+
+/** Whether known_hosts (as it is now: it may have changed while the connection idled) still accepts the connection's host key. */
+function stillTrusted(settings: SshSettings, conn: SftpConnection): boolean {
+  if (!conn.hostKey) return false;
+  try {
+    KnownHosts.load(settings.knownHostsFiles).verify(settings.knownHostsName, conn.hostKey);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Hands a connection back: kept idle for a while when healthy, else closed. */

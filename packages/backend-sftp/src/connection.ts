@@ -5,7 +5,7 @@ import ssh2, { type AnyAuthMethod, type AuthHandlerMiddleware, type SFTPWrapper,
 import { receiveReadsInPlace } from "./data-in-place.js";
 import { type HostKeyVerificationFailed, KnownHosts, algorithmsForKeyType } from "./known-hosts.js";
 import { proxySocket } from "./proxy-command.js";
-import { messageOf } from "./errors.js";
+import { isConnectionLost, messageOf } from "./errors.js";
 
 // ssh2 is CommonJS: named imports of its values do not resolve under Node's ESM loader.
 const { Client, utils } = ssh2;
@@ -14,11 +14,15 @@ import type { SshSettings } from "./ssh-settings.js";
 
 /** How long connecting may take and how a dead connection is noticed. */
 export interface ConnectionTimeouts {
-  /** Connect + ssh handshake + authentication (ms). */
+  /** Connect + ssh handshake + authentication (ms); starting the SFTP subsystem then gets as long again. */
   connectTimeout: number;
   /** Keepalive interval (ms); the connection is dropped after 3 unanswered ones. */
   keepaliveInterval: number;
-  /** A single SFTP request without an answer for this long drops the connection (ms). */
+  /**
+   * A request waiting while nothing at all arrives on its SFTP channel for this long drops the
+   * connection (ms). Measured from the channel's last incoming byte, not from the request: a request
+   * queued behind its transfer's other requests on a slow but working link does not time out.
+   */
   operationTimeout: number;
 }
 
@@ -89,11 +93,18 @@ export class SftpChannel implements SftpRequests {
   readonly #operationTimeout: number;
   /** Requests sent and not yet answered (to pick the least busy channel). */
   pending = 0;
+  /** When the server last sent anything on this channel (performance.now()). */
+  #lastHeard = performance.now();
+  /** How to fail each request waiting for an answer. */
+  readonly #waiting = new Set<(err: Error) => void>();
 
   constructor(sftp: SFTPWrapper, owner: ChannelOwner, operationTimeout: number) {
     this.#sftp = sftp;
     this.#owner = owner;
     this.#operationTimeout = operationTimeout;
+    noticeIncoming(sftp, () => {
+      this.#lastHeard = performance.now();
+    });
   }
 
   get lost(): boolean {
@@ -129,22 +140,46 @@ export class SftpChannel implements SftpRequests {
     } catch {}
   }
 
+  /** Fails every request still waiting for an answer (the connection is gone). */
+  failPending(err: Error): void {
+    for (const fail of [...this.#waiting]) fail(err);
+  }
+
   #request<T>(what: string, start: (cb: (err: Error | undefined | null, value?: T) => void) => void): Promise<T> {
     const lost = this.#owner.lostError;
     if (lost) return Promise.reject(lost);
     return new Promise<T>((resolve, reject) => {
       this.pending++;
       const sent = performance.now();
-      const timer = setTimeout(() => {
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const settle = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        clearTimeout(timer);
         this.pending--;
-        const err = new BackendConnectionError(`sftp ${what}: no answer within ${this.#operationTimeout} ms`);
-        reject(err);
+        this.#waiting.delete(failNow);
+        return true;
+      };
+      // ssh2 may still send a request's follow-ups (readdir's READDIRs after OPENDIR) on a dead channel, where they wait forever.
+      const failNow = (err: Error) => settle() && reject(err);
+      this.#waiting.add(failNow);
+      // The server is making progress while anything arrives on the channel (answers to earlier
+      // requests, or parts of a long answer such as a READDIR series): only silence counts.
+      const expireUnlessHeard = () => {
+        const silentFor = performance.now() - Math.max(sent, this.#lastHeard);
+        if (silentFor < this.#operationTimeout) {
+          timer = setTimeout(expireUnlessHeard, this.#operationTimeout - silentFor);
+          return;
+        }
+        const err = new BackendConnectionError(`sftp ${what}: nothing heard from the server for ${this.#operationTimeout} ms`);
+        if (settle()) reject(err);
         this.#owner.drop(err);
-      }, this.#operationTimeout);
+      };
+      timer = setTimeout(expireUnlessHeard, this.#operationTimeout);
       try {
         start((err, value) => {
-          clearTimeout(timer);
-          this.pending--;
+          if (!settle()) return;
           const took = performance.now() - sent;
           if (took < this.#owner.roundTrip) this.#owner.roundTrip = took;
           const lostNow = this.#owner.lostError;
@@ -152,9 +187,7 @@ export class SftpChannel implements SftpRequests {
           else resolve(value as T);
         });
       } catch (err) {
-        clearTimeout(timer);
-        this.pending--;
-        reject(this.#owner.lostError ?? err);
+        if (settle()) reject(this.#owner.lostError ?? err);
       }
     });
   }
@@ -228,6 +261,8 @@ export class SftpConnection {
   #lost: Error | undefined;
   readonly #keepalive: NodeJS.Timeout | undefined;
   #next = 0;
+  /** The host key the server showed (checked against known_hosts at connect). */
+  hostKey: Buffer | undefined;
 
   private constructor(client: Client, sftp: SFTPWrapper, operationTimeout: number, keepaliveInterval: number, channels: number) {
     this.#client = client;
@@ -239,14 +274,14 @@ export class SftpConnection {
         return self.#lost;
       },
       drop(err: Error) {
-        self.#lost ??= err;
+        self.#loseWith(err);
         self.#client.destroy();
       },
       channels: () => self.#channels,
       roundTrip: Number.POSITIVE_INFINITY,
     };
     const lose = (why: string) => (err?: Error) => {
-      this.#lost ??= new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err });
+      this.#loseWith(new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err }));
     };
     client.on("error", lose("error"));
     client.on("close", lose("closed"));
@@ -257,7 +292,7 @@ export class SftpConnection {
 
   #addChannel(sftp: SFTPWrapper): SftpChannel {
     const lose = (why: string) => (err?: Error) => {
-      this.#lost ??= new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err });
+      this.#loseWith(new BackendConnectionError(`sftp connection lost: ${err ? messageOf(err) : why}`, { cause: err }));
     };
     sftp.on("close", lose("sftp channel closed"));
     sftp.on("error", lose("sftp channel error"));
@@ -274,16 +309,27 @@ export class SftpConnection {
    */
   #openMoreChannels(count: number): void {
     for (let i = 0; i < count; i++)
-      this.#client.sftp((err, sftp) => {
-        if (err) return;
-        if (this.#lost) {
-          try {
-            sftp.end();
-          } catch {}
-          return;
-        }
-        this.#addChannel(sftp);
-      });
+      try {
+        this.#client.sftp((err, sftp) => {
+          if (err) return;
+          if (this.#lost) {
+            try {
+              sftp.end();
+            } catch {}
+            return;
+          }
+          this.#addChannel(sftp);
+        });
+      } catch {
+        // ssh2 throws "Not connected" when the connection is already gone: nothing more to open.
+        return;
+      }
+  }
+
+  /** Marks the connection lost (the first reason stays) and fails what its channels still wait for. */
+  #loseWith(err: Error): void {
+    this.#lost ??= err;
+    for (const channel of this.#channels) channel.failPending(this.#lost);
   }
 
   /** How many SFTP channels this connection was asked to open. */
@@ -318,7 +364,7 @@ export class SftpConnection {
     const timer = setInterval(() => {
       if (this.#lost) return clearInterval(timer);
       if (outstanding >= 3) {
-        this.#lost ??= new BackendConnectionError(`sftp connection lost: no keepalive answer for ${3 * interval} ms`);
+        this.#loseWith(new BackendConnectionError(`sftp connection lost: no keepalive answer for ${3 * interval} ms`));
         this.#client.destroy();
         return clearInterval(timer);
       }
@@ -357,6 +403,7 @@ export class SftpConnection {
       : DEFAULT_HOST_KEY_ALGORITHMS;
     const client = new Client();
     let refusal: HostKeyVerificationFailed | undefined;
+    let hostKey: Buffer | undefined;
     return new Promise<SftpConnection>((resolve, reject) => {
       let settled = false;
       const fail = (err: Error) => {
@@ -383,7 +430,9 @@ export class SftpConnection {
         if (proxied) void proxied.failure(1000).then(report);
         else report(undefined);
       };
-      client.once("error", (err: Error & { level?: string }) => {
+      client.on("error", (err: Error & { level?: string }) => {
+        // An agent that cannot be reached (a stale SSH_AUTH_SOCK): ssh2 goes on to the key files, as ssh does.
+        if (settled || err.level === "agent") return;
         if (refusal) return fail(refusal);
         if (err.level === "client-authentication")
           return fail(
@@ -396,13 +445,33 @@ export class SftpConnection {
       });
       client.once("close", () => lost(`ssh connection to ${settings.host}:${settings.port} closed during setup`));
       client.once("ready", () => {
-        client.sftp((err, sftp) => {
-          if (err) return fail(new BackendError(`ssh server ${settings.host} refused the sftp subsystem: ${err.message}`, { cause: err }));
-          settled = true;
-          const conn = new SftpConnection(client, sftp, timeouts.operationTimeout, timeouts.keepaliveInterval, channels);
-          conn.#openMoreChannels(channels - 1);
-          resolve(conn);
-        });
+        // ssh2's readyTimeout ends at login: a server whose sftp subsystem never answers would hold us forever.
+        const subsystemTimer = setTimeout(
+          () => lost(`ssh server ${settings.host}:${settings.port} did not start the sftp subsystem within ${timeouts.connectTimeout} ms`),
+          timeouts.connectTimeout,
+        );
+        const refused = (err: Error) =>
+          fail(new BackendError(`ssh server ${settings.host} refused the sftp subsystem: ${err.message}`, { cause: err }));
+        try {
+          client.sftp((err, sftp) => {
+            clearTimeout(subsystemTimer);
+            if (settled) {
+              try {
+                sftp?.end();
+              } catch {}
+              return;
+            }
+            if (err) return isConnectionLost(err) ? lost(`ssh connection to ${settings.host}:${settings.port} lost during setup: ${err.message}`, err) : refused(err);
+            settled = true;
+            const conn = new SftpConnection(client, sftp, timeouts.operationTimeout, timeouts.keepaliveInterval, channels);
+            conn.hostKey = hostKey;
+            conn.#openMoreChannels(channels - 1);
+            resolve(conn);
+          });
+        } catch (err) {
+          clearTimeout(subsystemTimer);
+          lost(`ssh connection to ${settings.host}:${settings.port} lost during setup: ${messageOf(err)}`, err as Error);
+        }
       });
       const proxied = settings.proxy ? proxySocket(settings.proxy, settings) : undefined;
       const sock = proxied ?? socketWithLargeReads();
@@ -415,6 +484,7 @@ export class SftpConnection {
         readyTimeout: timeouts.connectTimeout,
         algorithms: { serverHostKey: hostKeyAlgorithms as never },
         hostVerifier: (key: Buffer) => {
+          hostKey = key;
           try {
             knownHosts.verify(settings.knownHostsName, key);
             return true;
@@ -435,7 +505,7 @@ export class SftpConnection {
 
   /** Ends the connection; never throws. */
   close(): void {
-    this.#lost ??= new BackendConnectionError("sftp connection closed");
+    this.#loseWith(new BackendConnectionError("sftp connection closed"));
     clearInterval(this.#keepalive);
     for (const channel of this.#channels) channel.end();
     this.#client.end();
@@ -445,7 +515,7 @@ export class SftpConnection {
 
   /** Drops the connection at once (after a timeout or when it is known to be dead). */
   destroy(): void {
-    this.#lost ??= new BackendConnectionError("sftp connection dropped");
+    this.#loseWith(new BackendConnectionError("sftp connection dropped"));
     clearInterval(this.#keepalive);
     this.#client.destroy();
   }
@@ -454,6 +524,20 @@ export class SftpConnection {
   get primary(): SftpChannel {
     return this.#primary;
   }
+}
+
+/**
+ * Calls `heard` whenever data arrives on the channel, before ssh2 (or receiveReadsInPlace) parses
+ * it. Uses ssh2 internals (the channel hands its data to `push`); skipped if they are absent.
+ */
+function noticeIncoming(sftp: SFTPWrapper, heard: () => void): void {
+  const s = sftp as unknown as { push?: (data: Buffer | null) => unknown };
+  const push = s.push;
+  if (typeof push !== "function") return;
+  s.push = (data: Buffer | null) => {
+    heard();
+    return push.call(s, data);
+  };
 }
 
 /** Extra bytes the server may send ahead on the SFTP channel, above ssh2's own 1–2 MiB window. */

@@ -4,6 +4,7 @@ import {
   type BackendCapabilities,
   type BackendOptions,
   BackendAlreadyExists,
+  BackendConnectionError,
   BackendDoesNotExist,
   BackendError,
   type ByteSource,
@@ -15,13 +16,12 @@ import {
   isValidName,
 } from "@borgstore/core";
 import { basename, resolveRange, sizedSource, tempName, type RetryPolicy, withRetry } from "@borgstore/core/backend";
-import { type ConnectionTimeouts, SftpConnection, type SftpRequests } from "./connection.js";
+import { type ConnectionTimeouts, type RemoteEntry, SftpConnection, type SftpRequests } from "./connection.js";
 import { acquireConnection, releaseConnection } from "./connection-pool.js";
 import { isConnectionLost, isNoSuchFile, toBackendError } from "./errors.js";
 import { type SshOptions, type SshSettings, resolveSshSettings } from "./ssh-settings.js";
 import {
   type Lane,
-  type OpenFile,
   PipelinedWriter,
   type TransferTuning,
   readRange,
@@ -49,6 +49,7 @@ export interface SftpBackendOptions extends BackendOptions, SshOptions, Partial<
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
 /**
  * Defaults of spreadBytes / spreadRoundTrip. Each SFTP channel brings its own flow-control window,
  * and sshd's ~2 MiB per channel caps one channel at ~2 MiB per round trip (~200 MB/s at 10 ms):
@@ -83,6 +84,8 @@ export class SftpBackend extends Backend {
   #settings: SshSettings | undefined;
   readonly #orphanedTemps = new Set<string>();
   #reconnecting: Promise<void> | undefined;
+  /** Counts closes: a reconnect that finishes after a close must not hand its connection to the closed backend. */
+  #closes = 0;
   /** Absolute base path on the server, resolved at open. */
   #root = "";
 
@@ -111,8 +114,13 @@ export class SftpBackend extends Backend {
     return `sftp://${username ? `${encodeURIComponent(username)}@` : ""}${hostname}${port ? `:${port}` : ""}/${path}`;
   }
 
-  /** Where and how this backend connects, after ssh config (for diagnostics). */
+  /** Where and how this backend connects, after ssh config (for diagnostics; a passphrase shows as `***`). */
   get sshSettings(): SshSettings {
+    const settings = this.#sshSettings;
+    return settings.passphrase === undefined ? { ...settings } : { ...settings, passphrase: "***" };
+  }
+
+  get #sshSettings(): SshSettings {
     this.#settings ??= resolveSshSettings(this.target, this.#options);
     return this.#settings;
   }
@@ -124,7 +132,7 @@ export class SftpBackend extends Backend {
    * while idle: then `run` gets one fresh connection, which is not a retry in the sense of docs/rest-protocol.md#reconnecting.
    */
   async #acquire<T>(run: (requests: SftpRequests) => Promise<T>): Promise<{ conn: SftpConnection; result: T }> {
-    const settings = this.sshSettings;
+    const settings = this.#sshSettings;
     const { conn, reused } = await acquireConnection(settings, this.#timeouts, this.#channels);
     try {
       return { conn, result: await run(conn.primary) };
@@ -147,7 +155,7 @@ export class SftpBackend extends Backend {
   /** create and destroy run outside a session and are never retried (docs/rest-protocol.md#reconnecting). */
   async #outsideSession<T>(run: (requests: SftpRequests) => Promise<T>): Promise<T> {
     const { conn, result } = await this.#acquire(run);
-    releaseConnection(this.sshSettings, conn, this.#idleTimeout);
+    releaseConnection(this.#sshSettings, conn, this.#idleTimeout);
     return result;
   }
 
@@ -194,7 +202,8 @@ export class SftpBackend extends Backend {
   protected async _close(): Promise<void> {
     const conn = this.#conn;
     this.#conn = undefined;
-    if (conn) releaseConnection(this.sshSettings, conn, this.#idleTimeout);
+    this.#closes++;
+    if (conn) releaseConnection(this.#sshSettings, conn, this.#idleTimeout);
   }
 
   async #resolveRoot(conn: SftpRequests): Promise<string> {
@@ -214,16 +223,20 @@ export class SftpBackend extends Backend {
   /** One reconnect shared by every operation that saw the same connection die. */
   async #reconnect(dead: SftpConnection | undefined): Promise<void> {
     if (this.#conn !== dead && this.#conn && !this.#conn.lost) return;
+    const closes = this.#closes;
     this.#reconnecting ??= (async () => {
       try {
         this.#conn?.destroy();
-        const conn = await SftpConnection.connect(this.sshSettings, this.#timeouts, this.#channels);
+        const conn = await SftpConnection.connect(this.#sshSettings, this.#timeouts, this.#channels);
+        let root: string;
         try {
-          this.#root = await this.#resolveRoot(conn.primary);
+          root = await this.#resolveRoot(conn.primary);
+          if (this.#closes !== closes) throw new BackendConnectionError("sftp backend was closed while reconnecting");
         } catch (err) {
           conn.close();
           throw err;
         }
+        this.#root = root;
         this.#conn = conn;
         // Temp files of uploads the lost connection interrupted (invisible, but they take space).
         const orphans = [...this.#orphanedTemps];
@@ -308,9 +321,10 @@ export class SftpBackend extends Backend {
       const handle = await conn.open(this.#path(name), "r");
       try {
         const offset = options.offset ?? 0;
-        if (offset >= 0 && options.size !== undefined && options.size !== null)
-          // The range is known without the size: no fstat round trip.
-          return await readRange(conn, handle, offset, offset + options.size, this.#tuning);
+        // The range is known without the size: no fstat round trip. Not for a size far beyond what one
+        // transfer window reads ("at most N bytes"): the buffer is allocated before reading.
+        if (offset >= 0 && options.size !== undefined && options.size !== null && options.size <= this.#tuning.chunkSize * this.#tuning.requestsInFlight)
+          return await readRange(conn, handle, offset, offset + options.size, this.#tuning, options.signal);
         if (offset >= 0) {
           // Read the first chunk while asking for the size: small values take one round trip.
           const chunk = Math.min(this.#tuning.chunkSize, conn.maxChunk);
@@ -323,12 +337,12 @@ export class SftpBackend extends Backend {
           // same size and mtime second, and SFTP shows no inode to tell them apart.
           const whole = Buffer.allocUnsafe(size - offset);
           head.copy(whole, 0, 0, got);
-          const rest = await readRangeInto([{ conn, handle }], whole, got, offset + got, size, this.#tuning);
+          const rest = await readRangeInto([{ conn, handle }], whole, got, offset + got, size, this.#tuning, options.signal);
           return got + rest === whole.length ? whole : whole.subarray(0, got + rest);
         }
         const { size } = await conn.fstat(handle);
         const { start, end } = resolveRange(options, size);
-        return await readRange(conn, handle, start, end, this.#tuning);
+        return await readRange(conn, handle, start, end, this.#tuning, options.signal);
       } finally {
         // Nothing waits for the answer: a read handle's close cannot lose data.
         conn.closeHandle(handle).catch(() => {});
@@ -353,11 +367,17 @@ export class SftpBackend extends Backend {
       }
     });
     const { start, end } = resolveRange(options, first.size);
+    let released = false;
     // Nothing waits for the answer: a read handle's close cannot lose data.
-    const release = (file: OpenFile) => void file.conn.closeHandle(file.handle).catch(() => {});
+    const release = () => {
+      if (released) return;
+      released = true;
+      first.conn.closeHandle(first.handle).catch(() => {});
+    };
     // The size of the opened file (fstat of its handle), not of whatever the name holds by now.
     const size = Math.max(0, end - start);
-    return sizedSource(translateErrors(readRangeStream(first, start, end, this.#tuning, release), name), size, first.size);
+    const stream = translateErrors(readRangeStream(first, start, end, this.#tuning, release), name);
+    return sizedSource(releasedOnReturn(stream, release), size, first.size);
   }
 
   protected async _store(name: string, value: Uint8Array): Promise<void> {
@@ -369,9 +389,12 @@ export class SftpBackend extends Backend {
    * and hash checks throw at its end). Not retried: the source cannot be replayed.
    */
   protected override async _storeStream(name: string, source: ByteSource, options?: StoreStreamOptions): Promise<void> {
+    const watched = failuresOf(source);
     try {
-      await this.#storeVia(this.#current().channel(), name, source, options?.size);
+      await this.#storeVia(this.#current().channel(), name, watched.source, options?.size);
     } catch (err) {
+      // The caller's own source failing is the caller's error, not the server's.
+      if (watched.failed(err)) throw err;
       throw toBackendError(err, name, "store");
     }
   }
@@ -478,7 +501,8 @@ export class SftpBackend extends Backend {
   }
 
   protected async *_list(name: string): AsyncIterable<ItemInfo> {
-    const entries = await this.#run("list", name, (conn) => conn.readdir(this.#path(name)));
+    const dir = this.#path(name);
+    const entries = await this.#run("list", name, async (conn) => followSymlinks(conn, dir, await conn.readdir(dir)));
     const items: ItemInfo[] = [];
     for (const { filename, attrs } of entries) {
       if (!isValidName(filename)) continue; // not ours, or still uploading (*.tmp)
@@ -495,6 +519,26 @@ export class SftpBackend extends Backend {
   }
 }
 
+/**
+ * READDIR reports a symlink itself (as lstat); info and load follow it, as posixfs's listing does:
+ * a symlink's entry gets its target's attributes, a dangling one is left out.
+ */
+async function followSymlinks(conn: SftpRequests, dir: string, entries: RemoteEntry[]): Promise<RemoteEntry[]> {
+  if (!entries.some(({ attrs }) => (attrs.mode & S_IFMT) === S_IFLNK)) return entries;
+  const followed = await Promise.all(
+    entries.map(async (entry) => {
+      if ((entry.attrs.mode & S_IFMT) !== S_IFLNK) return entry;
+      try {
+        return { filename: entry.filename, attrs: await conn.stat(`${dir}/${entry.filename}`) };
+      } catch (err) {
+        if (isNoSuchFile(err)) return undefined;
+        throw err;
+      }
+    }),
+  );
+  return followed.filter((entry): entry is RemoteEntry => entry !== undefined);
+}
+
 /** `path` opened on the connection's other channels, where that succeeds (never throws). */
 async function openOnSiblings(conn: SftpRequests, path: string, flags: "r" | "r+"): Promise<Lane[]> {
   const opened = await Promise.allSettled(conn.siblings().map(async (other) => ({ conn: other, handle: await other.open(path, flags) })));
@@ -508,6 +552,41 @@ async function* translateErrors(source: ByteSource, name: string): ByteSource {
   } catch (err) {
     throw toBackendError(err, name, "load");
   }
+}
+
+/** `source`, and whether an error is one it threw. */
+function failuresOf(source: ByteSource): { source: ByteSource; failed(err: unknown): boolean } {
+  let thrown: unknown;
+  let threw = false;
+  async function* watched(): ByteSource {
+    try {
+      yield* source;
+    } catch (err) {
+      thrown = err;
+      threw = true;
+      throw err;
+    }
+  }
+  return { source: watched(), failed: (err) => threw && err === thrown };
+}
+
+/**
+ * `source` whose return() also runs `release`: closing a generator that never started (a stream
+ * aborted or closed before its first chunk) skips its finally block.
+ */
+function releasedOnReturn(source: ByteSource, release: () => void): ByteSource {
+  return {
+    [Symbol.asyncIterator]() {
+      const inner = source[Symbol.asyncIterator]();
+      return {
+        next: () => inner.next(),
+        async return() {
+          release();
+          return (await inner.return?.()) ?? { done: true, value: undefined };
+        },
+      };
+    },
+  };
 }
 
 /** mkdir -p over SFTP: try the directory, create missing parents on demand. */
@@ -531,17 +610,25 @@ async function mkdirs(conn: SftpRequests, path: string): Promise<void> {
 async function isDirectory(conn: SftpRequests, path: string): Promise<boolean> {
   try {
     return ((await conn.stat(path)).mode & S_IFMT) === S_IFDIR;
-  } catch {
+  } catch (err) {
+    if (isConnectionLost(err)) throw err; // not an answer about the directory
     return false;
   }
 }
 
 /** Deletes a directory tree; a base directory that cannot be removed itself is left (like posixfs). */
 async function removeTree(conn: SftpRequests, path: string, isBase: boolean): Promise<void> {
-  const entries = await conn.readdir(path);
+  // What another client removed meanwhile is as good as removed by us.
+  const goneAlready = (err: unknown) => {
+    if (!isNoSuchFile(err)) throw err;
+  };
+  const entries = await conn.readdir(path).catch((err: unknown): RemoteEntry[] => {
+    goneAlready(err);
+    return [];
+  });
   await Promise.all(
     entries.map(({ filename, attrs }) =>
-      (attrs.mode & S_IFMT) === S_IFDIR ? removeTree(conn, `${path}/${filename}`, false) : conn.unlink(`${path}/${filename}`),
+      ((attrs.mode & S_IFMT) === S_IFDIR ? removeTree(conn, `${path}/${filename}`, false) : conn.unlink(`${path}/${filename}`)).catch(goneAlready),
     ),
   );
   try {

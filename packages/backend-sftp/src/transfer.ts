@@ -163,9 +163,10 @@ export async function readRange(
   start: number,
   end: number,
   tuning: TransferTuning,
+  signal?: AbortSignal,
 ): Promise<Buffer> {
   const out = Buffer.allocUnsafe(Math.max(0, end - start));
-  const got = await readRangeInto([{ conn, handle }], out, 0, start, end, tuning);
+  const got = await readRangeInto([{ conn, handle }], out, 0, start, end, tuning, signal);
   return got < out.length ? out.subarray(0, got) : out;
 }
 
@@ -174,7 +175,8 @@ export async function readRange(
  * `out[outOffset…]` (which must have room for end - start bytes), so a whole-object load is
  * received into its final buffer without another copy. Each lane (the file open on a channel)
  * keeps `requestsInFlight` requests outstanding.
- * Returns how many bytes were read: fewer than asked when the file ends early.
+ * Returns how many bytes were read: fewer than asked when the file ends early. Once `signal`
+ * fires no more requests go out, and it throws the signal's reason when the outstanding ones are in.
  */
 export async function readRangeInto(
   lanes: Lane[],
@@ -183,6 +185,7 @@ export async function readRangeInto(
   start: number,
   end: number,
   tuning: TransferTuning,
+  signal?: AbortSignal,
 ): Promise<number> {
   const total = Math.max(0, end - start);
   if (total === 0) return 0;
@@ -191,7 +194,7 @@ export async function readRangeInto(
   let eofAt = total; // first offset known to be past the end of the file
   const fill = async ({ conn, handle }: Lane, from: number, to: number): Promise<void> => {
     let at = from;
-    while (at < to && at < eofAt) {
+    while (at < to && at < eofAt && !signal?.aborted) {
       const n = await conn.read(handle, out, outOffset + at, to - at, start + at);
       if (n === 0) {
         eofAt = Math.min(eofAt, at);
@@ -201,7 +204,7 @@ export async function readRangeInto(
     }
   };
   const worker = async (lane: Lane): Promise<void> => {
-    while (next < total && next < eofAt) {
+    while (next < total && next < eofAt && !signal?.aborted) {
       const from = next;
       const to = Math.min(total, from + chunk);
       next = to;
@@ -212,6 +215,7 @@ export async function readRangeInto(
   const spawn = (some: Lane[]) => some.flatMap((lane) => Array.from({ length: perLane }, () => worker(lane)));
   const workers = spawn(lanes);
   await Promise.all(workers);
+  signal?.throwIfAborted();
   return Math.min(eofAt, total);
 }
 

@@ -12,8 +12,9 @@ export interface SftpLocation {
   path: string;
 }
 
-// sftp://[USER@]HOST[:PORT]/PATH — the slash after the authority separates, it is not part of PATH.
-const SFTP_URL = /^sftp:\/\/(?:(?<username>[^@]+)@)?(?<hostname>[^:/]+)(?::(?<port>\d+))?\/(?<path>.+)$/s;
+// sftp://[USER[:PASSWORD]@]HOST[:PORT]/PATH — the slash after the authority separates, it is not part
+// of PATH. A password is ignored, as OpenSSH's sftp does: it must never reach the user name, which is printed.
+const SFTP_URL = /^sftp:\/\/(?:(?<username>[^@:]+)(?::[^@]*)?@)?(?<hostname>[^:/]+)(?::(?<port>\d+))?\/(?<path>.+)$/s;
 
 /**
  * Parses `sftp://[user@]host[:port]/relative/path` or `sftp://…//absolute/path` (docs/backend-urls.md#sftp-sftp).

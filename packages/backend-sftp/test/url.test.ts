@@ -12,6 +12,8 @@ describe("sftp URLs (docs/backend-urls.md#sftp-sftp)", () => {
     ["sftp://hostname//abs/path", undefined, "hostname", 0, "/abs/path"],
     ["sftp://user%40corp@hostname/my%20path", "user@corp", "hostname", 0, "my path"],
     ["sftp://username@127.0.0.1:22//abs/my%2Fdir%25", "username", "127.0.0.1", 22, "/abs/my/dir%"],
+    // A password is ignored (as OpenSSH's sftp does): never part of the user name, which messages print.
+    ["sftp://username:s3cret@hostname:2222/rel/path", "username", "hostname", 2222, "rel/path"],
   ])("%s → user %s, host %s, port %s (0 = not given), path %s", (url, username, hostname, port, path) => {
     expect(parseSftpUrl(url)).toEqual({ username, hostname, port, path });
   });

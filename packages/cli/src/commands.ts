@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ErrorCodes, type HashAlgorithm, InvalidArgument, type ItemInfo, ObjectNotFound, type Store, type StoreConfig, isBorgStoreError } from "@borgstore/core";
-import { type Output, formatAtime, formatSize, longLine } from "./output.js";
+import { type Output, formatAtime, formatSize, longLine, printableName } from "./output.js";
 import { byteProgress, countProgress } from "./progress.js";
 import { writeToFile } from "./write-file.js";
 
@@ -49,7 +49,8 @@ export async function lsCommand(ctx: CommandContext, ns: string | undefined, opt
     if (ctx.out.json) {
       process.stdout.write(`${first ? "\n" : ",\n"}  ${JSON.stringify({ ...item, name: fullName })}`);
     } else {
-      ctx.out.line(opts.long ? longLine(item, fullName) : `${fullName}${item.directory ? "/" : ""}`);
+      const shown = printableName(fullName);
+      ctx.out.line(opts.long ? longLine(item, shown) : `${shown}${item.directory ? "/" : ""}`);
     }
     first = false;
   };

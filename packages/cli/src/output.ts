@@ -31,6 +31,15 @@ export function formatAtime(atime: number): string {
 }
 
 /** `ls -l` line: size, access time, name (directories end with "/"). */
+/**
+ * `name` with control characters shown as \xNN: names come from the server, and one holding a
+ * terminal escape or a newline must neither drive the user's terminal nor look like two entries.
+ */
+export function printableName(name: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: they are what is escaped
+  return name.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
 export function longLine(item: ItemInfo, fullName: string): string {
   const size = item.directory ? "-" : String(item.size);
   return `${size.padStart(12)}  ${formatAtime(item.atime).padEnd(20)}  ${fullName}${item.directory ? "/" : ""}`;
