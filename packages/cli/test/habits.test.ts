@@ -145,7 +145,7 @@ describe("answers and errors", () => {
   it("rest:// without borgstore-server-rest on PATH says so, in the child's own words, and is not retried as a lost connection", async () => {
     const r = await runCli(["rest:///srv/x", "ls"], { env: { PATH: "/usr/bin:/bin" } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/stdio server could not be started \(borgstore-server-rest .*exit code 127\).*not found/);
+    expect(r.stderr).toMatch(/stdio server could not be started \(borgstore-server-rest, exit code 127\).*not found/);
     expect(r.stderr).not.toMatch(/EOF while|broken pipe/);
   });
 });
