@@ -1,5 +1,5 @@
-import { BackendError, type ByteSource, type ItemInfo, type QuotaInfo, digest, isValidName } from "@borgstore/core";
-import { HEADERS } from "@borgstore/core/rest-protocol";
+import { BackendError, type ByteSource, type ItemInfo, digest, isValidName } from "@borgstore/core";
+import { HEADERS, decodeList } from "@borgstore/core/rest-protocol";
 
 /*
  * What the client takes from a server's 2xx replies, checked: a peer that is no borgstore server
@@ -41,52 +41,22 @@ export function shortened(message: string): string {
   return `${message.slice(0, MESSAGE_LIMIT)}… (${message.length - MESSAGE_LIMIT} more characters)`;
 }
 
-function parseJson(json: string, what: string): unknown {
-  try {
-    return JSON.parse(json);
-  } catch (err) {
-    throw new BackendError(`${what}: the server's answer is no JSON (${(err as Error).message})`, { cause: err });
-  }
-}
-
 const isSize = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 
 /**
- * The items of a listing's reply body (docs/rest-protocol.md §4.3), sorted by name as the
- * reference's backends list them (an unsorted answer is sorted here). Entries with names a store
- * cannot hold are dropped (the reference's posixfs never lists them); a malformed entry or a name
- * listed twice is a BackendError.
+ * The items of a listing's reply body (docs/rest-protocol.md §4.3; the wire format checked by the
+ * protocol module's decodeList), sorted by name as the reference's backends list them (an unsorted
+ * answer is sorted here). Entries with names a store cannot hold are dropped (the reference's
+ * posixfs never lists them); a name listed twice is a BackendError.
  */
 export function decodeListing(json: string, what: string): ItemInfo[] {
-  const entries = parseJson(json, what);
-  if (!Array.isArray(entries)) throw new BackendError(`${what}: the server sent no JSON array`);
-  const items: ItemInfo[] = [];
-  for (const [index, entry] of entries.entries()) {
-    const e = entry as Record<string, unknown> | null;
-    const bad = (field: string) => new BackendError(`${what}: entry ${index} of the server's answer has no valid ${field}`);
-    if (typeof e !== "object" || e === null || Array.isArray(e) || typeof e.name !== "string") throw bad("name");
-    if (!isValidName(e.name)) continue;
-    const { name, size, directory = false, atime = 0 } = e;
-    if (!isSize(size)) throw bad("size");
-    if (typeof directory !== "boolean") throw bad("directory");
-    if (typeof atime !== "number" || !Number.isFinite(atime)) throw bad("atime");
-    items.push({ name, exists: true, size, directory, atime });
-  }
+  const items = decodeList(json, what).filter((item) => isValidName(item.name));
   if (!items.every((item, i) => i === 0 || (items[i - 1] as ItemInfo).name < item.name)) {
     items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const twice = items.find((item, i) => i > 0 && (items[i - 1] as ItemInfo).name === item.name);
     if (twice) throw new BackendError(`${what}: the server listed ${twice.name} twice`);
   }
   return items;
-}
-
-/** The limit and usage of a `?cmd=quota` reply body (-1 each when the server has no quota). */
-export function decodeQuotaReply(json: string, what: string): QuotaInfo {
-  const quota = parseJson(json, what) as Record<string, unknown> | null;
-  const valid = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= -1;
-  if (typeof quota !== "object" || quota === null || !valid(quota.limit) || !valid(quota.usage))
-    throw new BackendError(`${what}: the server's answer is no {"limit", "usage"} of integers`);
-  return { limit: quota.limit, usage: quota.usage };
 }
 
 const IS_DIRECTORY = HEADERS.isDirectory.toLowerCase();

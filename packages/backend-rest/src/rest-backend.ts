@@ -34,13 +34,14 @@ import {
   CAUTIOUS,
   HEADERS,
   type ServerFeatures,
+  decodeQuota,
   encodeDefragSources,
   errorOfStatus,
   errorPageMessage,
   parseServerFeatures,
 } from "@borgstore/core/rest-protocol";
 import { HttpTransport } from "./http-transport.js";
-import { decodeListing, decodeQuotaReply, digestOfReply, errorBodyText, infoOfHead, shortened } from "./replies.js";
+import { decodeListing, digestOfReply, errorBodyText, infoOfHead, shortened } from "./replies.js";
 import { spool, withheldEnd } from "./spool.js";
 import { StdioTransport } from "./stdio-transport.js";
 import type { RestRequest, RestResponse, Transport } from "./transport.js";
@@ -481,7 +482,7 @@ export class RestBackend extends Backend {
   /** `POST /?cmd=quota`: the server's limit and usage. */
   protected override async _quota(): Promise<QuotaInfo> {
     const quota = await this.#call(async (t) =>
-      decodeQuotaReply(await (await this.#exchange(t, { method: "POST", target: `/?${query({ cmd: "quota" })}` }, "")).text(), "quota"),
+      decodeQuota(await (await this.#exchange(t, { method: "POST", target: `/?${query({ cmd: "quota" })}` }, "")).text(), "quota"),
     );
     return quota as QuotaInfo;
   }

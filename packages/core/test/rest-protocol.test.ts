@@ -220,6 +220,16 @@ describe("Python-style JSON bodies", () => {
     );
   });
 
+  it("refuse a listing or quota body that is no such JSON as a BackendError, never made-up items", () => {
+    for (const body of ["<html>", "{}", "[null]", '[{"name": 1, "size": 0}]', '[{"name": "a", "size": "big"}]', '[{"name": "a", "size": -7}]',
+      '[{"name": "a", "size": 1, "directory": "no"}]', '[{"name": "a", "size": 1, "atime": "x"}]'])
+      expect(() => decodeList(body)).toThrow(BackendError);
+    for (const body of ["nope", "[]", '{"limit": "x", "usage": 0}', '{"limit": -2, "usage": 0}', '{"limit": 1.5, "usage": 0}', '{"usage": 0}'])
+      expect(() => decodeQuota(body)).toThrow(BackendError);
+    expect(decodeList('[{"name": "a", "size": 1}]')).toEqual([{ name: "a", exists: true, size: 1, directory: false, atime: 0 }]);
+    expect(decodeQuota('{"limit": -1, "usage": -1}')).toEqual({ limit: -1, usage: -1 });
+  });
+
   it("decode defrag sources to the triples they were encoded from", () => {
     const source = fc.tuple(
       fc.string({ unit: "binary", maxLength: 30 }),

@@ -1,4 +1,4 @@
-import { InvalidArgument } from "../errors.js";
+import { BackendError, InvalidArgument } from "../errors.js";
 import type { DefragSource, ItemInfo, QuotaInfo } from "../types.js";
 
 /*
@@ -43,28 +43,36 @@ export async function encodeList(items: AsyncIterable<ItemInfo>): Promise<Buffer
   return Buffer.from(parts.length === 0 ? "[]" : `[\n${parts.join(",\n")}\n]`, "latin1");
 }
 
-/**
- * The items of a listing's reply body, or undefined when it is no JSON array. Missing `directory`
- * and `atime` fields are false and 0; names are passed on unchecked (the caller drops the ones it
- * cannot use).
- */
-export function decodeList(json: string): ItemInfo[] | undefined {
-  const entries = JSON.parse(json) as unknown;
-  if (!Array.isArray(entries)) return undefined;
-  return (entries as ListEntry[]).map((e) => ({
-    name: e.name,
-    exists: true,
-    size: e.size,
-    directory: e.directory ?? false,
-    atime: e.atime ?? 0,
-  }));
+/** JSON.parse of a reply body; BackendError when it is no JSON. */
+function parseReply(json: string, what: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch (err) {
+    throw new BackendError(`${what}: the server's answer is no JSON (${(err as Error).message})`, { cause: err });
+  }
 }
 
-interface ListEntry {
-  name: string;
-  size: number;
-  directory?: boolean;
-  atime?: number;
+const isSize = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/**
+ * The items of a listing's reply body, in the order sent. Missing `directory` and `atime` fields
+ * are false and 0; names are passed on unchecked (the caller decides what it can use). A body that
+ * is no JSON array of entries with a string name, a size, a boolean directory and a finite atime is
+ * a BackendError: a peer that is no borgstore server must not make up items.
+ */
+export function decodeList(json: string, what = "list"): ItemInfo[] {
+  const entries = parseReply(json, what);
+  if (!Array.isArray(entries)) throw new BackendError(`${what}: the server sent no JSON array`);
+  return entries.map((entry, index) => {
+    const e = entry as Record<string, unknown> | null;
+    const bad = (field: string) => new BackendError(`${what}: entry ${index} of the server's answer has no valid ${field}`);
+    if (typeof e !== "object" || e === null || Array.isArray(e) || typeof e.name !== "string") throw bad("name");
+    const { name, size, directory = false, atime = 0 } = e;
+    if (!isSize(size)) throw bad("size");
+    if (typeof directory !== "boolean") throw bad("directory");
+    if (typeof atime !== "number" || !Number.isFinite(atime)) throw bad("atime");
+    return { name, exists: true, size, directory, atime };
+  });
 }
 
 /** The reply body of `?cmd=quota`. */
@@ -72,10 +80,13 @@ export function encodeQuota(quota: QuotaInfo): string {
   return `{"limit": ${Math.trunc(quota.limit)}, "usage": ${Math.trunc(quota.usage)}}`;
 }
 
-/** The limit and usage of a `?cmd=quota` reply body. */
-export function decodeQuota(json: string): QuotaInfo {
-  const { limit, usage } = JSON.parse(json) as QuotaInfo;
-  return { limit, usage };
+/** The limit and usage of a `?cmd=quota` reply body (-1 each without a quota); BackendError unless both are integers ≥ -1. */
+export function decodeQuota(json: string, what = "quota"): QuotaInfo {
+  const quota = parseReply(json, what) as Record<string, unknown> | null;
+  const valid = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= -1;
+  if (typeof quota !== "object" || quota === null || !valid(quota.limit) || !valid(quota.usage))
+    throw new BackendError(`${what}: the server's answer is no {"limit", "usage"} of integers`);
+  return { limit: quota.limit, usage: quota.usage };
 }
 
 /** The request body of `?cmd=defrag`: the source triples as the reference client sends them. */
